@@ -1,0 +1,129 @@
+// The simulated OS Config agent on every VM, and the service-side reports OS Config keeps for each
+// VM an assignment targets. One pass = every agent checks in once.
+import { SIM_OS, OSQUERY_VERSION, type SimAssignment, type SimVm, type World } from './world.js';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- assignment JSON as stored
+
+const labelsMatch = (vm: SimVm, set: Json) => Object.entries((set.labels ?? {}) as Record<string, string>).every(([k, v]) => vm.labels[k] === v);
+
+function inventoryMatches(vm: SimVm, filter: Json): boolean {
+  const os = SIM_OS[vm.os];
+  if (filter.osShortName && filter.osShortName !== os.shortName) return false;
+  const version = filter.osVersion as string | undefined;
+  if (!version) return true;
+  return version.endsWith('*') ? os.version.startsWith(version.slice(0, -1)) : os.version === version;
+}
+
+/** instanceFilter: exclusion label sets (any), inclusion label sets (any, if given), inventories (any, if given). */
+export function filterSelects(filter: Json | undefined, vm: SimVm): boolean {
+  if (!filter || filter.all) return true;
+  if ((filter.exclusionLabels ?? []).some((set: Json) => labelsMatch(vm, set))) return false;
+  const inclusion = filter.inclusionLabels ?? [];
+  if (inclusion.length > 0 && !inclusion.some((set: Json) => labelsMatch(vm, set))) return false;
+  const inventories = filter.inventories ?? [];
+  return inventories.length === 0 || inventories.some((f: Json) => inventoryMatches(vm, f));
+}
+
+function policyCompliance(vm: SimVm, policy: Json): Json {
+  const group = (policy.resourceGroups ?? []).find((g: Json) => (g.inventoryFilters ?? []).length === 0 || g.inventoryFilters.some((f: Json) => inventoryMatches(vm, f)));
+  if (!group) {
+    return policy.allowNoResourceGroupMatch
+      ? { osPolicyId: policy.id, complianceState: 'COMPLIANT', osPolicyResourceCompliances: [] }
+      : { osPolicyId: policy.id, complianceState: 'NON_COMPLIANT', complianceStateReason: 'resource-execution-errors', osPolicyResourceCompliances: [] };
+  }
+  const resources: Json[] = [];
+  let failed = false;
+  for (const resource of group.resources ?? []) {
+    if (failed) {
+      // Resources after a failure are not checked, as the real agent does.
+      resources.push({ osPolicyResourceId: resource.id, configSteps: [], complianceState: 'UNKNOWN' });
+      continue;
+    }
+    if (vm.faults.policyFailure === resource.id) {
+      failed = true;
+      resources.push({
+        osPolicyResourceId: resource.id,
+        configSteps: [
+          { type: 'VALIDATION' },
+          { type: 'DESIRED_STATE_CHECK' },
+          { type: 'DESIRED_STATE_ENFORCEMENT', errorMessage: `simulated failure of resource ${resource.id}` },
+        ],
+        complianceState: 'NON_COMPLIANT',
+      });
+      continue;
+    }
+    const pkgName = resource.pkg?.apt?.name ?? resource.pkg?.yum?.name;
+    if (pkgName) {
+      if (resource.pkg.desiredState === 'REMOVED') delete vm.installed[pkgName];
+      else vm.installed[pkgName] = pkgName === 'osquery' ? OSQUERY_VERSION : '1.0.0';
+    }
+    resources.push({
+      osPolicyResourceId: resource.id,
+      configSteps: [{ type: 'VALIDATION' }, { type: 'DESIRED_STATE_CHECK' }],
+      complianceState: 'COMPLIANT',
+    });
+  }
+  return failed
+    ? { osPolicyId: policy.id, complianceState: 'NON_COMPLIANT', complianceStateReason: 'resource-execution-errors', osPolicyResourceCompliances: resources }
+    : { osPolicyId: policy.id, complianceState: 'COMPLIANT', osPolicyResourceCompliances: resources };
+}
+
+export const reportKey = (a: SimAssignment, vm: SimVm) => `${a.name}|${vm.id}`;
+
+/** One check-in of every agent; returns the number of reports written. */
+export function runAgents(world: World, now = new Date()): number {
+  let written = 0;
+  const byZone = new Map<string, SimAssignment[]>();
+  for (const a of world.assignments.values()) {
+    const key = `${a.project}/${a.zone}`;
+    byZone.set(key, [...(byZone.get(key) ?? []), a]);
+  }
+  for (const vm of world.vms.values()) {
+    for (const a of byZone.get(`${vm.project}/${vm.zone}`) ?? []) {
+      const key = reportKey(a, vm);
+      if (!filterSelects(a.body.instanceFilter as Json, vm)) {
+        world.reports.delete(key);
+        continue;
+      }
+      const base = {
+        name: `projects/${vm.project}/locations/${vm.zone}/instances/${vm.id}/osPolicyAssignments/${a.id}/report`,
+        instance: `projects/${vm.project}/locations/${vm.zone}/instances/${vm.id}`,
+        osPolicyAssignment: `${a.name}@${a.revisionId}`,
+        updateTime: now.toISOString(),
+        lastRunId: `run-${now.getTime()}`,
+      };
+      const policies = (a.body.osPolicies ?? []) as Json[];
+      let reason: string | null = null;
+      if (vm.status !== 'RUNNING') reason = 'vm-not-running';
+      else if (vm.faults.agentMissing || !vm.serviceAccount || !world.osConfigEnabled(vm)) reason = 'no-agent-detected';
+      const compliances = reason
+        ? policies.map((p) => ({ osPolicyId: p.id, complianceState: 'UNKNOWN', complianceStateReason: reason, osPolicyResourceCompliances: [] }))
+        : policies.map((p) => policyCompliance(vm, p));
+      world.reports.set(key, { ...base, osPolicyCompliances: compliances });
+      written += 1;
+    }
+  }
+  // A rollout finishes once every VM it targets has checked in at its revision.
+  for (const a of world.assignments.values()) if (a.rolloutState === 'IN_PROGRESS') a.rolloutState = 'SUCCEEDED';
+  return written;
+}
+
+/** The FULL inventory of a VM whose agent runs, as OS Config stores it. */
+export function inventoryOf(world: World, vm: SimVm, now = new Date()): Json | null {
+  if (vm.faults.agentMissing || vm.status !== 'RUNNING' || !vm.serviceAccount || !world.osConfigEnabled(vm)) return null;
+  const os = SIM_OS[vm.os];
+  const items: Json = {};
+  for (const [name, version] of Object.entries(vm.installed)) {
+    const id = `installedPackage-${name}:x86_64:${version}`;
+    const pkg = os.shortName === 'debian' || os.shortName === 'ubuntu'
+      ? { debPackage: { packageName: name, architecture: 'amd64', version } }
+      : { yumPackage: { packageName: name, architecture: 'x86_64', version } };
+    items[id] = { id, originType: 'INVENTORY_REPORT', type: 'INSTALLED_PACKAGE', installedPackage: pkg, createTime: now.toISOString(), updateTime: now.toISOString() };
+  }
+  return {
+    name: `projects/${vm.project}/locations/${vm.zone}/instances/${vm.id}/inventory`,
+    osInfo: { hostname: vm.name, longName: os.longName, shortName: os.shortName, version: os.version, architecture: 'x86_64', kernelVersion: '6.1.0', kernelRelease: '6.1.0-28-cloud-amd64', osconfigAgentVersion: '20250115.00' },
+    items,
+    updateTime: now.toISOString(),
+  };
+}

@@ -1,0 +1,171 @@
+// The simulator's control API (documented in infra/local/README.md): create and delete VMs the way a
+// person or a managed instance group would, inject faults, run agents, read request counts.
+import { z } from 'zod';
+import { HttpError, route, type Route } from './http.js';
+import { runAgents } from './agent.js';
+import { instanceJson } from './compute-api.js';
+import type { Eventarc } from './eventarc.js';
+import { defaultFaults, fingerprint, SIM_OS, type SimVm, type World } from './world.js';
+
+const METHOD_ALIASES: Record<string, string> = { v1: 'v1.compute.instances.insert', beta: 'beta.compute.instances.insert', mig: 'compute.instances.insert' };
+
+const vmSpec = z.object({
+  project: z.string().min(1).default('demo-project'),
+  zone: z.string().min(1).default('us-central1-a'),
+  name: z.string().regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a Compute instance name'),
+  os: z.enum(Object.keys(SIM_OS) as [keyof typeof SIM_OS, ...Array<keyof typeof SIM_OS>]).default('debian-12'),
+  labels: z.record(z.string(), z.string()).default({}),
+  metadata: z.record(z.string(), z.string()).default({}),
+  /** null = no service account attached. */
+  serviceAccount: z.string().nullable().optional(),
+  /** false = created from an image without the OS Config agent. */
+  agent: z.boolean().default(true),
+  /** Resource id of the OS policy that fails on this VM (e.g. install-osquery). */
+  policyFailure: z.string().nullable().default(null),
+  status: z.string().default('RUNNING'),
+  /** Audit-log methodName: v1, beta, mig (unprefixed), or a full method name. */
+  method: z.string().default('v1'),
+  /** The insert fails: no VM, and the last audit entry carries an error status. */
+  failed: z.boolean().default(false),
+  /** A GKE node: `labelled: false` marks it by metadata only. */
+  gke: z.object({ cluster: z.string().default('prod-cluster'), pool: z.string().default('default-pool'), labelled: z.boolean().default(true) }).optional(),
+});
+
+const bulkSpec = vmSpec.omit({ name: true, failed: true, method: true }).extend({
+  namePrefix: z.string().regex(/^[a-z][-a-z0-9]{0,50}$/),
+  count: z.number().int().min(1).max(20_000),
+  /** bulkInsert entries name each instance (true) or only the zone (false). */
+  named: z.boolean().default(false),
+  /** Emit bulkInsert audit entries (default) or one insert per VM (many VMs created at once). */
+  as: z.enum(['bulkInsert', 'inserts']).default('bulkInsert'),
+});
+
+const faultSpec = z.object({
+  latencyMs: z.number().min(0).max(60_000).optional(),
+  rate429: z.number().min(0).max(1).optional(),
+  rate503: z.number().min(0).max(1).optional(),
+  failNext: z.array(z.object({ status: z.number().int(), count: z.number().int().min(1), match: z.string().optional() })).optional(),
+  deniedProjects: z.array(z.string()).optional(),
+  eventSinkUp: z.boolean().optional(),
+});
+
+const vmFaultSpec = z.object({
+  agentMissing: z.boolean().optional(),
+  policyFailure: z.string().nullable().optional(),
+  status: z.string().optional(),
+});
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body ?? {});
+  if (!result.success) throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  return result.data;
+}
+
+function makeVm(world: World, spec: z.infer<typeof vmSpec> & { name: string }): SimVm {
+  const labels = { ...spec.labels };
+  const metadata = { ...spec.metadata };
+  if (spec.gke) {
+    if (spec.gke.labelled) Object.assign(labels, { 'goog-gke-node': '', 'goog-k8s-cluster-name': spec.gke.cluster, 'goog-k8s-node-pool-name': spec.gke.pool });
+    const mig = `gke-${spec.gke.cluster}-${spec.gke.pool}-grp`;
+    Object.assign(metadata, {
+      'cluster-name': spec.gke.cluster, 'kube-env': 'KUBERNETES_MASTER: "true"',
+      'created-by': `projects/${world.project(spec.project).number}/zones/${spec.zone}/instanceGroupManagers/${mig}`,
+      'instance-template': `projects/${world.project(spec.project).number}/global/instanceTemplates/gke-${spec.gke.cluster}-${spec.gke.pool}`,
+    });
+  }
+  return world.addVm({
+    project: spec.project, zone: spec.zone, name: spec.name, os: spec.os, labels, metadata,
+    serviceAccount: spec.serviceAccount, status: spec.status, agentMissing: !spec.agent, policyFailure: spec.policyFailure,
+  });
+}
+
+export function controlRoutes(world: World, eventarc: Eventarc): Route[] {
+  const vmById = (id: string) => {
+    const vm = world.vms.get(id);
+    if (!vm) throw new HttpError(404, `no VM with id ${id}`);
+    return vm;
+  };
+  return [
+    route('GET', /^\/control\/health$/, 'control', () => ({ ok: true })),
+    route('POST', /^\/control\/reset$/, 'control', () => {
+      world.reset();
+      eventarc.deliveries.length = 0;
+      return { ok: true };
+    }),
+    route('POST', /^\/control\/projects$/, 'control', ({ body }) => {
+      const spec = parse(z.object({ id: z.string().min(1), metadata: z.record(z.string(), z.string()).default({}) }), body);
+      const p = world.setProjectMetadata(spec.id, spec.metadata);
+      return { id: p.id, number: p.number, metadata: p.metadata };
+    }),
+    route('GET', /^\/control\/vms$/, 'control', () => [...world.vms.values()].map((vm) => ({ ...instanceJson(vm), os: vm.os, faults: vm.faults, installed: vm.installed }))),
+    route('POST', /^\/control\/vms$/, 'control', ({ body }) => {
+      const spec = parse(vmSpec, body);
+      if (spec.gke && !body?.os) spec.os = 'cos';
+      if (spec.gke && !body?.method) spec.method = 'mig';
+      if (world.findVm(spec.project, spec.zone, spec.name)) throw new HttpError(409, `VM ${spec.name} already exists in ${spec.project}/${spec.zone}`);
+      const method = METHOD_ALIASES[spec.method] ?? spec.method;
+      const vm = makeVm(world, spec);
+      if (spec.failed) world.removeVm(vm); // the insert failed: nothing exists, but the audit log says so
+      eventarc.instanceInserted(vm, method, { failed: spec.failed });
+      return { ...instanceJson(vm), os: vm.os, created: !spec.failed };
+    }),
+    route('POST', /^\/control\/vms:bulk$/, 'control', ({ body }) => {
+      const spec = parse(bulkSpec, body);
+      const vms: SimVm[] = [];
+      for (let i = 1; i <= spec.count; i++) {
+        const name = `${spec.namePrefix}-${String(i).padStart(String(spec.count).length, '0')}`;
+        if (!world.findVm(spec.project, spec.zone, name)) vms.push(makeVm(world, { ...spec, name, failed: false, method: 'v1' }));
+      }
+      if (spec.as === 'inserts') for (const vm of vms) eventarc.instanceInserted(vm, 'v1.compute.instances.insert');
+      else eventarc.bulkInserted(spec.project, spec.zone, vms, 'v1.compute.instances.bulkInsert', spec.named);
+      return { created: vms.map((vm) => ({ id: vm.id, name: vm.name })) };
+    }),
+    route('DELETE', /^\/control\/vms\/([^/]+)\/([^/]+)\/([^/]+)$/, 'control', ({ params: [project, zone, name] }) => {
+      const vm = world.findVm(project!, zone!, name!);
+      if (!vm) throw new HttpError(404, `no VM ${project}/${zone}/${name}`);
+      world.removeVm(vm);
+      eventarc.instanceDeleted(vm, 'v1.compute.instances.delete');
+      return { deleted: vm.id };
+    }),
+    route('PATCH', /^\/control\/vms\/([^/]+)$/, 'control', ({ params: [id], body }) => {
+      const vm = vmById(id!);
+      const spec = parse(vmFaultSpec, body);
+      if (spec.agentMissing !== undefined) vm.faults.agentMissing = spec.agentMissing;
+      if (spec.policyFailure !== undefined) vm.faults.policyFailure = spec.policyFailure;
+      if (spec.status) vm.status = spec.status;
+      return { id: vm.id, status: vm.status, faults: vm.faults };
+    }),
+    // Someone else changes a VM's labels or metadata (moves its fingerprint), without an audit event.
+    route('POST', /^\/control\/vms\/([^/]+)\/touch$/, 'control', ({ params: [id] }) => {
+      const vm = vmById(id!);
+      vm.labelFingerprint = fingerprint([vm.labels, world.newId()]);
+      vm.metadataFingerprint = fingerprint([vm.metadata, world.newId()]);
+      return { id: vm.id };
+    }),
+    route('POST', /^\/control\/faults$/, 'control', ({ body }) => {
+      const spec = parse(faultSpec, body);
+      world.faults = { ...world.faults, ...Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) };
+      return world.faults;
+    }),
+    route('DELETE', /^\/control\/faults$/, 'control', () => (world.faults = defaultFaults())),
+    route('POST', /^\/control\/agents\/run$/, 'control', () => ({ reports: runAgents(world) })),
+    route('GET', /^\/control\/assignments$/, 'control', () => [...world.assignments.values()]),
+    route('GET', /^\/control\/stats$/, 'control', () => {
+      const requests = Object.fromEntries([...world.requests.entries()].sort());
+      return { requests, total: Object.values(requests).reduce((a, b) => a + b, 0) };
+    }),
+    route('POST', /^\/control\/stats\/reset$/, 'control', () => {
+      world.requests.clear();
+      return { ok: true };
+    }),
+    route('GET', /^\/control\/deliveries$/, 'control', () => eventarc.deliveries),
+    route('POST', /^\/control\/events\/flush$/, 'control', async () => {
+      await eventarc.idle();
+      return { delivered: eventarc.deliveries.length };
+    }),
+    route('PUT', /^\/control\/event-sink$/, 'control', ({ body }) => {
+      eventarc.sinkUrl = parse(z.object({ url: z.url().nullable() }), body).url ?? undefined;
+      return { url: eventarc.sinkUrl ?? null };
+    }),
+  ];
+}

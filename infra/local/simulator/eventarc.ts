@@ -1,0 +1,146 @@
+// Eventarc stand-in: Compute Engine audit-log entries, delivered as binary-mode CloudEvents the way an
+// Eventarc trigger delivers them (two entries per operation: first, then last), with retries on non-2xx.
+import { randomBytes } from 'node:crypto';
+import { COMPUTE_BASE, type SimVm, type World } from './world.js';
+import { sleep } from './http.js';
+
+export interface Delivery {
+  ceId: string;
+  method: string;
+  resourceName: string;
+  position: 'first' | 'last';
+  status: number | 'error';
+  attempts: number;
+}
+
+export interface AuditLogSink {
+  instanceInserted(vm: SimVm, method: string, options?: { failed?: boolean }): void;
+  instanceDeleted(vm: SimVm, method: string): void;
+  /** bulkInsert: named = one entry pair per instance; otherwise one pair naming only the zone. */
+  bulkInserted(project: string, zone: string, vms: SimVm[], method: string, named: boolean): void;
+}
+
+interface EntrySpec {
+  project: string;
+  zone: string;
+  resourceName: string;
+  method: string;
+  instanceId?: string;
+  request?: Record<string, unknown>;
+  failed?: boolean;
+  targetId?: string;
+}
+
+export class Eventarc implements AuditLogSink {
+  readonly deliveries: Delivery[] = [];
+  private queue: Promise<void> = Promise.resolve();
+  /** Where events go (the vmLifecycle function); unset = nowhere. */
+  sinkUrl: string | undefined;
+  maxAttempts = 5;
+
+  constructor(private readonly world: World, sinkUrl?: string) {
+    this.sinkUrl = sinkUrl;
+  }
+
+  /** Resolves when every event queued so far has been delivered (or given up on). */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  instanceInserted(vm: SimVm, method: string, options: { failed?: boolean } = {}): void {
+    this.operation({
+      project: vm.project, zone: vm.zone, method, instanceId: vm.id, targetId: vm.id, failed: options.failed,
+      resourceName: `projects/${vm.project}/zones/${vm.zone}/instances/${vm.name}`,
+      request: { '@type': 'type.googleapis.com/compute.instances.insert', name: vm.name, labels: Object.entries(vm.labels).map(([key, value]) => ({ key, value })) },
+    });
+  }
+
+  instanceDeleted(vm: SimVm, method: string): void {
+    this.operation({ project: vm.project, zone: vm.zone, method, instanceId: vm.id, targetId: vm.id, resourceName: `projects/${vm.project}/zones/${vm.zone}/instances/${vm.name}`, request: { '@type': 'type.googleapis.com/compute.instances.delete' } });
+  }
+
+  bulkInserted(project: string, zone: string, vms: SimVm[], method: string, named: boolean): void {
+    if (named) {
+      for (const vm of vms) this.operation({ project, zone, method, instanceId: vm.id, targetId: vm.id, resourceName: `projects/${project}/zones/${zone}/instances/${vm.name}`, request: { '@type': 'type.googleapis.com/compute.instances.bulkInsert' } });
+    } else {
+      this.operation({ project, zone, method, resourceName: `projects/${project}/zones/${zone}`, request: { '@type': 'type.googleapis.com/compute.instances.bulkInsert', count: String(vms.length) } });
+    }
+  }
+
+  private operation(spec: EntrySpec): void {
+    if (!this.world.faults.eventSinkUp) return; // lost, as when the trigger or function was down
+    const operationId = `operation-${Date.now()}-${randomBytes(6).toString('hex')}`;
+    const first = this.entry(spec, operationId, 'first');
+    const last = this.entry(spec, operationId, 'last');
+    this.queue = this.queue.then(async () => {
+      await this.deliver(first, spec, 'first');
+      await this.deliver(last, spec, 'last');
+    });
+  }
+
+  private entry(spec: EntrySpec, operationId: string, position: 'first' | 'last') {
+    const now = new Date().toISOString();
+    const logName = `projects/${spec.project}/logs/cloudaudit.googleapis.com%2Factivity`;
+    const protoPayload: Record<string, unknown> = {
+      '@type': 'type.googleapis.com/google.cloud.audit.AuditLog',
+      authenticationInfo: { principalEmail: spec.method.startsWith('compute.') ? `${this.world.project(spec.project).number}@cloudservices.gserviceaccount.com` : 'operator@example.com' },
+      requestMetadata: { callerIp: '127.0.0.1', callerSuppliedUserAgent: 'osquery-orchestrator-simulator' },
+      serviceName: 'compute.googleapis.com',
+      methodName: spec.method,
+      resourceName: spec.resourceName,
+      resourceLocation: { currentLocations: [spec.zone] },
+    };
+    if (position === 'first') {
+      protoPayload.request = spec.request;
+      protoPayload.response = {
+        '@type': 'type.googleapis.com/operation', id: operationId.replace(/\D/g, '').slice(0, 19), name: operationId, status: 'RUNNING',
+        operationType: spec.method.split('.').pop(), zone: `${COMPUTE_BASE}/projects/${spec.project}/zones/${spec.zone}`,
+        ...(spec.targetId ? { targetId: spec.targetId, targetLink: `${COMPUTE_BASE}/${spec.resourceName}` } : {}),
+      };
+    } else if (spec.failed) {
+      protoPayload.status = { code: 3, message: 'INVALID_ARGUMENT' };
+    }
+    const data = {
+      protoPayload,
+      insertId: randomBytes(6).toString('hex'),
+      resource: { type: 'gce_instance', labels: { project_id: spec.project, zone: spec.zone, ...(spec.instanceId ? { instance_id: spec.instanceId } : {}) } },
+      timestamp: now,
+      severity: spec.failed && position === 'last' ? 'ERROR' : 'NOTICE',
+      logName,
+      operation: { id: operationId, producer: 'compute.googleapis.com', ...(position === 'first' ? { first: true } : { last: true }) },
+      receiveTimestamp: now,
+    };
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'ce-specversion': '1.0',
+      'ce-type': 'google.cloud.audit.log.v1.written',
+      'ce-source': `//cloudaudit.googleapis.com/${logName.replace('cloudaudit.googleapis.com%2F', '')}`,
+      'ce-id': `${logName}${data.insertId}${now}`,
+      'ce-time': now,
+      'ce-subject': `compute.googleapis.com/${spec.resourceName}`,
+      'ce-dataschema': 'https://googleapis.github.io/google-cloudevents/jsonschema/google/events/cloud/audit/v1/LogEntryData.json',
+      'ce-servicename': 'compute.googleapis.com',
+      'ce-methodname': spec.method,
+      'ce-resourcename': spec.resourceName,
+    };
+    return { headers, body: JSON.stringify(data) };
+  }
+
+  private async deliver(event: { headers: Record<string, string>; body: string }, spec: EntrySpec, position: 'first' | 'last'): Promise<void> {
+    const record: Delivery = { ceId: event.headers['ce-id']!, method: spec.method, resourceName: spec.resourceName, position, status: 'error', attempts: 0 };
+    this.deliveries.push(record);
+    if (!this.sinkUrl) return;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      record.attempts = attempt;
+      try {
+        const res = await fetch(this.sinkUrl, { method: 'POST', headers: event.headers, body: event.body });
+        record.status = res.status;
+        await res.arrayBuffer();
+        if (res.ok) return;
+      } catch {
+        record.status = 'error';
+      }
+      await sleep(Math.min(50 * 2 ** attempt, 2_000)); // the real trigger backs off 10-600 s
+    }
+  }
+}

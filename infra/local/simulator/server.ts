@@ -1,0 +1,98 @@
+// The local simulator of the Compute Engine, OS Config (and later Cloud Storage) REST APIs, plus the
+// Eventarc stand-in and the control API. Binds to 127.0.0.1 only.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { runAgents } from './agent.js';
+import { computeRoutes } from './compute-api.js';
+import { controlRoutes } from './control-api.js';
+import { Eventarc } from './eventarc.js';
+import { HttpError, match, readBody, sendJson, sleep, type Route } from './http.js';
+import { osConfigRoutes } from './osconfig-api.js';
+import { World } from './world.js';
+
+export interface SimulatorOptions {
+  port?: number;
+  /** Where audit-log CloudEvents are POSTed (the vmLifecycle function). */
+  eventSinkUrl?: string;
+  /** Run every agent this often; 0 = only on POST /control/agents/run. */
+  agentIntervalMs?: number;
+}
+
+export interface Simulator {
+  url: string;
+  port: number;
+  world: World;
+  eventarc: Eventarc;
+  close(): Promise<void>;
+}
+
+const PROJECT_IN_PATH = /^\/(?:compute\/v1|v1)\/projects\/([^/]+)/;
+
+/** Injected faults apply to the Google API surface only, never to /control. */
+async function applyFaults(world: World, r: Route, path: string): Promise<void> {
+  const f = world.faults;
+  if (f.latencyMs > 0) await sleep(f.latencyMs);
+  const project = PROJECT_IN_PATH.exec(path)?.[1];
+  if (project && f.deniedProjects.includes(project)) {
+    throw new HttpError(403, `Permission denied on project ${project}`, { error: { code: 403, message: `Required permission denied on project ${project}`, status: 'PERMISSION_DENIED', errors: [{ reason: 'forbidden' }] } });
+  }
+  const next = f.failNext.find((n) => n.count > 0 && (!n.match || r.name.includes(n.match)));
+  let status: number | undefined;
+  if (next) {
+    next.count -= 1;
+    f.failNext = f.failNext.filter((n) => n.count > 0);
+    status = next.status;
+  } else if (Math.random() < f.rate429) status = 429;
+  else if (Math.random() < f.rate503) status = 503;
+  if (status) {
+    const rpc = status === 429 ? 'RESOURCE_EXHAUSTED' : status === 503 ? 'UNAVAILABLE' : 'INTERNAL';
+    throw new HttpError(status, `simulated ${status}`, { error: { code: status, message: `simulated ${status}`, status: rpc, errors: [{ reason: status === 429 ? 'rateLimitExceeded' : 'backendError' }] } });
+  }
+}
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const world = new World();
+  const eventarc = new Eventarc(world, options.eventSinkUrl);
+  const routes: Route[] = [...computeRoutes(world, eventarc), ...osConfigRoutes(world), ...controlRoutes(world, eventarc)];
+
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    // The REST clients append `$alt=json;enum-encoding=int`; searchParams keeps it harmlessly.
+    const found = match(routes, req.method ?? 'GET', url.pathname);
+    try {
+      if (!found) throw new HttpError(404, `no route for ${req.method} ${url.pathname}`, { error: { code: 404, message: `no route for ${req.method} ${url.pathname}`, status: 'NOT_FOUND' } });
+      if (found.route.name !== 'control') {
+        world.count(found.route.name);
+        await applyFaults(world, found.route, url.pathname);
+      }
+      const body = await readBody(req);
+      const result = await found.route.handler({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, params: found.params, body });
+      sendJson(res, 200, result ?? {});
+    } catch (error) {
+      if (error instanceof HttpError) sendJson(res, error.status, error.body ?? { error: { code: error.status, message: error.message } });
+      else sendJson(res, 500, { error: { code: 500, message: String(error), status: 'INTERNAL' } });
+    }
+  });
+  server.keepAliveTimeout = 1_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const timer = options.agentIntervalMs ? setInterval(() => runAgents(world), options.agentIntervalMs) : undefined;
+  timer?.unref();
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    world,
+    eventarc,
+    close: async () => {
+      if (timer) clearInterval(timer);
+      await eventarc.idle();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,179 @@
+// The simulator's state: projects, VMs, OS policy assignments, the reports and inventories the
+// simulated OS Config agents produce, and the faults a test or a person injects.
+import { createHash, randomBytes } from 'node:crypto';
+
+export const SIM_OS = {
+  'debian-12': { shortName: 'debian', version: '12', longName: 'Debian GNU/Linux 12 (bookworm)', license: 'projects/debian-cloud/global/licenses/debian-12-bookworm', image: 'projects/debian-cloud/global/images/family/debian-12' },
+  'ubuntu-2204': { shortName: 'ubuntu', version: '22.04', longName: 'Ubuntu 22.04.5 LTS', license: 'projects/ubuntu-os-cloud/global/licenses/ubuntu-2204-lts', image: 'projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts' },
+  'rhel-9': { shortName: 'rhel', version: '9.5', longName: 'Red Hat Enterprise Linux 9.5 (Plow)', license: 'projects/rhel-cloud/global/licenses/rhel-9-server', image: 'projects/rhel-cloud/global/images/family/rhel-9' },
+  'rocky-9': { shortName: 'rocky', version: '9.5', longName: 'Rocky Linux 9.5 (Blue Onyx)', license: 'projects/rocky-linux-cloud/global/licenses/rocky-linux-9', image: 'projects/rocky-linux-cloud/global/images/family/rocky-linux-9' },
+  'windows-2022': { shortName: 'windows', version: '10.0.20348', longName: 'Microsoft Windows Server 2022 Datacenter', license: 'projects/windows-cloud/global/licenses/windows-server-2022-dc', image: 'projects/windows-cloud/global/images/family/windows-2022' },
+  cos: { shortName: 'cos', version: '117', longName: 'Container-Optimized OS from Google', license: 'projects/cos-cloud/global/licenses/cos', image: 'projects/cos-cloud/global/images/family/cos-stable' },
+} as const;
+export type SimOs = keyof typeof SIM_OS;
+export const isSimOs = (os: unknown): os is SimOs => typeof os === 'string' && os in SIM_OS;
+
+export const OSQUERY_VERSION = '5.23.1';
+export const COMPUTE_BASE = 'https://www.googleapis.com/compute/v1';
+
+export interface SimVm {
+  id: string;
+  name: string;
+  project: string;
+  zone: string;
+  os: SimOs;
+  status: string;
+  labels: Record<string, string>;
+  labelFingerprint: string;
+  metadata: Array<{ key: string; value: string }>;
+  metadataFingerprint: string;
+  serviceAccount: string | null;
+  creationTimestamp: string;
+  faults: { agentMissing: boolean; policyFailure: string | null };
+  /** Packages the simulated agent installed, name -> version. */
+  installed: Record<string, string>;
+}
+
+export interface SimProject {
+  id: string;
+  number: string;
+  metadata: Array<{ key: string; value: string }>;
+  metadataFingerprint: string;
+}
+
+export interface SimAssignment {
+  name: string;
+  project: string;
+  zone: string;
+  id: string;
+  body: Record<string, unknown>;
+  revisionId: string;
+  revisionCreateTime: string;
+  rolloutState: 'IN_PROGRESS' | 'SUCCEEDED' | 'CANCELLED';
+  etag: string;
+  uid: string;
+}
+
+export interface SimOperation {
+  name: string;
+  done: boolean;
+  /** Compute zone operations carry these. */
+  compute?: { id: string; project: string; zone: string; operationType: string; targetLink: string; targetId: string };
+  response?: Record<string, unknown>;
+  error?: { code: number; message: string };
+  metadata?: Record<string, unknown>;
+}
+
+export interface Faults {
+  latencyMs: number;
+  /** Fraction (0..1) of API requests answered with that status. */
+  rate429: number;
+  rate503: number;
+  /** The next `count` API requests (optionally only those whose route name contains `match`) fail with `status`. */
+  failNext: Array<{ status: number; count: number; match?: string }>;
+  /** Projects whose API answers 403. */
+  deniedProjects: string[];
+  /** When false, insert/delete produce no audit-log events (events lost while the sink was down). */
+  eventSinkUp: boolean;
+}
+
+export const defaultFaults = (): Faults => ({ latencyMs: 0, rate429: 0, rate503: 0, failNext: [], deniedProjects: [], eventSinkUp: true });
+
+export const fingerprint = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('base64').slice(0, 12);
+
+export class World {
+  projects = new Map<string, SimProject>();
+  vms = new Map<string, SimVm>();
+  assignments = new Map<string, SimAssignment>();
+  operations = new Map<string, SimOperation>();
+  /** key: `${assignmentName}|${instanceId}` */
+  reports = new Map<string, Record<string, unknown>>();
+  faults: Faults = defaultFaults();
+  requests = new Map<string, number>();
+  private nextId = BigInt(Date.now()) * 1000n;
+
+  reset(): void {
+    this.projects.clear();
+    this.vms.clear();
+    this.assignments.clear();
+    this.operations.clear();
+    this.reports.clear();
+    this.requests.clear();
+    this.faults = defaultFaults();
+  }
+
+  newId(): string {
+    this.nextId += 1n;
+    return this.nextId.toString();
+  }
+
+  project(id: string): SimProject {
+    let p = this.projects.get(id);
+    if (!p) {
+      p = { id, number: String(100000000000 + this.projects.size + 1), metadata: [], metadataFingerprint: fingerprint([]) };
+      this.projects.set(id, p);
+    }
+    return p;
+  }
+
+  setProjectMetadata(id: string, metadata: Record<string, string>): SimProject {
+    const p = this.project(id);
+    p.metadata = Object.entries(metadata).map(([key, value]) => ({ key, value }));
+    p.metadataFingerprint = fingerprint(p.metadata);
+    return p;
+  }
+
+  findVm(project: string, zone: string, name: string): SimVm | undefined {
+    for (const vm of this.vms.values()) if (vm.project === project && vm.zone === zone && vm.name === name) return vm;
+    return undefined;
+  }
+
+  addVm(spec: {
+    project: string; zone: string; name: string; os: SimOs; labels?: Record<string, string>; metadata?: Record<string, string>;
+    serviceAccount?: string | null; status?: string; agentMissing?: boolean; policyFailure?: string | null;
+  }): SimVm {
+    this.project(spec.project);
+    const metadata = Object.entries(spec.metadata ?? {}).map(([key, value]) => ({ key, value }));
+    const labels = { ...(spec.labels ?? {}) };
+    const vm: SimVm = {
+      id: this.newId(),
+      name: spec.name,
+      project: spec.project,
+      zone: spec.zone,
+      os: spec.os,
+      status: spec.status ?? 'RUNNING',
+      labels,
+      labelFingerprint: fingerprint(labels),
+      metadata,
+      metadataFingerprint: fingerprint(metadata),
+      serviceAccount: spec.serviceAccount === undefined ? `${this.project(spec.project).number}-compute@developer.gserviceaccount.com` : spec.serviceAccount,
+      creationTimestamp: new Date().toISOString(),
+      faults: { agentMissing: spec.agentMissing ?? false, policyFailure: spec.policyFailure ?? null },
+      installed: {},
+    };
+    this.vms.set(vm.id, vm);
+    return vm;
+  }
+
+  removeVm(vm: SimVm): void {
+    this.vms.delete(vm.id);
+    for (const key of [...this.reports.keys()]) if (key.endsWith(`|${vm.id}`)) this.reports.delete(key);
+  }
+
+  count(name: string): void {
+    this.requests.set(name, (this.requests.get(name) ?? 0) + 1);
+  }
+
+  /** enable-osconfig as the agent sees it: instance metadata wins over project metadata. */
+  osConfigEnabled(vm: SimVm): boolean {
+    const own = vm.metadata.find((i) => i.key === 'enable-osconfig');
+    const value = own ? own.value : this.project(vm.project).metadata.find((i) => i.key === 'enable-osconfig')?.value;
+    return value !== undefined && /^(true|1|yes)$/i.test(value);
+  }
+
+  operation(op: Omit<SimOperation, 'name'> & { name?: string }): SimOperation {
+    const full: SimOperation = { ...op, name: op.name ?? `operation-${Date.now()}-${randomBytes(4).toString('hex')}` };
+    this.operations.set(full.name, full);
+    return full;
+  }
+}

@@ -1,0 +1,103 @@
+// vmLifecycle's use cases: enroll a created VM, retire a deleted one, enroll what a bulk insert made.
+import { config } from '../config.js';
+import { log } from '../log.js';
+import type { LifecycleAction } from '../domain/audit-event.js';
+import { planEnrollment, planRetirement, type HostIdentity, type HostState } from '../domain/host.js';
+import { buildOsqueryAssignment, assignmentSelects, type PolicySettings } from '../domain/policy.js';
+import { checkPrerequisites, decideScope, instanceDecidesOsConfig, type ScopeSettings } from '../domain/scope.js';
+import type { Vm } from '../domain/vm.js';
+import * as compute from '../adapters/compute.js';
+import * as osconfig from '../adapters/osconfig.js';
+import * as hosts from '../adapters/hosts.js';
+
+export interface EnrollmentOutcome {
+  instanceId: string;
+  name: string;
+  state: HostState;
+  reason: string | null;
+  written: boolean;
+}
+
+function settings(): ScopeSettings & PolicySettings {
+  const c = config();
+  return { optOutLabel: c.OPT_OUT_LABEL, disruptionPercent: c.ROLLOUT_DISRUPTION_PERCENT, minWaitSeconds: c.ROLLOUT_MIN_WAIT_SECONDS };
+}
+
+const identityOf = (vm: Vm): HostIdentity => ({ instanceId: vm.instanceId, name: vm.name, project: vm.project, zone: vm.zone });
+
+/** Decides and records one VM: exempt, blocked, or pending once its zone's assignment exists. */
+export async function enrollVm(vm: Vm, cause: string, projectMetadata?: Record<string, string>): Promise<EnrollmentOutcome> {
+  const s = settings();
+  let decided: { state: 'exempt' | 'blocked' | 'pending'; reason: string };
+  const scope = decideScope(vm, s);
+  if (!scope.inScope) {
+    decided = { state: 'exempt', reason: scope.reason };
+    // The assignment excludes by label and OS; a VM exempt for another reason must carry the opt-out label.
+    if (assignmentSelects(vm, s)) {
+      await compute.setInstanceLabel(vm, s.optOutLabel.key, s.optOutLabel.value);
+      log.info({ instanceId: vm.instanceId, reason: scope.reason }, 'labelled exempt VM out of the OS policy');
+    }
+  } else {
+    const metadata = instanceDecidesOsConfig(vm) ? {} : (projectMetadata ?? (await compute.getProjectMetadata(vm.project)));
+    let check = checkPrerequisites(vm, metadata);
+    if (!check.ok && check.reason === 'osconfig-disabled' && check.remediable && config().REMEDIATE_OSCONFIG_METADATA) {
+      await compute.setInstanceMetadata(vm, 'enable-osconfig', 'TRUE');
+      log.info({ instanceId: vm.instanceId }, 'set enable-osconfig=TRUE on instance');
+      check = { ok: true };
+    }
+    if (check.ok) {
+      const { created } = await osconfig.ensureAssignment(vm.project, vm.zone, config().ASSIGNMENT_ID, () => buildOsqueryAssignment(s));
+      if (created) log.info({ project: vm.project, zone: vm.zone }, 'created osquery OS policy assignment');
+      decided = { state: 'pending', reason: 'policy-targeted' };
+    } else {
+      decided = { state: 'blocked', reason: check.reason };
+    }
+  }
+  const now = new Date();
+  const result = await hosts.applyHostChange(vm.instanceId, (current) => planEnrollment(current, identityOf(vm), decided, now, cause));
+  const host = result.host;
+  return { instanceId: vm.instanceId, name: vm.name, state: host?.state ?? decided.state, reason: host?.reason ?? decided.reason, written: result.changed };
+}
+
+async function retire(identity: Omit<HostIdentity, 'instanceId'> & { instanceId?: string }, cause: string): Promise<EnrollmentOutcome | null> {
+  const instanceId = identity.instanceId ?? (await hosts.findLiveHostId(identity.project, identity.zone, identity.name));
+  if (!instanceId) {
+    log.info({ ...identity }, 'deleted VM was never recorded; nothing to retire');
+    return null;
+  }
+  const now = new Date();
+  const result = await hosts.applyHostChange(instanceId, (current) =>
+    planRetirement(current, { ...identity, instanceId, name: current?.name ?? identity.name }, now, cause),
+  );
+  return { instanceId, name: identity.name, state: 'deleted', reason: 'vm-deleted', written: result.changed };
+}
+
+/** Carries out what an audit-log entry asks for. Returns one outcome per VM touched. */
+export async function runLifecycleAction(action: LifecycleAction, cause: string): Promise<EnrollmentOutcome[]> {
+  switch (action.kind) {
+    case 'enroll': {
+      const vm = await compute.getVm(action.instance);
+      // Gone before we looked (created and deleted quickly, or a late redelivery): it is deleted.
+      if (!vm) return [await retire(action.instance, cause)].filter((o) => o !== null);
+      return [await enrollVm(vm, cause)];
+    }
+    case 'retire': {
+      const outcome = await retire(action.instance, cause);
+      return outcome ? [outcome] : [];
+    }
+    case 'reconcile-location': {
+      const vms = action.zone
+        ? await compute.listZoneVms(action.project, action.zone)
+        : await compute.listProjectVms(action.project, { zonePrefix: `${action.region}-` });
+      const inScope = vms.filter((vm) => decideScope(vm, settings()).inScope && !instanceDecidesOsConfig(vm));
+      // One project metadata read serves the whole location.
+      const metadata = inScope.length > 0 ? await compute.getProjectMetadata(action.project) : {};
+      const outcomes: EnrollmentOutcome[] = [];
+      for (const vm of vms) outcomes.push(await enrollVm(vm, cause, metadata));
+      return outcomes;
+    }
+    case 'ignore':
+    case 'invalid':
+      return [];
+  }
+}

@@ -1,0 +1,100 @@
+// The local stack for integration tests: the simulator, the functions served by the Functions
+// Framework, and the Firestore emulator that `npm test` started.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { resetClients, clients } from '../../shared/clients.js';
+import { resetConfig } from '../../shared/config.js';
+import { startSimulator, type Simulator } from '../../infra/local/simulator/server.js';
+
+export interface Stack {
+  sim: Simulator;
+  /** Base URL of the vmLifecycle function. */
+  vmLifecycleUrl: string;
+  control<T = any>(method: string, path: string, body?: unknown): Promise<T>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Waits until every audit-log event emitted so far has been delivered and handled. */
+  flushEvents(): Promise<void>;
+  apiCalls(): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+export function requireEmulators(): void {
+  if (!process.env.FIRESTORE_EMULATOR_HOST) throw new Error('FIRESTORE_EMULATOR_HOST is not set: run the tests with `npm test`, which starts the emulators');
+}
+
+export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
+  requireEmulators();
+  const sim = await startSimulator({ agentIntervalMs: 0 });
+  Object.assign(process.env, { GOOGLE_API_ENDPOINT: sim.url, ...env });
+  resetConfig();
+  resetClients();
+  await import('../../functions/index.js');
+  const server = getTestServer('vmLifecycle');
+  const port = await listen(server);
+  const vmLifecycleUrl = `http://127.0.0.1:${port}/`;
+  sim.eventarc.sinkUrl = vmLifecycleUrl;
+  sim.eventarc.maxAttempts = 3;
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const control = async <T = any>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${sim.url}/control${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`control ${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json as T;
+  };
+  return {
+    sim,
+    vmLifecycleUrl,
+    control,
+    flushEvents: () => sim.eventarc.idle(),
+    apiCalls: async () => (await control<{ requests: Record<string, number> }>('GET', '/stats')).requests,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await sim.close();
+      await clients.firestore().terminate();
+      resetClients();
+    },
+  };
+}
+
+/** Deletes every document in the emulator's database. */
+export async function clearFirestore(): Promise<void> {
+  requireEmulators();
+  const project = process.env.GOOGLE_CLOUD_PROJECT;
+  const res = await fetch(`http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${project}/databases/(default)/documents`, { method: 'DELETE' });
+  if (!res.ok) throw new Error(`clearing Firestore failed: ${res.status}`);
+}
+
+export interface LogLine {
+  severity: string;
+  message: string;
+  [key: string]: unknown;
+}
+
+/** Collects the structured log lines written while `fn` runs (and keeps them off the console). */
+export async function captureLogs<T>(fn: () => Promise<T>): Promise<{ result: T; logs: LogLine[] }> {
+  const { log } = await import('../../shared/log.js');
+  const logs: LogLine[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  const level = log.level;
+  log.level = 'debug';
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    const text = chunk.toString();
+    if (text.startsWith('{"severity"')) {
+      for (const line of text.split('\n').filter(Boolean)) logs.push(JSON.parse(line) as LogLine);
+      return true;
+    }
+    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stdout.write;
+  try {
+    return { result: await fn(), logs };
+  } finally {
+    process.stdout.write = write;
+    log.level = level;
+  }
+}

@@ -1,0 +1,70 @@
+// `npm test`: start the Firestore and Pub/Sub emulators on free ports, run every uvu suite under test/,
+// stop the emulators whatever happened, and end with `N passed, N failed`.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { MissingPrerequisiteError, startEmulators, type Emulators } from '../infra/local/emulators.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const only = process.argv.slice(2);
+const files = readdirSync(path.join(root, 'test'), { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.test.ts'))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort();
+
+let emulators: Emulators | undefined;
+const started = Date.now();
+try {
+  emulators = await startEmulators();
+} catch (error) {
+  if (error instanceof MissingPrerequisiteError) {
+    console.error(`npm test cannot start: ${error.message}`);
+    process.exit(2);
+  }
+  throw error;
+}
+const stop = async () => {
+  await emulators?.stop();
+  emulators = undefined;
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop().then(() => process.exit(130)));
+console.log(`emulators up in ${((Date.now() - started) / 1000).toFixed(1)} s: firestore ${emulators.firestoreHost}, pubsub ${emulators.pubsubHost}`);
+
+let passed = 0;
+let failed = 0;
+try {
+  // One uvu process per file: a file's module state (clients, config) never leaks into the next.
+  for (const file of files) {
+    const result = await new Promise<{ code: number; output: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', `^${file.replace(/[.]/g, '\\.')}$`], {
+        cwd: root,
+        env: {
+          ...process.env,
+          FIRESTORE_EMULATOR_HOST: emulators!.firestoreHost,
+          PUBSUB_EMULATOR_HOST: emulators!.pubsubHost,
+          GOOGLE_CLOUD_PROJECT: emulators!.projectId,
+          LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+          // No metadata server off Google Cloud: skip the client libraries' probe for one.
+          METADATA_SERVER_DETECTION: 'none',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (c: Buffer) => { output += c; process.stdout.write(c); });
+      child.stderr.on('data', (c: Buffer) => { output += c; process.stderr.write(c); });
+      child.on('close', (code) => resolve({ code: code ?? 1, output }));
+    });
+    // eslint-disable-next-line no-control-regex -- strip uvu's colours
+    const plain = result.output.replace(/\x1b\[[0-9;]*m/g, '');
+    const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+    const ok = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+    passed += ok;
+    // A file that crashed before uvu counted anything still counts as a failure.
+    failed += Math.max(total - ok, result.code !== 0 && total === ok ? 1 : 0);
+  }
+} finally {
+  await stop();
+}
+console.log(`\n${files.length} test files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || passed === 0 ? 1 : 0);
