@@ -1,4 +1,5 @@
 import pRetry from 'p-retry';
+import { countApiCall } from './metrics.js';
 
 /** A fault worth retrying: timeouts, 429, 5xx, aborted transactions. Handlers rethrow these so the trigger redelivers. */
 export class TransientError extends Error {
@@ -62,4 +63,12 @@ export function asHandlerError(error: unknown): TransientError | PermanentError 
   if (error instanceof TransientError || error instanceof PermanentError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return isTransient(error) ? new TransientError(message, { cause: error }) : new PermanentError(message, { cause: error });
+}
+
+/** One Google API call: counted per attempt, retried on transient faults. */
+export function callApi<T>(method: string, fn: () => Promise<T>, options?: RetryOptions): Promise<T> {
+  return withRetry(() => {
+    countApiCall(method);
+    return fn();
+  }, options);
 }

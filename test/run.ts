@@ -44,6 +44,8 @@ try {
           PUBSUB_EMULATOR_HOST: emulators!.pubsubHost,
           GOOGLE_CLOUD_PROJECT: emulators!.projectId,
           LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+          // Express's default error handler stays quiet about the framework's own 4xx/5xx.
+          NODE_ENV: 'test',
           // No metadata server off Google Cloud: skip the client libraries' probe for one.
           METADATA_SERVER_DETECTION: 'none',
         },

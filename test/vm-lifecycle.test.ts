@@ -1,32 +1,166 @@
+// vmLifecycle end to end: simulator -> audit-log CloudEvent -> Functions Framework -> Firestore emulator.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { captureLogs, clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { buildAuditLogEvent, type EntrySpec } from '../infra/local/simulator/eventarc.js';
 import { getHost, listTransitions } from '../shared/adapters/hosts.js';
 
+const P = 'p1';
+const Z = 'us-central1-a';
 const t = suite<{ stack: Stack }>('vmLifecycle end to end');
 
 t.before(async (ctx) => {
   ctx.stack = await startStack();
 });
 t.after(async (ctx) => ctx.stack.close());
-t.before.each(async (ctx) => {
+t.before.each(async ({ stack }) => {
   await clearFirestore();
-  await ctx.stack.control('POST', '/reset');
-  await ctx.stack.control('POST', '/projects', { id: 'p1', metadata: { 'enable-osconfig': 'TRUE' } });
+  await stack.control('POST', '/reset');
+  await stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
 });
 
-t('a Debian VM is enrolled: zone assignment created, host pending', async ({ stack }) => {
-  const vm = await stack.control('POST', '/vms', { project: 'p1', zone: 'us-central1-a', name: 'web-1', os: 'debian-12' });
+async function createVm(stack: Stack, spec: Record<string, unknown>) {
+  const vm = await stack.control('POST', '/vms', { project: P, zone: Z, ...spec });
+  await stack.flushEvents();
+  return vm as { id: string; name: string };
+}
+
+async function post(stack: Stack, event: { headers: Record<string, string>; body: string }) {
+  const res = await fetch(stack.vmLifecycleUrl, { method: 'POST', headers: event.headers, body: event.body });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+const entry = (spec: Partial<EntrySpec> & { name: string }, position: 'first' | 'last', operationId = `op-${spec.name}`) =>
+  buildAuditLogEvent({ project: P, zone: Z, method: 'v1.compute.instances.insert', resourceName: `projects/${P}/zones/${Z}/instances/${spec.name}`, ...spec }, operationId, position);
+
+const assignments = (stack: Stack) => stack.control<unknown[]>('GET', '/assignments');
+
+for (const [label, method] of [['v1.', 'v1'], ['beta.', 'beta'], ['unprefixed (managed instance group)', 'mig']] as const) {
+  t(`insert ${label}: enrolled as pending, zone assignment created`, async ({ stack }) => {
+    const vm = await createVm(stack, { name: `vm-${method}`, os: 'ubuntu-2204', method });
+    const host = await getHost(vm.id);
+    assert.is(host?.state, 'pending');
+    assert.is(host?.reason, 'policy-targeted');
+    assert.equal({ name: host?.name, project: host?.project, zone: host?.zone, inScope: host?.inScope }, { name: `vm-${method}`, project: P, zone: Z, inScope: true });
+    assert.is((await assignments(stack)).length, 1);
+  });
+}
+
+t('bulkInsert naming each instance enrolls each', async ({ stack }) => {
+  const { created } = await stack.control('POST', '/vms:bulk', { project: P, zone: Z, namePrefix: 'batch', count: 3, os: 'rhel-9', named: true });
+  await stack.flushEvents();
+  for (const vm of created) assert.is((await getHost(vm.id))?.state, 'pending', vm.name);
+});
+
+t('bulkInsert naming only the zone reconciles the zone', async ({ stack }) => {
+  const before = await createVm(stack, { name: 'already-there', os: 'debian-12' });
+  const { created } = await stack.control('POST', '/vms:bulk', { project: P, zone: Z, namePrefix: 'anon', count: 4, os: 'rocky-9', named: false });
+  await stack.flushEvents();
+  for (const vm of created) assert.is((await getHost(vm.id))?.state, 'pending', vm.name);
+  assert.is((await listTransitions(before.id)).length, 1, 'an enrolled VM is not enrolled twice');
+  assert.is((await assignments(stack)).length, 1);
+});
+
+t('delete marks the host deleted and out of scope, with a transition', async ({ stack }) => {
+  const vm = await createVm(stack, { name: 'doomed', os: 'debian-12' });
+  await stack.control('DELETE', `/vms/${P}/${Z}/doomed`);
   await stack.flushEvents();
   const host = await getHost(vm.id);
-  assert.ok(host, 'host document written');
-  assert.is(host!.state, 'pending');
-  assert.is(host!.reason, 'policy-targeted');
-  const assignments = await stack.control('GET', '/assignments');
-  assert.is(assignments.length, 1);
-  const transitions = await listTransitions(vm.id);
-  assert.is(transitions.length, 1);
-  console.log(await stack.apiCalls(), stack.sim.eventarc.deliveries);
+  assert.is(host?.state, 'deleted');
+  assert.is(host?.inScope, false);
+  assert.equal((await listTransitions(vm.id)).map((tr) => [tr.from, tr.to]), [[null, 'pending'], ['pending', 'deleted']]);
+});
+
+t('a first entry alone does nothing (the VM may not exist yet)', async ({ stack }) => {
+  await stack.control('POST', '/faults', { eventSinkUp: false });
+  const vm = await createVm(stack, { name: 'quiet', os: 'debian-12' });
+  assert.is(await post(stack, entry({ name: 'quiet', instanceId: vm.id }, 'first')), 204);
+  assert.is(await getHost(vm.id), null);
+  assert.is((await assignments(stack)).length, 0);
+});
+
+t('a failed insert (last entry with non-zero status) does nothing', async ({ stack }) => {
+  const vm = await createVm(stack, { name: 'broken', os: 'debian-12', failed: true });
+  const deliveries = await stack.control<Array<{ status: number; position: string }>>('GET', '/deliveries');
+  assert.equal(deliveries.map((d) => [d.position, d.status]), [['first', 204], ['last', 204]]);
+  assert.is(await getHost(vm.id), null);
+  assert.is((await assignments(stack)).length, 0);
+});
+
+t('an unknown method is acknowledged and logged', async ({ stack }) => {
+  const { result, logs } = await captureLogs(() => post(stack, entry({ name: 'x', method: 'v1.compute.instances.start' }, 'last')));
+  assert.is(result, 204);
+  assert.ok(logs.some((l) => String(l.reason).includes('v1.compute.instances.start')), JSON.stringify(logs));
+});
+
+t('a body that is not JSON, sent as bytes, is acknowledged with a logged reason', async ({ stack }) => {
+  const event = entry({ name: 'x' }, 'last');
+  const headers = { ...event.headers, 'content-type': 'application/octet-stream' };
+  const { result, logs } = await captureLogs(() => post(stack, { headers, body: '{"protoPayload": nope' }));
+  assert.is(result, 204);
+  const line = logs.find((l) => l.severity === 'WARNING');
+  assert.ok(line, 'a warning was logged');
+  assert.match(String(line!.reason), /not JSON/);
+});
+
+t('a non-JSON body the framework rejects itself never reaches the function', async ({ stack }) => {
+  // Functions Framework 5.0.5: malformed JSON labelled application/json -> 400 from its body parser;
+  // a text/plain body -> 500 from its background-event middleware. No user code runs for either.
+  const event = entry({ name: 'x' }, 'last');
+  for (const [contentType, status] of [['application/json', 400], ['text/plain', 500]] as const) {
+    const { result, logs } = await captureLogs(() => post(stack, { headers: { ...event.headers, 'content-type': contentType }, body: '{"protoPayload": nope' }));
+    assert.is(result, status, contentType);
+    assert.is(logs.length, 0, 'vmLifecycle never ran');
+  }
+});
+
+t('a body missing resourceName is acknowledged with a logged reason', async ({ stack }) => {
+  const event = entry({ name: 'x' }, 'last');
+  const data = JSON.parse(event.body);
+  delete data.protoPayload.resourceName;
+  const { result, logs } = await captureLogs(() => post(stack, { headers: event.headers, body: JSON.stringify(data) }));
+  assert.is(result, 204);
+  assert.ok(logs.some((l) => l.severity === 'WARNING' && /resourceName/.test(String(l.reason))), JSON.stringify(logs));
+});
+
+t('the same event delivered three times: one host document, one transition', async ({ stack }) => {
+  await stack.control('POST', '/faults', { eventSinkUp: false });
+  const vm = await createVm(stack, { name: 'echo', os: 'debian-12' });
+  const last = entry({ name: 'echo', instanceId: vm.id }, 'last');
+  for (let i = 0; i < 3; i++) assert.is(await post(stack, last), 204);
+  const host = await getHost(vm.id);
+  assert.is(host?.state, 'pending');
+  assert.is((await listTransitions(vm.id)).length, 1);
+  assert.is((await assignments(stack)).length, 1);
+});
+
+t('twenty VMs created at once in a zone without an assignment: exactly one assignment', async ({ stack }) => {
+  const { created } = await stack.control('POST', '/vms:bulk', { project: P, zone: 'europe-west1-b', namePrefix: 'wave', count: 20, os: 'debian-12', as: 'inserts' });
+  // Deliver all twenty last entries concurrently, as twenty function instances would receive them.
+  await stack.control('POST', '/events/flush');
+  const lasts = created.map((vm: { id: string; name: string }) =>
+    buildAuditLogEvent({ project: P, zone: 'europe-west1-b', method: 'v1.compute.instances.insert', instanceId: vm.id, resourceName: `projects/${P}/zones/europe-west1-b/instances/${vm.name}` }, `op-${vm.name}-concurrent`, 'last'),
+  );
+  await clearFirestore();
+  const statuses = await Promise.all(lasts.map((e: { headers: Record<string, string>; body: string }) => post(stack, e)));
+  assert.ok(statuses.every((s) => s === 204), String(statuses));
+  const zoneAssignments = (await assignments(stack)) as Array<{ zone: string }>;
+  assert.is(zoneAssignments.filter((a) => a.zone === 'europe-west1-b').length, 1);
+  for (const vm of created) assert.is((await getHost(vm.id))?.state, 'pending');
+});
+
+t('a stale label fingerprint (412) is re-read and the label still lands', async ({ stack }) => {
+  // A GKE node known only by metadata, on Ubuntu: the OS policy would select it, so it is labelled out.
+  await stack.control('POST', '/faults', { concurrentWrites: 2 });
+  const vm = await createVm(stack, { name: 'gke-node-x', os: 'ubuntu-2204', gke: { labelled: false }, method: 'mig' });
+  const host = await getHost(vm.id);
+  assert.is(host?.state, 'exempt');
+  assert.is(host?.reason, 'gke-node');
+  const [simVm] = (await stack.control<Array<{ id: string; labels: Record<string, string> }>>('GET', '/vms')).filter((v) => v.id === vm.id);
+  assert.is(simVm?.labels['osquery-exempt'], 'true');
+  const calls = await stack.apiCalls();
+  assert.is(calls['compute.instances.setLabels'], 3, 'two 412s, then success');
 });
 
 t.run();

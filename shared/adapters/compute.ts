@@ -1,7 +1,7 @@
 // Compute Engine: the inventory. Every call retries transient faults; fingerprinted writes re-read on 412.
 import type { protos } from '@google-cloud/compute';
 import { clients } from '../clients.js';
-import { isConditionNotMet, isNotFound, withRetry } from '../errors.js';
+import { callApi, isConditionNotMet, isNotFound, withRetry } from '../errors.js';
 import { lastSegment, osFamilyFromLicenses, type Vm } from '../domain/vm.js';
 
 type Instance = protos.google.cloud.compute.v1.IInstance;
@@ -37,7 +37,7 @@ export interface VmRef {
 /** The VM, or null when it does not exist (any more). */
 export async function getVm(ref: VmRef): Promise<Vm | null> {
   try {
-    const [instance] = await withRetry(() => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
+    const [instance] = await callApi('compute.instances.get', () => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
     return toVm(instance, ref.project);
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -47,14 +47,14 @@ export async function getVm(ref: VmRef): Promise<Vm | null> {
 
 /** Project-wide metadata (commonInstanceMetadata), where enable-osconfig is usually set. */
 export async function getProjectMetadata(project: string): Promise<Record<string, string>> {
-  const [p] = await withRetry(() => clients.projects().get({ project }));
+  const [p] = await callApi('compute.projects.get', () => clients.projects().get({ project }));
   return metadataMap(p.commonInstanceMetadata?.items);
 }
 
 /** Every VM of a zone (paged by the client, 500 per page). */
 export async function listZoneVms(project: string, zone: string): Promise<Vm[]> {
   const vms: Vm[] = [];
-  await withRetry(async () => {
+  await callApi('compute.instances.list', async () => {
     vms.length = 0;
     for await (const instance of clients.instances().listAsync({ project, zone, maxResults: 500 })) vms.push(toVm(instance, project));
   });
@@ -64,7 +64,7 @@ export async function listZoneVms(project: string, zone: string): Promise<Vm[]> 
 /** Every VM of a project, one aggregated listing over all zones (500 per page). */
 export async function listProjectVms(project: string, filter?: { zonePrefix?: string }): Promise<Vm[]> {
   const vms: Vm[] = [];
-  await withRetry(async () => {
+  await callApi('compute.instances.aggregatedList', async () => {
     vms.length = 0;
     for await (const [scope, list] of clients.instances().aggregatedListAsync({ project, maxResults: 500 })) {
       if (filter?.zonePrefix && !lastSegment(scope).startsWith(filter.zonePrefix)) continue;
@@ -77,7 +77,7 @@ export async function listProjectVms(project: string, filter?: { zonePrefix?: st
 async function waitForZoneOperation(project: string, zone: string, operation: Operation): Promise<void> {
   let op = operation;
   while (op.status !== 'DONE') {
-    [op] = await withRetry(() => clients.zoneOperations().wait({ project, zone, operation: String(op.name) }));
+    [op] = await callApi('compute.zoneOperations.wait', () => clients.zoneOperations().wait({ project, zone, operation: String(op.name) }));
   }
   if (op.error?.errors?.length) {
     const first = op.error.errors[0];
@@ -92,13 +92,13 @@ async function waitForZoneOperation(project: string, zone: string, operation: Op
 export async function setInstanceMetadata(ref: VmRef, key: string, value: string): Promise<void> {
   await withRetry(
     async () => {
-      const [instance] = await withRetry(() => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
+      const [instance] = await callApi('compute.instances.get', () => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
       const items = (instance.metadata?.items ?? []).filter((i) => i.key !== key);
       items.push({ key, value });
-      const [op] = await clients.instances().setMetadata({
+      const [op] = await callApi('compute.instances.setMetadata', () => clients.instances().setMetadata({
         project: ref.project, zone: ref.zone, instance: ref.name,
         metadataResource: { fingerprint: instance.metadata?.fingerprint ?? '', items },
-      });
+      }), { retries: 0 });
       await waitForZoneOperation(ref.project, ref.zone, op.latestResponse as Operation);
     },
     { alsoRetry: isConditionNotMet },
@@ -109,11 +109,11 @@ export async function setInstanceMetadata(ref: VmRef, key: string, value: string
 export async function setInstanceLabel(ref: VmRef, key: string, value: string): Promise<void> {
   await withRetry(
     async () => {
-      const [instance] = await withRetry(() => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
-      const [op] = await clients.instances().setLabels({
+      const [instance] = await callApi('compute.instances.get', () => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
+      const [op] = await callApi('compute.instances.setLabels', () => clients.instances().setLabels({
         project: ref.project, zone: ref.zone, instance: ref.name,
         instancesSetLabelsRequestResource: { labels: { ...(instance.labels ?? {}), [key]: value }, labelFingerprint: instance.labelFingerprint ?? '' },
-      });
+      }), { retries: 0 });
       await waitForZoneOperation(ref.project, ref.zone, op.latestResponse as Operation);
     },
     { alsoRetry: isConditionNotMet },

@@ -2,6 +2,7 @@
 import { Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import type { Host, HostChange, Transition } from '../domain/host.js';
+import { countFirestore } from '../metrics.js';
 
 export const HOSTS = 'hosts';
 export const TRANSITIONS = 'transitions';
@@ -35,25 +36,30 @@ export async function applyHostChange(
   db: Firestore = clients.firestore(),
 ): Promise<ApplyResult> {
   const ref = db.collection(HOSTS).doc(instanceId);
+  countFirestore('transactions');
   return db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);
+    countFirestore('reads');
     const current = snapshot.exists ? hostFromDoc(snapshot.data()!) : null;
     const change = plan(current);
     if (!change) return { host: current, changed: false, transition: null };
     tx.set(ref, change.host);
     if (change.transition) tx.set(ref.collection(TRANSITIONS).doc(transitionId(change.transition)), change.transition);
+    countFirestore('writes', change.transition ? 2 : 1);
     return { host: change.host, changed: true, transition: change.transition };
   });
 }
 
 export async function getHost(instanceId: string, db: Firestore = clients.firestore()): Promise<Host | null> {
   const snapshot = await db.collection(HOSTS).doc(instanceId).get();
+  countFirestore('reads');
   return snapshot.exists ? hostFromDoc(snapshot.data()!) : null;
 }
 
 /** A delete entry without instance_id: find the live host by its name (names are unique per zone while alive). */
 export async function findLiveHostId(project: string, zone: string, name: string, db: Firestore = clients.firestore()): Promise<string | null> {
   const snapshot = await db.collection(HOSTS).where('project', '==', project).where('zone', '==', zone).where('name', '==', name).get();
+  countFirestore('reads', Math.max(1, snapshot.size));
   const live = snapshot.docs.find((d) => d.get('state') !== 'deleted');
   return live?.id ?? null;
 }

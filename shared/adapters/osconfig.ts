@@ -1,7 +1,7 @@
 // OS Config (VM Manager): the zone's osquery OS policy assignment.
 import type { protos } from '@google-cloud/os-config';
 import { clients } from '../clients.js';
-import { isAlreadyExists, isNotFound, withRetry } from '../errors.js';
+import { callApi, isAlreadyExists, isNotFound } from '../errors.js';
 
 export type Assignment = protos.google.cloud.osconfig.v1.IOSPolicyAssignment;
 
@@ -9,7 +9,7 @@ export const assignmentName = (project: string, zone: string, id: string) => `pr
 
 export async function getAssignment(project: string, zone: string, id: string): Promise<Assignment | null> {
   try {
-    const [assignment] = await withRetry(() => clients.osConfig().getOSPolicyAssignment({ name: assignmentName(project, zone, id) }));
+    const [assignment] = await callApi('osconfig.osPolicyAssignments.get', () => clients.osConfig().getOSPolicyAssignment({ name: assignmentName(project, zone, id) }));
     return assignment;
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -23,7 +23,7 @@ export async function getAssignment(project: string, zone: string, id: string): 
  */
 export async function createAssignment(project: string, zone: string, id: string, body: Assignment): Promise<{ assignment: Assignment; created: boolean }> {
   try {
-    const assignment = await withRetry(async () => {
+    const assignment = await callApi('osconfig.osPolicyAssignments.create', async () => {
       const [operation] = await clients.osConfig().createOSPolicyAssignment({ parent: `projects/${project}/locations/${zone}`, osPolicyAssignmentId: id, osPolicyAssignment: body });
       const [result] = await operation.promise();
       return result as Assignment;

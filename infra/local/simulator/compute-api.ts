@@ -69,6 +69,14 @@ function page<T>(items: T[], query: URLSearchParams): { page: T[]; nextPageToken
   return start + max < items.length ? { page: slice, nextPageToken: String(start + max) } : { page: slice };
 }
 
+/** The concurrentWrites fault: someone else's write lands between the caller's read and its write. */
+function racingWrite(world: World, vm: SimVm): void {
+  if (world.faults.concurrentWrites <= 0) return;
+  world.faults.concurrentWrites -= 1;
+  vm.labelFingerprint = fingerprint([vm.labels, world.newId()]);
+  vm.metadataFingerprint = fingerprint([vm.metadata, world.newId()]);
+}
+
 const byZoneThenName = (a: SimVm, b: SimVm) => a.zone.localeCompare(b.zone) || a.name.localeCompare(b.name);
 
 export function computeRoutes(world: World, sink: AuditLogSink): Route[] {
@@ -116,6 +124,7 @@ export function computeRoutes(world: World, sink: AuditLogSink): Route[] {
     }),
     route('POST', new RegExp(`^${P}/zones/([^/]+)/instances/([^/]+)/setLabels$`), 'compute.instances.setLabels', ({ params: [project, zone, name], body }) => {
       const vm = vmOr404(world, project!, zone!, name!);
+      racingWrite(world, vm);
       if (body?.labelFingerprint !== vm.labelFingerprint) throw conditionNotMet('Labels');
       vm.labels = { ...(body.labels ?? {}) };
       vm.labelFingerprint = fingerprint([vm.labels, world.newId()]);
@@ -123,6 +132,7 @@ export function computeRoutes(world: World, sink: AuditLogSink): Route[] {
     }),
     route('POST', new RegExp(`^${P}/zones/([^/]+)/instances/([^/]+)/setMetadata$`), 'compute.instances.setMetadata', ({ params: [project, zone, name], body }) => {
       const vm = vmOr404(world, project!, zone!, name!);
+      racingWrite(world, vm);
       if (body?.fingerprint !== vm.metadataFingerprint) throw conditionNotMet('Metadata');
       vm.metadata = (body.items ?? []).map((i: { key: string; value: string }) => ({ key: i.key, value: i.value }));
       vm.metadataFingerprint = fingerprint([vm.metadata, world.newId()]);

@@ -5,7 +5,7 @@ import { HttpError, route, type Route } from './http.js';
 import { runAgents } from './agent.js';
 import { instanceJson } from './compute-api.js';
 import type { Eventarc } from './eventarc.js';
-import { defaultFaults, fingerprint, SIM_OS, type SimVm, type World } from './world.js';
+import { defaultFaults, SIM_OS, type SimVm, type World } from './world.js';
 
 const METHOD_ALIASES: Record<string, string> = { v1: 'v1.compute.instances.insert', beta: 'beta.compute.instances.insert', mig: 'compute.instances.insert' };
 
@@ -47,6 +47,7 @@ const faultSpec = z.object({
   failNext: z.array(z.object({ status: z.number().int(), count: z.number().int().min(1), match: z.string().optional() })).optional(),
   deniedProjects: z.array(z.string()).optional(),
   eventSinkUp: z.boolean().optional(),
+  concurrentWrites: z.number().int().min(0).optional(),
 });
 
 const vmFaultSpec = z.object({
@@ -134,13 +135,6 @@ export function controlRoutes(world: World, eventarc: Eventarc): Route[] {
       if (spec.policyFailure !== undefined) vm.faults.policyFailure = spec.policyFailure;
       if (spec.status) vm.status = spec.status;
       return { id: vm.id, status: vm.status, faults: vm.faults };
-    }),
-    // Someone else changes a VM's labels or metadata (moves its fingerprint), without an audit event.
-    route('POST', /^\/control\/vms\/([^/]+)\/touch$/, 'control', ({ params: [id] }) => {
-      const vm = vmById(id!);
-      vm.labelFingerprint = fingerprint([vm.labels, world.newId()]);
-      vm.metadataFingerprint = fingerprint([vm.metadata, world.newId()]);
-      return { id: vm.id };
     }),
     route('POST', /^\/control\/faults$/, 'control', ({ body }) => {
       const spec = parse(faultSpec, body);

@@ -20,7 +20,7 @@ export interface AuditLogSink {
   bulkInserted(project: string, zone: string, vms: SimVm[], method: string, named: boolean): void;
 }
 
-interface EntrySpec {
+export interface EntrySpec {
   project: string;
   zone: string;
   resourceName: string;
@@ -70,60 +70,13 @@ export class Eventarc implements AuditLogSink {
   private operation(spec: EntrySpec): void {
     if (!this.world.faults.eventSinkUp) return; // lost, as when the trigger or function was down
     const operationId = `operation-${Date.now()}-${randomBytes(6).toString('hex')}`;
-    const first = this.entry(spec, operationId, 'first');
-    const last = this.entry(spec, operationId, 'last');
+    const principal = spec.method.startsWith('compute.') ? `${this.world.project(spec.project).number}@cloudservices.gserviceaccount.com` : 'operator@example.com';
+    const first = buildAuditLogEvent(spec, operationId, 'first', principal);
+    const last = buildAuditLogEvent(spec, operationId, 'last', principal);
     this.queue = this.queue.then(async () => {
       await this.deliver(first, spec, 'first');
       await this.deliver(last, spec, 'last');
     });
-  }
-
-  private entry(spec: EntrySpec, operationId: string, position: 'first' | 'last') {
-    const now = new Date().toISOString();
-    const logName = `projects/${spec.project}/logs/cloudaudit.googleapis.com%2Factivity`;
-    const protoPayload: Record<string, unknown> = {
-      '@type': 'type.googleapis.com/google.cloud.audit.AuditLog',
-      authenticationInfo: { principalEmail: spec.method.startsWith('compute.') ? `${this.world.project(spec.project).number}@cloudservices.gserviceaccount.com` : 'operator@example.com' },
-      requestMetadata: { callerIp: '127.0.0.1', callerSuppliedUserAgent: 'osquery-orchestrator-simulator' },
-      serviceName: 'compute.googleapis.com',
-      methodName: spec.method,
-      resourceName: spec.resourceName,
-      resourceLocation: { currentLocations: [spec.zone] },
-    };
-    if (position === 'first') {
-      protoPayload.request = spec.request;
-      protoPayload.response = {
-        '@type': 'type.googleapis.com/operation', id: operationId.replace(/\D/g, '').slice(0, 19), name: operationId, status: 'RUNNING',
-        operationType: spec.method.split('.').pop(), zone: `${COMPUTE_BASE}/projects/${spec.project}/zones/${spec.zone}`,
-        ...(spec.targetId ? { targetId: spec.targetId, targetLink: `${COMPUTE_BASE}/${spec.resourceName}` } : {}),
-      };
-    } else if (spec.failed) {
-      protoPayload.status = { code: 3, message: 'INVALID_ARGUMENT' };
-    }
-    const data = {
-      protoPayload,
-      insertId: randomBytes(6).toString('hex'),
-      resource: { type: 'gce_instance', labels: { project_id: spec.project, zone: spec.zone, ...(spec.instanceId ? { instance_id: spec.instanceId } : {}) } },
-      timestamp: now,
-      severity: spec.failed && position === 'last' ? 'ERROR' : 'NOTICE',
-      logName,
-      operation: { id: operationId, producer: 'compute.googleapis.com', ...(position === 'first' ? { first: true } : { last: true }) },
-      receiveTimestamp: now,
-    };
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      'ce-specversion': '1.0',
-      'ce-type': 'google.cloud.audit.log.v1.written',
-      'ce-source': `//cloudaudit.googleapis.com/${logName.replace('cloudaudit.googleapis.com%2F', '')}`,
-      'ce-id': `${logName}${data.insertId}${now}`,
-      'ce-time': now,
-      'ce-subject': `compute.googleapis.com/${spec.resourceName}`,
-      'ce-dataschema': 'https://googleapis.github.io/google-cloudevents/jsonschema/google/events/cloud/audit/v1/LogEntryData.json',
-      'ce-servicename': 'compute.googleapis.com',
-      'ce-methodname': spec.method,
-      'ce-resourcename': spec.resourceName,
-    };
-    return { headers, body: JSON.stringify(data) };
   }
 
   private async deliver(event: { headers: Record<string, string>; body: string }, spec: EntrySpec, position: 'first' | 'last'): Promise<void> {
@@ -143,4 +96,53 @@ export class Eventarc implements AuditLogSink {
       await sleep(Math.min(50 * 2 ** attempt, 2_000)); // the real trigger backs off 10-600 s
     }
   }
+}
+
+/** One audit-log entry as Eventarc delivers it: binary-mode CloudEvent headers and the LogEntryData body. */
+export function buildAuditLogEvent(spec: EntrySpec, operationId: string, position: 'first' | 'last', principal = 'operator@example.com') {
+  const now = new Date().toISOString();
+  const logName = `projects/${spec.project}/logs/cloudaudit.googleapis.com%2Factivity`;
+  const protoPayload: Record<string, unknown> = {
+    '@type': 'type.googleapis.com/google.cloud.audit.AuditLog',
+    authenticationInfo: { principalEmail: principal },
+    requestMetadata: { callerIp: '127.0.0.1', callerSuppliedUserAgent: 'osquery-orchestrator-simulator' },
+    serviceName: 'compute.googleapis.com',
+    methodName: spec.method,
+    resourceName: spec.resourceName,
+    resourceLocation: { currentLocations: [spec.zone] },
+  };
+  if (position === 'first') {
+    protoPayload.request = spec.request;
+    protoPayload.response = {
+      '@type': 'type.googleapis.com/operation', id: operationId.replace(/\D/g, '').slice(0, 19), name: operationId, status: 'RUNNING',
+      operationType: spec.method.split('.').pop(), zone: `${COMPUTE_BASE}/projects/${spec.project}/zones/${spec.zone}`,
+      ...(spec.targetId ? { targetId: spec.targetId, targetLink: `${COMPUTE_BASE}/${spec.resourceName}` } : {}),
+    };
+  } else if (spec.failed) {
+    protoPayload.status = { code: 3, message: 'INVALID_ARGUMENT' };
+  }
+  const data = {
+    protoPayload,
+    insertId: randomBytes(6).toString('hex'),
+    resource: { type: 'gce_instance', labels: { project_id: spec.project, zone: spec.zone, ...(spec.instanceId ? { instance_id: spec.instanceId } : {}) } },
+    timestamp: now,
+    severity: spec.failed && position === 'last' ? 'ERROR' : 'NOTICE',
+    logName,
+    operation: { id: operationId, producer: 'compute.googleapis.com', ...(position === 'first' ? { first: true } : { last: true }) },
+    receiveTimestamp: now,
+  };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'ce-specversion': '1.0',
+    'ce-type': 'google.cloud.audit.log.v1.written',
+    'ce-source': `//cloudaudit.googleapis.com/${logName.replace('cloudaudit.googleapis.com%2F', '')}`,
+    'ce-id': `${logName}${data.insertId}${now}`,
+    'ce-time': now,
+    'ce-subject': `compute.googleapis.com/${spec.resourceName}`,
+    'ce-dataschema': 'https://googleapis.github.io/google-cloudevents/jsonschema/google/events/cloud/audit/v1/LogEntryData.json',
+    'ce-servicename': 'compute.googleapis.com',
+    'ce-methodname': spec.method,
+    'ce-resourcename': spec.resourceName,
+  };
+  return { headers, body: JSON.stringify(data) };
 }

@@ -75,9 +75,11 @@ export interface Faults {
   deniedProjects: string[];
   /** When false, insert/delete produce no audit-log events (events lost while the sink was down). */
   eventSinkUp: boolean;
+  /** The next N label/metadata writes race someone else's write: the fingerprint moves just before them (412). */
+  concurrentWrites: number;
 }
 
-export const defaultFaults = (): Faults => ({ latencyMs: 0, rate429: 0, rate503: 0, failNext: [], deniedProjects: [], eventSinkUp: true });
+export const defaultFaults = (): Faults => ({ latencyMs: 0, rate429: 0, rate503: 0, failNext: [], deniedProjects: [], eventSinkUp: true, concurrentWrites: 0 });
 
 export const fingerprint = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('base64').slice(0, 12);
 
