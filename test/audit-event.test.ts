@@ -1,0 +1,94 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AUDIT_LOG_EVENT_TYPE, parseAuditLogEvent } from '../shared/domain/audit-event.js';
+import { buildAuditLogEvent, type EntrySpec } from '../infra/local/simulator/eventarc.js';
+
+const t = suite('parseAuditLogEvent (pure)');
+
+const spec = (over: Partial<EntrySpec> = {}): EntrySpec => ({
+  project: 'p', zone: 'us-central1-a', method: 'v1.compute.instances.insert', instanceId: '42',
+  resourceName: 'projects/p/zones/us-central1-a/instances/web-1', ...over,
+});
+const data = (over: Partial<EntrySpec> = {}, position: 'first' | 'last' = 'last') => JSON.parse(buildAuditLogEvent(spec(over), 'op-1', position).body);
+const parse = (d: unknown) => parseAuditLogEvent(AUDIT_LOG_EVENT_TYPE, d);
+
+for (const method of ['v1.compute.instances.insert', 'beta.compute.instances.insert', 'compute.instances.insert', 'v1.compute.instances.bulkInsert', 'beta.compute.instances.bulkInsert']) {
+  t(`${method} naming an instance -> enroll`, () => {
+    assert.equal(parse(data({ method })), {
+      kind: 'enroll', method, operationId: 'op-1',
+      instance: { project: 'p', zone: 'us-central1-a', name: 'web-1', instanceId: '42' },
+    });
+  });
+}
+
+for (const method of ['v1.compute.instances.delete', 'beta.compute.instances.delete', 'compute.instances.delete']) {
+  t(`${method} -> retire`, () => {
+    const action = parse(data({ method }));
+    assert.is(action.kind, 'retire');
+  });
+}
+
+t('bulkInsert naming a zone -> reconcile that zone', () => {
+  assert.equal(parse(data({ method: 'v1.compute.instances.bulkInsert', resourceName: 'projects/p/zones/us-central1-a', instanceId: undefined })), {
+    kind: 'reconcile-location', project: 'p', zone: 'us-central1-a', method: 'v1.compute.instances.bulkInsert', operationId: 'op-1',
+  });
+});
+
+t('regional bulkInsert -> reconcile the region', () => {
+  const action = parse(data({ method: 'compute.instances.bulkInsert', resourceName: 'projects/p/regions/us-central1/instances', instanceId: undefined }));
+  assert.equal(action, { kind: 'reconcile-location', project: 'p', region: 'us-central1', method: 'compute.instances.bulkInsert', operationId: 'op-1' });
+});
+
+t('first entry -> ignored', () => {
+  assert.is(parse(data({}, 'first')).kind, 'ignore');
+});
+
+t('failed last entry (non-zero status) -> ignored with the code', () => {
+  const action = parse(data({ failed: true }));
+  assert.is(action.kind, 'ignore');
+  assert.match((action as { reason: string }).reason, /operation failed: code 3/);
+});
+
+t('an entry without operation (single-entry operation) is acted on', () => {
+  const d = data();
+  delete d.operation;
+  assert.is(parse(d).kind, 'enroll');
+});
+
+t('unknown methods are ignored, named in the reason', () => {
+  for (const method of ['v1.compute.instances.start', 'v1.compute.disks.insert', 'compute.instances.insertx']) {
+    const action = parse(data({ method }));
+    assert.is(action.kind, 'ignore', method);
+    assert.match((action as { reason: string }).reason, method);
+  }
+});
+
+t('another service is ignored', () => {
+  const d = data();
+  d.protoPayload.serviceName = 'container.googleapis.com';
+  assert.is(parse(d).kind, 'ignore');
+});
+
+t('bad input -> invalid with a reason', () => {
+  const noResource = data();
+  delete noResource.protoPayload.resourceName;
+  const cases: Array<[unknown, RegExp]> = [
+    ['{"not json', /not JSON/],
+    [Buffer.from('xx'), /not JSON/],
+    [null, /data/],
+    [{}, /protoPayload/],
+    [noResource, /resourceName/],
+    [data({ resourceName: 'projects/p/global/images/x' }), /does not name an instance/],
+  ];
+  for (const [input, reason] of cases) {
+    const action = parseAuditLogEvent(AUDIT_LOG_EVENT_TYPE, input);
+    assert.is(action.kind, 'invalid', JSON.stringify(input));
+    assert.match((action as { reason: string }).reason, reason);
+  }
+});
+
+t('wrong CloudEvent type -> invalid', () => {
+  assert.is(parseAuditLogEvent('google.cloud.pubsub.topic.v1.messagePublished', data()).kind, 'invalid');
+});
+
+t.run();
