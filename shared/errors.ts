@@ -11,7 +11,8 @@ export class PermanentError extends Error {
   override name = 'PermanentError';
 }
 
-// gRPC codes (OS Config in REST-fallback mode, Firestore) and HTTP statuses (Compute over REST) share no numbers.
+// The REST clients (gax fallback) turn HTTP statuses into gRPC codes (403 -> 7); GaxiosErrors and other
+// transports keep HTTP statuses. The two share no numbers, so both are recognised.
 const TRANSIENT_GRPC = new Set([4, 8, 10, 13, 14]); // DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE
 const TRANSIENT_HTTP = new Set([408, 429, 500, 502, 503, 504]);
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
@@ -37,6 +38,7 @@ export function isTransient(error: unknown): boolean {
 
 export const isNotFound = (error: unknown) => statusOf(error) === 404 || statusOf(error) === 5;
 export const isAlreadyExists = (error: unknown) => statusOf(error) === 409 || statusOf(error) === 6;
+export const isPermissionDenied = (error: unknown) => statusOf(error) === 403 || statusOf(error) === 7;
 export const isConditionNotMet = (error: unknown) => statusOf(error) === 412 || statusOf(error) === 9;
 
 export interface RetryOptions {

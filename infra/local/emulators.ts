@@ -9,16 +9,16 @@ export class MissingPrerequisiteError extends Error {
   override name = 'MissingPrerequisiteError';
 }
 
-function onPath(command: string): string | null {
-  const found = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
+function onPath(command: string, env: NodeJS.ProcessEnv): string | null {
+  const found = spawnSync('/bin/sh', ['-c', `command -v ${command}`], { encoding: 'utf8', env });
   return found.status === 0 ? found.stdout.trim() : null;
 }
 
 /** Fails at once, naming what is missing: gcloud, Java, or an emulator component. */
-export function checkEmulatorPrerequisites(): void {
-  const gcloud = onPath('gcloud');
+export function checkEmulatorPrerequisites(env: NodeJS.ProcessEnv = process.env): void {
+  const gcloud = onPath('gcloud', env);
   if (!gcloud) throw new MissingPrerequisiteError('gcloud (the Google Cloud CLI) is not on PATH. Install it: https://cloud.google.com/sdk/docs/install');
-  const java = onPath('java');
+  const java = onPath('java', env);
   if (!java) throw new MissingPrerequisiteError('java is not on PATH: the Firestore and Pub/Sub emulators need Java 17 or newer');
   const version = spawnSync(java, ['-version'], { encoding: 'utf8' });
   const major = Number(/version "(\d+)/.exec(version.stderr ?? '')?.[1] ?? 0);

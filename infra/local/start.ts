@@ -21,7 +21,7 @@ const stamp = () => new Date().toISOString().slice(11, 19);
 const say = (line: string) => process.stdout.write(`${stamp()}  ${line}\n`);
 
 let emulators: Emulators | undefined;
-let sim: Simulator | undefined;
+let sim: Simulator | undefined; // eslint-disable-line prefer-const -- shutdown() may run before it is set
 async function shutdown(code = 0): Promise<never> {
   say('stopping');
   await sim?.close().catch(() => undefined);

@@ -33,9 +33,7 @@ async function applyFaults(world: World, r: Route, path: string): Promise<void> 
   const f = world.faults;
   if (f.latencyMs > 0) await sleep(f.latencyMs);
   const project = PROJECT_IN_PATH.exec(path)?.[1];
-  if (project && f.deniedProjects.includes(project)) {
-    throw new HttpError(403, `Permission denied on project ${project}`, { error: { code: 403, message: `Required permission denied on project ${project}`, status: 'PERMISSION_DENIED', errors: [{ reason: 'forbidden' }] } });
-  }
+  if (project && f.deniedProjects.includes(project)) throw apiError(path, 403, 'PERMISSION_DENIED', 'forbidden', `Required permission denied on project ${project}`);
   const next = f.failNext.find((n) => n.count > 0 && (!n.match || r.name.includes(n.match)));
   let status: number | undefined;
   if (next) {
@@ -46,8 +44,14 @@ async function applyFaults(world: World, r: Route, path: string): Promise<void> 
   else if (Math.random() < f.rate503) status = 503;
   if (status) {
     const rpc = status === 429 ? 'RESOURCE_EXHAUSTED' : status === 503 ? 'UNAVAILABLE' : 'INTERNAL';
-    throw new HttpError(status, `simulated ${status}`, { error: { code: status, message: `simulated ${status}`, status: rpc, errors: [{ reason: status === 429 ? 'rateLimitExceeded' : 'backendError' }] } });
+    throw apiError(path, status, rpc, status === 429 ? 'rateLimitExceeded' : 'backendError', `simulated ${status}`);
   }
+}
+
+/** Compute answers `{error: {code, message, errors}}`; OS Config (a newer API) adds the gRPC `status` name. */
+function apiError(path: string, code: number, status: string, reason: string, message: string): HttpError {
+  const compute = path.startsWith('/compute/');
+  return new HttpError(code, message, { error: { code, message, ...(compute ? {} : { status }), errors: [{ domain: 'global', reason, message }] } });
 }
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
