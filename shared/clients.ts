@@ -3,6 +3,8 @@
 import { InstancesClient, ProjectsClient, ZoneOperationsClient } from '@google-cloud/compute';
 import { Firestore } from '@google-cloud/firestore';
 import { OsConfigZonalServiceClient } from '@google-cloud/os-config';
+import { Storage } from '@google-cloud/storage';
+import { PubSub } from '@google-cloud/pubsub';
 import { PassThroughClient } from 'google-auth-library';
 import { config } from './config.js';
 import { patchOsConfigDescriptors } from './adapters/osconfig-client-fix.js';
@@ -32,6 +34,10 @@ const projects = lazy(() => new ProjectsClient(endpointOptions()));
 // REST fallback: the same transport as Compute, and the one the simulator speaks.
 const osConfig = lazy(() => patchOsConfigDescriptors(new OsConfigZonalServiceClient({ ...endpointOptions(), fallback: true } as OsConfigOptions)));
 const firestore = lazy(() => new Firestore({ databaseId: config().FIRESTORE_DATABASE, ignoreUndefinedProperties: true }));
+// Storage takes the simulator's URL as apiEndpoint (no auth for a custom endpoint).
+const storage = lazy(() => new Storage(config().GOOGLE_API_ENDPOINT ? { apiEndpoint: config().GOOGLE_API_ENDPOINT, projectId: config().GOOGLE_CLOUD_PROJECT ?? 'local' } : {}));
+// PUBSUB_EMULATOR_HOST, when set, points it at the emulator.
+const pubsub = lazy(() => new PubSub({ projectId: config().GOOGLE_CLOUD_PROJECT }));
 
 export const clients = {
   instances: instances.get,
@@ -39,9 +45,11 @@ export const clients = {
   projects: projects.get,
   osConfig: osConfig.get,
   firestore: firestore.get,
+  storage: storage.get,
+  pubsub: pubsub.get,
 };
 
 /** Drop every client so the next use reads the (changed) configuration again. */
 export function resetClients(): void {
-  for (const c of [instances, zoneOperations, projects, osConfig, firestore]) c.reset();
+  for (const c of [instances, zoneOperations, projects, osConfig, firestore, storage, pubsub]) c.reset();
 }

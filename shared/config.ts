@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { PolicySettings } from './domain/policy.js';
+import type { ScopeSettings } from './domain/scope.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
@@ -28,6 +30,19 @@ const schema = z.object({
   ROLLOUT_MIN_WAIT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   /** Firestore database id. */
   FIRESTORE_DATABASE: z.string().min(1).default('(default)'),
+  /** The project the orchestrator runs in (set by Cloud Functions and the emulators). */
+  GOOGLE_CLOUD_PROJECT: z.string().min(1).optional(),
+  /** Projects whose VMs the orchestrator covers (comma-separated). */
+  TARGET_PROJECTS: z.string().default('').transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean)),
+  /** Pub/Sub topic the log shipper on every VM writes osquery results to, and its project (default: GOOGLE_CLOUD_PROJECT). */
+  LOG_TOPIC: z.string().min(1).default('osquery-logs'),
+  LOG_TOPIC_PROJECT: z.string().min(1).optional(),
+  /** Cloud Storage bucket holding published configuration files (those over OS Config's 1024-character inline limit). */
+  CONFIG_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'expected a bucket name').optional(),
+  /** The osquery version whose schema the linter uses by default. */
+  OSQUERY_VERSION: z.string().regex(/^\d+\.\d+\.\d+$/).default('5.23.1'),
+  /** OS Config writes allowed per minute (the API's default quota is 60 per minute per region). */
+  OSCONFIG_WRITES_PER_MINUTE: z.coerce.number().int().min(1).max(6000).default(50),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -58,4 +73,17 @@ export function config(): Config {
 /** Forget the cached configuration (tests and the local stack change the environment). */
 export function resetConfig(): void {
   cached = undefined;
+}
+
+/** A setting a particular command cannot do without. */
+export function required<K extends keyof Config>(key: K): NonNullable<Config[K]> {
+  const value = config()[key];
+  if (value === undefined || value === null || (Array.isArray(value) && value.length === 0)) throw new ConfigError(`${key} must be set`);
+  return value as NonNullable<Config[K]>;
+}
+
+/** The settings the pure scope and policy decisions take. */
+export function policySettings(): ScopeSettings & PolicySettings {
+  const c = config();
+  return { optOutLabel: c.OPT_OUT_LABEL, disruptionPercent: c.ROLLOUT_DISRUPTION_PERCENT, minWaitSeconds: c.ROLLOUT_MIN_WAIT_SECONDS };
 }

@@ -7,6 +7,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEmulators, MissingPrerequisiteError, type Emulators } from './emulators.js';
 import { startSimulator, type Simulator } from './simulator/server.js';
+import { quietKnownWarnings } from '../../shared/warnings.js';
+
+quietKnownWarnings();
 
 const { values } = parseArgs({
   options: {
@@ -45,6 +48,9 @@ Object.assign(process.env, {
   GOOGLE_API_ENDPOINT: sim.url,
   METADATA_SERVER_DETECTION: 'none',
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  TARGET_PROJECTS: process.env.TARGET_PROJECTS ?? 'acme-prod,acme-data',
+  CONFIG_BUCKET: process.env.CONFIG_BUCKET ?? 'osquery-config-local',
+  OSCONFIG_WRITES_PER_MINUTE: process.env.OSCONFIG_WRITES_PER_MINUTE ?? '600',
 });
 
 // Imported only now: configuration is read on first use, after the environment above is set.
@@ -85,6 +91,15 @@ setInterval(() => {
     say(`policy ${a.name}: rollout ${line}`);
   }
 }, 1000).unref();
+
+// The configuration bundle in shared/osquery/bundle, published as `osq-orch publish` would (linted
+// too when OSQUERY_SCHEMA names a schema file: there is no network for the default URL here).
+{
+  const { publish } = await import('../../shared/usecases/publish.js');
+  const { loadSchema } = await import('../../shared/osquery/schema.js');
+  const report = await publish({ schema: process.env.OSQUERY_SCHEMA ? await loadSchema(process.env.OSQUERY_SCHEMA) : undefined });
+  say(`configuration ${report.configVersion} published: ${report.uploaded} file(s) to gs://${process.env.CONFIG_BUCKET}, now current`);
+}
 
 if (!values['no-demo']) {
   const fleet = JSON.parse(readFileSync(path.join(import.meta.dirname, 'demo-fleet.json'), 'utf8')) as { projects: unknown[]; vms: Array<{ name: string }> };

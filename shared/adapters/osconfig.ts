@@ -38,8 +38,20 @@ export async function createAssignment(project: string, zone: string, id: string
 }
 
 /** Ensures the zone has the assignment: one read when it does, a create when it does not. */
-export async function ensureAssignment(project: string, zone: string, id: string, build: () => Assignment): Promise<{ assignment: Assignment; created: boolean }> {
+export async function ensureAssignment(project: string, zone: string, id: string, build: () => Promise<Assignment>): Promise<{ assignment: Assignment; created: boolean }> {
   const existing = await getAssignment(project, zone, id);
   if (existing) return { assignment: existing, created: false };
-  return createAssignment(project, zone, id, build());
+  return createAssignment(project, zone, id, await build());
+}
+
+/** Replaces the assignment's policies, filter and rollout (a new revision and rollout) and waits for it. */
+export async function updateAssignment(name: string, body: Assignment): Promise<Assignment> {
+  return callApi('osconfig.osPolicyAssignments.patch', async () => {
+    const [operation] = await clients.osConfig().updateOSPolicyAssignment({
+      osPolicyAssignment: { ...body, name },
+      updateMask: { paths: ['description', 'os_policies', 'instance_filter', 'rollout'] },
+    });
+    const [result] = await operation.promise();
+    return result as Assignment;
+  });
 }

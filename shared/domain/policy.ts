@@ -13,59 +13,143 @@ export interface PolicySettings {
 export const APT_FAMILIES: readonly OsFamily[] = ['debian', 'ubuntu'];
 export const YUM_FAMILIES: readonly OsFamily[] = ['rhel', 'rocky', 'centos', 'almalinux'];
 
+export interface ConfigFile {
+  /** Bundle-relative path, e.g. packs/network.conf. */
+  source: string;
+  vmPath: string;
+  permissions: string;
+  /** Inline content (<= 1024 characters) or a Cloud Storage object pinned by generation. */
+  content?: string;
+  gcs?: { bucket: string; object: string; generation: string };
+}
+
+/** A rendered configuration version, as the OS policy delivers it. */
+export interface PolicyConfig {
+  configVersion: string;
+  files: ConfigFile[];
+}
+
+/** OS Config's limit for inline file content and exec scripts. */
+export const INLINE_LIMIT = 1024;
+
+const IDENTITY_FILE = '/etc/osquery-orchestrator/identity.env';
+const MARKER_DIR = '/var/lib/osquery-orchestrator';
+
+const exec = (validate: string, enforce: string): Exec => ({
+  validate: { interpreter: 'SHELL', script: validate },
+  enforce: { interpreter: 'SHELL', script: enforce },
+});
+
 // systemd keeps osqueryd running between OS Config checks (Restart=on-failure in the packaged unit);
 // the exec puts it back to enabled + active when someone stops or disables it. 100 = in desired state.
-const SERVICE_RUNNING: Exec = {
-  validate: {
-    interpreter: 'SHELL',
-    script: 'systemctl is-enabled --quiet osqueryd && systemctl is-active --quiet osqueryd && exit 100\nexit 101',
-  },
-  enforce: { interpreter: 'SHELL', script: 'systemctl enable --now osqueryd && exit 100\nexit 1' },
-};
+const SERVICE_RUNNING = exec(
+  'systemctl is-enabled --quiet osqueryd && systemctl is-active --quiet osqueryd && exit 100\nexit 101',
+  'systemctl enable --now osqueryd && exit 100\nexit 1',
+);
+
+/** Running, and restarted once whenever the configuration version changes (osquery reads flags only at start). */
+function osquerydAtVersion(version: string): Exec {
+  const marker = `${MARKER_DIR}/osqueryd.version`;
+  return exec(
+    `systemctl is-enabled --quiet osqueryd && systemctl is-active --quiet osqueryd && [ "$(cat ${marker} 2>/dev/null)" = "${version}" ] && exit 100\nexit 101`,
+    `mkdir -p ${MARKER_DIR} && systemctl enable osqueryd && systemctl restart osqueryd && echo ${version} > ${marker} && exit 100\nexit 1`,
+  );
+}
+
+/**
+ * Host identity for the log shipper (README: "Host identity"): the VM's instance id, project and zone
+ * from the metadata server, as environment for fluentd, which stamps them on every Pub/Sub message.
+ */
+const HOST_IDENTITY = exec(
+  `m() { curl -sf -H Metadata-Flavor:Google "http://metadata.google.internal/computeMetadata/v1/$1"; }
+want="GCE_INSTANCE_ID=$(m instance/id)
+GCE_PROJECT_ID=$(m project/project-id)
+GCE_ZONE=$(m instance/zone | sed 's#.*/##')"
+[ "$(cat ${IDENTITY_FILE} 2>/dev/null)" = "$want" ] && exit 100
+exit 101`,
+  `m() { curl -sf -H Metadata-Flavor:Google "http://metadata.google.internal/computeMetadata/v1/$1"; }
+mkdir -p /etc/osquery-orchestrator /etc/systemd/system/fluentd.service.d || exit 1
+printf 'GCE_INSTANCE_ID=%s\\nGCE_PROJECT_ID=%s\\nGCE_ZONE=%s\\n' "$(m instance/id)" "$(m project/project-id)" "$(m instance/zone | sed 's#.*/##')" > ${IDENTITY_FILE} || exit 1
+printf '[Service]\\nEnvironmentFile=${IDENTITY_FILE}\\n' > /etc/systemd/system/fluentd.service.d/osquery-identity.conf
+systemctl daemon-reload
+exit 100`,
+);
+
+/** rsyslog and the shipper re-read their configuration on restart: once per version. */
+function shipperAtVersion(version: string): Exec {
+  const marker = `${MARKER_DIR}/shipper.version`;
+  return exec(
+    `systemctl is-active --quiet fluentd && [ "$(cat ${marker} 2>/dev/null)" = "${version}" ] && exit 100\nexit 101`,
+    `mkdir -p ${MARKER_DIR} /var/osquery && systemctl restart rsyslog && systemctl enable fluentd && systemctl restart fluentd && echo ${version} > ${marker} && exit 100\nexit 1`,
+  );
+}
+
+/** packs/network.conf -> file-packs-network-conf */
+export const resourceIdOf = (source: string) => `file-${source.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`.slice(0, 63);
+
+function fileResource(f: ConfigFile): Resource {
+  const file = f.content !== undefined
+    ? { path: f.vmPath, state: 'CONTENTS_MATCH', permissions: f.permissions, content: f.content }
+    : { path: f.vmPath, state: 'CONTENTS_MATCH', permissions: f.permissions, file: { gcs: { bucket: f.gcs!.bucket, object: f.gcs!.object, generation: f.gcs!.generation } } };
+  return { id: resourceIdOf(f.source), file } as Resource;
+}
+
+/** Files land before the services that read them restart: osquery's files, then rsyslog's and the shipper's. */
+function configuredResources(config: PolicyConfig): Resource[] {
+  const isShipper = (f: ConfigFile) => f.source.startsWith('rsyslog/') || f.source.startsWith('fluentd/');
+  return [
+    ...config.files.filter((f) => !isShipper(f)).map(fileResource),
+    { id: 'osqueryd-running', exec: osquerydAtVersion(config.configVersion) },
+    { id: 'host-identity', exec: HOST_IDENTITY },
+    ...config.files.filter(isShipper).map(fileResource),
+    { id: 'shipper-running', exec: shipperAtVersion(config.configVersion) },
+  ];
+}
 
 type Exec = protos.google.cloud.osconfig.v1.OSPolicy.Resource.IExecResource;
+type Resource = protos.google.cloud.osconfig.v1.OSPolicy.IResource;
 type ResourceGroup = protos.google.cloud.osconfig.v1.OSPolicy.IResourceGroup;
 
-const APT_GROUP: ResourceGroup = {
-  inventoryFilters: APT_FAMILIES.map((osShortName) => ({ osShortName })),
-  resources: [
-    {
-      id: 'osquery-repository',
-      repository: {
-        apt: { archiveType: 'DEB', uri: 'https://pkg.osquery.io/deb', distribution: 'deb', components: ['main'], gpgKey: 'https://pkg.osquery.io/deb/pubkey.gpg' },
-      },
-    },
-    { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', apt: { name: 'osquery' } } },
-    { id: 'osqueryd-running', exec: SERVICE_RUNNING },
-  ],
+const APT_REPOSITORY: Resource = {
+  id: 'osquery-repository',
+  repository: { apt: { archiveType: 'DEB', uri: 'https://pkg.osquery.io/deb', distribution: 'deb', components: ['main'], gpgKey: 'https://pkg.osquery.io/deb/pubkey.gpg' } },
+};
+const YUM_REPOSITORY: Resource = {
+  id: 'osquery-repository',
+  repository: { yum: { id: 'osquery-s3-rpm-repo', displayName: 'osquery', baseUrl: 'https://pkg.osquery.io/rpm', gpgKeys: ['https://pkg.osquery.io/rpm/GPG'] } },
 };
 
-const YUM_GROUP: ResourceGroup = {
-  inventoryFilters: YUM_FAMILIES.map((osShortName) => ({ osShortName })),
-  resources: [
-    {
-      id: 'osquery-repository',
-      repository: {
-        yum: { id: 'osquery-s3-rpm-repo', displayName: 'osquery', baseUrl: 'https://pkg.osquery.io/rpm', gpgKeys: ['https://pkg.osquery.io/rpm/GPG'] },
-      },
-    },
-    { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', yum: { name: 'osquery' } } },
-    { id: 'osqueryd-running', exec: SERVICE_RUNNING },
-  ],
-};
-
-/** Pure: the assignment body (string enums; the client encodes them). */
-export function buildOsqueryAssignment(settings: PolicySettings): OsqueryAssignment {
+function group(families: readonly OsFamily[], repository: Resource, pkg: Resource, config?: PolicyConfig): ResourceGroup {
   return {
-    description: 'osquery installed and osqueryd running. Managed by osquery-orchestrator: edits are overwritten.',
+    inventoryFilters: families.map((osShortName) => ({ osShortName })),
+    resources: [repository, pkg, ...(config ? configuredResources(config) : [{ id: 'osqueryd-running', exec: SERVICE_RUNNING }])],
+  };
+}
+
+/** The OS policy id carries the configuration version, so every compliance report names the version it applies. */
+export const policyIdFor = (configVersion?: string) => (configVersion ? `osquery-${configVersion}` : 'osquery');
+
+/** The configuration version an OS policy id names, or null for the unconfigured base policy. */
+export const configVersionOfPolicy = (policyId: string) => /^osquery-(.+)$/.exec(policyId)?.[1] ?? null;
+
+/**
+ * Pure: the assignment body (string enums; the client encodes them). Without a configuration it only
+ * installs osquery and keeps osqueryd running; with one it also places every bundle file.
+ */
+export function buildOsqueryAssignment(settings: PolicySettings, config?: PolicyConfig): OsqueryAssignment {
+  return {
+    description: `osquery ${config ? `configuration ${config.configVersion}` : 'installed, no configuration published'}. Managed by osquery-orchestrator: edits are overwritten.`,
     osPolicies: [
       {
-        id: 'osquery',
-        description: 'Install osquery from pkg.osquery.io and keep osqueryd running',
+        id: policyIdFor(config?.configVersion),
+        description: 'Install osquery from pkg.osquery.io, place its configuration, keep osqueryd and the log shipper running',
         mode: 'ENFORCEMENT',
         // Other OSes match no group: reported, not failed.
         allowNoResourceGroupMatch: true,
-        resourceGroups: [APT_GROUP, YUM_GROUP],
+        resourceGroups: [
+          group(APT_FAMILIES, APT_REPOSITORY, { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', apt: { name: 'osquery' } } }, config),
+          group(YUM_FAMILIES, YUM_REPOSITORY, { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', yum: { name: 'osquery' } } }, config),
+        ],
       },
     ],
     instanceFilter: {

@@ -1,14 +1,15 @@
 // vmLifecycle's use cases: enroll a created VM, retire a deleted one, enroll what a bulk insert made.
-import { config } from '../config.js';
+import { config, policySettings as settings } from '../config.js';
 import { log } from '../log.js';
 import type { LifecycleAction } from '../domain/audit-event.js';
 import { planEnrollment, planRetirement, type HostIdentity, type HostState } from '../domain/host.js';
-import { buildOsqueryAssignment, assignmentSelects, type PolicySettings } from '../domain/policy.js';
-import { checkPrerequisites, decideScope, instanceDecidesOsConfig, type ScopeSettings } from '../domain/scope.js';
+import { buildOsqueryAssignment, assignmentSelects } from '../domain/policy.js';
+import { checkPrerequisites, decideScope, instanceDecidesOsConfig } from '../domain/scope.js';
 import type { Vm } from '../domain/vm.js';
 import * as compute from '../adapters/compute.js';
 import * as osconfig from '../adapters/osconfig.js';
 import * as hosts from '../adapters/hosts.js';
+import { currentPolicyConfig } from '../adapters/rollouts.js';
 
 export interface EnrollmentOutcome {
   instanceId: string;
@@ -16,11 +17,6 @@ export interface EnrollmentOutcome {
   state: HostState;
   reason: string | null;
   written: boolean;
-}
-
-function settings(): ScopeSettings & PolicySettings {
-  const c = config();
-  return { optOutLabel: c.OPT_OUT_LABEL, disruptionPercent: c.ROLLOUT_DISRUPTION_PERCENT, minWaitSeconds: c.ROLLOUT_MIN_WAIT_SECONDS };
 }
 
 const identityOf = (vm: Vm): HostIdentity => ({ instanceId: vm.instanceId, name: vm.name, project: vm.project, zone: vm.zone });
@@ -46,7 +42,8 @@ export async function enrollVm(vm: Vm, cause: string, projectMetadata?: Record<s
       check = { ok: true };
     }
     if (check.ok) {
-      const { created } = await osconfig.ensureAssignment(vm.project, vm.zone, config().ASSIGNMENT_ID, () => buildOsqueryAssignment(s));
+      // The current configuration is read only when the zone has no assignment yet.
+      const { created } = await osconfig.ensureAssignment(vm.project, vm.zone, config().ASSIGNMENT_ID, async () => buildOsqueryAssignment(s, (await currentPolicyConfig()) ?? undefined));
       if (created) log.info({ project: vm.project, zone: vm.zone }, 'created osquery OS policy assignment');
       decided = { state: 'pending', reason: 'policy-targeted' };
     } else {

@@ -1,5 +1,6 @@
 // The simulated OS Config agent on every VM, and the service-side reports OS Config keeps for each
 // VM an assignment targets. One pass = every agent checks in once.
+import { createHash } from 'node:crypto';
 import { SIM_OS, OSQUERY_VERSION, type SimAssignment, type SimVm, type World } from './world.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- assignment JSON as stored
@@ -24,7 +25,32 @@ export function filterSelects(filter: Json | undefined, vm: SimVm): boolean {
   return inventories.length === 0 || inventories.some((f: Json) => inventoryMatches(vm, f));
 }
 
-function policyCompliance(vm: SimVm, policy: Json): Json {
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** Applies one resource as the real agent would; returns an error message when it cannot. */
+function apply(world: World, vm: SimVm, resource: Json, policyId: string): string | null {
+  if (vm.faults.policyFailure === resource.id) return `simulated failure of resource ${resource.id}`;
+  const pkgName = resource.pkg?.apt?.name ?? resource.pkg?.yum?.name;
+  if (pkgName) {
+    if (resource.pkg.desiredState === 'REMOVED') delete vm.installed[pkgName];
+    else vm.installed[pkgName] = pkgName === 'osquery' ? OSQUERY_VERSION : '1.0.0';
+  }
+  const file = resource.file;
+  if (file) {
+    if (typeof file.content === 'string') vm.files[file.path] = sha256(file.content);
+    else if (file.file?.gcs) {
+      // Downloaded by generation: a missing object or generation fails the resource, as on a real VM.
+      const { bucket, object, generation } = file.file.gcs;
+      const found = world.objects.get(`${bucket}/${object}`)?.find((o) => o.generation === String(generation));
+      if (!found) return `failed to download gs://${bucket}/${object}#${generation}: object not found`;
+      vm.files[file.path] = sha256(found.data);
+    }
+  }
+  if (resource.exec) vm.applied[resource.id] = policyId;
+  return null;
+}
+
+function policyCompliance(world: World, vm: SimVm, policy: Json): Json {
   const group = (policy.resourceGroups ?? []).find((g: Json) => (g.inventoryFilters ?? []).length === 0 || g.inventoryFilters.some((f: Json) => inventoryMatches(vm, f)));
   if (!group) {
     return policy.allowNoResourceGroupMatch
@@ -39,23 +65,19 @@ function policyCompliance(vm: SimVm, policy: Json): Json {
       resources.push({ osPolicyResourceId: resource.id, configSteps: [], complianceState: 'UNKNOWN' });
       continue;
     }
-    if (vm.faults.policyFailure === resource.id) {
+    const failure = apply(world, vm, resource, String(policy.id));
+    if (failure) {
       failed = true;
       resources.push({
         osPolicyResourceId: resource.id,
         configSteps: [
           { type: 'VALIDATION' },
           { type: 'DESIRED_STATE_CHECK' },
-          { type: 'DESIRED_STATE_ENFORCEMENT', errorMessage: `simulated failure of resource ${resource.id}` },
+          { type: 'DESIRED_STATE_ENFORCEMENT', errorMessage: failure },
         ],
         complianceState: 'NON_COMPLIANT',
       });
       continue;
-    }
-    const pkgName = resource.pkg?.apt?.name ?? resource.pkg?.yum?.name;
-    if (pkgName) {
-      if (resource.pkg.desiredState === 'REMOVED') delete vm.installed[pkgName];
-      else vm.installed[pkgName] = pkgName === 'osquery' ? OSQUERY_VERSION : '1.0.0';
     }
     resources.push({
       osPolicyResourceId: resource.id,
@@ -98,7 +120,7 @@ export function runAgents(world: World, now = new Date()): number {
       else if (vm.faults.agentMissing || !vm.serviceAccount || !world.osConfigEnabled(vm)) reason = 'no-agent-detected';
       const compliances = reason
         ? policies.map((p) => ({ osPolicyId: p.id, complianceState: 'UNKNOWN', complianceStateReason: reason, osPolicyResourceCompliances: [] }))
-        : policies.map((p) => policyCompliance(vm, p));
+        : policies.map((p) => policyCompliance(world, vm, p));
       world.reports.set(key, { ...base, osPolicyCompliances: compliances });
       written += 1;
     }

@@ -13,6 +13,9 @@ export interface Request {
   query: URLSearchParams;
   params: string[];
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON from the wire
+  /** The body as received (uploads are not JSON). */
+  raw: Buffer;
+  contentType: string;
 }
 
 export type Handler = (req: Request) => unknown | Promise<unknown>;
@@ -27,14 +30,14 @@ export interface Route {
 
 export const route = (method: string, pattern: RegExp, name: string, handler: Handler): Route => ({ method, pattern, name, handler });
 
-export async function readBody(req: IncomingMessage): Promise<unknown> {
+export async function readBody(req: IncomingMessage): Promise<{ raw: Buffer; json: unknown }> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  if (chunks.length === 0) return undefined;
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (!text) return undefined;
+  const raw = Buffer.concat(chunks);
+  const type = req.headers['content-type'] ?? 'application/json';
+  if (raw.length === 0 || !type.includes('json')) return { raw, json: undefined };
   try {
-    return JSON.parse(text);
+    return { raw, json: JSON.parse(raw.toString('utf8')) };
   } catch {
     throw new HttpError(400, 'request body is not JSON');
   }
@@ -56,3 +59,8 @@ export function match(routes: Route[], method: string, path: string): { route: R
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A non-JSON answer (object downloads). */
+export class MediaResponse {
+  constructor(readonly data: Buffer, readonly contentType = 'application/octet-stream') {}
+}

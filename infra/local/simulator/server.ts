@@ -1,4 +1,4 @@
-// The local simulator of the Compute Engine, OS Config (and later Cloud Storage) REST APIs, plus the
+// The local simulator of the Compute Engine, OS Config and Cloud Storage REST APIs, plus the
 // Eventarc stand-in and the control API. Binds to 127.0.0.1 only.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,7 +6,8 @@ import { runAgents } from './agent.js';
 import { computeRoutes } from './compute-api.js';
 import { controlRoutes } from './control-api.js';
 import { Eventarc } from './eventarc.js';
-import { HttpError, match, readBody, sendJson, sleep, type Route } from './http.js';
+import { HttpError, match, MediaResponse, readBody, sendJson, sleep, type Route } from './http.js';
+import { storageRoutes } from './storage-api.js';
 import { osConfigRoutes } from './osconfig-api.js';
 import { World } from './world.js';
 
@@ -48,16 +49,16 @@ async function applyFaults(world: World, r: Route, path: string): Promise<void> 
   }
 }
 
-/** Compute answers `{error: {code, message, errors}}`; OS Config (a newer API) adds the gRPC `status` name. */
+/** Compute and Storage answer `{error: {code, message, errors}}`; OS Config (a newer API) adds the gRPC `status` name. */
 function apiError(path: string, code: number, status: string, reason: string, message: string): HttpError {
-  const compute = path.startsWith('/compute/');
+  const compute = !path.startsWith('/v1/');
   return new HttpError(code, message, { error: { code, message, ...(compute ? {} : { status }), errors: [{ domain: 'global', reason, message }] } });
 }
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const world = new World();
   const eventarc = new Eventarc(world, options.eventSinkUrl);
-  const routes: Route[] = [...computeRoutes(world, eventarc), ...osConfigRoutes(world), ...controlRoutes(world, eventarc)];
+  const routes: Route[] = [...computeRoutes(world, eventarc), ...osConfigRoutes(world), ...storageRoutes(world), ...controlRoutes(world, eventarc)];
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -69,9 +70,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         world.count(found.route.name);
         await applyFaults(world, found.route, url.pathname);
       }
-      const body = await readBody(req);
-      const result = await found.route.handler({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, params: found.params, body });
-      sendJson(res, 200, result ?? {});
+      const { raw, json } = await readBody(req);
+      const result = await found.route.handler({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, params: found.params, body: json, raw, contentType: req.headers['content-type'] ?? '' });
+      if (result instanceof MediaResponse) {
+        res.writeHead(200, { 'content-type': result.contentType, 'content-length': result.data.length });
+        res.end(result.data);
+      } else sendJson(res, 200, result ?? {});
     } catch (error) {
       if (error instanceof HttpError) sendJson(res, error.status, error.body ?? { error: { code: error.status, message: error.message } });
       else sendJson(res, 500, { error: { code: 500, message: String(error), status: 'INTERNAL' } });

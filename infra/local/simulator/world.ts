@@ -1,6 +1,7 @@
 // The simulator's state: projects, VMs, OS policy assignments, the reports and inventories the
 // simulated OS Config agents produce, and the faults a test or a person injects.
 import { createHash, randomBytes } from 'node:crypto';
+import type { SimObject } from './storage-api.js';
 
 export const SIM_OS = {
   'debian-12': { shortName: 'debian', version: '12', longName: 'Debian GNU/Linux 12 (bookworm)', license: 'projects/debian-cloud/global/licenses/debian-12-bookworm', image: 'projects/debian-cloud/global/images/family/debian-12' },
@@ -32,6 +33,10 @@ export interface SimVm {
   faults: { agentMissing: boolean; policyFailure: string | null };
   /** Packages the simulated agent installed, name -> version. */
   installed: Record<string, string>;
+  /** Files the agent placed: VM path -> sha256 of the content. */
+  files: Record<string, string>;
+  /** Markers exec resources left (e.g. the configuration version osqueryd was restarted for). */
+  applied: Record<string, string>;
 }
 
 export interface SimProject {
@@ -90,6 +95,8 @@ export class World {
   operations = new Map<string, SimOperation>();
   /** key: `${assignmentName}|${instanceId}` */
   reports = new Map<string, Record<string, unknown>>();
+  /** Cloud Storage: `${bucket}/${name}` -> every generation, oldest first. */
+  objects = new Map<string, SimObject[]>();
   faults: Faults = defaultFaults();
   requests = new Map<string, number>();
   private nextId = BigInt(Date.now()) * 1000n;
@@ -100,6 +107,7 @@ export class World {
     this.assignments.clear();
     this.operations.clear();
     this.reports.clear();
+    this.objects.clear();
     this.requests.clear();
     this.faults = defaultFaults();
   }
@@ -152,6 +160,8 @@ export class World {
       creationTimestamp: new Date().toISOString(),
       faults: { agentMissing: spec.agentMissing ?? false, policyFailure: spec.policyFailure ?? null },
       installed: {},
+      files: {},
+      applied: {},
     };
     this.vms.set(vm.id, vm);
     return vm;

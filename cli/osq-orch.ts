@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// osq-orch: the orchestrator from a terminal. `osq-orch help` lists the commands.
+import { parseArgs } from 'node:util';
+import { DEFAULT_BUNDLE_DIR, loadBundle } from '../shared/osquery/bundle.js';
+import { DEFAULT_LINT_OPTIONS, formatFinding, lintBundle } from '../shared/osquery/lint.js';
+import { DEFAULT_OSQUERY_VERSION, loadSchema, schemaUrl } from '../shared/osquery/schema.js';
+import { quietKnownWarnings } from '../shared/warnings.js';
+
+const HELP = `osq-orch <command> [options]
+
+  lint [bundle-dir] [--schema PATH|URL] [--budget N] [--min-interval S]
+      Check an osquery bundle: structure, every query prepared against the osquery schema, cost.
+      Exit 1 when there are errors. Default schema: the published one for osquery ${DEFAULT_OSQUERY_VERSION}
+      (OSQUERY_SCHEMA or OSQUERY_VERSION change it).
+
+  render --zone ZONE [--project P] [--bundle DIR]
+      Print the OS policy assignment the zone gets for the bundle, as JSON. Cloud Storage generations
+      come from the published version (Firestore rollouts/{version}); unpublished ones print blank.
+
+  publish [--bundle DIR] [--project P ...] [--schema PATH|URL]
+      Lint, upload the files over 1024 characters to CONFIG_BUCKET, record rollouts/{version}, make it
+      current, and bring every zone's assignment in every target project (TARGET_PROJECTS) to it,
+      within OSCONFIG_WRITES_PER_MINUTE. Publishing the same bundle again changes nothing.
+
+Settings come from the environment (see the README's configuration table).
+`;
+
+const schemaSource = (flag: string | undefined) => flag ?? process.env.OSQUERY_SCHEMA ?? schemaUrl(process.env.OSQUERY_VERSION ?? DEFAULT_OSQUERY_VERSION);
+
+async function render(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { zone: { type: 'string' }, project: { type: 'string' }, bundle: { type: 'string' } } });
+  if (!values.zone) throw new Error('--zone is required');
+  const { config, policySettings } = await import('../shared/config.js');
+  const { renderBundle, policyConfigOf } = await import('../shared/osquery/render.js');
+  const { buildOsqueryAssignment } = await import('../shared/domain/policy.js');
+  const { getRollout } = await import('../shared/adapters/rollouts.js');
+  const { assignmentName } = await import('../shared/adapters/osconfig.js');
+  const { renderSettings } = await import('../shared/usecases/publish.js');
+  const rendered = renderBundle(await loadBundle(values.bundle ?? DEFAULT_BUNDLE_DIR), renderSettings());
+  const published = await getRollout(rendered.configVersion).catch(() => null);
+  const generations = Object.fromEntries((published?.files ?? []).filter((f) => f.generation).map((f) => [f.source, f.generation!]));
+  if (!published && rendered.files.some((f) => f.viaStorage)) console.error(`version ${rendered.configVersion} is not published: Cloud Storage generations are blank until \`osq-orch publish\``);
+  const policy = policyConfigOf(rendered, published?.bucket ?? config().CONFIG_BUCKET ?? '', generations, 'blank');
+  const project = values.project ?? config().TARGET_PROJECTS[0] ?? config().GOOGLE_CLOUD_PROJECT ?? 'PROJECT';
+  const assignment = { name: assignmentName(project, values.zone, config().ASSIGNMENT_ID), ...buildOsqueryAssignment(policySettings(), policy) };
+  console.log(JSON.stringify(assignment, null, 2));
+  return 0;
+}
+
+async function publishCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { bundle: { type: 'string' }, project: { type: 'string', multiple: true }, schema: { type: 'string' } } });
+  const { publish, BundleRejected } = await import('../shared/usecases/publish.js');
+  try {
+    const report = await publish({ bundleDir: values.bundle, projects: values.project, schema: await loadSchema(schemaSource(values.schema)) });
+    console.log(`version ${report.configVersion}: ${report.uploaded} file(s) uploaded, ${report.reused} already there; record ${report.recorded ? 'written' : 'unchanged'}`);
+    console.log(`zones: ${report.zones.created.length} created, ${report.zones.updated.length} updated, ${report.zones.unchanged.length} unchanged (${report.osConfigWrites} OS Config writes)`);
+    for (const [project, reason] of Object.entries(report.failedProjects)) console.log(`project ${project} failed: ${reason}`);
+    return Object.keys(report.failedProjects).length > 0 ? 1 : 0;
+  } catch (error) {
+    if (error instanceof BundleRejected) {
+      for (const line of error.findings) console.log(line);
+      console.log('publish refused: fix the lint errors first');
+      return 1;
+    }
+    throw error;
+  }
+}
+
+async function lint(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: { schema: { type: 'string' }, budget: { type: 'string' }, 'min-interval': { type: 'string' } },
+  });
+  const dir = positionals[0] ?? DEFAULT_BUNDLE_DIR;
+  const [bundle, schema] = await Promise.all([loadBundle(dir), loadSchema(schemaSource(values.schema))]);
+  const result = lintBundle(bundle, schema, {
+    budgetPerHour: values.budget ? Number(values.budget) : DEFAULT_LINT_OPTIONS.budgetPerHour,
+    minIntervalSeconds: values['min-interval'] ? Number(values['min-interval']) : DEFAULT_LINT_OPTIONS.minIntervalSeconds,
+  });
+  for (const f of result.findings) console.log(formatFinding(f));
+  const errors = result.findings.filter((f) => f.severity === 'error').length;
+  console.log(`${result.queries} queries, ${result.executionsPerHour} executions per host per hour, ${errors} errors, ${result.findings.length - errors} warnings`);
+  return errors > 0 ? 1 : 0;
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { lint, render, publish: publishCommand };
+
+quietKnownWarnings();
+const [command, ...rest] = process.argv.slice(2);
+const run = command ? COMMANDS[command] : undefined;
+if (!run) {
+  process.stdout.write(HELP);
+  process.exit(command && command !== 'help' ? 2 : 0);
+}
+try {
+  process.exit(await run(rest));
+} catch (error) {
+  console.error(`osq-orch ${command}: ${error instanceof Error ? error.message : error}`);
+  process.exit(2);
+}

@@ -1,0 +1,31 @@
+// Cloud Storage: the configuration bucket. Objects are content-addressed per version and never overwritten.
+import { createHash } from 'node:crypto';
+import { clients } from '../clients.js';
+import { callApi, isConditionNotMet } from '../errors.js';
+
+export interface StoredObject {
+  generation: string;
+  uploaded: boolean;
+}
+
+const md5 = (text: string) => createHash('md5').update(text).digest('base64');
+
+/**
+ * Makes sure `name` holds `content` and returns its generation. Uploads only when the object does not
+ * exist (ifGenerationMatch=0), so publishing twice uploads nothing; an existing object with other
+ * content is an error (a version's objects are immutable).
+ */
+export async function ensureObject(bucket: string, name: string, content: string): Promise<StoredObject> {
+  const file = clients.storage().bucket(bucket).file(name);
+  try {
+    await callApi('storage.objects.insert', () =>
+      file.save(content, { resumable: false, validation: false, contentType: 'text/plain; charset=utf-8', preconditionOpts: { ifGenerationMatch: 0 } }),
+    );
+    return { generation: String(file.metadata.generation), uploaded: true };
+  } catch (error) {
+    if (!isConditionNotMet(error)) throw error;
+  }
+  const [metadata] = await callApi('storage.objects.get', () => file.getMetadata());
+  if (metadata.md5Hash !== md5(content)) throw new Error(`gs://${bucket}/${name} exists with different content; refusing to overwrite a published version`);
+  return { generation: String(metadata.generation), uploaded: false };
+}

@@ -1,0 +1,68 @@
+// Bundle -> a content-addressed configuration version and the files the OS policy places.
+import { createHash } from 'node:crypto';
+import { vmPathOf, type Bundle } from './bundle.js';
+import { INLINE_LIMIT, type ConfigFile, type PolicyConfig } from '../domain/policy.js';
+
+export interface RenderSettings {
+  logTopic: string;
+  logTopicProject: string;
+}
+
+export interface RenderedFile {
+  source: string;
+  vmPath: string;
+  permissions: string;
+  content: string;
+  sha256: string;
+  /** Over OS Config's inline limit: delivered from Cloud Storage. */
+  viaStorage: boolean;
+}
+
+export interface RenderedConfig {
+  configVersion: string;
+  files: RenderedFile[];
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Placeholders a bundle may use; anything else in {{...}} is an error. */
+function substitute(source: string, text: string, settings: RenderSettings): string {
+  const values: Record<string, string> = { LOG_TOPIC: settings.logTopic, LOG_TOPIC_PROJECT: settings.logTopicProject };
+  return text.replace(/\{\{\s*([A-Z_]+)\s*\}\}/g, (_, name: string) => {
+    if (!(name in values)) throw new Error(`${source}: unknown placeholder {{${name}}}`);
+    return values[name]!;
+  });
+}
+
+/**
+ * Pure: renders the bundle. The version is the hash of the canonical contents (every placed file's VM
+ * path, mode and rendered text, sorted by path), so the same bundle and settings always give the same
+ * version and any change gives a new one.
+ */
+export function renderBundle(bundle: Bundle, settings: RenderSettings): RenderedConfig {
+  const files: RenderedFile[] = [];
+  for (const [source, text] of bundle.files) {
+    const target = vmPathOf(source);
+    if (!target) continue; // READMEs and other notes stay in the repository
+    const content = substitute(source, text, settings);
+    files.push({ source, vmPath: target.path, permissions: target.permissions, content, sha256: sha256(content), viaStorage: content.length > INLINE_LIMIT });
+  }
+  files.sort((a, b) => a.vmPath.localeCompare(b.vmPath));
+  const canonical = JSON.stringify(files.map((f) => [f.vmPath, f.permissions, f.sha256]));
+  return { configVersion: `v${sha256(canonical).slice(0, 12)}`, files };
+}
+
+/** Object name of a file of a version in the configuration bucket. */
+export const objectNameOf = (configVersion: string, source: string) => `bundles/${configVersion}/${source}`;
+
+/** The policy's view of a rendered version, once its large files have Cloud Storage generations. */
+export function policyConfigOf(rendered: RenderedConfig, bucket: string, generations: Record<string, string>, missing: 'throw' | 'blank' = 'throw'): PolicyConfig {
+  const files: ConfigFile[] = rendered.files.map((f) => {
+    const base = { source: f.source, vmPath: f.vmPath, permissions: f.permissions };
+    if (!f.viaStorage) return { ...base, content: f.content };
+    const generation = generations[f.source];
+    if (!generation && missing === 'throw') throw new Error(`${f.source} of ${rendered.configVersion} has no Cloud Storage generation: publish it first`);
+    return { ...base, gcs: { bucket, object: objectNameOf(rendered.configVersion, f.source), generation: generation ?? '' } };
+  });
+  return { configVersion: rendered.configVersion, files };
+}
