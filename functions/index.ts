@@ -1,7 +1,10 @@
 // Entry points (contracts.md). Each is a thin handler: parse, call a use case, map errors.
 import * as functions from '@google-cloud/functions-framework';
 import { vmLifecycle } from './vm-lifecycle.js';
+import { fleetAudit, fleetAuditShard } from './fleet-audit.js';
 
 functions.cloudEvent('vmLifecycle', vmLifecycle);
+functions.cloudEvent('fleetAudit', fleetAudit);
+functions.cloudEvent('fleetAuditShard', fleetAuditShard);
 
-export { vmLifecycle };
+export { vmLifecycle, fleetAudit, fleetAuditShard };

@@ -8,6 +8,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { PassThroughClient } from 'google-auth-library';
 import { config } from './config.js';
 import { patchOsConfigDescriptors } from './adapters/osconfig-client-fix.js';
+import { countApiCall } from './metrics.js';
 
 /** Options that aim a REST client at the local simulator; empty in production. */
 type ClientOptions = NonNullable<ConstructorParameters<typeof InstancesClient>[0]>;
@@ -23,16 +24,32 @@ function endpointOptions(): ClientOptions {
 // os-config still depends on an older google-auth-library; the PassThroughClient works with both.
 type OsConfigOptions = ConstructorParameters<typeof OsConfigZonalServiceClient>[0] & object;
 
+/**
+ * Counts every RPC a gax client sends (each page of a listing, each retry) under `${api}.${method}`.
+ * initialize() builds the per-method call functions synchronously; each is wrapped once.
+ */
+function counted<T extends object>(client: T, api: string): T {
+  const c = client as unknown as { initialize(): unknown; innerApiCalls: Record<string, (...args: unknown[]) => unknown> };
+  void Promise.resolve(c.initialize()).catch(() => undefined); // failures surface on the first call
+  for (const [method, call] of Object.entries(c.innerApiCalls)) {
+    c.innerApiCalls[method] = (...args: unknown[]) => {
+      countApiCall(`${api}.${method}`);
+      return call(...args);
+    };
+  }
+  return client;
+}
+
 function lazy<T>(make: () => T): { get: () => T; reset: () => void } {
   let value: T | undefined;
   return { get: () => (value ??= make()), reset: () => (value = undefined) };
 }
 
-const instances = lazy(() => new InstancesClient(endpointOptions()));
-const zoneOperations = lazy(() => new ZoneOperationsClient(endpointOptions()));
-const projects = lazy(() => new ProjectsClient(endpointOptions()));
+const instances = lazy(() => counted(new InstancesClient(endpointOptions()), 'compute.instances'));
+const zoneOperations = lazy(() => counted(new ZoneOperationsClient(endpointOptions()), 'compute.zoneOperations'));
+const projects = lazy(() => counted(new ProjectsClient(endpointOptions()), 'compute.projects'));
 // REST fallback: the same transport as Compute, and the one the simulator speaks.
-const osConfig = lazy(() => patchOsConfigDescriptors(new OsConfigZonalServiceClient({ ...endpointOptions(), fallback: true } as OsConfigOptions)));
+const osConfig = lazy(() => counted(patchOsConfigDescriptors(new OsConfigZonalServiceClient({ ...endpointOptions(), fallback: true } as OsConfigOptions)), 'osconfig'));
 const firestore = lazy(() => new Firestore({ databaseId: config().FIRESTORE_DATABASE, ignoreUndefinedProperties: true }));
 // Storage takes the simulator's URL as apiEndpoint (no auth for a custom endpoint).
 const storage = lazy(() => new Storage(config().GOOGLE_API_ENDPOINT ? { apiEndpoint: config().GOOGLE_API_ENDPOINT, projectId: config().GOOGLE_CLOUD_PROJECT ?? 'local' } : {}));

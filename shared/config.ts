@@ -41,6 +41,21 @@ const schema = z.object({
   CONFIG_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'expected a bucket name').optional(),
   /** The osquery version whose schema the linter uses by default. */
   OSQUERY_VERSION: z.string().regex(/^\d+\.\d+\.\d+$/).default('5.23.1'),
+  /** Malformed messages on any Pub/Sub entry point are republished here when set. */
+  DEAD_LETTER_TOPIC: z.string().min(1).optional(),
+  /** Topic Cloud Scheduler publishes the audit tick to (read by the local stack and Terraform). */
+  AUDIT_TICK_TOPIC: z.string().min(1).default('osquery-audit-tick'),
+  /** Topic fleetAudit fans out to, one message per target project. */
+  AUDIT_SHARD_TOPIC: z.string().min(1).default('osquery-audit-shards'),
+  /** Minutes a host may stay pending (policy applying, no report, agent not seen) before it is judged. */
+  GRACE_PERIOD_MINUTES: z.coerce.number().min(0).max(10_080).default(30),
+  /** osquery's heartbeat query interval (seconds) and splay (%), from which the silence threshold is derived. */
+  HEARTBEAT_INTERVAL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(300),
+  HEARTBEAT_SPLAY_PERCENT: z.coerce.number().min(0).max(100).default(10),
+  /** Minutes without logs before a compliant host is silent; default 3 heartbeat intervals plus splay. */
+  SILENCE_THRESHOLD_MINUTES: z.coerce.number().min(1).max(10_080).optional(),
+  /** OS Config reads allowed per minute (the API allows about 60-100 per minute per region). */
+  OSCONFIG_READS_PER_MINUTE: z.coerce.number().int().min(1).max(6000).default(60),
   /** OS Config writes allowed per minute (the API's default quota is 60 per minute per region). */
   OSCONFIG_WRITES_PER_MINUTE: z.coerce.number().int().min(1).max(6000).default(50),
 });
@@ -86,4 +101,11 @@ export function required<K extends keyof Config>(key: K): NonNullable<Config[K]>
 export function policySettings(): ScopeSettings & PolicySettings {
   const c = config();
   return { optOutLabel: c.OPT_OUT_LABEL, disruptionPercent: c.ROLLOUT_DISRUPTION_PERCENT, minWaitSeconds: c.ROLLOUT_MIN_WAIT_SECONDS };
+}
+
+/** Silence threshold: the setting, or 3 heartbeat intervals plus the splay osquery may add to each. */
+export function silenceThresholdMs(): number {
+  const c = config();
+  if (c.SILENCE_THRESHOLD_MINUTES !== undefined) return c.SILENCE_THRESHOLD_MINUTES * 60_000;
+  return Math.round(3 * c.HEARTBEAT_INTERVAL_SECONDS * (1 + c.HEARTBEAT_SPLAY_PERCENT / 100) * 1000);
 }

@@ -1,5 +1,4 @@
 import pRetry from 'p-retry';
-import { countApiCall } from './metrics.js';
 
 /** A fault worth retrying: timeouts, 429, 5xx, aborted transactions. Handlers rethrow these so the trigger redelivers. */
 export class TransientError extends Error {
@@ -67,10 +66,10 @@ export function asHandlerError(error: unknown): TransientError | PermanentError 
   return isTransient(error) ? new TransientError(message, { cause: error }) : new PermanentError(message, { cause: error });
 }
 
-/** One Google API call: counted per attempt, retried on transient faults. */
-export function callApi<T>(method: string, fn: () => Promise<T>, options?: RetryOptions): Promise<T> {
-  return withRetry(() => {
-    countApiCall(method);
-    return fn();
-  }, options);
+/**
+ * One Google API call, retried on transient faults. `method` names it in logs; the RPCs themselves are
+ * counted where the clients are built (shared/clients.ts), so pages and retries count too.
+ */
+export function callApi<T>(_method: string, fn: () => Promise<T>, options?: RetryOptions): Promise<T> {
+  return withRetry(fn, options);
 }

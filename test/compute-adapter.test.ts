@@ -31,7 +31,9 @@ t('aggregated list pages through 1,200 VMs in 3 zones at 500 per page', async ({
 t('a VM comes back in domain shape; a missing one is null', async ({ sim }) => {
   const created = sim.world.addVm({ project: 'shape', zone: 'z-1', name: 'one', os: 'ubuntu-2204', labels: { team: 'sec' }, metadata: { 'enable-osconfig': 'TRUE' } });
   const vm = await getVm({ project: 'shape', zone: 'z-1', name: 'one' });
-  assert.equal(vm && { ...vm, labelFingerprint: '', metadataFingerprint: '' }, {
+  assert.ok(vm?.createdAt instanceof Date && !Number.isNaN(vm.createdAt.getTime()), 'creation time parsed');
+  assert.equal(vm && { ...vm, labelFingerprint: '', metadataFingerprint: '', createdAt: undefined }, {
+    createdAt: undefined,
     instanceId: created.id, name: 'one', project: 'shape', zone: 'z-1', status: 'RUNNING', labels: { team: 'sec' }, labelFingerprint: '',
     metadata: { 'enable-osconfig': 'TRUE' }, metadataFingerprint: '', serviceAccounts: [created.serviceAccount!], os: 'ubuntu',
   });

@@ -12,6 +12,7 @@ const files = readdirSync(path.join(root, 'test'), { recursive: true, encoding: 
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 
+const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 300_000);
 let emulators: Emulators | undefined;
 const started = Date.now();
 try {
@@ -52,9 +53,18 @@ try {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';
+      // A suite that hangs (a handle left open) is stopped and counted as failed, not left to stall CI.
+      const timer = setTimeout(() => {
+        output += `\n${file}: still running after ${FILE_TIMEOUT_MS / 1000} s; stopped\n`;
+        process.stderr.write(`\n${file}: still running after ${FILE_TIMEOUT_MS / 1000} s; stopped\n`);
+        child.kill('SIGKILL');
+      }, FILE_TIMEOUT_MS);
       child.stdout.on('data', (c: Buffer) => { output += c; process.stdout.write(c); });
       child.stderr.on('data', (c: Buffer) => { output += c; process.stderr.write(c); });
-      child.on('close', (code) => resolve({ code: code ?? 1, output }));
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? 1, output });
+      });
     });
     // eslint-disable-next-line no-control-regex -- strip uvu's colours
     const plain = result.output.replace(/\x1b\[[0-9;]*m/g, '');

@@ -25,6 +25,7 @@ export function toVm(instance: Instance, project: string): Vm {
     metadataFingerprint: instance.metadata?.fingerprint ?? '',
     serviceAccounts: (instance.serviceAccounts ?? []).map((s) => s.email ?? '').filter(Boolean),
     os: osFamilyFromLicenses(bootDisk?.licenses ?? []),
+    ...(instance.creationTimestamp ? { createdAt: new Date(instance.creationTimestamp) } : {}),
   };
 }
 

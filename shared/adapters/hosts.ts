@@ -71,3 +71,37 @@ export async function listTransitions(instanceId: string, db: Firestore = client
     return { ...t, at: (t.at as Timestamp).toDate() } as Transition;
   });
 }
+
+/** Every host document of a project, by instance id. */
+export async function listProjectHosts(project: string, db: Firestore = clients.firestore()): Promise<Map<string, Host>> {
+  const snapshot = await db.collection(HOSTS).where('project', '==', project).get();
+  countFirestore('reads', Math.max(1, snapshot.size));
+  return new Map(snapshot.docs.map((d) => [d.id, hostFromDoc(d.data())]));
+}
+
+/** Writes host changes in batches (500 operations each), a transition beside each state change. */
+export async function writeHostChanges(changes: HostChange[], db: Firestore = clients.firestore()): Promise<number> {
+  let batch = db.batch();
+  let ops = 0;
+  let written = 0;
+  const commits: Array<Promise<unknown>> = [];
+  for (const change of changes) {
+    const ref = db.collection(HOSTS).doc(change.host.instanceId);
+    batch.set(ref, change.host);
+    ops += 1;
+    if (change.transition) {
+      batch.set(ref.collection(TRANSITIONS).doc(transitionId(change.transition)), change.transition);
+      ops += 1;
+    }
+    written += 1;
+    if (ops >= 498) {
+      commits.push(batch.commit());
+      batch = db.batch();
+      ops = 0;
+    }
+  }
+  if (ops > 0) commits.push(batch.commit());
+  await Promise.all(commits);
+  countFirestore('writes', changes.length + changes.filter((c) => c.transition).length);
+  return written;
+}

@@ -55,3 +55,38 @@ export async function updateAssignment(name: string, body: Assignment): Promise<
     return result as Assignment;
   });
 }
+
+export type AssignmentReport = protos.google.cloud.osconfig.v1.IOSPolicyAssignmentReport;
+export type Inventory = protos.google.cloud.osconfig.v1.IInventory;
+
+/** Every OS policy assignment report of a zone, one wildcard listing (instances/-, assignments/-). */
+export async function listZoneReports(project: string, zone: string): Promise<AssignmentReport[]> {
+  return callApi('osconfig.reports.list', async () => {
+    const reports: AssignmentReport[] = [];
+    const parent = `projects/${project}/locations/${zone}/instances/-/osPolicyAssignments/-`;
+    for await (const r of clients.osConfig().listOSPolicyAssignmentReportsAsync({ parent, pageSize: 1000 }, { autoPaginate: false })) reports.push(r);
+    return reports;
+  });
+}
+
+/** Every VM inventory of a zone with installed packages (FULL view), one wildcard listing. */
+export async function listZoneInventories(project: string, zone: string): Promise<Inventory[]> {
+  return callApi('osconfig.inventories.list', async () => {
+    const inventories: Inventory[] = [];
+    for await (const inv of clients.osConfig().listInventoriesAsync({ parent: `projects/${project}/locations/${zone}/instances/-`, view: 'FULL', pageSize: 1000 }, { autoPaginate: false })) inventories.push(inv);
+    return inventories;
+  });
+}
+
+/** `projects/P/locations/Z/instances/I/...` -> I (the instance id or name the report is for). */
+export const instanceOfReport = (name: string | null | undefined) => /\/instances\/([^/]+)\//.exec(name ?? '')?.[1] ?? null;
+
+/** The installed osquery version in a FULL inventory, or null. */
+export function osqueryVersionOf(inventory: Inventory): string | null {
+  for (const item of Object.values(inventory.items ?? {})) {
+    const pkg = item.installedPackage;
+    const found = pkg?.aptPackage?.packageName === 'osquery' ? pkg.aptPackage : pkg?.yumPackage?.packageName === 'osquery' ? pkg.yumPackage : null;
+    if (found?.version) return found.version.replace(/-.*$/, '');
+  }
+  return null;
+}

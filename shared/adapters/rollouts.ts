@@ -25,6 +25,8 @@ export interface RolloutRecord {
   policyConfig: PolicyConfig;
   /** `${project}/${zone}` -> the zone's assignment at this version. */
   zones: Record<string, ZoneRollout>;
+  /** project -> hosts per state that run this version (written by the audit). */
+  hostCounts?: Record<string, Record<string, number>>;
 }
 
 /**
@@ -74,5 +76,14 @@ const zoneKey = (project: string, zone: string) => `${project}/${zone}`;
 /** Notes a zone's assignment revision on the version's record (merge: zones are written independently). */
 export async function recordZoneRollout(configVersion: string, zone: ZoneRollout, db: Firestore = clients.firestore()): Promise<void> {
   await db.collection(ROLLOUTS).doc(configVersion).set({ zones: { [zoneKey(zone.project, zone.zone)]: { ...zone, updatedAt: FieldValue.serverTimestamp() } } }, { merge: true });
+  countFirestore('writes');
+}
+
+/** The audit's count of hosts per state on this version, for one project; written only when it changed. */
+export async function recordHostCounts(configVersion: string, project: string, counts: Record<string, number>, previous?: Record<string, number>, db: Firestore = clients.firestore()): Promise<void> {
+  const same = previous && JSON.stringify(Object.entries(previous).sort()) === JSON.stringify(Object.entries(counts).sort());
+  if (same) return;
+  // update() replaces the project's map whole (a state that dropped to zero disappears).
+  await db.collection(ROLLOUTS).doc(configVersion).update({ [`hostCounts.${project}`]: counts });
   countFirestore('writes');
 }

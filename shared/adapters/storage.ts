@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { clients } from '../clients.js';
 import { callApi, isConditionNotMet } from '../errors.js';
+import { countApiCall } from '../metrics.js';
 
 export interface StoredObject {
   generation: string;
@@ -18,14 +19,18 @@ const md5 = (text: string) => createHash('md5').update(text).digest('base64');
 export async function ensureObject(bucket: string, name: string, content: string): Promise<StoredObject> {
   const file = clients.storage().bucket(bucket).file(name);
   try {
-    await callApi('storage.objects.insert', () =>
-      file.save(content, { resumable: false, validation: false, contentType: 'text/plain; charset=utf-8', preconditionOpts: { ifGenerationMatch: 0 } }),
-    );
+    await callApi('storage.objects.insert', () => {
+      countApiCall('storage.objects.insert');
+      return file.save(content, { resumable: false, validation: false, contentType: 'text/plain; charset=utf-8', preconditionOpts: { ifGenerationMatch: 0 } });
+    });
     return { generation: String(file.metadata.generation), uploaded: true };
   } catch (error) {
     if (!isConditionNotMet(error)) throw error;
   }
-  const [metadata] = await callApi('storage.objects.get', () => file.getMetadata());
+  const [metadata] = await callApi('storage.objects.get', () => {
+    countApiCall('storage.objects.get');
+    return file.getMetadata();
+  });
   if (metadata.md5Hash !== md5(content)) throw new Error(`gs://${bucket}/${name} exists with different content; refusing to overwrite a published version`);
   return { generation: String(metadata.generation), uploaded: false };
 }

@@ -40,8 +40,21 @@ export const isInScope = (state: HostState) => state !== 'exempt' && state !== '
 /** States vmLifecycle decides at enrollment. Later states belong to the audit and are never undone by a (re)delivered insert. */
 const ENROLLMENT_STATES: ReadonlySet<HostState> = new Set(['exempt', 'blocked', 'pending']);
 
-function changeTo(current: Host | null, identity: HostIdentity, state: HostState, reason: string | null, now: Date, cause: string): HostChange | null {
-  if (current && current.state === state && current.reason === reason) return null;
+/** What an observer (vmLifecycle, the audit) concluded about a host. Versions left out are kept. */
+export interface Observation {
+  state: HostState;
+  reason: string | null;
+  osqueryVersion?: string | null;
+  configVersion?: string | null;
+}
+
+function changeTo(current: Host | null, identity: HostIdentity, observed: Observation, now: Date, cause: string): HostChange | null {
+  const { state, reason } = observed;
+  const osqueryVersion = observed.osqueryVersion === undefined ? (current?.osqueryVersion ?? null) : observed.osqueryVersion;
+  const configVersion = observed.configVersion === undefined ? (current?.configVersion ?? null) : observed.configVersion;
+  const same = current && current.state === state && current.reason === reason && current.osqueryVersion === osqueryVersion
+    && current.configVersion === configVersion && current.name === identity.name && current.zone === identity.zone && current.project === identity.project;
+  if (same) return null;
   const host: Host = {
     ...identity,
     state,
@@ -49,8 +62,8 @@ function changeTo(current: Host | null, identity: HostIdentity, state: HostState
     stateSince: current?.state === state ? current.stateSince : now,
     inScope: isInScope(state),
     lastLogAt: current?.lastLogAt ?? null,
-    osqueryVersion: current?.osqueryVersion ?? null,
-    configVersion: current?.configVersion ?? null,
+    osqueryVersion,
+    configVersion,
     updatedAt: now,
   };
   const transition = current?.state === state ? null : { from: current?.state ?? null, to: state, reason, at: now, cause };
@@ -63,10 +76,15 @@ function changeTo(current: Host | null, identity: HostIdentity, state: HostState
  */
 export function planEnrollment(current: Host | null, identity: HostIdentity, decided: { state: 'exempt' | 'blocked' | 'pending'; reason: string }, now: Date, cause: string): HostChange | null {
   if (current && !ENROLLMENT_STATES.has(current.state)) return null;
-  return changeTo(current, identity, decided.state, decided.reason, now, cause);
+  return changeTo(current, identity, decided, now, cause);
+}
+
+/** Pure: the change an audit observation makes (the audit owns every state), or null when nothing changed. */
+export function planObservation(current: Host | null, identity: HostIdentity, observed: Observation, now: Date, cause: string): HostChange | null {
+  return changeTo(current, identity, observed, now, cause);
 }
 
 /** Pure: the change a deletion makes (`deleted` is kept for history). */
 export function planRetirement(current: Host | null, identity: HostIdentity, now: Date, cause: string): HostChange | null {
-  return changeTo(current, identity, 'deleted', 'vm-deleted', now, cause);
+  return changeTo(current, identity, { state: 'deleted', reason: 'vm-deleted' }, now, cause);
 }

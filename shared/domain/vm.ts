@@ -16,6 +16,8 @@ export interface Vm {
   metadataFingerprint: string;
   serviceAccounts: string[];
   os: OsFamily;
+  /** creationTimestamp; grace periods for VMs first seen by the audit start here. */
+  createdAt?: Date;
 }
 
 // Boot-disk licenses name the image family: projects/debian-cloud/global/licenses/debian-12-bookworm.

@@ -12,6 +12,7 @@ import { objectNameOf, policyConfigOf, renderBundle, type RenderedConfig } from 
 import * as compute from '../adapters/compute.js';
 import * as osconfig from '../adapters/osconfig.js';
 import * as rollouts from '../adapters/rollouts.js';
+import type { ZoneRollout } from '../adapters/rollouts.js';
 import * as storage from '../adapters/storage.js';
 
 export interface PublishReport {
@@ -50,9 +51,12 @@ async function zonesNeedingAssignment(project: string): Promise<string[]> {
 
 /**
  * Brings one zone's assignment to `policy`'s version: create when missing, update when at another
- * version, nothing when already there. Returns what it did.
+ * version, nothing when already there. The zone's revision and rollout state are recorded on the
+ * version's rollout document whenever they differ from what it holds.
  */
-export async function reconcileZoneAssignment(project: string, zone: string, policy: PolicyConfig | null, takeWrite: () => Promise<void>): Promise<'created' | 'updated' | 'unchanged'> {
+export async function reconcileZoneAssignment(
+  project: string, zone: string, policy: PolicyConfig | null, takeWrite: () => Promise<void>, recorded?: ZoneRollout,
+): Promise<'created' | 'updated' | 'unchanged'> {
   const id = config().ASSIGNMENT_ID;
   const wantedPolicyId = policyIdFor(policy?.configVersion);
   const body = () => buildOsqueryAssignment(policySettings(), policy ?? undefined);
@@ -69,13 +73,20 @@ export async function reconcileZoneAssignment(project: string, zone: string, pol
     assignment = await osconfig.updateAssignment(osconfig.assignmentName(project, zone, id), body());
     outcome = 'updated';
   }
-  if (policy && outcome !== 'unchanged') {
-    await rollouts.recordZoneRollout(policy.configVersion, {
-      project, zone, assignment: osconfig.assignmentName(project, zone, id), revisionId: String(assignment?.revisionId ?? ''), rolloutState: String(assignment?.rolloutState ?? 'IN_PROGRESS'),
-    });
+  if (policy && assignment) {
+    const zoneRollout: ZoneRollout = {
+      project, zone, assignment: osconfig.assignmentName(project, zone, id), revisionId: String(assignment.revisionId ?? ''), rolloutState: rolloutStateName(assignment.rolloutState),
+    };
+    if (!recorded || recorded.revisionId !== zoneRollout.revisionId || recorded.rolloutState !== zoneRollout.rolloutState) {
+      await rollouts.recordZoneRollout(policy.configVersion, zoneRollout);
+    }
   }
   return outcome;
 }
+
+// LRO results arrive protobuf-decoded (enums as numbers); plain reads as names.
+const ROLLOUT_STATES = ['ROLLOUT_STATE_UNSPECIFIED', 'IN_PROGRESS', 'CANCELLING', 'CANCELLED', 'SUCCEEDED'];
+export const rolloutStateName = (state: unknown) => (typeof state === 'number' ? (ROLLOUT_STATES[state] ?? String(state)) : String(state ?? 'ROLLOUT_STATE_UNSPECIFIED'));
 
 export class BundleRejected extends Error {
   override name = 'BundleRejected';

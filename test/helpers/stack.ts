@@ -1,25 +1,20 @@
 // The local stack for integration tests: the simulator, the functions served by the Functions
 // Framework, and the Firestore emulator that `npm test` started.
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { resetClients, clients } from '../../shared/clients.js';
-import { resetConfig } from '../../shared/config.js';
+import { config, resetConfig } from '../../shared/config.js';
+import { serveFunctions, wirePushSubscriptions, type ServedFunctions } from '../../infra/local/functions.js';
 import { startSimulator, type Simulator } from '../../infra/local/simulator/server.js';
 
 export interface Stack {
   sim: Simulator;
   /** Base URL of the vmLifecycle function. */
   vmLifecycleUrl: string;
+  functions: ServedFunctions;
   control<T = any>(method: string, path: string, body?: unknown): Promise<T>; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Waits until every audit-log event emitted so far has been delivered and handled. */
   flushEvents(): Promise<void>;
   apiCalls(): Promise<Record<string, number>>;
   close(): Promise<void>;
-}
-
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
 export function requireEmulators(): void {
@@ -32,10 +27,12 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   Object.assign(process.env, { GOOGLE_API_ENDPOINT: sim.url, ...env });
   resetConfig();
   resetClients();
-  await import('../../functions/index.js');
-  const server = getTestServer('vmLifecycle');
-  const port = await listen(server);
-  const vmLifecycleUrl = `http://127.0.0.1:${port}/`;
+  const functions = await serveFunctions();
+  const vmLifecycleUrl = functions.urls.vmLifecycle;
+  await wirePushSubscriptions([
+    { topic: config().AUDIT_TICK_TOPIC, functionUrl: functions.urls.fleetAudit },
+    { topic: config().AUDIT_SHARD_TOPIC, functionUrl: functions.urls.fleetAuditShard },
+  ]);
   sim.eventarc.sinkUrl = vmLifecycleUrl;
   sim.eventarc.maxAttempts = 3;
 
@@ -49,14 +46,15 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   return {
     sim,
     vmLifecycleUrl,
+    functions,
     control,
     flushEvents: () => sim.eventarc.idle(),
     apiCalls: async () => (await control<{ requests: Record<string, number> }>('GET', '/stats')).requests,
     close: async () => {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
+      await functions.close();
       await sim.close();
       await clients.firestore().terminate();
+      await clients.pubsub().close();
       resetClients();
     },
   };

@@ -138,7 +138,7 @@ export function inventoryOf(world: World, vm: SimVm, now = new Date()): Json | n
   for (const [name, version] of Object.entries(vm.installed)) {
     const id = `installedPackage-${name}:x86_64:${version}`;
     const pkg = os.shortName === 'debian' || os.shortName === 'ubuntu'
-      ? { debPackage: { packageName: name, architecture: 'amd64', version } }
+      ? { aptPackage: { packageName: name, architecture: 'amd64', version } }
       : { yumPackage: { packageName: name, architecture: 'x86_64', version } };
     items[id] = { id, originType: 'INVENTORY_REPORT', type: 'INSTALLED_PACKAGE', installedPackage: pkg, createTime: now.toISOString(), updateTime: now.toISOString() };
   }

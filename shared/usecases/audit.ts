@@ -1,0 +1,209 @@
+// The fleet audit: for one project, compare what exists (Compute), what OS Config reports, and what
+// Firestore believes; fix what can be fixed; record the truth.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { config, policySettings, silenceThresholdMs } from '../config.js';
+import { isPermissionDenied, isTransient, PermanentError } from '../errors.js';
+import { log } from '../log.js';
+import { mapLimit, perMinuteLimiter } from '../rate.js';
+import { totalApiCalls, usageSince, usageSnapshot } from '../metrics.js';
+import { planObservation, type Host, type HostChange, type HostState } from '../domain/host.js';
+import { reconcileHost, reduceReport, type PolicyReport, type ReconcileSettings } from '../domain/reconcile.js';
+import { decideScope, instanceDecidesOsConfig } from '../domain/scope.js';
+import type { Vm } from '../domain/vm.js';
+import * as compute from '../adapters/compute.js';
+import * as osconfig from '../adapters/osconfig.js';
+import * as hosts from '../adapters/hosts.js';
+import * as rollouts from '../adapters/rollouts.js';
+import * as audits from '../adapters/audits.js';
+import { publishJson } from '../adapters/pubsub.js';
+import { reconcileZoneAssignment } from './publish.js';
+
+export interface AuditProgress {
+  phase: 'inventory' | 'reports' | 'reconcile' | 'write' | 'done';
+  done: number;
+  total: number;
+}
+
+export interface ProjectAudit {
+  project: string;
+  instances: number;
+  counts: Partial<Record<HostState, number>>;
+  changes: HostChange[];
+  hostWrites: number;
+  apiCalls: number;
+  zonesHealed: string[];
+  /** Hosts someone should look at: blocked, noncompliant, silent. */
+  needingAction: Array<{ instanceId: string; name: string; zone: string; state: HostState; reason: string | null }>;
+}
+
+export interface AuditOptions {
+  now?: Date;
+  dryRun?: boolean;
+  cause?: string;
+  onProgress?: (p: AuditProgress) => void;
+}
+
+export function reconcileSettings(): ReconcileSettings {
+  const c = config();
+  return { ...policySettings(), gracePeriodMs: c.GRACE_PERIOD_MINUTES * 60_000, silenceThresholdMs: silenceThresholdMs(), remediateOsConfig: c.REMEDIATE_OSCONFIG_METADATA };
+}
+
+const NEEDS_ACTION: ReadonlySet<HostState> = new Set(['blocked', 'noncompliant', 'silent']);
+
+/** Reports and inventories of the zones holding in-scope running VMs: two wildcard listings per zone. */
+async function zoneObservations(project: string, zones: string[], onZone: () => void) {
+  const reads = perMinuteLimiter(config().OSCONFIG_READS_PER_MINUTE);
+  const assignmentId = config().ASSIGNMENT_ID;
+  const reports = new Map<string, PolicyReport>();
+  const osqueryVersions = new Map<string, string | null>();
+  const zonesWithReports = new Set<string>();
+  await mapLimit(zones, 4, async (zone) => {
+    await reads.take();
+    const zoneReports = await osconfig.listZoneReports(project, zone);
+    await reads.take();
+    const inventories = await osconfig.listZoneInventories(project, zone);
+    for (const r of zoneReports) {
+      if (!String(r.name).includes(`/osPolicyAssignments/${assignmentId}/`)) continue;
+      const instance = osconfig.instanceOfReport(r.name);
+      const reduced = reduceReport(r as Parameters<typeof reduceReport>[0]);
+      if (instance && reduced) {
+        reports.set(instance, reduced);
+        zonesWithReports.add(zone);
+      }
+    }
+    for (const inv of inventories) {
+      const instance = osconfig.instanceOfReport(`${inv.name}/`);
+      if (instance) osqueryVersions.set(instance, osconfig.osqueryVersionOf(inv));
+    }
+    onZone();
+  });
+  return { reports, osqueryVersions, zonesWithReports };
+}
+
+export async function auditProject(project: string, options: AuditOptions = {}): Promise<ProjectAudit> {
+  const now = options.now ?? new Date();
+  const cause = options.cause ?? `fleetAudit ${now.toISOString()}`;
+  const progress = options.onProgress ?? (() => undefined);
+  const settings = reconcileSettings();
+  const before = usageSnapshot();
+
+  progress({ phase: 'inventory', done: 0, total: 1 });
+  const [vms, known, currentVersion] = await Promise.all([compute.listProjectVms(project), hosts.listProjectHosts(project), rollouts.currentVersion()]);
+  const current = currentVersion ? await rollouts.getRollout(currentVersion) : null;
+  // Project metadata is read only when some in-scope VM leaves enable-osconfig to it.
+  const inScope = vms.filter((vm) => decideScope(vm, settings).inScope);
+  const projectMetadata = inScope.some((vm) => !instanceDecidesOsConfig(vm)) ? await compute.getProjectMetadata(project) : {};
+  progress({ phase: 'inventory', done: 1, total: 1 });
+
+  const zones = [...new Set(inScope.filter((vm) => vm.status === 'RUNNING').map((vm) => vm.zone))].sort();
+  let zonesDone = 0;
+  progress({ phase: 'reports', done: 0, total: zones.length });
+  const observed = await zoneObservations(project, zones, () => progress({ phase: 'reports', done: ++zonesDone, total: zones.length }));
+
+  // Self-healing: every zone with in-scope VMs has the assignment at the current version. Zones the
+  // current version's record shows rolled out (SUCCEEDED) cost nothing; the others are checked.
+  const zonesHealed: string[] = [];
+  if (!options.dryRun) {
+    const policy = current?.policyConfig ?? null;
+    const needing = [...new Set(inScope.map((vm) => vm.zone))].filter((zone) => {
+      const recorded = current?.zones?.[`${project}/${zone}`];
+      return policy ? recorded?.rolloutState !== 'SUCCEEDED' : !observed.zonesWithReports.has(zone);
+    });
+    const writes = perMinuteLimiter(config().OSCONFIG_WRITES_PER_MINUTE);
+    await mapLimit(needing, 4, async (zone) => {
+      const outcome = await reconcileZoneAssignment(project, zone, policy, () => writes.take(), current?.zones?.[`${project}/${zone}`]);
+      if (outcome !== 'unchanged') zonesHealed.push(`${zone}:${outcome}`);
+    });
+  }
+
+  progress({ phase: 'reconcile', done: 0, total: vms.length });
+  const changes: HostChange[] = [];
+  const remaining = new Map(known);
+  const finalStates = new Map<string, Host>();
+  const act = async (vm: Vm, action: string) => {
+    if (options.dryRun) return;
+    if (action === 'label-exempt') await compute.setInstanceLabel(vm, settings.optOutLabel.key, settings.optOutLabel.value);
+    if (action === 'remediate-osconfig') await compute.setInstanceMetadata(vm, 'enable-osconfig', 'TRUE');
+  };
+  for (const vm of vms) {
+    const host = known.get(vm.instanceId) ?? null;
+    remaining.delete(vm.instanceId);
+    const decision = reconcileHost({ vm, host, report: observed.reports.get(vm.instanceId) ?? observed.reports.get(vm.name) ?? null, osqueryVersion: observed.osqueryVersions.get(vm.instanceId) ?? null, projectMetadata, now }, settings);
+    if (!decision) continue;
+    for (const action of decision.actions) await act(vm, action);
+    const change = planObservation(host, { instanceId: vm.instanceId, name: vm.name, project, zone: vm.zone }, decision, now, host ? cause : `${cause} (discovered)`);
+    if (change) changes.push(change);
+    finalStates.set(vm.instanceId, change?.host ?? host!);
+  }
+  // Hosts whose VM is gone.
+  for (const [id, host] of remaining) {
+    const decision = reconcileHost({ vm: null, host, report: null, osqueryVersion: null, projectMetadata, now }, settings);
+    const change = decision ? planObservation(host, host, decision, now, cause) : null;
+    if (change) changes.push(change);
+    finalStates.set(id, change?.host ?? host);
+  }
+  progress({ phase: 'reconcile', done: vms.length, total: vms.length });
+
+  progress({ phase: 'write', done: 0, total: changes.length });
+  const hostWrites = options.dryRun ? 0 : await hosts.writeHostChanges(changes);
+  progress({ phase: 'write', done: changes.length, total: changes.length });
+
+  const counts: Partial<Record<HostState, number>> = {};
+  const onVersion: Partial<Record<HostState, number>> = {};
+  const needingAction: ProjectAudit['needingAction'] = [];
+  for (const h of finalStates.values()) {
+    counts[h.state] = (counts[h.state] ?? 0) + 1;
+    if (currentVersion && h.configVersion === currentVersion) onVersion[h.state] = (onVersion[h.state] ?? 0) + 1;
+    if (NEEDS_ACTION.has(h.state)) needingAction.push({ instanceId: h.instanceId, name: h.name, zone: h.zone, state: h.state, reason: h.reason });
+  }
+  if (currentVersion && !options.dryRun) await rollouts.recordHostCounts(currentVersion, project, onVersion, current?.hostCounts?.[project]);
+
+  const audit: ProjectAudit = { project, instances: vms.length, counts, changes, hostWrites, apiCalls: totalApiCalls(usageSince(before)), zonesHealed, needingAction };
+  progress({ phase: 'done', done: 1, total: 1 });
+  log.info({ project, instances: audit.instances, counts, hostWrites, apiCalls: audit.apiCalls, zonesHealed }, 'audit: project reconciled');
+  return audit;
+}
+
+export const auditShardSchema = z.object({ runId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/), project: z.string().min(1) });
+export type AuditShard = z.infer<typeof auditShardSchema>;
+
+/** A run id that sorts by time and is the same for every delivery of the same tick. */
+export function runIdFor(eventId: string, time: Date): string {
+  const stamp = time.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${createHash('sha256').update(eventId).digest('hex').slice(0, 8)}`;
+}
+
+/** fleetAudit: create the run and fan out one shard per target project (once per tick, however often delivered). */
+export async function startAuditRun(eventId: string, time: Date, projects: string[] = config().TARGET_PROJECTS): Promise<{ runId: string; fannedOut: boolean }> {
+  const runId = runIdFor(eventId, time);
+  const created = await audits.createRun(runId, projects, time);
+  if (!created && (await audits.getRun(runId))?.shardsPublished) return { runId, fannedOut: false };
+  await Promise.all(projects.map((project) => publishJson(config().AUDIT_SHARD_TOPIC, { runId, project } satisfies AuditShard, { runId, project })));
+  await audits.markShardsPublished(runId);
+  return { runId, fannedOut: true };
+}
+
+/**
+ * fleetAuditShard: reconcile one project and record it on the run. A project whose APIs refuse it
+ * (permission denied, API disabled, unknown project) is recorded as failed; transient faults rethrow.
+ */
+export async function runAuditShard(shard: AuditShard, now = new Date()): Promise<'done' | 'failed' | 'duplicate'> {
+  const run = await audits.getRun(shard.runId);
+  if (!run) throw new PermanentError(`audit run ${shard.runId} does not exist`);
+  const status = (run.projects as Record<string, { status: string }> | undefined)?.[shard.project]?.status;
+  if (status && status !== 'running') return 'duplicate';
+  try {
+    const result = await auditProject(shard.project, { now, cause: `fleetAudit ${shard.runId}` });
+    const recorded = await audits.recordProjectResult(shard.runId, shard.project, {
+      status: 'succeeded', instances: result.instances, counts: result.counts, apiCalls: result.apiCalls, hostWrites: result.hostWrites,
+    });
+    return recorded ? 'done' : 'duplicate';
+  } catch (error) {
+    if (isTransient(error)) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    log.error({ runId: shard.runId, project: shard.project, reason, permissionDenied: isPermissionDenied(error) }, 'audit: project failed');
+    await audits.recordProjectResult(shard.runId, shard.project, { status: 'failed', instances: 0, error: reason, counts: {}, apiCalls: 0, hostWrites: 0 });
+    return 'failed';
+  }
+}

@@ -1,0 +1,205 @@
+// The fleet audit against the simulator and the Firestore and Pub/Sub emulators: scenario fleets with known ground truth.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { createVm } from './helpers/fleet.js';
+import { auditProject, runAuditShard, startAuditRun } from '../shared/usecases/audit.js';
+import { publish } from '../shared/usecases/publish.js';
+import { getHost, listTransitions } from '../shared/adapters/hosts.js';
+import { getRun } from '../shared/adapters/audits.js';
+import { currentVersion, getRollout, recordPublished } from '../shared/adapters/rollouts.js';
+import { clients } from '../shared/clients.js';
+import { config } from '../shared/config.js';
+import { usageSince, usageSnapshot } from '../shared/metrics.js';
+import { configVersionOfPolicy } from '../shared/domain/policy.js';
+import type { SimAssignment } from '../infra/local/simulator/world.js';
+
+const P = 'fleet';
+const Z1 = 'us-central1-a';
+const Z2 = 'us-central1-b';
+const MIN = 60_000;
+const t = suite<{ stack: Stack }>('fleet audit');
+
+t.before(async (ctx) => {
+  ctx.stack = await startStack({ TARGET_PROJECTS: `${P},other`, CONFIG_BUCKET: 'cfg', OSCONFIG_WRITES_PER_MINUTE: '6000', OSCONFIG_READS_PER_MINUTE: '6000', GRACE_PERIOD_MINUTES: '30' });
+});
+t.after(async (ctx) => ctx.stack.close());
+t.before.each(async ({ stack }) => {
+  await clearFirestore();
+  await stack.control('POST', '/reset');
+  for (const id of [P, 'other']) await stack.control('POST', '/projects', { id, metadata: { 'enable-osconfig': 'TRUE' } });
+});
+
+const later = (minutes: number) => new Date(Date.now() + minutes * MIN);
+const vm = (stack: Stack, spec: Record<string, unknown>) => createVm(stack, { project: P, zone: Z1, ...spec });
+const state = async (id: string) => {
+  const h = await getHost(id);
+  return h && [h.state, h.reason];
+};
+/** Polls until the run (or the only run) is no longer running. */
+async function waitForRun(runId?: string) {
+  for (let i = 0; i < 150; i++) {
+    const docs = runId ? [await getRun(runId)] : (await clients.firestore().collection('audits').get()).docs.map((d) => d.data());
+    const run = docs[0];
+    if (run && run.status !== 'running') return run;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return undefined;
+}
+const assignments = (stack: Stack) => [...stack.sim.world.assignments.values()] as SimAssignment[];
+
+t('scenario fleet: every VM ends in the expected state with the expected reason', async ({ stack }) => {
+  const { configVersion } = await publish({ projects: [P] });
+  const web = await vm(stack, { name: 'web', os: 'debian-12' });
+  const gke = await vm(stack, { name: 'gke-node', gke: { cluster: 'c' } });
+  const win = await vm(stack, { name: 'win', os: 'windows-2022' });
+  const agentless = await vm(stack, { name: 'agentless', os: 'ubuntu-2204', agent: false });
+  const failing = await vm(stack, { name: 'failing', os: 'rhel-9', policyFailure: 'install-osquery', zone: Z2 });
+  const stopped = await vm(stack, { name: 'stopped', os: 'rocky-9', zone: Z2 });
+  const doomed = await vm(stack, { name: 'doomed', os: 'debian-12' });
+  await stack.control('POST', '/faults', { eventSinkUp: false });
+  const unseen = await vm(stack, { name: 'unseen', os: 'debian-12', zone: Z2 });
+  await stack.control('POST', '/faults', { eventSinkUp: true });
+  await stack.control('PATCH', `/vms/${stopped.id}`, { status: 'TERMINATED' });
+  stack.sim.world.removeVm(stack.sim.world.vms.get(doomed.id)!); // deleted behind the orchestrator's back
+  assert.is(await getHost(unseen.id), null, 'the event was lost');
+  await stack.control('POST', '/agents/run');
+
+  await auditProject(P, { now: later(1) });
+  assert.equal(await state(web.id), ['compliant', null]);
+  assert.equal(await state(gke.id), ['exempt', 'gke-node']);
+  assert.equal(await state(win.id), ['exempt', 'unsupported-os:windows']);
+  assert.equal(await state(agentless.id), ['pending', 'awaiting-agent']);
+  assert.equal(await state(failing.id), ['pending', 'policy-applying']);
+  assert.equal(await state(stopped.id), ['stopped', 'vm-terminated']);
+  assert.equal(await state(doomed.id), ['deleted', 'vm-not-found']);
+  assert.equal(await state(unseen.id), ['compliant', null], 'discovered');
+  assert.match((await listTransitions(unseen.id))[0]!.cause, /discovered/);
+  const webHost = await getHost(web.id);
+  assert.equal([webHost?.configVersion, webHost?.osqueryVersion], [configVersion, '5.23.1']);
+
+  // Past the grace period the waiting ones are judged.
+  await auditProject(P, { now: later(45) });
+  assert.equal(await state(agentless.id), ['blocked', 'no-agent-detected']);
+  assert.equal(await state(failing.id), ['noncompliant', 'resource-execution-errors:install-osquery']);
+  assert.equal(await state(web.id), ['silent', 'never-reported'], 'compliant and never a log line past the silence threshold');
+  assert.equal((await listTransitions(failing.id)).map((tr) => tr.to), ['pending', 'noncompliant']);
+});
+
+t('a second audit with nothing changed writes no host document', async ({ stack }) => {
+  await publish({ projects: [P] });
+  for (let i = 0; i < 5; i++) await vm(stack, { name: `n${i}`, os: 'debian-12', zone: i % 2 ? Z1 : Z2 });
+  await stack.control('POST', '/agents/run');
+  const first = await auditProject(P, { now: later(1) });
+  assert.ok(first.hostWrites > 0);
+  const before = usageSnapshot();
+  const second = await auditProject(P, { now: later(2) });
+  const spent = usageSince(before);
+  assert.is(second.hostWrites, 0);
+  assert.is(second.changes.length, 0);
+  assert.is(spent.firestoreWrites, 0);
+  assert.equal(second.counts, first.counts);
+});
+
+t('API calls: one Compute page per 500 VMs plus two OS Config listings per zone', async ({ stack }) => {
+  await publish({ projects: [P] });
+  for (const [i, zone] of [Z1, Z2, 'us-central1-c'].entries()) {
+    await stack.control('POST', '/vms:bulk', { project: P, zone, namePrefix: `bulk${i}`, count: 400, os: 'debian-12', as: 'bulkInsert', named: true, metadata: { 'enable-osconfig': 'TRUE' } });
+  }
+  await stack.control('POST', '/faults', { eventSinkUp: false });
+  await stack.flushEvents();
+  await stack.control('POST', '/agents/run');
+  await auditProject(P, { now: later(1) }); // first audit also checks the zones' rollouts
+  await stack.control('POST', '/stats/reset');
+  const audit = await auditProject(P, { now: later(2) });
+  const calls = await stack.apiCalls();
+  assert.equal(calls, { 'compute.instances.aggregatedList': 3, 'osconfig.inventories.list': 3, 'osconfig.reports.list': 3 });
+  assert.is(audit.apiCalls, 9);
+});
+
+t('a zone missing its assignment gets one; an outdated one is updated once', async ({ stack }) => {
+  const first = await publish({ projects: [P] });
+  const a = await vm(stack, { name: 'a', os: 'debian-12' });
+  // The assignment disappears behind the orchestrator's back.
+  stack.sim.world.assignments.clear();
+  stack.sim.world.reports.clear();
+  await clients.firestore().collection('rollouts').doc(first.configVersion).update({ zones: {} });
+  const healed = await auditProject(P, { now: later(1) });
+  assert.equal(healed.zonesHealed, [`${Z1}:created`]);
+  assert.is(configVersionOfPolicy((assignments(stack)[0]!.body.osPolicies as Array<{ id: string }>)[0]!.id), first.configVersion);
+  assert.is((await getHost(a.id))?.state, 'pending');
+
+  // A newer version becomes current without the zone being updated (publish interrupted).
+  const rollout = (await getRollout(first.configVersion))!;
+  const newer = { ...rollout.policyConfig, configVersion: 'vnewer000001' };
+  await recordPublished({ configVersion: 'vnewer000001', bucket: rollout.bucket, files: rollout.files, policyConfig: newer });
+  assert.is(await currentVersion(), 'vnewer000001');
+  await stack.control('POST', '/stats/reset');
+  const updated = await auditProject(P, { now: later(2) });
+  assert.equal(updated.zonesHealed, [`${Z1}:updated`]);
+  await stack.control('POST', '/agents/run');
+  await auditProject(P, { now: later(3) });
+  await auditProject(P, { now: later(4) });
+  assert.is((await stack.apiCalls())['osconfig.osPolicyAssignments.patch'], 1, 'updated exactly once');
+  assert.equal([(await getHost(a.id))?.state, (await getHost(a.id))?.configVersion], ['compliant', 'vnewer000001']);
+  const record = await getRollout('vnewer000001');
+  assert.is(record?.zones[`${P}/${Z1}`]?.rolloutState, 'SUCCEEDED');
+  assert.equal(record?.hostCounts?.[P], { compliant: 1 });
+});
+
+t('missing enable-osconfig is remediated when the setting is on', async ({ stack }) => {
+  await stack.control('POST', '/projects', { id: P, metadata: {} });
+  const b = await vm(stack, { name: 'bare', os: 'debian-12' });
+  assert.equal(await state(b.id), ['blocked', 'osconfig-disabled']);
+  process.env.REMEDIATE_OSCONFIG_METADATA = 'true';
+  const { resetConfig } = await import('../shared/config.js');
+  resetConfig();
+  try {
+    await auditProject(P, { now: later(1) });
+    assert.equal(await state(b.id), ['pending', 'osconfig-remediated']);
+    const simVm = stack.sim.world.vms.get(b.id)!;
+    assert.equal(simVm.metadata.find((i) => i.key === 'enable-osconfig')?.value, 'TRUE');
+  } finally {
+    delete process.env.REMEDIATE_OSCONFIG_METADATA;
+    resetConfig();
+  }
+});
+
+t('a project whose API answers 403: run partial, the other project\'s hosts correct', async ({ stack }) => {
+  const ok = await vm(stack, { project: 'other', name: 'fine', os: 'debian-12' });
+  await stack.control('POST', '/faults', { deniedProjects: [P] });
+  const { runId } = await startAuditRun('tick-403', new Date());
+  const run = await waitForRun(runId);
+  assert.is(run?.status, 'partial');
+  assert.is(run?.projects[P].status, 'failed');
+  assert.match(run?.projects[P].error, /ermission/);
+  assert.is(run?.projects.other.status, 'succeeded');
+  assert.ok((await getHost(ok.id))?.state, 'the other project was reconciled');
+  assert.ok(run?.finishedAt);
+});
+
+t('the tick over Pub/Sub: fleetAudit fans out, fleetAuditShard reconciles each project, the run closes', async ({ stack }) => {
+  await vm(stack, { name: 'one', os: 'debian-12' });
+  await vm(stack, { project: 'other', name: 'two', os: 'ubuntu-2204' });
+  await stack.control('POST', '/agents/run');
+  await clients.pubsub().topic(config().AUDIT_TICK_TOPIC).publishMessage({ json: { source: 'cloud-scheduler' } });
+  const run = await waitForRun();
+  assert.is(run?.status, 'succeeded', JSON.stringify(run));
+  assert.equal(Object.keys(run!.projects).sort(), ['fleet', 'other']);
+  assert.is(run!.counts.compliant, 2, 'no configuration published: the base policy installs osquery and reports compliant');
+  assert.ok(run!.apiCalls > 0);
+});
+
+t('a tick delivered twice starts one run; a shard delivered twice counts once', async ({ stack }) => {
+  await vm(stack, { name: 'solo', os: 'debian-12' });
+  const first = await startAuditRun('same-tick', new Date('2026-11-27T10:00:00Z'), [P]);
+  const again = await startAuditRun('same-tick', new Date('2026-11-27T10:00:00Z'), [P]);
+  assert.equal([first.fannedOut, again.fannedOut, again.runId], [true, false, first.runId]);
+  // The one shard message reaches fleetAuditShard through the push subscription.
+  const run = await waitForRun(first.runId);
+  assert.is(run?.status, 'succeeded');
+  assert.is(await runAuditShard({ runId: first.runId, project: P }), 'duplicate', 'delivered again: nothing counted twice');
+  assert.is((await getRun(first.runId))?.projects[P].instances, 1);
+});
+
+t.run();
