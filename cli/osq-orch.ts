@@ -22,6 +22,10 @@ const HELP = `osq-orch <command> [options]
       current, and bring every zone's assignment in every target project (TARGET_PROJECTS) to it,
       within OSCONFIG_WRITES_PER_MINUTE. Publishing the same bundle again changes nothing.
 
+  audit [--project P ...] [--dry-run]
+      Reconcile the target projects now (the same reconcile as fleetAuditShard), with progress on stderr
+      and a summary: hosts per state, coverage, hosts needing action. --dry-run writes and fixes nothing.
+
 Settings come from the environment (see the README's configuration table).
 `;
 
@@ -83,7 +87,62 @@ async function lint(args: string[]): Promise<number> {
   return errors > 0 ? 1 : 0;
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { lint, render, publish: publishCommand };
+async function audit(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { project: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean', default: false } } });
+  const { auditProject } = await import('../shared/usecases/audit.js');
+  const { coverageOf } = await import('../shared/adapters/audits.js');
+  const { config } = await import('../shared/config.js');
+  const projects = values.project ?? config().TARGET_PROJECTS;
+  if (projects.length === 0) throw new Error('no project: pass --project or set TARGET_PROJECTS');
+  const progress = progressBar();
+  const totals: Record<string, number> = {};
+  const needing: Array<{ project: string; name: string; zone: string; state: string; reason: string | null }> = [];
+  let failed = 0;
+  for (const project of projects) {
+    try {
+      const result = await auditProject(project, { dryRun: values['dry-run'], cause: 'osq-orch audit', onProgress: (p) => progress(project, p) });
+      for (const [state, n] of Object.entries(result.counts)) totals[state] = (totals[state] ?? 0) + (n ?? 0);
+      needing.push(...result.needingAction.map((h) => ({ project, ...h })));
+      progress.done(`${project}: ${result.instances} VMs, ${result.changes.length} host changes${values['dry-run'] ? ' (dry run: not written)' : ''}, ${result.apiCalls} API calls${result.zonesHealed.length ? `, zones fixed: ${result.zonesHealed.join(' ')}` : ''}`);
+    } catch (error) {
+      failed += 1;
+      progress.done(`${project}: FAILED ${error instanceof Error ? error.message : error}`);
+    }
+  }
+  console.log('\nstate          hosts');
+  for (const state of ['reporting', 'compliant', 'pending', 'silent', 'noncompliant', 'blocked', 'stopped', 'exempt', 'deleted']) {
+    if (totals[state]) console.log(`${state.padEnd(14)} ${String(totals[state]).padStart(5)}`);
+  }
+  const coverage = coverageOf(totals);
+  console.log(`coverage       ${coverage === null ? 'n/a' : `${(coverage * 100).toFixed(1)}%`} (reporting / in scope and running)`);
+  if (needing.length > 0) {
+    console.log(`\nneeding action (${needing.length}):`);
+    for (const h of needing.slice(0, 50)) console.log(`  ${h.state.padEnd(13)} ${`${h.project}/${h.zone}/${h.name}`.padEnd(50)} ${h.reason ?? ''}`);
+    if (needing.length > 50) console.log(`  ... and ${needing.length - 50} more`);
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+/** A one-line progress bar on stderr when it is a terminal; plain phase lines otherwise. */
+function progressBar() {
+  const tty = process.stderr.isTTY;
+  let last = '';
+  const update = (project: string, p: { phase: string; done: number; total: number }) => {
+    const width = 30;
+    const filled = p.total ? Math.round((p.done / p.total) * width) : width;
+    const line = `${project} ${p.phase.padEnd(9)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total}`;
+    if (tty) process.stderr.write(`\r${line}`);
+    else if (p.phase !== last) process.stderr.write(`${project} ${p.phase}...\n`);
+    last = p.phase;
+  };
+  update.done = (summary: string) => {
+    if (tty) process.stderr.write('\r\x1b[2K');
+    console.log(summary);
+  };
+  return update;
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { lint, render, publish: publishCommand, audit };
 
 quietKnownWarnings();
 const [command, ...rest] = process.argv.slice(2);

@@ -1,5 +1,5 @@
 // osq-orch as a user runs it: a subprocess, its output and exit code.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, cpSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,18 @@ import { DEFAULT_BUNDLE_DIR } from '../shared/osquery/bundle.js';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SCHEMA = path.resolve(ROOT, '../shared/osquery/schema-5.23.1.json');
 const t = suite('osq-orch CLI');
+
+/** Async, so a simulator in this process keeps answering while the CLI runs. */
+function runAsync(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/osq-orch.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c));
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
 
 const run = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/osq-orch.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
@@ -42,6 +54,35 @@ t('render prints the zone\'s assignment as JSON', () => {
   assert.is(assignment.name, 'projects/acme/locations/us-east1-b/osPolicyAssignments/osquery');
   assert.match(assignment.osPolicies[0].id, /^osquery-v[0-9a-f]{12}$/);
   assert.match(r.stderr, /is not published/);
+});
+
+t('audit: progress, a summary table, and --dry-run writes nothing', async () => {
+  const { startSimulator } = await import('../infra/local/simulator/server.js');
+  const { clearFirestore } = await import('./helpers/stack.js');
+  const { clients } = await import('../shared/clients.js');
+  await clearFirestore();
+  const sim = await startSimulator();
+  try {
+    sim.world.setProjectMetadata('cli-p', { 'enable-osconfig': 'TRUE' });
+    sim.world.addVm({ project: 'cli-p', zone: 'z-a', name: 'ok', os: 'debian-12' });
+    sim.world.addVm({ project: 'cli-p', zone: 'z-a', name: 'win', os: 'windows-2022' });
+    sim.world.addVm({ project: 'cli-p', zone: 'z-a', name: 'nosa', os: 'debian-12', serviceAccount: null });
+    const env = { GOOGLE_API_ENDPOINT: sim.url, OSCONFIG_WRITES_PER_MINUTE: '6000' };
+    const dry = await runAsync(['audit', '--project', 'cli-p', '--dry-run'], env);
+    assert.is(dry.status, 0, dry.stderr);
+    assert.match(dry.stdout, /cli-p: 3 VMs, 3 host changes \(dry run: not written\)/);
+    assert.match(dry.stdout, /^blocked\s+1$/m);
+    assert.match(dry.stdout, /^exempt\s+1$/m);
+    assert.match(dry.stdout, /blocked\s+cli-p\/z-a\/nosa\s+no-service-account/);
+    assert.is((await clients.firestore().collection('hosts').get()).size, 0, 'dry run wrote nothing');
+    assert.is(sim.world.assignments.size, 0, 'dry run fixed nothing');
+    const real = await runAsync(['audit', '--project', 'cli-p'], env);
+    assert.is(real.status, 0, real.stderr);
+    assert.match(real.stderr, /cli-p inventory/);
+    assert.is((await clients.firestore().collection('hosts').get()).size, 3);
+  } finally {
+    await sim.close();
+  }
 });
 
 t('unknown command: usage and exit 2', () => {

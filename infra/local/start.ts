@@ -17,6 +17,7 @@ const { values } = parseArgs({
     'simulator-port': { type: 'string', default: process.env.SIMULATOR_PORT ?? '8090' },
     'functions-port': { type: 'string', default: process.env.FUNCTIONS_PORT ?? '8081' },
     'agent-interval-ms': { type: 'string', default: '3000' },
+    'audit-every': { type: 'string', default: process.env.AUDIT_EVERY_SECONDS ?? '20' },
   },
 });
 
@@ -27,6 +28,7 @@ let emulators: Emulators | undefined;
 let sim: Simulator | undefined; // eslint-disable-line prefer-const -- shutdown() may run before it is set
 async function shutdown(code = 0): Promise<never> {
   say('stopping');
+  setTimeout(() => process.exit(code), 10_000).unref();
   await sim?.close().catch(() => undefined);
   await emulators?.stop().catch(() => undefined);
   process.exit(code);
@@ -51,23 +53,28 @@ Object.assign(process.env, {
   TARGET_PROJECTS: process.env.TARGET_PROJECTS ?? 'acme-prod,acme-data',
   CONFIG_BUCKET: process.env.CONFIG_BUCKET ?? 'osquery-config-local',
   OSCONFIG_WRITES_PER_MINUTE: process.env.OSCONFIG_WRITES_PER_MINUTE ?? '600',
+  // Short local clocks, so a person sees grace periods end within a minute or two.
+  GRACE_PERIOD_MINUTES: process.env.GRACE_PERIOD_MINUTES ?? '1',
+  SILENCE_THRESHOLD_MINUTES: process.env.SILENCE_THRESHOLD_MINUTES ?? '2',
 });
 
 // Imported only now: configuration is read on first use, after the environment above is set.
-const { getTestServer } = await import('@google-cloud/functions-framework/testing');
-await import('../../functions/index.js');
+const { serveFunctions, wirePushSubscriptions } = await import('./functions.js');
 const { clients } = await import('../../shared/clients.js');
+const { config } = await import('../../shared/config.js');
 
-const functionsPort = Number(values['functions-port']);
-const server = getTestServer('vmLifecycle');
-await new Promise<void>((resolve) => server.listen(functionsPort, '127.0.0.1', () => resolve()));
-const vmLifecycleUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-sim.eventarc.sinkUrl = vmLifecycleUrl;
+const functions = await serveFunctions(Number(values['functions-port']));
+sim.eventarc.sinkUrl = functions.urls.vmLifecycle;
+await wirePushSubscriptions([
+  { topic: config().AUDIT_TICK_TOPIC, functionUrl: functions.urls.fleetAudit },
+  { topic: config().AUDIT_SHARD_TOPIC, functionUrl: functions.urls.fleetAuditShard },
+]);
 
 say(`Firestore emulator  ${emulators.firestoreHost}`);
 say(`Pub/Sub emulator    ${emulators.pubsubHost}`);
 say(`simulator           ${sim.url}   (control API: ${sim.url}/control)`);
-say(`vmLifecycle         ${vmLifecycleUrl}   (receives the simulator's audit-log events)`);
+for (const [name, url] of Object.entries(functions.urls)) say(`${name.padEnd(19)} ${url}`);
+say(`Cloud Scheduler     every ${values['audit-every']} s a tick on ${config().AUDIT_TICK_TOPIC} -> fleetAudit -> fleetAuditShard per project`);
 
 // Every host change, as it lands in Firestore.
 const seen = new Map<string, string>();
@@ -80,6 +87,24 @@ clients.firestore().collection('hosts').onSnapshot((snapshot) => {
     say(`host ${String(h.name).padEnd(28)} ${`${h.project}/${h.zone}`.padEnd(30)} -> ${line}`);
   }
 }, (error) => say(`hosts listener failed: ${error.message}`));
+
+// Audit runs, as they close.
+const reported = new Set<string>();
+clients.firestore().collection('audits').onSnapshot((snapshot) => {
+  for (const change of snapshot.docChanges()) {
+    const run = change.doc.data();
+    if (run.status === 'running' || reported.has(change.doc.id)) continue;
+    reported.add(change.doc.id);
+    const counts = Object.entries(run.counts ?? {}).map(([state, n]) => `${state} ${n}`).join(', ');
+    const coverage = run.coverage === null ? 'n/a' : `${(run.coverage * 100).toFixed(0)}%`;
+    say(`audit ${change.doc.id} ${run.status}: ${counts}; coverage ${coverage}; ${run.apiCalls} API calls, ${run.hostWrites} host writes`);
+  }
+}, (error) => say(`audits listener failed: ${error.message}`));
+
+// Cloud Scheduler stand-in: the audit tick.
+setInterval(() => {
+  void clients.pubsub().topic(config().AUDIT_TICK_TOPIC).publishMessage({ json: { source: 'local-scheduler' } }).catch((error: Error) => say(`tick failed: ${error.message}`));
+}, Number(values['audit-every']) * 1000).unref();
 
 // OS policy assignments and their rollouts, from the simulator's side.
 const rollouts = new Map<string, string>();
@@ -119,4 +144,6 @@ say('running. Add a VM:');
 say(`  curl -s -XPOST ${sim.url}/control/vms -H 'content-type: application/json' -d '{"project":"acme-prod","zone":"us-central1-a","name":"web-3","os":"debian-12"}'`);
 say('Delete it:');
 say(`  curl -s -XDELETE ${sim.url}/control/vms/acme-prod/us-central1-a/web-3`);
+say('Make a host fail its policy, lose its agent, or stop (then watch the next audits):');
+say(`  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID -H 'content-type: application/json' -d '{"policyFailure":"install-osquery"}'`);
 say('Ctrl-C stops everything.');

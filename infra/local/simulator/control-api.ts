@@ -36,8 +36,8 @@ const bulkSpec = vmSpec.omit({ name: true, failed: true, method: true }).extend(
   count: z.number().int().min(1).max(20_000),
   /** bulkInsert entries name each instance (true) or only the zone (false). */
   named: z.boolean().default(false),
-  /** Emit bulkInsert audit entries (default) or one insert per VM (many VMs created at once). */
-  as: z.enum(['bulkInsert', 'inserts']).default('bulkInsert'),
+  /** Emit bulkInsert audit entries (default), one insert per VM (many VMs created at once), or nothing (a fleet that predates the orchestrator). */
+  as: z.enum(['bulkInsert', 'inserts', 'none']).default('bulkInsert'),
 });
 
 const faultSpec = z.object({
@@ -118,14 +118,15 @@ export function controlRoutes(world: World, eventarc: Eventarc): Route[] {
         if (!world.findVm(spec.project, spec.zone, name)) vms.push(makeVm(world, { ...spec, name, failed: false, method: 'v1' }));
       }
       if (spec.as === 'inserts') for (const vm of vms) eventarc.instanceInserted(vm, 'v1.compute.instances.insert');
-      else eventarc.bulkInserted(spec.project, spec.zone, vms, 'v1.compute.instances.bulkInsert', spec.named);
+      else if (spec.as === 'bulkInsert') eventarc.bulkInserted(spec.project, spec.zone, vms, 'v1.compute.instances.bulkInsert', spec.named);
       return { created: vms.map((vm) => ({ id: vm.id, name: vm.name })) };
     }),
-    route('DELETE', /^\/control\/vms\/([^/]+)\/([^/]+)\/([^/]+)$/, 'control', ({ params: [project, zone, name] }) => {
+    // ?silent=true: deleted behind the orchestrator's back (no audit-log event).
+    route('DELETE', /^\/control\/vms\/([^/]+)\/([^/]+)\/([^/]+)$/, 'control', ({ params: [project, zone, name], query }) => {
       const vm = world.findVm(project!, zone!, name!);
       if (!vm) throw new HttpError(404, `no VM ${project}/${zone}/${name}`);
       world.removeVm(vm);
-      eventarc.instanceDeleted(vm, 'v1.compute.instances.delete');
+      if (query.get('silent') !== 'true') eventarc.instanceDeleted(vm, 'v1.compute.instances.delete');
       return { deleted: vm.id };
     }),
     route('PATCH', /^\/control\/vms\/([^/]+)$/, 'control', ({ params: [id], body }) => {
