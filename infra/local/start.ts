@@ -2,7 +2,6 @@
 // of Compute Engine / OS Config (with its Eventarc stand-in and agents), every function served by the
 // Functions Framework, then a demo fleet; every host's state is printed as it changes. Ctrl-C stops it.
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEmulators, MissingPrerequisiteError, type Emulators } from './emulators.js';

@@ -59,12 +59,17 @@ export async function updateAssignment(name: string, body: Assignment): Promise<
 export type AssignmentReport = protos.google.cloud.osconfig.v1.IOSPolicyAssignmentReport;
 export type Inventory = protos.google.cloud.osconfig.v1.IInventory;
 
+// Partial responses (X-Goog-FieldMask): only what the audit reads, not every config step's output.
+const REPORT_FIELDS = 'nextPageToken,osPolicyAssignmentReports(name,updateTime,osPolicyCompliances(osPolicyId,complianceState,complianceStateReason,osPolicyResourceCompliances(osPolicyResourceId,complianceState)))';
+const INVENTORY_FIELDS = 'nextPageToken,inventories(name,osInfo(shortName,version,osconfigAgentVersion),items)';
+const withFields = (fields: string) => ({ autoPaginate: false, otherArgs: { headers: { 'X-Goog-FieldMask': fields } } });
+
 /** Every OS policy assignment report of a zone, one wildcard listing (instances/-, assignments/-). */
 export async function listZoneReports(project: string, zone: string): Promise<AssignmentReport[]> {
   return callApi('osconfig.reports.list', async () => {
     const reports: AssignmentReport[] = [];
     const parent = `projects/${project}/locations/${zone}/instances/-/osPolicyAssignments/-`;
-    for await (const r of clients.osConfig().listOSPolicyAssignmentReportsAsync({ parent, pageSize: 1000 }, { autoPaginate: false })) reports.push(r);
+    for await (const r of clients.osConfig().listOSPolicyAssignmentReportsAsync({ parent, pageSize: 1000 }, withFields(REPORT_FIELDS))) reports.push(r);
     return reports;
   });
 }
@@ -73,7 +78,7 @@ export async function listZoneReports(project: string, zone: string): Promise<As
 export async function listZoneInventories(project: string, zone: string): Promise<Inventory[]> {
   return callApi('osconfig.inventories.list', async () => {
     const inventories: Inventory[] = [];
-    for await (const inv of clients.osConfig().listInventoriesAsync({ parent: `projects/${project}/locations/${zone}/instances/-`, view: 'FULL', pageSize: 1000 }, { autoPaginate: false })) inventories.push(inv);
+    for await (const inv of clients.osConfig().listInventoriesAsync({ parent: `projects/${project}/locations/${zone}/instances/-`, view: 'FULL', pageSize: 1000 }, withFields(INVENTORY_FIELDS))) inventories.push(inv);
     return inventories;
   });
 }

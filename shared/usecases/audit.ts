@@ -33,6 +33,8 @@ export interface ProjectAudit {
   hostWrites: number;
   apiCalls: number;
   zonesHealed: string[];
+  /** Milliseconds from the start at which each phase finished. */
+  timings: Record<string, number>;
   /** Hosts someone should look at: blocked, noncompliant, silent. */
   needingAction: Array<{ instanceId: string; name: string; zone: string; state: HostState; reason: string | null }>;
 }
@@ -51,14 +53,16 @@ export function reconcileSettings(): ReconcileSettings {
 
 const NEEDS_ACTION: ReadonlySet<HostState> = new Set(['blocked', 'noncompliant', 'silent']);
 
-/** Reports and inventories of the zones holding in-scope running VMs: two wildcard listings per zone. */
-async function zoneObservations(project: string, zones: string[], onZone: () => void) {
-  const reads = perMinuteLimiter(config().OSCONFIG_READS_PER_MINUTE);
+interface ZoneObservations {
+  reports: Map<string, PolicyReport>;
+  osqueryVersions: Map<string, string | null>;
+  zonesWithReports: Set<string>;
+}
+
+/** Reports and inventories of zones: two wildcard listings per zone, paced to the OS Config read quota. */
+async function observeZones(project: string, zones: string[], into: ZoneObservations, reads: ReturnType<typeof perMinuteLimiter>, onZone: () => void): Promise<void> {
   const assignmentId = config().ASSIGNMENT_ID;
-  const reports = new Map<string, PolicyReport>();
-  const osqueryVersions = new Map<string, string | null>();
-  const zonesWithReports = new Set<string>();
-  await mapLimit(zones, 4, async (zone) => {
+  await mapLimit(zones, 5, async (zone) => {
     await reads.take();
     const zoneReports = await osconfig.listZoneReports(project, zone);
     await reads.take();
@@ -68,17 +72,16 @@ async function zoneObservations(project: string, zones: string[], onZone: () => 
       const instance = osconfig.instanceOfReport(r.name);
       const reduced = reduceReport(r as Parameters<typeof reduceReport>[0]);
       if (instance && reduced) {
-        reports.set(instance, reduced);
-        zonesWithReports.add(zone);
+        into.reports.set(instance, reduced);
+        into.zonesWithReports.add(zone);
       }
     }
     for (const inv of inventories) {
       const instance = osconfig.instanceOfReport(`${inv.name}/`);
-      if (instance) osqueryVersions.set(instance, osconfig.osqueryVersionOf(inv));
+      if (instance) into.osqueryVersions.set(instance, osconfig.osqueryVersionOf(inv));
     }
     onZone();
   });
-  return { reports, osqueryVersions, zonesWithReports };
 }
 
 export async function auditProject(project: string, options: AuditOptions = {}): Promise<ProjectAudit> {
@@ -89,18 +92,32 @@ export async function auditProject(project: string, options: AuditOptions = {}):
   const before = usageSnapshot();
 
   progress({ phase: 'inventory', done: 0, total: 1 });
-  const [vms, known, currentVersion] = await Promise.all([compute.listProjectVms(project), hosts.listProjectHosts(project), rollouts.currentVersion()]);
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const timed = <T>(name: string, p: Promise<T>) => p.then((v) => ((timings[name] = Math.round(performance.now() - t0)), v));
+  const vmsListed = timed('vmsListedAt', compute.listProjectVms(project));
+  const hostsRead = timed('hostsReadAt', hosts.listProjectHosts(project));
+  const currentVersion = await rollouts.currentVersion();
   const current = currentVersion ? await rollouts.getRollout(currentVersion) : null;
+  // Zones the current version was rolled out to are known before Compute answers: their reports are
+  // listed while the VMs and host documents are still being read.
+  const observed: ZoneObservations = { reports: new Map(), osqueryVersions: new Map(), zonesWithReports: new Set() };
+  const reads = perMinuteLimiter(config().OSCONFIG_READS_PER_MINUTE);
+  let zonesDone = 0;
+  const knownZones = Object.values(current?.zones ?? {}).filter((z) => z.project === project).map((z) => z.zone).sort();
+  const early = timed('knownZonesObservedAt', observeZones(project, knownZones, observed, reads, () => progress({ phase: 'reports', done: ++zonesDone, total: knownZones.length })));
+  early.catch(() => undefined); // awaited below; avoid an unhandled rejection while Compute is read
+  const [vms, known] = await Promise.all([vmsListed, hostsRead]);
   // Project metadata is read only when some in-scope VM leaves enable-osconfig to it.
   const inScope = vms.filter((vm) => decideScope(vm, settings).inScope);
   const projectMetadata = inScope.some((vm) => !instanceDecidesOsConfig(vm)) ? await compute.getProjectMetadata(project) : {};
   progress({ phase: 'inventory', done: 1, total: 1 });
 
   const zones = [...new Set(inScope.filter((vm) => vm.status === 'RUNNING').map((vm) => vm.zone))].sort();
-  let zonesDone = 0;
-  progress({ phase: 'reports', done: 0, total: zones.length });
-  const observed = await zoneObservations(project, zones, () => progress({ phase: 'reports', done: ++zonesDone, total: zones.length }));
+  const extraZones = zones.filter((z) => !knownZones.includes(z));
+  await Promise.all([early, observeZones(project, extraZones, observed, reads, () => progress({ phase: 'reports', done: ++zonesDone, total: knownZones.length + extraZones.length }))]);
 
+  timings.observedAt = Math.round(performance.now() - t0);
   // Self-healing: every zone with in-scope VMs has the assignment at the current version. Zones the
   // current version's record shows rolled out (SUCCEEDED) cost nothing; the others are checked.
   const zonesHealed: string[] = [];
@@ -145,6 +162,7 @@ export async function auditProject(project: string, options: AuditOptions = {}):
   }
   progress({ phase: 'reconcile', done: vms.length, total: vms.length });
 
+  timings.reconciledAt = Math.round(performance.now() - t0);
   progress({ phase: 'write', done: 0, total: changes.length });
   const hostWrites = options.dryRun ? 0 : await hosts.writeHostChanges(changes);
   progress({ phase: 'write', done: changes.length, total: changes.length });
@@ -159,9 +177,10 @@ export async function auditProject(project: string, options: AuditOptions = {}):
   }
   if (currentVersion && !options.dryRun) await rollouts.recordHostCounts(currentVersion, project, onVersion, current?.hostCounts?.[project]);
 
-  const audit: ProjectAudit = { project, instances: vms.length, counts, changes, hostWrites, apiCalls: totalApiCalls(usageSince(before)), zonesHealed, needingAction };
+  timings.doneAt = Math.round(performance.now() - t0);
+  const audit: ProjectAudit = { project, instances: vms.length, counts, changes, hostWrites, apiCalls: totalApiCalls(usageSince(before)), zonesHealed, needingAction, timings };
   progress({ phase: 'done', done: 1, total: 1 });
-  log.info({ project, instances: audit.instances, counts, hostWrites, apiCalls: audit.apiCalls, zonesHealed }, 'audit: project reconciled');
+  log.info({ project, instances: audit.instances, counts, hostWrites, apiCalls: audit.apiCalls, zonesHealed, timings }, 'audit: project reconciled');
   return audit;
 }
 

@@ -129,11 +129,12 @@ export async function publish(options: PublishOptions = {}): Promise<PublishRepo
     await limiter.take();
     report.osConfigWrites += 1;
   };
+  const recorded = (await rollouts.getRollout(rendered.configVersion))?.zones ?? {};
   for (const project of options.projects ?? required('TARGET_PROJECTS')) {
     try {
       const zones = await zonesNeedingAssignment(project);
       // Reads in parallel (bounded); writes paced by the quota limiter.
-      const outcomes = await mapLimit(zones, 4, (zone) => reconcileZoneAssignment(project, zone, policy, takeWrite));
+      const outcomes = await mapLimit(zones, 4, (zone) => reconcileZoneAssignment(project, zone, policy, takeWrite, recorded[`${project}/${zone}`]));
       zones.forEach((zone, i) => report.zones[outcomes[i]!].push(`${project}/${zone}`));
     } catch (error) {
       // One project failing (permission denied, API disabled) does not stop the others.

@@ -127,6 +127,11 @@ export function osConfigRoutes(world: World): Route[] {
       });
       return paged('osPolicyAssignmentReports', reports, query);
     }),
+    route('GET', new RegExp(`^${L}/instances/([^/]+)/osPolicyAssignments/([^/]+)/report$`), 'osconfig.reports.get', ({ params: [project, zone, instance, assignment] }) => {
+      const report = world.reports.get(`projects/${project}/locations/${zone}/osPolicyAssignments/${assignment}|${instance}`);
+      if (!report) throw rpcError(404, 'NOT_FOUND', `report for instance ${instance} not found`);
+      return report;
+    }),
     route('GET', new RegExp(`^${L}/instances/([^/]+)/inventories$`), 'osconfig.inventories.list', ({ params: [project, zone, instance], query }) => {
       const now = new Date();
       const inventories = [...world.vms.values()]

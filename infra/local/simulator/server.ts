@@ -9,6 +9,7 @@ import { Eventarc } from './eventarc.js';
 import { HttpError, match, MediaResponse, readBody, sendJson, sleep, type Route } from './http.js';
 import { storageRoutes } from './storage-api.js';
 import { osConfigRoutes } from './osconfig-api.js';
+import { applyFieldMask, parseFieldMask } from './field-mask.js';
 import { World } from './world.js';
 
 export interface SimulatorOptions {
@@ -75,7 +76,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (result instanceof MediaResponse) {
         res.writeHead(200, { 'content-type': result.contentType, 'content-length': result.data.length });
         res.end(result.data);
-      } else sendJson(res, 200, result ?? {});
+      } else {
+        const mask = req.headers['x-goog-fieldmask'] ?? url.searchParams.get('fields');
+        sendJson(res, 200, mask ? applyFieldMask(result ?? {}, parseFieldMask(String(mask))) : (result ?? {}));
+      }
     } catch (error) {
       if (error instanceof HttpError) sendJson(res, error.status, error.body ?? { error: { code: error.status, message: error.message } });
       else sendJson(res, 500, { error: { code: 500, message: String(error), status: 'INTERNAL' } });
