@@ -41,6 +41,12 @@ const schema = z.object({
   CONFIG_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'expected a bucket name').optional(),
   /** The osquery version whose schema the linter uses by default. */
   OSQUERY_VERSION: z.string().regex(/^\d+\.\d+\.\d+$/).default('5.23.1'),
+  /** Topic alert messages go to (contracts.md). */
+  ALERT_TOPIC: z.string().min(1).default('osquery-alerts'),
+  /** Topic Cloud Monitoring's Pub/Sub notification channel publishes incidents to (monitoringAlert). */
+  INCIDENT_TOPIC: z.string().min(1).default('osquery-incidents'),
+  /** logHeartbeat writes a host's lastLogAt at most once per this many seconds (ending a silent episode is immediate). */
+  HEARTBEAT_WRITE_WINDOW_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   /** Malformed messages on any Pub/Sub entry point are republished here when set. */
   DEAD_LETTER_TOPIC: z.string().min(1).optional(),
   /** Topic Cloud Scheduler publishes the audit tick to (read by the local stack and Terraform). */

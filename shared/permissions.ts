@@ -1,0 +1,41 @@
+// What each function (and the publishing pipeline) calls, as IAM permissions. Terraform grants exactly
+// these through custom roles, and test/terraform.test.ts checks that it does. Keep it beside the
+// adapters' calls: a new client call needs its permission here.
+
+/** Permissions in every target project (Compute inventory, OS Config). */
+export type TargetPermissions = readonly string[];
+/** Permissions in the orchestrator project (Firestore, Pub/Sub topics, the configuration bucket). */
+export interface FunctionPermissions {
+  target: TargetPermissions;
+  /** Firestore access (roles/datastore.user is the narrowest predefined role covering reads and writes). */
+  firestore: boolean;
+  /** Topics (by setting name) the function publishes to. */
+  publishes: readonly string[];
+}
+
+const COMPUTE_READ = ['compute.instances.get', 'compute.instances.list', 'compute.projects.get', 'compute.zoneOperations.get'] as const;
+const COMPUTE_FIX = ['compute.instances.setLabels', 'compute.instances.setMetadata'] as const;
+const ASSIGNMENT_WRITE = ['osconfig.osPolicyAssignments.get', 'osconfig.osPolicyAssignments.create', 'osconfig.osPolicyAssignments.update'] as const;
+
+export const FUNCTION_PERMISSIONS: Record<string, FunctionPermissions> = {
+  vmLifecycle: {
+    target: [...COMPUTE_READ, ...COMPUTE_FIX, 'osconfig.osPolicyAssignments.get', 'osconfig.osPolicyAssignments.create'],
+    firestore: true,
+    publishes: [],
+  },
+  fleetAudit: { target: [], firestore: true, publishes: ['AUDIT_SHARD_TOPIC'] },
+  fleetAuditShard: {
+    target: [...COMPUTE_READ, ...COMPUTE_FIX, ...ASSIGNMENT_WRITE, 'osconfig.osPolicyAssignmentReports.list', 'osconfig.inventories.list'],
+    firestore: true,
+    publishes: ['ALERT_TOPIC'],
+  },
+  logHeartbeat: { target: [], firestore: true, publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'] },
+  monitoringAlert: { target: [], firestore: true, publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'] },
+};
+
+/** `osq-orch publish` in Cloud Build: upload to the bucket, update every zone's assignment. */
+export const PUBLISHER_PERMISSIONS = {
+  target: ['compute.instances.list', 'compute.projects.get', ...ASSIGNMENT_WRITE],
+  bucket: ['storage.objects.create', 'storage.objects.get'],
+  firestore: true,
+} as const;
