@@ -23,11 +23,11 @@ export const FUNCTION_PERMISSIONS: Record<string, FunctionPermissions> = {
     firestore: true,
     publishes: [],
   },
-  fleetAudit: { target: [], firestore: true, publishes: ['AUDIT_SHARD_TOPIC'] },
+  fleetAudit: { target: [], firestore: true, publishes: ['AUDIT_SHARD_TOPIC', 'DEAD_LETTER_TOPIC'] },
   fleetAuditShard: {
     target: [...COMPUTE_READ, ...COMPUTE_FIX, ...ASSIGNMENT_WRITE, 'osconfig.osPolicyAssignmentReports.list', 'osconfig.inventories.list'],
     firestore: true,
-    publishes: ['ALERT_TOPIC'],
+    publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'],
   },
   logHeartbeat: { target: [], firestore: true, publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'] },
   monitoringAlert: { target: [], firestore: true, publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'] },
