@@ -2,9 +2,13 @@
 import * as functions from '@google-cloud/functions-framework';
 import { vmLifecycle } from './vm-lifecycle.js';
 import { fleetAudit, fleetAuditShard } from './fleet-audit.js';
+import { logHeartbeat } from './log-heartbeat.js';
+import { monitoringAlert } from './monitoring-alert.js';
 
 functions.cloudEvent('vmLifecycle', vmLifecycle);
 functions.cloudEvent('fleetAudit', fleetAudit);
 functions.cloudEvent('fleetAuditShard', fleetAuditShard);
+functions.cloudEvent('logHeartbeat', logHeartbeat);
+functions.cloudEvent('monitoringAlert', monitoringAlert);
 
-export { vmLifecycle, fleetAudit, fleetAuditShard };
+export { vmLifecycle, fleetAudit, fleetAuditShard, logHeartbeat, monitoringAlert };

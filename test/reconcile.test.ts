@@ -75,6 +75,7 @@ t('compliant: versions from report and inventory; logs decide reporting or silen
   assert.equal(stateOf({ report: report('COMPLIANT'), host: host('reporting', ago(60), { lastLogAt: ago(18) }) }), ['silent', 'logs-stopped']);
   assert.equal(stateOf({ report: report('COMPLIANT'), host: host('compliant', ago(18)) }), ['silent', 'never-reported']);
   assert.equal(stateOf({ report: report('COMPLIANT'), host: host('compliant', ago(10)) }), ['compliant', null]);
+  assert.equal(stateOf({ report: report('COMPLIANT'), host: host('silent', ago(1), { reason: 'never-reported' }) }), ['silent', 'never-reported'], 'stays silent until a first line');
   assert.equal(stateOf({ report: report('COMPLIANT'), host: host('silent', ago(60), { reason: 'logs-stopped', lastLogAt: ago(1) }) }), ['reporting', null], 'logs again -> reporting');
 });
 

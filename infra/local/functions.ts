@@ -4,7 +4,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export const FUNCTION_NAMES = ['vmLifecycle', 'fleetAudit', 'fleetAuditShard'] as const;
+export const FUNCTION_NAMES = ['vmLifecycle', 'fleetAudit', 'fleetAuditShard', 'logHeartbeat', 'monitoringAlert'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export interface ServedFunctions {

@@ -1,7 +1,10 @@
 // Firestore: hosts/{instanceId} and hosts/{instanceId}/transitions.
 import { Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
-import type { Host, HostChange, Transition } from '../domain/host.js';
+import { planObservation, type Host, type HostChange, type Transition } from '../domain/host.js';
+import { episodesFor } from '../domain/alerts.js';
+import { planHeartbeat } from '../domain/heartbeat.js';
+import { flushAlerts, stageEpisodes, type Writer } from './alerts.js';
 import { countFirestore } from '../metrics.js';
 
 export const HOSTS = 'hosts';
@@ -27,6 +30,20 @@ export interface ApplyResult {
 }
 
 /**
+ * Writes a host change, the transition beside it, and the alert episodes it opens or closes. lastLogAt
+ * belongs to logHeartbeat: other writers merge around it instead of writing back what they read.
+ */
+function stageChange(writer: Writer, db: Firestore, previous: Host | null, change: HostChange, ownsLastLogAt = false): string[] {
+  const ref = db.collection(HOSTS).doc(change.host.instanceId);
+  const { lastLogAt: _lastLogAt, ...owned } = change.host;
+  if (previous) writer.set(ref, ownsLastLogAt ? change.host as unknown as Record<string, unknown> : owned, { merge: true });
+  else writer.set(ref, change.host as unknown as Record<string, unknown>);
+  if (change.transition) writer.set(ref.collection(TRANSITIONS).doc(transitionId(change.transition)), change.transition as unknown as Record<string, unknown>);
+  countFirestore('writes', change.transition ? 2 : 1);
+  return stageEpisodes(writer, episodesFor(previous, change.host, change.transition), db);
+}
+
+/**
  * Reads a host and writes `plan`'s change to it in one transaction, so concurrent or repeated
  * deliveries see each other's writes. `plan` returns null when nothing is to be written.
  */
@@ -37,17 +54,18 @@ export async function applyHostChange(
 ): Promise<ApplyResult> {
   const ref = db.collection(HOSTS).doc(instanceId);
   countFirestore('transactions');
-  return db.runTransaction(async (tx) => {
+  let alertKeys: string[] = [];
+  const result = await db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);
     countFirestore('reads');
     const current = snapshot.exists ? hostFromDoc(snapshot.data()!) : null;
     const change = plan(current);
     if (!change) return { host: current, changed: false, transition: null };
-    tx.set(ref, change.host);
-    if (change.transition) tx.set(ref.collection(TRANSITIONS).doc(transitionId(change.transition)), change.transition);
-    countFirestore('writes', change.transition ? 2 : 1);
+    alertKeys = stageChange(tx, db, current, change);
     return { host: change.host, changed: true, transition: change.transition };
   });
+  if (alertKeys.length > 0) await flushAlerts(alertKeys, db);
+  return result;
 }
 
 export async function getHost(instanceId: string, db: Firestore = clients.firestore()): Promise<Host | null> {
@@ -79,22 +97,20 @@ export async function listProjectHosts(project: string, db: Firestore = clients.
   return new Map(snapshot.docs.map((d) => [d.id, hostFromDoc(d.data())]));
 }
 
-/** Writes host changes in batches (500 operations each), a transition beside each state change. */
-export async function writeHostChanges(changes: HostChange[], db: Firestore = clients.firestore()): Promise<number> {
+/**
+ * Writes host changes in batches (at most 500 operations each): the host, a transition beside each
+ * state change, and the alert episodes they open or close. Returns the alert keys to flush.
+ */
+export async function writeHostChanges(changes: HostChange[], previous: Map<string, Host>, db: Firestore = clients.firestore()): Promise<{ written: number; alertKeys: string[] }> {
   let batch = db.batch();
   let ops = 0;
-  let written = 0;
+  const alertKeys: string[] = [];
   const commits: Array<Promise<unknown>> = [];
   for (const change of changes) {
-    const ref = db.collection(HOSTS).doc(change.host.instanceId);
-    batch.set(ref, change.host);
-    ops += 1;
-    if (change.transition) {
-      batch.set(ref.collection(TRANSITIONS).doc(transitionId(change.transition)), change.transition);
-      ops += 1;
-    }
-    written += 1;
-    if (ops >= 498) {
+    const keys = stageChange(batch, db, previous.get(change.host.instanceId) ?? null, change);
+    alertKeys.push(...keys);
+    ops += 1 + (change.transition ? 1 : 0) + keys.length;
+    if (ops >= 490) {
       commits.push(batch.commit());
       batch = db.batch();
       ops = 0;
@@ -102,6 +118,36 @@ export async function writeHostChanges(changes: HostChange[], db: Firestore = cl
   }
   if (ops > 0) commits.push(batch.commit());
   await Promise.all(commits);
-  countFirestore('writes', changes.length + changes.filter((c) => c.transition).length);
-  return written;
+  return { written: changes.length, alertKeys };
+}
+
+/**
+ * Records a host's newest log line (logHeartbeat). lastLogAt only moves forward, is written at most
+ * once per window, and a silent host goes back to reporting at once (closing its alert episode).
+ */
+export async function recordHeartbeat(instanceId: string, newest: number, lastWrittenAt: number | null, windowMs: number, now: Date, cause: string, db: Firestore = clients.firestore()): Promise<{ known: boolean; written: boolean; endedSilence: boolean }> {
+  const ref = db.collection(HOSTS).doc(instanceId);
+  countFirestore('transactions');
+  let alertKeys: string[] = [];
+  const outcome = await db.runTransaction(async (tx) => {
+    const snapshot = await tx.get(ref);
+    countFirestore('reads');
+    if (!snapshot.exists) return { known: false, written: false, endedSilence: false };
+    const host = hostFromDoc(snapshot.data()!);
+    const plan = planHeartbeat(host, newest, lastWrittenAt, now.getTime(), windowMs);
+    if (!plan.write) return { known: true, written: false, endedSilence: false };
+    const lastLogAt = new Date(newest);
+    if (plan.endsSilence) {
+      const change = planObservation(host, host, { state: 'reporting', reason: null }, now, cause);
+      if (change) {
+        alertKeys = stageChange(tx, db, host, { ...change, host: { ...change.host, lastLogAt } }, true);
+      }
+    } else {
+      tx.update(ref, { lastLogAt, updatedAt: now });
+      countFirestore('writes');
+    }
+    return { known: true, written: true, endedSilence: plan.endsSilence };
+  });
+  if (alertKeys.length > 0) await flushAlerts(alertKeys, db);
+  return outcome;
 }

@@ -95,8 +95,9 @@ function logState(host: Host | null, now: Date, settings: ReconcileSettings): De
   if (host?.lastLogAt) {
     return t - host.lastLogAt.getTime() <= settings.silenceThresholdMs ? decision('reporting', null) : decision('silent', 'logs-stopped');
   }
-  // Never sent a line: compliant for one threshold, then silent.
-  const compliantSince = host && (host.state === 'compliant' || host.state === 'silent') ? host.stateSince.getTime() : t;
+  // Never sent a line: compliant for one threshold, then silent until the first line arrives.
+  if (host?.state === 'silent') return decision('silent', 'never-reported');
+  const compliantSince = host?.state === 'compliant' ? host.stateSince.getTime() : t;
   return t - compliantSince >= settings.silenceThresholdMs ? decision('silent', 'never-reported') : decision('compliant', null);
 }
 

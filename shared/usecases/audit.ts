@@ -17,6 +17,7 @@ import * as hosts from '../adapters/hosts.js';
 import * as rollouts from '../adapters/rollouts.js';
 import * as audits from '../adapters/audits.js';
 import { publishJson } from '../adapters/pubsub.js';
+import { flushAlerts, owedAlertKeys } from '../adapters/alerts.js';
 import { reconcileZoneAssignment } from './publish.js';
 
 export interface AuditProgress {
@@ -164,7 +165,13 @@ export async function auditProject(project: string, options: AuditOptions = {}):
 
   timings.reconciledAt = Math.round(performance.now() - t0);
   progress({ phase: 'write', done: 0, total: changes.length });
-  const hostWrites = options.dryRun ? 0 : await hosts.writeHostChanges(changes);
+  let hostWrites = 0;
+  if (!options.dryRun) {
+    const written = await hosts.writeHostChanges(changes, known);
+    hostWrites = written.written;
+    // What this run owes, and whatever earlier runs or heartbeats failed to send.
+    await flushAlerts([...written.alertKeys, ...(await owedAlertKeys())]);
+  }
   progress({ phase: 'write', done: changes.length, total: changes.length });
 
   const counts: Partial<Record<HostState, number>> = {};

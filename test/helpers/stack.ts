@@ -23,8 +23,10 @@ export function requireEmulators(): void {
 
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
   requireEmulators();
-  const sim = await startSimulator({ agentIntervalMs: 0 });
-  Object.assign(process.env, { GOOGLE_API_ENDPOINT: sim.url, ...env });
+  Object.assign(process.env, env);
+  resetConfig();
+  const sim = await startSimulator({ agentIntervalMs: 0, logTopic: { projectId: process.env.GOOGLE_CLOUD_PROJECT!, topic: config().LOG_TOPIC } });
+  process.env.GOOGLE_API_ENDPOINT = sim.url;
   resetConfig();
   resetClients();
   const functions = await serveFunctions();
@@ -32,7 +34,9 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   await wirePushSubscriptions([
     { topic: config().AUDIT_TICK_TOPIC, functionUrl: functions.urls.fleetAudit },
     { topic: config().AUDIT_SHARD_TOPIC, functionUrl: functions.urls.fleetAuditShard },
-  ]);
+    { topic: config().LOG_TOPIC, functionUrl: functions.urls.logHeartbeat },
+    { topic: config().INCIDENT_TOPIC, functionUrl: functions.urls.monitoringAlert },
+  ], [config().ALERT_TOPIC]);
   sim.eventarc.sinkUrl = vmLifecycleUrl;
   sim.eventarc.maxAttempts = 3;
 

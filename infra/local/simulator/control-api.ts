@@ -5,6 +5,7 @@ import { HttpError, route, type Route } from './http.js';
 import { runAgents } from './agent.js';
 import { instanceJson } from './compute-api.js';
 import type { Eventarc } from './eventarc.js';
+import type { LogShipper } from './logs.js';
 import { defaultFaults, SIM_OS, type SimVm, type World } from './world.js';
 
 const METHOD_ALIASES: Record<string, string> = { v1: 'v1.compute.instances.insert', beta: 'beta.compute.instances.insert', mig: 'compute.instances.insert' };
@@ -52,6 +53,8 @@ const faultSpec = z.object({
 
 const vmFaultSpec = z.object({
   agentMissing: z.boolean().optional(),
+  /** osqueryd or the shipper broke: the VM stays compliant but its logs stop. */
+  logsStopped: z.boolean().optional(),
   policyFailure: z.string().nullable().optional(),
   status: z.string().optional(),
 });
@@ -80,7 +83,7 @@ function makeVm(world: World, spec: z.infer<typeof vmSpec> & { name: string }): 
   });
 }
 
-export function controlRoutes(world: World, eventarc: Eventarc): Route[] {
+export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShipper): Route[] {
   const vmById = (id: string) => {
     const vm = world.vms.get(id);
     if (!vm) throw new HttpError(404, `no VM with id ${id}`);
@@ -133,6 +136,7 @@ export function controlRoutes(world: World, eventarc: Eventarc): Route[] {
       const vm = vmById(id!);
       const spec = parse(vmFaultSpec, body);
       if (spec.agentMissing !== undefined) vm.faults.agentMissing = spec.agentMissing;
+      if (spec.logsStopped !== undefined) vm.faults.logsStopped = spec.logsStopped;
       if (spec.policyFailure !== undefined) vm.faults.policyFailure = spec.policyFailure;
       if (spec.status) vm.status = spec.status;
       return { id: vm.id, status: vm.status, faults: vm.faults };
@@ -144,6 +148,10 @@ export function controlRoutes(world: World, eventarc: Eventarc): Route[] {
     }),
     route('DELETE', /^\/control\/faults$/, 'control', () => (world.faults = defaultFaults())),
     route('POST', /^\/control\/agents\/run$/, 'control', () => ({ reports: runAgents(world) })),
+    route('POST', /^\/control\/logs\/ship$/, 'control', async () => {
+      if (!shipper) throw new HttpError(409, 'the simulator was started without a log topic');
+      return { messages: await shipper.shipRound() };
+    }),
     route('GET', /^\/control\/assignments$/, 'control', () => [...world.assignments.values()]),
     route('GET', /^\/control\/stats$/, 'control', () => {
       const requests = Object.fromEntries([...world.requests.entries()].sort());

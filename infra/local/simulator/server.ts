@@ -11,6 +11,7 @@ import { storageRoutes } from './storage-api.js';
 import { osConfigRoutes } from './osconfig-api.js';
 import { applyFieldMask, parseFieldMask } from './field-mask.js';
 import { World } from './world.js';
+import { LogShipper } from './logs.js';
 
 export interface SimulatorOptions {
   port?: number;
@@ -18,6 +19,10 @@ export interface SimulatorOptions {
   eventSinkUrl?: string;
   /** Run every agent this often; 0 = only on POST /control/agents/run. */
   agentIntervalMs?: number;
+  /** The Pub/Sub (emulator) topic shipping VMs send osquery logs to. */
+  logTopic?: { projectId: string; topic: string };
+  /** Ship a round of logs this often; 0 = only on POST /control/logs/ship. */
+  logIntervalMs?: number;
 }
 
 export interface Simulator {
@@ -25,6 +30,7 @@ export interface Simulator {
   port: number;
   world: World;
   eventarc: Eventarc;
+  shipper: LogShipper | undefined;
   close(): Promise<void>;
 }
 
@@ -59,7 +65,8 @@ function apiError(path: string, code: number, status: string, reason: string, me
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const world = new World();
   const eventarc = new Eventarc(world, options.eventSinkUrl);
-  const routes: Route[] = [...computeRoutes(world, eventarc), ...osConfigRoutes(world), ...storageRoutes(world), ...controlRoutes(world, eventarc)];
+  const shipper = options.logTopic ? new LogShipper(world, options.logTopic) : undefined;
+  const routes: Route[] = [...computeRoutes(world, eventarc), ...osConfigRoutes(world), ...storageRoutes(world), ...controlRoutes(world, eventarc, shipper)];
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -94,14 +101,19 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const port = (server.address() as AddressInfo).port;
   const timer = options.agentIntervalMs ? setInterval(() => runAgents(world), options.agentIntervalMs) : undefined;
   timer?.unref();
+  const logTimer = shipper && options.logIntervalMs ? setInterval(() => void shipper.shipRound().catch(() => undefined), options.logIntervalMs) : undefined;
+  logTimer?.unref();
 
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     world,
     eventarc,
+    shipper,
     close: async () => {
       if (timer) clearInterval(timer);
+      if (logTimer) clearInterval(logTimer);
+      await shipper?.close();
       await eventarc.idle();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -30,7 +30,7 @@ export interface SimVm {
   metadataFingerprint: string;
   serviceAccount: string | null;
   creationTimestamp: string;
-  faults: { agentMissing: boolean; policyFailure: string | null };
+  faults: { agentMissing: boolean; policyFailure: string | null; logsStopped: boolean };
   /** Packages the simulated agent installed, name -> version. */
   installed: Record<string, string>;
   /** Files the agent placed: VM path -> sha256 of the content. */
@@ -158,7 +158,7 @@ export class World {
       metadataFingerprint: fingerprint(metadata),
       serviceAccount: spec.serviceAccount === undefined ? `${this.project(spec.project).number}-compute@developer.gserviceaccount.com` : spec.serviceAccount,
       creationTimestamp: new Date().toISOString(),
-      faults: { agentMissing: spec.agentMissing ?? false, policyFailure: spec.policyFailure ?? null },
+      faults: { agentMissing: spec.agentMissing ?? false, policyFailure: spec.policyFailure ?? null, logsStopped: false },
       installed: {},
       files: {},
       applied: {},

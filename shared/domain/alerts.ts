@@ -1,0 +1,55 @@
+// Which alerts a host's state change owes (contracts.md: alert messages), pure.
+import type { Host, HostState, Transition } from './host.js';
+
+export type AlertKind = 'host.silent' | 'host.noncompliant' | 'host.blocked' | 'host.performance';
+export type Severity = 'info' | 'warning' | 'critical';
+
+export const STATE_ALERTS: Partial<Record<HostState, { kind: AlertKind; severity: Severity }>> = {
+  silent: { kind: 'host.silent', severity: 'critical' },
+  noncompliant: { kind: 'host.noncompliant', severity: 'warning' },
+  blocked: { kind: 'host.blocked', severity: 'warning' },
+};
+
+export interface AlertHost {
+  instanceId: string;
+  name: string;
+  project: string;
+  zone: string;
+}
+
+export interface AlertMessage {
+  kind: AlertKind | string;
+  status: 'firing' | 'resolved';
+  severity: Severity;
+  host: AlertHost | null;
+  reason: string | null;
+  since: string;
+  at: string;
+  dedupKey: string;
+}
+
+/** One problem episode of a host: kind + host + when it began. Firestore-safe as a document id. */
+export const episodeKey = (kind: string, instanceId: string, since: Date | string) => `${kind}:${instanceId}:${new Date(since).getTime()}`;
+
+export interface EpisodeChange {
+  open?: { kind: AlertKind; severity: Severity; dedupKey: string; host: AlertHost; reason: string | null; since: Date };
+  /** The episode this transition ends (found by the state it leaves). */
+  close?: { kind: AlertKind; instanceId: string; previousSince: Date; at: Date };
+}
+
+/**
+ * Pure: entering an alerting state opens an episode; leaving it closes the open one. `previous` is the
+ * host before the change (its stateSince dates the episode being left).
+ */
+export function episodesFor(previous: Host | null, next: Host, transition: Transition | null): EpisodeChange {
+  if (!transition) return {};
+  const change: EpisodeChange = {};
+  const left = transition.from ? STATE_ALERTS[transition.from] : undefined;
+  if (left && previous) change.close = { kind: left.kind, instanceId: next.instanceId, previousSince: previous.stateSince, at: transition.at };
+  const entered = STATE_ALERTS[transition.to];
+  if (entered) {
+    const host = { instanceId: next.instanceId, name: next.name, project: next.project, zone: next.zone };
+    change.open = { kind: entered.kind, severity: entered.severity, dedupKey: episodeKey(entered.kind, next.instanceId, next.stateSince), host, reason: next.reason, since: next.stateSince };
+  }
+  return change;
+}
