@@ -17,6 +17,7 @@ const { values } = parseArgs({
     'functions-port': { type: 'string', default: process.env.FUNCTIONS_PORT ?? '8081' },
     'agent-interval-ms': { type: 'string', default: '3000' },
     'audit-every': { type: 'string', default: process.env.AUDIT_EVERY_SECONDS ?? '20' },
+    'log-every': { type: 'string', default: process.env.LOG_EVERY_SECONDS ?? '10' },
   },
 });
 
@@ -41,12 +42,10 @@ try {
   console.error(error instanceof MissingPrerequisiteError ? `npm start cannot start: ${error.message}` : error);
   process.exit(2);
 }
-sim = await startSimulator({ port: Number(values['simulator-port']), agentIntervalMs: Number(values['agent-interval-ms']) });
 Object.assign(process.env, {
   FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
   PUBSUB_EMULATOR_HOST: emulators.pubsubHost,
   GOOGLE_CLOUD_PROJECT: emulators.projectId,
-  GOOGLE_API_ENDPOINT: sim.url,
   METADATA_SERVER_DETECTION: 'none',
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   TARGET_PROJECTS: process.env.TARGET_PROJECTS ?? 'acme-prod,acme-data',
@@ -54,8 +53,15 @@ Object.assign(process.env, {
   OSCONFIG_WRITES_PER_MINUTE: process.env.OSCONFIG_WRITES_PER_MINUTE ?? '600',
   // Short local clocks, so a person sees grace periods end within a minute or two.
   GRACE_PERIOD_MINUTES: process.env.GRACE_PERIOD_MINUTES ?? '1',
-  SILENCE_THRESHOLD_MINUTES: process.env.SILENCE_THRESHOLD_MINUTES ?? '2',
+  SILENCE_THRESHOLD_MINUTES: process.env.SILENCE_THRESHOLD_MINUTES ?? '1',
+  HEARTBEAT_WRITE_WINDOW_SECONDS: process.env.HEARTBEAT_WRITE_WINDOW_SECONDS ?? '15',
 });
+// Each simulated VM ships a heartbeat every --log-every seconds: osquery's 5 minutes, accelerated.
+sim = await startSimulator({
+  port: Number(values['simulator-port']), agentIntervalMs: Number(values['agent-interval-ms']),
+  logTopic: { projectId: emulators.projectId, topic: process.env.LOG_TOPIC ?? 'osquery-logs' }, logIntervalMs: Number(values['log-every']) * 1000,
+});
+process.env.GOOGLE_API_ENDPOINT = sim.url;
 
 // Imported only now: configuration is read on first use, after the environment above is set.
 const { serveFunctions, wirePushSubscriptions } = await import('./functions.js');
@@ -67,7 +73,17 @@ sim.eventarc.sinkUrl = functions.urls.vmLifecycle;
 await wirePushSubscriptions([
   { topic: config().AUDIT_TICK_TOPIC, functionUrl: functions.urls.fleetAudit },
   { topic: config().AUDIT_SHARD_TOPIC, functionUrl: functions.urls.fleetAuditShard },
-]);
+  { topic: config().LOG_TOPIC, functionUrl: functions.urls.logHeartbeat },
+  { topic: config().INCIDENT_TOPIC, functionUrl: functions.urls.monitoringAlert },
+], [config().ALERT_TOPIC]);
+
+// A local consumer of the alert topic prints what lands there.
+const [alertSubscription] = await clients.pubsub().topic(config().ALERT_TOPIC).subscription('local-alert-printer').get({ autoCreate: true });
+alertSubscription.on('message', (m) => {
+  const a = JSON.parse(m.data.toString()) as { kind: string; status: string; severity: string; host: { name: string; project: string; zone: string } | null; reason: string | null };
+  say(`ALERT ${a.status.toUpperCase().padEnd(8)} ${a.kind} [${a.severity}] ${a.host ? `${a.host.project}/${a.host.zone}/${a.host.name}` : '(no host)'}${a.reason ? ` ${a.reason}` : ''}`);
+  m.ack();
+});
 
 say(`Firestore emulator  ${emulators.firestoreHost}`);
 say(`Pub/Sub emulator    ${emulators.pubsubHost}`);
@@ -143,6 +159,23 @@ say('running. Add a VM:');
 say(`  curl -s -XPOST ${sim.url}/control/vms -H 'content-type: application/json' -d '{"project":"acme-prod","zone":"us-central1-a","name":"web-3","os":"debian-12"}'`);
 say('Delete it:');
 say(`  curl -s -XDELETE ${sim.url}/control/vms/acme-prod/us-central1-a/web-3`);
-say('Make a host fail its policy, lose its agent, or stop (then watch the next audits):');
-say(`  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID -H 'content-type: application/json' -d '{"policyFailure":"install-osquery"}'`);
+say('Make a host fail its policy, lose its agent, stop, or go quiet (then watch the next audits):');
+say(`  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID -H 'content-type: application/json' -d '{"policyFailure":"install-osquery"}'   (or {"logsStopped":true})`);
+say('Open a Cloud Monitoring incident for a VM (osqueryd CPU above 10%):');
+say(`  curl -s -XPOST http://${emulators.pubsubHost}/v1/projects/${emulators.projectId}/topics/${config().INCIDENT_TOPIC}:publish -H 'content-type: application/json' -d "{\\"messages\\":[{\\"data\\":\\"$(echo '{"version":"1.2","incident":{"incident_id":"demo-1","state":"open","started_at":0,"resource":{"type":"gce_instance","labels":{"instance_id":"INSTANCE_ID"}},"policy_name":"osqueryd CPU above 10%"}}' | base64 -w0)\\"}]}"`);
+
+// The demo's story: web-2's logs stop after a minute (silent, then an alert), and resume two minutes later.
+if (!values['no-demo']) {
+  const web2 = [...sim.world.vms.values()].find((vm) => vm.name === 'web-2');
+  if (web2) {
+    setTimeout(() => {
+      web2.faults.logsStopped = true;
+      say('demo: web-2 stops shipping logs (osqueryd crashed); it goes silent after the threshold');
+    }, 60_000).unref();
+    setTimeout(() => {
+      web2.faults.logsStopped = false;
+      say('demo: web-2 ships logs again; it goes back to reporting and the alert resolves');
+    }, 240_000).unref();
+  }
+}
 say('Ctrl-C stops everything.');
