@@ -9,6 +9,8 @@ export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export interface ServedFunctions {
   urls: Record<FunctionName, string>;
+  /** Points every trigger at the served functions: Pub/Sub push subscriptions (and the alert topic). */
+  wireTriggers(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -24,8 +26,18 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
     servers.push(server);
     urls[name] = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   }
+  const { config } = await import('../../shared/config.js');
   return {
     urls,
+    wireTriggers: () => {
+      const c = config();
+      return wirePushSubscriptions([
+        { topic: c.AUDIT_TICK_TOPIC, functionUrl: urls.fleetAudit },
+        { topic: c.AUDIT_SHARD_TOPIC, functionUrl: urls.fleetAuditShard },
+        { topic: c.LOG_TOPIC, functionUrl: urls.logHeartbeat },
+        { topic: c.INCIDENT_TOPIC, functionUrl: urls.monitoringAlert },
+      ], [c.ALERT_TOPIC]);
+    },
     close: async () => {
       await Promise.all(servers.map((s) => new Promise((resolve) => {
         s.closeAllConnections();

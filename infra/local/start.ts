@@ -64,18 +64,13 @@ sim = await startSimulator({
 process.env.GOOGLE_API_ENDPOINT = sim.url;
 
 // Imported only now: configuration is read on first use, after the environment above is set.
-const { serveFunctions, wirePushSubscriptions } = await import('./functions.js');
+const { serveFunctions } = await import('./functions.js');
 const { clients } = await import('../../shared/clients.js');
 const { config } = await import('../../shared/config.js');
 
 const functions = await serveFunctions(Number(values['functions-port']));
 sim.eventarc.sinkUrl = functions.urls.vmLifecycle;
-await wirePushSubscriptions([
-  { topic: config().AUDIT_TICK_TOPIC, functionUrl: functions.urls.fleetAudit },
-  { topic: config().AUDIT_SHARD_TOPIC, functionUrl: functions.urls.fleetAuditShard },
-  { topic: config().LOG_TOPIC, functionUrl: functions.urls.logHeartbeat },
-  { topic: config().INCIDENT_TOPIC, functionUrl: functions.urls.monitoringAlert },
-], [config().ALERT_TOPIC]);
+await functions.wireTriggers();
 
 // A local consumer of the alert topic prints what lands there.
 const [alertSubscription] = await clients.pubsub().topic(config().ALERT_TOPIC).subscription('local-alert-printer').get({ autoCreate: true });

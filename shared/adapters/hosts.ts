@@ -151,3 +151,26 @@ export async function recordHeartbeat(instanceId: string, newest: number, lastWr
   if (alertKeys.length > 0) await flushAlerts(alertKeys, db);
   return outcome;
 }
+
+/** Many hosts in one read (getAll): each with the update time a conditional write can check against. */
+export async function readHosts(instanceIds: string[], db: Firestore = clients.firestore()): Promise<Map<string, { host: Host; updateTime: Timestamp }>> {
+  if (instanceIds.length === 0) return new Map();
+  const snapshots = await db.getAll(...instanceIds.map((id) => db.collection(HOSTS).doc(id)));
+  countFirestore('reads', snapshots.length);
+  return new Map(snapshots.filter((s) => s.exists).map((s) => [s.id, { host: hostFromDoc(s.data()!), updateTime: s.updateTime! }]));
+}
+
+/**
+ * Moves lastLogAt forward, only if the document is still as it was read (otherwise false: someone
+ * wrote in between, and the caller decides again with a transaction).
+ */
+export async function advanceLastLogAt(instanceId: string, lastLogAt: Date, now: Date, readAt: Timestamp, db: Firestore = clients.firestore()): Promise<boolean> {
+  try {
+    await db.collection(HOSTS).doc(instanceId).update({ lastLogAt, updatedAt: now }, { lastUpdateTime: readAt });
+    countFirestore('writes');
+    return true;
+  } catch (error) {
+    if ((error as { code?: number }).code === 9) return false; // FAILED_PRECONDITION
+    throw error;
+  }
+}

@@ -1,7 +1,7 @@
 // logHeartbeat: when each host's osquery logs last arrived.
 import { config } from '../config.js';
 import { log } from '../log.js';
-import { identityOf, parseLogLines } from '../domain/heartbeat.js';
+import { identityOf, parseLogLines, planHeartbeat } from '../domain/heartbeat.js';
 import type { PubSubMessage } from '../adapters/pubsub.js';
 import * as hosts from '../adapters/hosts.js';
 
@@ -43,12 +43,77 @@ export async function recordLogMessage(message: PubSubMessage, now = new Date())
     cached.pendingNewest = Math.max(cached.pendingNewest, parsed.newest);
     return { ...base, outcome: 'coalesced' };
   }
+  // Claimed before the write, so concurrent messages for the same host coalesce onto this one.
   const newest = Math.max(parsed.newest, cached?.pendingNewest ?? 0);
-  const result = await hosts.recordHeartbeat(identity.instanceId, newest, cached?.at ?? null, windowMs, now, `logHeartbeat ${message.messageId ?? ''}`.trim());
-  if (!result.known) {
-    log.warn({ instanceId: identity.instanceId, project: identity.project, zone: identity.zone, lines: parsed.lines }, 'logHeartbeat: log lines from an unknown host');
-    return { ...base, outcome: 'unknown-host' };
+  lastWritten.set(identity.instanceId, { at: now.getTime(), pendingNewest: newest });
+  try {
+    const outcome = await queueWrite({ instanceId: identity.instanceId, newest, lastWrittenAt: cached?.at ?? null, windowMs, now, cause: `logHeartbeat ${message.messageId ?? ''}`.trim() });
+    if (outcome !== 'recorded') {
+      if (cached) lastWritten.set(identity.instanceId, cached);
+      else lastWritten.delete(identity.instanceId);
+    }
+    if (outcome === 'unknown-host') log.warn({ instanceId: identity.instanceId, project: identity.project, zone: identity.zone, lines: parsed.lines }, 'logHeartbeat: log lines from an unknown host');
+    return { ...base, outcome };
+  } catch (error) {
+    if (cached) lastWritten.set(identity.instanceId, cached);
+    else lastWritten.delete(identity.instanceId);
+    throw error;
   }
-  if (result.written) lastWritten.set(identity.instanceId, { at: now.getTime(), pendingNewest: newest });
-  return { ...base, outcome: result.written ? 'recorded' : 'unchanged' };
+}
+
+interface PendingWrite {
+  instanceId: string;
+  newest: number;
+  lastWrittenAt: number | null;
+  windowMs: number;
+  now: Date;
+  cause: string;
+}
+
+// Messages handled concurrently by this instance share one read: their hosts are fetched together
+// (getAll), then each lastLogAt is advanced with a write conditioned on what was read. A message is
+// acknowledged only after its write.
+const MAX_BATCH = 250;
+const BATCH_DELAY_MS = 5;
+let queue: Array<{ write: PendingWrite; resolve: (o: HeartbeatOutcome) => void; reject: (e: unknown) => void }> = [];
+let timer: NodeJS.Timeout | undefined;
+
+function queueWrite(write: PendingWrite): Promise<HeartbeatOutcome> {
+  return new Promise((resolve, reject) => {
+    queue.push({ write, resolve, reject });
+    if (queue.length >= MAX_BATCH) flushQueue();
+    else timer ??= setTimeout(flushQueue, BATCH_DELAY_MS);
+  });
+}
+
+function flushQueue(): void {
+  if (timer) clearTimeout(timer);
+  timer = undefined;
+  const batch = queue;
+  queue = [];
+  void writeBatch(batch);
+}
+
+async function writeBatch(batch: typeof queue): Promise<void> {
+  let read: Awaited<ReturnType<typeof hosts.readHosts>>;
+  try {
+    read = await hosts.readHosts([...new Set(batch.map((b) => b.write.instanceId))]);
+  } catch (error) {
+    for (const b of batch) b.reject(error);
+    return;
+  }
+  await Promise.all(batch.map(async ({ write, resolve, reject }) => {
+    try {
+      const found = read.get(write.instanceId);
+      if (!found) return resolve('unknown-host');
+      const plan = planHeartbeat(found.host, write.newest, write.lastWrittenAt, write.now.getTime(), write.windowMs);
+      if (!plan.write) return resolve('unchanged');
+      // Ending a silent episode changes state and alerts: a transaction. So does a lost race.
+      if (!plan.endsSilence && (await hosts.advanceLastLogAt(write.instanceId, new Date(write.newest), write.now, found.updateTime))) return resolve('recorded');
+      const result = await hosts.recordHeartbeat(write.instanceId, write.newest, write.lastWrittenAt, write.windowMs, write.now, write.cause);
+      resolve(!result.known ? 'unknown-host' : result.written ? 'recorded' : 'unchanged');
+    } catch (error) {
+      reject(error);
+    }
+  }));
 }

@@ -2,7 +2,7 @@
 // Framework, and the Firestore emulator that `npm test` started.
 import { resetClients, clients } from '../../shared/clients.js';
 import { config, resetConfig } from '../../shared/config.js';
-import { serveFunctions, wirePushSubscriptions, type ServedFunctions } from '../../infra/local/functions.js';
+import { serveFunctions, type ServedFunctions } from '../../infra/local/functions.js';
 import { startSimulator, type Simulator } from '../../infra/local/simulator/server.js';
 
 export interface Stack {
@@ -31,12 +31,7 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   resetClients();
   const functions = await serveFunctions();
   const vmLifecycleUrl = functions.urls.vmLifecycle;
-  await wirePushSubscriptions([
-    { topic: config().AUDIT_TICK_TOPIC, functionUrl: functions.urls.fleetAudit },
-    { topic: config().AUDIT_SHARD_TOPIC, functionUrl: functions.urls.fleetAuditShard },
-    { topic: config().LOG_TOPIC, functionUrl: functions.urls.logHeartbeat },
-    { topic: config().INCIDENT_TOPIC, functionUrl: functions.urls.monitoringAlert },
-  ], [config().ALERT_TOPIC]);
+  await functions.wireTriggers();
   sim.eventarc.sinkUrl = vmLifecycleUrl;
   sim.eventarc.maxAttempts = 3;
 
