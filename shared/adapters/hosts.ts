@@ -161,13 +161,16 @@ export async function readHosts(instanceIds: string[], db: Firestore = clients.f
 }
 
 /**
- * Moves lastLogAt forward, only if the document is still as it was read (otherwise false: someone
- * wrote in between, and the caller decides again with a transaction).
+ * Moves many hosts' lastLogAt forward in one commit, each only if its document is still as it was read.
+ * False when any of them changed in between (nothing is written then; the caller decides again).
  */
-export async function advanceLastLogAt(instanceId: string, lastLogAt: Date, now: Date, readAt: Timestamp, db: Firestore = clients.firestore()): Promise<boolean> {
+export async function advanceLastLogAt(advances: Array<{ instanceId: string; lastLogAt: Date; readAt: Timestamp }>, now: Date, db: Firestore = clients.firestore()): Promise<boolean> {
+  if (advances.length === 0) return true;
+  const batch = db.batch();
+  for (const a of advances) batch.update(db.collection(HOSTS).doc(a.instanceId), { lastLogAt: a.lastLogAt, updatedAt: now }, { lastUpdateTime: a.readAt });
   try {
-    await db.collection(HOSTS).doc(instanceId).update({ lastLogAt, updatedAt: now }, { lastUpdateTime: readAt });
-    countFirestore('writes');
+    await batch.commit();
+    countFirestore('writes', advances.length);
     return true;
   } catch (error) {
     if ((error as { code?: number }).code === 9) return false; // FAILED_PRECONDITION

@@ -3,6 +3,7 @@ import { config } from '../config.js';
 import { log } from '../log.js';
 import { identityOf, parseLogLines, planHeartbeat } from '../domain/heartbeat.js';
 import type { PubSubMessage } from '../adapters/pubsub.js';
+import type { Timestamp } from '@google-cloud/firestore';
 import * as hosts from '../adapters/hosts.js';
 
 export type HeartbeatOutcome = 'recorded' | 'coalesced' | 'unchanged' | 'unknown-host' | 'no-identity' | 'no-lines';
@@ -73,7 +74,7 @@ interface PendingWrite {
 // Messages handled concurrently by this instance share one read: their hosts are fetched together
 // (getAll), then each lastLogAt is advanced with a write conditioned on what was read. A message is
 // acknowledged only after its write.
-const MAX_BATCH = 250;
+const MAX_BATCH = 400;
 const BATCH_DELAY_MS = 5;
 let queue: Array<{ write: PendingWrite; resolve: (o: HeartbeatOutcome) => void; reject: (e: unknown) => void }> = [];
 let timer: NodeJS.Timeout | undefined;
@@ -95,25 +96,38 @@ function flushQueue(): void {
 }
 
 async function writeBatch(batch: typeof queue): Promise<void> {
-  let read: Awaited<ReturnType<typeof hosts.readHosts>>;
   try {
-    read = await hosts.readHosts([...new Set(batch.map((b) => b.write.instanceId))]);
+    const read = await hosts.readHosts([...new Set(batch.map((b) => b.write.instanceId))]);
+    const slow: typeof queue = [];
+    const fast: typeof queue = [];
+    for (const item of batch) {
+      const found = read.get(item.write.instanceId);
+      if (!found) {
+        item.resolve('unknown-host');
+        continue;
+      }
+      const plan = planHeartbeat(found.host, item.write.newest, item.write.lastWrittenAt, item.write.now.getTime(), item.write.windowMs);
+      if (!plan.write) item.resolve('unchanged');
+      // Ending a silent episode changes state and alerts: a transaction of its own.
+      else (plan.endsSilence ? slow : fast).push(item);
+    }
+    // One commit for the plain advances, each conditioned on the document being as read.
+    const advances = new Map<string, { instanceId: string; lastLogAt: Date; readAt: Timestamp }>();
+    for (const { write } of fast) {
+      const prior = advances.get(write.instanceId);
+      if (!prior || prior.lastLogAt.getTime() < write.newest) advances.set(write.instanceId, { instanceId: write.instanceId, lastLogAt: new Date(write.newest), readAt: read.get(write.instanceId)!.updateTime });
+    }
+    if (await hosts.advanceLastLogAt([...advances.values()], new Date())) fast.forEach((item) => item.resolve('recorded'));
+    else slow.push(...fast); // someone wrote in between: decide again, one transaction each
+    await Promise.all(slow.map(async ({ write, resolve, reject }) => {
+      try {
+        const result = await hosts.recordHeartbeat(write.instanceId, write.newest, write.lastWrittenAt, write.windowMs, write.now, write.cause);
+        resolve(!result.known ? 'unknown-host' : result.written ? 'recorded' : 'unchanged');
+      } catch (error) {
+        reject(error);
+      }
+    }));
   } catch (error) {
     for (const b of batch) b.reject(error);
-    return;
   }
-  await Promise.all(batch.map(async ({ write, resolve, reject }) => {
-    try {
-      const found = read.get(write.instanceId);
-      if (!found) return resolve('unknown-host');
-      const plan = planHeartbeat(found.host, write.newest, write.lastWrittenAt, write.now.getTime(), write.windowMs);
-      if (!plan.write) return resolve('unchanged');
-      // Ending a silent episode changes state and alerts: a transaction. So does a lost race.
-      if (!plan.endsSilence && (await hosts.advanceLastLogAt(write.instanceId, new Date(write.newest), write.now, found.updateTime))) return resolve('recorded');
-      const result = await hosts.recordHeartbeat(write.instanceId, write.newest, write.lastWrittenAt, write.windowMs, write.now, write.cause);
-      resolve(!result.known ? 'unknown-host' : result.written ? 'recorded' : 'unchanged');
-    } catch (error) {
-      reject(error);
-    }
-  }));
 }
