@@ -1,0 +1,39 @@
+# Firestore in native mode: hosts/{instanceId} (+ transitions), audits/{runId}, rollouts/{version},
+# config/current (contracts.md).
+resource "google_firestore_database" "main" {
+  project     = var.project_id
+  name        = var.firestore_database
+  location_id = local.firestore_location
+  type        = "FIRESTORE_NATIVE"
+
+  # Host history is the product: never delete the database with the stack.
+  delete_protection_state = "DELETE_PROTECTION_ENABLED"
+  deletion_policy         = "ABANDON"
+
+  depends_on = [google_project_service.orchestrator]
+}
+
+# shared/adapters/hosts.ts findLiveHostId: hosts where project == P and zone == Z and name == N.
+# (hosts where project == P alone and transitions ordered by `at` use automatic single-field indexes.)
+resource "google_firestore_index" "hosts_project_zone_name" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "hosts"
+
+  fields {
+    field_path = "project"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "zone"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "name"
+    order      = "ASCENDING"
+  }
+}
+
+# No TTL policy: the code keeps no transient documents (nothing writes an expiry field such as
+# expireAt). Host transitions, audit runs and rollouts are history and are kept. Add a
+# google_firestore_field with ttl_config here when a collection gains an expiry field.

@@ -1,0 +1,372 @@
+# The five entry points of functions/index.ts (contracts.md), 2nd gen, one service account each.
+# Every trigger retries (the code throws only for transient faults and acknowledges bad input), every
+# function takes internal traffic only (Eventarc and Pub/Sub pushes are internal), nobody else may
+# invoke them: the trigger service account holds roles/run.invoker on each service, and only that.
+
+locals {
+  audit_log_event_type = "google.cloud.audit.log.v1.written"
+  pubsub_event_type    = "google.cloud.pubsub.topic.v1.messagePublished"
+
+  # One Eventarc trigger matches one methodName exactly; vmLifecycle accepts every prefix (v1., beta.,
+  # none: managed instance groups). The function's own trigger takes the first; google_eventarc_trigger
+  # below routes the other eight to the same service.
+  vm_lifecycle_primary_method = "v1.compute.instances.insert"
+  vm_lifecycle_other_methods = [
+    "beta.compute.instances.insert",
+    "compute.instances.insert",
+    "v1.compute.instances.bulkInsert",
+    "beta.compute.instances.bulkInsert",
+    "compute.instances.bulkInsert",
+    "v1.compute.instances.delete",
+    "beta.compute.instances.delete",
+    "compute.instances.delete",
+  ]
+
+  function_source = {
+    bucket = var.function_source_bucket
+    object = var.function_source_object
+  }
+}
+
+# --- vmLifecycle: Compute Engine audit logs ------------------------------------------------------
+
+resource "google_cloudfunctions2_function" "vm_lifecycle" {
+  project     = var.project_id
+  location    = var.region
+  name        = local.function_names.vmLifecycle
+  description = "Enrolls a new VM or retires a deleted one (Compute Engine audit logs)."
+  labels      = var.labels
+
+  build_config {
+    runtime         = "nodejs22"
+    entry_point     = "vmLifecycle"
+    service_account = google_service_account.build.id
+    source {
+      storage_source {
+        bucket = local.function_source.bucket
+        object = local.function_source.object
+      }
+    }
+  }
+
+  service_config {
+    max_instance_count             = var.max_instances
+    min_instance_count             = 0
+    available_memory               = "512Mi"
+    timeout_seconds                = 300
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.vm_lifecycle.email
+    environment_variables          = local.function_environment
+  }
+
+  event_trigger {
+    # Audit logs of VMs in every region: a regional trigger would only see its own region.
+    trigger_region        = "global"
+    event_type            = local.audit_log_event_type
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.trigger.email
+    event_filters {
+      attribute = "serviceName"
+      value     = "compute.googleapis.com"
+    }
+    event_filters {
+      attribute = "methodName"
+      value     = local.vm_lifecycle_primary_method
+    }
+  }
+
+  depends_on = [google_project_service.orchestrator, google_project_iam_member.build_builder, google_storage_bucket_iam_member.build_source, google_project_iam_member.trigger_event_receiver]
+}
+
+# The other eight method names. Eventarc redelivers failed events (Pub/Sub transport, exponential
+# backoff 10-600 s, 24 h) unless retry_policy { max_attempts = 1 } is set; it is not.
+resource "google_eventarc_trigger" "vm_lifecycle" {
+  for_each = toset(local.vm_lifecycle_other_methods)
+
+  project         = var.project_id
+  location        = "global"
+  name            = "${local.function_names.vmLifecycle}-${replace(lower(each.value), ".", "-")}"
+  service_account = google_service_account.trigger.email
+  labels          = var.labels
+
+  matching_criteria {
+    attribute = "type"
+    value     = local.audit_log_event_type
+  }
+  matching_criteria {
+    attribute = "serviceName"
+    value     = "compute.googleapis.com"
+  }
+  matching_criteria {
+    attribute = "methodName"
+    value     = each.value
+  }
+
+  destination {
+    cloud_run_service {
+      # A 2nd gen function's Cloud Run service carries the function's name.
+      service = google_cloudfunctions2_function.vm_lifecycle.name
+      region  = var.region
+    }
+  }
+
+  depends_on = [google_cloud_run_v2_service_iam_member.vm_lifecycle_invoker, google_project_iam_member.trigger_event_receiver]
+}
+
+# --- fleetAudit: the Cloud Scheduler tick --------------------------------------------------------
+
+resource "google_cloudfunctions2_function" "fleet_audit" {
+  project     = var.project_id
+  location    = var.region
+  name        = local.function_names.fleetAudit
+  description = "Starts an audit run: one shard message per target project."
+  labels      = var.labels
+
+  build_config {
+    runtime         = "nodejs22"
+    entry_point     = "fleetAudit"
+    service_account = google_service_account.build.id
+    source {
+      storage_source {
+        bucket = local.function_source.bucket
+        object = local.function_source.object
+      }
+    }
+  }
+
+  service_config {
+    max_instance_count             = var.max_instances
+    min_instance_count             = 0
+    available_memory               = "256Mi"
+    timeout_seconds                = 120
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.fleet_audit.email
+    environment_variables          = local.function_environment
+  }
+
+  event_trigger {
+    trigger_region        = var.region
+    event_type            = local.pubsub_event_type
+    pubsub_topic          = google_pubsub_topic.audit_tick.id
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.trigger.email
+  }
+
+  depends_on = [google_project_service.orchestrator, google_project_iam_member.build_builder, google_storage_bucket_iam_member.build_source]
+}
+
+# --- fleetAuditShard: one message per target project ---------------------------------------------
+
+resource "google_cloudfunctions2_function" "fleet_audit_shard" {
+  project     = var.project_id
+  location    = var.region
+  name        = local.function_names.fleetAuditShard
+  description = "Reconciles one target project: Compute inventory, OS Config reports and inventory, Firestore."
+  labels      = var.labels
+
+  build_config {
+    runtime         = "nodejs22"
+    entry_point     = "fleetAuditShard"
+    service_account = google_service_account.build.id
+    source {
+      storage_source {
+        bucket = local.function_source.bucket
+        object = local.function_source.object
+      }
+    }
+  }
+
+  service_config {
+    # Each instance paces OS Config calls on its own: more instances, more calls per minute.
+    max_instance_count             = var.audit_shard_max_instances
+    min_instance_count             = 0
+    available_memory               = "1Gi"
+    timeout_seconds                = 540
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.fleet_audit_shard.email
+    environment_variables          = local.function_environment
+  }
+
+  event_trigger {
+    trigger_region        = var.region
+    event_type            = local.pubsub_event_type
+    pubsub_topic          = google_pubsub_topic.audit_shards.id
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.trigger.email
+  }
+
+  depends_on = [google_project_service.orchestrator, google_project_iam_member.build_builder, google_storage_bucket_iam_member.build_source]
+}
+
+# --- logHeartbeat: the osquery log topic ---------------------------------------------------------
+
+resource "google_cloudfunctions2_function" "log_heartbeat" {
+  project     = var.project_id
+  location    = var.region
+  name        = local.function_names.logHeartbeat
+  description = "Records when each host's osquery logs last arrived."
+  labels      = var.labels
+
+  build_config {
+    runtime         = "nodejs22"
+    entry_point     = "logHeartbeat"
+    service_account = google_service_account.build.id
+    source {
+      storage_source {
+        bucket = local.function_source.bucket
+        object = local.function_source.object
+      }
+    }
+  }
+
+  service_config {
+    max_instance_count = var.max_instances
+    min_instance_count = 0
+    # The busiest trigger: several messages per instance at once (needs a whole CPU).
+    max_instance_request_concurrency = var.log_heartbeat_concurrency
+    available_cpu                    = "1"
+    available_memory                 = "512Mi"
+    timeout_seconds                  = 60
+    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision   = true
+    service_account_email            = google_service_account.log_heartbeat.email
+    environment_variables            = local.function_environment
+  }
+
+  # A trigger can only read a topic of its own project. When the log topic lives elsewhere
+  # (log_topic_project), google_pubsub_subscription.log_heartbeat_push delivers instead.
+  dynamic "event_trigger" {
+    for_each = local.log_topic_is_local ? [local.log_topic_id] : []
+    content {
+      trigger_region        = var.region
+      event_type            = local.pubsub_event_type
+      pubsub_topic          = event_trigger.value
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.trigger.email
+    }
+  }
+
+  depends_on = [google_project_service.orchestrator, google_project_iam_member.build_builder, google_storage_bucket_iam_member.build_source]
+}
+
+# Log topic in another project: a push subscription in this project (a subscription may attach to a
+# topic of another project) posts to the function as the trigger account, with the same retry
+# behaviour as a trigger. The path /projects/P/topics/T tells the Functions Framework the topic and
+# makes it deliver the message as a messagePublished CloudEvent.
+resource "google_pubsub_subscription" "log_heartbeat_push" {
+  count = local.log_topic_is_local ? 0 : 1
+
+  project                    = var.project_id
+  name                       = "${local.function_names.logHeartbeat}-push"
+  topic                      = local.log_topic_id
+  ack_deadline_seconds       = 60
+  message_retention_duration = "86400s"
+  labels                     = var.labels
+
+  push_config {
+    push_endpoint = "${google_cloudfunctions2_function.log_heartbeat.service_config[0].uri}/projects/${local.log_topic_project}/topics/${var.log_topic}"
+    oidc_token {
+      service_account_email = google_service_account.trigger.email
+      audience              = google_cloudfunctions2_function.log_heartbeat.service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [google_cloud_run_v2_service_iam_member.log_heartbeat_invoker, google_service_account_iam_member.trigger_pubsub_token_creator]
+}
+
+# --- monitoringAlert: Cloud Monitoring incidents -------------------------------------------------
+
+resource "google_cloudfunctions2_function" "monitoring_alert" {
+  project     = var.project_id
+  location    = var.region
+  name        = local.function_names.monitoringAlert
+  description = "Attaches Cloud Monitoring incidents to hosts; raises and resolves alerts."
+  labels      = var.labels
+
+  build_config {
+    runtime         = "nodejs22"
+    entry_point     = "monitoringAlert"
+    service_account = google_service_account.build.id
+    source {
+      storage_source {
+        bucket = local.function_source.bucket
+        object = local.function_source.object
+      }
+    }
+  }
+
+  service_config {
+    max_instance_count             = var.max_instances
+    min_instance_count             = 0
+    available_memory               = "256Mi"
+    timeout_seconds                = 120
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.monitoring_alert.email
+    environment_variables          = local.function_environment
+  }
+
+  event_trigger {
+    trigger_region        = var.region
+    event_type            = local.pubsub_event_type
+    pubsub_topic          = google_pubsub_topic.incidents.id
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.trigger.email
+  }
+
+  depends_on = [google_project_service.orchestrator, google_project_iam_member.build_builder, google_storage_bucket_iam_member.build_source]
+}
+
+# --- Invokers: the trigger account on each function's Cloud Run service, nothing wider ------------
+
+resource "google_cloud_run_v2_service_iam_member" "vm_lifecycle_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.vm_lifecycle.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "fleet_audit_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fleet_audit.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "fleet_audit_shard_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fleet_audit_shard.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "log_heartbeat_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.log_heartbeat.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "monitoring_alert_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.monitoring_alert.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
+}

@@ -1,0 +1,55 @@
+locals {
+  log_topic_project = coalesce(var.log_topic_project, var.project_id)
+  # Cloud Functions triggers only take a Pub/Sub topic of their own project; a log topic elsewhere is
+  # read through a push subscription in this project instead (functions.tf).
+  log_topic_is_local = local.log_topic_project == var.project_id
+  log_topic_id       = var.create_log_topic ? google_pubsub_topic.logs[0].id : "projects/${local.log_topic_project}/topics/${var.log_topic}"
+
+  firestore_location = coalesce(var.firestore_location, var.region)
+  bucket_location    = upper(coalesce(var.bucket_location, var.region))
+  role_prefix        = "${var.name_prefix}Orch"
+
+  function_names = {
+    vmLifecycle     = "${var.name_prefix}-vm-lifecycle"
+    fleetAudit      = "${var.name_prefix}-fleet-audit"
+    fleetAuditShard = "${var.name_prefix}-fleet-audit-shard"
+    logHeartbeat    = "${var.name_prefix}-log-heartbeat"
+    monitoringAlert = "${var.name_prefix}-monitoring-alert"
+  }
+
+  # Every setting the functions read (shared/config.ts, plus LOG_LEVEL from shared/log.ts). Left out:
+  # GOOGLE_API_ENDPOINT (local simulator only), GOOGLE_CLOUD_PROJECT (set by the runtime) and
+  # OSQUERY_SCHEMA (osq-orch only). An empty value means "unset" (parseConfig drops empty strings) and
+  # is not passed at all.
+  function_settings = {
+    OPT_OUT_LABEL                  = var.opt_out_label
+    REMEDIATE_OSCONFIG_METADATA    = tostring(var.remediate_osconfig_metadata)
+    ASSIGNMENT_ID                  = var.assignment_id
+    ROLLOUT_DISRUPTION_PERCENT     = tostring(var.rollout_disruption_percent)
+    ROLLOUT_MIN_WAIT_SECONDS       = tostring(var.rollout_min_wait_seconds)
+    FIRESTORE_DATABASE             = google_firestore_database.main.name
+    TARGET_PROJECTS                = join(",", var.target_projects)
+    LOG_TOPIC                      = var.log_topic
+    LOG_TOPIC_PROJECT              = local.log_topic_project
+    CONFIG_BUCKET                  = google_storage_bucket.config.name
+    OSQUERY_VERSION                = var.osquery_version
+    ALERT_TOPIC                    = google_pubsub_topic.alerts.name
+    INCIDENT_TOPIC                 = google_pubsub_topic.incidents.name
+    HEARTBEAT_WRITE_WINDOW_SECONDS = tostring(var.heartbeat_write_window_seconds)
+    DEAD_LETTER_TOPIC              = google_pubsub_topic.dead_letter.name
+    AUDIT_TICK_TOPIC               = google_pubsub_topic.audit_tick.name
+    AUDIT_SHARD_TOPIC              = google_pubsub_topic.audit_shards.name
+    GRACE_PERIOD_MINUTES           = tostring(var.grace_period_minutes)
+    HEARTBEAT_INTERVAL_SECONDS     = tostring(var.heartbeat_interval_seconds)
+    HEARTBEAT_SPLAY_PERCENT        = tostring(var.heartbeat_splay_percent)
+    SILENCE_THRESHOLD_MINUTES      = var.silence_threshold_minutes == null ? "" : tostring(var.silence_threshold_minutes)
+    OSCONFIG_READS_PER_MINUTE      = tostring(var.osconfig_reads_per_minute)
+    OSCONFIG_WRITES_PER_MINUTE     = tostring(var.osconfig_writes_per_minute)
+    LOG_LEVEL                      = var.log_level
+  }
+  function_environment = { for k, v in local.function_settings : k => v if v != "" }
+
+  # What `osq-orch publish` reads in Cloud Build: the same settings plus the project (storage.tf writes
+  # them to the bucket as a shell-sourceable file).
+  publish_environment = merge(local.function_environment, { GOOGLE_CLOUD_PROJECT = var.project_id })
+}

@@ -1,0 +1,64 @@
+output "function_names" {
+  description = "Function (and Cloud Run service) name per entry point."
+  value = {
+    vmLifecycle     = google_cloudfunctions2_function.vm_lifecycle.name
+    fleetAudit      = google_cloudfunctions2_function.fleet_audit.name
+    fleetAuditShard = google_cloudfunctions2_function.fleet_audit_shard.name
+    logHeartbeat    = google_cloudfunctions2_function.log_heartbeat.name
+    monitoringAlert = google_cloudfunctions2_function.monitoring_alert.name
+  }
+}
+
+output "topics" {
+  description = "Pub/Sub topics by setting name."
+  value = {
+    LOG_TOPIC         = local.log_topic_id
+    ALERT_TOPIC       = google_pubsub_topic.alerts.id
+    INCIDENT_TOPIC    = google_pubsub_topic.incidents.id
+    AUDIT_TICK_TOPIC  = google_pubsub_topic.audit_tick.id
+    AUDIT_SHARD_TOPIC = google_pubsub_topic.audit_shards.id
+    DEAD_LETTER_TOPIC = google_pubsub_topic.dead_letter.id
+  }
+}
+
+output "subscriptions" {
+  description = "Pull subscriptions for alert consumers and dead-letter inspection."
+  value = {
+    alerts      = google_pubsub_subscription.alerts_consumer.id
+    dead_letter = google_pubsub_subscription.dead_letter_inspect.id
+  }
+}
+
+output "config_bucket" {
+  description = "The configuration bucket (CONFIG_BUCKET)."
+  value       = google_storage_bucket.config.name
+}
+
+output "publish_env_object" {
+  description = "gs:// URL of the settings file osq-orch publish reads in Cloud Build."
+  value       = "gs://${google_storage_bucket.config.name}/${google_storage_bucket_object.publish_env.name}"
+}
+
+output "service_accounts" {
+  description = "Service account emails."
+  value = {
+    vmLifecycle     = google_service_account.vm_lifecycle.email
+    fleetAudit      = google_service_account.fleet_audit.email
+    fleetAuditShard = google_service_account.fleet_audit_shard.email
+    logHeartbeat    = google_service_account.log_heartbeat.email
+    monitoringAlert = google_service_account.monitoring_alert.email
+    trigger         = google_service_account.trigger.email
+    publisher       = google_service_account.publisher.email
+    build           = google_service_account.build.email
+  }
+}
+
+output "notification_channel" {
+  description = "The Pub/Sub notification channel; attach it to other alert policies to route their incidents to monitoringAlert."
+  value       = google_monitoring_notification_channel.incidents.id
+}
+
+output "function_environment" {
+  description = "The environment every function runs with."
+  value       = local.function_environment
+}

@@ -1,0 +1,302 @@
+# Settings of the deployment. The function settings mirror shared/config.ts (same names in lower case,
+# same defaults); test/terraform.test.ts checks that every setting the code reads is passed through.
+
+# --- Where ---------------------------------------------------------------------------------------
+
+variable "project_id" {
+  description = "The orchestrator project: functions, Firestore, Pub/Sub topics, the configuration bucket, alert policies."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the scheduler job and (by default) the bucket and Firestore."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "target_projects" {
+  description = "Projects whose VMs the orchestrator covers (TARGET_PROJECTS). Each gets custom roles for the functions and the publisher."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.target_projects) > 0
+    error_message = "List at least one target project."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of function, service account and custom role names (keep it short: service account ids are at most 30 characters)."
+  type        = string
+  default     = "osq"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,7}$", var.name_prefix))
+    error_message = "2 to 8 lower-case letters and digits, starting with a letter."
+  }
+}
+
+variable "labels" {
+  description = "Labels put on the resources that take them."
+  type        = map(string)
+  default     = {}
+}
+
+variable "enable_target_apis" {
+  description = "Enable the Compute Engine and OS Config APIs in every target project (OS Config cannot manage VMs without its API)."
+  type        = bool
+  default     = true
+}
+
+variable "add_targets_to_metrics_scope" {
+  description = "Add every target project to the orchestrator project's metrics scope, so the osqueryd alert policies see the target VMs."
+  type        = bool
+  default     = true
+}
+
+# --- Firestore -----------------------------------------------------------------------------------
+
+variable "firestore_database" {
+  description = "Firestore database id (FIRESTORE_DATABASE)."
+  type        = string
+  default     = "(default)"
+}
+
+variable "firestore_location" {
+  description = "Firestore location (a region such as us-central1 or a multi-region such as nam5). Null: the region."
+  type        = string
+  default     = null
+}
+
+# --- Pub/Sub -------------------------------------------------------------------------------------
+
+variable "log_topic" {
+  description = "Topic the log shipper on every VM publishes osquery results to (LOG_TOPIC); logHeartbeat reads it."
+  type        = string
+  default     = "osquery-logs"
+}
+
+variable "create_log_topic" {
+  description = "Create the log topic (true) or use an existing one (false), e.g. one the SIEM already owns."
+  type        = bool
+  default     = true
+}
+
+variable "log_topic_project" {
+  description = "Project of the log topic (LOG_TOPIC_PROJECT). Null: the orchestrator project."
+  type        = string
+  default     = null
+}
+
+variable "alert_topic" {
+  description = "Topic alert messages go to (ALERT_TOPIC, contracts.md)."
+  type        = string
+  default     = "osquery-alerts"
+}
+
+variable "incident_topic" {
+  description = "Topic Cloud Monitoring's notification channel publishes incidents to (INCIDENT_TOPIC); monitoringAlert reads it."
+  type        = string
+  default     = "osquery-incidents"
+}
+
+variable "audit_tick_topic" {
+  description = "Topic Cloud Scheduler publishes the audit tick to (AUDIT_TICK_TOPIC); fleetAudit reads it."
+  type        = string
+  default     = "osquery-audit-tick"
+}
+
+variable "audit_shard_topic" {
+  description = "Topic fleetAudit fans out to, one message per target project (AUDIT_SHARD_TOPIC); fleetAuditShard reads it."
+  type        = string
+  default     = "osquery-audit-shards"
+}
+
+variable "dead_letter_topic" {
+  description = "Topic malformed messages are republished to (DEAD_LETTER_TOPIC)."
+  type        = string
+  default     = "osquery-dead-letter"
+}
+
+# --- Audit schedule and thresholds ---------------------------------------------------------------
+
+variable "audit_schedule" {
+  description = "Cron schedule of the fleet audit (Cloud Scheduler)."
+  type        = string
+  default     = "*/15 * * * *"
+}
+
+variable "audit_schedule_time_zone" {
+  description = "Time zone of the audit schedule."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "grace_period_minutes" {
+  description = "Minutes a host may stay pending before it is judged (GRACE_PERIOD_MINUTES)."
+  type        = number
+  default     = 30
+}
+
+variable "silence_threshold_minutes" {
+  description = "Minutes without logs before a compliant host is silent (SILENCE_THRESHOLD_MINUTES). Null: 3 heartbeat intervals plus splay."
+  type        = number
+  default     = null
+}
+
+variable "heartbeat_interval_seconds" {
+  description = "osquery's heartbeat query interval (HEARTBEAT_INTERVAL_SECONDS); the silence threshold derives from it."
+  type        = number
+  default     = 300
+}
+
+variable "heartbeat_splay_percent" {
+  description = "osquery's schedule splay in percent (HEARTBEAT_SPLAY_PERCENT)."
+  type        = number
+  default     = 10
+}
+
+variable "heartbeat_write_window_seconds" {
+  description = "logHeartbeat writes a host's lastLogAt at most once per this many seconds (HEARTBEAT_WRITE_WINDOW_SECONDS)."
+  type        = number
+  default     = 60
+}
+
+# --- Scope and policy ----------------------------------------------------------------------------
+
+variable "opt_out_label" {
+  description = "VMs carrying this label (key=value) are out of scope (OPT_OUT_LABEL)."
+  type        = string
+  default     = "osquery-exempt=true"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_-]{0,62}=[a-z0-9_-]{0,63}$", var.opt_out_label))
+    error_message = "Expected key=value with Compute label characters."
+  }
+}
+
+variable "remediate_osconfig_metadata" {
+  description = "Set enable-osconfig=TRUE on in-scope VMs where nothing sets it (REMEDIATE_OSCONFIG_METADATA)."
+  type        = bool
+  default     = false
+}
+
+variable "assignment_id" {
+  description = "Id of the orchestrator's OS policy assignment in each zone (ASSIGNMENT_ID)."
+  type        = string
+  default     = "osquery"
+}
+
+variable "rollout_disruption_percent" {
+  description = "OS Config rollout disruption budget, percent of a zone's VMs (ROLLOUT_DISRUPTION_PERCENT)."
+  type        = number
+  default     = 10
+}
+
+variable "rollout_min_wait_seconds" {
+  description = "OS Config rollout minimum wait per VM (ROLLOUT_MIN_WAIT_SECONDS)."
+  type        = number
+  default     = 60
+}
+
+variable "osconfig_reads_per_minute" {
+  description = "OS Config reads allowed per minute per function instance (OSCONFIG_READS_PER_MINUTE)."
+  type        = number
+  default     = 60
+}
+
+variable "osconfig_writes_per_minute" {
+  description = "OS Config writes allowed per minute per function instance (OSCONFIG_WRITES_PER_MINUTE)."
+  type        = number
+  default     = 50
+}
+
+variable "osquery_version" {
+  description = "osquery version whose schema the linter uses (OSQUERY_VERSION)."
+  type        = string
+  default     = "5.23.1"
+}
+
+variable "log_level" {
+  description = "Log level of the functions (LOG_LEVEL, read by shared/log.ts): debug, info, warn, error, silent."
+  type        = string
+  default     = "info"
+}
+
+# --- Configuration bucket and VMs ----------------------------------------------------------------
+
+variable "config_bucket" {
+  description = "Name of the bucket created for published configuration files (CONFIG_BUCKET); globally unique."
+  type        = string
+}
+
+variable "bucket_location" {
+  description = "Location of the configuration bucket. Null: the region."
+  type        = string
+  default     = null
+}
+
+variable "vm_service_accounts" {
+  description = "Emails of the service accounts the target VMs run as: they read the configuration bucket (OS Config agent) and publish to the log topic (shipper)."
+  type        = list(string)
+  default     = []
+}
+
+# --- Functions -----------------------------------------------------------------------------------
+
+variable "function_source_bucket" {
+  description = "Bucket holding the function source zip (created before the first apply; Cloud Build uploads to it)."
+  type        = string
+}
+
+variable "function_source_object" {
+  description = "Object name of the function source zip in function_source_bucket (content-addressed; a new name redeploys)."
+  type        = string
+}
+
+variable "max_instances" {
+  description = "Maximum instances of each function."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_instances >= 1
+    error_message = "At least 1."
+  }
+}
+
+variable "audit_shard_max_instances" {
+  description = "Maximum instances of fleetAuditShard. Each instance paces itself to osconfig_reads_per_minute / osconfig_writes_per_minute, so N instances may call N times those rates."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.audit_shard_max_instances >= 1
+    error_message = "At least 1."
+  }
+}
+
+variable "log_heartbeat_concurrency" {
+  description = "Concurrent requests per logHeartbeat instance (the log topic is the busiest trigger)."
+  type        = number
+  default     = 16
+}
+
+# --- Monitoring ----------------------------------------------------------------------------------
+
+variable "osqueryd_cpu_percent" {
+  description = "Alert when osqueryd on a VM uses more than this percentage of one CPU for 5 minutes (the watchdog limit is 10)."
+  type        = number
+  default     = 10
+}
+
+variable "osqueryd_memory_mb" {
+  description = "Alert when osqueryd's resident memory on a VM exceeds this many MiB for 5 minutes (the watchdog limit is 350)."
+  type        = number
+  default     = 350
+}
+
+variable "function_errors_threshold" {
+  description = "Alert when a function answers more than this many non-2xx responses in 5 minutes, for 10 minutes."
+  type        = number
+  default     = 5
+}

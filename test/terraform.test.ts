@@ -1,0 +1,641 @@
+// Contract tests of the Terraform deployment (infra/terraform) against the code: entry points,
+// triggers, settings, topics, IAM (shared/permissions.ts), Firestore indexes, monitoring. Offline: the
+// HCL is parsed with @cdktf/hcl2json (no provider download); `terraform fmt -check` runs when the
+// terraform binary is on PATH.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from '@cdktf/hcl2json';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseConfig } from '../shared/config.js';
+import { FUNCTION_PERMISSIONS, PUBLISHER_PERMISSIONS } from '../shared/permissions.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const tfDir = path.join(root, 'infra/terraform');
+
+type Block = Record<string, unknown>;
+
+interface Tf {
+  resources: Map<string, Block>;
+  data: Map<string, Block>;
+  locals: Record<string, unknown>;
+  variables: Record<string, Block>;
+  texts: Map<string, string>;
+}
+
+/** Settings the functions deliberately do not get: local simulator only, set by the runtime, CLI only. */
+const NOT_FOR_FUNCTIONS = ['GOOGLE_API_ENDPOINT', 'GOOGLE_CLOUD_PROJECT', 'OSQUERY_SCHEMA'];
+
+/** The trigger of each entry point (contracts.md). */
+const AUDIT_LOG_METHODS = [
+  'v1.compute.instances.insert',
+  'beta.compute.instances.insert',
+  'compute.instances.insert',
+  'v1.compute.instances.bulkInsert',
+  'beta.compute.instances.bulkInsert',
+  'compute.instances.bulkInsert',
+  'v1.compute.instances.delete',
+  'beta.compute.instances.delete',
+  'compute.instances.delete',
+];
+const AUDIT_LOG_TRIGGERS: Record<string, string[]> = { vmLifecycle: AUDIT_LOG_METHODS };
+const PUBSUB_TRIGGERS: Record<string, string> = {
+  fleetAudit: 'AUDIT_TICK_TOPIC',
+  fleetAuditShard: 'AUDIT_SHARD_TOPIC',
+  logHeartbeat: 'LOG_TOPIC',
+  monitoringAlert: 'INCIDENT_TOPIC',
+};
+const AUDIT_LOG_TYPE = 'google.cloud.audit.log.v1.written';
+const PUBSUB_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
+
+// --- Loading -------------------------------------------------------------------------------------
+
+async function loadTerraform(): Promise<Tf> {
+  const tf: Tf = { resources: new Map(), data: new Map(), locals: {}, variables: {}, texts: new Map() };
+  const files = readdirSync(tfDir).filter((f) => f.endsWith('.tf')).sort();
+  for (const file of files) {
+    const text = readFileSync(path.join(tfDir, file), 'utf8');
+    tf.texts.set(file, text);
+    const json = (await parse(file, text)) as Record<string, unknown>;
+    const add = (into: Map<string, Block>, kinds: unknown, what: string) => {
+      for (const [type, byName] of Object.entries((kinds ?? {}) as Record<string, Record<string, Block[]>>)) {
+        for (const [name, blocks] of Object.entries(byName)) {
+          const key = `${type}.${name}`;
+          assert.not.ok(into.has(key), `${what} ${key} is declared twice (${file})`);
+          assert.is(blocks.length, 1, `${what} ${key}`);
+          into.set(key, blocks[0]!);
+        }
+      }
+    };
+    add(tf.resources, json.resource, 'resource');
+    add(tf.data, json.data, 'data source');
+    for (const block of (json.locals ?? []) as Block[]) {
+      for (const [k, v] of Object.entries(block)) {
+        assert.not.ok(k in tf.locals, `local.${k} is declared twice (${file})`);
+        tf.locals[k] = v;
+      }
+    }
+    for (const [name, blocks] of Object.entries((json.variable ?? {}) as Record<string, Block[]>)) {
+      assert.not.ok(name in tf.variables, `var.${name} is declared twice`);
+      tf.variables[name] = blocks[0]!;
+    }
+  }
+  return tf;
+}
+
+/** Every .ts file under a directory of the repository. */
+function sources(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })) {
+    if (f.endsWith('.ts')) out.set(path.join(dir, f), readFileSync(path.join(root, dir, f), 'utf8'));
+  }
+  return out;
+}
+
+/** Entry points registered in functions/index.ts. */
+function entryPoints(): string[] {
+  const text = readFileSync(path.join(root, 'functions/index.ts'), 'utf8');
+  return [...text.matchAll(/functions\.cloudEvent\(\s*['"]([A-Za-z0-9_]+)['"]/g)].map((m) => m[1]!);
+}
+
+/** Keys of the zod `schema` object in shared/config.ts. */
+function schemaKeys(): string[] {
+  const text = readFileSync(path.join(root, 'shared/config.ts'), 'utf8');
+  const start = text.indexOf('const schema = z.object({');
+  assert.ok(start >= 0, 'shared/config.ts declares `const schema = z.object({`');
+  const end = text.indexOf('\n});', start);
+  assert.ok(end > start, 'the schema object ends with `});`');
+  return [...text.slice(start, end).matchAll(/^\s+([A-Z][A-Z0-9_]+):/gm)].map((m) => m[1]!);
+}
+
+/** Environment variables read directly (process.env.NAME) by the deployed code. */
+function directEnvReads(): Set<string> {
+  const names = new Set<string>();
+  for (const dir of ['functions', 'shared']) {
+    for (const text of sources(dir).values()) for (const m of text.matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)) names.add(m[1]!);
+  }
+  return names;
+}
+
+// --- Expressions ---------------------------------------------------------------------------------
+
+const RESOURCE_REF = /(?<![\w.])(google_[a-z0-9_]+)\.([a-z0-9_]+)/g;
+const VAR_REF = /(?<![\w.])var\.([a-z0-9_]+)/g;
+const LOCAL_REF = /(?<![\w.])local\.([a-z0-9_]+)/g;
+const DATA_REF = /(?<![\w.])data\.(google_[a-z0-9_]+)\.([a-z0-9_]+)/g;
+
+const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v ?? null));
+
+interface Refs {
+  resources: Set<string>;
+  vars: Set<string>;
+  locals: Set<string>;
+}
+
+/** References of a value, following locals transitively. */
+function refsOf(tf: Tf, value: unknown): Refs {
+  const refs: Refs = { resources: new Set(), vars: new Set(), locals: new Set() };
+  const visit = (v: unknown) => {
+    const s = text(v);
+    for (const m of s.matchAll(RESOURCE_REF)) refs.resources.add(`${m[1]}.${m[2]}`);
+    for (const m of s.matchAll(VAR_REF)) refs.vars.add(m[1]!);
+    for (const m of s.matchAll(LOCAL_REF)) {
+      if (refs.locals.has(m[1]!)) continue;
+      refs.locals.add(m[1]!);
+      visit(tf.locals[m[1]!]);
+    }
+  };
+  visit(value);
+  return refs;
+}
+
+/** The google_pubsub_topic resources a value designates: referenced directly, or named by a variable it uses. */
+function topicsOf(tf: Tf, value: unknown): string[] {
+  const refs = refsOf(tf, value);
+  const out = new Set<string>();
+  for (const r of refs.resources) if (r.startsWith('google_pubsub_topic.')) out.add(r);
+  for (const [key, topic] of tf.resources) {
+    if (!key.startsWith('google_pubsub_topic.')) continue;
+    const named = refsOf(tf, topic.name);
+    if ([...named.vars].some((v) => refs.vars.has(v))) out.add(key);
+  }
+  return [...out].sort();
+}
+
+/** The value of a local that is a literal (list, map, string). */
+function local(tf: Tf, name: string): unknown {
+  assert.ok(name in tf.locals, `local.${name} exists`);
+  const v = tf.locals[name];
+  const m = typeof v === 'string' ? /^\$\{local\.([a-z0-9_]+)\}$/.exec(v) : null;
+  return m ? local(tf, m[1]!) : v;
+}
+
+/** A literal, or the default of the variable / the local it is (possibly through tostring or a resource's name). */
+function staticValue(tf: Tf, v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const inner = /^\$\{(.*)\}$/s.exec(v)?.[1];
+  if (inner === undefined) return v.includes('${') ? undefined : v;
+  const plain = /^(?:tostring\()?([a-z0-9_.]+)\)?$/.exec(inner.trim())?.[1];
+  if (!plain) return undefined;
+  const [head, a, b] = plain.split('.');
+  if (head === 'var' && a) return tf.variables[a]?.default;
+  if (head === 'local' && a) return staticValue(tf, tf.locals[a]);
+  if (head?.startsWith('google_') && a && b) return staticValue(tf, tf.resources.get(`${head}.${a}`)?.[b]);
+  return undefined;
+}
+
+/** The one nested block `key` of a block. */
+function one(block: Block | undefined, key: string, where = ''): Block {
+  const list = block?.[key] as Block[] | undefined;
+  assert.ok(Array.isArray(list) && list.length === 1, `${where} has one ${key} block`);
+  return list[0]!;
+}
+
+const resourcesOf = (tf: Tf, type: string) => [...tf.resources].filter(([k]) => k.startsWith(`${type}.`));
+
+/** The function resources by entry point. */
+function functionsByEntryPoint(tf: Tf): Map<string, [string, Block]> {
+  const out = new Map<string, [string, Block]>();
+  for (const [key, fn] of resourcesOf(tf, 'google_cloudfunctions2_function')) {
+    const ep = one(fn, 'build_config', key).entry_point as string;
+    assert.not.ok(out.has(ep), `entry point ${ep} is deployed twice`);
+    out.set(ep, [key, fn]);
+  }
+  return out;
+}
+
+/** The function's event trigger, written directly or as a dynamic block (then with its for_each condition). */
+function triggerOf(fn: Block, key: string): { trigger: Block; condition: string | null } {
+  if (fn.event_trigger) return { trigger: one(fn, 'event_trigger', key), condition: null };
+  const dyn = one(fn.dynamic as Block, 'event_trigger', `${key} dynamic`);
+  const content = { ...one(dyn, 'content', key) };
+  if (content.pubsub_topic === '${event_trigger.value}') content.pubsub_topic = dyn.for_each;
+  return { trigger: content, condition: dyn.for_each as string };
+}
+
+/** The service account resource key a value names (`${google_service_account.X.email}`). */
+function serviceAccountOf(v: unknown): string | null {
+  const m = /^\$\{google_service_account\.([a-z0-9_]+)\.(?:email|id|name)\}$/.exec(text(v));
+  return m ? `google_service_account.${m[1]}` : null;
+}
+
+interface Binding {
+  key: string;
+  type: string;
+  block: Block;
+}
+
+/** Every IAM member/binding resource whose member is the given service account. */
+function bindingsOf(tf: Tf, saKey: string): Binding[] {
+  const email = `\${${saKey}.email}`;
+  return [...tf.resources]
+    .filter(([k]) => /_iam_(member|binding|policy)\./.test(k))
+    .filter(([, b]) => [b.member, ...((b.members as unknown[]) ?? [])].some((m) => text(m) === `serviceAccount:${email}`))
+    .map(([key, block]) => ({ key, type: key.split('.')[0]!, block }));
+}
+
+/** Splits a service account's bindings into target custom roles, Firestore, topic publisher and the rest. */
+function classify(tf: Tf, bindings: Binding[]) {
+  const customTarget: { binding: Binding; role: Block; roleKey: string }[] = [];
+  const firestore: Binding[] = [];
+  const publishesTo: string[] = [];
+  const other: Binding[] = [];
+  for (const b of bindings) {
+    const role = text(b.block.role);
+    const custom = /^\$\{(google_project_iam_custom_role\.[a-z0-9_]+)\[each\.value\]\.(?:name|id)\}$/.exec(role);
+    if (b.type === 'google_project_iam_member' && custom) {
+      customTarget.push({ binding: b, role: tf.resources.get(custom[1]!)!, roleKey: custom[1]! });
+    } else if (b.type === 'google_project_iam_member' && role === 'roles/datastore.user' && b.block.project === '${var.project_id}') {
+      firestore.push(b);
+    } else if (b.type === 'google_pubsub_topic_iam_member' && role === 'roles/pubsub.publisher') {
+      const topics = topicsOf(tf, b.block.topic);
+      assert.is(topics.length, 1, `${b.key} names one topic`);
+      publishesTo.push(topics[0]!);
+    } else other.push(b);
+  }
+  return { customTarget, firestore, publishesTo: publishesTo.sort(), other };
+}
+
+/** A custom role made in, and bound in, every target project, with exactly `permissions`. */
+function assertTargetRole(tf: Tf, entries: ReturnType<typeof classify>['customTarget'], permissions: readonly string[], who: string) {
+  if (permissions.length === 0) {
+    assert.is(entries.length, 0, `${who} needs nothing in target projects, so has no target role`);
+    return;
+  }
+  assert.is(entries.length, 1, `${who} has one custom role binding in the target projects`);
+  const { binding, role, roleKey } = entries[0]!;
+  assert.ok(role, `${roleKey} exists`);
+  assert.equal([...(role.permissions as string[])].sort(), [...permissions].sort(), `${roleKey}: the permissions of ${who}`);
+  assert.is(new Set(role.permissions as string[]).size, (role.permissions as string[]).length, `${roleKey} lists no permission twice`);
+  for (const [what, block] of [[roleKey, role], [binding.key, binding.block]] as const) {
+    assert.is(block.for_each, '${toset(var.target_projects)}', `${what} is made in every target project`);
+    assert.is(block.project, '${each.value}', `${what} lives in the target project`);
+  }
+}
+
+/** The setting whose value designates a topic, per function_settings. */
+function settingTopics(tf: Tf, setting: string): string[] {
+  const settings = local(tf, 'function_settings') as Record<string, unknown>;
+  assert.ok(setting in settings, `${setting} is a function setting`);
+  const topics = topicsOf(tf, settings[setting]);
+  assert.is(topics.length, 1, `${setting} designates one google_pubsub_topic (got ${topics.join(', ') || 'none'})`);
+  return topics;
+}
+
+// --- Tests ---------------------------------------------------------------------------------------
+
+const t = suite<{ tf: Tf }>('terraform');
+t.before(async (ctx) => {
+  ctx.tf = await loadTerraform();
+});
+
+t('every reference resolves: variables, locals, resources, data sources', ({ tf }) => {
+  const values: unknown[] = [...tf.resources.values(), ...tf.data.values(), ...Object.values(tf.locals)];
+  const all = values.map(text).join('\n');
+  for (const m of all.matchAll(VAR_REF)) assert.ok(m[1]! in tf.variables, `var.${m[1]} is declared`);
+  for (const m of all.matchAll(LOCAL_REF)) assert.ok(m[1]! in tf.locals, `local.${m[1]} is declared`);
+  for (const m of all.matchAll(RESOURCE_REF)) assert.ok(tf.resources.has(`${m[1]}.${m[2]}`), `${m[1]}.${m[2]} is declared`);
+  for (const m of all.matchAll(DATA_REF)) assert.ok(tf.data.has(`${m[1]}.${m[2]}`), `data.${m[1]}.${m[2]} is declared`);
+  assert.ok(tf.resources.size > 50, `a full deployment (${tf.resources.size} resources)`);
+});
+
+t('the google provider is pinned to ~> 6 and state lives in a gcs backend', ({ tf }) => {
+  const versions = tf.texts.get('versions.tf')!;
+  assert.match(versions, /source\s*=\s*"hashicorp\/google"/);
+  assert.match(versions, /version\s*=\s*"~> 6\.0"/);
+  assert.match(versions, /backend\s+"gcs"/);
+});
+
+t('every entry point in functions/index.ts is deployed; every deployed entry point is in permissions.ts', ({ tf }) => {
+  const deployed = functionsByEntryPoint(tf);
+  const registered = entryPoints();
+  assert.ok(registered.length >= 3, `functions/index.ts registers entry points (${registered.join(', ')})`);
+  for (const ep of registered) assert.ok(deployed.has(ep), `${ep} has a google_cloudfunctions2_function`);
+  assert.equal([...deployed.keys()].sort(), Object.keys(FUNCTION_PERMISSIONS).sort(), 'the functions are exactly the ones permissions.ts describes');
+  for (const ep of deployed.keys()) assert.ok(ep in AUDIT_LOG_TRIGGERS || ep in PUBSUB_TRIGGERS, `${ep} has a known trigger`);
+});
+
+t('each function: nodejs22, internal ingress, bounded instances, its own service account, every setting', ({ tf }) => {
+  const runtimeAccounts = new Set<string>();
+  for (const [ep, [key, fn]] of functionsByEntryPoint(tf)) {
+    const build = one(fn, 'build_config', key);
+    const service = one(fn, 'service_config', key);
+    assert.is(build.runtime, 'nodejs22', `${key} runtime`);
+    const storage = one(one(build, 'source', key), 'storage_source', key);
+    assert.equal(refsOf(tf, storage).vars, new Set(['function_source_bucket', 'function_source_object']), `${key} builds the uploaded zip`);
+    assert.is(service.ingress_settings, 'ALLOW_INTERNAL_ONLY', `${key} ingress`);
+    const max = /^\$\{var\.([a-z0-9_]+)\}$/.exec(text(service.max_instance_count))?.[1];
+    assert.ok(max, `${key} max_instance_count comes from a variable`);
+    const maxDefault = tf.variables[max!]?.default;
+    assert.ok(typeof maxDefault === 'number' && maxDefault >= 1, `${key}: var.${max} defaults to a positive number`);
+    const sa = serviceAccountOf(service.service_account_email);
+    assert.ok(sa, `${key} runs as a google_service_account`);
+    assert.not.ok(runtimeAccounts.has(sa!), `${key} has a service account of its own (${sa})`);
+    runtimeAccounts.add(sa!);
+    assert.is(service.environment_variables, '${local.function_environment}', `${key} gets the shared settings`);
+    assert.ok(ep.length > 0);
+  }
+  for (const shared of ['google_service_account.trigger', 'google_service_account.publisher', 'google_service_account.build']) {
+    assert.not.ok(runtimeAccounts.has(shared), `${shared} runs no function`);
+  }
+});
+
+t('vmLifecycle: one audit-log trigger per method name, all nine, retried, global', ({ tf }) => {
+  for (const [ep, methods] of Object.entries(AUDIT_LOG_TRIGGERS)) {
+    const [key, fn] = functionsByEntryPoint(tf).get(ep)!;
+    const seen: string[] = [];
+    const { trigger, condition } = triggerOf(fn, key);
+    assert.is(condition, null, `${key} always has its trigger`);
+    assert.is(staticValue(tf, trigger.event_type), AUDIT_LOG_TYPE);
+    assert.is(trigger.retry_policy, 'RETRY_POLICY_RETRY', `${key} retries`);
+    assert.is(trigger.trigger_region, 'global', `${key} sees audit logs of every region`);
+    assert.is(serviceAccountOf(trigger.service_account_email), 'google_service_account.trigger');
+    const filters = Object.fromEntries((trigger.event_filters as Block[]).map((f) => [f.attribute, staticValue(tf, f.value)]));
+    assert.is(filters.serviceName, 'compute.googleapis.com');
+    seen.push(filters.methodName as string);
+    assert.is(Object.keys(filters).length, 2, `${key} filters on serviceName and methodName only`);
+    // Further Eventarc triggers routed to the same Cloud Run service.
+    for (const [tkey, tr] of resourcesOf(tf, 'google_eventarc_trigger')) {
+      const dest = one(one(tr, 'destination', tkey), 'cloud_run_service', tkey);
+      if (!refsOf(tf, dest.service).resources.has(key)) continue;
+      assert.is(tr.location, 'global', `${tkey} location`);
+      assert.is(serviceAccountOf(tr.service_account), 'google_service_account.trigger', `${tkey} service account`);
+      if (tr.retry_policy) assert.is.not(one(tr, 'retry_policy').max_attempts, 1, `${tkey} must retry`);
+      const criteria = Object.fromEntries((tr.matching_criteria as Block[]).map((c) => [c.attribute, staticValue(tf, c.value) ?? c.value]));
+      assert.is(criteria.type, AUDIT_LOG_TYPE, `${tkey} type`);
+      assert.is(criteria.serviceName, 'compute.googleapis.com', `${tkey} serviceName`);
+      assert.is(Object.keys(criteria).length, 3, `${tkey} filters on type, serviceName, methodName`);
+      if (criteria.methodName === '${each.value}') {
+        const each = /^\$\{toset\(local\.([a-z0-9_]+)\)\}$/.exec(text(tr.for_each))?.[1];
+        assert.ok(each, `${tkey} iterates over a local list`);
+        seen.push(...(local(tf, each!) as string[]));
+      } else {
+        assert.not.ok(tr.for_each, `${tkey} without for_each`);
+        seen.push(criteria.methodName as string);
+      }
+    }
+    assert.equal([...seen].sort(), [...methods].sort(), `${ep}: exactly one trigger per method name`);
+  }
+});
+
+t('Pub/Sub functions: triggered by the topic of their setting, retried, as the trigger account', ({ tf }) => {
+  for (const [ep, setting] of Object.entries(PUBSUB_TRIGGERS)) {
+    const [key, fn] = functionsByEntryPoint(tf).get(ep)!;
+    const { trigger } = triggerOf(fn, key);
+    assert.is(staticValue(tf, trigger.event_type), PUBSUB_TYPE, `${key} event type`);
+    assert.equal(topicsOf(tf, trigger.pubsub_topic), settingTopics(tf, setting), `${key} reads the ${setting} topic`);
+    assert.is(trigger.retry_policy, 'RETRY_POLICY_RETRY', `${key} retries`);
+    assert.is(serviceAccountOf(trigger.service_account_email), 'google_service_account.trigger', `${key} trigger account`);
+    assert.not.ok(trigger.event_filters, `${key}: no further filters`);
+  }
+});
+
+t('a conditional trigger (log topic in another project) is replaced by a retried push subscription', ({ tf }) => {
+  let conditional = 0;
+  for (const [ep, [key, fn]] of functionsByEntryPoint(tf)) {
+    const { trigger, condition } = triggerOf(fn, key);
+    if (!condition) continue;
+    conditional += 1;
+    const flag = /^\$\{local\.([a-z0-9_]+) \? \[/.exec(condition)?.[1];
+    assert.ok(flag, `${key}: the trigger depends on one local flag`);
+    const subs = resourcesOf(tf, 'google_pubsub_subscription').filter(([, s]) => text(s.push_config).includes(`${key}.service_config[0].uri`));
+    assert.is(subs.length, 1, `${key}: one push subscription when the trigger is absent`);
+    const [skey, sub] = subs[0]!;
+    assert.is(sub.count, `\${local.${flag} ? 0 : 1}`, `${skey} exists exactly when the trigger does not`);
+    assert.equal(topicsOf(tf, sub.topic), topicsOf(tf, trigger.pubsub_topic), `${skey} reads the trigger's topic`);
+    const push = one(sub, 'push_config', skey);
+    assert.match(text(push.push_endpoint), /\/projects\/\$\{local\.log_topic_project\}\/topics\/\$\{var\.log_topic\}$/, `${skey}: the Functions Framework learns the topic from the path`);
+    assert.is(serviceAccountOf(one(push, 'oidc_token', skey).service_account_email), 'google_service_account.trigger');
+    assert.ok(sub.retry_policy, `${skey} retries with backoff`);
+    assert.is(PUBSUB_TRIGGERS[ep], 'LOG_TOPIC', `only the log topic may live in another project (${ep})`);
+  }
+  assert.is(conditional, 1, 'logHeartbeat is the one conditional trigger');
+});
+
+t('environment: every setting the code reads is passed, nothing else, with the code\'s defaults', ({ tf }) => {
+  const settings = local(tf, 'function_settings') as Record<string, unknown>;
+  const env = text(tf.locals.function_environment);
+  assert.match(env, /for k, v in local\.function_settings : k => v if v != ""/, 'function_environment is function_settings minus empty values');
+  const keys = schemaKeys();
+  assert.ok(keys.includes('OPT_OUT_LABEL') && keys.includes('ALERT_TOPIC'), `schema keys were read (${keys.length})`);
+  const direct = directEnvReads();
+  assert.ok(direct.has('LOG_LEVEL'), 'shared/log.ts reads LOG_LEVEL');
+  for (const k of keys) {
+    if (NOT_FOR_FUNCTIONS.includes(k)) assert.not.ok(k in settings, `${k} is not for deployed functions`);
+    else assert.ok(k in settings, `${k} (shared/config.ts) is set in the functions' environment`);
+  }
+  for (const k of Object.keys(settings)) assert.ok(keys.includes(k) || direct.has(k), `${k} is a setting the code reads`);
+  for (const k of NOT_FOR_FUNCTIONS) assert.not.ok(k in settings, `${k} is not set`);
+
+  // The Terraform defaults parse, and equal the code's own defaults.
+  const defaults: Record<string, string> = {};
+  for (const [k, v] of Object.entries(settings)) {
+    const d = staticValue(tf, v);
+    if (d !== undefined && d !== null) defaults[k] = String(d);
+  }
+  assert.ok(Object.keys(defaults).length >= 15, `most settings have a static default (${Object.keys(defaults).join(', ')})`);
+  const fromTerraform = parseConfig(defaults) as Record<string, unknown>;
+  const fromCode = parseConfig({}) as Record<string, unknown>;
+  for (const k of Object.keys(defaults)) {
+    if (fromCode[k] !== undefined) assert.equal(fromTerraform[k], fromCode[k], `${k}: Terraform's default equals shared/config.ts's`);
+  }
+  assert.is(tf.variables.silence_threshold_minutes?.default, null, 'the silence threshold derives from the heartbeat unless set');
+  assert.match(text(settings.SILENCE_THRESHOLD_MINUTES), /== null \? ""/, 'an unset threshold is passed as empty, i.e. not at all');
+});
+
+t('every topic the code uses is a google_pubsub_topic with a deliberate retention', ({ tf }) => {
+  const settings = local(tf, 'function_settings') as Record<string, unknown>;
+  const topicSettings = schemaKeys().filter((k) => k.endsWith('_TOPIC'));
+  assert.ok(topicSettings.length >= 6, `topic settings: ${topicSettings.join(', ')}`);
+  const fromCode = parseConfig({}) as Record<string, unknown>;
+  for (const k of topicSettings) {
+    const [topicKey] = settingTopics(tf, k);
+    const topic = tf.resources.get(topicKey!)!;
+    assert.match(text(topic.message_retention_duration), /^\d+s$/, `${topicKey} sets message_retention_duration`);
+    if (typeof fromCode[k] === 'string') assert.is(staticValue(tf, settings[k]), fromCode[k], `${k} defaults to ${fromCode[k]}`);
+  }
+  const logs = tf.resources.get(settingTopics(tf, 'LOG_TOPIC')[0]!)!;
+  assert.is(logs.count, '${var.create_log_topic ? 1 : 0}', 'the log topic is created only when asked');
+  assert.is(logs.project, '${local.log_topic_project}', 'the log topic may live in another project');
+  const pull = resourcesOf(tf, 'google_pubsub_subscription').filter(([, s]) => !s.push_config);
+  assert.equal(pull.map(([, s]) => topicsOf(tf, s.topic)[0]).sort(), [...settingTopics(tf, 'ALERT_TOPIC'), ...settingTopics(tf, 'DEAD_LETTER_TOPIC')].sort(), 'pull subscriptions on the alert and dead-letter topics');
+});
+
+t('no owner, editor, allUsers or allAuthenticatedUsers anywhere', ({ tf }) => {
+  const example = readFileSync(path.join(tfDir, 'terraform.tfvars.example'), 'utf8');
+  for (const [file, content] of [...tf.texts, ['terraform.tfvars.example', example] as const]) {
+    for (const bad of ['roles/owner', 'roles/editor', 'allUsers', 'allAuthenticatedUsers']) {
+      assert.not.ok(content.includes(bad), `${file} mentions ${bad}`);
+    }
+  }
+});
+
+t('each function\'s service account holds exactly what shared/permissions.ts lists', ({ tf }) => {
+  for (const [ep, [key, fn]] of functionsByEntryPoint(tf)) {
+    const want = FUNCTION_PERMISSIONS[ep]!;
+    const sa = serviceAccountOf(one(fn, 'service_config').service_account_email)!;
+    const got = classify(tf, bindingsOf(tf, sa));
+    assertTargetRole(tf, got.customTarget, want.target, ep);
+    assert.is(got.firestore.length, want.firestore ? 1 : 0, `${ep}: roles/datastore.user iff it uses Firestore`);
+    assert.equal(got.publishesTo, want.publishes.flatMap((s) => settingTopics(tf, s)).sort(), `${ep} (${key}) publishes to exactly ${want.publishes.join(', ') || 'nothing'}`);
+    assert.equal(got.other.map((b) => b.key), [], `${ep}: no other bindings`);
+  }
+});
+
+t('the publisher service account holds exactly PUBLISHER_PERMISSIONS (plus its build logs)', ({ tf }) => {
+  const got = classify(tf, bindingsOf(tf, 'google_service_account.publisher'));
+  assertTargetRole(tf, got.customTarget, PUBLISHER_PERMISSIONS.target, 'the publisher');
+  assert.is(got.firestore.length, PUBLISHER_PERMISSIONS.firestore ? 1 : 0, 'publisher: Firestore');
+  assert.equal(got.publishesTo, [], 'the publisher publishes to no topic');
+  const bucket = got.other.filter((b) => b.type === 'google_storage_bucket_iam_member');
+  assert.is(bucket.length, 1, 'one binding on a bucket');
+  assert.is(bucket[0]!.block.bucket, '${google_storage_bucket.config.name}', 'on the configuration bucket');
+  const roleKey = /^\$\{(google_project_iam_custom_role\.[a-z0-9_]+)\.name\}$/.exec(text(bucket[0]!.block.role))?.[1];
+  assert.ok(roleKey, 'the bucket role is a custom role');
+  assert.equal([...(tf.resources.get(roleKey!)!.permissions as string[])].sort(), [...PUBLISHER_PERMISSIONS.bucket].sort(), 'bucket permissions');
+  const rest = got.other.filter((b) => b !== bucket[0]);
+  assert.equal(rest.map((b) => [b.type, b.block.role]), [['google_project_iam_member', 'roles/logging.logWriter']], 'besides: only Cloud Build log writing');
+});
+
+t('the trigger account may invoke each function\'s service and receive events, nothing else', ({ tf }) => {
+  const bindings = bindingsOf(tf, 'google_service_account.trigger');
+  const invokers = bindings.filter((b) => b.type === 'google_cloud_run_v2_service_iam_member');
+  const fns = [...functionsByEntryPoint(tf).values()].map(([key]) => key).sort();
+  for (const b of invokers) {
+    assert.is(b.block.role, 'roles/run.invoker', b.key);
+    assert.match(text(b.block.name), /^\$\{google_cloudfunctions2_function\.[a-z0-9_]+\.service_config\[0\]\.service\}$/, `${b.key}: one function's service`);
+  }
+  assert.equal(invokers.map((b) => [...refsOf(tf, b.block.name).resources][0]).sort(), fns, 'one invoker binding per function');
+  const rest = bindings.filter((b) => !invokers.includes(b)).map((b) => [b.type, b.block.role]);
+  assert.equal(rest, [['google_project_iam_member', 'roles/eventarc.eventReceiver']]);
+  for (const [key, b] of resourcesOf(tf, 'google_cloud_run_v2_service_iam_member')) {
+    assert.is(b.member, 'serviceAccount:${google_service_account.trigger.email}', `${key}: only the trigger account invokes`);
+  }
+});
+
+t('Firestore: native database, a composite index per multi-field query, TTL only for expiring documents', ({ tf }) => {
+  const db = tf.resources.get('google_firestore_database.main')!;
+  assert.is(db.type, 'FIRESTORE_NATIVE');
+  const code = [...sources('shared').values(), ...sources('functions').values()].join('\n');
+  const constants = Object.fromEntries([...code.matchAll(/export const ([A-Z_]+) = '([a-zA-Z]+)';/g)].map((m) => [m[1]!, m[2]!]));
+  const queries: { collection: string; fields: string[] }[] = [];
+  for (const line of code.split('\n')) {
+    const fields = [...line.matchAll(/\.where\('([^']+)'/g)].map((m) => m[1]!);
+    const collection = /\.collection\(([A-Z_]+)\)\.where/.exec(line)?.[1];
+    if (fields.length >= 2 && collection) queries.push({ collection: constants[collection]!, fields });
+  }
+  assert.ok(queries.some((q) => q.collection === 'hosts'), 'the hosts-by-name query is found');
+  const indexes = resourcesOf(tf, 'google_firestore_index').map(([, i]) => ({
+    collection: i.collection,
+    fields: (i.fields as Block[]).map((f) => f.field_path as string).sort(),
+  }));
+  for (const q of queries) {
+    assert.ok(indexes.some((i) => i.collection === q.collection && JSON.stringify(i.fields) === JSON.stringify([...q.fields].sort())), `composite index on ${q.collection} (${q.fields.join(', ')})`);
+  }
+  const expires = /\bexpireAt\b/.test(code);
+  const ttl = resourcesOf(tf, 'google_firestore_field').filter(([, f]) => f.ttl_config);
+  assert.is(ttl.length > 0, expires, expires ? 'the code writes expireAt: a TTL policy is needed' : 'no document expires: no TTL policy');
+});
+
+t('Cloud Scheduler publishes a non-empty tick to the audit tick topic every 15 minutes by default', ({ tf }) => {
+  const jobs = resourcesOf(tf, 'google_cloud_scheduler_job');
+  assert.is(jobs.length, 1);
+  const [key, job] = jobs[0]!;
+  const target = one(job, 'pubsub_target', key);
+  assert.equal(topicsOf(tf, target.topic_name), settingTopics(tf, 'AUDIT_TICK_TOPIC'));
+  assert.match(text(target.data), /^\$\{base64encode\(jsonencode\(\{.+\}\)\)\}$/s, 'the Functions Framework needs message data');
+  assert.is(staticValue(tf, job.schedule), '*/15 * * * *');
+});
+
+t('the configuration bucket: versioned, uniform access, no public access; VMs read it and publish logs', ({ tf }) => {
+  const bucket = tf.resources.get('google_storage_bucket.config')!;
+  assert.is(one(bucket, 'versioning').enabled, true);
+  assert.is(bucket.uniform_bucket_level_access, true);
+  assert.is(bucket.public_access_prevention, 'enforced');
+  const settings = local(tf, 'function_settings') as Record<string, unknown>;
+  assert.is(settings.CONFIG_BUCKET, '${google_storage_bucket.config.name}');
+  const vm = [...tf.resources].filter(([, b]) => b.for_each === '${toset(var.vm_service_accounts)}');
+  const roles = vm.map(([k, b]) => [k.split('.')[0], b.role, k.startsWith('google_pubsub') ? topicsOf(tf, b.topic)[0] : b.bucket]);
+  assert.equal(
+    roles.sort(),
+    [
+      ['google_pubsub_topic_iam_member', 'roles/pubsub.publisher', settingTopics(tf, 'LOG_TOPIC')[0]],
+      ['google_pubsub_topic_iam_member', 'roles/pubsub.viewer', settingTopics(tf, 'LOG_TOPIC')[0]],
+      ['google_storage_bucket_iam_member', 'roles/storage.objectViewer', '${google_storage_bucket.config.name}'],
+    ].sort(),
+  );
+  for (const [k, b] of vm) assert.is(b.member, 'serviceAccount:${each.value}', k);
+});
+
+t('Cloud Monitoring: a Pub/Sub channel on the incidents topic, per-VM osqueryd policies, function errors', ({ tf }) => {
+  const channels = resourcesOf(tf, 'google_monitoring_notification_channel');
+  assert.is(channels.length, 1);
+  const [channelKey, channel] = channels[0]!;
+  assert.is(channel.type, 'pubsub');
+  assert.equal(topicsOf(tf, (channel.labels as Block).topic), settingTopics(tf, 'INCIDENT_TOPIC'));
+  const agent = [...tf.resources].filter(([k, b]) => k.startsWith('google_pubsub_topic_iam_member.') && text(b.member).includes('@gcp-sa-monitoring-notification.iam.gserviceaccount.com'));
+  assert.is(agent.length, 1, 'the notification service agent may publish');
+  assert.is(agent[0]![1].role, 'roles/pubsub.publisher');
+  assert.equal(topicsOf(tf, agent[0]![1].topic), settingTopics(tf, 'INCIDENT_TOPIC'));
+  assert.match(text(agent[0]![1].member), /^serviceAccount:service-\$\{data\.google_project\.orchestrator\.number\}@gcp-sa-monitoring-notification/);
+
+  const policies = resourcesOf(tf, 'google_monitoring_alert_policy');
+  const byMetric = (metric: string) => {
+    const found = policies.filter(([, p]) => text(one(one(p, 'conditions'), 'condition_threshold').filter).includes(metric));
+    assert.is(found.length, 1, `one policy on ${metric}`);
+    return found[0]!;
+  };
+  for (const [key, p] of policies) assert.equal(p.notification_channels, [`\${${channelKey}.id}`], `${key} notifies the incidents channel`);
+  for (const [metric, aligner, variable, def] of [
+    ['agent.googleapis.com/processes/cpu_time', 'ALIGN_RATE', 'osqueryd_cpu_percent', 10],
+    ['agent.googleapis.com/processes/rss_usage', 'ALIGN_MEAN', 'osqueryd_memory_mb', 350],
+  ] as const) {
+    const [key, p] = byMetric(metric);
+    const c = one(one(p, 'conditions'), 'condition_threshold');
+    assert.match(text(c.filter), /metric\.labels\.process = "osqueryd"/, `${key} watches osqueryd`);
+    assert.match(text(c.filter), /resource\.type = "gce_instance"/, `${key} on VMs`);
+    const agg = one(c, 'aggregations', key);
+    assert.is(agg.per_series_aligner, aligner, `${key} aligner`);
+    const groupBy = typeof agg.group_by_fields === 'string' ? staticValue(tf, agg.group_by_fields) : agg.group_by_fields;
+    assert.ok(Array.isArray(groupBy) && groupBy.includes('resource.label.instance_id'), `${key} keeps one series per VM`);
+    assert.ok(refsOf(tf, c.threshold_value).vars.has(variable), `${key} threshold from var.${variable}`);
+    assert.is(tf.variables[variable]?.default, def, `var.${variable} defaults to ${def}`);
+  }
+  const [ekey, errors] = byMetric('run.googleapis.com/request_count');
+  const filter = text(one(one(errors, 'conditions'), 'condition_threshold').filter);
+  assert.match(filter, /response_code_class = one_of\("4xx", "5xx"\)/, `${ekey} counts failures only`);
+  assert.ok(refsOf(tf, filter).locals.has('function_names'), `${ekey} watches the orchestrator's functions`);
+});
+
+t('APIs: everything the deployment uses is enabled', ({ tf }) => {
+  const apis = local(tf, 'orchestrator_apis') as string[];
+  for (const api of ['compute', 'osconfig', 'firestore', 'pubsub', 'cloudfunctions', 'run', 'eventarc', 'cloudscheduler', 'cloudbuild', 'storage', 'monitoring', 'logging', 'artifactregistry', 'iam']) {
+    assert.ok(apis.includes(`${api}.googleapis.com`), `${api}.googleapis.com`);
+  }
+  assert.is(tf.resources.get('google_project_service.orchestrator')!.for_each, '${toset(local.orchestrator_apis)}');
+});
+
+t('terraform.tfvars.example sets only declared variables and every required one Cloud Build does not pass', async ({ tf }) => {
+  const example = (await parse('terraform.tfvars.example', readFileSync(path.join(tfDir, 'terraform.tfvars.example'), 'utf8'))) as Record<string, unknown>;
+  for (const k of Object.keys(example)) assert.ok(k in tf.variables, `${k} is a variable`);
+  const cloudbuild = readFileSync(path.join(root, 'cloudbuild.yaml'), 'utf8');
+  for (const [name, v] of Object.entries(tf.variables)) {
+    if ('default' in v) continue;
+    if (cloudbuild.includes(`-var="${name}=`) || cloudbuild.includes(`-var=${name}=`)) continue;
+    assert.ok(name in example, `required var.${name} is in the example`);
+  }
+  assert.match(cloudbuild, /-var-file=/, 'cloudbuild.yaml applies with a var file');
+  assert.match(cloudbuild, /function_source_object=/, 'cloudbuild.yaml passes the uploaded source object');
+});
+
+t('terraform fmt -check passes', () => {
+  const result = spawnSync('terraform', ['fmt', '-check', '-recursive', '-diff', tfDir], { encoding: 'utf8' });
+  if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+    console.log('  note: terraform is not on PATH; `terraform fmt -check` skipped');
+    return;
+  }
+  assert.is(result.status, 0, `terraform fmt -check:\n${result.stdout}${result.stderr}`);
+});
+
+t.run();
