@@ -21,7 +21,8 @@ export const FUNCTION_PERMISSIONS: Record<string, FunctionPermissions> = {
   vmLifecycle: {
     target: [...COMPUTE_READ, ...COMPUTE_FIX, 'osconfig.osPolicyAssignments.get', 'osconfig.osPolicyAssignments.create'],
     firestore: true,
-    publishes: [],
+    // A host blocked at enrollment alerts at once.
+    publishes: ['ALERT_TOPIC'],
   },
   fleetAudit: { target: [], firestore: true, publishes: ['AUDIT_SHARD_TOPIC', 'DEAD_LETTER_TOPIC'] },
   fleetAuditShard: {

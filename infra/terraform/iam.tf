@@ -102,6 +102,14 @@ resource "google_project_iam_member" "vm_lifecycle_firestore" {
   member  = "serviceAccount:${google_service_account.vm_lifecycle.email}"
 }
 
+# A VM blocked at enrollment (no service account, osconfig off) opens a host.blocked alert at once.
+resource "google_pubsub_topic_iam_member" "vm_lifecycle_alerts" {
+  project = var.project_id
+  topic   = google_pubsub_topic.alerts.name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.vm_lifecycle.email}"
+}
+
 # --- fleetAudit ----------------------------------------------------------------------------------
 # No target-project permissions: it only fans out.
 
