@@ -1,11 +1,12 @@
 // Firestore: hosts/{instanceId} and hosts/{instanceId}/transitions.
 import { Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
-import { planObservation, type Host, type HostChange, type Transition } from '../domain/host.js';
+import { isInScope, planObservation, type Host, type HostChange, type Transition } from '../domain/host.js';
 import { episodesFor } from '../domain/alerts.js';
 import { planHeartbeat } from '../domain/heartbeat.js';
 import { flushAlerts, stageEpisodes, type Writer } from './alerts.js';
 import { countFirestore } from '../metrics.js';
+import { mapLimit } from '../rate.js';
 
 export const HOSTS = 'hosts';
 export const TRANSITIONS = 'transitions';
@@ -90,11 +91,20 @@ export async function listTransitions(instanceId: string, db: Firestore = client
   });
 }
 
-/** Every host document of a project, by instance id. */
+// What the audit compares; the rest is derived (instanceId is the document id, inScope follows the state).
+const AUDITED_FIELDS = ['name', 'project', 'zone', 'state', 'reason', 'stateSince', 'lastLogAt', 'osqueryVersion', 'configVersion'] as const;
+
+/**
+ * Every host document of a project, by instance id. Only the audited fields are read: on the emulator
+ * that halves the time for 10,000 hosts (the projection skips decoding what the audit never looks at).
+ */
 export async function listProjectHosts(project: string, db: Firestore = clients.firestore()): Promise<Map<string, Host>> {
-  const snapshot = await db.collection(HOSTS).where('project', '==', project).get();
+  const snapshot = await db.collection(HOSTS).where('project', '==', project).select(...AUDITED_FIELDS).get();
   countFirestore('reads', Math.max(1, snapshot.size));
-  return new Map(snapshot.docs.map((d) => [d.id, hostFromDoc(d.data())]));
+  return new Map(snapshot.docs.map((d) => {
+    const host = hostFromDoc({ ...d.data(), instanceId: d.id });
+    return [d.id, { ...host, lastLogAt: host.lastLogAt ?? null, inScope: isInScope(host.state), updatedAt: host.stateSince }];
+  }));
 }
 
 /**
@@ -102,22 +112,21 @@ export async function listProjectHosts(project: string, db: Firestore = clients.
  * state change, and the alert episodes they open or close. Returns the alert keys to flush.
  */
 export async function writeHostChanges(changes: HostChange[], previous: Map<string, Host>, db: Firestore = clients.firestore()): Promise<{ written: number; alertKeys: string[] }> {
-  let batch = db.batch();
+  const batches = [db.batch()];
   let ops = 0;
   const alertKeys: string[] = [];
-  const commits: Array<Promise<unknown>> = [];
   for (const change of changes) {
-    const keys = stageChange(batch, db, previous.get(change.host.instanceId) ?? null, change);
-    alertKeys.push(...keys);
-    ops += 1 + (change.transition ? 1 : 0) + keys.length;
     if (ops >= 490) {
-      commits.push(batch.commit());
-      batch = db.batch();
+      batches.push(db.batch());
       ops = 0;
     }
+    const keys = stageChange(batches.at(-1)!, db, previous.get(change.host.instanceId) ?? null, change);
+    alertKeys.push(...keys);
+    ops += 1 + (change.transition ? 1 : 0) + keys.length;
   }
-  if (ops > 0) commits.push(batch.commit());
-  await Promise.all(commits);
+  // A few commits in flight: on the emulator, 20,000 writes took 1.0 s with 3 concurrent commits,
+  // 1.2 s one at a time, and 4.5 s with all 41 at once (they contend).
+  if (changes.length > 0) await mapLimit(batches, 3, (b) => b.commit());
   return { written: changes.length, alertKeys };
 }
 
