@@ -48,7 +48,10 @@ export interface RetryOptions {
   alsoRetry?: (error: unknown) => boolean;
 }
 
-/** Runs `fn`, retrying transient faults with jittered exponential backoff; anything else fails at once. */
+/**
+ * Runs `fn` (one Google API call, say), retrying transient faults with jittered exponential backoff;
+ * anything else fails at once. API calls are counted where the clients are built (shared/clients.ts).
+ */
 export function withRetry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
   return pRetry(fn, {
     retries: options.retries ?? 5,
@@ -64,12 +67,4 @@ export function asHandlerError(error: unknown): TransientError | PermanentError 
   if (error instanceof TransientError || error instanceof PermanentError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return isTransient(error) ? new TransientError(message, { cause: error }) : new PermanentError(message, { cause: error });
-}
-
-/**
- * One Google API call, retried on transient faults. `method` names it in logs; the RPCs themselves are
- * counted where the clients are built (shared/clients.ts), so pages and retries count too.
- */
-export function callApi<T>(_method: string, fn: () => Promise<T>, options?: RetryOptions): Promise<T> {
-  return withRetry(fn, options);
 }

@@ -2,6 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { captureLogs, clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { createVm as createFleetVm } from './helpers/fleet.js';
 import { buildAuditLogEvent, type EntrySpec } from '../infra/local/simulator/eventarc.js';
 import { getHost, listTransitions } from '../shared/adapters/hosts.js';
 
@@ -19,11 +20,7 @@ t.before.each(async ({ stack }) => {
   await stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
 });
 
-async function createVm(stack: Stack, spec: Record<string, unknown>) {
-  const vm = await stack.control('POST', '/vms', { project: P, zone: Z, ...spec });
-  await stack.flushEvents();
-  return vm as { id: string; name: string };
-}
+const createVm = (stack: Stack, spec: Record<string, unknown>) => createFleetVm(stack, { project: P, zone: Z, ...spec });
 
 async function post(stack: Stack, event: { headers: Record<string, string>; body: string }) {
   const res = await fetch(stack.vmLifecycleUrl, { method: 'POST', headers: event.headers, body: event.body });

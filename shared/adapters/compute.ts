@@ -1,7 +1,7 @@
 // Compute Engine: the inventory. Every call retries transient faults; fingerprinted writes re-read on 412.
 import type { protos } from '@google-cloud/compute';
 import { clients } from '../clients.js';
-import { callApi, isConditionNotMet, isNotFound, withRetry } from '../errors.js';
+import { isConditionNotMet, isNotFound, withRetry } from '../errors.js';
 import { lastSegment, osFamilyFromLicenses, type Vm } from '../domain/vm.js';
 
 type Instance = protos.google.cloud.compute.v1.IInstance;
@@ -38,7 +38,7 @@ export interface VmRef {
 /** The VM, or null when it does not exist (any more). */
 export async function getVm(ref: VmRef): Promise<Vm | null> {
   try {
-    const [instance] = await callApi('compute.instances.get', () => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
+    const [instance] = await withRetry(() => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
     return toVm(instance, ref.project);
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -48,14 +48,14 @@ export async function getVm(ref: VmRef): Promise<Vm | null> {
 
 /** Project-wide metadata (commonInstanceMetadata), where enable-osconfig is usually set. */
 export async function getProjectMetadata(project: string): Promise<Record<string, string>> {
-  const [p] = await callApi('compute.projects.get', () => clients.projects().get({ project }));
+  const [p] = await withRetry(() => clients.projects().get({ project }));
   return metadataMap(p.commonInstanceMetadata?.items);
 }
 
 /** Every VM of a zone (paged by the client, 500 per page). */
 export async function listZoneVms(project: string, zone: string): Promise<Vm[]> {
   const vms: Vm[] = [];
-  await callApi('compute.instances.list', async () => {
+  await withRetry(async () => {
     vms.length = 0;
     for await (const instance of clients.instances().listAsync({ project, zone, maxResults: 500 })) vms.push(toVm(instance, project));
   });
@@ -65,7 +65,7 @@ export async function listZoneVms(project: string, zone: string): Promise<Vm[]> 
 /** Every VM of a project, one aggregated listing over all zones (500 per page). */
 export async function listProjectVms(project: string, filter?: { zonePrefix?: string }): Promise<Vm[]> {
   const vms: Vm[] = [];
-  await callApi('compute.instances.aggregatedList', async () => {
+  await withRetry(async () => {
     vms.length = 0;
     for await (const [scope, list] of clients.instances().aggregatedListAsync({ project, maxResults: 500 })) {
       if (filter?.zonePrefix && !lastSegment(scope).startsWith(filter.zonePrefix)) continue;
@@ -78,7 +78,7 @@ export async function listProjectVms(project: string, filter?: { zonePrefix?: st
 async function waitForZoneOperation(project: string, zone: string, operation: Operation): Promise<void> {
   let op = operation;
   while (op.status !== 'DONE') {
-    [op] = await callApi('compute.zoneOperations.wait', () => clients.zoneOperations().wait({ project, zone, operation: String(op.name) }));
+    [op] = await withRetry(() => clients.zoneOperations().wait({ project, zone, operation: String(op.name) }));
   }
   if (op.error?.errors?.length) {
     const first = op.error.errors[0];
@@ -93,10 +93,10 @@ async function waitForZoneOperation(project: string, zone: string, operation: Op
 export async function setInstanceMetadata(ref: VmRef, key: string, value: string): Promise<void> {
   await withRetry(
     async () => {
-      const [instance] = await callApi('compute.instances.get', () => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
+      const [instance] = await withRetry(() => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
       const items = (instance.metadata?.items ?? []).filter((i) => i.key !== key);
       items.push({ key, value });
-      const [op] = await callApi('compute.instances.setMetadata', () => clients.instances().setMetadata({
+      const [op] = await withRetry(() => clients.instances().setMetadata({
         project: ref.project, zone: ref.zone, instance: ref.name,
         metadataResource: { fingerprint: instance.metadata?.fingerprint ?? '', items },
       }), { retries: 0 });
@@ -110,8 +110,8 @@ export async function setInstanceMetadata(ref: VmRef, key: string, value: string
 export async function setInstanceLabel(ref: VmRef, key: string, value: string): Promise<void> {
   await withRetry(
     async () => {
-      const [instance] = await callApi('compute.instances.get', () => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
-      const [op] = await callApi('compute.instances.setLabels', () => clients.instances().setLabels({
+      const [instance] = await withRetry(() => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
+      const [op] = await withRetry(() => clients.instances().setLabels({
         project: ref.project, zone: ref.zone, instance: ref.name,
         instancesSetLabelsRequestResource: { labels: { ...(instance.labels ?? {}), [key]: value }, labelFingerprint: instance.labelFingerprint ?? '' },
       }), { retries: 0 });

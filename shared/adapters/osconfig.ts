@@ -1,7 +1,7 @@
 // OS Config (VM Manager): the zone's osquery OS policy assignment.
 import type { protos } from '@google-cloud/os-config';
 import { clients } from '../clients.js';
-import { callApi, isAlreadyExists, isNotFound } from '../errors.js';
+import { isAlreadyExists, isNotFound, withRetry } from '../errors.js';
 
 export type Assignment = protos.google.cloud.osconfig.v1.IOSPolicyAssignment;
 
@@ -9,7 +9,7 @@ export const assignmentName = (project: string, zone: string, id: string) => `pr
 
 export async function getAssignment(project: string, zone: string, id: string): Promise<Assignment | null> {
   try {
-    const [assignment] = await callApi('osconfig.osPolicyAssignments.get', () => clients.osConfig().getOSPolicyAssignment({ name: assignmentName(project, zone, id) }));
+    const [assignment] = await withRetry(() => clients.osConfig().getOSPolicyAssignment({ name: assignmentName(project, zone, id) }));
     return assignment;
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -23,7 +23,7 @@ export async function getAssignment(project: string, zone: string, id: string): 
  */
 export async function createAssignment(project: string, zone: string, id: string, body: Assignment): Promise<{ assignment: Assignment; created: boolean }> {
   try {
-    const assignment = await callApi('osconfig.osPolicyAssignments.create', async () => {
+    const assignment = await withRetry(async () => {
       const [operation] = await clients.osConfig().createOSPolicyAssignment({ parent: `projects/${project}/locations/${zone}`, osPolicyAssignmentId: id, osPolicyAssignment: body });
       const [result] = await operation.promise();
       return result as Assignment;
@@ -46,7 +46,7 @@ export async function ensureAssignment(project: string, zone: string, id: string
 
 /** Replaces the assignment's policies, filter and rollout (a new revision and rollout) and waits for it. */
 export async function updateAssignment(name: string, body: Assignment): Promise<Assignment> {
-  return callApi('osconfig.osPolicyAssignments.patch', async () => {
+  return withRetry(async () => {
     const [operation] = await clients.osConfig().updateOSPolicyAssignment({
       osPolicyAssignment: { ...body, name },
       updateMask: { paths: ['description', 'os_policies', 'instance_filter', 'rollout'] },
@@ -66,7 +66,7 @@ const withFields = (fields: string) => ({ autoPaginate: false, otherArgs: { head
 
 /** Every OS policy assignment report of a zone, one wildcard listing (instances/-, assignments/-). */
 export async function listZoneReports(project: string, zone: string): Promise<AssignmentReport[]> {
-  return callApi('osconfig.reports.list', async () => {
+  return withRetry(async () => {
     const reports: AssignmentReport[] = [];
     const parent = `projects/${project}/locations/${zone}/instances/-/osPolicyAssignments/-`;
     for await (const r of clients.osConfig().listOSPolicyAssignmentReportsAsync({ parent, pageSize: 1000 }, withFields(REPORT_FIELDS))) reports.push(r);
@@ -76,7 +76,7 @@ export async function listZoneReports(project: string, zone: string): Promise<As
 
 /** Every VM inventory of a zone with installed packages (FULL view), one wildcard listing. */
 export async function listZoneInventories(project: string, zone: string): Promise<Inventory[]> {
-  return callApi('osconfig.inventories.list', async () => {
+  return withRetry(async () => {
     const inventories: Inventory[] = [];
     for await (const inv of clients.osConfig().listInventoriesAsync({ parent: `projects/${project}/locations/${zone}/instances/-`, view: 'FULL', pageSize: 1000 }, withFields(INVENTORY_FIELDS))) inventories.push(inv);
     return inventories;

@@ -1,12 +1,12 @@
 // Pub/Sub: publishing JSON messages (audit shards, alerts), and reading the Pub/Sub CloudEvent form.
 import { z } from 'zod';
 import { clients } from '../clients.js';
-import { callApi } from '../errors.js';
+import { withRetry } from '../errors.js';
 import { countApiCall } from '../metrics.js';
 
 /** Publishes one JSON message; resolves to its message id. */
 export async function publishJson(topic: string, data: unknown, attributes: Record<string, string> = {}): Promise<string> {
-  return callApi('pubsub.publish', () => {
+  return withRetry(() => {
     countApiCall('pubsub.publish');
     return clients.pubsub().topic(topic).publishMessage({ json: data, attributes });
   });

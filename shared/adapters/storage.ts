@@ -1,7 +1,7 @@
 // Cloud Storage: the configuration bucket. Objects are content-addressed per version and never overwritten.
 import { createHash } from 'node:crypto';
 import { clients } from '../clients.js';
-import { callApi, isConditionNotMet } from '../errors.js';
+import { isConditionNotMet, withRetry } from '../errors.js';
 import { countApiCall } from '../metrics.js';
 
 export interface StoredObject {
@@ -19,7 +19,7 @@ const md5 = (text: string) => createHash('md5').update(text).digest('base64');
 export async function ensureObject(bucket: string, name: string, content: string): Promise<StoredObject> {
   const file = clients.storage().bucket(bucket).file(name);
   try {
-    await callApi('storage.objects.insert', () => {
+    await withRetry(() => {
       countApiCall('storage.objects.insert');
       return file.save(content, { resumable: false, validation: false, contentType: 'text/plain; charset=utf-8', preconditionOpts: { ifGenerationMatch: 0 } });
     });
@@ -27,7 +27,7 @@ export async function ensureObject(bucket: string, name: string, content: string
   } catch (error) {
     if (!isConditionNotMet(error)) throw error;
   }
-  const [metadata] = await callApi('storage.objects.get', () => {
+  const [metadata] = await withRetry(() => {
     countApiCall('storage.objects.get');
     return file.getMetadata();
   });
