@@ -3,15 +3,15 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_BUNDLE_DIR, loadBundle } from '../shared/osquery/bundle.js';
 import { DEFAULT_LINT_OPTIONS, formatFinding, lintBundle } from '../shared/osquery/lint.js';
-import { DEFAULT_OSQUERY_VERSION, loadSchema, schemaUrl } from '../shared/osquery/schema.js';
+import { DEFAULT_OSQUERY_VERSION, loadSchema, schemaSource as resolveSchema } from '../shared/osquery/schema.js';
 import { quietKnownWarnings } from '../shared/warnings.js';
 
 const HELP = `osq-orch <command> [options]
 
   lint [bundle-dir] [--schema PATH|URL] [--budget N] [--min-interval S]
       Check an osquery bundle: structure, every query prepared against the osquery schema, cost.
-      Exit 1 when there are errors. Default schema: the published one for osquery ${DEFAULT_OSQUERY_VERSION}
-      (OSQUERY_SCHEMA or OSQUERY_VERSION change it).
+      Exit 1 when there are errors. Default schema: osquery ${DEFAULT_OSQUERY_VERSION}'s, kept in the repository;
+      OSQUERY_SCHEMA (a path or URL) or OSQUERY_VERSION (the published schema of that version) change it.
 
   render --zone ZONE [--project P] [--bundle DIR]
       Print the OS policy assignment the zone gets for the bundle, as JSON. Cloud Storage generations
@@ -29,7 +29,7 @@ const HELP = `osq-orch <command> [options]
 Settings come from the environment (see the README's configuration table).
 `;
 
-const schemaSource = (flag: string | undefined) => flag ?? process.env.OSQUERY_SCHEMA ?? schemaUrl(process.env.OSQUERY_VERSION ?? DEFAULT_OSQUERY_VERSION);
+const schemaSource = (flag: string | undefined) => resolveSchema(flag || process.env.OSQUERY_SCHEMA, process.env.OSQUERY_VERSION || DEFAULT_OSQUERY_VERSION);
 
 async function render(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { zone: { type: 'string' }, project: { type: 'string' }, bundle: { type: 'string' } } });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PolicySettings } from './domain/policy.js';
 import type { ScopeSettings } from './domain/scope.js';
+import { PINNED_OSQUERY_VERSION } from './osquery/version.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
@@ -40,7 +41,7 @@ const schema = z.object({
   /** Cloud Storage bucket holding published configuration files (those over OS Config's 1024-character inline limit). */
   CONFIG_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'expected a bucket name').optional(),
   /** The osquery version whose schema the linter uses by default. */
-  OSQUERY_VERSION: z.string().regex(/^\d+\.\d+\.\d+$/).default('5.23.1'),
+  OSQUERY_VERSION: z.string().regex(/^\d+\.\d+\.\d+$/).default(PINNED_OSQUERY_VERSION),
   /** Topic alert messages go to (contracts.md). */
   ALERT_TOPIC: z.string().min(1).default('osquery-alerts'),
   /** Topic Cloud Monitoring's Pub/Sub notification channel publishes incidents to (monitoringAlert). */

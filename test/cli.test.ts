@@ -6,9 +6,11 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_BUNDLE_DIR } from '../shared/osquery/bundle.js';
+import { bundledSchemaPath } from '../shared/osquery/schema.js';
+import { PINNED_OSQUERY_VERSION } from '../shared/osquery/version.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const SCHEMA = path.resolve(ROOT, '../shared/osquery/schema-5.23.1.json');
+const SCHEMA = bundledSchemaPath(PINNED_OSQUERY_VERSION)!;
 const t = suite('osq-orch CLI');
 
 /** Async, so a simulator in this process keeps answering while the CLI runs. */
@@ -39,6 +41,12 @@ t('lint fails a broken bundle (exit 1), one line per finding with file, pack, qu
   const r = run(['lint', dir, '--schema', SCHEMA]);
   assert.is(r.status, 1);
   assert.match(r.stdout, /^error packs\/users.conf pack=users query=broken: SQLite: no such column: nope$/m);
+});
+
+t('lint without --schema uses the pinned version\'s schema kept in the repository (no network needed)', () => {
+  const r = run(['lint'], { OSQUERY_SCHEMA: '', OSQUERY_VERSION: '' });
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /0 errors/);
 });
 
 t('lint with a schema that cannot be read exits 2 with the reason', () => {

@@ -1,4 +1,4 @@
-// The bundle linter against the osquery 5.23.1 schema from the handbook (never copied into the repo).
+// The bundle linter against the osquery schema of the pinned version (kept in the repository; see NOTICE).
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,9 +6,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadBundle, DEFAULT_BUNDLE_DIR } from '../shared/osquery/bundle.js';
 import { formatFinding, lintBundle, type Finding } from '../shared/osquery/lint.js';
-import { loadSchema, type OsquerySchema } from '../shared/osquery/schema.js';
+import { loadSchema, type OsquerySchema, bundledSchemaPath } from '../shared/osquery/schema.js';
+import { PINNED_OSQUERY_VERSION } from '../shared/osquery/version.js';
 
-export const SCHEMA_PATH = path.resolve(import.meta.dirname, '../../shared/osquery/schema-5.23.1.json');
+export const SCHEMA_PATH = bundledSchemaPath(PINNED_OSQUERY_VERSION)!;
 const t = suite<{ schema: OsquerySchema }>('bundle linter');
 t.before(async (ctx) => {
   ctx.schema = await loadSchema(SCHEMA_PATH);

@@ -13,11 +13,12 @@ import { renderBundle } from '../shared/osquery/render.js';
 import { currentVersion, getRollout } from '../shared/adapters/rollouts.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { configVersionOfPolicy } from '../shared/domain/policy.js';
-import { loadSchema } from '../shared/osquery/schema.js';
+import { loadSchema, bundledSchemaPath } from '../shared/osquery/schema.js';
+import { PINNED_OSQUERY_VERSION } from '../shared/osquery/version.js';
 import { usageSince, usageSnapshot } from '../shared/metrics.js';
 import type { SimAssignment, SimVm } from '../infra/local/simulator/world.js';
 
-const SCHEMA = path.resolve(import.meta.dirname, '../../shared/osquery/schema-5.23.1.json');
+const SCHEMA = bundledSchemaPath(PINNED_OSQUERY_VERSION)!;
 const t = suite<{ stack: Stack }>('publish');
 
 t.before(async (ctx) => {

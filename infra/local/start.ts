@@ -127,12 +127,11 @@ setInterval(() => {
   }
 }, 1000).unref();
 
-// The configuration bundle in shared/osquery/bundle, published as `osq-orch publish` would (linted
-// too when OSQUERY_SCHEMA names a schema file: there is no network for the default URL here).
+// The configuration bundle in shared/osquery/bundle, linted and published as `osq-orch publish` would.
 {
   const { publish } = await import('../../shared/usecases/publish.js');
-  const { loadSchema } = await import('../../shared/osquery/schema.js');
-  const report = await publish({ schema: process.env.OSQUERY_SCHEMA ? await loadSchema(process.env.OSQUERY_SCHEMA) : undefined });
+  const { loadSchema, schemaSource } = await import('../../shared/osquery/schema.js');
+  const report = await publish({ schema: await loadSchema(schemaSource(process.env.OSQUERY_SCHEMA, config().OSQUERY_VERSION)) });
   say(`configuration ${report.configVersion} published: ${report.uploaded} file(s) to gs://${process.env.CONFIG_BUCKET}, now current`);
 }
 

@@ -1,11 +1,25 @@
-// The osquery table schema (published per version by the osquery project), loaded at run time from a
-// path or URL. It is never copied into this repository.
+// The osquery table schema (published per version by the osquery project under CC BY 4.0). The pinned
+// version's schema ships in the repository (see NOTICE); other versions are read from a path or URL.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { z } from 'zod';
+import { PINNED_OSQUERY_VERSION } from './version.js';
 
-export const DEFAULT_OSQUERY_VERSION = '5.23.1';
+export const DEFAULT_OSQUERY_VERSION = PINNED_OSQUERY_VERSION;
 export const schemaUrl = (version: string) =>
   `https://raw.githubusercontent.com/osquery/osquery-site/source/src/data/osquery_schema_versions/${version}.json`;
+
+/** The schema file kept in the repository for a version, or null when only the published URL has it. */
+export function bundledSchemaPath(version: string): string | null {
+  const file = path.resolve(import.meta.dirname, 'schema', `osquery-${version}.json`);
+  return existsSync(file) ? file : null;
+}
+
+/** Where the linter reads the schema from: an explicit path or URL, else the repository's copy, else the published URL. */
+export function schemaSource(explicit: string | undefined, version: string = DEFAULT_OSQUERY_VERSION): string {
+  return explicit || bundledSchemaPath(version) || schemaUrl(version);
+}
 
 const tableSchema = z.object({
   name: z.string(),

@@ -14,7 +14,7 @@ export const SIM_OS = {
 export type SimOs = keyof typeof SIM_OS;
 export const isSimOs = (os: unknown): os is SimOs => typeof os === 'string' && os in SIM_OS;
 
-export const OSQUERY_VERSION = '5.23.1';
+export { PINNED_OSQUERY_VERSION as OSQUERY_VERSION } from '../../../shared/osquery/version.js';
 export const COMPUTE_BASE = 'https://www.googleapis.com/compute/v1';
 
 export interface SimVm {
