@@ -29,10 +29,14 @@ const HELP = `osq-orch <command> [options]
 Settings come from the environment (see the README's configuration table).
 `;
 
-const schemaSource = (flag: string | undefined) => resolveSchema(flag || process.env.OSQUERY_SCHEMA, process.env.OSQUERY_VERSION || DEFAULT_OSQUERY_VERSION);
+const schemaSource = (flag: string | undefined) =>
+  resolveSchema(flag || process.env.OSQUERY_SCHEMA, process.env.OSQUERY_VERSION || DEFAULT_OSQUERY_VERSION);
 
 async function render(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { zone: { type: 'string' }, project: { type: 'string' }, bundle: { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: { zone: { type: 'string' }, project: { type: 'string' }, bundle: { type: 'string' } },
+  });
   if (!values.zone) throw new Error('--zone is required');
   const { config, policySettings } = await import('../shared/config.js');
   const { renderBundle, policyConfigOf } = await import('../shared/osquery/render.js');
@@ -42,23 +46,45 @@ async function render(args: string[]): Promise<number> {
   const { renderSettings } = await import('../shared/usecases/publish.js');
   const rendered = renderBundle(await loadBundle(values.bundle ?? DEFAULT_BUNDLE_DIR), renderSettings());
   const published = await getRollout(rendered.configVersion).catch(() => null);
-  const generations = Object.fromEntries((published?.files ?? []).filter((f) => f.generation).map((f) => [f.source, f.generation!]));
-  if (!published && rendered.files.some((f) => f.viaStorage)) console.error(`version ${rendered.configVersion} is not published: Cloud Storage generations are blank until \`osq-orch publish\``);
+  const generations = Object.fromEntries(
+    (published?.files ?? []).filter((f) => f.generation).map((f) => [f.source, f.generation!]),
+  );
+  if (!published && rendered.files.some((f) => f.viaStorage))
+    console.error(
+      `version ${rendered.configVersion} is not published: Cloud Storage generations are blank until \`osq-orch publish\``,
+    );
   const policy = policyConfigOf(rendered, published?.bucket ?? config().CONFIG_BUCKET ?? '', generations, 'blank');
   const project = values.project ?? config().TARGET_PROJECTS[0] ?? config().GOOGLE_CLOUD_PROJECT ?? 'PROJECT';
-  const assignment = { name: assignmentName(project, values.zone, config().ASSIGNMENT_ID), ...buildOsqueryAssignment(policySettings(), policy) };
+  const assignment = {
+    name: assignmentName(project, values.zone, config().ASSIGNMENT_ID),
+    ...buildOsqueryAssignment(policySettings(), policy),
+  };
   console.log(JSON.stringify(assignment, null, 2));
   return 0;
 }
 
 async function publishCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { bundle: { type: 'string' }, project: { type: 'string', multiple: true }, schema: { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: { bundle: { type: 'string' }, project: { type: 'string', multiple: true }, schema: { type: 'string' } },
+  });
   const { publish, BundleRejected } = await import('../shared/usecases/publish.js');
   try {
-    const report = await publish({ bundleDir: values.bundle, projects: values.project, schema: await loadSchema(schemaSource(values.schema)) });
-    console.log(`version ${report.configVersion}: ${report.uploaded} file(s) uploaded, ${report.reused} already there; record ${report.recorded ? 'written' : 'unchanged'}`);
-    console.log(`zones: ${report.zones.created.length} created, ${report.zones.updated.length} updated, ${report.zones.unchanged.length} unchanged (${report.osConfigWrites} OS Config writes)`);
-    for (const [project, reason] of Object.entries(report.failedProjects)) console.log(`project ${project} failed: ${reason}`);
+    const report = await publish({
+      bundleDir: values.bundle,
+      projects: values.project,
+      schema: await loadSchema(schemaSource(values.schema)),
+    });
+    console.log(
+      `version ${report.configVersion}: ${report.uploaded} file(s) uploaded, ${report.reused} already there; ` +
+        `record ${report.recorded ? 'written' : 'unchanged'}`,
+    );
+    console.log(
+      `zones: ${report.zones.created.length} created, ${report.zones.updated.length} updated, ` +
+        `${report.zones.unchanged.length} unchanged (${report.osConfigWrites} OS Config writes)`,
+    );
+    for (const [project, reason] of Object.entries(report.failedProjects))
+      console.log(`project ${project} failed: ${reason}`);
     return Object.keys(report.failedProjects).length > 0 ? 1 : 0;
   } catch (error) {
     if (error instanceof BundleRejected) {
@@ -72,23 +98,31 @@ async function publishCommand(args: string[]): Promise<number> {
 
 async function lint(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
+    args,
+    allowPositionals: true,
     options: { schema: { type: 'string' }, budget: { type: 'string' }, 'min-interval': { type: 'string' } },
   });
   const dir = positionals[0] ?? DEFAULT_BUNDLE_DIR;
   const [bundle, schema] = await Promise.all([loadBundle(dir), loadSchema(schemaSource(values.schema))]);
   const result = lintBundle(bundle, schema, {
     budgetPerHour: values.budget ? Number(values.budget) : DEFAULT_LINT_OPTIONS.budgetPerHour,
-    minIntervalSeconds: values['min-interval'] ? Number(values['min-interval']) : DEFAULT_LINT_OPTIONS.minIntervalSeconds,
+    minIntervalSeconds: values['min-interval']
+      ? Number(values['min-interval'])
+      : DEFAULT_LINT_OPTIONS.minIntervalSeconds,
   });
   for (const f of result.findings) console.log(formatFinding(f));
   const errors = result.findings.filter((f) => f.severity === 'error').length;
-  console.log(`${result.queries} queries, ${result.executionsPerHour} executions per host per hour, ${errors} errors, ${result.findings.length - errors} warnings`);
+  console.log(
+    `${result.queries} queries, ${result.executionsPerHour} executions per host per hour, ${errors} errors, ${result.findings.length - errors} warnings`,
+  );
   return errors > 0 ? 1 : 0;
 }
 
 async function audit(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { project: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    args,
+    options: { project: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean', default: false } },
+  });
   const { auditProject } = await import('../shared/usecases/audit.js');
   const { coverageOf } = await import('../shared/adapters/audits.js');
   const { config } = await import('../shared/config.js');
@@ -100,24 +134,45 @@ async function audit(args: string[]): Promise<number> {
   let failed = 0;
   for (const project of projects) {
     try {
-      const result = await auditProject(project, { dryRun: values['dry-run'], cause: 'osq-orch audit', onProgress: (p) => progress(project, p) });
+      const result = await auditProject(project, {
+        dryRun: values['dry-run'],
+        cause: 'osq-orch audit',
+        onProgress: (p) => progress(project, p),
+      });
       for (const [state, n] of Object.entries(result.counts)) totals[state] = (totals[state] ?? 0) + (n ?? 0);
       needing.push(...result.needingAction.map((h) => ({ project, ...h })));
-      progress.done(`${project}: ${result.instances} VMs, ${result.changes.length} host changes${values['dry-run'] ? ' (dry run: not written)' : ''}, ${result.apiCalls} API calls${result.zonesHealed.length ? `, zones fixed: ${result.zonesHealed.join(' ')}` : ''}`);
+      progress.done(
+        `${project}: ${result.instances} VMs, ${result.changes.length} host changes` +
+          `${values['dry-run'] ? ' (dry run: not written)' : ''}, ${result.apiCalls} API calls` +
+          `${result.zonesHealed.length ? `, zones fixed: ${result.zonesHealed.join(' ')}` : ''}`,
+      );
     } catch (error) {
       failed += 1;
       progress.done(`${project}: FAILED ${error instanceof Error ? error.message : error}`);
     }
   }
   console.log('\nstate          hosts');
-  for (const state of ['reporting', 'compliant', 'pending', 'silent', 'noncompliant', 'blocked', 'stopped', 'exempt', 'deleted']) {
+  for (const state of [
+    'reporting',
+    'compliant',
+    'pending',
+    'silent',
+    'noncompliant',
+    'blocked',
+    'stopped',
+    'exempt',
+    'deleted',
+  ]) {
     if (totals[state]) console.log(`${state.padEnd(14)} ${String(totals[state]).padStart(5)}`);
   }
   const coverage = coverageOf(totals);
-  console.log(`coverage       ${coverage === null ? 'n/a' : `${(coverage * 100).toFixed(1)}%`} (reporting / in scope and running)`);
+  console.log(
+    `coverage       ${coverage === null ? 'n/a' : `${(coverage * 100).toFixed(1)}%`} (reporting / in scope and running)`,
+  );
   if (needing.length > 0) {
     console.log(`\nneeding action (${needing.length}):`);
-    for (const h of needing.slice(0, 50)) console.log(`  ${h.state.padEnd(13)} ${`${h.project}/${h.zone}/${h.name}`.padEnd(50)} ${h.reason ?? ''}`);
+    for (const h of needing.slice(0, 50))
+      console.log(`  ${h.state.padEnd(13)} ${`${h.project}/${h.zone}/${h.name}`.padEnd(50)} ${h.reason ?? ''}`);
     if (needing.length > 50) console.log(`  ... and ${needing.length - 50} more`);
   }
   return failed > 0 ? 1 : 0;

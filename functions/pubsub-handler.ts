@@ -11,7 +11,11 @@ import { rejectPoison } from '../shared/usecases/poison.js';
  * messages are logged with the reason and acknowledged (and dead-lettered when configured); transient
  * faults rethrow so Pub/Sub redelivers; permanent ones are logged and acknowledged.
  */
-export function pubsubHandler<T>(name: string, schema: z.ZodType<T> | null, run: (value: T, message: PubSubMessage, event: CloudEvent<unknown>) => Promise<unknown>) {
+export function pubsubHandler<T>(
+  name: string,
+  schema: z.ZodType<T> | null,
+  run: (value: T, message: PubSubMessage, event: CloudEvent<unknown>) => Promise<unknown>,
+) {
   return async (event: CloudEvent<unknown>): Promise<void> => {
     const ref = { function: name, eventId: event.id };
     const unwrapped = messageOf(event.data);

@@ -24,10 +24,16 @@ export async function vmLifecycle(event: CloudEvent<unknown>): Promise<void> {
   } catch (error) {
     const mapped = asHandlerError(error);
     if (mapped instanceof PermanentError) {
-      log.error({ ...eventRef, action: action.kind, reason: mapped.message }, 'vmLifecycle: permanent failure, acknowledged');
+      log.error(
+        { ...eventRef, action: action.kind, reason: mapped.message },
+        'vmLifecycle: permanent failure, acknowledged',
+      );
       return;
     }
-    log.warn({ ...eventRef, action: action.kind, reason: mapped.message }, 'vmLifecycle: transient failure, will be redelivered');
+    log.warn(
+      { ...eventRef, action: action.kind, reason: mapped.message },
+      'vmLifecycle: transient failure, will be redelivered',
+    );
     throw mapped;
   }
 }

@@ -18,7 +18,12 @@ function endpointOptions(): ClientOptions {
   if (!url) return {};
   const u = new URL(url);
   // A port written inside apiEndpoint is ignored by the REST transport; it must be passed on its own.
-  return { apiEndpoint: u.hostname, port: Number(u.port), protocol: u.protocol.replace(':', ''), authClient: new PassThroughClient() };
+  return {
+    apiEndpoint: u.hostname,
+    port: Number(u.port),
+    protocol: u.protocol.replace(':', ''),
+    authClient: new PassThroughClient(),
+  };
 }
 
 // os-config still depends on an older google-auth-library; the PassThroughClient works with both.
@@ -29,7 +34,10 @@ type OsConfigOptions = ConstructorParameters<typeof OsConfigZonalServiceClient>[
  * initialize() builds the per-method call functions synchronously; each is wrapped once.
  */
 function counted<T extends object>(client: T, api: string): T {
-  const c = client as unknown as { initialize(): unknown; innerApiCalls: Record<string, (...args: unknown[]) => unknown> };
+  const c = client as unknown as {
+    initialize(): unknown;
+    innerApiCalls: Record<string, (...args: unknown[]) => unknown>;
+  };
   void Promise.resolve(c.initialize()).catch(() => undefined); // failures surface on the first call
   for (const [method, call] of Object.entries(c.innerApiCalls)) {
     c.innerApiCalls[method] = (...args: unknown[]) => {
@@ -49,10 +57,26 @@ const instances = lazy(() => counted(new InstancesClient(endpointOptions()), 'co
 const zoneOperations = lazy(() => counted(new ZoneOperationsClient(endpointOptions()), 'compute.zoneOperations'));
 const projects = lazy(() => counted(new ProjectsClient(endpointOptions()), 'compute.projects'));
 // REST fallback: the same transport as Compute, and the one the simulator speaks.
-const osConfig = lazy(() => counted(patchOsConfigDescriptors(new OsConfigZonalServiceClient({ ...endpointOptions(), fallback: true } as OsConfigOptions)), 'osconfig'));
-const firestore = lazy(() => new Firestore({ databaseId: config().FIRESTORE_DATABASE, ignoreUndefinedProperties: true }));
+const osConfig = lazy(() =>
+  counted(
+    patchOsConfigDescriptors(
+      new OsConfigZonalServiceClient({ ...endpointOptions(), fallback: true } as OsConfigOptions),
+    ),
+    'osconfig',
+  ),
+);
+const firestore = lazy(
+  () => new Firestore({ databaseId: config().FIRESTORE_DATABASE, ignoreUndefinedProperties: true }),
+);
 // Storage takes the simulator's URL as apiEndpoint (no auth for a custom endpoint).
-const storage = lazy(() => new Storage(config().GOOGLE_API_ENDPOINT ? { apiEndpoint: config().GOOGLE_API_ENDPOINT, projectId: config().GOOGLE_CLOUD_PROJECT ?? 'local' } : {}));
+const storage = lazy(
+  () =>
+    new Storage(
+      config().GOOGLE_API_ENDPOINT
+        ? { apiEndpoint: config().GOOGLE_API_ENDPOINT, projectId: config().GOOGLE_CLOUD_PROJECT ?? 'local' }
+        : {},
+    ),
+);
 // PUBSUB_EMULATOR_HOST, when set, points it at the emulator.
 const pubsub = lazy(() => new PubSub({ projectId: config().GOOGLE_CLOUD_PROJECT }));
 

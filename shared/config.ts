@@ -24,7 +24,10 @@ const schema = z.object({
   /** Set instance metadata enable-osconfig=TRUE on in-scope VMs that lack it, instead of only reporting them blocked. */
   REMEDIATE_OSCONFIG_METADATA: bool.default(false),
   /** The id of the one OS policy assignment the orchestrator owns in each zone. */
-  ASSIGNMENT_ID: z.string().regex(/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected an OS Config assignment id').default('osquery'),
+  ASSIGNMENT_ID: z
+    .string()
+    .regex(/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected an OS Config assignment id')
+    .default('osquery'),
   /** OS Config rollout: at most this percentage of a zone's VMs are changed at once. */
   ROLLOUT_DISRUPTION_PERCENT: z.coerce.number().int().min(1).max(100).default(10),
   /** OS Config rollout: how long a VM must stay compliant before the rollout moves on. */
@@ -34,14 +37,28 @@ const schema = z.object({
   /** The project the orchestrator runs in (set by Cloud Functions and the emulators). */
   GOOGLE_CLOUD_PROJECT: z.string().min(1).optional(),
   /** Projects whose VMs the orchestrator covers (comma-separated). */
-  TARGET_PROJECTS: z.string().default('').transform((v) => v.split(',').map((p) => p.trim()).filter(Boolean)),
+  TARGET_PROJECTS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    ),
   /** Pub/Sub topic the log shipper on every VM writes osquery results to, and its project (default: GOOGLE_CLOUD_PROJECT). */
   LOG_TOPIC: z.string().min(1).default('osquery-logs'),
   LOG_TOPIC_PROJECT: z.string().min(1).optional(),
   /** Cloud Storage bucket holding published configuration files (those over OS Config's 1024-character inline limit). */
-  CONFIG_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'expected a bucket name').optional(),
+  CONFIG_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'expected a bucket name')
+    .optional(),
   /** The osquery version whose schema the linter uses by default. */
-  OSQUERY_VERSION: z.string().regex(/^\d+\.\d+\.\d+$/).default(PINNED_OSQUERY_VERSION),
+  OSQUERY_VERSION: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+$/)
+    .default(PINNED_OSQUERY_VERSION),
   /** Topic alert messages go to (contracts.md). */
   ALERT_TOPIC: z.string().min(1).default('osquery-alerts'),
   /** Topic Cloud Monitoring's Pub/Sub notification channel publishes incidents to (monitoringAlert). */
@@ -100,14 +117,19 @@ export function resetConfig(): void {
 /** A setting a particular command cannot do without. */
 export function required<K extends keyof Config>(key: K): NonNullable<Config[K]> {
   const value = config()[key];
-  if (value === undefined || value === null || (Array.isArray(value) && value.length === 0)) throw new ConfigError(`${key} must be set`);
+  if (value === undefined || value === null || (Array.isArray(value) && value.length === 0))
+    throw new ConfigError(`${key} must be set`);
   return value as NonNullable<Config[K]>;
 }
 
 /** The settings the pure scope and policy decisions take. */
 export function policySettings(): ScopeSettings & PolicySettings {
   const c = config();
-  return { optOutLabel: c.OPT_OUT_LABEL, disruptionPercent: c.ROLLOUT_DISRUPTION_PERCENT, minWaitSeconds: c.ROLLOUT_MIN_WAIT_SECONDS };
+  return {
+    optOutLabel: c.OPT_OUT_LABEL,
+    disruptionPercent: c.ROLLOUT_DISRUPTION_PERCENT,
+    minWaitSeconds: c.ROLLOUT_MIN_WAIT_SECONDS,
+  };
 }
 
 /** Silence threshold: the setting, or 3 heartbeat intervals plus the splay osquery may add to each. */

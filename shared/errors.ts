@@ -66,5 +66,7 @@ export function withRetry<T>(fn: (attempt: number) => Promise<T>, options: Retry
 export function asHandlerError(error: unknown): TransientError | PermanentError {
   if (error instanceof TransientError || error instanceof PermanentError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return isTransient(error) ? new TransientError(message, { cause: error }) : new PermanentError(message, { cause: error });
+  return isTransient(error)
+    ? new TransientError(message, { cause: error })
+    : new PermanentError(message, { cause: error });
 }

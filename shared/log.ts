@@ -2,7 +2,12 @@ import { pino } from 'pino';
 
 // Cloud Logging reads `severity` and `message` from one JSON object per line on stdout.
 const SEVERITY: Record<string, string> = {
-  trace: 'DEBUG', debug: 'DEBUG', info: 'INFO', warn: 'WARNING', error: 'ERROR', fatal: 'CRITICAL',
+  trace: 'DEBUG',
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARNING',
+  error: 'ERROR',
+  fatal: 'CRITICAL',
 };
 
 export const log = pino(

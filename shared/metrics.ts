@@ -30,7 +30,8 @@ export const totalApiCalls = (u: Usage) => Object.values(u.apiCalls).reduce((a, 
 export function usageSince(before: Usage): Usage {
   const now = usageSnapshot();
   const apiCalls: Record<string, number> = {};
-  for (const [k, v] of Object.entries(now.apiCalls)) if (v - (before.apiCalls[k] ?? 0) > 0) apiCalls[k] = v - (before.apiCalls[k] ?? 0);
+  for (const [k, v] of Object.entries(now.apiCalls))
+    if (v - (before.apiCalls[k] ?? 0) > 0) apiCalls[k] = v - (before.apiCalls[k] ?? 0);
   return {
     apiCalls,
     firestoreReads: now.firestoreReads - before.firestoreReads,

@@ -13,20 +13,40 @@ export interface FunctionPermissions {
   publishes: readonly string[];
 }
 
-const COMPUTE_READ = ['compute.instances.get', 'compute.instances.list', 'compute.projects.get', 'compute.zoneOperations.get'] as const;
+const COMPUTE_READ = [
+  'compute.instances.get',
+  'compute.instances.list',
+  'compute.projects.get',
+  'compute.zoneOperations.get',
+] as const;
 const COMPUTE_FIX = ['compute.instances.setLabels', 'compute.instances.setMetadata'] as const;
-const ASSIGNMENT_WRITE = ['osconfig.osPolicyAssignments.get', 'osconfig.osPolicyAssignments.create', 'osconfig.osPolicyAssignments.update'] as const;
+const ASSIGNMENT_WRITE = [
+  'osconfig.osPolicyAssignments.get',
+  'osconfig.osPolicyAssignments.create',
+  'osconfig.osPolicyAssignments.update',
+] as const;
 
 export const FUNCTION_PERMISSIONS: Record<string, FunctionPermissions> = {
   vmLifecycle: {
-    target: [...COMPUTE_READ, ...COMPUTE_FIX, 'osconfig.osPolicyAssignments.get', 'osconfig.osPolicyAssignments.create'],
+    target: [
+      ...COMPUTE_READ,
+      ...COMPUTE_FIX,
+      'osconfig.osPolicyAssignments.get',
+      'osconfig.osPolicyAssignments.create',
+    ],
     firestore: true,
     // A host blocked at enrollment alerts at once.
     publishes: ['ALERT_TOPIC'],
   },
   fleetAudit: { target: [], firestore: true, publishes: ['AUDIT_SHARD_TOPIC', 'DEAD_LETTER_TOPIC'] },
   fleetAuditShard: {
-    target: [...COMPUTE_READ, ...COMPUTE_FIX, ...ASSIGNMENT_WRITE, 'osconfig.osPolicyAssignmentReports.list', 'osconfig.inventories.list'],
+    target: [
+      ...COMPUTE_READ,
+      ...COMPUTE_FIX,
+      ...ASSIGNMENT_WRITE,
+      'osconfig.osPolicyAssignmentReports.list',
+      'osconfig.inventories.list',
+    ],
     firestore: true,
     publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'],
   },

@@ -1,7 +1,11 @@
 // Bounded concurrency and per-minute quotas for API calls.
 
 /** Runs fn over items with at most `limit` in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
@@ -18,7 +22,10 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
  * A token bucket refilled evenly over a minute: a burst of up to `perMinute` calls, then one call every
  * 60/perMinute seconds. Keeps a run inside an API's per-minute quota instead of bouncing off it.
  */
-export function perMinuteLimiter(perMinute: number, now: () => number = Date.now): { take(): Promise<void>; waitedMs: () => number } {
+export function perMinuteLimiter(
+  perMinute: number,
+  now: () => number = Date.now,
+): { take(): Promise<void>; waitedMs: () => number } {
   const refillMs = 60_000 / perMinute;
   let tokens = perMinute;
   let last = now();

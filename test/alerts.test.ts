@@ -18,9 +18,19 @@ const MIN = 60_000;
 const t = suite<{ stack: Stack; alerts: Subscription; dead: Subscription }>('heartbeats and alerts');
 
 t.before(async (ctx) => {
-  ctx.stack = await startStack({ TARGET_PROJECTS: P, CONFIG_BUCKET: 'cfg-logs', OSCONFIG_WRITES_PER_MINUTE: '6000', OSCONFIG_READS_PER_MINUTE: '6000', GRACE_PERIOD_MINUTES: '30', SILENCE_THRESHOLD_MINUTES: '15', HEARTBEAT_WRITE_WINDOW_SECONDS: '60', DEAD_LETTER_TOPIC: 'osquery-dead-letter' });
+  ctx.stack = await startStack({
+    TARGET_PROJECTS: P,
+    CONFIG_BUCKET: 'cfg-logs',
+    OSCONFIG_WRITES_PER_MINUTE: '6000',
+    OSCONFIG_READS_PER_MINUTE: '6000',
+    GRACE_PERIOD_MINUTES: '30',
+    SILENCE_THRESHOLD_MINUTES: '15',
+    HEARTBEAT_WRITE_WINDOW_SECONDS: '60',
+    DEAD_LETTER_TOPIC: 'osquery-dead-letter',
+  });
   const pubsub = clients.pubsub();
-  for (const name of ['osquery-dead-letter']) if (!(await pubsub.topic(name).exists())[0]) await pubsub.topic(name).create();
+  for (const name of ['osquery-dead-letter'])
+    if (!(await pubsub.topic(name).exists())[0]) await pubsub.topic(name).create();
   [ctx.alerts] = await pubsub.topic(config().ALERT_TOPIC).createSubscription('test-alerts');
   [ctx.dead] = await pubsub.topic('osquery-dead-letter').createSubscription('test-dead');
 });
@@ -37,13 +47,19 @@ t.before.each(async ({ stack, alerts }) => {
 async function drain(sub: Subscription): Promise<Array<{ data: unknown; attributes: Record<string, string> }>> {
   const { v1 } = await import('@google-cloud/pubsub');
   // The emulator's address and insecure credentials, as the PubSub client resolved them.
-  const subscriber = new v1.SubscriberClient((await clients.pubsub().getClientConfig()) as unknown as ConstructorParameters<typeof v1.SubscriberClient>[0]);
+  const subscriber = new v1.SubscriberClient(
+    (await clients.pubsub().getClientConfig()) as unknown as ConstructorParameters<typeof v1.SubscriberClient>[0],
+  );
   const out: Array<{ data: unknown; attributes: Record<string, string> }> = [];
   for (let i = 0; i < 10; i++) {
     const [response] = await subscriber.pull({ subscription: sub.name, maxMessages: 1000, returnImmediately: true });
     const messages = response.receivedMessages ?? [];
     if (messages.length === 0) break;
-    for (const m of messages) out.push({ data: JSON.parse(Buffer.from(m.message!.data as Uint8Array).toString()), attributes: (m.message!.attributes ?? {}) as Record<string, string> });
+    for (const m of messages)
+      out.push({
+        data: JSON.parse(Buffer.from(m.message!.data as Uint8Array).toString()),
+        attributes: (m.message!.attributes ?? {}) as Record<string, string>,
+      });
     await subscriber.acknowledge({ subscription: sub.name, ackIds: messages.map((m) => m.ackId!) });
   }
   await subscriber.close();
@@ -51,16 +67,39 @@ async function drain(sub: Subscription): Promise<Array<{ data: unknown; attribut
 }
 
 /** A Pub/Sub push to a function, exactly as the emulator delivers it. */
-async function push(stack: Stack, fn: 'logHeartbeat' | 'monitoringAlert', data: string | Buffer, attributes: Record<string, string> = {}, messageId = String(Math.random()).slice(2)) {
+async function push(
+  stack: Stack,
+  fn: 'logHeartbeat' | 'monitoringAlert',
+  data: string | Buffer,
+  attributes: Record<string, string> = {},
+  messageId = String(Math.random()).slice(2),
+) {
   const topic = fn === 'logHeartbeat' ? config().LOG_TOPIC : config().INCIDENT_TOPIC;
-  const body = { message: { data: Buffer.from(data).toString('base64'), attributes, messageId, publishTime: new Date().toISOString() }, subscription: `projects/${process.env.GOOGLE_CLOUD_PROJECT}/subscriptions/test` };
-  const res = await fetch(`${stack.functions.urls[fn]}projects/${process.env.GOOGLE_CLOUD_PROJECT}/topics/${topic}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const body = {
+    message: {
+      data: Buffer.from(data).toString('base64'),
+      attributes,
+      messageId,
+      publishTime: new Date().toISOString(),
+    },
+    subscription: `projects/${process.env.GOOGLE_CLOUD_PROJECT}/subscriptions/test`,
+  };
+  const res = await fetch(`${stack.functions.urls[fn]}projects/${process.env.GOOGLE_CLOUD_PROJECT}/topics/${topic}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   await res.arrayBuffer();
   return res.status;
 }
 
-const ids = (vm: { id: string; zone?: string }, zone = Z) => ({ gce_instance_id: vm.id, gce_project_id: P, gce_zone: zone });
-const line = (at: number, name = 'heartbeat') => JSON.stringify({ name, unixTime: Math.floor(at / 1000), action: 'snapshot', snapshot: [] });
+const ids = (vm: { id: string; zone?: string }, zone = Z) => ({
+  gce_instance_id: vm.id,
+  gce_project_id: P,
+  gce_zone: zone,
+});
+const line = (at: number, name = 'heartbeat') =>
+  JSON.stringify({ name, unixTime: Math.floor(at / 1000), action: 'snapshot', snapshot: [] });
 const later = (minutes: number) => new Date(Date.now() + minutes * MIN);
 
 async function healthyVm(stack: Stack, name: string, zone = Z) {
@@ -68,16 +107,27 @@ async function healthyVm(stack: Stack, name: string, zone = Z) {
   return { ...vm, zone };
 }
 
-t('multi-line messages, out of order and duplicated, malformed lines beside good ones: lastLogAt is the newest', async ({ stack }) => {
-  const vm = await healthyVm(stack, 'web');
-  const t0 = Date.now() - 10 * 60_000;
-  assert.is(await push(stack, 'logHeartbeat', [line(t0 + 3000), '{nope', line(t0 + 9000), line(t0 + 1000)].join('\n'), ids(vm)), 204);
-  assert.is((await getHost(vm.id))?.lastLogAt?.getTime(), Math.floor((t0 + 9000) / 1000) * 1000);
-  forgetHeartbeatCache();
-  assert.is(await push(stack, 'logHeartbeat', line(t0 + 5000), ids(vm)), 204, 'an older line');
-  assert.is(await push(stack, 'logHeartbeat', line(t0 + 9000), ids(vm)), 204, 'a duplicate');
-  assert.is((await getHost(vm.id))?.lastLogAt?.getTime(), Math.floor((t0 + 9000) / 1000) * 1000, 'never backwards');
-});
+t(
+  'multi-line messages, out of order and duplicated, malformed lines beside good ones: lastLogAt is the newest',
+  async ({ stack }) => {
+    const vm = await healthyVm(stack, 'web');
+    const t0 = Date.now() - 10 * 60_000;
+    assert.is(
+      await push(
+        stack,
+        'logHeartbeat',
+        [line(t0 + 3000), '{nope', line(t0 + 9000), line(t0 + 1000)].join('\n'),
+        ids(vm),
+      ),
+      204,
+    );
+    assert.is((await getHost(vm.id))?.lastLogAt?.getTime(), Math.floor((t0 + 9000) / 1000) * 1000);
+    forgetHeartbeatCache();
+    assert.is(await push(stack, 'logHeartbeat', line(t0 + 5000), ids(vm)), 204, 'an older line');
+    assert.is(await push(stack, 'logHeartbeat', line(t0 + 9000), ids(vm)), 204, 'a duplicate');
+    assert.is((await getHost(vm.id))?.lastLogAt?.getTime(), Math.floor((t0 + 9000) / 1000) * 1000, 'never backwards');
+  },
+);
 
 t('writes are coalesced per host per window', async ({ stack }) => {
   const vm = await healthyVm(stack, 'chatty');
@@ -88,57 +138,84 @@ t('writes are coalesced per host per window', async ({ stack }) => {
   assert.equal([spent.firestoreReads, spent.firestoreWrites], [1, 1], 'one read and one write for twenty messages');
 });
 
-t('two VMs with the same name in different zones are told apart; unknown hosts are counted and reported', async ({ stack }) => {
-  const a = await healthyVm(stack, 'twin', Z);
-  const b = await healthyVm(stack, 'twin', 'us-west1-b');
-  await push(stack, 'logHeartbeat', line(Date.now() - 1000), ids(a, Z));
-  assert.ok((await getHost(a.id))?.lastLogAt);
-  assert.is((await getHost(b.id))?.lastLogAt, null);
-  const { result, logs } = await captureLogs(async () => [
-    await push(stack, 'logHeartbeat', line(Date.now()), { gce_instance_id: '999999999', gce_project_id: P, gce_zone: Z }),
-    await push(stack, 'logHeartbeat', line(Date.now()), { hostname: 'twin' }),
-  ]);
-  assert.equal(result, [204, 204]);
-  assert.ok(logs.some((l) => /unknown host/.test(l.message) && l.instanceId === '999999999'), 'unknown instance reported');
-  assert.ok(logs.some((l) => /without host identity/.test(l.message) && l.lines === 1), 'missing identity reported with its line count');
-});
+t(
+  'two VMs with the same name in different zones are told apart; unknown hosts are counted and reported',
+  async ({ stack }) => {
+    const a = await healthyVm(stack, 'twin', Z);
+    const b = await healthyVm(stack, 'twin', 'us-west1-b');
+    await push(stack, 'logHeartbeat', line(Date.now() - 1000), ids(a, Z));
+    assert.ok((await getHost(a.id))?.lastLogAt);
+    assert.is((await getHost(b.id))?.lastLogAt, null);
+    const { result, logs } = await captureLogs(async () => [
+      await push(stack, 'logHeartbeat', line(Date.now()), {
+        gce_instance_id: '999999999',
+        gce_project_id: P,
+        gce_zone: Z,
+      }),
+      await push(stack, 'logHeartbeat', line(Date.now()), { hostname: 'twin' }),
+    ]);
+    assert.equal(result, [204, 204]);
+    assert.ok(
+      logs.some((l) => /unknown host/.test(l.message) && l.instanceId === '999999999'),
+      'unknown instance reported',
+    );
+    assert.ok(
+      logs.some((l) => /without host identity/.test(l.message) && l.lines === 1),
+      'missing identity reported with its line count',
+    );
+  },
+);
 
-t('silent after the threshold; one firing and one resolved message per episode, whatever the redeliveries and reruns', async ({ stack, alerts }) => {
-  await publish({ projects: [P] });
-  const vm = await healthyVm(stack, 'quiet');
-  await stack.control('POST', '/agents/run');
-  // Simulated time for both the heartbeats and the audits, so the threshold passes without waiting.
-  const at = (minutes: number) => new Date(Date.now() + minutes * MIN);
-  const message = (lineAt: Date, messageId: string) => ({ data: Buffer.from(line(lineAt.getTime())), attributes: ids(vm), messageId, publishTime: lineAt });
-  const first = message(at(1), 'first-line');
-  assert.is((await recordLogMessage(first, at(1))).outcome, 'recorded');
-  await auditProject(P, { now: at(2) });
-  assert.is((await getHost(vm.id))?.state, 'reporting');
-  // Logs stop: three audits past the threshold while the old message is redelivered.
-  for (let i = 0; i < 3; i++) {
-    await auditProject(P, { now: at(20 + i) });
-    forgetHeartbeatCache();
-    await recordLogMessage(first, at(20 + i));
-  }
-  assert.equal([(await getHost(vm.id))?.state, (await getHost(vm.id))?.reason], ['silent', 'logs-stopped']);
-  // Logs resume: reporting at once, then the same message redelivered and the audit rerun three times.
-  const resumed = message(at(30), 'resumed');
-  assert.is((await recordLogMessage(resumed, at(30))).outcome, 'recorded');
-  assert.is((await getHost(vm.id))?.state, 'reporting');
-  for (let i = 0; i < 3; i++) {
-    forgetHeartbeatCache();
-    await recordLogMessage(resumed, at(31 + i));
-    await auditProject(P, { now: at(31 + i) });
-  }
-  const messages = (await drain(alerts)).filter((m) => (m.data as AlertMessage).kind === 'host.silent');
-  assert.equal(messages.map((m) => (m.data as AlertMessage).status), ['firing', 'resolved']);
-  const firing = messages[0]!.data as AlertMessage;
-  assert.equal(firing.host, { instanceId: vm.id, name: 'quiet', project: P, zone: Z });
-  assert.equal([firing.severity, firing.reason], ['critical', 'logs-stopped']);
-  assert.equal(messages[0]!.attributes, { kind: 'host.silent', status: 'firing', severity: 'critical' });
-  assert.is((messages[1]!.data as AlertMessage).dedupKey, firing.dedupKey);
-  assert.equal((await listTransitions(vm.id)).map((tr) => tr.to), ['pending', 'reporting', 'silent', 'reporting']);
-});
+t(
+  'silent after the threshold; one firing and one resolved message per episode, whatever the redeliveries and reruns',
+  async ({ stack, alerts }) => {
+    await publish({ projects: [P] });
+    const vm = await healthyVm(stack, 'quiet');
+    await stack.control('POST', '/agents/run');
+    // Simulated time for both the heartbeats and the audits, so the threshold passes without waiting.
+    const at = (minutes: number) => new Date(Date.now() + minutes * MIN);
+    const message = (lineAt: Date, messageId: string) => ({
+      data: Buffer.from(line(lineAt.getTime())),
+      attributes: ids(vm),
+      messageId,
+      publishTime: lineAt,
+    });
+    const first = message(at(1), 'first-line');
+    assert.is((await recordLogMessage(first, at(1))).outcome, 'recorded');
+    await auditProject(P, { now: at(2) });
+    assert.is((await getHost(vm.id))?.state, 'reporting');
+    // Logs stop: three audits past the threshold while the old message is redelivered.
+    for (let i = 0; i < 3; i++) {
+      await auditProject(P, { now: at(20 + i) });
+      forgetHeartbeatCache();
+      await recordLogMessage(first, at(20 + i));
+    }
+    assert.equal([(await getHost(vm.id))?.state, (await getHost(vm.id))?.reason], ['silent', 'logs-stopped']);
+    // Logs resume: reporting at once, then the same message redelivered and the audit rerun three times.
+    const resumed = message(at(30), 'resumed');
+    assert.is((await recordLogMessage(resumed, at(30))).outcome, 'recorded');
+    assert.is((await getHost(vm.id))?.state, 'reporting');
+    for (let i = 0; i < 3; i++) {
+      forgetHeartbeatCache();
+      await recordLogMessage(resumed, at(31 + i));
+      await auditProject(P, { now: at(31 + i) });
+    }
+    const messages = (await drain(alerts)).filter((m) => (m.data as AlertMessage).kind === 'host.silent');
+    assert.equal(
+      messages.map((m) => (m.data as AlertMessage).status),
+      ['firing', 'resolved'],
+    );
+    const firing = messages[0]!.data as AlertMessage;
+    assert.equal(firing.host, { instanceId: vm.id, name: 'quiet', project: P, zone: Z });
+    assert.equal([firing.severity, firing.reason], ['critical', 'logs-stopped']);
+    assert.equal(messages[0]!.attributes, { kind: 'host.silent', status: 'firing', severity: 'critical' });
+    assert.is((messages[1]!.data as AlertMessage).dedupKey, firing.dedupKey);
+    assert.equal(
+      (await listTransitions(vm.id)).map((tr) => tr.to),
+      ['pending', 'reporting', 'silent', 'reporting'],
+    );
+  },
+);
 
 t('never reported: silent after the threshold; stopped VMs never alert', async ({ stack, alerts }) => {
   await publish({ projects: [P] });
@@ -152,12 +229,25 @@ t('never reported: silent after the threshold; stopped VMs never alert', async (
   assert.equal([(await getHost(mute.id))?.state, (await getHost(mute.id))?.reason], ['silent', 'never-reported']);
   assert.is((await getHost(off.id))?.state, 'stopped');
   const messages = await drain(alerts);
-  assert.equal(messages.map((m) => [(m.data as AlertMessage).kind, (m.data as AlertMessage).host?.name, (m.data as AlertMessage).status]), [['host.silent', 'mute', 'firing']]);
+  assert.equal(
+    messages.map((m) => [
+      (m.data as AlertMessage).kind,
+      (m.data as AlertMessage).host?.name,
+      (m.data as AlertMessage).status,
+    ]),
+    [['host.silent', 'mute', 'firing']],
+  );
 });
 
 t('blocked and noncompliant alert on entry and resolve on exit', async ({ stack, alerts }) => {
   await publish({ projects: [P] });
-  const failing = await createVm(stack, { project: P, zone: Z, name: 'failing', os: 'rhel-9', policyFailure: 'install-osquery' });
+  const failing = await createVm(stack, {
+    project: P,
+    zone: Z,
+    name: 'failing',
+    os: 'rhel-9',
+    policyFailure: 'install-osquery',
+  });
   const nosa = await createVm(stack, { project: P, zone: Z, name: 'nosa', os: 'debian-12', serviceAccount: null });
   await stack.control('POST', '/agents/run');
   await auditProject(P, { now: later(1) });
@@ -167,9 +257,21 @@ t('blocked and noncompliant alert on entry and resolve on exit', async ({ stack,
   await stack.control('POST', '/agents/run');
   await auditProject(P, { now: later(41) });
   assert.is((await getHost(failing.id))?.state, 'compliant');
-  const messages = (await drain(alerts)).map((m) => m.data as AlertMessage).map((m) => [m.kind, m.host?.name, m.status]);
-  assert.equal(messages.filter((m) => m[1] === 'failing'), [['host.noncompliant', 'failing', 'firing'], ['host.noncompliant', 'failing', 'resolved']]);
-  assert.equal(messages.filter((m) => m[1] === 'nosa'), [['host.blocked', 'nosa', 'firing']], 'blocked at enrollment: one firing');
+  const messages = (await drain(alerts))
+    .map((m) => m.data as AlertMessage)
+    .map((m) => [m.kind, m.host?.name, m.status]);
+  assert.equal(
+    messages.filter((m) => m[1] === 'failing'),
+    [
+      ['host.noncompliant', 'failing', 'firing'],
+      ['host.noncompliant', 'failing', 'resolved'],
+    ],
+  );
+  assert.equal(
+    messages.filter((m) => m[1] === 'nosa'),
+    [['host.blocked', 'nosa', 'firing']],
+    'blocked at enrollment: one firing',
+  );
   assert.is((await getHost(nosa.id))?.state, 'blocked');
 });
 
@@ -191,53 +293,92 @@ t('an alert that could not be published is sent by a later audit', async ({ stac
   assert.is(owed.size, 1);
   await auditProject(P, { now: later(21) });
   const messages = await drain(alerts);
-  assert.equal(messages.map((m) => [(m.data as AlertMessage).kind, (m.data as AlertMessage).status]), [['host.silent', 'firing']]);
+  assert.equal(
+    messages.map((m) => [(m.data as AlertMessage).kind, (m.data as AlertMessage).status]),
+    [['host.silent', 'firing']],
+  );
   await auditProject(P, { now: later(22) });
   assert.equal(await drain(alerts), [], 'sent once');
 });
 
-const incident = (state: 'open' | 'closed', instanceId: string | null, extra: Record<string, unknown> = {}) => JSON.stringify({
-  version: '1.2',
-  incident: {
-    incident_id: 'inc-1', scoping_project_id: P, url: 'https://console.cloud.google.com/monitoring/alerting/incidents/inc-1', state,
-    started_at: Math.floor(Date.now() / 1000) - 60, ended_at: state === 'closed' ? Math.floor(Date.now() / 1000) : null,
-    resource: { type: 'gce_instance', labels: instanceId ? { instance_id: instanceId, project_id: P, zone: Z } : { project_id: P } },
-    resource_name: 'web', metric: { type: 'agent.googleapis.com/processes/cpu_time', displayName: 'Process CPU' },
-    policy_name: 'osqueryd CPU above 10%', condition_name: 'osqueryd CPU', threshold_value: '0.1', observed_value: '0.23', summary: 'osqueryd CPU above 10%', ...extra,
+const incident = (state: 'open' | 'closed', instanceId: string | null, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    version: '1.2',
+    incident: {
+      incident_id: 'inc-1',
+      scoping_project_id: P,
+      url: 'https://console.cloud.google.com/monitoring/alerting/incidents/inc-1',
+      state,
+      started_at: Math.floor(Date.now() / 1000) - 60,
+      ended_at: state === 'closed' ? Math.floor(Date.now() / 1000) : null,
+      resource: {
+        type: 'gce_instance',
+        labels: instanceId ? { instance_id: instanceId, project_id: P, zone: Z } : { project_id: P },
+      },
+      resource_name: 'web',
+      metric: { type: 'agent.googleapis.com/processes/cpu_time', displayName: 'Process CPU' },
+      policy_name: 'osqueryd CPU above 10%',
+      condition_name: 'osqueryd CPU',
+      threshold_value: '0.1',
+      observed_value: '0.23',
+      summary: 'osqueryd CPU above 10%',
+      ...extra,
+    },
+  });
+
+t(
+  'a Cloud Monitoring incident for a VM: on the host while open, host.performance firing then resolved',
+  async ({ stack, alerts }) => {
+    const vm = await healthyVm(stack, 'hot');
+    assert.is(await push(stack, 'monitoringAlert', incident('open', vm.id)), 204);
+    assert.is(await push(stack, 'monitoringAlert', incident('open', vm.id)), 204, 'redelivered');
+    const open = (await clients.firestore().collection('hosts').doc(vm.id).get()).get('openIncidents');
+    assert.equal(
+      open.map((i: { incidentId: string; observed: string }) => [i.incidentId, i.observed]),
+      [['inc-1', '0.23']],
+    );
+    assert.is(await push(stack, 'monitoringAlert', incident('closed', vm.id)), 204);
+    assert.is(await push(stack, 'monitoringAlert', incident('closed', vm.id)), 204, 'redelivered');
+    assert.is((await clients.firestore().collection('hosts').doc(vm.id).get()).get('openIncidents'), undefined);
+    const messages = (await drain(alerts)).map((m) => m.data as AlertMessage);
+    assert.equal(
+      messages.map((m) => [m.kind, m.status, m.host?.name, m.reason]),
+      [
+        ['host.performance', 'firing', 'hot', 'osqueryd CPU above 10%: osqueryd CPU'],
+        ['host.performance', 'resolved', 'hot', 'osqueryd CPU above 10%: osqueryd CPU'],
+      ],
+    );
   },
-});
+);
 
-t('a Cloud Monitoring incident for a VM: on the host while open, host.performance firing then resolved', async ({ stack, alerts }) => {
-  const vm = await healthyVm(stack, 'hot');
-  assert.is(await push(stack, 'monitoringAlert', incident('open', vm.id)), 204);
-  assert.is(await push(stack, 'monitoringAlert', incident('open', vm.id)), 204, 'redelivered');
-  const open = (await clients.firestore().collection('hosts').doc(vm.id).get()).get('openIncidents');
-  assert.equal(open.map((i: { incidentId: string; observed: string }) => [i.incidentId, i.observed]), [['inc-1', '0.23']]);
-  assert.is(await push(stack, 'monitoringAlert', incident('closed', vm.id)), 204);
-  assert.is(await push(stack, 'monitoringAlert', incident('closed', vm.id)), 204, 'redelivered');
-  assert.is((await clients.firestore().collection('hosts').doc(vm.id).get()).get('openIncidents'), undefined);
-  const messages = (await drain(alerts)).map((m) => m.data as AlertMessage);
-  assert.equal(messages.map((m) => [m.kind, m.status, m.host?.name, m.reason]), [
-    ['host.performance', 'firing', 'hot', 'osqueryd CPU above 10%: osqueryd CPU'],
-    ['host.performance', 'resolved', 'hot', 'osqueryd CPU above 10%: osqueryd CPU'],
-  ]);
-});
-
-t('the console\'s test notification, an incident without instance_id, and a malformed body are handled', async ({ stack, alerts, dead }) => {
-  await drain(dead);
-  const { result, logs } = await captureLogs(async () => [
-    await push(stack, 'monitoringAlert', JSON.stringify({ version: 'test', incident: { incident_id: '12345', summary: 'This is a test' } })),
-    await push(stack, 'monitoringAlert', incident('open', null)),
-    await push(stack, 'monitoringAlert', 'not json at all'),
-  ]);
-  assert.equal(result, [204, 204, 204]);
-  assert.ok(logs.some((l) => /test notification/.test(l.message)));
-  assert.ok(logs.some((l) => /rejected malformed message/.test(l.message) && /not JSON/.test(String(l.reason))));
-  const messages = (await drain(alerts)).map((m) => m.data as AlertMessage);
-  assert.equal(messages.map((m) => [m.kind, m.status, m.host]), [['host.performance', 'firing', null]]);
-  const deadLettered = await drain(dead);
-  assert.equal(deadLettered.map((m) => [(m.data as { function: string }).function, (m.data as { reason: string }).reason]), [['monitoringAlert', 'message data is not JSON']]);
-});
+t(
+  "the console's test notification, an incident without instance_id, and a malformed body are handled",
+  async ({ stack, alerts, dead }) => {
+    await drain(dead);
+    const { result, logs } = await captureLogs(async () => [
+      await push(
+        stack,
+        'monitoringAlert',
+        JSON.stringify({ version: 'test', incident: { incident_id: '12345', summary: 'This is a test' } }),
+      ),
+      await push(stack, 'monitoringAlert', incident('open', null)),
+      await push(stack, 'monitoringAlert', 'not json at all'),
+    ]);
+    assert.equal(result, [204, 204, 204]);
+    assert.ok(logs.some((l) => /test notification/.test(l.message)));
+    assert.ok(logs.some((l) => /rejected malformed message/.test(l.message) && /not JSON/.test(String(l.reason))));
+    const messages = (await drain(alerts)).map((m) => m.data as AlertMessage);
+    assert.equal(
+      messages.map((m) => [m.kind, m.status, m.host]),
+      [['host.performance', 'firing', null]],
+    );
+    const deadLettered = await drain(dead);
+    assert.equal(
+      deadLettered.map((m) => [(m.data as { function: string }).function, (m.data as { reason: string }).reason]),
+      [['monitoringAlert', 'message data is not JSON']],
+    );
+  },
+);
 
 t('logs shipped by the simulated VMs through the Pub/Sub emulator reach logHeartbeat', async ({ stack }) => {
   if (!stack.sim.shipper) throw new Error('the test stack ships logs');

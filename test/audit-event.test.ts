@@ -6,16 +6,29 @@ import { buildAuditLogEvent, type EntrySpec } from '../infra/local/simulator/eve
 const t = suite('parseAuditLogEvent (pure)');
 
 const spec = (over: Partial<EntrySpec> = {}): EntrySpec => ({
-  project: 'p', zone: 'us-central1-a', method: 'v1.compute.instances.insert', instanceId: '42',
-  resourceName: 'projects/p/zones/us-central1-a/instances/web-1', ...over,
+  project: 'p',
+  zone: 'us-central1-a',
+  method: 'v1.compute.instances.insert',
+  instanceId: '42',
+  resourceName: 'projects/p/zones/us-central1-a/instances/web-1',
+  ...over,
 });
-const data = (over: Partial<EntrySpec> = {}, position: 'first' | 'last' = 'last') => JSON.parse(buildAuditLogEvent(spec(over), 'op-1', position).body);
+const data = (over: Partial<EntrySpec> = {}, position: 'first' | 'last' = 'last') =>
+  JSON.parse(buildAuditLogEvent(spec(over), 'op-1', position).body);
 const parse = (d: unknown) => parseAuditLogEvent(AUDIT_LOG_EVENT_TYPE, d);
 
-for (const method of ['v1.compute.instances.insert', 'beta.compute.instances.insert', 'compute.instances.insert', 'v1.compute.instances.bulkInsert', 'beta.compute.instances.bulkInsert']) {
+for (const method of [
+  'v1.compute.instances.insert',
+  'beta.compute.instances.insert',
+  'compute.instances.insert',
+  'v1.compute.instances.bulkInsert',
+  'beta.compute.instances.bulkInsert',
+]) {
   t(`${method} naming an instance -> enroll`, () => {
     assert.equal(parse(data({ method })), {
-      kind: 'enroll', method, operationId: 'op-1',
+      kind: 'enroll',
+      method,
+      operationId: 'op-1',
       instance: { project: 'p', zone: 'us-central1-a', name: 'web-1', instanceId: '42' },
     });
   });
@@ -29,14 +42,39 @@ for (const method of ['v1.compute.instances.delete', 'beta.compute.instances.del
 }
 
 t('bulkInsert naming a zone -> reconcile that zone', () => {
-  assert.equal(parse(data({ method: 'v1.compute.instances.bulkInsert', resourceName: 'projects/p/zones/us-central1-a', instanceId: undefined })), {
-    kind: 'reconcile-location', project: 'p', zone: 'us-central1-a', method: 'v1.compute.instances.bulkInsert', operationId: 'op-1',
-  });
+  assert.equal(
+    parse(
+      data({
+        method: 'v1.compute.instances.bulkInsert',
+        resourceName: 'projects/p/zones/us-central1-a',
+        instanceId: undefined,
+      }),
+    ),
+    {
+      kind: 'reconcile-location',
+      project: 'p',
+      zone: 'us-central1-a',
+      method: 'v1.compute.instances.bulkInsert',
+      operationId: 'op-1',
+    },
+  );
 });
 
 t('regional bulkInsert -> reconcile the region', () => {
-  const action = parse(data({ method: 'compute.instances.bulkInsert', resourceName: 'projects/p/regions/us-central1/instances', instanceId: undefined }));
-  assert.equal(action, { kind: 'reconcile-location', project: 'p', region: 'us-central1', method: 'compute.instances.bulkInsert', operationId: 'op-1' });
+  const action = parse(
+    data({
+      method: 'compute.instances.bulkInsert',
+      resourceName: 'projects/p/regions/us-central1/instances',
+      instanceId: undefined,
+    }),
+  );
+  assert.equal(action, {
+    kind: 'reconcile-location',
+    project: 'p',
+    region: 'us-central1',
+    method: 'compute.instances.bulkInsert',
+    operationId: 'op-1',
+  });
 });
 
 t('first entry -> ignored', () => {

@@ -21,13 +21,20 @@ const MIN = 60_000;
 const t = suite<{ stack: Stack }>('fleet audit');
 
 t.before(async (ctx) => {
-  ctx.stack = await startStack({ TARGET_PROJECTS: `${P},other`, CONFIG_BUCKET: 'cfg', OSCONFIG_WRITES_PER_MINUTE: '6000', OSCONFIG_READS_PER_MINUTE: '6000', GRACE_PERIOD_MINUTES: '30' });
+  ctx.stack = await startStack({
+    TARGET_PROJECTS: `${P},other`,
+    CONFIG_BUCKET: 'cfg',
+    OSCONFIG_WRITES_PER_MINUTE: '6000',
+    OSCONFIG_READS_PER_MINUTE: '6000',
+    GRACE_PERIOD_MINUTES: '30',
+  });
 });
 t.after(async (ctx) => ctx.stack.close());
 t.before.each(async ({ stack }) => {
   await clearFirestore();
   await stack.control('POST', '/reset');
-  for (const id of [P, 'other']) await stack.control('POST', '/projects', { id, metadata: { 'enable-osconfig': 'TRUE' } });
+  for (const id of [P, 'other'])
+    await stack.control('POST', '/projects', { id, metadata: { 'enable-osconfig': 'TRUE' } });
 });
 
 const later = (minutes: number) => new Date(Date.now() + minutes * MIN);
@@ -39,7 +46,9 @@ const state = async (id: string) => {
 /** Polls until the run (or the only run) is no longer running. */
 async function waitForRun(runId?: string) {
   for (let i = 0; i < 150; i++) {
-    const docs = runId ? [await getRun(runId)] : (await clients.firestore().collection('audits').get()).docs.map((d) => d.data());
+    const docs = runId
+      ? [await getRun(runId)]
+      : (await clients.firestore().collection('audits').get()).docs.map((d) => d.data());
     const run = docs[0];
     if (run && run.status !== 'running') return run;
     await new Promise((r) => setTimeout(r, 200));
@@ -82,8 +91,15 @@ t('scenario fleet: every VM ends in the expected state with the expected reason'
   await auditProject(P, { now: later(45) });
   assert.equal(await state(agentless.id), ['blocked', 'no-agent-detected']);
   assert.equal(await state(failing.id), ['noncompliant', 'resource-execution-errors:install-osquery']);
-  assert.equal(await state(web.id), ['silent', 'never-reported'], 'compliant and never a log line past the silence threshold');
-  assert.equal((await listTransitions(failing.id)).map((tr) => tr.to), ['pending', 'noncompliant']);
+  assert.equal(
+    await state(web.id),
+    ['silent', 'never-reported'],
+    'compliant and never a log line past the silence threshold',
+  );
+  assert.equal(
+    (await listTransitions(failing.id)).map((tr) => tr.to),
+    ['pending', 'noncompliant'],
+  );
 });
 
 t('a second audit with nothing changed writes no host document', async ({ stack }) => {
@@ -104,7 +120,16 @@ t('a second audit with nothing changed writes no host document', async ({ stack 
 t('API calls: one Compute page per 500 VMs plus two OS Config listings per zone', async ({ stack }) => {
   await publish({ projects: [P] });
   for (const [i, zone] of [Z1, Z2, 'us-central1-c'].entries()) {
-    await stack.control('POST', '/vms:bulk', { project: P, zone, namePrefix: `bulk${i}`, count: 400, os: 'debian-12', as: 'bulkInsert', named: true, metadata: { 'enable-osconfig': 'TRUE' } });
+    await stack.control('POST', '/vms:bulk', {
+      project: P,
+      zone,
+      namePrefix: `bulk${i}`,
+      count: 400,
+      os: 'debian-12',
+      as: 'bulkInsert',
+      named: true,
+      metadata: { 'enable-osconfig': 'TRUE' },
+    });
   }
   await stack.control('POST', '/faults', { eventSinkUp: false });
   await stack.flushEvents();
@@ -113,7 +138,11 @@ t('API calls: one Compute page per 500 VMs plus two OS Config listings per zone'
   await stack.control('POST', '/stats/reset');
   const audit = await auditProject(P, { now: later(2) });
   const calls = await stack.apiCalls();
-  assert.equal(calls, { 'compute.instances.aggregatedList': 3, 'osconfig.inventories.list': 3, 'osconfig.reports.list': 3 });
+  assert.equal(calls, {
+    'compute.instances.aggregatedList': 3,
+    'osconfig.inventories.list': 3,
+    'osconfig.reports.list': 3,
+  });
   assert.is(audit.apiCalls, 9);
 });
 
@@ -126,13 +155,21 @@ t('a zone missing its assignment gets one; an outdated one is updated once', asy
   await clients.firestore().collection('rollouts').doc(first.configVersion).update({ zones: {} });
   const healed = await auditProject(P, { now: later(1) });
   assert.equal(healed.zonesHealed, [`${Z1}:created`]);
-  assert.is(configVersionOfPolicy((assignments(stack)[0]!.body.osPolicies as Array<{ id: string }>)[0]!.id), first.configVersion);
+  assert.is(
+    configVersionOfPolicy((assignments(stack)[0]!.body.osPolicies as Array<{ id: string }>)[0]!.id),
+    first.configVersion,
+  );
   assert.is((await getHost(a.id))?.state, 'pending');
 
   // A newer version becomes current without the zone being updated (publish interrupted).
   const rollout = (await getRollout(first.configVersion))!;
   const newer = { ...rollout.policyConfig, configVersion: 'vnewer000001' };
-  await recordPublished({ configVersion: 'vnewer000001', bucket: rollout.bucket, files: rollout.files, policyConfig: newer });
+  await recordPublished({
+    configVersion: 'vnewer000001',
+    bucket: rollout.bucket,
+    files: rollout.files,
+    policyConfig: newer,
+  });
   assert.is(await currentVersion(), 'vnewer000001');
   await stack.control('POST', '/stats/reset');
   const updated = await auditProject(P, { now: later(2) });
@@ -165,7 +202,7 @@ t('missing enable-osconfig is remediated when the setting is on', async ({ stack
   }
 });
 
-t('a project whose API answers 403: run partial, the other project\'s hosts correct', async ({ stack }) => {
+t("a project whose API answers 403: run partial, the other project's hosts correct", async ({ stack }) => {
   const ok = await vm(stack, { project: 'other', name: 'fine', os: 'debian-12' });
   await stack.control('POST', '/faults', { deniedProjects: [P] });
   const { runId } = await startAuditRun('tick-403', new Date());
@@ -178,17 +215,27 @@ t('a project whose API answers 403: run partial, the other project\'s hosts corr
   assert.ok(run?.finishedAt);
 });
 
-t('the tick over Pub/Sub: fleetAudit fans out, fleetAuditShard reconciles each project, the run closes', async ({ stack }) => {
-  await vm(stack, { name: 'one', os: 'debian-12' });
-  await vm(stack, { project: 'other', name: 'two', os: 'ubuntu-2204' });
-  await stack.control('POST', '/agents/run');
-  await clients.pubsub().topic(config().AUDIT_TICK_TOPIC).publishMessage({ json: { source: 'cloud-scheduler' } });
-  const run = await waitForRun();
-  assert.is(run?.status, 'succeeded', JSON.stringify(run));
-  assert.equal(Object.keys(run!.projects).sort(), ['fleet', 'other']);
-  assert.is(run!.counts.compliant, 2, 'no configuration published: the base policy installs osquery and reports compliant');
-  assert.ok(run!.apiCalls > 0);
-});
+t(
+  'the tick over Pub/Sub: fleetAudit fans out, fleetAuditShard reconciles each project, the run closes',
+  async ({ stack }) => {
+    await vm(stack, { name: 'one', os: 'debian-12' });
+    await vm(stack, { project: 'other', name: 'two', os: 'ubuntu-2204' });
+    await stack.control('POST', '/agents/run');
+    await clients
+      .pubsub()
+      .topic(config().AUDIT_TICK_TOPIC)
+      .publishMessage({ json: { source: 'cloud-scheduler' } });
+    const run = await waitForRun();
+    assert.is(run?.status, 'succeeded', JSON.stringify(run));
+    assert.equal(Object.keys(run!.projects).sort(), ['fleet', 'other']);
+    assert.is(
+      run!.counts.compliant,
+      2,
+      'no configuration published: the base policy installs osquery and reports compliant',
+    );
+    assert.ok(run!.apiCalls > 0);
+  },
+);
 
 t('a tick delivered twice starts one run; a shard delivered twice counts once', async ({ stack }) => {
   await vm(stack, { name: 'solo', os: 'debian-12' });
@@ -198,7 +245,11 @@ t('a tick delivered twice starts one run; a shard delivered twice counts once', 
   // The one shard message reaches fleetAuditShard through the push subscription.
   const run = await waitForRun(first.runId);
   assert.is(run?.status, 'succeeded');
-  assert.is(await runAuditShard({ runId: first.runId, project: P }), 'duplicate', 'delivered again: nothing counted twice');
+  assert.is(
+    await runAuditShard({ runId: first.runId, project: P }),
+    'duplicate',
+    'delivered again: nothing counted twice',
+  );
   assert.is((await getRun(first.runId))?.projects[P].instances, 1);
 });
 

@@ -14,9 +14,15 @@ const SCHEMA = bundledSchemaPath(PINNED_OSQUERY_VERSION)!;
 const t = suite('osq-orch CLI');
 
 /** Async, so a simulator in this process keeps answering while the CLI runs. */
-function runAsync(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runAsync(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/osq-orch.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/osq-orch.ts'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));
@@ -26,7 +32,11 @@ function runAsync(args: string[], env: Record<string, string> = {}): Promise<{ s
 }
 
 const run = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/osq-orch.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+  spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/osq-orch.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
 
 t('lint passes the default bundle (exit 0)', () => {
   const r = run(['lint', '--schema', SCHEMA]);
@@ -37,13 +47,16 @@ t('lint passes the default bundle (exit 0)', () => {
 t('lint fails a broken bundle (exit 1), one line per finding with file, pack, query and reason', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'bad-bundle-'));
   cpSync(DEFAULT_BUNDLE_DIR, dir, { recursive: true });
-  writeFileSync(path.join(dir, 'packs/users.conf'), JSON.stringify({ queries: { broken: { query: 'SELECT nope FROM users', interval: 3600 } } }));
+  writeFileSync(
+    path.join(dir, 'packs/users.conf'),
+    JSON.stringify({ queries: { broken: { query: 'SELECT nope FROM users', interval: 3600 } } }),
+  );
   const r = run(['lint', dir, '--schema', SCHEMA]);
   assert.is(r.status, 1);
   assert.match(r.stdout, /^error packs\/users.conf pack=users query=broken: SQLite: no such column: nope$/m);
 });
 
-t('lint without --schema uses the pinned version\'s schema kept in the repository (no network needed)', () => {
+t("lint without --schema uses the pinned version's schema kept in the repository (no network needed)", () => {
   const r = run(['lint'], { OSQUERY_SCHEMA: '', OSQUERY_VERSION: '' });
   assert.is(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /0 errors/);
@@ -55,7 +68,7 @@ t('lint with a schema that cannot be read exits 2 with the reason', () => {
   assert.match(r.stderr, /ENOENT/);
 });
 
-t('render prints the zone\'s assignment as JSON', () => {
+t("render prints the zone's assignment as JSON", () => {
   const r = run(['render', '--zone', 'us-east1-b', '--project', 'acme'], { CONFIG_BUCKET: 'cfg', LOG_TOPIC: 'logs' });
   assert.is(r.status, 0, r.stderr);
   const assignment = JSON.parse(r.stdout);

@@ -18,7 +18,8 @@ t.after(async (ctx) => ctx.sim.close());
 
 t('aggregated list pages through 1,200 VMs in 3 zones at 500 per page', async ({ sim }) => {
   for (const zone of ['us-central1-a', 'us-central1-b', 'europe-west1-c']) {
-    for (let i = 0; i < 400; i++) sim.world.addVm({ project: 'big', zone, name: `vm-${i}`, os: i % 2 ? 'debian-12' : 'rhel-9' });
+    for (let i = 0; i < 400; i++)
+      sim.world.addVm({ project: 'big', zone, name: `vm-${i}`, os: i % 2 ? 'debian-12' : 'rhel-9' });
   }
   const vms = await listProjectVms('big');
   assert.is(vms.length, 1200);
@@ -29,13 +30,29 @@ t('aggregated list pages through 1,200 VMs in 3 zones at 500 per page', async ({
 });
 
 t('a VM comes back in domain shape; a missing one is null', async ({ sim }) => {
-  const created = sim.world.addVm({ project: 'shape', zone: 'z-1', name: 'one', os: 'ubuntu-2204', labels: { team: 'sec' }, metadata: { 'enable-osconfig': 'TRUE' } });
+  const created = sim.world.addVm({
+    project: 'shape',
+    zone: 'z-1',
+    name: 'one',
+    os: 'ubuntu-2204',
+    labels: { team: 'sec' },
+    metadata: { 'enable-osconfig': 'TRUE' },
+  });
   const vm = await getVm({ project: 'shape', zone: 'z-1', name: 'one' });
   assert.ok(vm?.createdAt instanceof Date && !Number.isNaN(vm.createdAt.getTime()), 'creation time parsed');
   assert.equal(vm && { ...vm, labelFingerprint: '', metadataFingerprint: '', createdAt: undefined }, {
     createdAt: undefined,
-    instanceId: created.id, name: 'one', project: 'shape', zone: 'z-1', status: 'RUNNING', labels: { team: 'sec' }, labelFingerprint: '',
-    metadata: { 'enable-osconfig': 'TRUE' }, metadataFingerprint: '', serviceAccounts: [created.serviceAccount!], os: 'ubuntu',
+    instanceId: created.id,
+    name: 'one',
+    project: 'shape',
+    zone: 'z-1',
+    status: 'RUNNING',
+    labels: { team: 'sec' },
+    labelFingerprint: '',
+    metadata: { 'enable-osconfig': 'TRUE' },
+    metadataFingerprint: '',
+    serviceAccounts: [created.serviceAccount!],
+    os: 'ubuntu',
   });
   assert.is(await getVm({ project: 'shape', zone: 'z-1', name: 'nope' }), null);
   sim.world.setProjectMetadata('shape', { 'enable-osconfig': 'TRUE', other: 'x' });

@@ -92,21 +92,35 @@ t('429 and 503 from every API on the way: the enrollment still completes', async
 
 t('random 429/503 on a quarter of all calls: ten VMs all enrolled', async ({ stack }) => {
   await stack.control('POST', '/faults', { rate429: 0.15, rate503: 0.1 });
-  const { created } = await stack.control('POST', '/vms:bulk', { project: P, zone: Z, namePrefix: 'noisy', count: 10, os: 'ubuntu-2204', as: 'inserts' });
+  const { created } = await stack.control('POST', '/vms:bulk', {
+    project: P,
+    zone: Z,
+    namePrefix: 'noisy',
+    count: 10,
+    os: 'ubuntu-2204',
+    as: 'inserts',
+  });
   await stack.flushEvents();
   for (const v of created) assert.is((await getHost(v.id))?.state, 'pending', v.name);
 });
 
 t('cost of one insert event once the zone has its assignment', async ({ stack }) => {
   await vm(stack, { name: 'first-in-zone', os: 'debian-12' });
-  for (const [name, metadata, expectedCalls] of [['project-level', {}, 3], ['instance-level', { 'enable-osconfig': 'TRUE' }, 2]] as const) {
+  for (const [name, metadata, expectedCalls] of [
+    ['project-level', {}, 3],
+    ['instance-level', { 'enable-osconfig': 'TRUE' }, 2],
+  ] as const) {
     await stack.control('POST', '/stats/reset');
     const before = usageSnapshot();
     await vm(stack, { name, os: 'debian-12', metadata });
     const spent = usageSince(before);
     const seen = await stack.apiCalls();
     assert.is(totalApiCalls(spent), expectedCalls, `${name}: ${JSON.stringify(spent.apiCalls)}`);
-    assert.is(Object.values(seen).reduce((a, b) => a + b, 0), expectedCalls, 'the simulator saw the same calls');
+    assert.is(
+      Object.values(seen).reduce((a, b) => a + b, 0),
+      expectedCalls,
+      'the simulator saw the same calls',
+    );
     assert.is(spent.transactions, 1);
     assert.is(spent.firestoreWrites, 2, 'host + transition');
   }

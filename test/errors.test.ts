@@ -6,7 +6,8 @@ const t = suite('error mapping and retries');
 const withCode = (code: number | string) => Object.assign(new Error(`code ${code}`), { code });
 
 t('transient: HTTP 429/5xx, gRPC UNAVAILABLE/RESOURCE_EXHAUSTED/ABORTED/DEADLINE, network resets', () => {
-  for (const code of [429, 500, 502, 503, 504, 408, 14, 8, 10, 4, 13, 'ECONNRESET', 'ECONNREFUSED']) assert.ok(isTransient(withCode(code)), String(code));
+  for (const code of [429, 500, 502, 503, 504, 408, 14, 8, 10, 4, 13, 'ECONNRESET', 'ECONNREFUSED'])
+    assert.ok(isTransient(withCode(code)), String(code));
 });
 
 t('permanent: 400, 403, 404, 409, 412, gRPC INVALID_ARGUMENT/PERMISSION_DENIED/NOT_FOUND, plain errors', () => {
@@ -16,19 +17,25 @@ t('permanent: 400, 403, 404, 409, 412, gRPC INVALID_ARGUMENT/PERMISSION_DENIED/N
 
 t('withRetry retries transient faults and gives up on permanent ones at once', async () => {
   let calls = 0;
-  const value = await withRetry(async () => {
-    calls += 1;
-    if (calls < 3) throw withCode(503);
-    return 'ok';
-  }, { minTimeoutMs: 1, maxTimeoutMs: 2 });
+  const value = await withRetry(
+    async () => {
+      calls += 1;
+      if (calls < 3) throw withCode(503);
+      return 'ok';
+    },
+    { minTimeoutMs: 1, maxTimeoutMs: 2 },
+  );
   assert.equal([value, calls], ['ok', 3]);
 
   calls = 0;
   try {
-    await withRetry(async () => {
-      calls += 1;
-      throw withCode(403);
-    }, { minTimeoutMs: 1 });
+    await withRetry(
+      async () => {
+        calls += 1;
+        throw withCode(403);
+      },
+      { minTimeoutMs: 1 },
+    );
     assert.unreachable();
   } catch (error) {
     assert.is((error as { code: number }).code, 403);

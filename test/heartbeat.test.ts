@@ -8,8 +8,12 @@ const t = suite('heartbeat and alert episodes (pure)');
 const now = Date.parse('2026-11-27T12:00:00Z');
 const s = (ms: number) => Math.floor(ms / 1000);
 
-t('identity comes only from the shipper\'s attributes', () => {
-  assert.equal(identityOf({ gce_instance_id: '123', gce_project_id: 'p', gce_zone: 'z' }), { instanceId: '123', project: 'p', zone: 'z' });
+t("identity comes only from the shipper's attributes", () => {
+  assert.equal(identityOf({ gce_instance_id: '123', gce_project_id: 'p', gce_zone: 'z' }), {
+    instanceId: '123',
+    project: 'p',
+    zone: 'z',
+  });
   assert.is(identityOf({ hostname: 'web-1' }), null);
   assert.is(identityOf({ gce_instance_id: 'web-1' }), null, 'a name is not an instance id');
 });
@@ -27,45 +31,118 @@ t('many lines, numbers or numeric strings, out of order; malformed lines next to
   ].join('\n');
   const parsed = parseLogLines(lines, now);
   assert.equal(parsed, { newest: now - 5_000, lines: 4, malformed: 4 });
-  assert.equal(parseLogLines(JSON.stringify([{ unixTime: s(now) }, { unixTime: s(now - 1000) }]), now), { newest: now, lines: 2, malformed: 0 });
+  assert.equal(parseLogLines(JSON.stringify([{ unixTime: s(now) }, { unixTime: s(now - 1000) }]), now), {
+    newest: now,
+    lines: 2,
+    malformed: 0,
+  });
   assert.equal(parseLogLines('', now), { newest: null, lines: 0, malformed: 0 });
 });
 
-const host = (state: string, lastLogAt: number | null) => ({ state, lastLogAt: lastLogAt === null ? null : new Date(lastLogAt) });
+const host = (state: string, lastLogAt: number | null) => ({
+  state,
+  lastLogAt: lastLogAt === null ? null : new Date(lastLogAt),
+});
 const WINDOW = 60_000;
 
 t('lastLogAt never moves backwards and is written once per window', () => {
-  assert.equal(planHeartbeat(host('reporting', now - 1000), now - 5000, null, now, WINDOW), { write: false, endsSilence: false }, 'older line');
-  assert.equal(planHeartbeat(host('reporting', now - 1000), now - 1000, null, now, WINDOW), { write: false, endsSilence: false }, 'duplicate');
-  assert.equal(planHeartbeat(host('reporting', now - 90_000), now, now - 30_000, now, WINDOW), { write: false, endsSilence: false }, 'written 30 s ago');
-  assert.equal(planHeartbeat(host('reporting', now - 90_000), now, now - 61_000, now, WINDOW), { write: true, endsSilence: false });
-  assert.equal(planHeartbeat(host('compliant', null), now, null, now, WINDOW), { write: true, endsSilence: false }, 'the first line');
+  assert.equal(
+    planHeartbeat(host('reporting', now - 1000), now - 5000, null, now, WINDOW),
+    { write: false, endsSilence: false },
+    'older line',
+  );
+  assert.equal(
+    planHeartbeat(host('reporting', now - 1000), now - 1000, null, now, WINDOW),
+    { write: false, endsSilence: false },
+    'duplicate',
+  );
+  assert.equal(
+    planHeartbeat(host('reporting', now - 90_000), now, now - 30_000, now, WINDOW),
+    { write: false, endsSilence: false },
+    'written 30 s ago',
+  );
+  assert.equal(planHeartbeat(host('reporting', now - 90_000), now, now - 61_000, now, WINDOW), {
+    write: true,
+    endsSilence: false,
+  });
+  assert.equal(
+    planHeartbeat(host('compliant', null), now, null, now, WINDOW),
+    { write: true, endsSilence: false },
+    'the first line',
+  );
   assert.equal(planHeartbeat(null, now, null, now, WINDOW), { write: false, endsSilence: false }, 'unknown host');
 });
 
 t('the line that ends a silent episode is written at once', () => {
-  assert.equal(planHeartbeat(host('silent', now - 3_600_000), now, now - 1000, now, WINDOW), { write: true, endsSilence: true });
+  assert.equal(planHeartbeat(host('silent', now - 3_600_000), now, now - 1000, now, WINDOW), {
+    write: true,
+    endsSilence: true,
+  });
 });
 
 const H = (state: HostState, since: string, reason: string | null = null): Host => ({
-  instanceId: '9', name: 'web', project: 'p', zone: 'z', state, reason, stateSince: new Date(since), inScope: true, lastLogAt: null, osqueryVersion: null, configVersion: null, updatedAt: new Date(since),
+  instanceId: '9',
+  name: 'web',
+  project: 'p',
+  zone: 'z',
+  state,
+  reason,
+  stateSince: new Date(since),
+  inScope: true,
+  lastLogAt: null,
+  osqueryVersion: null,
+  configVersion: null,
+  updatedAt: new Date(since),
 });
 
 t('entering an alerting state opens an episode dated by the state; leaving it closes that one', () => {
   const before = H('reporting', '2026-11-27T10:00:00Z');
   const silent = H('silent', '2026-11-27T11:00:00Z', 'logs-stopped');
-  const open = episodesFor(before, silent, { from: 'reporting', to: 'silent', reason: 'logs-stopped', at: silent.stateSince, cause: 'audit' });
+  const open = episodesFor(before, silent, {
+    from: 'reporting',
+    to: 'silent',
+    reason: 'logs-stopped',
+    at: silent.stateSince,
+    cause: 'audit',
+  });
   assert.equal(open.open?.dedupKey, episodeKey('host.silent', '9', '2026-11-27T11:00:00Z'));
   assert.is(open.open?.severity, 'critical');
   assert.is(open.close, undefined);
   const back = H('reporting', '2026-11-27T11:30:00Z');
-  const close = episodesFor(silent, back, { from: 'silent', to: 'reporting', reason: null, at: back.stateSince, cause: 'logHeartbeat' });
-  assert.equal(close.close, { kind: 'host.silent', instanceId: '9', previousSince: silent.stateSince, at: back.stateSince });
+  const close = episodesFor(silent, back, {
+    from: 'silent',
+    to: 'reporting',
+    reason: null,
+    at: back.stateSince,
+    cause: 'logHeartbeat',
+  });
+  assert.equal(close.close, {
+    kind: 'host.silent',
+    instanceId: '9',
+    previousSince: silent.stateSince,
+    at: back.stateSince,
+  });
   assert.is(close.open, undefined);
-  const worse = episodesFor(H('blocked', '2026-11-27T09:00:00Z', 'x'), H('noncompliant', '2026-11-27T12:00:00Z', 'y'), { from: 'blocked', to: 'noncompliant', reason: 'y', at: new Date('2026-11-27T12:00:00Z'), cause: 'c' });
+  const worse = episodesFor(H('blocked', '2026-11-27T09:00:00Z', 'x'), H('noncompliant', '2026-11-27T12:00:00Z', 'y'), {
+    from: 'blocked',
+    to: 'noncompliant',
+    reason: 'y',
+    at: new Date('2026-11-27T12:00:00Z'),
+    cause: 'c',
+  });
   assert.ok(worse.open && worse.close, 'blocked -> noncompliant closes one and opens another');
   assert.equal(episodesFor(before, before, null), {}, 'no transition, no episode');
-  assert.equal(episodesFor(H('pending', '2026-11-27T09:00:00Z'), H('stopped', '2026-11-27T12:00:00Z'), { from: 'pending', to: 'stopped', reason: null, at: new Date(), cause: 'c' }), {}, 'stopped never alerts');
+  assert.equal(
+    episodesFor(H('pending', '2026-11-27T09:00:00Z'), H('stopped', '2026-11-27T12:00:00Z'), {
+      from: 'pending',
+      to: 'stopped',
+      reason: null,
+      at: new Date(),
+      cause: 'c',
+    }),
+    {},
+    'stopped never alerts',
+  );
 });
 
 t.run();

@@ -7,45 +7,97 @@ const identity = { instanceId: '7', name: 'web', project: 'p', zone: 'z' };
 const t0 = new Date('2026-11-01T00:00:00Z');
 const t1 = new Date('2026-11-01T01:00:00Z');
 const host = (state: HostState, reason: string | null = null): Host => ({
-  ...identity, state, reason, stateSince: t0, inScope: state !== 'exempt' && state !== 'deleted', lastLogAt: null, osqueryVersion: '5.23.1', configVersion: 'abc', updatedAt: t0,
+  ...identity,
+  state,
+  reason,
+  stateSince: t0,
+  inScope: state !== 'exempt' && state !== 'deleted',
+  lastLogAt: null,
+  osqueryVersion: '5.23.1',
+  configVersion: 'abc',
+  updatedAt: t0,
 });
 
 t('a new host is created with a first transition', () => {
   const change = planEnrollment(null, identity, { state: 'pending', reason: 'policy-targeted' }, t1, 'c');
-  assert.equal(change?.host, { ...identity, state: 'pending', reason: 'policy-targeted', stateSince: t1, inScope: true, lastLogAt: null, osqueryVersion: null, configVersion: null, updatedAt: t1 });
+  assert.equal(change?.host, {
+    ...identity,
+    state: 'pending',
+    reason: 'policy-targeted',
+    stateSince: t1,
+    inScope: true,
+    lastLogAt: null,
+    osqueryVersion: null,
+    configVersion: null,
+    updatedAt: t1,
+  });
   assert.equal(change?.transition, { from: null, to: 'pending', reason: 'policy-targeted', at: t1, cause: 'c' });
 });
 
 t('the same decision again writes nothing', () => {
-  assert.is(planEnrollment(host('pending', 'policy-targeted'), identity, { state: 'pending', reason: 'policy-targeted' }, t1, 'c'), null);
+  assert.is(
+    planEnrollment(
+      host('pending', 'policy-targeted'),
+      identity,
+      { state: 'pending', reason: 'policy-targeted' },
+      t1,
+      'c',
+    ),
+    null,
+  );
 });
 
 t('blocked -> pending moves the state with a transition', () => {
-  const change = planEnrollment(host('blocked', 'osconfig-disabled'), identity, { state: 'pending', reason: 'policy-targeted' }, t1, 'c');
+  const change = planEnrollment(
+    host('blocked', 'osconfig-disabled'),
+    identity,
+    { state: 'pending', reason: 'policy-targeted' },
+    t1,
+    'c',
+  );
   assert.equal(change?.transition, { from: 'blocked', to: 'pending', reason: 'policy-targeted', at: t1, cause: 'c' });
   assert.equal(change?.host.stateSince, t1);
 });
 
 t('a changed reason in the same state updates the reason without a transition', () => {
-  const change = planEnrollment(host('blocked', 'osconfig-disabled'), identity, { state: 'blocked', reason: 'no-service-account' }, t1, 'c');
+  const change = planEnrollment(
+    host('blocked', 'osconfig-disabled'),
+    identity,
+    { state: 'blocked', reason: 'no-service-account' },
+    t1,
+    'c',
+  );
   assert.is(change?.transition, null);
   assert.equal([change?.host.reason, change?.host.stateSince], ['no-service-account', t0]);
 });
 
 t('states the audit owns are never undone by a redelivered insert', () => {
   for (const state of ['compliant', 'reporting', 'silent', 'noncompliant', 'stopped', 'deleted'] as const) {
-    assert.is(planEnrollment(host(state), identity, { state: 'pending', reason: 'policy-targeted' }, t1, 'c'), null, state);
+    assert.is(
+      planEnrollment(host(state), identity, { state: 'pending', reason: 'policy-targeted' }, t1, 'c'),
+      null,
+      state,
+    );
   }
 });
 
 t('retirement keeps what was known and leaves scope; twice is a no-op', () => {
   const change = planRetirement(host('reporting'), identity, t1, 'c');
-  assert.equal([change?.host.state, change?.host.inScope, change?.host.osqueryVersion, change?.transition?.from], ['deleted', false, '5.23.1', 'reporting']);
+  assert.equal(
+    [change?.host.state, change?.host.inScope, change?.host.osqueryVersion, change?.transition?.from],
+    ['deleted', false, '5.23.1', 'reporting'],
+  );
   assert.is(planRetirement(change!.host, identity, t1, 'c'), null);
 });
 
 t('retiring a VM never seen records it as deleted', () => {
-  assert.equal(planRetirement(null, identity, t1, 'c')?.transition, { from: null, to: 'deleted', reason: 'vm-deleted', at: t1, cause: 'c' });
+  assert.equal(planRetirement(null, identity, t1, 'c')?.transition, {
+    from: null,
+    to: 'deleted',
+    reason: 'vm-deleted',
+    at: t1,
+    cause: 'c',
+  });
 });
 
 t.run();

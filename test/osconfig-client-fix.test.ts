@@ -14,36 +14,67 @@ t.before(async (ctx) => {
 t.after(async (ctx) => ctx.sim.close());
 
 const client = (sim: Simulator) =>
-  new OsConfigZonalServiceClient({ apiEndpoint: '127.0.0.1', port: sim.port, protocol: 'http', authClient: new PassThroughClient(), fallback: true } as unknown as ConstructorParameters<typeof OsConfigZonalServiceClient>[0]);
-const body = buildOsqueryAssignment({ optOutLabel: { key: 'osquery-exempt', value: 'true' }, disruptionPercent: 10, minWaitSeconds: 60 });
+  new OsConfigZonalServiceClient({
+    apiEndpoint: '127.0.0.1',
+    port: sim.port,
+    protocol: 'http',
+    authClient: new PassThroughClient(),
+    fallback: true,
+  } as unknown as ConstructorParameters<typeof OsConfigZonalServiceClient>[0]);
+const body = buildOsqueryAssignment({
+  optOutLabel: { key: 'osquery-exempt', value: 'true' },
+  disruptionPercent: 10,
+  minWaitSeconds: 60,
+});
 
 t('the installed library still has the bug (when this fails, delete osconfig-client-fix.ts)', async ({ sim }) => {
   const raw = client(sim);
   assert.ok(hasDescriptorSpellingBug(raw), 'the library now spells its descriptors alike: remove the workaround');
-  const [operation] = await raw.createOSPolicyAssignment({ parent: 'projects/p/locations/z1', osPolicyAssignmentId: 'osquery', osPolicyAssignment: body });
-  assert.is(typeof (operation as { promise?: unknown }).promise, 'undefined', 'unpatched create returns a raw Operation');
+  const [operation] = await raw.createOSPolicyAssignment({
+    parent: 'projects/p/locations/z1',
+    osPolicyAssignmentId: 'osquery',
+    osPolicyAssignment: body,
+  });
+  assert.is(
+    typeof (operation as { promise?: unknown }).promise,
+    'undefined',
+    'unpatched create returns a raw Operation',
+  );
   const yielded: unknown[] = [];
   for await (const item of raw.listOSPolicyAssignmentsAsync({ parent: 'projects/p/locations/z1' })) yielded.push(item);
-  assert.ok(yielded.some((y) => Array.isArray(y) && y[0] === 'osPolicyAssignments'), 'unpatched list yields response fields');
+  assert.ok(
+    yielded.some((y) => Array.isArray(y) && y[0] === 'osPolicyAssignments'),
+    'unpatched list yields response fields',
+  );
   await raw.close();
 });
 
 t('patched: create waits for the operation and list yields assignments', async ({ sim }) => {
   const fixed = patchOsConfigDescriptors(client(sim));
   assert.not.ok(hasDescriptorSpellingBug(fixed));
-  const [operation] = await fixed.createOSPolicyAssignment({ parent: 'projects/p/locations/z2', osPolicyAssignmentId: 'osquery', osPolicyAssignment: body });
+  const [operation] = await fixed.createOSPolicyAssignment({
+    parent: 'projects/p/locations/z2',
+    osPolicyAssignmentId: 'osquery',
+    osPolicyAssignment: body,
+  });
   const [assignment] = await operation.promise();
   assert.is(assignment.name, 'projects/p/locations/z2/osPolicyAssignments/osquery');
   assert.ok(assignment.revisionId, 'revision id decoded from the operation result');
   const names: string[] = [];
-  for await (const a of fixed.listOSPolicyAssignmentsAsync({ parent: 'projects/p/locations/z2' })) names.push(String(a.name));
+  for await (const a of fixed.listOSPolicyAssignmentsAsync({ parent: 'projects/p/locations/z2' }))
+    names.push(String(a.name));
   assert.equal(names, ['projects/p/locations/z2/osPolicyAssignments/osquery']);
   await fixed.close();
 });
 
 t('the simulator stored the numeric enums the client sent by name', async ({ sim }) => {
   const stored = [...sim.world.assignments.values()].find((a) => a.zone === 'z2')!;
-  const policy = (stored.body.osPolicies as Array<{ mode: unknown; resourceGroups: Array<{ resources: Array<{ pkg?: { desiredState: unknown } }> }> }>)[0]!;
+  const policy = (
+    stored.body.osPolicies as Array<{
+      mode: unknown;
+      resourceGroups: Array<{ resources: Array<{ pkg?: { desiredState: unknown } }> }>;
+    }>
+  )[0]!;
   assert.is(policy.mode, 'ENFORCEMENT');
   assert.is(policy.resourceGroups[0]!.resources[1]!.pkg?.desiredState, 'INSTALLED');
 });

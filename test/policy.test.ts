@@ -12,8 +12,18 @@ t('one enforced policy: apt and yum groups, repository -> package -> service run
   assert.is(policy.mode, 'ENFORCEMENT');
   assert.is(policy.allowNoResourceGroupMatch, true);
   const groups = policy.resourceGroups!;
-  assert.equal(groups.map((g) => g.inventoryFilters!.map((f) => f.osShortName)), [['debian', 'ubuntu'], ['rhel', 'rocky', 'centos', 'almalinux']]);
-  for (const g of groups) assert.equal(g.resources!.map((r) => r.id), ['osquery-repository', 'install-osquery', 'osqueryd-running']);
+  assert.equal(
+    groups.map((g) => g.inventoryFilters!.map((f) => f.osShortName)),
+    [
+      ['debian', 'ubuntu'],
+      ['rhel', 'rocky', 'centos', 'almalinux'],
+    ],
+  );
+  for (const g of groups)
+    assert.equal(
+      g.resources!.map((r) => r.id),
+      ['osquery-repository', 'install-osquery', 'osqueryd-running'],
+    );
   assert.is(groups[0]!.resources![0]!.repository?.apt?.uri, 'https://pkg.osquery.io/deb');
   assert.is(groups[1]!.resources![0]!.repository?.yum?.baseUrl, 'https://pkg.osquery.io/rpm');
   assert.is(groups[0]!.resources![1]!.pkg?.apt?.name, 'osquery');
@@ -28,15 +38,24 @@ t('the service exec validates with 100/101 and enforces systemctl enable --now',
 });
 
 t('inline scripts stay within the 1024-character limit', () => {
-  for (const g of a.osPolicies![0]!.resourceGroups!) for (const r of g.resources!) {
-    for (const script of [r.exec?.validate?.script, r.exec?.enforce?.script]) assert.ok((script ?? '').length <= 1024);
-  }
+  for (const g of a.osPolicies![0]!.resourceGroups!)
+    for (const r of g.resources!) {
+      for (const script of [r.exec?.validate?.script, r.exec?.enforce?.script])
+        assert.ok((script ?? '').length <= 1024);
+    }
 });
 
 t('instance filter excludes GKE nodes and the opt-out label; rollout budget from settings', () => {
-  assert.equal(a.instanceFilter?.exclusionLabels, [{ labels: { 'goog-gke-node': '' } }, { labels: { 'osquery-exempt': 'true' } }]);
+  assert.equal(a.instanceFilter?.exclusionLabels, [
+    { labels: { 'goog-gke-node': '' } },
+    { labels: { 'osquery-exempt': 'true' } },
+  ]);
   assert.equal(a.rollout, { disruptionBudget: { percent: 10 }, minWaitDuration: { seconds: 60 } });
-  const custom = buildOsqueryAssignment({ ...settings, optOutLabel: { key: 'skip', value: 'yes' }, disruptionPercent: 25 });
+  const custom = buildOsqueryAssignment({
+    ...settings,
+    optOutLabel: { key: 'skip', value: 'yes' },
+    disruptionPercent: 25,
+  });
   assert.equal(custom.instanceFilter?.exclusionLabels?.[1], { labels: { skip: 'yes' } });
   assert.equal(custom.rollout?.disruptionBudget, { percent: 25 });
 });

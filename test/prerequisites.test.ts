@@ -8,7 +8,8 @@ import * as assert from 'uvu/assert';
 import { checkEmulatorPrerequisites, MissingPrerequisiteError } from '../infra/local/emulators.js';
 
 const t = suite('emulator prerequisites');
-const which = (cmd: string) => realpathSync(spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim());
+const which = (cmd: string) =>
+  realpathSync(spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim());
 
 function expectMissing(env: NodeJS.ProcessEnv, named: RegExp) {
   try {

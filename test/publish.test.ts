@@ -22,13 +22,19 @@ const SCHEMA = bundledSchemaPath(PINNED_OSQUERY_VERSION)!;
 const t = suite<{ stack: Stack }>('publish');
 
 t.before(async (ctx) => {
-  ctx.stack = await startStack({ TARGET_PROJECTS: 'pa,pb', CONFIG_BUCKET: 'osquery-config-test', LOG_TOPIC: 'osquery-logs', OSCONFIG_WRITES_PER_MINUTE: '6000' });
+  ctx.stack = await startStack({
+    TARGET_PROJECTS: 'pa,pb',
+    CONFIG_BUCKET: 'osquery-config-test',
+    LOG_TOPIC: 'osquery-logs',
+    OSCONFIG_WRITES_PER_MINUTE: '6000',
+  });
 });
 t.after(async (ctx) => ctx.stack.close());
 t.before.each(async ({ stack }) => {
   await clearFirestore();
   await stack.control('POST', '/reset');
-  for (const id of ['pa', 'pb']) await stack.control('POST', '/projects', { id, metadata: { 'enable-osconfig': 'TRUE' } });
+  for (const id of ['pa', 'pb'])
+    await stack.control('POST', '/projects', { id, metadata: { 'enable-osconfig': 'TRUE' } });
   const w = stack.sim.world;
   w.addVm({ project: 'pa', zone: 'us-central1-a', name: 'a1', os: 'debian-12' });
   w.addVm({ project: 'pa', zone: 'us-central1-b', name: 'b1', os: 'rhel-9' });
@@ -46,38 +52,53 @@ function bundleCopy(): string {
   return dir;
 }
 
-t('first publish: files uploaded, version recorded and current, one assignment per zone with in-scope VMs', async ({ stack }) => {
-  const report = await publish({ schema: await loadSchema(SCHEMA) });
-  const rendered = renderBundle(await loadBundle(), { logTopic: 'osquery-logs', logTopicProject: process.env.GOOGLE_CLOUD_PROJECT! });
-  assert.is(report.configVersion, rendered.configVersion);
-  assert.is(report.uploaded, rendered.files.filter((f) => f.viaStorage).length);
-  assert.equal(report.zones.created.sort(), ['pa/us-central1-a', 'pa/us-central1-b', 'pb/europe-west1-b']);
-  assert.equal(report.failedProjects, {});
-  assert.is(await currentVersion(), report.configVersion);
-  const rollout = await getRollout(report.configVersion);
-  assert.equal(Object.keys(rollout!.zones).sort(), ['pa/us-central1-a', 'pa/us-central1-b', 'pb/europe-west1-b']);
-  for (const a of assignments(stack)) assert.is(configVersionOfPolicy(policyId(a)), report.configVersion);
-  // Every stored object is the rendered file, byte for byte.
-  for (const f of rollout!.files.filter((file) => file.object)) {
-    const stored = stack.sim.world.objects.get(`osquery-config-test/${f.object}`)!.at(-1)!;
-    assert.is(stored.generation, f.generation);
-    assert.is(sha(stored.data), f.sha256);
-  }
-});
+t(
+  'first publish: files uploaded, version recorded and current, one assignment per zone with in-scope VMs',
+  async ({ stack }) => {
+    const report = await publish({ schema: await loadSchema(SCHEMA) });
+    const rendered = renderBundle(await loadBundle(), {
+      logTopic: 'osquery-logs',
+      logTopicProject: process.env.GOOGLE_CLOUD_PROJECT!,
+    });
+    assert.is(report.configVersion, rendered.configVersion);
+    assert.is(report.uploaded, rendered.files.filter((f) => f.viaStorage).length);
+    assert.equal(report.zones.created.sort(), ['pa/us-central1-a', 'pa/us-central1-b', 'pb/europe-west1-b']);
+    assert.equal(report.failedProjects, {});
+    assert.is(await currentVersion(), report.configVersion);
+    const rollout = await getRollout(report.configVersion);
+    assert.equal(Object.keys(rollout!.zones).sort(), ['pa/us-central1-a', 'pa/us-central1-b', 'pb/europe-west1-b']);
+    for (const a of assignments(stack)) assert.is(configVersionOfPolicy(policyId(a)), report.configVersion);
+    // Every stored object is the rendered file, byte for byte.
+    for (const f of rollout!.files.filter((file) => file.object)) {
+      const stored = stack.sim.world.objects.get(`osquery-config-test/${f.object}`)!.at(-1)!;
+      assert.is(stored.generation, f.generation);
+      assert.is(sha(stored.data), f.sha256);
+    }
+  },
+);
 
 t('the agents place every file exactly as rendered and restart for the version', async ({ stack }) => {
   const report = await publish();
   await stack.control('POST', '/agents/run');
-  const rendered = renderBundle(await loadBundle(), { logTopic: 'osquery-logs', logTopicProject: process.env.GOOGLE_CLOUD_PROJECT! });
+  const rendered = renderBundle(await loadBundle(), {
+    logTopic: 'osquery-logs',
+    logTopicProject: process.env.GOOGLE_CLOUD_PROJECT!,
+  });
   const vms = [...stack.sim.world.vms.values()] as SimVm[];
   for (const vm of vms.filter((v) => v.os !== 'cos')) {
     for (const f of rendered.files) assert.is(vm.files[f.vmPath], f.sha256, `${vm.name} ${f.vmPath}`);
     assert.is(vm.applied['osqueryd-running'], `osquery-${report.configVersion}`);
     assert.is(vm.installed.osquery, '5.23.1');
   }
-  const reports = [...stack.sim.world.reports.values()] as Array<{ osPolicyCompliances: Array<{ complianceState: string; osPolicyId: string }> }>;
+  const reports = [...stack.sim.world.reports.values()] as Array<{
+    osPolicyCompliances: Array<{ complianceState: string; osPolicyId: string }>;
+  }>;
   assert.is(reports.length, 3);
-  for (const r of reports) assert.equal(r.osPolicyCompliances.map((c) => [c.osPolicyId, c.complianceState]), [[`osquery-${report.configVersion}`, 'COMPLIANT']]);
+  for (const r of reports)
+    assert.equal(
+      r.osPolicyCompliances.map((c) => [c.osPolicyId, c.complianceState]),
+      [[`osquery-${report.configVersion}`, 'COMPLIANT']],
+    );
 });
 
 t('publishing the same bundle twice changes nothing', async ({ stack }) => {
@@ -87,15 +108,25 @@ t('publishing the same bundle twice changes nothing', async ({ stack }) => {
   const before = usageSnapshot();
   const again = await publish();
   const spent = usageSince(before);
-  assert.equal([again.uploaded, again.recorded, again.zones.created.length, again.zones.updated.length, again.osConfigWrites], [0, false, 0, 0, 0]);
+  assert.equal(
+    [again.uploaded, again.recorded, again.zones.created.length, again.zones.updated.length, again.osConfigWrites],
+    [0, false, 0, 0, 0],
+  );
   assert.is(again.zones.unchanged.length, 3);
   assert.is(spent.firestoreWrites, 0);
-  assert.is(spent.apiCalls['storage.objects.insert'] ?? 0, again.reused, 'each upload attempt was refused by ifGenerationMatch=0');
-  assert.equal(assignments(stack).map((a) => a.revisionId), revisions);
+  assert.is(
+    spent.apiCalls['storage.objects.insert'] ?? 0,
+    again.reused,
+    'each upload attempt was refused by ifGenerationMatch=0',
+  );
+  assert.equal(
+    assignments(stack).map((a) => a.revisionId),
+    revisions,
+  );
   assert.is(stack.sim.world.objects.size, objects);
 });
 
-t('a changed bundle: new version, each zone updated once, the old version\'s objects kept', async ({ stack }) => {
+t("a changed bundle: new version, each zone updated once, the old version's objects kept", async ({ stack }) => {
   const first = await publish();
   const dir = bundleCopy();
   const packPath = path.join(dir, 'packs/users.conf');
@@ -109,7 +140,8 @@ t('a changed bundle: new version, each zone updated once, the old version\'s obj
   assert.is(await currentVersion(), second.configVersion);
   for (const a of assignments(stack)) assert.is(configVersionOfPolicy(policyId(a)), second.configVersion);
   const firstRollout = await getRollout(first.configVersion);
-  for (const f of firstRollout!.files.filter((file) => file.object)) assert.ok(stack.sim.world.objects.get(`osquery-config-test/${f.object}`), 'old objects stay for rollback');
+  for (const f of firstRollout!.files.filter((file) => file.object))
+    assert.ok(stack.sim.world.objects.get(`osquery-config-test/${f.object}`), 'old objects stay for rollback');
 });
 
 t('a bundle with lint errors is refused before anything is uploaded', async ({ stack }) => {
@@ -132,7 +164,7 @@ t('a project that answers 403 fails alone', async ({ stack }) => {
   assert.equal(report.zones.created.sort(), ['pa/us-central1-a', 'pa/us-central1-b']);
 });
 
-t('vmLifecycle creates a new zone\'s assignment at the current version', async ({ stack }) => {
+t("vmLifecycle creates a new zone's assignment at the current version", async ({ stack }) => {
   const report = await publish();
   const vm = await createVm(stack, { project: 'pa', zone: 'asia-east1-a', name: 'new-zone-vm', os: 'debian-12' });
   assert.is((await getHost(vm.id))?.state, 'pending');

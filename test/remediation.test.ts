@@ -19,10 +19,17 @@ t.before.each(async ({ stack }) => {
   await stack.control('POST', '/projects', { id: P, metadata: {} });
 });
 
-const osconfigValue = async (stack: Stack, id: string) => (await simVm(stack, id))?.metadata.items.find((i) => i.key === 'enable-osconfig')?.value;
+const osconfigValue = async (stack: Stack, id: string) =>
+  (await simVm(stack, id))?.metadata.items.find((i) => i.key === 'enable-osconfig')?.value;
 
 t('absent everywhere: set on the instance, other metadata kept, host pending', async ({ stack }) => {
-  const { id } = await createVm(stack, { project: P, zone: Z, name: 'fixme', os: 'debian-12', metadata: { 'startup-script': 'echo hi' } });
+  const { id } = await createVm(stack, {
+    project: P,
+    zone: Z,
+    name: 'fixme',
+    os: 'debian-12',
+    metadata: { 'startup-script': 'echo hi' },
+  });
   assert.is((await getHost(id))?.state, 'pending');
   assert.is(await osconfigValue(stack, id), 'TRUE');
   assert.is((await simVm(stack, id))?.metadata.items.find((i) => i.key === 'startup-script')?.value, 'echo hi');
@@ -37,7 +44,13 @@ t('a stale metadata fingerprint (412) is re-read and the write still lands', asy
 });
 
 t('deliberately disabled on the instance: left alone, blocked', async ({ stack }) => {
-  const { id } = await createVm(stack, { project: P, zone: Z, name: 'keep-off', os: 'debian-12', metadata: { 'enable-osconfig': 'FALSE' } });
+  const { id } = await createVm(stack, {
+    project: P,
+    zone: Z,
+    name: 'keep-off',
+    os: 'debian-12',
+    metadata: { 'enable-osconfig': 'FALSE' },
+  });
   assert.equal([(await getHost(id))?.state, await osconfigValue(stack, id)], ['blocked', 'FALSE']);
   assert.is((await stack.apiCalls())['compute.instances.setMetadata'], undefined);
 });

@@ -28,8 +28,11 @@ const stop = async () => {
   await emulators?.stop();
   emulators = undefined;
 };
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop().then(() => process.exit(130)));
-console.log(`emulators up in ${((Date.now() - started) / 1000).toFixed(1)} s: firestore ${emulators.firestoreHost}, pubsub ${emulators.pubsubHost}`);
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => void stop().then(() => process.exit(130)));
+console.log(
+  `emulators up in ${((Date.now() - started) / 1000).toFixed(1)} s: firestore ${emulators.firestoreHost}, pubsub ${emulators.pubsubHost}`,
+);
 
 let passed = 0;
 let failed = 0;
@@ -37,21 +40,25 @@ try {
   // One uvu process per file: a file's module state (clients, config) never leaks into the next.
   for (const file of files) {
     const result = await new Promise<{ code: number; output: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', `^${file.replace(/[.]/g, '\\.')}$`], {
-        cwd: root,
-        env: {
-          ...process.env,
-          FIRESTORE_EMULATOR_HOST: emulators!.firestoreHost,
-          PUBSUB_EMULATOR_HOST: emulators!.pubsubHost,
-          GOOGLE_CLOUD_PROJECT: emulators!.projectId,
-          LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
-          // Express's default error handler stays quiet about the framework's own 4xx/5xx.
-          NODE_ENV: 'test',
-          // No metadata server off Google Cloud: skip the client libraries' probe for one.
-          METADATA_SERVER_DETECTION: 'none',
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', `^${file.replace(/[.]/g, '\\.')}$`],
+        {
+          cwd: root,
+          env: {
+            ...process.env,
+            FIRESTORE_EMULATOR_HOST: emulators!.firestoreHost,
+            PUBSUB_EMULATOR_HOST: emulators!.pubsubHost,
+            GOOGLE_CLOUD_PROJECT: emulators!.projectId,
+            LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+            // Express's default error handler stays quiet about the framework's own 4xx/5xx.
+            NODE_ENV: 'test',
+            // No metadata server off Google Cloud: skip the client libraries' probe for one.
+            METADATA_SERVER_DETECTION: 'none',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      );
       let output = '';
       // A suite that hangs (a handle left open) is stopped and counted as failed, not left to stall CI.
       const timer = setTimeout(() => {
@@ -59,8 +66,14 @@ try {
         process.stderr.write(`\n${file}: still running after ${FILE_TIMEOUT_MS / 1000} s; stopped\n`);
         child.kill('SIGKILL');
       }, FILE_TIMEOUT_MS);
-      child.stdout.on('data', (c: Buffer) => { output += c; process.stdout.write(c); });
-      child.stderr.on('data', (c: Buffer) => { output += c; process.stderr.write(c); });
+      child.stdout.on('data', (c: Buffer) => {
+        output += c;
+        process.stdout.write(c);
+      });
+      child.stderr.on('data', (c: Buffer) => {
+        output += c;
+        process.stderr.write(c);
+      });
       child.on('close', (code) => {
         clearTimeout(timer);
         resolve({ code: code ?? 1, output });

@@ -53,7 +53,9 @@ const PUBSUB_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
 
 async function loadTerraform(): Promise<Tf> {
   const tf: Tf = { resources: new Map(), data: new Map(), locals: {}, variables: {}, texts: new Map() };
-  const files = readdirSync(tfDir).filter((f) => f.endsWith('.tf')).sort();
+  const files = readdirSync(tfDir)
+    .filter((f) => f.endsWith('.tf'))
+    .sort();
   for (const file of files) {
     const text = readFileSync(path.join(tfDir, file), 'utf8');
     tf.texts.set(file, text);
@@ -113,7 +115,8 @@ function schemaKeys(): string[] {
 function directEnvReads(): Set<string> {
   const names = new Set<string>();
   for (const dir of ['functions', 'shared']) {
-    for (const text of sources(dir).values()) for (const m of text.matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)) names.add(m[1]!);
+    for (const text of sources(dir).values())
+      for (const m of text.matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)) names.add(m[1]!);
   }
   return names;
 }
@@ -231,7 +234,9 @@ function bindingsOf(tf: Tf, saKey: string): Binding[] {
   const email = `\${${saKey}.email}`;
   return [...tf.resources]
     .filter(([k]) => /_iam_(member|binding|policy)\./.test(k))
-    .filter(([, b]) => [b.member, ...((b.members as unknown[]) ?? [])].some((m) => text(m) === `serviceAccount:${email}`))
+    .filter(([, b]) =>
+      [b.member, ...((b.members as unknown[]) ?? [])].some((m) => text(m) === `serviceAccount:${email}`),
+    )
     .map(([key, block]) => ({ key, type: key.split('.')[0]!, block }));
 }
 
@@ -246,7 +251,11 @@ function classify(tf: Tf, bindings: Binding[]) {
     const custom = /^\$\{(google_project_iam_custom_role\.[a-z0-9_]+)\[each\.value\]\.(?:name|id)\}$/.exec(role);
     if (b.type === 'google_project_iam_member' && custom) {
       customTarget.push({ binding: b, role: tf.resources.get(custom[1]!)!, roleKey: custom[1]! });
-    } else if (b.type === 'google_project_iam_member' && role === 'roles/datastore.user' && b.block.project === '${var.project_id}') {
+    } else if (
+      b.type === 'google_project_iam_member' &&
+      role === 'roles/datastore.user' &&
+      b.block.project === '${var.project_id}'
+    ) {
       firestore.push(b);
     } else if (b.type === 'google_pubsub_topic_iam_member' && role === 'roles/pubsub.publisher') {
       const topics = topicsOf(tf, b.block.topic);
@@ -258,7 +267,12 @@ function classify(tf: Tf, bindings: Binding[]) {
 }
 
 /** A custom role made in, and bound in, every target project, with exactly `permissions`. */
-function assertTargetRole(tf: Tf, entries: ReturnType<typeof classify>['customTarget'], permissions: readonly string[], who: string) {
+function assertTargetRole(
+  tf: Tf,
+  entries: ReturnType<typeof classify>['customTarget'],
+  permissions: readonly string[],
+  who: string,
+) {
   if (permissions.length === 0) {
     assert.is(entries.length, 0, `${who} needs nothing in target projects, so has no target role`);
     return;
@@ -266,9 +280,20 @@ function assertTargetRole(tf: Tf, entries: ReturnType<typeof classify>['customTa
   assert.is(entries.length, 1, `${who} has one custom role binding in the target projects`);
   const { binding, role, roleKey } = entries[0]!;
   assert.ok(role, `${roleKey} exists`);
-  assert.equal([...(role.permissions as string[])].sort(), [...permissions].sort(), `${roleKey}: the permissions of ${who}`);
-  assert.is(new Set(role.permissions as string[]).size, (role.permissions as string[]).length, `${roleKey} lists no permission twice`);
-  for (const [what, block] of [[roleKey, role], [binding.key, binding.block]] as const) {
+  assert.equal(
+    [...(role.permissions as string[])].sort(),
+    [...permissions].sort(),
+    `${roleKey}: the permissions of ${who}`,
+  );
+  assert.is(
+    new Set(role.permissions as string[]).size,
+    (role.permissions as string[]).length,
+    `${roleKey} lists no permission twice`,
+  );
+  for (const [what, block] of [
+    [roleKey, role],
+    [binding.key, binding.block],
+  ] as const) {
     assert.is(block.for_each, '${toset(var.target_projects)}', `${what} is made in every target project`);
     assert.is(block.project, '${each.value}', `${what} lives in the target project`);
   }
@@ -295,7 +320,8 @@ t('every reference resolves: variables, locals, resources, data sources', ({ tf 
   const all = values.map(text).join('\n');
   for (const m of all.matchAll(VAR_REF)) assert.ok(m[1]! in tf.variables, `var.${m[1]} is declared`);
   for (const m of all.matchAll(LOCAL_REF)) assert.ok(m[1]! in tf.locals, `local.${m[1]} is declared`);
-  for (const m of all.matchAll(RESOURCE_REF)) assert.ok(tf.resources.has(`${m[1]}.${m[2]}`), `${m[1]}.${m[2]} is declared`);
+  for (const m of all.matchAll(RESOURCE_REF))
+    assert.ok(tf.resources.has(`${m[1]}.${m[2]}`), `${m[1]}.${m[2]} is declared`);
   for (const m of all.matchAll(DATA_REF)) assert.ok(tf.data.has(`${m[1]}.${m[2]}`), `data.${m[1]}.${m[2]} is declared`);
   assert.ok(tf.resources.size > 50, `a full deployment (${tf.resources.size} resources)`);
 });
@@ -312,8 +338,13 @@ t('every entry point in functions/index.ts is deployed; every deployed entry poi
   const registered = entryPoints();
   assert.ok(registered.length >= 3, `functions/index.ts registers entry points (${registered.join(', ')})`);
   for (const ep of registered) assert.ok(deployed.has(ep), `${ep} has a google_cloudfunctions2_function`);
-  assert.equal([...deployed.keys()].sort(), Object.keys(FUNCTION_PERMISSIONS).sort(), 'the functions are exactly the ones permissions.ts describes');
-  for (const ep of deployed.keys()) assert.ok(ep in AUDIT_LOG_TRIGGERS || ep in PUBSUB_TRIGGERS, `${ep} has a known trigger`);
+  assert.equal(
+    [...deployed.keys()].sort(),
+    Object.keys(FUNCTION_PERMISSIONS).sort(),
+    'the functions are exactly the ones permissions.ts describes',
+  );
+  for (const ep of deployed.keys())
+    assert.ok(ep in AUDIT_LOG_TRIGGERS || ep in PUBSUB_TRIGGERS, `${ep} has a known trigger`);
 });
 
 t('each function: nodejs22, internal ingress, bounded instances, its own service account, every setting', ({ tf }) => {
@@ -323,7 +354,11 @@ t('each function: nodejs22, internal ingress, bounded instances, its own service
     const service = one(fn, 'service_config', key);
     assert.is(build.runtime, 'nodejs22', `${key} runtime`);
     const storage = one(one(build, 'source', key), 'storage_source', key);
-    assert.equal(refsOf(tf, storage).vars, new Set(['function_source_bucket', 'function_source_object']), `${key} builds the uploaded zip`);
+    assert.equal(
+      refsOf(tf, storage).vars,
+      new Set(['function_source_bucket', 'function_source_object']),
+      `${key} builds the uploaded zip`,
+    );
     assert.is(service.ingress_settings, 'ALLOW_INTERNAL_ONLY', `${key} ingress`);
     const max = /^\$\{var\.([a-z0-9_]+)\}$/.exec(text(service.max_instance_count))?.[1];
     assert.ok(max, `${key} max_instance_count comes from a variable`);
@@ -336,7 +371,11 @@ t('each function: nodejs22, internal ingress, bounded instances, its own service
     assert.is(service.environment_variables, '${local.function_environment}', `${key} gets the shared settings`);
     assert.ok(ep.length > 0);
   }
-  for (const shared of ['google_service_account.trigger', 'google_service_account.publisher', 'google_service_account.build']) {
+  for (const shared of [
+    'google_service_account.trigger',
+    'google_service_account.publisher',
+    'google_service_account.build',
+  ]) {
     assert.not.ok(runtimeAccounts.has(shared), `${shared} runs no function`);
   }
 });
@@ -351,7 +390,9 @@ t('vmLifecycle: one audit-log trigger per method name, all nine, retried, global
     assert.is(trigger.retry_policy, 'RETRY_POLICY_RETRY', `${key} retries`);
     assert.is(trigger.trigger_region, 'global', `${key} sees audit logs of every region`);
     assert.is(serviceAccountOf(trigger.service_account_email), 'google_service_account.trigger');
-    const filters = Object.fromEntries((trigger.event_filters as Block[]).map((f) => [f.attribute, staticValue(tf, f.value)]));
+    const filters = Object.fromEntries(
+      (trigger.event_filters as Block[]).map((f) => [f.attribute, staticValue(tf, f.value)]),
+    );
     assert.is(filters.serviceName, 'compute.googleapis.com');
     seen.push(filters.methodName as string);
     assert.is(Object.keys(filters).length, 2, `${key} filters on serviceName and methodName only`);
@@ -362,7 +403,9 @@ t('vmLifecycle: one audit-log trigger per method name, all nine, retried, global
       assert.is(tr.location, 'global', `${tkey} location`);
       assert.is(serviceAccountOf(tr.service_account), 'google_service_account.trigger', `${tkey} service account`);
       if (tr.retry_policy) assert.is.not(one(tr, 'retry_policy').max_attempts, 1, `${tkey} must retry`);
-      const criteria = Object.fromEntries((tr.matching_criteria as Block[]).map((c) => [c.attribute, staticValue(tf, c.value) ?? c.value]));
+      const criteria = Object.fromEntries(
+        (tr.matching_criteria as Block[]).map((c) => [c.attribute, staticValue(tf, c.value) ?? c.value]),
+      );
       assert.is(criteria.type, AUDIT_LOG_TYPE, `${tkey} type`);
       assert.is(criteria.serviceName, 'compute.googleapis.com', `${tkey} serviceName`);
       assert.is(Object.keys(criteria).length, 3, `${tkey} filters on type, serviceName, methodName`);
@@ -386,7 +429,11 @@ t('Pub/Sub functions: triggered by the topic of their setting, retried, as the t
     assert.is(staticValue(tf, trigger.event_type), PUBSUB_TYPE, `${key} event type`);
     assert.equal(topicsOf(tf, trigger.pubsub_topic), settingTopics(tf, setting), `${key} reads the ${setting} topic`);
     assert.is(trigger.retry_policy, 'RETRY_POLICY_RETRY', `${key} retries`);
-    assert.is(serviceAccountOf(trigger.service_account_email), 'google_service_account.trigger', `${key} trigger account`);
+    assert.is(
+      serviceAccountOf(trigger.service_account_email),
+      'google_service_account.trigger',
+      `${key} trigger account`,
+    );
     assert.not.ok(trigger.event_filters, `${key}: no further filters`);
   }
 });
@@ -399,13 +446,19 @@ t('a conditional trigger (log topic in another project) is replaced by a retried
     conditional += 1;
     const flag = /^\$\{local\.([a-z0-9_]+) \? \[/.exec(condition)?.[1];
     assert.ok(flag, `${key}: the trigger depends on one local flag`);
-    const subs = resourcesOf(tf, 'google_pubsub_subscription').filter(([, s]) => text(s.push_config).includes(`${key}.service_config[0].uri`));
+    const subs = resourcesOf(tf, 'google_pubsub_subscription').filter(([, s]) =>
+      text(s.push_config).includes(`${key}.service_config[0].uri`),
+    );
     assert.is(subs.length, 1, `${key}: one push subscription when the trigger is absent`);
     const [skey, sub] = subs[0]!;
     assert.is(sub.count, `\${local.${flag} ? 0 : 1}`, `${skey} exists exactly when the trigger does not`);
     assert.equal(topicsOf(tf, sub.topic), topicsOf(tf, trigger.pubsub_topic), `${skey} reads the trigger's topic`);
     const push = one(sub, 'push_config', skey);
-    assert.match(text(push.push_endpoint), /\/projects\/\$\{local\.log_topic_project\}\/topics\/\$\{var\.log_topic\}$/, `${skey}: the Functions Framework learns the topic from the path`);
+    assert.match(
+      text(push.push_endpoint),
+      /\/projects\/\$\{local\.log_topic_project\}\/topics\/\$\{var\.log_topic\}$/,
+      `${skey}: the Functions Framework learns the topic from the path`,
+    );
     assert.is(serviceAccountOf(one(push, 'oidc_token', skey).service_account_email), 'google_service_account.trigger');
     assert.ok(sub.retry_policy, `${skey} retries with backoff`);
     assert.is(PUBSUB_TRIGGERS[ep], 'LOG_TOPIC', `only the log topic may live in another project (${ep})`);
@@ -413,10 +466,14 @@ t('a conditional trigger (log topic in another project) is replaced by a retried
   assert.is(conditional, 1, 'logHeartbeat is the one conditional trigger');
 });
 
-t('environment: every setting the code reads is passed, nothing else, with the code\'s defaults', ({ tf }) => {
+t("environment: every setting the code reads is passed, nothing else, with the code's defaults", ({ tf }) => {
   const settings = local(tf, 'function_settings') as Record<string, unknown>;
   const env = text(tf.locals.function_environment);
-  assert.match(env, /for k, v in local\.function_settings : k => v if v != ""/, 'function_environment is function_settings minus empty values');
+  assert.match(
+    env,
+    /for k, v in local\.function_settings : k => v if v != ""/,
+    'function_environment is function_settings minus empty values',
+  );
   const keys = schemaKeys();
   assert.ok(keys.includes('OPT_OUT_LABEL') && keys.includes('ALERT_TOPIC'), `schema keys were read (${keys.length})`);
   const direct = directEnvReads();
@@ -425,7 +482,8 @@ t('environment: every setting the code reads is passed, nothing else, with the c
     if (NOT_FOR_FUNCTIONS.includes(k)) assert.not.ok(k in settings, `${k} is not for deployed functions`);
     else assert.ok(k in settings, `${k} (shared/config.ts) is set in the functions' environment`);
   }
-  for (const k of Object.keys(settings)) assert.ok(keys.includes(k) || direct.has(k), `${k} is a setting the code reads`);
+  for (const k of Object.keys(settings))
+    assert.ok(keys.includes(k) || direct.has(k), `${k} is a setting the code reads`);
   for (const k of NOT_FOR_FUNCTIONS) assert.not.ok(k in settings, `${k} is not set`);
 
   // The Terraform defaults parse, and equal the code's own defaults.
@@ -434,14 +492,26 @@ t('environment: every setting the code reads is passed, nothing else, with the c
     const d = staticValue(tf, v);
     if (d !== undefined && d !== null) defaults[k] = String(d);
   }
-  assert.ok(Object.keys(defaults).length >= 15, `most settings have a static default (${Object.keys(defaults).join(', ')})`);
+  assert.ok(
+    Object.keys(defaults).length >= 15,
+    `most settings have a static default (${Object.keys(defaults).join(', ')})`,
+  );
   const fromTerraform = parseConfig(defaults) as Record<string, unknown>;
   const fromCode = parseConfig({}) as Record<string, unknown>;
   for (const k of Object.keys(defaults)) {
-    if (fromCode[k] !== undefined) assert.equal(fromTerraform[k], fromCode[k], `${k}: Terraform's default equals shared/config.ts's`);
+    if (fromCode[k] !== undefined)
+      assert.equal(fromTerraform[k], fromCode[k], `${k}: Terraform's default equals shared/config.ts's`);
   }
-  assert.is(tf.variables.silence_threshold_minutes?.default, null, 'the silence threshold derives from the heartbeat unless set');
-  assert.match(text(settings.SILENCE_THRESHOLD_MINUTES), /== null \? ""/, 'an unset threshold is passed as empty, i.e. not at all');
+  assert.is(
+    tf.variables.silence_threshold_minutes?.default,
+    null,
+    'the silence threshold derives from the heartbeat unless set',
+  );
+  assert.match(
+    text(settings.SILENCE_THRESHOLD_MINUTES),
+    /== null \? ""/,
+    'an unset threshold is passed as empty, i.e. not at all',
+  );
 });
 
 t('every topic the code uses is a google_pubsub_topic with a deliberate retention', ({ tf }) => {
@@ -453,13 +523,18 @@ t('every topic the code uses is a google_pubsub_topic with a deliberate retentio
     const [topicKey] = settingTopics(tf, k);
     const topic = tf.resources.get(topicKey!)!;
     assert.match(text(topic.message_retention_duration), /^\d+s$/, `${topicKey} sets message_retention_duration`);
-    if (typeof fromCode[k] === 'string') assert.is(staticValue(tf, settings[k]), fromCode[k], `${k} defaults to ${fromCode[k]}`);
+    if (typeof fromCode[k] === 'string')
+      assert.is(staticValue(tf, settings[k]), fromCode[k], `${k} defaults to ${fromCode[k]}`);
   }
   const logs = tf.resources.get(settingTopics(tf, 'LOG_TOPIC')[0]!)!;
   assert.is(logs.count, '${var.create_log_topic ? 1 : 0}', 'the log topic is created only when asked');
   assert.is(logs.project, '${local.log_topic_project}', 'the log topic may live in another project');
   const pull = resourcesOf(tf, 'google_pubsub_subscription').filter(([, s]) => !s.push_config);
-  assert.equal(pull.map(([, s]) => topicsOf(tf, s.topic)[0]).sort(), [...settingTopics(tf, 'ALERT_TOPIC'), ...settingTopics(tf, 'DEAD_LETTER_TOPIC')].sort(), 'pull subscriptions on the alert and dead-letter topics');
+  assert.equal(
+    pull.map(([, s]) => topicsOf(tf, s.topic)[0]).sort(),
+    [...settingTopics(tf, 'ALERT_TOPIC'), ...settingTopics(tf, 'DEAD_LETTER_TOPIC')].sort(),
+    'pull subscriptions on the alert and dead-letter topics',
+  );
 });
 
 t('no owner, editor, allUsers or allAuthenticatedUsers anywhere', ({ tf }) => {
@@ -471,15 +546,23 @@ t('no owner, editor, allUsers or allAuthenticatedUsers anywhere', ({ tf }) => {
   }
 });
 
-t('each function\'s service account holds exactly what shared/permissions.ts lists', ({ tf }) => {
+t("each function's service account holds exactly what shared/permissions.ts lists", ({ tf }) => {
   for (const [ep, [key, fn]] of functionsByEntryPoint(tf)) {
     const want = FUNCTION_PERMISSIONS[ep]!;
     const sa = serviceAccountOf(one(fn, 'service_config').service_account_email)!;
     const got = classify(tf, bindingsOf(tf, sa));
     assertTargetRole(tf, got.customTarget, want.target, ep);
     assert.is(got.firestore.length, want.firestore ? 1 : 0, `${ep}: roles/datastore.user iff it uses Firestore`);
-    assert.equal(got.publishesTo, want.publishes.flatMap((s) => settingTopics(tf, s)).sort(), `${ep} (${key}) publishes to exactly ${want.publishes.join(', ') || 'nothing'}`);
-    assert.equal(got.other.map((b) => b.key), [], `${ep}: no other bindings`);
+    assert.equal(
+      got.publishesTo,
+      want.publishes.flatMap((s) => settingTopics(tf, s)).sort(),
+      `${ep} (${key}) publishes to exactly ${want.publishes.join(', ') || 'nothing'}`,
+    );
+    assert.equal(
+      got.other.map((b) => b.key),
+      [],
+      `${ep}: no other bindings`,
+    );
   }
 });
 
@@ -493,24 +576,44 @@ t('the publisher service account holds exactly PUBLISHER_PERMISSIONS (plus its b
   assert.is(bucket[0]!.block.bucket, '${google_storage_bucket.config.name}', 'on the configuration bucket');
   const roleKey = /^\$\{(google_project_iam_custom_role\.[a-z0-9_]+)\.name\}$/.exec(text(bucket[0]!.block.role))?.[1];
   assert.ok(roleKey, 'the bucket role is a custom role');
-  assert.equal([...(tf.resources.get(roleKey!)!.permissions as string[])].sort(), [...PUBLISHER_PERMISSIONS.bucket].sort(), 'bucket permissions');
+  assert.equal(
+    [...(tf.resources.get(roleKey!)!.permissions as string[])].sort(),
+    [...PUBLISHER_PERMISSIONS.bucket].sort(),
+    'bucket permissions',
+  );
   const rest = got.other.filter((b) => b !== bucket[0]);
-  assert.equal(rest.map((b) => [b.type, b.block.role]), [['google_project_iam_member', 'roles/logging.logWriter']], 'besides: only Cloud Build log writing');
+  assert.equal(
+    rest.map((b) => [b.type, b.block.role]),
+    [['google_project_iam_member', 'roles/logging.logWriter']],
+    'besides: only Cloud Build log writing',
+  );
 });
 
-t('the trigger account may invoke each function\'s service and receive events, nothing else', ({ tf }) => {
+t("the trigger account may invoke each function's service and receive events, nothing else", ({ tf }) => {
   const bindings = bindingsOf(tf, 'google_service_account.trigger');
   const invokers = bindings.filter((b) => b.type === 'google_cloud_run_v2_service_iam_member');
   const fns = [...functionsByEntryPoint(tf).values()].map(([key]) => key).sort();
   for (const b of invokers) {
     assert.is(b.block.role, 'roles/run.invoker', b.key);
-    assert.match(text(b.block.name), /^\$\{google_cloudfunctions2_function\.[a-z0-9_]+\.service_config\[0\]\.service\}$/, `${b.key}: one function's service`);
+    assert.match(
+      text(b.block.name),
+      /^\$\{google_cloudfunctions2_function\.[a-z0-9_]+\.service_config\[0\]\.service\}$/,
+      `${b.key}: one function's service`,
+    );
   }
-  assert.equal(invokers.map((b) => [...refsOf(tf, b.block.name).resources][0]).sort(), fns, 'one invoker binding per function');
+  assert.equal(
+    invokers.map((b) => [...refsOf(tf, b.block.name).resources][0]).sort(),
+    fns,
+    'one invoker binding per function',
+  );
   const rest = bindings.filter((b) => !invokers.includes(b)).map((b) => [b.type, b.block.role]);
   assert.equal(rest, [['google_project_iam_member', 'roles/eventarc.eventReceiver']]);
   for (const [key, b] of resourcesOf(tf, 'google_cloud_run_v2_service_iam_member')) {
-    assert.is(b.member, 'serviceAccount:${google_service_account.trigger.email}', `${key}: only the trigger account invokes`);
+    assert.is(
+      b.member,
+      'serviceAccount:${google_service_account.trigger.email}',
+      `${key}: only the trigger account invokes`,
+    );
   }
 });
 
@@ -518,24 +621,39 @@ t('Firestore: native database, a composite index per multi-field query, TTL only
   const db = tf.resources.get('google_firestore_database.main')!;
   assert.is(db.type, 'FIRESTORE_NATIVE');
   const code = [...sources('shared').values(), ...sources('functions').values()].join('\n');
-  const constants = Object.fromEntries([...code.matchAll(/export const ([A-Z_]+) = '([a-zA-Z]+)';/g)].map((m) => [m[1]!, m[2]!]));
+  const constants = Object.fromEntries(
+    [...code.matchAll(/export const ([A-Z_]+) = '([a-zA-Z]+)';/g)].map((m) => [m[1]!, m[2]!]),
+  );
   const queries: { collection: string; fields: string[] }[] = [];
-  for (const line of code.split('\n')) {
+  // A query chain may be wrapped over several lines: join each `.where(...)` continuation to its line.
+  for (const line of code.replace(/\n\s*\./g, '.').split('\n')) {
     const fields = [...line.matchAll(/\.where\('([^']+)'/g)].map((m) => m[1]!);
     const collection = /\.collection\(([A-Z_]+)\)\.where/.exec(line)?.[1];
     if (fields.length >= 2 && collection) queries.push({ collection: constants[collection]!, fields });
   }
-  assert.ok(queries.some((q) => q.collection === 'hosts'), 'the hosts-by-name query is found');
+  assert.ok(
+    queries.some((q) => q.collection === 'hosts'),
+    'the hosts-by-name query is found',
+  );
   const indexes = resourcesOf(tf, 'google_firestore_index').map(([, i]) => ({
     collection: i.collection,
     fields: (i.fields as Block[]).map((f) => f.field_path as string).sort(),
   }));
   for (const q of queries) {
-    assert.ok(indexes.some((i) => i.collection === q.collection && JSON.stringify(i.fields) === JSON.stringify([...q.fields].sort())), `composite index on ${q.collection} (${q.fields.join(', ')})`);
+    assert.ok(
+      indexes.some(
+        (i) => i.collection === q.collection && JSON.stringify(i.fields) === JSON.stringify([...q.fields].sort()),
+      ),
+      `composite index on ${q.collection} (${q.fields.join(', ')})`,
+    );
   }
   const expires = /\bexpireAt\b/.test(code);
   const ttl = resourcesOf(tf, 'google_firestore_field').filter(([, f]) => f.ttl_config);
-  assert.is(ttl.length > 0, expires, expires ? 'the code writes expireAt: a TTL policy is needed' : 'no document expires: no TTL policy');
+  assert.is(
+    ttl.length > 0,
+    expires,
+    expires ? 'the code writes expireAt: a TTL policy is needed' : 'no document expires: no TTL policy',
+  );
 });
 
 t('Cloud Scheduler publishes a non-empty tick to the audit tick topic every 15 minutes by default', ({ tf }) => {
@@ -544,7 +662,11 @@ t('Cloud Scheduler publishes a non-empty tick to the audit tick topic every 15 m
   const [key, job] = jobs[0]!;
   const target = one(job, 'pubsub_target', key);
   assert.equal(topicsOf(tf, target.topic_name), settingTopics(tf, 'AUDIT_TICK_TOPIC'));
-  assert.match(text(target.data), /^\$\{base64encode\(jsonencode\(\{.+\}\)\)\}$/s, 'the Functions Framework needs message data');
+  assert.match(
+    text(target.data),
+    /^\$\{base64encode\(jsonencode\(\{.+\}\)\)\}$/s,
+    'the Functions Framework needs message data',
+  );
   assert.is(staticValue(tf, job.schedule), '*/15 * * * *');
 });
 
@@ -556,7 +678,11 @@ t('the configuration bucket: versioned, uniform access, no public access; VMs re
   const settings = local(tf, 'function_settings') as Record<string, unknown>;
   assert.is(settings.CONFIG_BUCKET, '${google_storage_bucket.config.name}');
   const vm = [...tf.resources].filter(([, b]) => b.for_each === '${toset(var.vm_service_accounts)}');
-  const roles = vm.map(([k, b]) => [k.split('.')[0], b.role, k.startsWith('google_pubsub') ? topicsOf(tf, b.topic)[0] : b.bucket]);
+  const roles = vm.map(([k, b]) => [
+    k.split('.')[0],
+    b.role,
+    k.startsWith('google_pubsub') ? topicsOf(tf, b.topic)[0] : b.bucket,
+  ]);
   assert.equal(
     roles.sort(),
     [
@@ -574,19 +700,29 @@ t('Cloud Monitoring: a Pub/Sub channel on the incidents topic, per-VM osqueryd p
   const [channelKey, channel] = channels[0]!;
   assert.is(channel.type, 'pubsub');
   assert.equal(topicsOf(tf, (channel.labels as Block).topic), settingTopics(tf, 'INCIDENT_TOPIC'));
-  const agent = [...tf.resources].filter(([k, b]) => k.startsWith('google_pubsub_topic_iam_member.') && text(b.member).includes('@gcp-sa-monitoring-notification.iam.gserviceaccount.com'));
+  const agent = [...tf.resources].filter(
+    ([k, b]) =>
+      k.startsWith('google_pubsub_topic_iam_member.') &&
+      text(b.member).includes('@gcp-sa-monitoring-notification.iam.gserviceaccount.com'),
+  );
   assert.is(agent.length, 1, 'the notification service agent may publish');
   assert.is(agent[0]![1].role, 'roles/pubsub.publisher');
   assert.equal(topicsOf(tf, agent[0]![1].topic), settingTopics(tf, 'INCIDENT_TOPIC'));
-  assert.match(text(agent[0]![1].member), /^serviceAccount:service-\$\{data\.google_project\.orchestrator\.number\}@gcp-sa-monitoring-notification/);
+  assert.match(
+    text(agent[0]![1].member),
+    /^serviceAccount:service-\$\{data\.google_project\.orchestrator\.number\}@gcp-sa-monitoring-notification/,
+  );
 
   const policies = resourcesOf(tf, 'google_monitoring_alert_policy');
   const byMetric = (metric: string) => {
-    const found = policies.filter(([, p]) => text(one(one(p, 'conditions'), 'condition_threshold').filter).includes(metric));
+    const found = policies.filter(([, p]) =>
+      text(one(one(p, 'conditions'), 'condition_threshold').filter).includes(metric),
+    );
     assert.is(found.length, 1, `one policy on ${metric}`);
     return found[0]!;
   };
-  for (const [key, p] of policies) assert.equal(p.notification_channels, [`\${${channelKey}.id}`], `${key} notifies the incidents channel`);
+  for (const [key, p] of policies)
+    assert.equal(p.notification_channels, [`\${${channelKey}.id}`], `${key} notifies the incidents channel`);
   for (const [metric, aligner, variable, def] of [
     ['agent.googleapis.com/processes/cpu_time', 'ALIGN_RATE', 'osqueryd_cpu_percent', 10],
     ['agent.googleapis.com/processes/rss_usage', 'ALIGN_MEAN', 'osqueryd_memory_mb', 350],
@@ -597,8 +733,12 @@ t('Cloud Monitoring: a Pub/Sub channel on the incidents topic, per-VM osqueryd p
     assert.match(text(c.filter), /resource\.type = "gce_instance"/, `${key} on VMs`);
     const agg = one(c, 'aggregations', key);
     assert.is(agg.per_series_aligner, aligner, `${key} aligner`);
-    const groupBy = typeof agg.group_by_fields === 'string' ? staticValue(tf, agg.group_by_fields) : agg.group_by_fields;
-    assert.ok(Array.isArray(groupBy) && groupBy.includes('resource.label.instance_id'), `${key} keeps one series per VM`);
+    const groupBy =
+      typeof agg.group_by_fields === 'string' ? staticValue(tf, agg.group_by_fields) : agg.group_by_fields;
+    assert.ok(
+      Array.isArray(groupBy) && groupBy.includes('resource.label.instance_id'),
+      `${key} keeps one series per VM`,
+    );
     assert.ok(refsOf(tf, c.threshold_value).vars.has(variable), `${key} threshold from var.${variable}`);
     assert.is(tf.variables[variable]?.default, def, `var.${variable} defaults to ${def}`);
   }
@@ -610,24 +750,45 @@ t('Cloud Monitoring: a Pub/Sub channel on the incidents topic, per-VM osqueryd p
 
 t('APIs: everything the deployment uses is enabled', ({ tf }) => {
   const apis = local(tf, 'orchestrator_apis') as string[];
-  for (const api of ['compute', 'osconfig', 'firestore', 'pubsub', 'cloudfunctions', 'run', 'eventarc', 'cloudscheduler', 'cloudbuild', 'storage', 'monitoring', 'logging', 'artifactregistry', 'iam']) {
+  for (const api of [
+    'compute',
+    'osconfig',
+    'firestore',
+    'pubsub',
+    'cloudfunctions',
+    'run',
+    'eventarc',
+    'cloudscheduler',
+    'cloudbuild',
+    'storage',
+    'monitoring',
+    'logging',
+    'artifactregistry',
+    'iam',
+  ]) {
     assert.ok(apis.includes(`${api}.googleapis.com`), `${api}.googleapis.com`);
   }
   assert.is(tf.resources.get('google_project_service.orchestrator')!.for_each, '${toset(local.orchestrator_apis)}');
 });
 
-t('terraform.tfvars.example sets only declared variables and every required one Cloud Build does not pass', async ({ tf }) => {
-  const example = (await parse('terraform.tfvars.example', readFileSync(path.join(tfDir, 'terraform.tfvars.example'), 'utf8'))) as Record<string, unknown>;
-  for (const k of Object.keys(example)) assert.ok(k in tf.variables, `${k} is a variable`);
-  const cloudbuild = readFileSync(path.join(root, 'cloudbuild.yaml'), 'utf8');
-  for (const [name, v] of Object.entries(tf.variables)) {
-    if ('default' in v) continue;
-    if (cloudbuild.includes(`-var="${name}=`) || cloudbuild.includes(`-var=${name}=`)) continue;
-    assert.ok(name in example, `required var.${name} is in the example`);
-  }
-  assert.match(cloudbuild, /-var-file=/, 'cloudbuild.yaml applies with a var file');
-  assert.match(cloudbuild, /function_source_object=/, 'cloudbuild.yaml passes the uploaded source object');
-});
+t(
+  'terraform.tfvars.example sets only declared variables and every required one Cloud Build does not pass',
+  async ({ tf }) => {
+    const example = (await parse(
+      'terraform.tfvars.example',
+      readFileSync(path.join(tfDir, 'terraform.tfvars.example'), 'utf8'),
+    )) as Record<string, unknown>;
+    for (const k of Object.keys(example)) assert.ok(k in tf.variables, `${k} is a variable`);
+    const cloudbuild = readFileSync(path.join(root, 'cloudbuild.yaml'), 'utf8');
+    for (const [name, v] of Object.entries(tf.variables)) {
+      if ('default' in v) continue;
+      if (cloudbuild.includes(`-var="${name}=`) || cloudbuild.includes(`-var=${name}=`)) continue;
+      assert.ok(name in example, `required var.${name} is in the example`);
+    }
+    assert.match(cloudbuild, /-var-file=/, 'cloudbuild.yaml applies with a var file');
+    assert.match(cloudbuild, /function_source_object=/, 'cloudbuild.yaml passes the uploaded source object');
+  },
+);
 
 t('terraform fmt -check passes', () => {
   const result = spawnSync('terraform', ['fmt', '-check', '-recursive', '-diff', tfDir], { encoding: 'utf8' });

@@ -20,7 +20,8 @@ t.before.each(async ({ stack }) => {
   await stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
 });
 
-const createVm = (stack: Stack, spec: Record<string, unknown>) => createFleetVm(stack, { project: P, zone: Z, ...spec });
+const createVm = (stack: Stack, spec: Record<string, unknown>) =>
+  createFleetVm(stack, { project: P, zone: Z, ...spec });
 
 async function post(stack: Stack, event: { headers: Record<string, string>; body: string }) {
   const res = await fetch(stack.vmLifecycleUrl, { method: 'POST', headers: event.headers, body: event.body });
@@ -28,31 +29,66 @@ async function post(stack: Stack, event: { headers: Record<string, string>; body
   return res.status;
 }
 
-const entry = (spec: Partial<EntrySpec> & { name: string }, position: 'first' | 'last', operationId = `op-${spec.name}`) =>
-  buildAuditLogEvent({ project: P, zone: Z, method: 'v1.compute.instances.insert', resourceName: `projects/${P}/zones/${Z}/instances/${spec.name}`, ...spec }, operationId, position);
+const entry = (
+  spec: Partial<EntrySpec> & { name: string },
+  position: 'first' | 'last',
+  operationId = `op-${spec.name}`,
+) =>
+  buildAuditLogEvent(
+    {
+      project: P,
+      zone: Z,
+      method: 'v1.compute.instances.insert',
+      resourceName: `projects/${P}/zones/${Z}/instances/${spec.name}`,
+      ...spec,
+    },
+    operationId,
+    position,
+  );
 
 const assignments = (stack: Stack) => stack.control<unknown[]>('GET', '/assignments');
 
-for (const [label, method] of [['v1.', 'v1'], ['beta.', 'beta'], ['unprefixed (managed instance group)', 'mig']] as const) {
+for (const [label, method] of [
+  ['v1.', 'v1'],
+  ['beta.', 'beta'],
+  ['unprefixed (managed instance group)', 'mig'],
+] as const) {
   t(`insert ${label}: enrolled as pending, zone assignment created`, async ({ stack }) => {
     const vm = await createVm(stack, { name: `vm-${method}`, os: 'ubuntu-2204', method });
     const host = await getHost(vm.id);
     assert.is(host?.state, 'pending');
     assert.is(host?.reason, 'policy-targeted');
-    assert.equal({ name: host?.name, project: host?.project, zone: host?.zone, inScope: host?.inScope }, { name: `vm-${method}`, project: P, zone: Z, inScope: true });
+    assert.equal(
+      { name: host?.name, project: host?.project, zone: host?.zone, inScope: host?.inScope },
+      { name: `vm-${method}`, project: P, zone: Z, inScope: true },
+    );
     assert.is((await assignments(stack)).length, 1);
   });
 }
 
 t('bulkInsert naming each instance enrolls each', async ({ stack }) => {
-  const { created } = await stack.control('POST', '/vms:bulk', { project: P, zone: Z, namePrefix: 'batch', count: 3, os: 'rhel-9', named: true });
+  const { created } = await stack.control('POST', '/vms:bulk', {
+    project: P,
+    zone: Z,
+    namePrefix: 'batch',
+    count: 3,
+    os: 'rhel-9',
+    named: true,
+  });
   await stack.flushEvents();
   for (const vm of created) assert.is((await getHost(vm.id))?.state, 'pending', vm.name);
 });
 
 t('bulkInsert naming only the zone reconciles the zone', async ({ stack }) => {
   const before = await createVm(stack, { name: 'already-there', os: 'debian-12' });
-  const { created } = await stack.control('POST', '/vms:bulk', { project: P, zone: Z, namePrefix: 'anon', count: 4, os: 'rocky-9', named: false });
+  const { created } = await stack.control('POST', '/vms:bulk', {
+    project: P,
+    zone: Z,
+    namePrefix: 'anon',
+    count: 4,
+    os: 'rocky-9',
+    named: false,
+  });
   await stack.flushEvents();
   for (const vm of created) assert.is((await getHost(vm.id))?.state, 'pending', vm.name);
   assert.is((await listTransitions(before.id)).length, 1, 'an enrolled VM is not enrolled twice');
@@ -66,7 +102,13 @@ t('delete marks the host deleted and out of scope, with a transition', async ({ 
   const host = await getHost(vm.id);
   assert.is(host?.state, 'deleted');
   assert.is(host?.inScope, false);
-  assert.equal((await listTransitions(vm.id)).map((tr) => [tr.from, tr.to]), [[null, 'pending'], ['pending', 'deleted']]);
+  assert.equal(
+    (await listTransitions(vm.id)).map((tr) => [tr.from, tr.to]),
+    [
+      [null, 'pending'],
+      ['pending', 'deleted'],
+    ],
+  );
 });
 
 t('a first entry alone does nothing (the VM may not exist yet)', async ({ stack }) => {
@@ -80,15 +122,26 @@ t('a first entry alone does nothing (the VM may not exist yet)', async ({ stack 
 t('a failed insert (last entry with non-zero status) does nothing', async ({ stack }) => {
   const vm = await createVm(stack, { name: 'broken', os: 'debian-12', failed: true });
   const deliveries = await stack.control<Array<{ status: number; position: string }>>('GET', '/deliveries');
-  assert.equal(deliveries.map((d) => [d.position, d.status]), [['first', 204], ['last', 204]]);
+  assert.equal(
+    deliveries.map((d) => [d.position, d.status]),
+    [
+      ['first', 204],
+      ['last', 204],
+    ],
+  );
   assert.is(await getHost(vm.id), null);
   assert.is((await assignments(stack)).length, 0);
 });
 
 t('an unknown method is acknowledged and logged', async ({ stack }) => {
-  const { result, logs } = await captureLogs(() => post(stack, entry({ name: 'x', method: 'v1.compute.instances.start' }, 'last')));
+  const { result, logs } = await captureLogs(() =>
+    post(stack, entry({ name: 'x', method: 'v1.compute.instances.start' }, 'last')),
+  );
   assert.is(result, 204);
-  assert.ok(logs.some((l) => String(l.reason).includes('v1.compute.instances.start')), JSON.stringify(logs));
+  assert.ok(
+    logs.some((l) => String(l.reason).includes('v1.compute.instances.start')),
+    JSON.stringify(logs),
+  );
 });
 
 t('a body that is not JSON, sent as bytes, is acknowledged with a logged reason', async ({ stack }) => {
@@ -105,8 +158,13 @@ t('a non-JSON body the framework rejects itself never reaches the function', asy
   // Functions Framework 5.0.5: malformed JSON labelled application/json -> 400 from its body parser;
   // a text/plain body -> 500 from its background-event middleware. No user code runs for either.
   const event = entry({ name: 'x' }, 'last');
-  for (const [contentType, status] of [['application/json', 400], ['text/plain', 500]] as const) {
-    const { result, logs } = await captureLogs(() => post(stack, { headers: { ...event.headers, 'content-type': contentType }, body: '{"protoPayload": nope' }));
+  for (const [contentType, status] of [
+    ['application/json', 400],
+    ['text/plain', 500],
+  ] as const) {
+    const { result, logs } = await captureLogs(() =>
+      post(stack, { headers: { ...event.headers, 'content-type': contentType }, body: '{"protoPayload": nope' }),
+    );
     assert.is(result, status, contentType);
     assert.is(logs.length, 0, 'vmLifecycle never ran');
   }
@@ -118,7 +176,10 @@ t('a body missing resourceName is acknowledged with a logged reason', async ({ s
   delete data.protoPayload.resourceName;
   const { result, logs } = await captureLogs(() => post(stack, { headers: event.headers, body: JSON.stringify(data) }));
   assert.is(result, 204);
-  assert.ok(logs.some((l) => l.severity === 'WARNING' && /resourceName/.test(String(l.reason))), JSON.stringify(logs));
+  assert.ok(
+    logs.some((l) => l.severity === 'WARNING' && /resourceName/.test(String(l.reason))),
+    JSON.stringify(logs),
+  );
 });
 
 t('the same event delivered three times: one host document, one transition', async ({ stack }) => {
@@ -133,15 +194,37 @@ t('the same event delivered three times: one host document, one transition', asy
 });
 
 t('twenty VMs created at once in a zone without an assignment: exactly one assignment', async ({ stack }) => {
-  const { created } = await stack.control('POST', '/vms:bulk', { project: P, zone: 'europe-west1-b', namePrefix: 'wave', count: 20, os: 'debian-12', as: 'inserts' });
+  const { created } = await stack.control('POST', '/vms:bulk', {
+    project: P,
+    zone: 'europe-west1-b',
+    namePrefix: 'wave',
+    count: 20,
+    os: 'debian-12',
+    as: 'inserts',
+  });
   // Deliver all twenty last entries concurrently, as twenty function instances would receive them.
   await stack.control('POST', '/events/flush');
   const lasts = created.map((vm: { id: string; name: string }) =>
-    buildAuditLogEvent({ project: P, zone: 'europe-west1-b', method: 'v1.compute.instances.insert', instanceId: vm.id, resourceName: `projects/${P}/zones/europe-west1-b/instances/${vm.name}` }, `op-${vm.name}-concurrent`, 'last'),
+    buildAuditLogEvent(
+      {
+        project: P,
+        zone: 'europe-west1-b',
+        method: 'v1.compute.instances.insert',
+        instanceId: vm.id,
+        resourceName: `projects/${P}/zones/europe-west1-b/instances/${vm.name}`,
+      },
+      `op-${vm.name}-concurrent`,
+      'last',
+    ),
   );
   await clearFirestore();
-  const statuses = await Promise.all(lasts.map((e: { headers: Record<string, string>; body: string }) => post(stack, e)));
-  assert.ok(statuses.every((s) => s === 204), String(statuses));
+  const statuses = await Promise.all(
+    lasts.map((e: { headers: Record<string, string>; body: string }) => post(stack, e)),
+  );
+  assert.ok(
+    statuses.every((s) => s === 204),
+    String(statuses),
+  );
   const zoneAssignments = (await assignments(stack)) as Array<{ zone: string }>;
   assert.is(zoneAssignments.filter((a) => a.zone === 'europe-west1-b').length, 1);
   for (const vm of created) assert.is((await getHost(vm.id))?.state, 'pending');
@@ -154,7 +237,9 @@ t('a stale label fingerprint (412) is re-read and the label still lands', async 
   const host = await getHost(vm.id);
   assert.is(host?.state, 'exempt');
   assert.is(host?.reason, 'gke-node');
-  const [simVm] = (await stack.control<Array<{ id: string; labels: Record<string, string> }>>('GET', '/vms')).filter((v) => v.id === vm.id);
+  const [simVm] = (await stack.control<Array<{ id: string; labels: Record<string, string> }>>('GET', '/vms')).filter(
+    (v) => v.id === vm.id,
+  );
   assert.is(simVm?.labels['osquery-exempt'], 'true');
   const calls = await stack.apiCalls();
   assert.is(calls['compute.instances.setLabels'], 3, 'two 412s, then success');

@@ -17,12 +17,19 @@ function onPath(command: string, env: NodeJS.ProcessEnv): string | null {
 /** Fails at once, naming what is missing: gcloud, Java, or an emulator component. */
 export function checkEmulatorPrerequisites(env: NodeJS.ProcessEnv = process.env): void {
   const gcloud = onPath('gcloud', env);
-  if (!gcloud) throw new MissingPrerequisiteError('gcloud (the Google Cloud CLI) is not on PATH. Install it: https://cloud.google.com/sdk/docs/install');
+  if (!gcloud)
+    throw new MissingPrerequisiteError(
+      'gcloud (the Google Cloud CLI) is not on PATH. Install it: https://cloud.google.com/sdk/docs/install',
+    );
   const java = onPath('java', env);
-  if (!java) throw new MissingPrerequisiteError('java is not on PATH: the Firestore and Pub/Sub emulators need Java 17 or newer');
+  if (!java)
+    throw new MissingPrerequisiteError(
+      'java is not on PATH: the Firestore and Pub/Sub emulators need Java 17 or newer',
+    );
   const version = spawnSync(java, ['-version'], { encoding: 'utf8' });
   const major = Number(/version "(\d+)/.exec(version.stderr ?? '')?.[1] ?? 0);
-  if (major > 0 && major < 17) throw new MissingPrerequisiteError(`java ${major} found; the emulators need Java 17 or newer`);
+  if (major > 0 && major < 17)
+    throw new MissingPrerequisiteError(`java ${major} found; the emulators need Java 17 or newer`);
   const sdkRoot = path.resolve(path.dirname(realpathSync(gcloud)), '..');
   const components: Array<[string, string, string]> = [
     ['cloud-firestore-emulator', 'cloud-firestore-emulator', 'google-cloud-cli-firestore-emulator'],
@@ -30,7 +37,9 @@ export function checkEmulatorPrerequisites(env: NodeJS.ProcessEnv = process.env)
   ];
   for (const [dir, component, aptPackage] of components) {
     if (!existsSync(path.join(sdkRoot, 'platform', dir))) {
-      throw new MissingPrerequisiteError(`the gcloud component ${component} is not installed (gcloud components install ${component}, or apt-get install ${aptPackage})`);
+      throw new MissingPrerequisiteError(
+        `the gcloud component ${component} is not installed (gcloud components install ${component}, or apt-get install ${aptPackage})`,
+      );
     }
   }
 }
@@ -53,10 +62,17 @@ export interface Emulators {
   stop(): Promise<void>;
 }
 
-async function waitUntilUp(host: string, name: string, child: ChildProcess, output: () => string, timeoutMs = 90_000): Promise<void> {
+async function waitUntilUp(
+  host: string,
+  name: string,
+  child: ChildProcess,
+  output: () => string,
+  timeoutMs = 90_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the ${name} emulator exited (code ${child.exitCode}):\n${output().slice(-2000)}`);
+    if (child.exitCode !== null)
+      throw new Error(`the ${name} emulator exited (code ${child.exitCode}):\n${output().slice(-2000)}`);
     try {
       const res = await fetch(`http://${host}/`);
       if ((await res.text()).includes('Ok')) return;
@@ -65,7 +81,9 @@ async function waitUntilUp(host: string, name: string, child: ChildProcess, outp
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`the ${name} emulator did not answer on ${host} within ${timeoutMs / 1000} s:\n${output().slice(-2000)}`);
+  throw new Error(
+    `the ${name} emulator did not answer on ${host} within ${timeoutMs / 1000} s:\n${output().slice(-2000)}`,
+  );
 }
 
 function startOne(args: string[]): { child: ChildProcess; output: () => string } {
@@ -82,15 +100,28 @@ function killGroup(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.pid === undefined) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
-      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
       resolve();
     }, 5_000);
     child.once('exit', () => {
       clearTimeout(timer);
-      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* group already gone */ }
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* group already gone */
+      }
       resolve();
     });
-    try { process.kill(-child.pid!, 'SIGTERM'); } catch { clearTimeout(timer); resolve(); }
+    try {
+      process.kill(-child.pid!, 'SIGTERM');
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
   });
 }
 
@@ -100,7 +131,15 @@ export async function startEmulators(projectId = 'osquery-orchestrator-local'): 
   const firestoreHost = `127.0.0.1:${firestorePort}`;
   const pubsubHost = `127.0.0.1:${pubsubPort}`;
   const firestore = startOne(['emulators', 'firestore', 'start', `--host-port=${firestoreHost}`, '--quiet']);
-  const pubsub = startOne(['beta', 'emulators', 'pubsub', 'start', `--host-port=${pubsubHost}`, `--project=${projectId}`, '--quiet']);
+  const pubsub = startOne([
+    'beta',
+    'emulators',
+    'pubsub',
+    'start',
+    `--host-port=${pubsubHost}`,
+    `--project=${projectId}`,
+    '--quiet',
+  ]);
   const stop = async () => {
     await Promise.all([killGroup(firestore.child), killGroup(pubsub.child)]);
   };

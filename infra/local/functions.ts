@@ -4,7 +4,13 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export const FUNCTION_NAMES = ['vmLifecycle', 'fleetAudit', 'fleetAuditShard', 'logHeartbeat', 'monitoringAlert'] as const;
+export const FUNCTION_NAMES = [
+  'vmLifecycle',
+  'fleetAudit',
+  'fleetAuditShard',
+  'logHeartbeat',
+  'monitoringAlert',
+] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export interface ServedFunctions {
@@ -31,18 +37,26 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
     urls,
     wireTriggers: () => {
       const c = config();
-      return wirePushSubscriptions([
-        { topic: c.AUDIT_TICK_TOPIC, functionUrl: urls.fleetAudit },
-        { topic: c.AUDIT_SHARD_TOPIC, functionUrl: urls.fleetAuditShard },
-        { topic: c.LOG_TOPIC, functionUrl: urls.logHeartbeat },
-        { topic: c.INCIDENT_TOPIC, functionUrl: urls.monitoringAlert },
-      ], [c.ALERT_TOPIC]);
+      return wirePushSubscriptions(
+        [
+          { topic: c.AUDIT_TICK_TOPIC, functionUrl: urls.fleetAudit },
+          { topic: c.AUDIT_SHARD_TOPIC, functionUrl: urls.fleetAuditShard },
+          { topic: c.LOG_TOPIC, functionUrl: urls.logHeartbeat },
+          { topic: c.INCIDENT_TOPIC, functionUrl: urls.monitoringAlert },
+        ],
+        [c.ALERT_TOPIC],
+      );
     },
     close: async () => {
-      await Promise.all(servers.map((s) => new Promise((resolve) => {
-        s.closeAllConnections();
-        s.close(resolve);
-      })));
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise((resolve) => {
+              s.closeAllConnections();
+              s.close(resolve);
+            }),
+        ),
+      );
     },
   };
 }
@@ -51,7 +65,10 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
  * Creates topics and push subscriptions in the Pub/Sub emulator: topic -> function. The push path names
  * the topic so the Functions Framework builds the messagePublished CloudEvent with the right source.
  */
-export async function wirePushSubscriptions(routes: Array<{ topic: string; functionUrl: string }>, extraTopics: string[] = []): Promise<void> {
+export async function wirePushSubscriptions(
+  routes: Array<{ topic: string; functionUrl: string }>,
+  extraTopics: string[] = [],
+): Promise<void> {
   const { PubSub } = await import('@google-cloud/pubsub');
   const projectId = process.env.GOOGLE_CLOUD_PROJECT!;
   const pubsub = new PubSub({ projectId });

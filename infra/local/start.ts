@@ -58,8 +58,10 @@ Object.assign(process.env, {
 });
 // Each simulated VM ships a heartbeat every --log-every seconds: osquery's 5 minutes, accelerated.
 sim = await startSimulator({
-  port: Number(values['simulator-port']), agentIntervalMs: Number(values['agent-interval-ms']),
-  logTopic: { projectId: emulators.projectId, topic: process.env.LOG_TOPIC ?? 'osquery-logs' }, logIntervalMs: Number(values['log-every']) * 1000,
+  port: Number(values['simulator-port']),
+  agentIntervalMs: Number(values['agent-interval-ms']),
+  logTopic: { projectId: emulators.projectId, topic: process.env.LOG_TOPIC ?? 'osquery-logs' },
+  logIntervalMs: Number(values['log-every']) * 1000,
 });
 process.env.GOOGLE_API_ENDPOINT = sim.url;
 
@@ -73,10 +75,23 @@ sim.eventarc.sinkUrl = functions.urls.vmLifecycle;
 await functions.wireTriggers();
 
 // A local consumer of the alert topic prints what lands there.
-const [alertSubscription] = await clients.pubsub().topic(config().ALERT_TOPIC).subscription('local-alert-printer').get({ autoCreate: true });
+const [alertSubscription] = await clients
+  .pubsub()
+  .topic(config().ALERT_TOPIC)
+  .subscription('local-alert-printer')
+  .get({ autoCreate: true });
 alertSubscription.on('message', (m) => {
-  const a = JSON.parse(m.data.toString()) as { kind: string; status: string; severity: string; host: { name: string; project: string; zone: string } | null; reason: string | null };
-  say(`ALERT ${a.status.toUpperCase().padEnd(8)} ${a.kind} [${a.severity}] ${a.host ? `${a.host.project}/${a.host.zone}/${a.host.name}` : '(no host)'}${a.reason ? ` ${a.reason}` : ''}`);
+  const a = JSON.parse(m.data.toString()) as {
+    kind: string;
+    status: string;
+    severity: string;
+    host: { name: string; project: string; zone: string } | null;
+    reason: string | null;
+  };
+  say(
+    `ALERT ${a.status.toUpperCase().padEnd(8)} ${a.kind} [${a.severity}] ` +
+      `${a.host ? `${a.host.project}/${a.host.zone}/${a.host.name}` : '(no host)'}${a.reason ? ` ${a.reason}` : ''}`,
+  );
   m.ack();
 });
 
@@ -84,37 +99,62 @@ say(`Firestore emulator  ${emulators.firestoreHost}`);
 say(`Pub/Sub emulator    ${emulators.pubsubHost}`);
 say(`simulator           ${sim.url}   (control API: ${sim.url}/control)`);
 for (const [name, url] of Object.entries(functions.urls)) say(`${name.padEnd(19)} ${url}`);
-say(`Cloud Scheduler     every ${values['audit-every']} s a tick on ${config().AUDIT_TICK_TOPIC} -> fleetAudit -> fleetAuditShard per project`);
+say(
+  `Cloud Scheduler     every ${values['audit-every']} s a tick on ${config().AUDIT_TICK_TOPIC} -> fleetAudit -> fleetAuditShard per project`,
+);
 
 // Every host change, as it lands in Firestore.
 const seen = new Map<string, string>();
-clients.firestore().collection('hosts').onSnapshot((snapshot) => {
-  for (const change of snapshot.docChanges()) {
-    const h = change.doc.data();
-    const line = `${h.state}${h.reason ? ` (${h.reason})` : ''}`;
-    if (seen.get(change.doc.id) === line) continue;
-    seen.set(change.doc.id, line);
-    say(`host ${String(h.name).padEnd(28)} ${`${h.project}/${h.zone}`.padEnd(30)} -> ${line}`);
-  }
-}, (error) => say(`hosts listener failed: ${error.message}`));
+clients
+  .firestore()
+  .collection('hosts')
+  .onSnapshot(
+    (snapshot) => {
+      for (const change of snapshot.docChanges()) {
+        const h = change.doc.data();
+        const line = `${h.state}${h.reason ? ` (${h.reason})` : ''}`;
+        if (seen.get(change.doc.id) === line) continue;
+        seen.set(change.doc.id, line);
+        say(`host ${String(h.name).padEnd(28)} ${`${h.project}/${h.zone}`.padEnd(30)} -> ${line}`);
+      }
+    },
+    (error) => say(`hosts listener failed: ${error.message}`),
+  );
 
 // Audit runs, as they close.
 const reported = new Set<string>();
-clients.firestore().collection('audits').onSnapshot((snapshot) => {
-  for (const change of snapshot.docChanges()) {
-    const run = change.doc.data();
-    if (run.status === 'running' || reported.has(change.doc.id)) continue;
-    reported.add(change.doc.id);
-    const counts = Object.entries(run.counts ?? {}).map(([state, n]) => `${state} ${n}`).join(', ');
-    const coverage = run.coverage === null ? 'n/a' : `${(run.coverage * 100).toFixed(0)}%`;
-    say(`audit ${change.doc.id} ${run.status}: ${counts}; coverage ${coverage}; ${run.apiCalls} API calls, ${run.hostWrites} host writes`);
-  }
-}, (error) => say(`audits listener failed: ${error.message}`));
+clients
+  .firestore()
+  .collection('audits')
+  .onSnapshot(
+    (snapshot) => {
+      for (const change of snapshot.docChanges()) {
+        const run = change.doc.data();
+        if (run.status === 'running' || reported.has(change.doc.id)) continue;
+        reported.add(change.doc.id);
+        const counts = Object.entries(run.counts ?? {})
+          .map(([state, n]) => `${state} ${n}`)
+          .join(', ');
+        const coverage = run.coverage === null ? 'n/a' : `${(run.coverage * 100).toFixed(0)}%`;
+        say(
+          `audit ${change.doc.id} ${run.status}: ${counts}; coverage ${coverage}; ${run.apiCalls} API calls, ${run.hostWrites} host writes`,
+        );
+      }
+    },
+    (error) => say(`audits listener failed: ${error.message}`),
+  );
 
 // Cloud Scheduler stand-in: the audit tick.
-setInterval(() => {
-  void clients.pubsub().topic(config().AUDIT_TICK_TOPIC).publishMessage({ json: { source: 'local-scheduler' } }).catch((error: Error) => say(`tick failed: ${error.message}`));
-}, Number(values['audit-every']) * 1000).unref();
+setInterval(
+  () => {
+    void clients
+      .pubsub()
+      .topic(config().AUDIT_TICK_TOPIC)
+      .publishMessage({ json: { source: 'local-scheduler' } })
+      .catch((error: Error) => say(`tick failed: ${error.message}`));
+  },
+  Number(values['audit-every']) * 1000,
+).unref();
 
 // OS policy assignments and their rollouts, from the simulator's side.
 const rollouts = new Map<string, string>();
@@ -131,14 +171,25 @@ setInterval(() => {
 {
   const { publish } = await import('../../shared/usecases/publish.js');
   const { loadSchema, schemaSource } = await import('../../shared/osquery/schema.js');
-  const report = await publish({ schema: await loadSchema(schemaSource(process.env.OSQUERY_SCHEMA, config().OSQUERY_VERSION)) });
-  say(`configuration ${report.configVersion} published: ${report.uploaded} file(s) to gs://${process.env.CONFIG_BUCKET}, now current`);
+  const report = await publish({
+    schema: await loadSchema(schemaSource(process.env.OSQUERY_SCHEMA, config().OSQUERY_VERSION)),
+  });
+  say(
+    `configuration ${report.configVersion} published: ${report.uploaded} file(s) to gs://${process.env.CONFIG_BUCKET}, now current`,
+  );
 }
 
 if (!values['no-demo']) {
-  const fleet = JSON.parse(readFileSync(path.join(import.meta.dirname, 'demo-fleet.json'), 'utf8')) as { projects: unknown[]; vms: Array<{ name: string }> };
+  const fleet = JSON.parse(readFileSync(path.join(import.meta.dirname, 'demo-fleet.json'), 'utf8')) as {
+    projects: unknown[];
+    vms: Array<{ name: string }>;
+  };
   const control = async (method: string, p: string, body: unknown) => {
-    const res = await fetch(`${sim!.url}/control${p}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${sim!.url}/control${p}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
   };
   for (const project of fleet.projects) await control('POST', '/projects', project);
@@ -150,13 +201,32 @@ if (!values['no-demo']) {
 }
 
 say('running. Add a VM:');
-say(`  curl -s -XPOST ${sim.url}/control/vms -H 'content-type: application/json' -d '{"project":"acme-prod","zone":"us-central1-a","name":"web-3","os":"debian-12"}'`);
+say(
+  `  curl -s -XPOST ${sim.url}/control/vms -H 'content-type: application/json' ` +
+    `-d '{"project":"acme-prod","zone":"us-central1-a","name":"web-3","os":"debian-12"}'`,
+);
 say('Delete it:');
 say(`  curl -s -XDELETE ${sim.url}/control/vms/acme-prod/us-central1-a/web-3`);
 say('Make a host fail its policy, lose its agent, stop, or go quiet (then watch the next audits):');
-say(`  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID -H 'content-type: application/json' -d '{"policyFailure":"install-osquery"}'   (or {"logsStopped":true})`);
+say(
+  `  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID -H 'content-type: application/json' ` +
+    `-d '{"policyFailure":"install-osquery"}'   (or {"logsStopped":true})`,
+);
+const DEMO_INCIDENT = JSON.stringify({
+  version: '1.2',
+  incident: {
+    incident_id: 'demo-1',
+    state: 'open',
+    started_at: 0,
+    resource: { type: 'gce_instance', labels: { instance_id: 'INSTANCE_ID' } },
+    policy_name: 'osqueryd CPU above 10%',
+  },
+});
 say('Open a Cloud Monitoring incident for a VM (osqueryd CPU above 10%):');
-say(`  curl -s -XPOST http://${emulators.pubsubHost}/v1/projects/${emulators.projectId}/topics/${config().INCIDENT_TOPIC}:publish -H 'content-type: application/json' -d "{\\"messages\\":[{\\"data\\":\\"$(echo '{"version":"1.2","incident":{"incident_id":"demo-1","state":"open","started_at":0,"resource":{"type":"gce_instance","labels":{"instance_id":"INSTANCE_ID"}},"policy_name":"osqueryd CPU above 10%"}}' | base64 -w0)\\"}]}"`);
+say(
+  `  curl -s -XPOST http://${emulators.pubsubHost}/v1/projects/${emulators.projectId}/topics/${config().INCIDENT_TOPIC}:publish ` +
+    `-H 'content-type: application/json' -d "{\\"messages\\":[{\\"data\\":\\"$(echo '${DEMO_INCIDENT}' | base64 -w0)\\"}]}"`,
+);
 
 // The demo's story: web-2's logs stop after a minute (silent, then an alert), and resume two minutes later.
 if (!values['no-demo']) {

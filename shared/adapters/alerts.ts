@@ -35,14 +35,25 @@ export function stageEpisodes(writer: Writer, change: EpisodeChange, db: Firesto
   const keys: string[] = [];
   if (change.close) {
     const key = episodeKey(change.close.kind, change.close.instanceId, change.close.previousSince);
-    writer.set(db.collection(ALERTS).doc(key), { resolved: { at: Timestamp.fromDate(change.close.at), sentAt: null }, owed: true }, { merge: true });
+    writer.set(
+      db.collection(ALERTS).doc(key),
+      { resolved: { at: Timestamp.fromDate(change.close.at), sentAt: null }, owed: true },
+      { merge: true },
+    );
     keys.push(key);
   }
   if (change.open) {
     const o = change.open;
     const doc: EpisodeDoc = {
-      dedupKey: o.dedupKey, kind: o.kind, severity: o.severity, host: o.host, reason: o.reason, since: Timestamp.fromDate(o.since),
-      firing: { at: Timestamp.fromDate(o.since), sentAt: null }, resolved: null, owed: true,
+      dedupKey: o.dedupKey,
+      kind: o.kind,
+      severity: o.severity,
+      host: o.host,
+      reason: o.reason,
+      since: Timestamp.fromDate(o.since),
+      firing: { at: Timestamp.fromDate(o.since), sentAt: null },
+      resolved: null,
+      owed: true,
     };
     writer.set(db.collection(ALERTS).doc(o.dedupKey), doc as unknown as Record<string, unknown>);
     keys.push(o.dedupKey);
@@ -52,10 +63,16 @@ export function stageEpisodes(writer: Writer, change: EpisodeChange, db: Firesto
 }
 
 /** Opens an episode that no host state change drives (Cloud Monitoring incidents); false when it exists. */
-export async function openEpisode(doc: Omit<EpisodeDoc, 'owed' | 'resolved' | 'firing'> & { at: Date }, db: Firestore = clients.firestore()): Promise<boolean> {
+export async function openEpisode(
+  doc: Omit<EpisodeDoc, 'owed' | 'resolved' | 'firing'> & { at: Date },
+  db: Firestore = clients.firestore(),
+): Promise<boolean> {
   const { at, ...rest } = doc;
   try {
-    await db.collection(ALERTS).doc(doc.dedupKey).create({ ...rest, firing: { at: Timestamp.fromDate(at), sentAt: null }, resolved: null, owed: true });
+    await db
+      .collection(ALERTS)
+      .doc(doc.dedupKey)
+      .create({ ...rest, firing: { at: Timestamp.fromDate(at), sentAt: null }, resolved: null, owed: true });
     countFirestore('writes');
     return true;
   } catch (error) {
@@ -79,7 +96,16 @@ export async function closeEpisode(dedupKey: string, at: Date, db: Firestore = c
 
 function message(doc: EpisodeDoc, status: 'firing' | 'resolved'): AlertMessage {
   const at = status === 'firing' ? doc.firing.at : doc.resolved!.at;
-  return { kind: doc.kind, status, severity: doc.severity, host: doc.host, reason: doc.reason, since: doc.since.toDate().toISOString(), at: at.toDate().toISOString(), dedupKey: doc.dedupKey };
+  return {
+    kind: doc.kind,
+    status,
+    severity: doc.severity,
+    host: doc.host,
+    reason: doc.reason,
+    since: doc.since.toDate().toISOString(),
+    at: at.toDate().toISOString(),
+    dedupKey: doc.dedupKey,
+  };
 }
 
 /**
@@ -104,7 +130,11 @@ async function flushOne(key: string, db: Firestore): Promise<number> {
   const update: Record<string, unknown> = { leaseUntil: null };
   try {
     if (doc.firing && !doc.firing.sentAt && doc.kind) {
-      await publishJson(config().ALERT_TOPIC, message(doc, 'firing'), { kind: doc.kind, status: 'firing', severity: doc.severity });
+      await publishJson(config().ALERT_TOPIC, message(doc, 'firing'), {
+        kind: doc.kind,
+        status: 'firing',
+        severity: doc.severity,
+      });
       update['firing.sentAt'] = Timestamp.now();
       sent += 1;
     }
@@ -112,7 +142,11 @@ async function flushOne(key: string, db: Firestore): Promise<number> {
     if (doc.resolved && !doc.resolved.sentAt) {
       // A resolution of an episode whose firing was never recorded has nothing to resolve.
       if (firingSent) {
-        await publishJson(config().ALERT_TOPIC, message(doc, 'resolved'), { kind: doc.kind, status: 'resolved', severity: doc.severity });
+        await publishJson(config().ALERT_TOPIC, message(doc, 'resolved'), {
+          kind: doc.kind,
+          status: 'resolved',
+          severity: doc.severity,
+        });
         sent += 1;
       }
       update['resolved.sentAt'] = Timestamp.now();
@@ -132,7 +166,10 @@ export async function flushAlerts(keys: string[], db: Firestore = clients.firest
     try {
       sent += await flushOne(key, db);
     } catch (error) {
-      log.error({ dedupKey: key, reason: error instanceof Error ? error.message : String(error) }, 'alert not sent; owed to the next flush');
+      log.error(
+        { dedupKey: key, reason: error instanceof Error ? error.message : String(error) },
+        'alert not sent; owed to the next flush',
+      );
     }
   }
   return sent;

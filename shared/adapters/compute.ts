@@ -38,7 +38,9 @@ export interface VmRef {
 /** The VM, or null when it does not exist (any more). */
 export async function getVm(ref: VmRef): Promise<Vm | null> {
   try {
-    const [instance] = await withRetry(() => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
+    const [instance] = await withRetry(() =>
+      clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }),
+    );
     return toVm(instance, ref.project);
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -57,7 +59,8 @@ export async function listZoneVms(project: string, zone: string): Promise<Vm[]> 
   const vms: Vm[] = [];
   await withRetry(async () => {
     vms.length = 0;
-    for await (const instance of clients.instances().listAsync({ project, zone, maxResults: 500 })) vms.push(toVm(instance, project));
+    for await (const instance of clients.instances().listAsync({ project, zone, maxResults: 500 }))
+      vms.push(toVm(instance, project));
   });
   return vms;
 }
@@ -82,7 +85,9 @@ async function waitForZoneOperation(project: string, zone: string, operation: Op
   }
   if (op.error?.errors?.length) {
     const first = op.error.errors[0];
-    throw Object.assign(new Error(`operation ${op.name} failed: ${first?.code} ${first?.message}`), { code: first?.code });
+    throw Object.assign(new Error(`operation ${op.name} failed: ${first?.code} ${first?.message}`), {
+      code: first?.code,
+    });
   }
 }
 
@@ -93,13 +98,21 @@ async function waitForZoneOperation(project: string, zone: string, operation: Op
 export async function setInstanceMetadata(ref: VmRef, key: string, value: string): Promise<void> {
   await withRetry(
     async () => {
-      const [instance] = await withRetry(() => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
+      const [instance] = await withRetry(() =>
+        clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }),
+      );
       const items = (instance.metadata?.items ?? []).filter((i) => i.key !== key);
       items.push({ key, value });
-      const [op] = await withRetry(() => clients.instances().setMetadata({
-        project: ref.project, zone: ref.zone, instance: ref.name,
-        metadataResource: { fingerprint: instance.metadata?.fingerprint ?? '', items },
-      }), { retries: 0 });
+      const [op] = await withRetry(
+        () =>
+          clients.instances().setMetadata({
+            project: ref.project,
+            zone: ref.zone,
+            instance: ref.name,
+            metadataResource: { fingerprint: instance.metadata?.fingerprint ?? '', items },
+          }),
+        { retries: 0 },
+      );
       await waitForZoneOperation(ref.project, ref.zone, op.latestResponse as Operation);
     },
     { alsoRetry: isConditionNotMet },
@@ -110,11 +123,22 @@ export async function setInstanceMetadata(ref: VmRef, key: string, value: string
 export async function setInstanceLabel(ref: VmRef, key: string, value: string): Promise<void> {
   await withRetry(
     async () => {
-      const [instance] = await withRetry(() => clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }));
-      const [op] = await withRetry(() => clients.instances().setLabels({
-        project: ref.project, zone: ref.zone, instance: ref.name,
-        instancesSetLabelsRequestResource: { labels: { ...(instance.labels ?? {}), [key]: value }, labelFingerprint: instance.labelFingerprint ?? '' },
-      }), { retries: 0 });
+      const [instance] = await withRetry(() =>
+        clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }),
+      );
+      const [op] = await withRetry(
+        () =>
+          clients.instances().setLabels({
+            project: ref.project,
+            zone: ref.zone,
+            instance: ref.name,
+            instancesSetLabelsRequestResource: {
+              labels: { ...(instance.labels ?? {}), [key]: value },
+              labelFingerprint: instance.labelFingerprint ?? '',
+            },
+          }),
+        { retries: 0 },
+      );
       await waitForZoneOperation(ref.project, ref.zone, op.latestResponse as Operation);
     },
     { alsoRetry: isConditionNotMet },

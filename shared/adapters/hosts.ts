@@ -34,12 +34,23 @@ export interface ApplyResult {
  * Writes a host change, the transition beside it, and the alert episodes it opens or closes. lastLogAt
  * belongs to logHeartbeat: other writers merge around it instead of writing back what they read.
  */
-function stageChange(writer: Writer, db: Firestore, previous: Host | null, change: HostChange, ownsLastLogAt = false): string[] {
+function stageChange(
+  writer: Writer,
+  db: Firestore,
+  previous: Host | null,
+  change: HostChange,
+  ownsLastLogAt = false,
+): string[] {
   const ref = db.collection(HOSTS).doc(change.host.instanceId);
   const { lastLogAt: _lastLogAt, ...owned } = change.host;
-  if (previous) writer.set(ref, ownsLastLogAt ? change.host as unknown as Record<string, unknown> : owned, { merge: true });
+  if (previous)
+    writer.set(ref, ownsLastLogAt ? (change.host as unknown as Record<string, unknown>) : owned, { merge: true });
   else writer.set(ref, change.host as unknown as Record<string, unknown>);
-  if (change.transition) writer.set(ref.collection(TRANSITIONS).doc(transitionId(change.transition)), change.transition as unknown as Record<string, unknown>);
+  if (change.transition)
+    writer.set(
+      ref.collection(TRANSITIONS).doc(transitionId(change.transition)),
+      change.transition as unknown as Record<string, unknown>,
+    );
   countFirestore('writes', change.transition ? 2 : 1);
   return stageEpisodes(writer, episodesFor(previous, change.host, change.transition), db);
 }
@@ -76,8 +87,18 @@ export async function getHost(instanceId: string, db: Firestore = clients.firest
 }
 
 /** A delete entry without instance_id: find the live host by its name (names are unique per zone while alive). */
-export async function findLiveHostId(project: string, zone: string, name: string, db: Firestore = clients.firestore()): Promise<string | null> {
-  const snapshot = await db.collection(HOSTS).where('project', '==', project).where('zone', '==', zone).where('name', '==', name).get();
+export async function findLiveHostId(
+  project: string,
+  zone: string,
+  name: string,
+  db: Firestore = clients.firestore(),
+): Promise<string | null> {
+  const snapshot = await db
+    .collection(HOSTS)
+    .where('project', '==', project)
+    .where('zone', '==', zone)
+    .where('name', '==', name)
+    .get();
   countFirestore('reads', Math.max(1, snapshot.size));
   const live = snapshot.docs.find((d) => d.get('state') !== 'deleted');
   return live?.id ?? null;
@@ -92,26 +113,52 @@ export async function listTransitions(instanceId: string, db: Firestore = client
 }
 
 // What the audit compares; the rest is derived (instanceId is the document id, inScope follows the state).
-const AUDITED_FIELDS = ['name', 'project', 'zone', 'state', 'reason', 'stateSince', 'lastLogAt', 'osqueryVersion', 'configVersion'] as const;
+const AUDITED_FIELDS = [
+  'name',
+  'project',
+  'zone',
+  'state',
+  'reason',
+  'stateSince',
+  'lastLogAt',
+  'osqueryVersion',
+  'configVersion',
+] as const;
 
 /**
  * Every host document of a project, by instance id. Only the audited fields are read: on the emulator
  * that halves the time for 10,000 hosts (the projection skips decoding what the audit never looks at).
  */
-export async function listProjectHosts(project: string, db: Firestore = clients.firestore()): Promise<Map<string, Host>> {
-  const snapshot = await db.collection(HOSTS).where('project', '==', project).select(...AUDITED_FIELDS).get();
+export async function listProjectHosts(
+  project: string,
+  db: Firestore = clients.firestore(),
+): Promise<Map<string, Host>> {
+  const snapshot = await db
+    .collection(HOSTS)
+    .where('project', '==', project)
+    .select(...AUDITED_FIELDS)
+    .get();
   countFirestore('reads', Math.max(1, snapshot.size));
-  return new Map(snapshot.docs.map((d) => {
-    const host = hostFromDoc({ ...d.data(), instanceId: d.id });
-    return [d.id, { ...host, lastLogAt: host.lastLogAt ?? null, inScope: isInScope(host.state), updatedAt: host.stateSince }];
-  }));
+  return new Map(
+    snapshot.docs.map((d) => {
+      const host = hostFromDoc({ ...d.data(), instanceId: d.id });
+      return [
+        d.id,
+        { ...host, lastLogAt: host.lastLogAt ?? null, inScope: isInScope(host.state), updatedAt: host.stateSince },
+      ];
+    }),
+  );
 }
 
 /**
  * Writes host changes in batches (at most 500 operations each): the host, a transition beside each
  * state change, and the alert episodes they open or close. Returns the alert keys to flush.
  */
-export async function writeHostChanges(changes: HostChange[], previous: Map<string, Host>, db: Firestore = clients.firestore()): Promise<{ written: number; alertKeys: string[] }> {
+export async function writeHostChanges(
+  changes: HostChange[],
+  previous: Map<string, Host>,
+  db: Firestore = clients.firestore(),
+): Promise<{ written: number; alertKeys: string[] }> {
   const batches = [db.batch()];
   let ops = 0;
   const alertKeys: string[] = [];
@@ -134,7 +181,15 @@ export async function writeHostChanges(changes: HostChange[], previous: Map<stri
  * Records a host's newest log line (logHeartbeat). lastLogAt only moves forward, is written at most
  * once per window, and a silent host goes back to reporting at once (closing its alert episode).
  */
-export async function recordHeartbeat(instanceId: string, newest: number, lastWrittenAt: number | null, windowMs: number, now: Date, cause: string, db: Firestore = clients.firestore()): Promise<{ known: boolean; written: boolean; endedSilence: boolean }> {
+export async function recordHeartbeat(
+  instanceId: string,
+  newest: number,
+  lastWrittenAt: number | null,
+  windowMs: number,
+  now: Date,
+  cause: string,
+  db: Firestore = clients.firestore(),
+): Promise<{ known: boolean; written: boolean; endedSilence: boolean }> {
   const ref = db.collection(HOSTS).doc(instanceId);
   countFirestore('transactions');
   let alertKeys: string[] = [];
@@ -162,21 +217,35 @@ export async function recordHeartbeat(instanceId: string, newest: number, lastWr
 }
 
 /** Many hosts in one read (getAll): each with the update time a conditional write can check against. */
-export async function readHosts(instanceIds: string[], db: Firestore = clients.firestore()): Promise<Map<string, { host: Host; updateTime: Timestamp }>> {
+export async function readHosts(
+  instanceIds: string[],
+  db: Firestore = clients.firestore(),
+): Promise<Map<string, { host: Host; updateTime: Timestamp }>> {
   if (instanceIds.length === 0) return new Map();
   const snapshots = await db.getAll(...instanceIds.map((id) => db.collection(HOSTS).doc(id)));
   countFirestore('reads', snapshots.length);
-  return new Map(snapshots.filter((s) => s.exists).map((s) => [s.id, { host: hostFromDoc(s.data()!), updateTime: s.updateTime! }]));
+  return new Map(
+    snapshots.filter((s) => s.exists).map((s) => [s.id, { host: hostFromDoc(s.data()!), updateTime: s.updateTime! }]),
+  );
 }
 
 /**
  * Moves many hosts' lastLogAt forward in one commit, each only if its document is still as it was read.
  * False when any of them changed in between (nothing is written then; the caller decides again).
  */
-export async function advanceLastLogAt(advances: Array<{ instanceId: string; lastLogAt: Date; readAt: Timestamp }>, now: Date, db: Firestore = clients.firestore()): Promise<boolean> {
+export async function advanceLastLogAt(
+  advances: Array<{ instanceId: string; lastLogAt: Date; readAt: Timestamp }>,
+  now: Date,
+  db: Firestore = clients.firestore(),
+): Promise<boolean> {
   if (advances.length === 0) return true;
   const batch = db.batch();
-  for (const a of advances) batch.update(db.collection(HOSTS).doc(a.instanceId), { lastLogAt: a.lastLogAt, updatedAt: now }, { lastUpdateTime: a.readAt });
+  for (const a of advances)
+    batch.update(
+      db.collection(HOSTS).doc(a.instanceId),
+      { lastLogAt: a.lastLogAt, updatedAt: now },
+      { lastUpdateTime: a.readAt },
+    );
   try {
     await batch.commit();
     countFirestore('writes', advances.length);

@@ -16,7 +16,8 @@ export function patchOsConfigDescriptors(client: OsConfigZonalServiceClient): Os
   const d = (client as unknown as { descriptors: Descriptors }).descriptors;
   for (const table of [d.page, d.longrunning]) {
     for (const [key, descriptor] of Object.entries(table)) {
-      if (key.includes('OSPolicyAssignment')) table[key.replace('OSPolicyAssignment', 'OsPolicyAssignment')] ??= descriptor;
+      if (key.includes('OSPolicyAssignment'))
+        table[key.replace('OSPolicyAssignment', 'OsPolicyAssignment')] ??= descriptor;
     }
   }
   return client;

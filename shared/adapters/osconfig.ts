@@ -5,11 +5,14 @@ import { isAlreadyExists, isNotFound, withRetry } from '../errors.js';
 
 export type Assignment = protos.google.cloud.osconfig.v1.IOSPolicyAssignment;
 
-export const assignmentName = (project: string, zone: string, id: string) => `projects/${project}/locations/${zone}/osPolicyAssignments/${id}`;
+export const assignmentName = (project: string, zone: string, id: string) =>
+  `projects/${project}/locations/${zone}/osPolicyAssignments/${id}`;
 
 export async function getAssignment(project: string, zone: string, id: string): Promise<Assignment | null> {
   try {
-    const [assignment] = await withRetry(() => clients.osConfig().getOSPolicyAssignment({ name: assignmentName(project, zone, id) }));
+    const [assignment] = await withRetry(() =>
+      clients.osConfig().getOSPolicyAssignment({ name: assignmentName(project, zone, id) }),
+    );
     return assignment;
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -21,10 +24,19 @@ export async function getAssignment(project: string, zone: string, id: string): 
  * Creates the assignment and waits for the operation. Creates race when many VMs appear in a new zone
  * at once: the losers get ALREADY_EXISTS, which means the goal is met, so they read the winner's.
  */
-export async function createAssignment(project: string, zone: string, id: string, body: Assignment): Promise<{ assignment: Assignment; created: boolean }> {
+export async function createAssignment(
+  project: string,
+  zone: string,
+  id: string,
+  body: Assignment,
+): Promise<{ assignment: Assignment; created: boolean }> {
   try {
     const assignment = await withRetry(async () => {
-      const [operation] = await clients.osConfig().createOSPolicyAssignment({ parent: `projects/${project}/locations/${zone}`, osPolicyAssignmentId: id, osPolicyAssignment: body });
+      const [operation] = await clients.osConfig().createOSPolicyAssignment({
+        parent: `projects/${project}/locations/${zone}`,
+        osPolicyAssignmentId: id,
+        osPolicyAssignment: body,
+      });
       const [result] = await operation.promise();
       return result as Assignment;
     });
@@ -38,7 +50,12 @@ export async function createAssignment(project: string, zone: string, id: string
 }
 
 /** Ensures the zone has the assignment: one read when it does, a create when it does not. */
-export async function ensureAssignment(project: string, zone: string, id: string, build: () => Promise<Assignment>): Promise<{ assignment: Assignment; created: boolean }> {
+export async function ensureAssignment(
+  project: string,
+  zone: string,
+  id: string,
+  build: () => Promise<Assignment>,
+): Promise<{ assignment: Assignment; created: boolean }> {
   const existing = await getAssignment(project, zone, id);
   if (existing) return { assignment: existing, created: false };
   return createAssignment(project, zone, id, await build());
@@ -60,16 +77,24 @@ export type AssignmentReport = protos.google.cloud.osconfig.v1.IOSPolicyAssignme
 export type Inventory = protos.google.cloud.osconfig.v1.IInventory;
 
 // Partial responses (X-Goog-FieldMask): only what the audit reads, not every config step's output.
-const REPORT_FIELDS = 'nextPageToken,osPolicyAssignmentReports(name,updateTime,osPolicyCompliances(osPolicyId,complianceState,complianceStateReason,osPolicyResourceCompliances(osPolicyResourceId,complianceState)))';
+const REPORT_FIELDS =
+  'nextPageToken,osPolicyAssignmentReports(name,updateTime,osPolicyCompliances(osPolicyId,complianceState,' +
+  'complianceStateReason,osPolicyResourceCompliances(osPolicyResourceId,complianceState)))';
 const INVENTORY_FIELDS = 'nextPageToken,inventories(name,osInfo(shortName,version,osconfigAgentVersion),items)';
-const withFields = (fields: string) => ({ autoPaginate: false, otherArgs: { headers: { 'X-Goog-FieldMask': fields } } });
+const withFields = (fields: string) => ({
+  autoPaginate: false,
+  otherArgs: { headers: { 'X-Goog-FieldMask': fields } },
+});
 
 /** Every OS policy assignment report of a zone, one wildcard listing (instances/-, assignments/-). */
 export async function listZoneReports(project: string, zone: string): Promise<AssignmentReport[]> {
   return withRetry(async () => {
     const reports: AssignmentReport[] = [];
     const parent = `projects/${project}/locations/${zone}/instances/-/osPolicyAssignments/-`;
-    for await (const r of clients.osConfig().listOSPolicyAssignmentReportsAsync({ parent, pageSize: 1000 }, withFields(REPORT_FIELDS))) reports.push(r);
+    for await (const r of clients
+      .osConfig()
+      .listOSPolicyAssignmentReportsAsync({ parent, pageSize: 1000 }, withFields(REPORT_FIELDS)))
+      reports.push(r);
     return reports;
   });
 }
@@ -78,19 +103,31 @@ export async function listZoneReports(project: string, zone: string): Promise<As
 export async function listZoneInventories(project: string, zone: string): Promise<Inventory[]> {
   return withRetry(async () => {
     const inventories: Inventory[] = [];
-    for await (const inv of clients.osConfig().listInventoriesAsync({ parent: `projects/${project}/locations/${zone}/instances/-`, view: 'FULL', pageSize: 1000 }, withFields(INVENTORY_FIELDS))) inventories.push(inv);
+    for await (const inv of clients
+      .osConfig()
+      .listInventoriesAsync(
+        { parent: `projects/${project}/locations/${zone}/instances/-`, view: 'FULL', pageSize: 1000 },
+        withFields(INVENTORY_FIELDS),
+      ))
+      inventories.push(inv);
     return inventories;
   });
 }
 
 /** `projects/P/locations/Z/instances/I/...` -> I (the instance id or name the report is for). */
-export const instanceOfReport = (name: string | null | undefined) => /\/instances\/([^/]+)\//.exec(name ?? '')?.[1] ?? null;
+export const instanceOfReport = (name: string | null | undefined) =>
+  /\/instances\/([^/]+)\//.exec(name ?? '')?.[1] ?? null;
 
 /** The installed osquery version in a FULL inventory, or null. */
 export function osqueryVersionOf(inventory: Inventory): string | null {
   for (const item of Object.values(inventory.items ?? {})) {
     const pkg = item.installedPackage;
-    const found = pkg?.aptPackage?.packageName === 'osquery' ? pkg.aptPackage : pkg?.yumPackage?.packageName === 'osquery' ? pkg.yumPackage : null;
+    const found =
+      pkg?.aptPackage?.packageName === 'osquery'
+        ? pkg.aptPackage
+        : pkg?.yumPackage?.packageName === 'osquery'
+          ? pkg.yumPackage
+          : null;
     if (found?.version) return found.version.replace(/-.*$/, '');
   }
   return null;

@@ -5,7 +5,11 @@ import { withRetry } from '../errors.js';
 import { countApiCall } from '../metrics.js';
 
 /** Publishes one JSON message; resolves to its message id. */
-export async function publishJson(topic: string, data: unknown, attributes: Record<string, string> = {}): Promise<string> {
+export async function publishJson(
+  topic: string,
+  data: unknown,
+  attributes: Record<string, string> = {},
+): Promise<string> {
   return withRetry(() => {
     countApiCall('pubsub.publish');
     return clients.pubsub().topic(topic).publishMessage({ json: data, attributes });
@@ -32,7 +36,11 @@ export interface PubSubMessage {
 /** The message inside a `google.cloud.pubsub.topic.v1.messagePublished` CloudEvent, or a reason it is not one. */
 export function messageOf(eventData: unknown): { ok: true; message: PubSubMessage } | { ok: false; reason: string } {
   const parsed = pubsubEvent.safeParse(eventData);
-  if (!parsed.success) return { ok: false, reason: `not a Pub/Sub message: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}` };
+  if (!parsed.success)
+    return {
+      ok: false,
+      reason: `not a Pub/Sub message: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`,
+    };
   const m = parsed.data.message;
   return {
     ok: true,
@@ -46,7 +54,10 @@ export function messageOf(eventData: unknown): { ok: true; message: PubSubMessag
 }
 
 /** The message data as JSON validated by `schema`, or a reason. */
-export function jsonOf<T>(message: PubSubMessage, schema: z.ZodType<T>): { ok: true; value: T } | { ok: false; reason: string } {
+export function jsonOf<T>(
+  message: PubSubMessage,
+  schema: z.ZodType<T>,
+): { ok: true; value: T } | { ok: false; reason: string } {
   let json: unknown;
   try {
     json = JSON.parse(message.data.toString('utf8'));
@@ -54,5 +65,7 @@ export function jsonOf<T>(message: PubSubMessage, schema: z.ZodType<T>): { ok: t
     return { ok: false, reason: 'message data is not JSON' };
   }
   const parsed = schema.safeParse(json);
-  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, reason: parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ') };
+  return parsed.success
+    ? { ok: true, value: parsed.data }
+    : { ok: false, reason: parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ') };
 }

@@ -33,7 +33,10 @@ export interface RolloutRecord {
  * Records a published version and makes it current, in one transaction that writes nothing when both
  * already say so (publishing the same bundle twice changes nothing).
  */
-export async function recordPublished(record: Omit<RolloutRecord, 'zones' | 'publishedAt'>, db: Firestore = clients.firestore()): Promise<{ created: boolean; madeCurrent: boolean }> {
+export async function recordPublished(
+  record: Omit<RolloutRecord, 'zones' | 'publishedAt'>,
+  db: Firestore = clients.firestore(),
+): Promise<{ created: boolean; madeCurrent: boolean }> {
   const rolloutRef = db.collection(ROLLOUTS).doc(record.configVersion);
   const currentRef = db.collection(CURRENT.collection).doc(CURRENT.doc);
   countFirestore('transactions');
@@ -56,7 +59,10 @@ export async function currentVersion(db: Firestore = clients.firestore()): Promi
   return (snapshot.get('configVersion') as string | undefined) ?? null;
 }
 
-export async function getRollout(configVersion: string, db: Firestore = clients.firestore()): Promise<RolloutRecord | null> {
+export async function getRollout(
+  configVersion: string,
+  db: Firestore = clients.firestore(),
+): Promise<RolloutRecord | null> {
   const snapshot = await db.collection(ROLLOUTS).doc(configVersion).get();
   countFirestore('reads');
   if (!snapshot.exists) return null;
@@ -74,16 +80,36 @@ export async function currentPolicyConfig(db: Firestore = clients.firestore()): 
 const zoneKey = (project: string, zone: string) => `${project}/${zone}`;
 
 /** Notes a zone's assignment revision on the version's record (merge: zones are written independently). */
-export async function recordZoneRollout(configVersion: string, zone: ZoneRollout, db: Firestore = clients.firestore()): Promise<void> {
-  await db.collection(ROLLOUTS).doc(configVersion).set({ zones: { [zoneKey(zone.project, zone.zone)]: { ...zone, updatedAt: FieldValue.serverTimestamp() } } }, { merge: true });
+export async function recordZoneRollout(
+  configVersion: string,
+  zone: ZoneRollout,
+  db: Firestore = clients.firestore(),
+): Promise<void> {
+  await db
+    .collection(ROLLOUTS)
+    .doc(configVersion)
+    .set(
+      { zones: { [zoneKey(zone.project, zone.zone)]: { ...zone, updatedAt: FieldValue.serverTimestamp() } } },
+      { merge: true },
+    );
   countFirestore('writes');
 }
 
 /** The audit's count of hosts per state on this version, for one project; written only when it changed. */
-export async function recordHostCounts(configVersion: string, project: string, counts: Record<string, number>, previous?: Record<string, number>, db: Firestore = clients.firestore()): Promise<void> {
-  const same = previous && JSON.stringify(Object.entries(previous).sort()) === JSON.stringify(Object.entries(counts).sort());
+export async function recordHostCounts(
+  configVersion: string,
+  project: string,
+  counts: Record<string, number>,
+  previous?: Record<string, number>,
+  db: Firestore = clients.firestore(),
+): Promise<void> {
+  const same =
+    previous && JSON.stringify(Object.entries(previous).sort()) === JSON.stringify(Object.entries(counts).sort());
   if (same) return;
   // update() replaces the project's map whole (a state that dropped to zero disappears).
-  await db.collection(ROLLOUTS).doc(configVersion).update({ [`hostCounts.${project}`]: counts });
+  await db
+    .collection(ROLLOUTS)
+    .doc(configVersion)
+    .update({ [`hostCounts.${project}`]: counts });
   countFirestore('writes');
 }

@@ -21,7 +21,12 @@ export async function ensureObject(bucket: string, name: string, content: string
   try {
     await withRetry(() => {
       countApiCall('storage.objects.insert');
-      return file.save(content, { resumable: false, validation: false, contentType: 'text/plain; charset=utf-8', preconditionOpts: { ifGenerationMatch: 0 } });
+      return file.save(content, {
+        resumable: false,
+        validation: false,
+        contentType: 'text/plain; charset=utf-8',
+        preconditionOpts: { ifGenerationMatch: 0 },
+      });
     });
     return { generation: String(file.metadata.generation), uploaded: true };
   } catch (error) {
@@ -31,6 +36,7 @@ export async function ensureObject(bucket: string, name: string, content: string
     countApiCall('storage.objects.get');
     return file.getMetadata();
   });
-  if (metadata.md5Hash !== md5(content)) throw new Error(`gs://${bucket}/${name} exists with different content; refusing to overwrite a published version`);
+  if (metadata.md5Hash !== md5(content))
+    throw new Error(`gs://${bucket}/${name} exists with different content; refusing to overwrite a published version`);
   return { generation: String(metadata.generation), uploaded: false };
 }

@@ -29,7 +29,8 @@ export interface AlertMessage {
 }
 
 /** One problem episode of a host: kind + host + when it began. Firestore-safe as a document id. */
-export const episodeKey = (kind: string, instanceId: string, since: Date | string) => `${kind}:${instanceId}:${new Date(since).getTime()}`;
+export const episodeKey = (kind: string, instanceId: string, since: Date | string) =>
+  `${kind}:${instanceId}:${new Date(since).getTime()}`;
 
 export interface EpisodeChange {
   open?: { kind: AlertKind; severity: Severity; dedupKey: string; host: AlertHost; reason: string | null; since: Date };
@@ -45,11 +46,24 @@ export function episodesFor(previous: Host | null, next: Host, transition: Trans
   if (!transition) return {};
   const change: EpisodeChange = {};
   const left = transition.from ? STATE_ALERTS[transition.from] : undefined;
-  if (left && previous) change.close = { kind: left.kind, instanceId: next.instanceId, previousSince: previous.stateSince, at: transition.at };
+  if (left && previous)
+    change.close = {
+      kind: left.kind,
+      instanceId: next.instanceId,
+      previousSince: previous.stateSince,
+      at: transition.at,
+    };
   const entered = STATE_ALERTS[transition.to];
   if (entered) {
     const host = { instanceId: next.instanceId, name: next.name, project: next.project, zone: next.zone };
-    change.open = { kind: entered.kind, severity: entered.severity, dedupKey: episodeKey(entered.kind, next.instanceId, next.stateSince), host, reason: next.reason, since: next.stateSince };
+    change.open = {
+      kind: entered.kind,
+      severity: entered.severity,
+      dedupKey: episodeKey(entered.kind, next.instanceId, next.stateSince),
+      host,
+      reason: next.reason,
+      since: next.stateSince,
+    };
   }
   return change;
 }

@@ -13,7 +13,14 @@ export type LifecycleAction =
   | { kind: 'enroll'; instance: InstanceRef; method: string; operationId?: string }
   | { kind: 'retire'; instance: InstanceRef; method: string; operationId?: string }
   /** A bulkInsert entry that does not name its instances: enroll whatever the location now holds. */
-  | { kind: 'reconcile-location'; project: string; zone?: string; region?: string; method: string; operationId?: string }
+  | {
+      kind: 'reconcile-location';
+      project: string;
+      zone?: string;
+      region?: string;
+      method: string;
+      operationId?: string;
+    }
   | { kind: 'ignore'; reason: string; method?: string }
   | { kind: 'invalid'; reason: string };
 
@@ -22,15 +29,16 @@ const INSTANCE_NAME = /^projects\/([^/]+)\/zones\/([^/]+)\/instances\/([^/]+)$/;
 const ZONE_OR_REGION = /^projects\/([^/]+)\/(zones|regions)\/([^/]+)(?:\/instances)?\/?$/;
 
 const entrySchema = z.object({
-  protoPayload: z.object({
-    serviceName: z.string().optional(),
-    methodName: z.string({ message: 'protoPayload.methodName is missing' }),
-    resourceName: z.string({ message: 'protoPayload.resourceName is missing' }),
-    status: z.object({ code: z.number().optional(), message: z.string().optional() }).passthrough().optional(),
-  }, { message: 'protoPayload is missing' }),
-  resource: z
-    .object({ type: z.string().optional(), labels: z.record(z.string(), z.string()).optional() })
-    .optional(),
+  protoPayload: z.object(
+    {
+      serviceName: z.string().optional(),
+      methodName: z.string({ message: 'protoPayload.methodName is missing' }),
+      resourceName: z.string({ message: 'protoPayload.resourceName is missing' }),
+      status: z.object({ code: z.number().optional(), message: z.string().optional() }).passthrough().optional(),
+    },
+    { message: 'protoPayload is missing' },
+  ),
+  resource: z.object({ type: z.string().optional(), labels: z.record(z.string(), z.string()).optional() }).optional(),
   operation: z
     .object({ id: z.string().optional(), first: z.boolean().optional(), last: z.boolean().optional() })
     .optional(),
@@ -40,23 +48,33 @@ export const AUDIT_LOG_EVENT_TYPE = 'google.cloud.audit.log.v1.written';
 
 /** Pure: CloudEvent type and data (already JSON-decoded, or a string/Buffer that failed to) -> action. */
 export function parseAuditLogEvent(type: string | undefined, data: unknown): LifecycleAction {
-  if (type !== AUDIT_LOG_EVENT_TYPE) return { kind: 'invalid', reason: `unexpected event type ${JSON.stringify(type)}` };
+  if (type !== AUDIT_LOG_EVENT_TYPE)
+    return { kind: 'invalid', reason: `unexpected event type ${JSON.stringify(type)}` };
   if (typeof data === 'string' || Buffer.isBuffer(data)) return { kind: 'invalid', reason: 'event data is not JSON' };
   const parsed = entrySchema.safeParse(data);
   if (!parsed.success) {
-    return { kind: 'invalid', reason: parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ') };
+    return {
+      kind: 'invalid',
+      reason: parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; '),
+    };
   }
   const { protoPayload, resource, operation } = parsed.data;
   const method = protoPayload.methodName;
   const verb = METHOD.exec(method)?.[1];
-  if (!verb) return { kind: 'ignore', reason: `method ${method} is not an instance insert, bulkInsert or delete`, method };
+  if (!verb)
+    return { kind: 'ignore', reason: `method ${method} is not an instance insert, bulkInsert or delete`, method };
   if (protoPayload.serviceName && protoPayload.serviceName !== 'compute.googleapis.com') {
     return { kind: 'ignore', reason: `service ${protoPayload.serviceName} is not compute.googleapis.com`, method };
   }
   // Two entries per operation; only the last one says whether it succeeded, and the VM may not exist before it.
-  if (operation && operation.last !== true) return { kind: 'ignore', reason: 'not the last entry of the operation', method };
+  if (operation && operation.last !== true)
+    return { kind: 'ignore', reason: 'not the last entry of the operation', method };
   if (protoPayload.status?.code) {
-    return { kind: 'ignore', reason: `operation failed: code ${protoPayload.status.code} ${protoPayload.status.message ?? ''}`.trim(), method };
+    return {
+      kind: 'ignore',
+      reason: `operation failed: code ${protoPayload.status.code} ${protoPayload.status.message ?? ''}`.trim(),
+      method,
+    };
   }
   const operationId = operation?.id;
   const named = INSTANCE_NAME.exec(protoPayload.resourceName);
@@ -64,7 +82,9 @@ export function parseAuditLogEvent(type: string | undefined, data: unknown): Lif
     const [, project, zone, name] = named as unknown as [string, string, string, string];
     const instanceId = resource?.labels?.instance_id || undefined;
     const instance: InstanceRef = { project, zone, name, ...(instanceId ? { instanceId } : {}) };
-    return verb === 'delete' ? { kind: 'retire', instance, method, operationId } : { kind: 'enroll', instance, method, operationId };
+    return verb === 'delete'
+      ? { kind: 'retire', instance, method, operationId }
+      : { kind: 'enroll', instance, method, operationId };
   }
   const location = ZONE_OR_REGION.exec(protoPayload.resourceName);
   if (verb === 'bulkInsert' && location) {
@@ -73,5 +93,8 @@ export function parseAuditLogEvent(type: string | undefined, data: unknown): Lif
       ? { kind: 'reconcile-location', project, zone: where, method, operationId }
       : { kind: 'reconcile-location', project, region: where, method, operationId };
   }
-  return { kind: 'invalid', reason: `resourceName ${JSON.stringify(protoPayload.resourceName)} does not name an instance` };
+  return {
+    kind: 'invalid',
+    reason: `resourceName ${JSON.stringify(protoPayload.resourceName)} does not name an instance`,
+  };
 }

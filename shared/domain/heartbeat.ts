@@ -23,7 +23,12 @@ export interface ParsedLines {
 /** unixTime as a number or numeric string (seconds); calendarTime as a fallback. */
 function lineTime(line: Record<string, unknown>): number | null {
   const unix = line.unixTime;
-  const seconds = typeof unix === 'number' ? unix : typeof unix === 'string' && /^\d+(\.\d+)?$/.test(unix.trim()) ? Number(unix) : NaN;
+  const seconds =
+    typeof unix === 'number'
+      ? unix
+      : typeof unix === 'string' && /^\d+(\.\d+)?$/.test(unix.trim())
+        ? Number(unix)
+        : NaN;
   if (Number.isFinite(seconds) && seconds > 0) return Math.round(seconds * 1000);
   if (typeof line.calendarTime === 'string') {
     const t = Date.parse(line.calendarTime);
@@ -88,7 +93,13 @@ export interface HeartbeatPlan {
  * Pure: whether a host's newest line must be written now. lastLogAt never moves backwards; writes are
  * coalesced to one per window; the write that ends a silent episode is never delayed.
  */
-export function planHeartbeat(host: { lastLogAt: Date | null; state: string } | null, newest: number, lastWrittenAt: number | null, now: number, windowMs: number): HeartbeatPlan {
+export function planHeartbeat(
+  host: { lastLogAt: Date | null; state: string } | null,
+  newest: number,
+  lastWrittenAt: number | null,
+  now: number,
+  windowMs: number,
+): HeartbeatPlan {
   if (!host) return { write: false, endsSilence: false };
   if (host.lastLogAt && newest <= host.lastLogAt.getTime()) return { write: false, endsSilence: false };
   if (host.state === 'silent') return { write: true, endsSilence: true };

@@ -1,6 +1,16 @@
 // Host documents and their state changes (contracts.md: hosts/{instanceId} and its transitions).
 
-export const HOST_STATES = ['exempt', 'pending', 'blocked', 'noncompliant', 'compliant', 'reporting', 'silent', 'stopped', 'deleted'] as const;
+export const HOST_STATES = [
+  'exempt',
+  'pending',
+  'blocked',
+  'noncompliant',
+  'compliant',
+  'reporting',
+  'silent',
+  'stopped',
+  'deleted',
+] as const;
 export type HostState = (typeof HOST_STATES)[number];
 
 export interface HostIdentity {
@@ -48,12 +58,27 @@ export interface Observation {
   configVersion?: string | null;
 }
 
-function changeTo(current: Host | null, identity: HostIdentity, observed: Observation, now: Date, cause: string): HostChange | null {
+function changeTo(
+  current: Host | null,
+  identity: HostIdentity,
+  observed: Observation,
+  now: Date,
+  cause: string,
+): HostChange | null {
   const { state, reason } = observed;
-  const osqueryVersion = observed.osqueryVersion === undefined ? (current?.osqueryVersion ?? null) : observed.osqueryVersion;
-  const configVersion = observed.configVersion === undefined ? (current?.configVersion ?? null) : observed.configVersion;
-  const same = current && current.state === state && current.reason === reason && current.osqueryVersion === osqueryVersion
-    && current.configVersion === configVersion && current.name === identity.name && current.zone === identity.zone && current.project === identity.project;
+  const osqueryVersion =
+    observed.osqueryVersion === undefined ? (current?.osqueryVersion ?? null) : observed.osqueryVersion;
+  const configVersion =
+    observed.configVersion === undefined ? (current?.configVersion ?? null) : observed.configVersion;
+  const same =
+    current &&
+    current.state === state &&
+    current.reason === reason &&
+    current.osqueryVersion === osqueryVersion &&
+    current.configVersion === configVersion &&
+    current.name === identity.name &&
+    current.zone === identity.zone &&
+    current.project === identity.project;
   if (same) return null;
   const host: Host = {
     ...identity,
@@ -66,7 +91,8 @@ function changeTo(current: Host | null, identity: HostIdentity, observed: Observ
     configVersion,
     updatedAt: now,
   };
-  const transition = current?.state === state ? null : { from: current?.state ?? null, to: state, reason, at: now, cause };
+  const transition =
+    current?.state === state ? null : { from: current?.state ?? null, to: state, reason, at: now, cause };
   return { host, transition };
 }
 
@@ -74,17 +100,34 @@ function changeTo(current: Host | null, identity: HostIdentity, observed: Observ
  * Pure: the change an enrollment decision makes to a host, or null when there is nothing to write.
  * Instance ids are never reused, so a deleted host stays deleted and an insert seen again is a redelivery.
  */
-export function planEnrollment(current: Host | null, identity: HostIdentity, decided: { state: 'exempt' | 'blocked' | 'pending'; reason: string }, now: Date, cause: string): HostChange | null {
+export function planEnrollment(
+  current: Host | null,
+  identity: HostIdentity,
+  decided: { state: 'exempt' | 'blocked' | 'pending'; reason: string },
+  now: Date,
+  cause: string,
+): HostChange | null {
   if (current && !ENROLLMENT_STATES.has(current.state)) return null;
   return changeTo(current, identity, decided, now, cause);
 }
 
 /** Pure: the change an audit observation makes (the audit owns every state), or null when nothing changed. */
-export function planObservation(current: Host | null, identity: HostIdentity, observed: Observation, now: Date, cause: string): HostChange | null {
+export function planObservation(
+  current: Host | null,
+  identity: HostIdentity,
+  observed: Observation,
+  now: Date,
+  cause: string,
+): HostChange | null {
   return changeTo(current, identity, observed, now, cause);
 }
 
 /** Pure: the change a deletion makes (`deleted` is kept for history). */
-export function planRetirement(current: Host | null, identity: HostIdentity, now: Date, cause: string): HostChange | null {
+export function planRetirement(
+  current: Host | null,
+  identity: HostIdentity,
+  now: Date,
+  cause: string,
+): HostChange | null {
   return changeTo(current, identity, { state: 'deleted', reason: 'vm-deleted' }, now, cause);
 }

@@ -69,7 +69,8 @@ GCE_ZONE=$(m instance/zone | sed 's#.*/##')"
 exit 101`,
   `m() { curl -sf -H Metadata-Flavor:Google "http://metadata.google.internal/computeMetadata/v1/$1"; }
 mkdir -p /etc/osquery-orchestrator /etc/systemd/system/fluentd.service.d || exit 1
-printf 'GCE_INSTANCE_ID=%s\\nGCE_PROJECT_ID=%s\\nGCE_ZONE=%s\\n' "$(m instance/id)" "$(m project/project-id)" "$(m instance/zone | sed 's#.*/##')" > ${IDENTITY_FILE} || exit 1
+printf 'GCE_INSTANCE_ID=%s\\nGCE_PROJECT_ID=%s\\nGCE_ZONE=%s\\n' \\
+  "$(m instance/id)" "$(m project/project-id)" "$(m instance/zone | sed 's#.*/##')" > ${IDENTITY_FILE} || exit 1
 printf '[Service]\\nEnvironmentFile=${IDENTITY_FILE}\\n' > /etc/systemd/system/fluentd.service.d/osquery-identity.conf
 systemctl daemon-reload
 exit 100`,
@@ -80,7 +81,8 @@ function shipperAtVersion(version: string): Exec {
   const marker = `${MARKER_DIR}/shipper.version`;
   return exec(
     `systemctl is-active --quiet fluentd && [ "$(cat ${marker} 2>/dev/null)" = "${version}" ] && exit 100\nexit 101`,
-    `mkdir -p ${MARKER_DIR} /var/osquery && systemctl restart rsyslog && systemctl enable fluentd && systemctl restart fluentd && echo ${version} > ${marker} && exit 100\nexit 1`,
+    `mkdir -p ${MARKER_DIR} /var/osquery && systemctl restart rsyslog && systemctl enable fluentd && ` +
+      `systemctl restart fluentd && echo ${version} > ${marker} && exit 100\nexit 1`,
   );
 }
 
@@ -88,9 +90,15 @@ function shipperAtVersion(version: string): Exec {
 export const resourceIdOf = (source: string) => `file-${source.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`.slice(0, 63);
 
 function fileResource(f: ConfigFile): Resource {
-  const file = f.content !== undefined
-    ? { path: f.vmPath, state: 'CONTENTS_MATCH', permissions: f.permissions, content: f.content }
-    : { path: f.vmPath, state: 'CONTENTS_MATCH', permissions: f.permissions, file: { gcs: { bucket: f.gcs!.bucket, object: f.gcs!.object, generation: f.gcs!.generation } } };
+  const file =
+    f.content !== undefined
+      ? { path: f.vmPath, state: 'CONTENTS_MATCH', permissions: f.permissions, content: f.content }
+      : {
+          path: f.vmPath,
+          state: 'CONTENTS_MATCH',
+          permissions: f.permissions,
+          file: { gcs: { bucket: f.gcs!.bucket, object: f.gcs!.object, generation: f.gcs!.generation } },
+        };
   return { id: resourceIdOf(f.source), file } as Resource;
 }
 
@@ -112,17 +120,41 @@ type ResourceGroup = protos.google.cloud.osconfig.v1.OSPolicy.IResourceGroup;
 
 const APT_REPOSITORY: Resource = {
   id: 'osquery-repository',
-  repository: { apt: { archiveType: 'DEB', uri: 'https://pkg.osquery.io/deb', distribution: 'deb', components: ['main'], gpgKey: 'https://pkg.osquery.io/deb/pubkey.gpg' } },
+  repository: {
+    apt: {
+      archiveType: 'DEB',
+      uri: 'https://pkg.osquery.io/deb',
+      distribution: 'deb',
+      components: ['main'],
+      gpgKey: 'https://pkg.osquery.io/deb/pubkey.gpg',
+    },
+  },
 };
 const YUM_REPOSITORY: Resource = {
   id: 'osquery-repository',
-  repository: { yum: { id: 'osquery-s3-rpm-repo', displayName: 'osquery', baseUrl: 'https://pkg.osquery.io/rpm', gpgKeys: ['https://pkg.osquery.io/rpm/GPG'] } },
+  repository: {
+    yum: {
+      id: 'osquery-s3-rpm-repo',
+      displayName: 'osquery',
+      baseUrl: 'https://pkg.osquery.io/rpm',
+      gpgKeys: ['https://pkg.osquery.io/rpm/GPG'],
+    },
+  },
 };
 
-function group(families: readonly OsFamily[], repository: Resource, pkg: Resource, config?: PolicyConfig): ResourceGroup {
+function group(
+  families: readonly OsFamily[],
+  repository: Resource,
+  pkg: Resource,
+  config?: PolicyConfig,
+): ResourceGroup {
   return {
     inventoryFilters: families.map((osShortName) => ({ osShortName })),
-    resources: [repository, pkg, ...(config ? configuredResources(config) : [{ id: 'osqueryd-running', exec: SERVICE_RUNNING }])],
+    resources: [
+      repository,
+      pkg,
+      ...(config ? configuredResources(config) : [{ id: 'osqueryd-running', exec: SERVICE_RUNNING }]),
+    ],
   };
 }
 
@@ -138,23 +170,39 @@ export const configVersionOfPolicy = (policyId: string) => /^osquery-(.+)$/.exec
  */
 export function buildOsqueryAssignment(settings: PolicySettings, config?: PolicyConfig): OsqueryAssignment {
   return {
-    description: `osquery ${config ? `configuration ${config.configVersion}` : 'installed, no configuration published'}. Managed by osquery-orchestrator: edits are overwritten.`,
+    description:
+      `osquery ${config ? `configuration ${config.configVersion}` : 'installed, no configuration published'}. ` +
+      'Managed by osquery-orchestrator: edits are overwritten.',
     osPolicies: [
       {
         id: policyIdFor(config?.configVersion),
-        description: 'Install osquery from pkg.osquery.io, place its configuration, keep osqueryd and the log shipper running',
+        description:
+          'Install osquery from pkg.osquery.io, place its configuration, keep osqueryd and the log shipper running',
         mode: 'ENFORCEMENT',
         // Other OSes match no group: reported, not failed.
         allowNoResourceGroupMatch: true,
         resourceGroups: [
-          group(APT_FAMILIES, APT_REPOSITORY, { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', apt: { name: 'osquery' } } }, config),
-          group(YUM_FAMILIES, YUM_REPOSITORY, { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', yum: { name: 'osquery' } } }, config),
+          group(
+            APT_FAMILIES,
+            APT_REPOSITORY,
+            { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', apt: { name: 'osquery' } } },
+            config,
+          ),
+          group(
+            YUM_FAMILIES,
+            YUM_REPOSITORY,
+            { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', yum: { name: 'osquery' } } },
+            config,
+          ),
         ],
       },
     ],
     instanceFilter: {
       // Label sets are ORed: either label excludes the VM.
-      exclusionLabels: [{ labels: { 'goog-gke-node': '' } }, { labels: { [settings.optOutLabel.key]: settings.optOutLabel.value } }],
+      exclusionLabels: [
+        { labels: { 'goog-gke-node': '' } },
+        { labels: { [settings.optOutLabel.key]: settings.optOutLabel.value } },
+      ],
       inventories: [...APT_FAMILIES, ...YUM_FAMILIES].map((osShortName) => ({ osShortName })),
     },
     rollout: {
@@ -168,7 +216,10 @@ export function buildOsqueryAssignment(settings: PolicySettings, config?: Policy
  * Pure: whether the assignment's instance filter selects a VM. An out-of-scope VM it would still select
  * (a GKE node recognised only by metadata) must be labelled out, or OS Config would install osquery on it.
  */
-export function assignmentSelects(vm: { labels: Record<string, string>; os: OsFamily }, settings: Pick<PolicySettings, 'optOutLabel'>): boolean {
+export function assignmentSelects(
+  vm: { labels: Record<string, string>; os: OsFamily },
+  settings: Pick<PolicySettings, 'optOutLabel'>,
+): boolean {
   if ('goog-gke-node' in vm.labels) return false;
   if (vm.labels[settings.optOutLabel.key] === settings.optOutLabel.value) return false;
   return vm.os === 'unknown' || APT_FAMILIES.includes(vm.os) || YUM_FAMILIES.includes(vm.os);

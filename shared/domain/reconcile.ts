@@ -42,7 +42,12 @@ export interface Decision {
   actions: Action[];
 }
 
-const decision = (state: HostState, reason: string | null, extra: Partial<Decision> = {}): Decision => ({ state, reason, actions: [], ...extra });
+const decision = (state: HostState, reason: string | null, extra: Partial<Decision> = {}): Decision => ({
+  state,
+  reason,
+  actions: [],
+  ...extra,
+});
 
 /** When the host's current wait began: its pending episode, or for a VM never recorded, its creation. */
 function pendingSince(input: ReconcileInput): number {
@@ -53,7 +58,13 @@ function pendingSince(input: ReconcileInput): number {
 }
 
 /** Within the grace period -> pending (with why); past it -> the failing state. */
-function judged(input: ReconcileInput, settings: ReconcileSettings, failing: HostState, reason: string, waiting: string): Decision {
+function judged(
+  input: ReconcileInput,
+  settings: ReconcileSettings,
+  failing: HostState,
+  reason: string,
+  waiting: string,
+): Decision {
   const waited = input.now.getTime() - pendingSince(input);
   if (input.host?.state === failing && input.host.reason === reason) return decision(failing, reason);
   return waited >= settings.gracePeriodMs ? decision(failing, reason) : decision('pending', waiting);
@@ -68,24 +79,34 @@ export function reconcileHost(input: ReconcileInput, settings: ReconcileSettings
   if (!vm) return host && host.state !== 'deleted' ? decision('deleted', 'vm-not-found') : null;
 
   const scope = decideScope(vm, settings);
-  if (!scope.inScope) return decision('exempt', scope.reason, { actions: assignmentSelects(vm, settings) ? ['label-exempt'] : [] });
+  if (!scope.inScope)
+    return decision('exempt', scope.reason, { actions: assignmentSelects(vm, settings) ? ['label-exempt'] : [] });
   if (vm.status !== 'RUNNING') return decision('stopped', `vm-${vm.status.toLowerCase()}`);
 
   const prerequisites = checkPrerequisites(vm, input.projectMetadata);
   if (!prerequisites.ok) {
     const remediate = prerequisites.remediable && settings.remediateOsConfig;
-    return remediate ? decision('pending', 'osconfig-remediated', { actions: ['remediate-osconfig'] }) : decision('blocked', prerequisites.reason);
+    return remediate
+      ? decision('pending', 'osconfig-remediated', { actions: ['remediate-osconfig'] })
+      : decision('blocked', prerequisites.reason);
   }
 
-  const versions = { osqueryVersion: input.osqueryVersion, configVersion: report ? configVersionOfPolicy(report.osPolicyId) : (host?.configVersion ?? null) };
+  const versions = {
+    osqueryVersion: input.osqueryVersion,
+    configVersion: report ? configVersionOfPolicy(report.osPolicyId) : (host?.configVersion ?? null),
+  };
   if (!report) return { ...judged(input, settings, 'noncompliant', 'no-report', 'awaiting-report'), ...versions };
 
   if (report.complianceState === 'COMPLIANT') return { ...logState(host, now, settings), ...versions };
 
   const why = report.complianceStateReason ?? 'unknown';
-  if (why === 'no-agent-detected') return { ...judged(input, settings, 'blocked', 'no-agent-detected', 'awaiting-agent'), ...versions };
+  if (why === 'no-agent-detected')
+    return { ...judged(input, settings, 'blocked', 'no-agent-detected', 'awaiting-agent'), ...versions };
   if (why === 'vm-not-running') return decision('stopped', 'vm-not-running');
-  const reason = why === 'resource-execution-errors' && report.failedResource ? `resource-execution-errors:${report.failedResource}` : why;
+  const reason =
+    why === 'resource-execution-errors' && report.failedResource
+      ? `resource-execution-errors:${report.failedResource}`
+      : why;
   return { ...judged(input, settings, 'noncompliant', reason, 'policy-applying'), ...versions };
 }
 
@@ -93,24 +114,37 @@ export function reconcileHost(input: ReconcileInput, settings: ReconcileSettings
 function logState(host: Host | null, now: Date, settings: ReconcileSettings): Decision {
   const t = now.getTime();
   if (host?.lastLogAt) {
-    return t - host.lastLogAt.getTime() <= settings.silenceThresholdMs ? decision('reporting', null) : decision('silent', 'logs-stopped');
+    return t - host.lastLogAt.getTime() <= settings.silenceThresholdMs
+      ? decision('reporting', null)
+      : decision('silent', 'logs-stopped');
   }
   // Never sent a line: compliant for one threshold, then silent until the first line arrives.
   if (host?.state === 'silent') return decision('silent', 'never-reported');
   const compliantSince = host?.state === 'compliant' ? host.stateSince.getTime() : t;
-  return t - compliantSince >= settings.silenceThresholdMs ? decision('silent', 'never-reported') : decision('compliant', null);
+  return t - compliantSince >= settings.silenceThresholdMs
+    ? decision('silent', 'never-reported')
+    : decision('compliant', null);
 }
 
 /** Reduces an OS Config report to a PolicyReport (first osquery policy in it). */
 export function reduceReport(report: {
-  osPolicyCompliances?: Array<{ osPolicyId?: string | null; complianceState?: string | number | null; complianceStateReason?: string | null; osPolicyResourceCompliances?: Array<{ osPolicyResourceId?: string | null; complianceState?: string | number | null }> | null }> | null;
+  osPolicyCompliances?: Array<{
+    osPolicyId?: string | null;
+    complianceState?: string | number | null;
+    complianceStateReason?: string | null;
+    osPolicyResourceCompliances?: Array<{
+      osPolicyResourceId?: string | null;
+      complianceState?: string | number | null;
+    }> | null;
+  }> | null;
   updateTime?: { seconds?: number | string | null } | string | null;
 }): PolicyReport | null {
   const policy = report.osPolicyCompliances?.find((p) => p.osPolicyId?.startsWith('osquery'));
   if (!policy) return null;
   const failed = policy.osPolicyResourceCompliances?.find((r) => String(r.complianceState) === 'NON_COMPLIANT');
   const t = report.updateTime;
-  const updateTime = typeof t === 'string' ? new Date(t) : t?.seconds != null ? new Date(Number(t.seconds) * 1000) : null;
+  const updateTime =
+    typeof t === 'string' ? new Date(t) : t?.seconds != null ? new Date(Number(t.seconds) * 1000) : null;
   return {
     osPolicyId: policy.osPolicyId!,
     complianceState: String(policy.complianceState ?? 'UNKNOWN'),

@@ -16,7 +16,8 @@ export function isGkeNode(vm: Pick<Vm, 'labels' | 'metadata'>): boolean {
 
 export function decideScope(vm: Pick<Vm, 'labels' | 'metadata' | 'os'>, settings: ScopeSettings): ScopeDecision {
   if (isGkeNode(vm)) return { inScope: false, reason: 'gke-node' };
-  if (vm.labels[settings.optOutLabel.key] === settings.optOutLabel.value) return { inScope: false, reason: 'opt-out-label' };
+  if (vm.labels[settings.optOutLabel.key] === settings.optOutLabel.value)
+    return { inScope: false, reason: 'opt-out-label' };
   if (UNSUPPORTED_OS.has(vm.os)) return { inScope: false, reason: `unsupported-os:${vm.os}` };
   return { inScope: true };
 }
@@ -36,7 +37,10 @@ export const instanceDecidesOsConfig = (vm: Pick<Vm, 'metadata'>) => 'enable-osc
  * enable-osconfig at instance level wins over project level; an attached service account is required
  * for the agent to authenticate. `projectMetadata` is only consulted when the instance does not decide.
  */
-export function checkPrerequisites(vm: Pick<Vm, 'metadata' | 'serviceAccounts'>, projectMetadata: Record<string, string>): PrerequisiteCheck {
+export function checkPrerequisites(
+  vm: Pick<Vm, 'metadata' | 'serviceAccounts'>,
+  projectMetadata: Record<string, string>,
+): PrerequisiteCheck {
   if (vm.serviceAccounts.length === 0) return { ok: false, reason: 'no-service-account', remediable: false };
   const value = instanceDecidesOsConfig(vm) ? vm.metadata['enable-osconfig'] : projectMetadata['enable-osconfig'];
   if (truthy(value)) return { ok: true };

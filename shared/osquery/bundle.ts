@@ -30,7 +30,9 @@ export const DEFAULT_BUNDLE_DIR = path.resolve(import.meta.dirname, 'bundle');
 export async function loadBundle(dir: string = DEFAULT_BUNDLE_DIR): Promise<Bundle> {
   const entries = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
   const files = new Map<string, string>();
-  const relative = entries.map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/')).sort();
+  const relative = entries
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+    .sort();
   for (const rel of relative) files.set(rel, await readFile(path.join(dir, rel), 'utf8'));
   return { dir, files };
 }

@@ -28,18 +28,75 @@ export interface LintResult {
   queries: number;
 }
 
-const CONF_KEYS = new Set(['options', 'schedule', 'packs', 'decorators', 'file_paths', 'file_paths_query', 'exclude_paths', 'file_accesses', 'yara', 'events', 'views', 'auto_table_construction', 'prometheus_targets', 'feature_vectors']);
-const QUERY_KEYS = new Set(['query', 'interval', 'removed', 'snapshot', 'platform', 'version', 'shard', 'denylist', 'blacklist', 'description', 'value']);
+const CONF_KEYS = new Set([
+  'options',
+  'schedule',
+  'packs',
+  'decorators',
+  'file_paths',
+  'file_paths_query',
+  'exclude_paths',
+  'file_accesses',
+  'yara',
+  'events',
+  'views',
+  'auto_table_construction',
+  'prometheus_targets',
+  'feature_vectors',
+]);
+const QUERY_KEYS = new Set([
+  'query',
+  'interval',
+  'removed',
+  'snapshot',
+  'platform',
+  'version',
+  'shard',
+  'denylist',
+  'blacklist',
+  'description',
+  'value',
+]);
 const PACK_KEYS = new Set(['queries', 'discovery', 'platform', 'version', 'shard', 'oncall']);
 const PLATFORMS = new Set(['all', 'any', 'linux', 'darwin', 'windows', 'freebsd', 'posix']);
 const DECORATOR_KEYS = new Set(['load', 'always', 'interval']);
 /** Read once at start-up: osquery ignores them in the config's options (with a warning). */
 export const STARTUP_ONLY_FLAGS = new Set([
-  'watchdog_level', 'watchdog_memory_limit', 'watchdog_utilization_limit', 'watchdog_delay', 'watchdog_latency_limit', 'disable_watchdog',
-  'config_refresh', 'config_accelerated_refresh', 'config_plugin', 'config_path', 'flagfile', 'host_identifier', 'specified_identifier',
-  'logger_plugin', 'logger_path', 'logger_rotate', 'logger_rotate_size', 'logger_rotate_max_files', 'logger_mode', 'database_path', 'pidfile',
-  'disable_events', 'disable_audit', 'enable_file_events', 'disable_database', 'extensions_autoload', 'extensions_socket', 'extensions_timeout',
-  'distributed_plugin', 'enroll_secret_path', 'tls_hostname', 'force', 'daemonize', 'enable_syslog', 'syslog_pipe_path',
+  'watchdog_level',
+  'watchdog_memory_limit',
+  'watchdog_utilization_limit',
+  'watchdog_delay',
+  'watchdog_latency_limit',
+  'disable_watchdog',
+  'config_refresh',
+  'config_accelerated_refresh',
+  'config_plugin',
+  'config_path',
+  'flagfile',
+  'host_identifier',
+  'specified_identifier',
+  'logger_plugin',
+  'logger_path',
+  'logger_rotate',
+  'logger_rotate_size',
+  'logger_rotate_max_files',
+  'logger_mode',
+  'database_path',
+  'pidfile',
+  'disable_events',
+  'disable_audit',
+  'enable_file_events',
+  'disable_database',
+  'extensions_autoload',
+  'extensions_socket',
+  'extensions_timeout',
+  'distributed_plugin',
+  'enroll_secret_path',
+  'tls_hostname',
+  'force',
+  'daemonize',
+  'enable_syslog',
+  'syslog_pipe_path',
 ]);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -59,7 +116,11 @@ interface QueryRef {
 }
 
 /** Pure, apart from SQLite: every finding for a bundle against a schema. */
-export function lintBundle(bundle: Bundle, schema: OsquerySchema, options: LintOptions = DEFAULT_LINT_OPTIONS): LintResult {
+export function lintBundle(
+  bundle: Bundle,
+  schema: OsquerySchema,
+  options: LintOptions = DEFAULT_LINT_OPTIONS,
+): LintResult {
   const findings: Finding[] = [];
   const error = (f: Omit<Finding, 'severity'>) => findings.push({ severity: 'error', ...f });
   const warning = (f: Omit<Finding, 'severity'>) => findings.push({ severity: 'warning', ...f });
@@ -86,10 +147,15 @@ export function lintBundle(bundle: Bundle, schema: OsquerySchema, options: LintO
       error({ file: 'osquery.conf', reason: `not JSON: ${(e as Error).message}` });
     }
   }
-  for (const key of Object.keys(conf)) if (!CONF_KEYS.has(key)) error({ file: 'osquery.conf', reason: `unknown top-level key "${key}"` });
+  for (const key of Object.keys(conf))
+    if (!CONF_KEYS.has(key)) error({ file: 'osquery.conf', reason: `unknown top-level key "${key}"` });
   if (isObject(conf.options)) {
     for (const [key, value] of Object.entries(conf.options)) {
-      if (STARTUP_ONLY_FLAGS.has(key)) error({ file: 'osquery.conf', reason: `options.${key} is a startup-only flag: osquery ignores it here; put --${key} in osquery.flags` });
+      if (STARTUP_ONLY_FLAGS.has(key))
+        error({
+          file: 'osquery.conf',
+          reason: `options.${key} is a startup-only flag: osquery ignores it here; put --${key} in osquery.flags`,
+        });
       if (key === 'watchdog_utilization_limit') checkWatchdog(String(value), 'osquery.conf', error);
     }
   } else if (conf.options !== undefined) error({ file: 'osquery.conf', reason: 'options must be an object' });
@@ -110,8 +176,16 @@ export function lintBundle(bundle: Bundle, schema: OsquerySchema, options: LintO
     for (const [name, ref] of Object.entries(conf.packs)) {
       if (isObject(ref)) packs.push({ name, file: 'osquery.conf', body: ref });
       else if (typeof ref === 'string') {
-        const targets = name === '*' || ref.endsWith('*') ? packFiles : packFiles.filter((f) => `/etc/osquery/packs/${path.basename(f)}` === ref);
-        if (targets.length === 0) error({ file: 'osquery.conf', pack: name, reason: `pack path ${ref} is not in the bundle (expected packs/${path.basename(ref)})` });
+        const targets =
+          name === '*' || ref.endsWith('*')
+            ? packFiles
+            : packFiles.filter((f) => `/etc/osquery/packs/${path.basename(f)}` === ref);
+        if (targets.length === 0)
+          error({
+            file: 'osquery.conf',
+            pack: name,
+            reason: `pack path ${ref} is not in the bundle (expected packs/${path.basename(ref)})`,
+          });
         for (const file of targets) {
           referenced.add(file);
           const packName = name === '*' ? path.basename(file, '.conf') : name;
@@ -124,21 +198,33 @@ export function lintBundle(bundle: Bundle, schema: OsquerySchema, options: LintO
       } else error({ file: 'osquery.conf', pack: name, reason: 'a pack must be a path or an object' });
     }
   }
-  for (const file of packFiles) if (!referenced.has(file)) warning({ file, reason: 'pack file is not referenced from osquery.conf: it will not run' });
+  for (const file of packFiles)
+    if (!referenced.has(file))
+      warning({ file, reason: 'pack file is not referenced from osquery.conf: it will not run' });
   for (const pack of packs) {
     if (!isObject(pack.body)) {
       error({ file: pack.file, pack: pack.name, reason: 'a pack must be a JSON object' });
       continue;
     }
-    for (const key of Object.keys(pack.body)) if (!PACK_KEYS.has(key)) error({ file: pack.file, pack: pack.name, reason: `unknown pack key "${key}"` });
+    for (const key of Object.keys(pack.body))
+      if (!PACK_KEYS.has(key)) error({ file: pack.file, pack: pack.name, reason: `unknown pack key "${key}"` });
     checkPlatform(pack.body.platform, { file: pack.file, pack: pack.name }, error);
     if (!isObject(pack.body.queries)) {
       error({ file: pack.file, pack: pack.name, reason: 'queries must be an object' });
       continue;
     }
     for (const [name, body] of Object.entries(pack.body.queries)) {
-      if (!isObject(body)) error({ file: pack.file, pack: pack.name, query: name, reason: 'a query must be an object' });
-      else queries.push({ file: pack.file, pack: pack.name, query: name, body, packPlatform: pack.body.platform, packShard: pack.body.shard });
+      if (!isObject(body))
+        error({ file: pack.file, pack: pack.name, query: name, reason: 'a query must be an object' });
+      else
+        queries.push({
+          file: pack.file,
+          pack: pack.name,
+          query: name,
+          body,
+          packPlatform: pack.body.platform,
+          packShard: pack.body.shard,
+        });
     }
   }
 
@@ -147,13 +233,23 @@ export function lintBundle(bundle: Bundle, schema: OsquerySchema, options: LintO
   try {
     for (const q of queries) {
       const where = { file: q.file, pack: q.pack, query: q.query };
-      for (const key of Object.keys(q.body)) if (!QUERY_KEYS.has(key)) error({ ...where, reason: `unknown query field "${key}"` });
+      for (const key of Object.keys(q.body))
+        if (!QUERY_KEYS.has(key)) error({ ...where, reason: `unknown query field "${key}"` });
       checkPlatform(q.body.platform, where, error);
       const interval = parseInterval(q.body.interval);
-      if (interval === null) error({ ...where, reason: `interval ${JSON.stringify(q.body.interval)} must be a whole number of seconds from 1 to 604800` });
+      if (interval === null)
+        error({
+          ...where,
+          reason: `interval ${JSON.stringify(q.body.interval)} must be a whole number of seconds from 1 to 604800`,
+        });
       const heartbeat = q.body.removed === false && q.body.denylist === false;
       if (interval !== null && interval < options.minIntervalSeconds && !heartbeat) {
-        error({ ...where, reason: `interval ${interval} s is shorter than the ${options.minIntervalSeconds} s minimum (only heartbeats with removed:false and denylist:false may run more often)` });
+        error({
+          ...where,
+          reason:
+            `interval ${interval} s is shorter than the ${options.minIntervalSeconds} s minimum ` +
+            '(only heartbeats with removed:false and denylist:false may run more often)',
+        });
       }
       const onLinux = platformIncludesLinux(q.packPlatform) && platformIncludesLinux(q.body.platform);
       if (typeof q.body.query !== 'string' || q.body.query.trim() === '') {
@@ -162,13 +258,22 @@ export function lintBundle(bundle: Bundle, schema: OsquerySchema, options: LintO
       }
       if (onLinux && interval !== null) {
         const shard = Number(q.body.shard ?? q.packShard ?? 100);
-        executionsPerHour += (3600 / interval) * (Number.isFinite(shard) && shard > 0 && shard <= 100 ? shard / 100 : 1);
+        executionsPerHour +=
+          (3600 / interval) * (Number.isFinite(shard) && shard > 0 && shard <= 100 ? shard / 100 : 1);
       }
       checkSql(checker, schema, q.body.query, where, { onLinux, eventsEnabled }, error);
     }
     for (const pack of packs) {
       if (!isObject(pack.body) || !Array.isArray(pack.body.discovery)) continue;
-      for (const sql of pack.body.discovery) checkSql(checker, schema, String(sql), { file: pack.file, pack: pack.name, query: 'discovery' }, { onLinux: true, eventsEnabled }, error);
+      for (const sql of pack.body.discovery)
+        checkSql(
+          checker,
+          schema,
+          String(sql),
+          { file: pack.file, pack: pack.name, query: 'discovery' },
+          { onLinux: true, eventsEnabled },
+          error,
+        );
     }
     if (isObject(conf.decorators)) {
       for (const [kind, value] of Object.entries(conf.decorators)) {
@@ -176,11 +281,14 @@ export function lintBundle(bundle: Bundle, schema: OsquerySchema, options: LintO
         if (!DECORATOR_KEYS.has(kind)) error({ ...where, reason: `unknown decorator kind "${kind}"` });
         else if (kind === 'interval' && isObject(value)) {
           for (const [seconds, list] of Object.entries(value)) {
-            if (!/^\d+$/.test(seconds) || Number(seconds) % 60 !== 0 || Number(seconds) === 0) error({ ...where, reason: `interval key ${seconds} must be a positive multiple of 60` });
-            for (const sql of Array.isArray(list) ? list : []) checkSql(checker, schema, String(sql), where, { onLinux: true, eventsEnabled }, error);
+            if (!/^\d+$/.test(seconds) || Number(seconds) % 60 !== 0 || Number(seconds) === 0)
+              error({ ...where, reason: `interval key ${seconds} must be a positive multiple of 60` });
+            for (const sql of Array.isArray(list) ? list : [])
+              checkSql(checker, schema, String(sql), where, { onLinux: true, eventsEnabled }, error);
           }
         } else if (Array.isArray(value)) {
-          for (const sql of value) checkSql(checker, schema, String(sql), where, { onLinux: true, eventsEnabled }, error);
+          for (const sql of value)
+            checkSql(checker, schema, String(sql), where, { onLinux: true, eventsEnabled }, error);
         } else error({ ...where, reason: 'decorators must be lists of SQL' });
       }
     }
@@ -190,7 +298,10 @@ export function lintBundle(bundle: Bundle, schema: OsquerySchema, options: LintO
 
   executionsPerHour = Math.round(executionsPerHour * 100) / 100;
   if (executionsPerHour > options.budgetPerHour) {
-    error({ file: 'osquery.conf', reason: `projected ${executionsPerHour} query executions per host per hour exceed the budget of ${options.budgetPerHour}` });
+    error({
+      file: 'osquery.conf',
+      reason: `projected ${executionsPerHour} query executions per host per hour exceed the budget of ${options.budgetPerHour}`,
+    });
   }
   return { findings, executionsPerHour, queries: queries.length };
 }
@@ -199,22 +310,36 @@ function checkWatchdog(value: string | undefined, file: string, error: (f: Omit<
   if (value === undefined) return;
   const n = Number(value);
   if (!Number.isFinite(n)) error({ file, reason: `watchdog_utilization_limit ${value} is not a number` });
-  else if (n > 100) error({ file, reason: `watchdog_utilization_limit ${n} is above 100: osquery clamps it to 100% of all cores, which turns the CPU watchdog off` });
+  else if (n > 100)
+    error({
+      file,
+      reason: `watchdog_utilization_limit ${n} is above 100: osquery clamps it to 100% of all cores, which turns the CPU watchdog off`,
+    });
 }
 
-function checkPlatform(platform: unknown, where: Omit<Finding, 'severity' | 'reason'>, error: (f: Omit<Finding, 'severity'>) => void): void {
+function checkPlatform(
+  platform: unknown,
+  where: Omit<Finding, 'severity' | 'reason'>,
+  error: (f: Omit<Finding, 'severity'>) => void,
+): void {
   if (platform === undefined) return;
-  if (typeof platform !== 'string' || platform.split(',').some((p) => !PLATFORMS.has(p.trim()))) error({ ...where, reason: `unknown platform ${JSON.stringify(platform)}` });
+  if (typeof platform !== 'string' || platform.split(',').some((p) => !PLATFORMS.has(p.trim())))
+    error({ ...where, reason: `unknown platform ${JSON.stringify(platform)}` });
 }
 
 export function parseInterval(value: unknown): number | null {
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  const n =
+    typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   return Number.isInteger(n) && n >= 1 && n <= 604_800 ? n : null;
 }
 
 function checkSql(
-  checker: SqlChecker, schema: OsquerySchema, sql: string, where: Omit<Finding, 'severity' | 'reason'>,
-  context: { onLinux: boolean; eventsEnabled: boolean }, error: (f: Omit<Finding, 'severity'>) => void,
+  checker: SqlChecker,
+  schema: OsquerySchema,
+  sql: string,
+  where: Omit<Finding, 'severity' | 'reason'>,
+  context: { onLinux: boolean; eventsEnabled: boolean },
+  error: (f: Omit<Finding, 'severity'>) => void,
 ): void {
   const result = checker.check(sql);
   if (result.error) {
@@ -224,10 +349,19 @@ function checkSql(
   }
   for (const name of result.tables) {
     const table = schema.get(name)!;
-    if (context.onLinux && !runsOnLinux(table)) error({ ...where, reason: `table ${name} is not available on Linux (${table.platforms.join(', ')})` });
-    if (table.evented && !context.eventsEnabled) error({ ...where, reason: `table ${name} is evented but events are disabled (--disable_events): it returns nothing` });
+    if (context.onLinux && !runsOnLinux(table))
+      error({ ...where, reason: `table ${name} is not available on Linux (${table.platforms.join(', ')})` });
+    if (table.evented && !context.eventsEnabled)
+      error({
+        ...where,
+        reason: `table ${name} is evented but events are disabled (--disable_events): it returns nothing`,
+      });
   }
-  for (const u of result.unconstrained) error({ ...where, reason: `table ${u.table} needs a constraint on ${u.columns.join(' or ')} (WHERE ${u.columns[0]} = ...)` });
+  for (const u of result.unconstrained)
+    error({
+      ...where,
+      reason: `table ${u.table} needs a constraint on ${u.columns.join(' or ')} (WHERE ${u.columns[0]} = ...)`,
+    });
 }
 
 /** One line per finding: severity, file, pack, query, reason. */

@@ -45,7 +45,14 @@ export function renderBundle(bundle: Bundle, settings: RenderSettings): Rendered
     const target = vmPathOf(source);
     if (!target) continue; // READMEs and other notes stay in the repository
     const content = substitute(source, text, settings);
-    files.push({ source, vmPath: target.path, permissions: target.permissions, content, sha256: sha256(content), viaStorage: content.length > INLINE_LIMIT });
+    files.push({
+      source,
+      vmPath: target.path,
+      permissions: target.permissions,
+      content,
+      sha256: sha256(content),
+      viaStorage: content.length > INLINE_LIMIT,
+    });
   }
   files.sort((a, b) => a.vmPath.localeCompare(b.vmPath));
   const canonical = JSON.stringify(files.map((f) => [f.vmPath, f.permissions, f.sha256]));
@@ -56,13 +63,22 @@ export function renderBundle(bundle: Bundle, settings: RenderSettings): Rendered
 export const objectNameOf = (configVersion: string, source: string) => `bundles/${configVersion}/${source}`;
 
 /** The policy's view of a rendered version, once its large files have Cloud Storage generations. */
-export function policyConfigOf(rendered: RenderedConfig, bucket: string, generations: Record<string, string>, missing: 'throw' | 'blank' = 'throw'): PolicyConfig {
+export function policyConfigOf(
+  rendered: RenderedConfig,
+  bucket: string,
+  generations: Record<string, string>,
+  missing: 'throw' | 'blank' = 'throw',
+): PolicyConfig {
   const files: ConfigFile[] = rendered.files.map((f) => {
     const base = { source: f.source, vmPath: f.vmPath, permissions: f.permissions };
     if (!f.viaStorage) return { ...base, content: f.content };
     const generation = generations[f.source];
-    if (!generation && missing === 'throw') throw new Error(`${f.source} of ${rendered.configVersion} has no Cloud Storage generation: publish it first`);
-    return { ...base, gcs: { bucket, object: objectNameOf(rendered.configVersion, f.source), generation: generation ?? '' } };
+    if (!generation && missing === 'throw')
+      throw new Error(`${f.source} of ${rendered.configVersion} has no Cloud Storage generation: publish it first`);
+    return {
+      ...base,
+      gcs: { bucket, object: objectNameOf(rendered.configVersion, f.source), generation: generation ?? '' },
+    };
   });
   return { configVersion: rendered.configVersion, files };
 }

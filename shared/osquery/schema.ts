@@ -25,7 +25,15 @@ const tableSchema = z.object({
   name: z.string(),
   platforms: z.array(z.string()).default([]),
   evented: z.boolean().default(false),
-  columns: z.array(z.object({ name: z.string(), type: z.string().optional(), hidden: z.boolean().default(false), required: z.boolean().default(false), index: z.boolean().default(false) })),
+  columns: z.array(
+    z.object({
+      name: z.string(),
+      type: z.string().optional(),
+      hidden: z.boolean().default(false),
+      required: z.boolean().default(false),
+      index: z.boolean().default(false),
+    }),
+  ),
 });
 
 export type OsqueryTable = z.infer<typeof tableSchema>;

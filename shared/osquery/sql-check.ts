@@ -5,10 +5,46 @@ import type { OsquerySchema } from './schema.js';
 
 // Functions osquery adds to SQLite (osquery/sql/sqlite_*.cpp); the linter needs only their names.
 const OSQUERY_FUNCTIONS = [
-  'regex_match', 'regex_split', 'split', 'inet_aton', 'community_id_v1', 'version_compare', 'in_cidr_block',
-  'md5', 'sha1', 'sha256', 'to_base64', 'from_base64', 'conditional_to_base64', 'concat', 'concat_ws',
-  'sqrt', 'log', 'log10', 'ln', 'exp', 'power', 'ceil', 'floor', 'pi', 'degrees', 'radians', 'sin', 'cos', 'tan',
-  'cot', 'asin', 'acos', 'atan', 'atan2', 'ltrim', 'rtrim', 'trim', 'reverse', 'uuid', 'carve',
+  'regex_match',
+  'regex_split',
+  'split',
+  'inet_aton',
+  'community_id_v1',
+  'version_compare',
+  'in_cidr_block',
+  'md5',
+  'sha1',
+  'sha256',
+  'to_base64',
+  'from_base64',
+  'conditional_to_base64',
+  'concat',
+  'concat_ws',
+  'sqrt',
+  'log',
+  'log10',
+  'ln',
+  'exp',
+  'power',
+  'ceil',
+  'floor',
+  'pi',
+  'degrees',
+  'radians',
+  'sin',
+  'cos',
+  'tan',
+  'cot',
+  'asin',
+  'acos',
+  'atan',
+  'atan2',
+  'ltrim',
+  'rtrim',
+  'trim',
+  'reverse',
+  'uuid',
+  'carve',
 ];
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
@@ -32,7 +68,9 @@ export class SqlChecker {
       this.db.exec(`CREATE TABLE ${quote(table.name)} (${columns.map(quote).join(', ')})`);
       // An index per required column: the plan then shows whether the query constrains it.
       for (const c of table.columns.filter((col) => col.required)) {
-        this.db.exec(`CREATE INDEX ${quote(`${table.name}__required__${c.name}`)} ON ${quote(table.name)} (${quote(c.name)})`);
+        this.db.exec(
+          `CREATE INDEX ${quote(`${table.name}__required__${c.name}`)} ON ${quote(table.name)} (${quote(c.name)})`,
+        );
       }
     }
     for (const fn of OSQUERY_FUNCTIONS) {
@@ -42,8 +80,17 @@ export class SqlChecker {
         // Built into this SQLite already.
       }
     }
-    const rows = this.db.prepare('SELECT name, tbl_name, rootpage, type FROM sqlite_schema').all() as Array<{ name: string; tbl_name: string; rootpage: number; type: string }>;
-    for (const r of rows) this.rootPages.set(r.rootpage, { table: r.tbl_name, requiredIndex: r.type === 'index' && r.name.includes('__required__') });
+    const rows = this.db.prepare('SELECT name, tbl_name, rootpage, type FROM sqlite_schema').all() as Array<{
+      name: string;
+      tbl_name: string;
+      rootpage: number;
+      type: string;
+    }>;
+    for (const r of rows)
+      this.rootPages.set(r.rootpage, {
+        table: r.tbl_name,
+        requiredIndex: r.type === 'index' && r.name.includes('__required__'),
+      });
   }
 
   check(sql: string): SqlCheck {
@@ -64,7 +111,11 @@ export class SqlChecker {
     }
     const unconstrained: SqlCheck['unconstrained'] = [];
     for (const table of tables) {
-      const required = this.schema.get(table)?.columns.filter((c) => c.required).map((c) => c.name) ?? [];
+      const required =
+        this.schema
+          .get(table)
+          ?.columns.filter((c) => c.required)
+          .map((c) => c.name) ?? [];
       if (required.length === 0 || constrained.has(table)) continue;
       // LIKE patterns on a required column count (osquery expands them), though SQLite uses no index for them.
       if (required.some((c) => new RegExp(`\\b${c}\\s+like\\b`, 'i').test(sql))) continue;

@@ -49,7 +49,12 @@ export interface AuditOptions {
 
 export function reconcileSettings(): ReconcileSettings {
   const c = config();
-  return { ...policySettings(), gracePeriodMs: c.GRACE_PERIOD_MINUTES * 60_000, silenceThresholdMs: silenceThresholdMs(), remediateOsConfig: c.REMEDIATE_OSCONFIG_METADATA };
+  return {
+    ...policySettings(),
+    gracePeriodMs: c.GRACE_PERIOD_MINUTES * 60_000,
+    silenceThresholdMs: silenceThresholdMs(),
+    remediateOsConfig: c.REMEDIATE_OSCONFIG_METADATA,
+  };
 }
 
 const NEEDS_ACTION: ReadonlySet<HostState> = new Set(['blocked', 'noncompliant', 'silent']);
@@ -61,7 +66,13 @@ interface ZoneObservations {
 }
 
 /** Reports and inventories of zones: two wildcard listings per zone, paced to the OS Config read quota. */
-async function observeZones(project: string, zones: string[], into: ZoneObservations, reads: ReturnType<typeof perMinuteLimiter>, onZone: () => void): Promise<void> {
+async function observeZones(
+  project: string,
+  zones: string[],
+  into: ZoneObservations,
+  reads: ReturnType<typeof perMinuteLimiter>,
+  onZone: () => void,
+): Promise<void> {
   const assignmentId = config().ASSIGNMENT_ID;
   await mapLimit(zones, 5, async (zone) => {
     await reads.take();
@@ -95,7 +106,8 @@ export async function auditProject(project: string, options: AuditOptions = {}):
   progress({ phase: 'inventory', done: 0, total: 1 });
   const t0 = performance.now();
   const timings: Record<string, number> = {};
-  const timed = <T>(name: string, p: Promise<T>) => p.then((v) => ((timings[name] = Math.round(performance.now() - t0)), v));
+  const timed = <T>(name: string, p: Promise<T>) =>
+    p.then((v) => ((timings[name] = Math.round(performance.now() - t0)), v));
   const vmsListed = timed('vmsListedAt', compute.listProjectVms(project));
   const hostsRead = timed('hostsReadAt', hosts.listProjectHosts(project));
   const currentVersion = await rollouts.currentVersion();
@@ -105,18 +117,33 @@ export async function auditProject(project: string, options: AuditOptions = {}):
   const observed: ZoneObservations = { reports: new Map(), osqueryVersions: new Map(), zonesWithReports: new Set() };
   const reads = perMinuteLimiter(config().OSCONFIG_READS_PER_MINUTE);
   let zonesDone = 0;
-  const knownZones = Object.values(current?.zones ?? {}).filter((z) => z.project === project).map((z) => z.zone).sort();
-  const early = timed('knownZonesObservedAt', observeZones(project, knownZones, observed, reads, () => progress({ phase: 'reports', done: ++zonesDone, total: knownZones.length })));
+  const knownZones = Object.values(current?.zones ?? {})
+    .filter((z) => z.project === project)
+    .map((z) => z.zone)
+    .sort();
+  const early = timed(
+    'knownZonesObservedAt',
+    observeZones(project, knownZones, observed, reads, () =>
+      progress({ phase: 'reports', done: ++zonesDone, total: knownZones.length }),
+    ),
+  );
   early.catch(() => undefined); // awaited below; avoid an unhandled rejection while Compute is read
   const [vms, known] = await Promise.all([vmsListed, hostsRead]);
   // Project metadata is read only when some in-scope VM leaves enable-osconfig to it.
   const inScope = vms.filter((vm) => decideScope(vm, settings).inScope);
-  const projectMetadata = inScope.some((vm) => !instanceDecidesOsConfig(vm)) ? await compute.getProjectMetadata(project) : {};
+  const projectMetadata = inScope.some((vm) => !instanceDecidesOsConfig(vm))
+    ? await compute.getProjectMetadata(project)
+    : {};
   progress({ phase: 'inventory', done: 1, total: 1 });
 
   const zones = [...new Set(inScope.filter((vm) => vm.status === 'RUNNING').map((vm) => vm.zone))].sort();
   const extraZones = zones.filter((z) => !knownZones.includes(z));
-  await Promise.all([early, observeZones(project, extraZones, observed, reads, () => progress({ phase: 'reports', done: ++zonesDone, total: knownZones.length + extraZones.length }))]);
+  await Promise.all([
+    early,
+    observeZones(project, extraZones, observed, reads, () =>
+      progress({ phase: 'reports', done: ++zonesDone, total: knownZones.length + extraZones.length }),
+    ),
+  ]);
 
   timings.observedAt = Math.round(performance.now() - t0);
   // Self-healing: every zone with in-scope VMs has the assignment at the current version. Zones the
@@ -130,7 +157,13 @@ export async function auditProject(project: string, options: AuditOptions = {}):
     });
     const writes = perMinuteLimiter(config().OSCONFIG_WRITES_PER_MINUTE);
     await mapLimit(needing, 4, async (zone) => {
-      const outcome = await reconcileZoneAssignment(project, zone, policy, () => writes.take(), current?.zones?.[`${project}/${zone}`]);
+      const outcome = await reconcileZoneAssignment(
+        project,
+        zone,
+        policy,
+        () => writes.take(),
+        current?.zones?.[`${project}/${zone}`],
+      );
       if (outcome !== 'unchanged') zonesHealed.push(`${zone}:${outcome}`);
     });
   }
@@ -141,22 +174,42 @@ export async function auditProject(project: string, options: AuditOptions = {}):
   const finalStates = new Map<string, Host>();
   const act = async (vm: Vm, action: string) => {
     if (options.dryRun) return;
-    if (action === 'label-exempt') await compute.setInstanceLabel(vm, settings.optOutLabel.key, settings.optOutLabel.value);
+    if (action === 'label-exempt')
+      await compute.setInstanceLabel(vm, settings.optOutLabel.key, settings.optOutLabel.value);
     if (action === 'remediate-osconfig') await compute.setInstanceMetadata(vm, 'enable-osconfig', 'TRUE');
   };
   for (const vm of vms) {
     const host = known.get(vm.instanceId) ?? null;
     remaining.delete(vm.instanceId);
-    const decision = reconcileHost({ vm, host, report: observed.reports.get(vm.instanceId) ?? observed.reports.get(vm.name) ?? null, osqueryVersion: observed.osqueryVersions.get(vm.instanceId) ?? null, projectMetadata, now }, settings);
+    const decision = reconcileHost(
+      {
+        vm,
+        host,
+        report: observed.reports.get(vm.instanceId) ?? observed.reports.get(vm.name) ?? null,
+        osqueryVersion: observed.osqueryVersions.get(vm.instanceId) ?? null,
+        projectMetadata,
+        now,
+      },
+      settings,
+    );
     if (!decision) continue;
     for (const action of decision.actions) await act(vm, action);
-    const change = planObservation(host, { instanceId: vm.instanceId, name: vm.name, project, zone: vm.zone }, decision, now, host ? cause : `${cause} (discovered)`);
+    const change = planObservation(
+      host,
+      { instanceId: vm.instanceId, name: vm.name, project, zone: vm.zone },
+      decision,
+      now,
+      host ? cause : `${cause} (discovered)`,
+    );
     if (change) changes.push(change);
     finalStates.set(vm.instanceId, change?.host ?? host!);
   }
   // Hosts whose VM is gone.
   for (const [id, host] of remaining) {
-    const decision = reconcileHost({ vm: null, host, report: null, osqueryVersion: null, projectMetadata, now }, settings);
+    const decision = reconcileHost(
+      { vm: null, host, report: null, osqueryVersion: null, projectMetadata, now },
+      settings,
+    );
     const change = decision ? planObservation(host, host, decision, now, cause) : null;
     if (change) changes.push(change);
     finalStates.set(id, change?.host ?? host);
@@ -180,32 +233,61 @@ export async function auditProject(project: string, options: AuditOptions = {}):
   for (const h of finalStates.values()) {
     counts[h.state] = (counts[h.state] ?? 0) + 1;
     if (currentVersion && h.configVersion === currentVersion) onVersion[h.state] = (onVersion[h.state] ?? 0) + 1;
-    if (NEEDS_ACTION.has(h.state)) needingAction.push({ instanceId: h.instanceId, name: h.name, zone: h.zone, state: h.state, reason: h.reason });
+    if (NEEDS_ACTION.has(h.state))
+      needingAction.push({ instanceId: h.instanceId, name: h.name, zone: h.zone, state: h.state, reason: h.reason });
   }
-  if (currentVersion && !options.dryRun) await rollouts.recordHostCounts(currentVersion, project, onVersion, current?.hostCounts?.[project]);
+  if (currentVersion && !options.dryRun)
+    await rollouts.recordHostCounts(currentVersion, project, onVersion, current?.hostCounts?.[project]);
 
   timings.doneAt = Math.round(performance.now() - t0);
-  const audit: ProjectAudit = { project, instances: vms.length, counts, changes, hostWrites, apiCalls: totalApiCalls(usageSince(before)), zonesHealed, needingAction, timings };
+  const audit: ProjectAudit = {
+    project,
+    instances: vms.length,
+    counts,
+    changes,
+    hostWrites,
+    apiCalls: totalApiCalls(usageSince(before)),
+    zonesHealed,
+    needingAction,
+    timings,
+  };
   progress({ phase: 'done', done: 1, total: 1 });
-  log.info({ project, instances: audit.instances, counts, hostWrites, apiCalls: audit.apiCalls, zonesHealed, timings }, 'audit: project reconciled');
+  log.info(
+    { project, instances: audit.instances, counts, hostWrites, apiCalls: audit.apiCalls, zonesHealed, timings },
+    'audit: project reconciled',
+  );
   return audit;
 }
 
-export const auditShardSchema = z.object({ runId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/), project: z.string().min(1) });
+export const auditShardSchema = z.object({
+  runId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/),
+  project: z.string().min(1),
+});
 export type AuditShard = z.infer<typeof auditShardSchema>;
 
 /** A run id that sorts by time and is the same for every delivery of the same tick. */
 export function runIdFor(eventId: string, time: Date): string {
-  const stamp = time.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = time
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${createHash('sha256').update(eventId).digest('hex').slice(0, 8)}`;
 }
 
 /** fleetAudit: create the run and fan out one shard per target project (once per tick, however often delivered). */
-export async function startAuditRun(eventId: string, time: Date, projects: string[] = config().TARGET_PROJECTS): Promise<{ runId: string; fannedOut: boolean }> {
+export async function startAuditRun(
+  eventId: string,
+  time: Date,
+  projects: string[] = config().TARGET_PROJECTS,
+): Promise<{ runId: string; fannedOut: boolean }> {
   const runId = runIdFor(eventId, time);
   const created = await audits.createRun(runId, projects, time);
   if (!created && (await audits.getRun(runId))?.shardsPublished) return { runId, fannedOut: false };
-  await Promise.all(projects.map((project) => publishJson(config().AUDIT_SHARD_TOPIC, { runId, project } satisfies AuditShard, { runId, project })));
+  await Promise.all(
+    projects.map((project) =>
+      publishJson(config().AUDIT_SHARD_TOPIC, { runId, project } satisfies AuditShard, { runId, project }),
+    ),
+  );
   await audits.markShardsPublished(runId);
   return { runId, fannedOut: true };
 }
@@ -222,14 +304,28 @@ export async function runAuditShard(shard: AuditShard, now = new Date()): Promis
   try {
     const result = await auditProject(shard.project, { now, cause: `fleetAudit ${shard.runId}` });
     const recorded = await audits.recordProjectResult(shard.runId, shard.project, {
-      status: 'succeeded', instances: result.instances, counts: result.counts, apiCalls: result.apiCalls, hostWrites: result.hostWrites,
+      status: 'succeeded',
+      instances: result.instances,
+      counts: result.counts,
+      apiCalls: result.apiCalls,
+      hostWrites: result.hostWrites,
     });
     return recorded ? 'done' : 'duplicate';
   } catch (error) {
     if (isTransient(error)) throw error;
     const reason = error instanceof Error ? error.message : String(error);
-    log.error({ runId: shard.runId, project: shard.project, reason, permissionDenied: isPermissionDenied(error) }, 'audit: project failed');
-    await audits.recordProjectResult(shard.runId, shard.project, { status: 'failed', instances: 0, error: reason, counts: {}, apiCalls: 0, hostWrites: 0 });
+    log.error(
+      { runId: shard.runId, project: shard.project, reason, permissionDenied: isPermissionDenied(error) },
+      'audit: project failed',
+    );
+    await audits.recordProjectResult(shard.runId, shard.project, {
+      status: 'failed',
+      instances: 0,
+      error: reason,
+      counts: {},
+      apiCalls: 0,
+      hostWrites: 0,
+    });
     return 'failed';
   }
 }

@@ -33,7 +33,10 @@ export async function recordLogMessage(message: PubSubMessage, now = new Date())
   const base = { lines: parsed.lines, malformed: parsed.malformed, instanceId: identity?.instanceId ?? null };
   if (!identity) {
     // Counted and reported, never dropped silently: a shipper without the identity contract.
-    log.warn({ lines: parsed.lines, attributes: message.attributes, messageId: message.messageId }, 'logHeartbeat: log lines without host identity attributes');
+    log.warn(
+      { lines: parsed.lines, attributes: message.attributes, messageId: message.messageId },
+      'logHeartbeat: log lines without host identity attributes',
+    );
     return { ...base, outcome: 'no-identity' };
   }
   if (parsed.newest === null) return { ...base, outcome: 'no-lines' };
@@ -48,12 +51,23 @@ export async function recordLogMessage(message: PubSubMessage, now = new Date())
   const newest = Math.max(parsed.newest, cached?.pendingNewest ?? 0);
   lastWritten.set(identity.instanceId, { at: now.getTime(), pendingNewest: newest });
   try {
-    const outcome = await queueWrite({ instanceId: identity.instanceId, newest, lastWrittenAt: cached?.at ?? null, windowMs, now, cause: `logHeartbeat ${message.messageId ?? ''}`.trim() });
+    const outcome = await queueWrite({
+      instanceId: identity.instanceId,
+      newest,
+      lastWrittenAt: cached?.at ?? null,
+      windowMs,
+      now,
+      cause: `logHeartbeat ${message.messageId ?? ''}`.trim(),
+    });
     if (outcome !== 'recorded') {
       if (cached) lastWritten.set(identity.instanceId, cached);
       else lastWritten.delete(identity.instanceId);
     }
-    if (outcome === 'unknown-host') log.warn({ instanceId: identity.instanceId, project: identity.project, zone: identity.zone, lines: parsed.lines }, 'logHeartbeat: log lines from an unknown host');
+    if (outcome === 'unknown-host')
+      log.warn(
+        { instanceId: identity.instanceId, project: identity.project, zone: identity.zone, lines: parsed.lines },
+        'logHeartbeat: log lines from an unknown host',
+      );
     return { ...base, outcome };
   } catch (error) {
     if (cached) lastWritten.set(identity.instanceId, cached);
@@ -106,7 +120,13 @@ async function writeBatch(batch: typeof queue): Promise<void> {
         item.resolve('unknown-host');
         continue;
       }
-      const plan = planHeartbeat(found.host, item.write.newest, item.write.lastWrittenAt, item.write.now.getTime(), item.write.windowMs);
+      const plan = planHeartbeat(
+        found.host,
+        item.write.newest,
+        item.write.lastWrittenAt,
+        item.write.now.getTime(),
+        item.write.windowMs,
+      );
       if (!plan.write) item.resolve('unchanged');
       // Ending a silent episode changes state and alerts: a transaction of its own.
       else (plan.endsSilence ? slow : fast).push(item);
@@ -115,18 +135,33 @@ async function writeBatch(batch: typeof queue): Promise<void> {
     const advances = new Map<string, { instanceId: string; lastLogAt: Date; readAt: Timestamp }>();
     for (const { write } of fast) {
       const prior = advances.get(write.instanceId);
-      if (!prior || prior.lastLogAt.getTime() < write.newest) advances.set(write.instanceId, { instanceId: write.instanceId, lastLogAt: new Date(write.newest), readAt: read.get(write.instanceId)!.updateTime });
+      if (!prior || prior.lastLogAt.getTime() < write.newest)
+        advances.set(write.instanceId, {
+          instanceId: write.instanceId,
+          lastLogAt: new Date(write.newest),
+          readAt: read.get(write.instanceId)!.updateTime,
+        });
     }
-    if (await hosts.advanceLastLogAt([...advances.values()], new Date())) fast.forEach((item) => item.resolve('recorded'));
+    if (await hosts.advanceLastLogAt([...advances.values()], new Date()))
+      fast.forEach((item) => item.resolve('recorded'));
     else slow.push(...fast); // someone wrote in between: decide again, one transaction each
-    await Promise.all(slow.map(async ({ write, resolve, reject }) => {
-      try {
-        const result = await hosts.recordHeartbeat(write.instanceId, write.newest, write.lastWrittenAt, write.windowMs, write.now, write.cause);
-        resolve(!result.known ? 'unknown-host' : result.written ? 'recorded' : 'unchanged');
-      } catch (error) {
-        reject(error);
-      }
-    }));
+    await Promise.all(
+      slow.map(async ({ write, resolve, reject }) => {
+        try {
+          const result = await hosts.recordHeartbeat(
+            write.instanceId,
+            write.newest,
+            write.lastWrittenAt,
+            write.windowMs,
+            write.now,
+            write.cause,
+          );
+          resolve(!result.known ? 'unknown-host' : result.written ? 'recorded' : 'unchanged');
+        } catch (error) {
+          reject(error);
+        }
+      }),
+    );
   } catch (error) {
     for (const b of batch) b.reject(error);
   }

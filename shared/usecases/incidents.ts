@@ -10,25 +10,37 @@ import { getHost, HOSTS } from '../adapters/hosts.js';
 
 const epoch = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).nullish();
 
-export const notificationSchema = z.object({
-  version: z.string(),
-  incident: z.object({
-    incident_id: z.string().min(1),
-    // Optional so the console's test notification (version "test", no state) parses.
-    state: z.string().transform((s) => s.toLowerCase()).pipe(z.enum(['open', 'closed'])).optional(),
-    started_at: epoch,
-    ended_at: epoch,
-    url: z.string().optional(),
-    resource: z.object({ type: z.string().optional(), labels: z.record(z.string(), z.string()).optional() }).passthrough().nullish(),
-    resource_name: z.string().nullish(),
-    metric: z.object({ type: z.string().optional(), displayName: z.string().optional() }).passthrough().nullish(),
-    policy_name: z.string().nullish(),
-    condition_name: z.string().nullish(),
-    observed_value: z.union([z.string(), z.number()]).nullish(),
-    threshold_value: z.union([z.string(), z.number()]).nullish(),
-    summary: z.string().nullish(),
-  }).passthrough().optional(),
-}).passthrough();
+export const notificationSchema = z
+  .object({
+    version: z.string(),
+    incident: z
+      .object({
+        incident_id: z.string().min(1),
+        // Optional so the console's test notification (version "test", no state) parses.
+        state: z
+          .string()
+          .transform((s) => s.toLowerCase())
+          .pipe(z.enum(['open', 'closed']))
+          .optional(),
+        started_at: epoch,
+        ended_at: epoch,
+        url: z.string().optional(),
+        resource: z
+          .object({ type: z.string().optional(), labels: z.record(z.string(), z.string()).optional() })
+          .passthrough()
+          .nullish(),
+        resource_name: z.string().nullish(),
+        metric: z.object({ type: z.string().optional(), displayName: z.string().optional() }).passthrough().nullish(),
+        policy_name: z.string().nullish(),
+        condition_name: z.string().nullish(),
+        observed_value: z.union([z.string(), z.number()]).nullish(),
+        threshold_value: z.union([z.string(), z.number()]).nullish(),
+        summary: z.string().nullish(),
+      })
+      .passthrough()
+      .optional(),
+  })
+  .passthrough();
 
 export type Notification = z.infer<typeof notificationSchema>;
 export type IncidentOutcome = 'test-notification' | 'opened' | 'closed' | 'duplicate' | 'no-incident';
@@ -44,16 +56,20 @@ export interface OpenIncident {
   url: string | null;
 }
 
-export const incidentKey = (instanceId: string | null, incidentId: string) => `host.performance:${instanceId ?? 'none'}:${incidentId}`;
+export const incidentKey = (instanceId: string | null, incidentId: string) =>
+  `host.performance:${instanceId ?? 'none'}:${incidentId}`;
 
 export async function handleIncident(notification: Notification, now = new Date()): Promise<IncidentOutcome> {
   if (notification.version === 'test') {
-    log.info({}, 'monitoringAlert: the console\'s test notification arrived; the channel works');
+    log.info({}, "monitoringAlert: the console's test notification arrived; the channel works");
     return 'test-notification';
   }
   const incident = notification.incident;
   if (!incident?.state) {
-    log.warn({ version: notification.version }, 'monitoringAlert: notification without an incident state; nothing to record');
+    log.warn(
+      { version: notification.version },
+      'monitoringAlert: notification without an incident state; nothing to record',
+    );
     return 'no-incident';
   }
   const instanceId = incident.resource?.labels?.instance_id ?? null;
@@ -62,20 +78,46 @@ export async function handleIncident(notification: Notification, now = new Date(
   if (incident.state === 'open') {
     const host = instanceId ? await getHost(instanceId) : null;
     const started = incident.started_at ? new Date(incident.started_at * 1000) : now;
-    const reason = [incident.policy_name, incident.condition_name].filter(Boolean).join(': ') || incident.summary || 'monitoring incident';
+    const reason =
+      [incident.policy_name, incident.condition_name].filter(Boolean).join(': ') ||
+      incident.summary ||
+      'monitoring incident';
     const alertHost = instanceId
-      ? { instanceId, name: host?.name ?? instanceId, project: host?.project ?? incident.resource?.labels?.project_id ?? '', zone: host?.zone ?? incident.resource?.labels?.zone ?? '' }
+      ? {
+          instanceId,
+          name: host?.name ?? instanceId,
+          project: host?.project ?? incident.resource?.labels?.project_id ?? '',
+          zone: host?.zone ?? incident.resource?.labels?.zone ?? '',
+        }
       : null;
-    const opened = await openEpisode({ dedupKey: key, kind: 'host.performance', severity: 'warning', host: alertHost, reason, since: Timestamp.fromDate(started), at: started });
+    const opened = await openEpisode({
+      dedupKey: key,
+      kind: 'host.performance',
+      severity: 'warning',
+      host: alertHost,
+      reason,
+      since: Timestamp.fromDate(started),
+      at: started,
+    });
     if (host && instanceId) {
       const record: OpenIncident = {
-        incidentId: incident.incident_id, policy: incident.policy_name ?? null, condition: incident.condition_name ?? null, metric: incident.metric?.type ?? null,
-        observed: incident.observed_value == null ? null : String(incident.observed_value), threshold: incident.threshold_value == null ? null : String(incident.threshold_value),
-        startedAt: incident.started_at ? new Date(incident.started_at * 1000) : null, url: incident.url ?? null,
+        incidentId: incident.incident_id,
+        policy: incident.policy_name ?? null,
+        condition: incident.condition_name ?? null,
+        metric: incident.metric?.type ?? null,
+        observed: incident.observed_value == null ? null : String(incident.observed_value),
+        threshold: incident.threshold_value == null ? null : String(incident.threshold_value),
+        startedAt: incident.started_at ? new Date(incident.started_at * 1000) : null,
+        url: incident.url ?? null,
       };
-      await updateOpenIncidents(instanceId, (list) => (list.some((i) => i.incidentId === record.incidentId) ? list : [...list, record]));
+      await updateOpenIncidents(instanceId, (list) =>
+        list.some((i) => i.incidentId === record.incidentId) ? list : [...list, record],
+      );
     } else if (!instanceId) {
-      log.info({ incidentId: incident.incident_id, resource: incident.resource_name ?? incident.resource?.type }, 'monitoringAlert: incident without a VM instance; forwarded without a host');
+      log.info(
+        { incidentId: incident.incident_id, resource: incident.resource_name ?? incident.resource?.type },
+        'monitoringAlert: incident without a VM instance; forwarded without a host',
+      );
     }
     await flushAlerts([key]);
     return opened ? 'opened' : 'duplicate';
@@ -83,19 +125,26 @@ export async function handleIncident(notification: Notification, now = new Date(
 
   const ended = incident.ended_at ? new Date(incident.ended_at * 1000) : now;
   const closed = await closeEpisode(key, ended);
-  if (instanceId && (await getHost(instanceId))) await updateOpenIncidents(instanceId, (list) => list.filter((i) => i.incidentId !== incident.incident_id));
+  if (instanceId && (await getHost(instanceId)))
+    await updateOpenIncidents(instanceId, (list) => list.filter((i) => i.incidentId !== incident.incident_id));
   await flushAlerts([key]);
   return closed ? 'closed' : 'duplicate';
 }
 
 /** Read-modify-write of hosts/{id}.openIncidents in a transaction (arrayRemove needs the exact element). */
-async function updateOpenIncidents(instanceId: string, change: (list: OpenIncident[]) => OpenIncident[]): Promise<void> {
+async function updateOpenIncidents(
+  instanceId: string,
+  change: (list: OpenIncident[]) => OpenIncident[],
+): Promise<void> {
   const db = clients.firestore();
   const ref = db.collection(HOSTS).doc(instanceId);
   countFirestore('transactions');
   await db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);
-    const list = ((snapshot.get('openIncidents') as OpenIncident[] | undefined) ?? []).map((i) => ({ ...i, startedAt: i.startedAt instanceof Timestamp ? i.startedAt.toDate() : i.startedAt }));
+    const list = ((snapshot.get('openIncidents') as OpenIncident[] | undefined) ?? []).map((i) => ({
+      ...i,
+      startedAt: i.startedAt instanceof Timestamp ? i.startedAt.toDate() : i.startedAt,
+    }));
     const next = change(list);
     if (JSON.stringify(next) === JSON.stringify(list)) return;
     tx.update(ref, { openIncidents: next.length ? next : FieldValue.delete(), updatedAt: new Date() });

@@ -19,10 +19,19 @@ export interface EnrollmentOutcome {
   written: boolean;
 }
 
-const identityOf = (vm: Vm): HostIdentity => ({ instanceId: vm.instanceId, name: vm.name, project: vm.project, zone: vm.zone });
+const identityOf = (vm: Vm): HostIdentity => ({
+  instanceId: vm.instanceId,
+  name: vm.name,
+  project: vm.project,
+  zone: vm.zone,
+});
 
 /** Decides and records one VM: exempt, blocked, or pending once its zone's assignment exists. */
-export async function enrollVm(vm: Vm, cause: string, projectMetadata?: Record<string, string>): Promise<EnrollmentOutcome> {
+export async function enrollVm(
+  vm: Vm,
+  cause: string,
+  projectMetadata?: Record<string, string>,
+): Promise<EnrollmentOutcome> {
   const s = settings();
   let decided: { state: 'exempt' | 'blocked' | 'pending'; reason: string };
   const scope = decideScope(vm, s);
@@ -34,7 +43,9 @@ export async function enrollVm(vm: Vm, cause: string, projectMetadata?: Record<s
       log.info({ instanceId: vm.instanceId, reason: scope.reason }, 'labelled exempt VM out of the OS policy');
     }
   } else {
-    const metadata = instanceDecidesOsConfig(vm) ? {} : (projectMetadata ?? (await compute.getProjectMetadata(vm.project)));
+    const metadata = instanceDecidesOsConfig(vm)
+      ? {}
+      : (projectMetadata ?? (await compute.getProjectMetadata(vm.project)));
     let check = checkPrerequisites(vm, metadata);
     if (!check.ok && check.reason === 'osconfig-disabled' && check.remediable && config().REMEDIATE_OSCONFIG_METADATA) {
       await compute.setInstanceMetadata(vm, 'enable-osconfig', 'TRUE');
@@ -43,7 +54,9 @@ export async function enrollVm(vm: Vm, cause: string, projectMetadata?: Record<s
     }
     if (check.ok) {
       // The current configuration is read only when the zone has no assignment yet.
-      const { created } = await osconfig.ensureAssignment(vm.project, vm.zone, config().ASSIGNMENT_ID, async () => buildOsqueryAssignment(s, (await currentPolicyConfig()) ?? undefined));
+      const { created } = await osconfig.ensureAssignment(vm.project, vm.zone, config().ASSIGNMENT_ID, async () =>
+        buildOsqueryAssignment(s, (await currentPolicyConfig()) ?? undefined),
+      );
       if (created) log.info({ project: vm.project, zone: vm.zone }, 'created osquery OS policy assignment');
       decided = { state: 'pending', reason: 'policy-targeted' };
     } else {
@@ -51,13 +64,25 @@ export async function enrollVm(vm: Vm, cause: string, projectMetadata?: Record<s
     }
   }
   const now = new Date();
-  const result = await hosts.applyHostChange(vm.instanceId, (current) => planEnrollment(current, identityOf(vm), decided, now, cause));
+  const result = await hosts.applyHostChange(vm.instanceId, (current) =>
+    planEnrollment(current, identityOf(vm), decided, now, cause),
+  );
   const host = result.host;
-  return { instanceId: vm.instanceId, name: vm.name, state: host?.state ?? decided.state, reason: host?.reason ?? decided.reason, written: result.changed };
+  return {
+    instanceId: vm.instanceId,
+    name: vm.name,
+    state: host?.state ?? decided.state,
+    reason: host?.reason ?? decided.reason,
+    written: result.changed,
+  };
 }
 
-async function retire(identity: Omit<HostIdentity, 'instanceId'> & { instanceId?: string }, cause: string): Promise<EnrollmentOutcome | null> {
-  const instanceId = identity.instanceId ?? (await hosts.findLiveHostId(identity.project, identity.zone, identity.name));
+async function retire(
+  identity: Omit<HostIdentity, 'instanceId'> & { instanceId?: string },
+  cause: string,
+): Promise<EnrollmentOutcome | null> {
+  const instanceId =
+    identity.instanceId ?? (await hosts.findLiveHostId(identity.project, identity.zone, identity.name));
   if (!instanceId) {
     log.info({ ...identity }, 'deleted VM was never recorded; nothing to retire');
     return null;

@@ -31,7 +31,10 @@ export function renderSettings() {
 }
 
 /** Uploads the files over the inline limit; returns their generations. */
-async function upload(rendered: RenderedConfig, bucket: string): Promise<{ generations: Record<string, string>; uploaded: number; reused: number }> {
+async function upload(
+  rendered: RenderedConfig,
+  bucket: string,
+): Promise<{ generations: Record<string, string>; uploaded: number; reused: number }> {
   const generations: Record<string, string> = {};
   let uploaded = 0;
   for (const f of rendered.files.filter((file) => file.viaStorage)) {
@@ -55,7 +58,11 @@ async function zonesNeedingAssignment(project: string): Promise<string[]> {
  * version's rollout document whenever they differ from what it holds.
  */
 export async function reconcileZoneAssignment(
-  project: string, zone: string, policy: PolicyConfig | null, takeWrite: () => Promise<void>, recorded?: ZoneRollout,
+  project: string,
+  zone: string,
+  policy: PolicyConfig | null,
+  takeWrite: () => Promise<void>,
+  recorded?: ZoneRollout,
 ): Promise<'created' | 'updated' | 'unchanged'> {
   const id = config().ASSIGNMENT_ID;
   const wantedPolicyId = policyIdFor(policy?.configVersion);
@@ -75,9 +82,17 @@ export async function reconcileZoneAssignment(
   }
   if (policy && assignment) {
     const zoneRollout: ZoneRollout = {
-      project, zone, assignment: osconfig.assignmentName(project, zone, id), revisionId: String(assignment.revisionId ?? ''), rolloutState: rolloutStateName(assignment.rolloutState),
+      project,
+      zone,
+      assignment: osconfig.assignmentName(project, zone, id),
+      revisionId: String(assignment.revisionId ?? ''),
+      rolloutState: rolloutStateName(assignment.rolloutState),
     };
-    if (!recorded || recorded.revisionId !== zoneRollout.revisionId || recorded.rolloutState !== zoneRollout.rolloutState) {
+    if (
+      !recorded ||
+      recorded.revisionId !== zoneRollout.revisionId ||
+      recorded.rolloutState !== zoneRollout.rolloutState
+    ) {
       await rollouts.recordZoneRollout(policy.configVersion, zoneRollout);
     }
   }
@@ -86,7 +101,8 @@ export async function reconcileZoneAssignment(
 
 // LRO results arrive protobuf-decoded (enums as numbers); plain reads as names.
 const ROLLOUT_STATES = ['ROLLOUT_STATE_UNSPECIFIED', 'IN_PROGRESS', 'CANCELLING', 'CANCELLED', 'SUCCEEDED'];
-export const rolloutStateName = (state: unknown) => (typeof state === 'number' ? (ROLLOUT_STATES[state] ?? String(state)) : String(state ?? 'ROLLOUT_STATE_UNSPECIFIED'));
+export const rolloutStateName = (state: unknown) =>
+  typeof state === 'number' ? (ROLLOUT_STATES[state] ?? String(state)) : String(state ?? 'ROLLOUT_STATE_UNSPECIFIED');
 
 export class BundleRejected extends Error {
   override name = 'BundleRejected';
@@ -111,19 +127,34 @@ export async function publish(options: PublishOptions = {}): Promise<PublishRepo
   const rendered = renderBundle(bundle, renderSettings());
   const needsBucket = rendered.files.some((f) => f.viaStorage);
   const bucket = needsBucket ? required('CONFIG_BUCKET') : null;
-  const { generations, uploaded, reused } = bucket ? await upload(rendered, bucket) : { generations: {}, uploaded: 0, reused: 0 };
+  const { generations, uploaded, reused } = bucket
+    ? await upload(rendered, bucket)
+    : { generations: {}, uploaded: 0, reused: 0 };
   const policy = policyConfigOf(rendered, bucket ?? '', generations);
   const { created, madeCurrent } = await rollouts.recordPublished({
     configVersion: rendered.configVersion,
     bucket,
     files: rendered.files.map((f) => ({
-      source: f.source, vmPath: f.vmPath, sha256: f.sha256, size: f.content.length,
-      ...(f.viaStorage ? { object: objectNameOf(rendered.configVersion, f.source), generation: generations[f.source] } : {}),
+      source: f.source,
+      vmPath: f.vmPath,
+      sha256: f.sha256,
+      size: f.content.length,
+      ...(f.viaStorage
+        ? { object: objectNameOf(rendered.configVersion, f.source), generation: generations[f.source] }
+        : {}),
     })),
     policyConfig: policy,
   });
 
-  const report: PublishReport = { configVersion: rendered.configVersion, uploaded, reused, recorded: created || madeCurrent, zones: { created: [], updated: [], unchanged: [] }, failedProjects: {}, osConfigWrites: 0 };
+  const report: PublishReport = {
+    configVersion: rendered.configVersion,
+    uploaded,
+    reused,
+    recorded: created || madeCurrent,
+    zones: { created: [], updated: [], unchanged: [] },
+    failedProjects: {},
+    osConfigWrites: 0,
+  };
   const limiter = perMinuteLimiter(config().OSCONFIG_WRITES_PER_MINUTE);
   const takeWrite = async () => {
     await limiter.take();
@@ -134,12 +165,17 @@ export async function publish(options: PublishOptions = {}): Promise<PublishRepo
     try {
       const zones = await zonesNeedingAssignment(project);
       // Reads in parallel (bounded); writes paced by the quota limiter.
-      const outcomes = await mapLimit(zones, 4, (zone) => reconcileZoneAssignment(project, zone, policy, takeWrite, recorded[`${project}/${zone}`]));
+      const outcomes = await mapLimit(zones, 4, (zone) =>
+        reconcileZoneAssignment(project, zone, policy, takeWrite, recorded[`${project}/${zone}`]),
+      );
       zones.forEach((zone, i) => report.zones[outcomes[i]!].push(`${project}/${zone}`));
     } catch (error) {
       // One project failing (permission denied, API disabled) does not stop the others.
       report.failedProjects[project] = error instanceof Error ? error.message : String(error);
-      log.error({ project, reason: report.failedProjects[project], permissionDenied: isPermissionDenied(error) }, 'publish: project failed');
+      log.error(
+        { project, reason: report.failedProjects[project], permissionDenied: isPermissionDenied(error) },
+        'publish: project failed',
+      );
     }
   }
   log.info({ ...report }, 'publish done');

@@ -9,7 +9,13 @@ import { freePort } from '../../infra/local/emulators.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
 
 quietKnownWarnings();
-const { values } = parseArgs({ options: { hosts: { type: 'string', default: '10000' }, zones: { type: 'string', default: '10' }, out: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '10000' },
+    zones: { type: 'string', default: '10' },
+    out: { type: 'string' },
+  },
+});
 const HOSTS = Number(values.hosts);
 const HEARTBEAT_HOSTS = Math.min(5000, HOSTS);
 const HEARTBEAT_LINES = 20;
@@ -29,10 +35,26 @@ const emulators = await startEmulators();
 // The simulator runs in its own process, as the real APIs are remote: its work does not share this
 // process's event loop with the code being measured.
 const simPort = await freePort();
-const simulator = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../../infra/local/simulator/main.ts'), '--port', String(simPort), '--agent-interval-ms', '0'], { stdio: 'ignore' });
+const simulator = spawn(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    path.join(import.meta.dirname, '../../infra/local/simulator/main.ts'),
+    '--port',
+    String(simPort),
+    '--agent-interval-ms',
+    '0',
+  ],
+  { stdio: 'ignore' },
+);
 const simUrl = `http://127.0.0.1:${simPort}`;
 const control = async (method: string, p: string, body?: unknown) => {
-  const res = await fetch(`${simUrl}/control${p}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${simUrl}/control${p}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
   return res.json();
 };
@@ -46,9 +68,16 @@ for (let i = 0; i < 100; i++) {
 }
 const simRequests = async () => ((await control('GET', '/stats')) as { total: number }).total;
 Object.assign(process.env, {
-  FIRESTORE_EMULATOR_HOST: emulators.firestoreHost, PUBSUB_EMULATOR_HOST: emulators.pubsubHost, GOOGLE_CLOUD_PROJECT: emulators.projectId,
-  GOOGLE_API_ENDPOINT: simUrl, METADATA_SERVER_DETECTION: 'none', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', TARGET_PROJECTS: PROJECT, CONFIG_BUCKET: 'bench-config',
-  OSCONFIG_WRITES_PER_MINUTE: '6000', OSCONFIG_READS_PER_MINUTE: '6000',
+  FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
+  PUBSUB_EMULATOR_HOST: emulators.pubsubHost,
+  GOOGLE_CLOUD_PROJECT: emulators.projectId,
+  GOOGLE_API_ENDPOINT: simUrl,
+  METADATA_SERVER_DETECTION: 'none',
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  TARGET_PROJECTS: PROJECT,
+  CONFIG_BUCKET: 'bench-config',
+  OSCONFIG_WRITES_PER_MINUTE: '6000',
+  OSCONFIG_READS_PER_MINUTE: '6000',
 });
 const records: BenchRecord[] = [];
 try {
@@ -65,9 +94,30 @@ try {
   for (let z = 0; z < ZONES; z++) {
     // Per zone: 2% without an agent, 1% failing the policy, the rest healthy; no audit-log events.
     const zone = `bench-zone-${z}`;
-    const faulty = [{ count: Math.floor(perZone * 0.02), agent: false, prefix: 'noagent' }, { count: Math.floor(perZone * 0.01), policyFailure: 'install-osquery', prefix: 'failing' }];
-    for (const f of faulty) if (f.count) await control('POST', '/vms:bulk', { project: PROJECT, zone, namePrefix: `${f.prefix}-${z}`, count: f.count, os: oses[z % 4], as: 'none', agent: f.agent ?? true, policyFailure: f.policyFailure ?? null });
-    await control('POST', '/vms:bulk', { project: PROJECT, zone, namePrefix: `vm-${z}`, count: perZone - faulty.reduce((a, f) => a + f.count, 0), os: oses[z % 4], as: 'none' });
+    const faulty = [
+      { count: Math.floor(perZone * 0.02), agent: false, prefix: 'noagent' },
+      { count: Math.floor(perZone * 0.01), policyFailure: 'install-osquery', prefix: 'failing' },
+    ];
+    for (const f of faulty)
+      if (f.count)
+        await control('POST', '/vms:bulk', {
+          project: PROJECT,
+          zone,
+          namePrefix: `${f.prefix}-${z}`,
+          count: f.count,
+          os: oses[z % 4],
+          as: 'none',
+          agent: f.agent ?? true,
+          policyFailure: f.policyFailure ?? null,
+        });
+    await control('POST', '/vms:bulk', {
+      project: PROJECT,
+      zone,
+      namePrefix: `vm-${z}`,
+      count: perZone - faulty.reduce((a, f) => a + f.count, 0),
+      os: oses[z % 4],
+      as: 'none',
+    });
   }
   await publish();
   await control('POST', '/agents/run');
@@ -77,7 +127,8 @@ try {
     const db = clients.firestore();
     for (let round = 0; round < 4; round++) {
       const batch = db.batch();
-      for (let i = 0; i < 490; i++) batch.set(db.collection('bench_warmup').doc(`${round}-${i}`), { i, at: new Date() });
+      for (let i = 0; i < 490; i++)
+        batch.set(db.collection('bench_warmup').doc(`${round}-${i}`), { i, at: new Date() });
       await batch.commit();
     }
     await db.collection('bench_warmup').get();
@@ -95,7 +146,17 @@ try {
     const spent = usageSince(before);
     const simCalls = (await simRequests()) - simBefore;
     const run = (await clients.firestore().collection('audits').doc(runId).get()).data()!;
-    return { name, hosts: HOSTS, wallMs, apiCalls: totalApiCalls(spent), apiCallsSeenBySimulator: simCalls, firestoreWrites: spent.firestoreWrites, hostWrites: run.hostWrites, coverage: run.coverage, counts: run.counts };
+    return {
+      name,
+      hosts: HOSTS,
+      wallMs,
+      apiCalls: totalApiCalls(spent),
+      apiCallsSeenBySimulator: simCalls,
+      firestoreWrites: spent.firestoreWrites,
+      hostWrites: run.hostWrites,
+      coverage: run.coverage,
+      counts: run.counts,
+    };
   };
   records.push(await audit('audit.first', 'bench-first'));
   records.push(await audit('audit.unchanged', 'bench-unchanged'));
@@ -111,16 +172,27 @@ try {
     for (const vm of vms) {
       let state = 'unknown';
       try {
-        const [report] = await clients.osConfig().getOSPolicyAssignmentReport({ name: `projects/${PROJECT}/locations/${vm.zone}/instances/${vm.instanceId}/osPolicyAssignments/osquery/report` });
+        const [report] = await clients.osConfig().getOSPolicyAssignmentReport({
+          name: `projects/${PROJECT}/locations/${vm.zone}/instances/${vm.instanceId}/osPolicyAssignments/osquery/report`,
+        });
         state = String(report.osPolicyCompliances?.[0]?.complianceState ?? 'unknown');
       } catch {
         state = 'no-report';
       }
-      await db.collection('naive_hosts').doc(vm.instanceId).set({ name: vm.name, zone: vm.zone, state, updatedAt: new Date() });
+      await db
+        .collection('naive_hosts')
+        .doc(vm.instanceId)
+        .set({ name: vm.name, zone: vm.zone, state, updatedAt: new Date() });
       writes += 1;
     }
     const wallMs = Math.round(performance.now() - t0);
-    records.push({ name: 'audit.naive', hosts: HOSTS, wallMs, apiCalls: totalApiCalls(usageSince(before)), firestoreWrites: writes });
+    records.push({
+      name: 'audit.naive',
+      hosts: HOSTS,
+      wallMs,
+      apiCalls: totalApiCalls(usageSince(before)),
+      firestoreWrites: writes,
+    });
   }
 
   // logHeartbeat: 5,000 hosts x 20 lines, one line per message (the shipper publishes one record per
@@ -130,26 +202,60 @@ try {
     const { forgetHeartbeatCache } = await import('../../shared/usecases/heartbeat.js');
     const { mapLimit } = await import('../../shared/rate.js');
     const db = clients.firestore();
-    const hostIds = (await db.collection('hosts').where('project', '==', PROJECT).select().limit(HEARTBEAT_HOSTS).get()).docs.map((d) => d.id);
+    const hostIds = (
+      await db.collection('hosts').where('project', '==', PROJECT).select().limit(HEARTBEAT_HOSTS).get()
+    ).docs.map((d) => d.id);
     const t0 = Math.floor(Date.now() / 1000) - 20 * 15;
     const messages: Array<{ id: string; line: number }> = [];
     for (let j = 0; j < HEARTBEAT_LINES; j++) for (const id of hostIds) messages.push({ id, line: t0 + j * 15 });
     const event = (m: { id: string; line: number }, k: number) => ({
-      id: `m${k}`, type: 'google.cloud.pubsub.topic.v1.messagePublished', source: '//pubsub.googleapis.com/projects/p/topics/osquery-logs', specversion: '1.0',
-      data: { message: { data: Buffer.from(JSON.stringify({ name: 'heartbeat', unixTime: m.line, action: 'snapshot', snapshot: [] })).toString('base64'), attributes: { gce_instance_id: m.id, gce_project_id: PROJECT, gce_zone: 'z', log_type: 'snapshot' }, messageId: `m${k}` } },
+      id: `m${k}`,
+      type: 'google.cloud.pubsub.topic.v1.messagePublished',
+      source: '//pubsub.googleapis.com/projects/p/topics/osquery-logs',
+      specversion: '1.0',
+      data: {
+        message: {
+          data: Buffer.from(
+            JSON.stringify({ name: 'heartbeat', unixTime: m.line, action: 'snapshot', snapshot: [] }),
+          ).toString('base64'),
+          attributes: { gce_instance_id: m.id, gce_project_id: PROJECT, gce_zone: 'z', log_type: 'snapshot' },
+          messageId: `m${k}`,
+        },
+      },
     });
     forgetHeartbeatCache();
     const before = usageSnapshot();
     let t = performance.now();
     await mapLimit(messages, 64, (m, k) => logHeartbeat(event(m, k) as never));
     let wallMs = Math.round(performance.now() - t);
-    records.push({ name: 'heartbeat.coalesced', hosts: hostIds.length, lines: messages.length, wallMs, linesPerSec: Math.round(messages.length / (wallMs / 1000)), apiCalls: 0, firestoreWrites: usageSince(before).firestoreWrites });
+    records.push({
+      name: 'heartbeat.coalesced',
+      hosts: hostIds.length,
+      lines: messages.length,
+      wallMs,
+      linesPerSec: Math.round(messages.length / (wallMs / 1000)),
+      apiCalls: 0,
+      firestoreWrites: usageSince(before).firestoreWrites,
+    });
 
     // Naive baseline: every line written to its host document.
     t = performance.now();
-    await mapLimit(messages, 64, (m) => db.collection('hosts').doc(m.id).update({ lastLogAt: new Date(m.line * 1000) }));
+    await mapLimit(messages, 64, (m) =>
+      db
+        .collection('hosts')
+        .doc(m.id)
+        .update({ lastLogAt: new Date(m.line * 1000) }),
+    );
     wallMs = Math.round(performance.now() - t);
-    records.push({ name: 'heartbeat.naive', hosts: hostIds.length, lines: messages.length, wallMs, linesPerSec: Math.round(messages.length / (wallMs / 1000)), apiCalls: 0, firestoreWrites: messages.length });
+    records.push({
+      name: 'heartbeat.naive',
+      hosts: hostIds.length,
+      lines: messages.length,
+      wallMs,
+      linesPerSec: Math.round(messages.length / (wallMs / 1000)),
+      apiCalls: 0,
+      firestoreWrites: messages.length,
+    });
   }
 } finally {
   simulator.kill();
@@ -158,20 +264,56 @@ try {
 
 const byName = Object.fromEntries(records.map((r) => [r.name, r]));
 const naive = byName['audit.naive']!;
+/** One table row: each value right-aligned to its width (the first left-aligned). */
+const row = (cells: Array<[unknown, number]>) =>
+  cells.map(([v, w], i) => (i === 0 ? String(v).padEnd(w) : String(v).padStart(w))).join(' ');
+const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
 console.log('\nname              hosts    wall ms   API calls   Firestore writes   vs naive (wall)');
 for (const r of records.filter((rec) => rec.name.startsWith('audit.'))) {
-  const ratio = r === naive ? '1.0x' : `${(naive.wallMs / r.wallMs).toFixed(1)}x faster`;
-  console.log(`${r.name.padEnd(16)} ${String(r.hosts).padStart(6)} ${String(r.wallMs).padStart(10)} ${String(r.apiCalls).padStart(11)} ${String(r.firestoreWrites).padStart(18)}   ${ratio}`);
+  const vsNaive = r === naive ? '1.0x' : `${ratio(naive.wallMs, r.wallMs)} faster`;
+  console.log(
+    `${row([
+      [r.name, 16],
+      [r.hosts, 6],
+      [r.wallMs, 10],
+      [r.apiCalls, 11],
+      [r.firestoreWrites, 18],
+    ])}   ${vsNaive}`,
+  );
 }
 const computePages = Math.ceil(HOSTS / 500);
-console.log(`\ntargets: unchanged audit writes <= changed hosts + 1 (run summary): ${byName['audit.unchanged']!.firestoreWrites} writes`);
-console.log(`         API calls <= ceil(N/500) + 2 per zone per page = ${computePages} + ${2 * ZONES} = ${computePages + 2 * ZONES}: first ${byName['audit.first']!.apiCalls}, unchanged ${byName['audit.unchanged']!.apiCalls}`);
-console.log(`         wall time >= 10x naive: first ${(naive.wallMs / byName['audit.first']!.wallMs).toFixed(1)}x, unchanged ${(naive.wallMs / byName['audit.unchanged']!.wallMs).toFixed(1)}x`);
+const first = byName['audit.first']!;
+const unchanged = byName['audit.unchanged']!;
+console.log(
+  `\ntargets: unchanged audit writes <= changed hosts + 1 (run summary): ${unchanged.firestoreWrites} writes`,
+);
+console.log(
+  `         API calls <= ceil(N/500) + 2 per zone per page = ${computePages} + ${2 * ZONES} = ` +
+    `${computePages + 2 * ZONES}: first ${first.apiCalls}, unchanged ${unchanged.apiCalls}`,
+);
+console.log(
+  `         wall time >= 10x naive: first ${ratio(naive.wallMs, first.wallMs)}, ` +
+    `unchanged ${ratio(naive.wallMs, unchanged.wallMs)}`,
+);
 const hb = byName['heartbeat.coalesced']!;
 const hbNaive = byName['heartbeat.naive']!;
 console.log('\nname                  hosts    lines   wall ms   lines/s   Firestore writes');
-for (const r of [hb, hbNaive]) console.log(`${r.name.padEnd(20)} ${String(r.hosts).padStart(6)} ${String(r.lines).padStart(8)} ${String(r.wallMs).padStart(9)} ${String(r.linesPerSec).padStart(9)} ${String(r.firestoreWrites).padStart(18)}`);
-console.log(`targets: writes <= one per host per window: ${hb.firestoreWrites} for ${hb.hosts} hosts; throughput >= 10x naive: ${((hb.linesPerSec as number) / (hbNaive.linesPerSec as number)).toFixed(1)}x`);
+for (const r of [hb, hbNaive]) {
+  console.log(
+    row([
+      [r.name, 20],
+      [r.hosts, 6],
+      [r.lines, 8],
+      [r.wallMs, 9],
+      [r.linesPerSec, 9],
+      [r.firestoreWrites, 18],
+    ]),
+  );
+}
+console.log(
+  `targets: writes <= one per host per window: ${hb.firestoreWrites} for ${hb.hosts} hosts; ` +
+    `throughput >= 10x naive: ${ratio(hb.linesPerSec as number, hbNaive.linesPerSec as number)}`,
+);
 if (values.out) {
   writeFileSync(values.out, `${JSON.stringify(records, null, 2)}\n`);
   console.log(`figures written to ${values.out}`);

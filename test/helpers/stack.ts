@@ -18,14 +18,18 @@ export interface Stack {
 }
 
 export function requireEmulators(): void {
-  if (!process.env.FIRESTORE_EMULATOR_HOST) throw new Error('FIRESTORE_EMULATOR_HOST is not set: run the tests with `npm test`, which starts the emulators');
+  if (!process.env.FIRESTORE_EMULATOR_HOST)
+    throw new Error('FIRESTORE_EMULATOR_HOST is not set: run the tests with `npm test`, which starts the emulators');
 }
 
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
   requireEmulators();
   Object.assign(process.env, env);
   resetConfig();
-  const sim = await startSimulator({ agentIntervalMs: 0, logTopic: { projectId: process.env.GOOGLE_CLOUD_PROJECT!, topic: config().LOG_TOPIC } });
+  const sim = await startSimulator({
+    agentIntervalMs: 0,
+    logTopic: { projectId: process.env.GOOGLE_CLOUD_PROJECT!, topic: config().LOG_TOPIC },
+  });
   process.env.GOOGLE_API_ENDPOINT = sim.url;
   resetConfig();
   resetClients();
@@ -37,7 +41,11 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const control = async <T = any>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${sim.url}/control${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`${sim.url}/control${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const json = await res.json();
     if (!res.ok) throw new Error(`control ${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
     return json as T;
@@ -63,7 +71,10 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
 export async function clearFirestore(): Promise<void> {
   requireEmulators();
   const project = process.env.GOOGLE_CLOUD_PROJECT;
-  const res = await fetch(`http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${project}/databases/(default)/documents`, { method: 'DELETE' });
+  const res = await fetch(
+    `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${project}/databases/(default)/documents`,
+    { method: 'DELETE' },
+  );
   if (!res.ok) throw new Error(`clearing Firestore failed: ${res.status}`);
 }
 

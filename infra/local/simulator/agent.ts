@@ -5,7 +5,8 @@ import { SIM_OS, OSQUERY_VERSION, type SimAssignment, type SimVm, type World } f
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- assignment JSON as stored
 
-const labelsMatch = (vm: SimVm, set: Json) => Object.entries((set.labels ?? {}) as Record<string, string>).every(([k, v]) => vm.labels[k] === v);
+const labelsMatch = (vm: SimVm, set: Json) =>
+  Object.entries((set.labels ?? {}) as Record<string, string>).every(([k, v]) => vm.labels[k] === v);
 
 function inventoryMatches(vm: SimVm, filter: Json): boolean {
   const os = SIM_OS[vm.os];
@@ -51,11 +52,19 @@ function apply(world: World, vm: SimVm, resource: Json, policyId: string): strin
 }
 
 function policyCompliance(world: World, vm: SimVm, policy: Json): Json {
-  const group = (policy.resourceGroups ?? []).find((g: Json) => (g.inventoryFilters ?? []).length === 0 || g.inventoryFilters.some((f: Json) => inventoryMatches(vm, f)));
+  const group = (policy.resourceGroups ?? []).find(
+    (g: Json) =>
+      (g.inventoryFilters ?? []).length === 0 || g.inventoryFilters.some((f: Json) => inventoryMatches(vm, f)),
+  );
   if (!group) {
     return policy.allowNoResourceGroupMatch
       ? { osPolicyId: policy.id, complianceState: 'COMPLIANT', osPolicyResourceCompliances: [] }
-      : { osPolicyId: policy.id, complianceState: 'NON_COMPLIANT', complianceStateReason: 'resource-execution-errors', osPolicyResourceCompliances: [] };
+      : {
+          osPolicyId: policy.id,
+          complianceState: 'NON_COMPLIANT',
+          complianceStateReason: 'resource-execution-errors',
+          osPolicyResourceCompliances: [],
+        };
   }
   const resources: Json[] = [];
   let failed = false;
@@ -86,7 +95,12 @@ function policyCompliance(world: World, vm: SimVm, policy: Json): Json {
     });
   }
   return failed
-    ? { osPolicyId: policy.id, complianceState: 'NON_COMPLIANT', complianceStateReason: 'resource-execution-errors', osPolicyResourceCompliances: resources }
+    ? {
+        osPolicyId: policy.id,
+        complianceState: 'NON_COMPLIANT',
+        complianceStateReason: 'resource-execution-errors',
+        osPolicyResourceCompliances: resources,
+      }
     : { osPolicyId: policy.id, complianceState: 'COMPLIANT', osPolicyResourceCompliances: resources };
 }
 
@@ -119,7 +133,12 @@ export function runAgents(world: World, now = new Date()): number {
       if (vm.status !== 'RUNNING') reason = 'vm-not-running';
       else if (vm.faults.agentMissing || !vm.serviceAccount || !world.osConfigEnabled(vm)) reason = 'no-agent-detected';
       const compliances = reason
-        ? policies.map((p) => ({ osPolicyId: p.id, complianceState: 'UNKNOWN', complianceStateReason: reason, osPolicyResourceCompliances: [] }))
+        ? policies.map((p) => ({
+            osPolicyId: p.id,
+            complianceState: 'UNKNOWN',
+            complianceStateReason: reason,
+            osPolicyResourceCompliances: [],
+          }))
         : policies.map((p) => policyCompliance(world, vm, p));
       world.reports.set(key, { ...base, osPolicyCompliances: compliances });
       written += 1;
@@ -132,19 +151,37 @@ export function runAgents(world: World, now = new Date()): number {
 
 /** The FULL inventory of a VM whose agent runs, as OS Config stores it. */
 export function inventoryOf(world: World, vm: SimVm, now = new Date()): Json | null {
-  if (vm.faults.agentMissing || vm.status !== 'RUNNING' || !vm.serviceAccount || !world.osConfigEnabled(vm)) return null;
+  if (vm.faults.agentMissing || vm.status !== 'RUNNING' || !vm.serviceAccount || !world.osConfigEnabled(vm))
+    return null;
   const os = SIM_OS[vm.os];
   const items: Json = {};
   for (const [name, version] of Object.entries(vm.installed)) {
     const id = `installedPackage-${name}:x86_64:${version}`;
-    const pkg = os.shortName === 'debian' || os.shortName === 'ubuntu'
-      ? { aptPackage: { packageName: name, architecture: 'amd64', version } }
-      : { yumPackage: { packageName: name, architecture: 'x86_64', version } };
-    items[id] = { id, originType: 'INVENTORY_REPORT', type: 'INSTALLED_PACKAGE', installedPackage: pkg, createTime: now.toISOString(), updateTime: now.toISOString() };
+    const pkg =
+      os.shortName === 'debian' || os.shortName === 'ubuntu'
+        ? { aptPackage: { packageName: name, architecture: 'amd64', version } }
+        : { yumPackage: { packageName: name, architecture: 'x86_64', version } };
+    items[id] = {
+      id,
+      originType: 'INVENTORY_REPORT',
+      type: 'INSTALLED_PACKAGE',
+      installedPackage: pkg,
+      createTime: now.toISOString(),
+      updateTime: now.toISOString(),
+    };
   }
   return {
     name: `projects/${vm.project}/locations/${vm.zone}/instances/${vm.id}/inventory`,
-    osInfo: { hostname: vm.name, longName: os.longName, shortName: os.shortName, version: os.version, architecture: 'x86_64', kernelVersion: '6.1.0', kernelRelease: '6.1.0-28-cloud-amd64', osconfigAgentVersion: '20250115.00' },
+    osInfo: {
+      hostname: vm.name,
+      longName: os.longName,
+      shortName: os.shortName,
+      version: os.version,
+      architecture: 'x86_64',
+      kernelVersion: '6.1.0',
+      kernelRelease: '6.1.0-28-cloud-amd64',
+      osconfigAgentVersion: '20250115.00',
+    },
     items,
     updateTime: now.toISOString(),
   };

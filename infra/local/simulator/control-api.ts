@@ -8,7 +8,11 @@ import type { Eventarc } from './eventarc.js';
 import type { LogShipper } from './logs.js';
 import { defaultFaults, SIM_OS, type SimVm, type World } from './world.js';
 
-const METHOD_ALIASES: Record<string, string> = { v1: 'v1.compute.instances.insert', beta: 'beta.compute.instances.insert', mig: 'compute.instances.insert' };
+const METHOD_ALIASES: Record<string, string> = {
+  v1: 'v1.compute.instances.insert',
+  beta: 'beta.compute.instances.insert',
+  mig: 'compute.instances.insert',
+};
 
 const vmSpec = z.object({
   project: z.string().min(1).default('demo-project'),
@@ -29,7 +33,13 @@ const vmSpec = z.object({
   /** The insert fails: no VM, and the last audit entry carries an error status. */
   failed: z.boolean().default(false),
   /** A GKE node: `labelled: false` marks it by metadata only. */
-  gke: z.object({ cluster: z.string().default('prod-cluster'), pool: z.string().default('default-pool'), labelled: z.boolean().default(true) }).optional(),
+  gke: z
+    .object({
+      cluster: z.string().default('prod-cluster'),
+      pool: z.string().default('default-pool'),
+      labelled: z.boolean().default(true),
+    })
+    .optional(),
 });
 
 const bulkSpec = vmSpec.omit({ name: true, failed: true, method: true }).extend({
@@ -45,7 +55,9 @@ const faultSpec = z.object({
   latencyMs: z.number().min(0).max(60_000).optional(),
   rate429: z.number().min(0).max(1).optional(),
   rate503: z.number().min(0).max(1).optional(),
-  failNext: z.array(z.object({ status: z.number().int(), count: z.number().int().min(1), match: z.string().optional() })).optional(),
+  failNext: z
+    .array(z.object({ status: z.number().int(), count: z.number().int().min(1), match: z.string().optional() }))
+    .optional(),
   deniedProjects: z.array(z.string()).optional(),
   eventSinkUp: z.boolean().optional(),
   concurrentWrites: z.number().int().min(0).optional(),
@@ -61,7 +73,8 @@ const vmFaultSpec = z.object({
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body ?? {});
-  if (!result.success) throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  if (!result.success)
+    throw new HttpError(400, result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   return result.data;
 }
 
@@ -69,17 +82,31 @@ function makeVm(world: World, spec: z.infer<typeof vmSpec> & { name: string }): 
   const labels = { ...spec.labels };
   const metadata = { ...spec.metadata };
   if (spec.gke) {
-    if (spec.gke.labelled) Object.assign(labels, { 'goog-gke-node': '', 'goog-k8s-cluster-name': spec.gke.cluster, 'goog-k8s-node-pool-name': spec.gke.pool });
+    if (spec.gke.labelled)
+      Object.assign(labels, {
+        'goog-gke-node': '',
+        'goog-k8s-cluster-name': spec.gke.cluster,
+        'goog-k8s-node-pool-name': spec.gke.pool,
+      });
     const mig = `gke-${spec.gke.cluster}-${spec.gke.pool}-grp`;
     Object.assign(metadata, {
-      'cluster-name': spec.gke.cluster, 'kube-env': 'KUBERNETES_MASTER: "true"',
+      'cluster-name': spec.gke.cluster,
+      'kube-env': 'KUBERNETES_MASTER: "true"',
       'created-by': `projects/${world.project(spec.project).number}/zones/${spec.zone}/instanceGroupManagers/${mig}`,
       'instance-template': `projects/${world.project(spec.project).number}/global/instanceTemplates/gke-${spec.gke.cluster}-${spec.gke.pool}`,
     });
   }
   return world.addVm({
-    project: spec.project, zone: spec.zone, name: spec.name, os: spec.os, labels, metadata,
-    serviceAccount: spec.serviceAccount, status: spec.status, agentMissing: !spec.agent, policyFailure: spec.policyFailure,
+    project: spec.project,
+    zone: spec.zone,
+    name: spec.name,
+    os: spec.os,
+    labels,
+    metadata,
+    serviceAccount: spec.serviceAccount,
+    status: spec.status,
+    agentMissing: !spec.agent,
+    policyFailure: spec.policyFailure,
   });
 }
 
@@ -97,16 +124,27 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
       return { ok: true };
     }),
     route('POST', /^\/control\/projects$/, 'control', ({ body }) => {
-      const spec = parse(z.object({ id: z.string().min(1), metadata: z.record(z.string(), z.string()).default({}) }), body);
+      const spec = parse(
+        z.object({ id: z.string().min(1), metadata: z.record(z.string(), z.string()).default({}) }),
+        body,
+      );
       const p = world.setProjectMetadata(spec.id, spec.metadata);
       return { id: p.id, number: p.number, metadata: p.metadata };
     }),
-    route('GET', /^\/control\/vms$/, 'control', () => [...world.vms.values()].map((vm) => ({ ...instanceJson(vm), os: vm.os, faults: vm.faults, installed: vm.installed }))),
+    route('GET', /^\/control\/vms$/, 'control', () =>
+      [...world.vms.values()].map((vm) => ({
+        ...instanceJson(vm),
+        os: vm.os,
+        faults: vm.faults,
+        installed: vm.installed,
+      })),
+    ),
     route('POST', /^\/control\/vms$/, 'control', ({ body }) => {
       const spec = parse(vmSpec, body);
       if (spec.gke && !body?.os) spec.os = 'cos';
       if (spec.gke && !body?.method) spec.method = 'mig';
-      if (world.findVm(spec.project, spec.zone, spec.name)) throw new HttpError(409, `VM ${spec.name} already exists in ${spec.project}/${spec.zone}`);
+      if (world.findVm(spec.project, spec.zone, spec.name))
+        throw new HttpError(409, `VM ${spec.name} already exists in ${spec.project}/${spec.zone}`);
       const method = METHOD_ALIASES[spec.method] ?? spec.method;
       const vm = makeVm(world, spec);
       if (spec.failed) world.removeVm(vm); // the insert failed: nothing exists, but the audit log says so
@@ -118,20 +156,27 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
       const vms: SimVm[] = [];
       for (let i = 1; i <= spec.count; i++) {
         const name = `${spec.namePrefix}-${String(i).padStart(String(spec.count).length, '0')}`;
-        if (!world.findVm(spec.project, spec.zone, name)) vms.push(makeVm(world, { ...spec, name, failed: false, method: 'v1' }));
+        if (!world.findVm(spec.project, spec.zone, name))
+          vms.push(makeVm(world, { ...spec, name, failed: false, method: 'v1' }));
       }
       if (spec.as === 'inserts') for (const vm of vms) eventarc.instanceInserted(vm, 'v1.compute.instances.insert');
-      else if (spec.as === 'bulkInsert') eventarc.bulkInserted(spec.project, spec.zone, vms, 'v1.compute.instances.bulkInsert', spec.named);
+      else if (spec.as === 'bulkInsert')
+        eventarc.bulkInserted(spec.project, spec.zone, vms, 'v1.compute.instances.bulkInsert', spec.named);
       return { created: vms.map((vm) => ({ id: vm.id, name: vm.name })) };
     }),
     // ?silent=true: deleted behind the orchestrator's back (no audit-log event).
-    route('DELETE', /^\/control\/vms\/([^/]+)\/([^/]+)\/([^/]+)$/, 'control', ({ params: [project, zone, name], query }) => {
-      const vm = world.findVm(project!, zone!, name!);
-      if (!vm) throw new HttpError(404, `no VM ${project}/${zone}/${name}`);
-      world.removeVm(vm);
-      if (query.get('silent') !== 'true') eventarc.instanceDeleted(vm, 'v1.compute.instances.delete');
-      return { deleted: vm.id };
-    }),
+    route(
+      'DELETE',
+      /^\/control\/vms\/([^/]+)\/([^/]+)\/([^/]+)$/,
+      'control',
+      ({ params: [project, zone, name], query }) => {
+        const vm = world.findVm(project!, zone!, name!);
+        if (!vm) throw new HttpError(404, `no VM ${project}/${zone}/${name}`);
+        world.removeVm(vm);
+        if (query.get('silent') !== 'true') eventarc.instanceDeleted(vm, 'v1.compute.instances.delete');
+        return { deleted: vm.id };
+      },
+    ),
     route('PATCH', /^\/control\/vms\/([^/]+)$/, 'control', ({ params: [id], body }) => {
       const vm = vmById(id!);
       const spec = parse(vmFaultSpec, body);
@@ -143,7 +188,10 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
     }),
     route('POST', /^\/control\/faults$/, 'control', ({ body }) => {
       const spec = parse(faultSpec, body);
-      world.faults = { ...world.faults, ...Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) };
+      world.faults = {
+        ...world.faults,
+        ...Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)),
+      };
       return world.faults;
     }),
     route('DELETE', /^\/control\/faults$/, 'control', () => (world.faults = defaultFaults())),

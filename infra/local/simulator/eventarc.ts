@@ -38,7 +38,10 @@ export class Eventarc implements AuditLogSink {
   sinkUrl: string | undefined;
   maxAttempts = 5;
 
-  constructor(private readonly world: World, sinkUrl?: string) {
+  constructor(
+    private readonly world: World,
+    sinkUrl?: string,
+  ) {
     this.sinkUrl = sinkUrl;
   }
 
@@ -49,28 +52,62 @@ export class Eventarc implements AuditLogSink {
 
   instanceInserted(vm: SimVm, method: string, options: { failed?: boolean } = {}): void {
     this.operation({
-      project: vm.project, zone: vm.zone, method, instanceId: vm.id, targetId: vm.id, failed: options.failed,
+      project: vm.project,
+      zone: vm.zone,
+      method,
+      instanceId: vm.id,
+      targetId: vm.id,
+      failed: options.failed,
       resourceName: `projects/${vm.project}/zones/${vm.zone}/instances/${vm.name}`,
-      request: { '@type': 'type.googleapis.com/compute.instances.insert', name: vm.name, labels: Object.entries(vm.labels).map(([key, value]) => ({ key, value })) },
+      request: {
+        '@type': 'type.googleapis.com/compute.instances.insert',
+        name: vm.name,
+        labels: Object.entries(vm.labels).map(([key, value]) => ({ key, value })),
+      },
     });
   }
 
   instanceDeleted(vm: SimVm, method: string): void {
-    this.operation({ project: vm.project, zone: vm.zone, method, instanceId: vm.id, targetId: vm.id, resourceName: `projects/${vm.project}/zones/${vm.zone}/instances/${vm.name}`, request: { '@type': 'type.googleapis.com/compute.instances.delete' } });
+    this.operation({
+      project: vm.project,
+      zone: vm.zone,
+      method,
+      instanceId: vm.id,
+      targetId: vm.id,
+      resourceName: `projects/${vm.project}/zones/${vm.zone}/instances/${vm.name}`,
+      request: { '@type': 'type.googleapis.com/compute.instances.delete' },
+    });
   }
 
   bulkInserted(project: string, zone: string, vms: SimVm[], method: string, named: boolean): void {
     if (named) {
-      for (const vm of vms) this.operation({ project, zone, method, instanceId: vm.id, targetId: vm.id, resourceName: `projects/${project}/zones/${zone}/instances/${vm.name}`, request: { '@type': 'type.googleapis.com/compute.instances.bulkInsert' } });
+      for (const vm of vms)
+        this.operation({
+          project,
+          zone,
+          method,
+          instanceId: vm.id,
+          targetId: vm.id,
+          resourceName: `projects/${project}/zones/${zone}/instances/${vm.name}`,
+          request: { '@type': 'type.googleapis.com/compute.instances.bulkInsert' },
+        });
     } else {
-      this.operation({ project, zone, method, resourceName: `projects/${project}/zones/${zone}`, request: { '@type': 'type.googleapis.com/compute.instances.bulkInsert', count: String(vms.length) } });
+      this.operation({
+        project,
+        zone,
+        method,
+        resourceName: `projects/${project}/zones/${zone}`,
+        request: { '@type': 'type.googleapis.com/compute.instances.bulkInsert', count: String(vms.length) },
+      });
     }
   }
 
   private operation(spec: EntrySpec): void {
     if (!this.world.faults.eventSinkUp) return; // lost, as when the trigger or function was down
     const operationId = `operation-${Date.now()}-${randomBytes(6).toString('hex')}`;
-    const principal = spec.method.startsWith('compute.') ? `${this.world.project(spec.project).number}@cloudservices.gserviceaccount.com` : 'operator@example.com';
+    const principal = spec.method.startsWith('compute.')
+      ? `${this.world.project(spec.project).number}@cloudservices.gserviceaccount.com`
+      : 'operator@example.com';
     const first = buildAuditLogEvent(spec, operationId, 'first', principal);
     const last = buildAuditLogEvent(spec, operationId, 'last', principal);
     this.queue = this.queue.then(async () => {
@@ -79,8 +116,19 @@ export class Eventarc implements AuditLogSink {
     });
   }
 
-  private async deliver(event: { headers: Record<string, string>; body: string }, spec: EntrySpec, position: 'first' | 'last'): Promise<void> {
-    const record: Delivery = { ceId: event.headers['ce-id']!, method: spec.method, resourceName: spec.resourceName, position, status: 'error', attempts: 0 };
+  private async deliver(
+    event: { headers: Record<string, string>; body: string },
+    spec: EntrySpec,
+    position: 'first' | 'last',
+  ): Promise<void> {
+    const record: Delivery = {
+      ceId: event.headers['ce-id']!,
+      method: spec.method,
+      resourceName: spec.resourceName,
+      position,
+      status: 'error',
+      attempts: 0,
+    };
     this.deliveries.push(record);
     if (!this.sinkUrl) return;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
@@ -99,7 +147,12 @@ export class Eventarc implements AuditLogSink {
 }
 
 /** One audit-log entry as Eventarc delivers it: binary-mode CloudEvent headers and the LogEntryData body. */
-export function buildAuditLogEvent(spec: EntrySpec, operationId: string, position: 'first' | 'last', principal = 'operator@example.com') {
+export function buildAuditLogEvent(
+  spec: EntrySpec,
+  operationId: string,
+  position: 'first' | 'last',
+  principal = 'operator@example.com',
+) {
   const now = new Date().toISOString();
   const logName = `projects/${spec.project}/logs/cloudaudit.googleapis.com%2Factivity`;
   const protoPayload: Record<string, unknown> = {
@@ -114,8 +167,12 @@ export function buildAuditLogEvent(spec: EntrySpec, operationId: string, positio
   if (position === 'first') {
     protoPayload.request = spec.request;
     protoPayload.response = {
-      '@type': 'type.googleapis.com/operation', id: operationId.replace(/\D/g, '').slice(0, 19), name: operationId, status: 'RUNNING',
-      operationType: spec.method.split('.').pop(), zone: `${COMPUTE_BASE}/projects/${spec.project}/zones/${spec.zone}`,
+      '@type': 'type.googleapis.com/operation',
+      id: operationId.replace(/\D/g, '').slice(0, 19),
+      name: operationId,
+      status: 'RUNNING',
+      operationType: spec.method.split('.').pop(),
+      zone: `${COMPUTE_BASE}/projects/${spec.project}/zones/${spec.zone}`,
       ...(spec.targetId ? { targetId: spec.targetId, targetLink: `${COMPUTE_BASE}/${spec.resourceName}` } : {}),
     };
   } else if (spec.failed) {
@@ -124,11 +181,22 @@ export function buildAuditLogEvent(spec: EntrySpec, operationId: string, positio
   const data = {
     protoPayload,
     insertId: randomBytes(6).toString('hex'),
-    resource: { type: 'gce_instance', labels: { project_id: spec.project, zone: spec.zone, ...(spec.instanceId ? { instance_id: spec.instanceId } : {}) } },
+    resource: {
+      type: 'gce_instance',
+      labels: {
+        project_id: spec.project,
+        zone: spec.zone,
+        ...(spec.instanceId ? { instance_id: spec.instanceId } : {}),
+      },
+    },
     timestamp: now,
     severity: spec.failed && position === 'last' ? 'ERROR' : 'NOTICE',
     logName,
-    operation: { id: operationId, producer: 'compute.googleapis.com', ...(position === 'first' ? { first: true } : { last: true }) },
+    operation: {
+      id: operationId,
+      producer: 'compute.googleapis.com',
+      ...(position === 'first' ? { first: true } : { last: true }),
+    },
     receiveTimestamp: now,
   };
   const headers: Record<string, string> = {
@@ -139,7 +207,8 @@ export function buildAuditLogEvent(spec: EntrySpec, operationId: string, positio
     'ce-id': `${logName}${data.insertId}${now}`,
     'ce-time': now,
     'ce-subject': `compute.googleapis.com/${spec.resourceName}`,
-    'ce-dataschema': 'https://googleapis.github.io/google-cloudevents/jsonschema/google/events/cloud/audit/v1/LogEntryData.json',
+    'ce-dataschema':
+      'https://googleapis.github.io/google-cloudevents/jsonschema/google/events/cloud/audit/v1/LogEntryData.json',
     'ce-servicename': 'compute.googleapis.com',
     'ce-methodname': spec.method,
     'ce-resourcename': spec.resourceName,

@@ -46,6 +46,8 @@ export function applyFieldMask(value: unknown, tree: Tree | null): unknown {
   if (Array.isArray(value)) return value.map((v) => applyFieldMask(v, tree));
   const out: Record<string, unknown> = {};
   if (tree.has('*')) return value;
-  for (const [key, sub] of tree) if (key in (value as Record<string, unknown>)) out[key] = applyFieldMask((value as Record<string, unknown>)[key], sub);
+  for (const [key, sub] of tree)
+    if (key in (value as Record<string, unknown>))
+      out[key] = applyFieldMask((value as Record<string, unknown>)[key], sub);
   return out;
 }

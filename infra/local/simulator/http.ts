@@ -2,7 +2,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly body?: unknown) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body?: unknown,
+  ) {
     super(message);
   }
 }
@@ -28,7 +32,12 @@ export interface Route {
   handler: Handler;
 }
 
-export const route = (method: string, pattern: RegExp, name: string, handler: Handler): Route => ({ method, pattern, name, handler });
+export const route = (method: string, pattern: RegExp, name: string, handler: Handler): Route => ({
+  method,
+  pattern,
+  name,
+  handler,
+});
 
 export async function readBody(req: IncomingMessage): Promise<{ raw: Buffer; json: unknown }> {
   const chunks: Buffer[] = [];
@@ -45,7 +54,10 @@ export async function readBody(req: IncomingMessage): Promise<{ raw: Buffer; jso
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = body === undefined ? '' : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -62,5 +74,8 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 
 /** A non-JSON answer (object downloads). */
 export class MediaResponse {
-  constructor(readonly data: Buffer, readonly contentType = 'application/octet-stream') {}
+  constructor(
+    readonly data: Buffer,
+    readonly contentType = 'application/octet-stream',
+  ) {}
 }

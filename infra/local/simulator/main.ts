@@ -2,10 +2,26 @@
 import { parseArgs } from 'node:util';
 import { startSimulator } from './server.js';
 
-const { values } = parseArgs({ options: { port: { type: 'string', default: '8090' }, 'event-sink': { type: 'string' }, 'agent-interval-ms': { type: 'string', default: '2000' }, 'log-topic': { type: 'string' }, 'log-interval-ms': { type: 'string', default: '0' } } });
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '8090' },
+    'event-sink': { type: 'string' },
+    'agent-interval-ms': { type: 'string', default: '2000' },
+    'log-topic': { type: 'string' },
+    'log-interval-ms': { type: 'string', default: '0' },
+  },
+});
 // --log-topic needs PUBSUB_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT (the emulator's project).
-const logTopic = values['log-topic'] ? { projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'osquery-orchestrator-local', topic: values['log-topic'] } : undefined;
-const sim = await startSimulator({ port: Number(values.port), eventSinkUrl: values['event-sink'], agentIntervalMs: Number(values['agent-interval-ms']), logTopic, logIntervalMs: Number(values['log-interval-ms']) });
+const logTopic = values['log-topic']
+  ? { projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'osquery-orchestrator-local', topic: values['log-topic'] }
+  : undefined;
+const sim = await startSimulator({
+  port: Number(values.port),
+  eventSinkUrl: values['event-sink'],
+  agentIntervalMs: Number(values['agent-interval-ms']),
+  logTopic,
+  logIntervalMs: Number(values['log-interval-ms']),
+});
 console.log(`simulator listening on ${sim.url} (control API: ${sim.url}/control)`);
 const stop = () => void sim.close().then(() => process.exit(0));
 process.on('SIGINT', stop);

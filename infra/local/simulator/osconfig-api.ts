@@ -17,12 +17,14 @@ const ENUMS: Record<string, readonly string[]> = {
 /** Numeric enums -> names, recursively; everything else as sent. */
 export function enumsByName(value: unknown, key = ''): unknown {
   if (Array.isArray(value)) return value.map((v) => enumsByName(v, key));
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, enumsByName(v, k)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, enumsByName(v, k)]));
   if (typeof value === 'number' && ENUMS[key]) return ENUMS[key][value] ?? value;
   return value;
 }
 
-const rpcError = (code: number, status: string, message: string) => new HttpError(code, message, { error: { code, message, status } });
+const rpcError = (code: number, status: string, message: string) =>
+  new HttpError(code, message, { error: { code, message, status } });
 
 const ASSIGNMENT_TYPE = 'type.googleapis.com/google.cloud.osconfig.v1.OSPolicyAssignment';
 const METADATA_TYPE = 'type.googleapis.com/google.cloud.osconfig.v1.OSPolicyAssignmentOperationMetadata';
@@ -47,16 +49,20 @@ const ASSIGNMENT_FIELDS = ['description', 'osPolicies', 'instanceFilter', 'rollo
 
 function pick(body: Record<string, unknown>): Record<string, unknown> {
   const normalized = enumsByName(body) as Record<string, unknown>;
-  return Object.fromEntries(ASSIGNMENT_FIELDS.filter((f) => normalized[f] !== undefined).map((f) => [f, normalized[f]]));
+  return Object.fromEntries(
+    ASSIGNMENT_FIELDS.filter((f) => normalized[f] !== undefined).map((f) => [f, normalized[f]]),
+  );
 }
 
 function validate(body: Record<string, unknown>): void {
   const policies = body.osPolicies as unknown[] | undefined;
-  if (!Array.isArray(policies) || policies.length === 0) throw rpcError(400, 'INVALID_ARGUMENT', 'os_policies: at least one OS policy is required');
+  if (!Array.isArray(policies) || policies.length === 0)
+    throw rpcError(400, 'INVALID_ARGUMENT', 'os_policies: at least one OS policy is required');
   if (!body.instanceFilter) throw rpcError(400, 'INVALID_ARGUMENT', 'instance_filter is required');
   if (!body.rollout) throw rpcError(400, 'INVALID_ARGUMENT', 'rollout is required');
   for (const text of JSON.stringify(body).matchAll(/"(content|script)":"((?:[^"\\]|\\.)*)"/g)) {
-    if (JSON.parse(`"${text[2]}"`).length > 1024) throw rpcError(400, 'INVALID_ARGUMENT', `${text[1]} exceeds 1024 characters`);
+    if (JSON.parse(`"${text[2]}"`).length > 1024)
+      throw rpcError(400, 'INVALID_ARGUMENT', `${text[1]} exceeds 1024 characters`);
   }
 }
 
@@ -66,7 +72,12 @@ export function osConfigRoutes(world: World): Route[] {
   const L = '/v1/projects/([^/]+)/locations/([^/]+)';
   const assignmentOr404 = (project: string, zone: string, id: string) => {
     const a = world.assignments.get(`projects/${project}/locations/${zone}/osPolicyAssignments/${id}`);
-    if (!a) throw rpcError(404, 'NOT_FOUND', `OSPolicyAssignment projects/${project}/locations/${zone}/osPolicyAssignments/${id} not found`);
+    if (!a)
+      throw rpcError(
+        404,
+        'NOT_FOUND',
+        `OSPolicyAssignment projects/${project}/locations/${zone}/osPolicyAssignments/${id} not found`,
+      );
     return a;
   };
   // Long-running: the operation is reported done on its first poll.
@@ -74,79 +85,180 @@ export function osConfigRoutes(world: World): Route[] {
     const op = world.operation({
       name: `${a.name}/operations/${randomUUID()}`,
       done: false,
-      metadata: { '@type': METADATA_TYPE, osPolicyAssignment: `${a.name}@${a.revisionId}`, apiMethod, rolloutState: 'IN_PROGRESS', rolloutStartTime: new Date().toISOString() },
+      metadata: {
+        '@type': METADATA_TYPE,
+        osPolicyAssignment: `${a.name}@${a.revisionId}`,
+        apiMethod,
+        rolloutState: 'IN_PROGRESS',
+        rolloutStartTime: new Date().toISOString(),
+      },
       response,
     });
     return { name: op.name, metadata: op.metadata, done: false };
   };
 
   return [
-    route('POST', new RegExp(`^${L}/osPolicyAssignments$`), 'osconfig.osPolicyAssignments.create', ({ params: [project, zone], query, body }) => {
-      const id = query.get('osPolicyAssignmentId');
-      if (!id) throw rpcError(400, 'INVALID_ARGUMENT', 'os_policy_assignment_id is required');
-      const name = `projects/${project}/locations/${zone}/osPolicyAssignments/${id}`;
-      if (world.assignments.has(name)) throw rpcError(409, 'ALREADY_EXISTS', `OSPolicyAssignment ${name} already exists`);
-      const fields = pick(body ?? {});
-      validate(fields);
-      const a: SimAssignment = { name, project: project!, zone: zone!, id, body: fields, revisionId: newRevision(), revisionCreateTime: new Date().toISOString(), rolloutState: 'IN_PROGRESS', etag: newRevision(), uid: randomUUID() };
-      world.assignments.set(name, a);
-      return startOperation(a, 'CREATE', { '@type': ASSIGNMENT_TYPE, ...assignmentJson(a) });
-    }),
-    route('GET', new RegExp(`^${L}/osPolicyAssignments$`), 'osconfig.osPolicyAssignments.list', ({ params: [project, zone] }) => ({
-      osPolicyAssignments: [...world.assignments.values()].filter((a) => a.project === project && a.zone === zone).map(assignmentJson),
-    })),
-    route('GET', new RegExp(`^${L}/osPolicyAssignments/([^/]+)$`), 'osconfig.osPolicyAssignments.get', ({ params: [project, zone, id] }) =>
-      assignmentJson(assignmentOr404(project!, zone!, id!)),
+    route(
+      'POST',
+      new RegExp(`^${L}/osPolicyAssignments$`),
+      'osconfig.osPolicyAssignments.create',
+      ({ params: [project, zone], query, body }) => {
+        const id = query.get('osPolicyAssignmentId');
+        if (!id) throw rpcError(400, 'INVALID_ARGUMENT', 'os_policy_assignment_id is required');
+        const name = `projects/${project}/locations/${zone}/osPolicyAssignments/${id}`;
+        if (world.assignments.has(name))
+          throw rpcError(409, 'ALREADY_EXISTS', `OSPolicyAssignment ${name} already exists`);
+        const fields = pick(body ?? {});
+        validate(fields);
+        const a: SimAssignment = {
+          name,
+          project: project!,
+          zone: zone!,
+          id,
+          body: fields,
+          revisionId: newRevision(),
+          revisionCreateTime: new Date().toISOString(),
+          rolloutState: 'IN_PROGRESS',
+          etag: newRevision(),
+          uid: randomUUID(),
+        };
+        world.assignments.set(name, a);
+        return startOperation(a, 'CREATE', { '@type': ASSIGNMENT_TYPE, ...assignmentJson(a) });
+      },
     ),
-    route('PATCH', new RegExp(`^${L}/osPolicyAssignments/([^/]+)$`), 'osconfig.osPolicyAssignments.patch', ({ params: [project, zone, id], query, body }) => {
-      const a = assignmentOr404(project!, zone!, id!);
-      const fields = pick(body ?? {});
-      const mask = (query.get('updateMask') ?? '').split(',').filter(Boolean).map((f) => f.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()));
-      const next = { ...a.body, ...(mask.length ? Object.fromEntries(mask.filter((f) => f in fields).map((f) => [f, fields[f]])) : fields) };
-      validate(next);
-      if (body?.etag && body.etag !== a.etag) throw rpcError(409, 'ABORTED', 'etag mismatch');
-      Object.assign(a, { body: next, revisionId: newRevision(), revisionCreateTime: new Date().toISOString(), rolloutState: 'IN_PROGRESS', etag: newRevision() });
-      return startOperation(a, 'UPDATE', { '@type': ASSIGNMENT_TYPE, ...assignmentJson(a) });
-    }),
-    route('DELETE', new RegExp(`^${L}/osPolicyAssignments/([^/]+)$`), 'osconfig.osPolicyAssignments.delete', ({ params: [project, zone, id] }) => {
-      const a = assignmentOr404(project!, zone!, id!);
-      world.assignments.delete(a.name);
-      for (const key of [...world.reports.keys()]) if (key.startsWith(`${a.name}|`)) world.reports.delete(key);
-      return startOperation(a, 'DELETE', { '@type': EMPTY_TYPE });
-    }),
-    route('GET', new RegExp(`^${L}/osPolicyAssignments/([^/]+)/operations/([^/]+)$`), 'osconfig.operations.get', ({ params: [project, zone, id, op] }) => {
-      const operation = world.operations.get(`projects/${project}/locations/${zone}/osPolicyAssignments/${id}/operations/${op}`);
-      if (!operation) throw rpcError(404, 'NOT_FOUND', `operation ${op} not found`);
-      operation.done = true;
-      return { name: operation.name, metadata: operation.metadata, done: true, response: operation.response };
-    }),
-    route('GET', new RegExp(`^${L}/instances/([^/]+)/osPolicyAssignments/([^/]+)/reports$`), 'osconfig.reports.list', ({ params: [project, zone, instance, assignment], query }) => {
-      const reports = [...world.reports.values()].filter((r) => {
-        const [, p, z, i, a] = /^projects\/([^/]+)\/locations\/([^/]+)\/instances\/([^/]+)\/osPolicyAssignments\/([^/]+)\/report$/.exec(String(r.name)) ?? [];
-        return p === project && (zone === '-' || z === zone) && (instance === '-' || i === instance) && (assignment === '-' || a === assignment);
-      });
-      return paged('osPolicyAssignmentReports', reports, query);
-    }),
-    route('GET', new RegExp(`^${L}/instances/([^/]+)/osPolicyAssignments/([^/]+)/report$`), 'osconfig.reports.get', ({ params: [project, zone, instance, assignment] }) => {
-      const report = world.reports.get(`projects/${project}/locations/${zone}/osPolicyAssignments/${assignment}|${instance}`);
-      if (!report) throw rpcError(404, 'NOT_FOUND', `report for instance ${instance} not found`);
-      return report;
-    }),
-    route('GET', new RegExp(`^${L}/instances/([^/]+)/inventories$`), 'osconfig.inventories.list', ({ params: [project, zone, instance], query }) => {
-      const now = new Date();
-      const inventories = [...world.vms.values()]
-        .filter((vm) => vm.project === project && (zone === '-' || vm.zone === zone) && (instance === '-' || vm.id === instance || vm.name === instance))
-        .map((vm) => inventoryOf(world, vm, now))
-        .filter((inv) => inv !== null)
-        .map((inv) => (query.get('view') === 'FULL' || query.get('view') === '2' ? inv : { ...inv, items: undefined }));
-      return paged('inventories', inventories, query);
-    }),
-    route('GET', new RegExp(`^${L}/instances/([^/]+)/inventory$`), 'osconfig.inventories.get', ({ params: [project, zone, instance] }) => {
-      const vm = [...world.vms.values()].find((v) => v.project === project && v.zone === zone && (v.id === instance || v.name === instance));
-      const inv = vm ? inventoryOf(world, vm) : null;
-      if (!inv) throw rpcError(404, 'NOT_FOUND', `inventory for instance ${instance} not found`);
-      return inv;
-    }),
+    route(
+      'GET',
+      new RegExp(`^${L}/osPolicyAssignments$`),
+      'osconfig.osPolicyAssignments.list',
+      ({ params: [project, zone] }) => ({
+        osPolicyAssignments: [...world.assignments.values()]
+          .filter((a) => a.project === project && a.zone === zone)
+          .map(assignmentJson),
+      }),
+    ),
+    route(
+      'GET',
+      new RegExp(`^${L}/osPolicyAssignments/([^/]+)$`),
+      'osconfig.osPolicyAssignments.get',
+      ({ params: [project, zone, id] }) => assignmentJson(assignmentOr404(project!, zone!, id!)),
+    ),
+    route(
+      'PATCH',
+      new RegExp(`^${L}/osPolicyAssignments/([^/]+)$`),
+      'osconfig.osPolicyAssignments.patch',
+      ({ params: [project, zone, id], query, body }) => {
+        const a = assignmentOr404(project!, zone!, id!);
+        const fields = pick(body ?? {});
+        const mask = (query.get('updateMask') ?? '')
+          .split(',')
+          .filter(Boolean)
+          .map((f) => f.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()));
+        const next = {
+          ...a.body,
+          ...(mask.length ? Object.fromEntries(mask.filter((f) => f in fields).map((f) => [f, fields[f]])) : fields),
+        };
+        validate(next);
+        if (body?.etag && body.etag !== a.etag) throw rpcError(409, 'ABORTED', 'etag mismatch');
+        Object.assign(a, {
+          body: next,
+          revisionId: newRevision(),
+          revisionCreateTime: new Date().toISOString(),
+          rolloutState: 'IN_PROGRESS',
+          etag: newRevision(),
+        });
+        return startOperation(a, 'UPDATE', { '@type': ASSIGNMENT_TYPE, ...assignmentJson(a) });
+      },
+    ),
+    route(
+      'DELETE',
+      new RegExp(`^${L}/osPolicyAssignments/([^/]+)$`),
+      'osconfig.osPolicyAssignments.delete',
+      ({ params: [project, zone, id] }) => {
+        const a = assignmentOr404(project!, zone!, id!);
+        world.assignments.delete(a.name);
+        for (const key of [...world.reports.keys()]) if (key.startsWith(`${a.name}|`)) world.reports.delete(key);
+        return startOperation(a, 'DELETE', { '@type': EMPTY_TYPE });
+      },
+    ),
+    route(
+      'GET',
+      new RegExp(`^${L}/osPolicyAssignments/([^/]+)/operations/([^/]+)$`),
+      'osconfig.operations.get',
+      ({ params: [project, zone, id, op] }) => {
+        const operation = world.operations.get(
+          `projects/${project}/locations/${zone}/osPolicyAssignments/${id}/operations/${op}`,
+        );
+        if (!operation) throw rpcError(404, 'NOT_FOUND', `operation ${op} not found`);
+        operation.done = true;
+        return { name: operation.name, metadata: operation.metadata, done: true, response: operation.response };
+      },
+    ),
+    route(
+      'GET',
+      new RegExp(`^${L}/instances/([^/]+)/osPolicyAssignments/([^/]+)/reports$`),
+      'osconfig.reports.list',
+      ({ params: [project, zone, instance, assignment], query }) => {
+        const reports = [...world.reports.values()].filter((r) => {
+          const [, p, z, i, a] =
+            /^projects\/([^/]+)\/locations\/([^/]+)\/instances\/([^/]+)\/osPolicyAssignments\/([^/]+)\/report$/.exec(
+              String(r.name),
+            ) ?? [];
+          return (
+            p === project &&
+            (zone === '-' || z === zone) &&
+            (instance === '-' || i === instance) &&
+            (assignment === '-' || a === assignment)
+          );
+        });
+        return paged('osPolicyAssignmentReports', reports, query);
+      },
+    ),
+    route(
+      'GET',
+      new RegExp(`^${L}/instances/([^/]+)/osPolicyAssignments/([^/]+)/report$`),
+      'osconfig.reports.get',
+      ({ params: [project, zone, instance, assignment] }) => {
+        const report = world.reports.get(
+          `projects/${project}/locations/${zone}/osPolicyAssignments/${assignment}|${instance}`,
+        );
+        if (!report) throw rpcError(404, 'NOT_FOUND', `report for instance ${instance} not found`);
+        return report;
+      },
+    ),
+    route(
+      'GET',
+      new RegExp(`^${L}/instances/([^/]+)/inventories$`),
+      'osconfig.inventories.list',
+      ({ params: [project, zone, instance], query }) => {
+        const now = new Date();
+        const inventories = [...world.vms.values()]
+          .filter(
+            (vm) =>
+              vm.project === project &&
+              (zone === '-' || vm.zone === zone) &&
+              (instance === '-' || vm.id === instance || vm.name === instance),
+          )
+          .map((vm) => inventoryOf(world, vm, now))
+          .filter((inv) => inv !== null)
+          .map((inv) =>
+            query.get('view') === 'FULL' || query.get('view') === '2' ? inv : { ...inv, items: undefined },
+          );
+        return paged('inventories', inventories, query);
+      },
+    ),
+    route(
+      'GET',
+      new RegExp(`^${L}/instances/([^/]+)/inventory$`),
+      'osconfig.inventories.get',
+      ({ params: [project, zone, instance] }) => {
+        const vm = [...world.vms.values()].find(
+          (v) => v.project === project && v.zone === zone && (v.id === instance || v.name === instance),
+        );
+        const inv = vm ? inventoryOf(world, vm) : null;
+        if (!inv) throw rpcError(404, 'NOT_FOUND', `inventory for instance ${instance} not found`);
+        return inv;
+      },
+    ),
   ];
 }
 

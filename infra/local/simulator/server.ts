@@ -41,7 +41,8 @@ async function applyFaults(world: World, r: Route, path: string): Promise<void> 
   const f = world.faults;
   if (f.latencyMs > 0) await sleep(f.latencyMs);
   const project = PROJECT_IN_PATH.exec(path)?.[1];
-  if (project && f.deniedProjects.includes(project)) throw apiError(path, 403, 'PERMISSION_DENIED', 'forbidden', `Required permission denied on project ${project}`);
+  if (project && f.deniedProjects.includes(project))
+    throw apiError(path, 403, 'PERMISSION_DENIED', 'forbidden', `Required permission denied on project ${project}`);
   const next = f.failNext.find((n) => n.count > 0 && (!n.match || r.name.includes(n.match)));
   let status: number | undefined;
   if (next) {
@@ -59,27 +60,45 @@ async function applyFaults(world: World, r: Route, path: string): Promise<void> 
 /** Compute and Storage answer `{error: {code, message, errors}}`; OS Config (a newer API) adds the gRPC `status` name. */
 function apiError(path: string, code: number, status: string, reason: string, message: string): HttpError {
   const compute = !path.startsWith('/v1/');
-  return new HttpError(code, message, { error: { code, message, ...(compute ? {} : { status }), errors: [{ domain: 'global', reason, message }] } });
+  return new HttpError(code, message, {
+    error: { code, message, ...(compute ? {} : { status }), errors: [{ domain: 'global', reason, message }] },
+  });
 }
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const world = new World();
   const eventarc = new Eventarc(world, options.eventSinkUrl);
   const shipper = options.logTopic ? new LogShipper(world, options.logTopic) : undefined;
-  const routes: Route[] = [...computeRoutes(world, eventarc), ...osConfigRoutes(world), ...storageRoutes(world), ...controlRoutes(world, eventarc, shipper)];
+  const routes: Route[] = [
+    ...computeRoutes(world, eventarc),
+    ...osConfigRoutes(world),
+    ...storageRoutes(world),
+    ...controlRoutes(world, eventarc, shipper),
+  ];
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     // The REST clients append `$alt=json;enum-encoding=int`; searchParams keeps it harmlessly.
     const found = match(routes, req.method ?? 'GET', url.pathname);
     try {
-      if (!found) throw new HttpError(404, `no route for ${req.method} ${url.pathname}`, { error: { code: 404, message: `no route for ${req.method} ${url.pathname}`, status: 'NOT_FOUND' } });
+      if (!found)
+        throw new HttpError(404, `no route for ${req.method} ${url.pathname}`, {
+          error: { code: 404, message: `no route for ${req.method} ${url.pathname}`, status: 'NOT_FOUND' },
+        });
       if (found.route.name !== 'control') {
         world.count(found.route.name);
         await applyFaults(world, found.route, url.pathname);
       }
       const { raw, json } = await readBody(req);
-      const result = await found.route.handler({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, params: found.params, body: json, raw, contentType: req.headers['content-type'] ?? '' });
+      const result = await found.route.handler({
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: url.searchParams,
+        params: found.params,
+        body: json,
+        raw,
+        contentType: req.headers['content-type'] ?? '',
+      });
       if (result instanceof MediaResponse) {
         res.writeHead(200, { 'content-type': result.contentType, 'content-length': result.data.length });
         res.end(result.data);
@@ -88,7 +107,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         sendJson(res, 200, mask ? applyFieldMask(result ?? {}, parseFieldMask(String(mask))) : (result ?? {}));
       }
     } catch (error) {
-      if (error instanceof HttpError) sendJson(res, error.status, error.body ?? { error: { code: error.status, message: error.message } });
+      if (error instanceof HttpError)
+        sendJson(res, error.status, error.body ?? { error: { code: error.status, message: error.message } });
       else sendJson(res, 500, { error: { code: 500, message: String(error), status: 'INTERNAL' } });
     }
   });
@@ -101,7 +121,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const port = (server.address() as AddressInfo).port;
   const timer = options.agentIntervalMs ? setInterval(() => runAgents(world), options.agentIntervalMs) : undefined;
   timer?.unref();
-  const logTimer = shipper && options.logIntervalMs ? setInterval(() => void shipper.shipRound().catch(() => undefined), options.logIntervalMs) : undefined;
+  const logTimer =
+    shipper && options.logIntervalMs
+      ? setInterval(() => void shipper.shipRound().catch(() => undefined), options.logIntervalMs)
+      : undefined;
   logTimer?.unref();
 
   return {

@@ -4,12 +4,48 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { SimObject } from './storage-api.js';
 
 export const SIM_OS = {
-  'debian-12': { shortName: 'debian', version: '12', longName: 'Debian GNU/Linux 12 (bookworm)', license: 'projects/debian-cloud/global/licenses/debian-12-bookworm', image: 'projects/debian-cloud/global/images/family/debian-12' },
-  'ubuntu-2204': { shortName: 'ubuntu', version: '22.04', longName: 'Ubuntu 22.04.5 LTS', license: 'projects/ubuntu-os-cloud/global/licenses/ubuntu-2204-lts', image: 'projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts' },
-  'rhel-9': { shortName: 'rhel', version: '9.5', longName: 'Red Hat Enterprise Linux 9.5 (Plow)', license: 'projects/rhel-cloud/global/licenses/rhel-9-server', image: 'projects/rhel-cloud/global/images/family/rhel-9' },
-  'rocky-9': { shortName: 'rocky', version: '9.5', longName: 'Rocky Linux 9.5 (Blue Onyx)', license: 'projects/rocky-linux-cloud/global/licenses/rocky-linux-9', image: 'projects/rocky-linux-cloud/global/images/family/rocky-linux-9' },
-  'windows-2022': { shortName: 'windows', version: '10.0.20348', longName: 'Microsoft Windows Server 2022 Datacenter', license: 'projects/windows-cloud/global/licenses/windows-server-2022-dc', image: 'projects/windows-cloud/global/images/family/windows-2022' },
-  cos: { shortName: 'cos', version: '117', longName: 'Container-Optimized OS from Google', license: 'projects/cos-cloud/global/licenses/cos', image: 'projects/cos-cloud/global/images/family/cos-stable' },
+  'debian-12': {
+    shortName: 'debian',
+    version: '12',
+    longName: 'Debian GNU/Linux 12 (bookworm)',
+    license: 'projects/debian-cloud/global/licenses/debian-12-bookworm',
+    image: 'projects/debian-cloud/global/images/family/debian-12',
+  },
+  'ubuntu-2204': {
+    shortName: 'ubuntu',
+    version: '22.04',
+    longName: 'Ubuntu 22.04.5 LTS',
+    license: 'projects/ubuntu-os-cloud/global/licenses/ubuntu-2204-lts',
+    image: 'projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts',
+  },
+  'rhel-9': {
+    shortName: 'rhel',
+    version: '9.5',
+    longName: 'Red Hat Enterprise Linux 9.5 (Plow)',
+    license: 'projects/rhel-cloud/global/licenses/rhel-9-server',
+    image: 'projects/rhel-cloud/global/images/family/rhel-9',
+  },
+  'rocky-9': {
+    shortName: 'rocky',
+    version: '9.5',
+    longName: 'Rocky Linux 9.5 (Blue Onyx)',
+    license: 'projects/rocky-linux-cloud/global/licenses/rocky-linux-9',
+    image: 'projects/rocky-linux-cloud/global/images/family/rocky-linux-9',
+  },
+  'windows-2022': {
+    shortName: 'windows',
+    version: '10.0.20348',
+    longName: 'Microsoft Windows Server 2022 Datacenter',
+    license: 'projects/windows-cloud/global/licenses/windows-server-2022-dc',
+    image: 'projects/windows-cloud/global/images/family/windows-2022',
+  },
+  cos: {
+    shortName: 'cos',
+    version: '117',
+    longName: 'Container-Optimized OS from Google',
+    license: 'projects/cos-cloud/global/licenses/cos',
+    image: 'projects/cos-cloud/global/images/family/cos-stable',
+  },
 } as const;
 export type SimOs = keyof typeof SIM_OS;
 export const isSimOs = (os: unknown): os is SimOs => typeof os === 'string' && os in SIM_OS;
@@ -84,9 +120,18 @@ export interface Faults {
   concurrentWrites: number;
 }
 
-export const defaultFaults = (): Faults => ({ latencyMs: 0, rate429: 0, rate503: 0, failNext: [], deniedProjects: [], eventSinkUp: true, concurrentWrites: 0 });
+export const defaultFaults = (): Faults => ({
+  latencyMs: 0,
+  rate429: 0,
+  rate503: 0,
+  failNext: [],
+  deniedProjects: [],
+  eventSinkUp: true,
+  concurrentWrites: 0,
+});
 
-export const fingerprint = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('base64').slice(0, 12);
+export const fingerprint = (value: unknown) =>
+  createHash('sha256').update(JSON.stringify(value)).digest('base64').slice(0, 12);
 
 export class World {
   projects = new Map<string, SimProject>();
@@ -120,7 +165,12 @@ export class World {
   project(id: string): SimProject {
     let p = this.projects.get(id);
     if (!p) {
-      p = { id, number: String(100000000000 + this.projects.size + 1), metadata: [], metadataFingerprint: fingerprint([]) };
+      p = {
+        id,
+        number: String(100000000000 + this.projects.size + 1),
+        metadata: [],
+        metadataFingerprint: fingerprint([]),
+      };
       this.projects.set(id, p);
     }
     return p;
@@ -139,8 +189,16 @@ export class World {
   }
 
   addVm(spec: {
-    project: string; zone: string; name: string; os: SimOs; labels?: Record<string, string>; metadata?: Record<string, string>;
-    serviceAccount?: string | null; status?: string; agentMissing?: boolean; policyFailure?: string | null;
+    project: string;
+    zone: string;
+    name: string;
+    os: SimOs;
+    labels?: Record<string, string>;
+    metadata?: Record<string, string>;
+    serviceAccount?: string | null;
+    status?: string;
+    agentMissing?: boolean;
+    policyFailure?: string | null;
   }): SimVm {
     this.project(spec.project);
     const metadata = Object.entries(spec.metadata ?? {}).map(([key, value]) => ({ key, value }));
@@ -156,9 +214,16 @@ export class World {
       labelFingerprint: fingerprint(labels),
       metadata,
       metadataFingerprint: fingerprint(metadata),
-      serviceAccount: spec.serviceAccount === undefined ? `${this.project(spec.project).number}-compute@developer.gserviceaccount.com` : spec.serviceAccount,
+      serviceAccount:
+        spec.serviceAccount === undefined
+          ? `${this.project(spec.project).number}-compute@developer.gserviceaccount.com`
+          : spec.serviceAccount,
       creationTimestamp: new Date().toISOString(),
-      faults: { agentMissing: spec.agentMissing ?? false, policyFailure: spec.policyFailure ?? null, logsStopped: false },
+      faults: {
+        agentMissing: spec.agentMissing ?? false,
+        policyFailure: spec.policyFailure ?? null,
+        logsStopped: false,
+      },
       installed: {},
       files: {},
       applied: {},
