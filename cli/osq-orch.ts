@@ -2,15 +2,19 @@
 // osq-orch: the orchestrator from a terminal. `osq-orch help` lists the commands.
 import { parseArgs } from 'node:util';
 import { DEFAULT_BUNDLE_DIR, loadBundle } from '../shared/osquery/bundle.js';
-import { DEFAULT_LINT_OPTIONS, formatFinding, lintBundle } from '../shared/osquery/lint.js';
+import { formatFinding, lintBundle } from '../shared/osquery/lint.js';
+import { LINT_POLICY_FILE, POLICY_MODES, lintOptionsFor, type PolicyMode } from '../shared/osquery/lint-policy.js';
 import { DEFAULT_OSQUERY_VERSION, loadSchema, schemaSource as resolveSchema } from '../shared/osquery/schema.js';
 import { quietKnownWarnings } from '../shared/warnings.js';
 
 const HELP = `osq-orch <command> [options]
 
-  lint [bundle-dir] [--schema PATH|URL] [--budget N] [--min-interval S]
-      Check an osquery bundle: structure, every query prepared against the osquery schema, cost.
-      Exit 1 when there are errors. Default schema: osquery ${DEFAULT_OSQUERY_VERSION}'s, kept in the repository;
+  lint [bundle-dir] [--schema PATH|URL] [--policy on|warn|off] [--budget N] [--min-interval S]
+      Check an osquery bundle as osqueryd ${DEFAULT_OSQUERY_VERSION} would run it on Linux (findings of kind
+      "broken") and against this project's performance policy (kind "policy"). Exit 1 when there are
+      errors. --policy off checks for breakage alone, warn reports policy findings as warnings; a
+      ${LINT_POLICY_FILE} in the bundle folder may set policy, budgetPerHour and minIntervalSeconds
+      (options given here win). Default schema: osquery ${DEFAULT_OSQUERY_VERSION}'s, kept in the repository;
       OSQUERY_SCHEMA (a path or URL) or OSQUERY_VERSION (the published schema of that version) change it.
 
   render --zone ZONE [--project P] [--bundle DIR]
@@ -96,26 +100,44 @@ async function publishCommand(args: string[]): Promise<number> {
   }
 }
 
+/** A positive number from a command-line option, or undefined when it is not given. */
+function positiveNumber(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, not ${value}`);
+  return n;
+}
+
 async function lint(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { schema: { type: 'string' }, budget: { type: 'string' }, 'min-interval': { type: 'string' } },
+    options: {
+      schema: { type: 'string' },
+      budget: { type: 'string' },
+      'min-interval': { type: 'string' },
+      policy: { type: 'string' },
+    },
   });
+  if (values.policy !== undefined && !POLICY_MODES.includes(values.policy as PolicyMode))
+    throw new Error(`--policy must be one of ${POLICY_MODES.join(', ')}, not ${values.policy}`);
   const dir = positionals[0] ?? DEFAULT_BUNDLE_DIR;
   const [bundle, schema] = await Promise.all([loadBundle(dir), loadSchema(schemaSource(values.schema))]);
-  const result = lintBundle(bundle, schema, {
-    budgetPerHour: values.budget ? Number(values.budget) : DEFAULT_LINT_OPTIONS.budgetPerHour,
-    minIntervalSeconds: values['min-interval']
-      ? Number(values['min-interval'])
-      : DEFAULT_LINT_OPTIONS.minIntervalSeconds,
+  const options = lintOptionsFor(bundle, {
+    budgetPerHour: positiveNumber('budget', values.budget),
+    minIntervalSeconds: positiveNumber('min-interval', values['min-interval']),
+    policy: values.policy as PolicyMode | undefined,
   });
+  const result = lintBundle(bundle, schema, options);
   for (const f of result.findings) console.log(formatFinding(f));
-  const errors = result.findings.filter((f) => f.severity === 'error').length;
+  const errors = result.findings.filter((f) => f.severity === 'error');
+  const count = (kind: string) => errors.filter((f) => f.kind === kind).length;
   console.log(
-    `${result.queries} queries, ${result.executionsPerHour} executions per host per hour, ${errors} errors, ${result.findings.length - errors} warnings`,
+    `${result.queries} queries, ${result.executionsPerHour} executions per host per hour, ` +
+      `${errors.length} errors (${count('broken')} broken, ${count('policy')} policy), ` +
+      `${result.findings.length - errors.length} warnings; policy ${options.policy}`,
   );
-  return errors > 0 ? 1 : 0;
+  return errors.length > 0 ? 1 : 0;
 }
 
 async function audit(args: string[]): Promise<number> {

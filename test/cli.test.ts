@@ -53,7 +53,44 @@ t('lint fails a broken bundle (exit 1), one line per finding with file, pack, qu
   );
   const r = run(['lint', dir, '--schema', SCHEMA]);
   assert.is(r.status, 1);
-  assert.match(r.stdout, /^error packs\/users.conf pack=users query=broken: SQLite: no such column: nope$/m);
+  assert.match(r.stdout, /^error broken packs\/users.conf pack=users query=broken: SQLite: no such column: nope$/m);
+  assert.match(r.stdout, /1 errors \(1 broken, 0 policy\)/);
+});
+
+t('lint --policy off checks a community configuration for breakage alone; lint-policy.json does the same', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'community-'));
+  writeFileSync(path.join(dir, 'osquery.flags'), '--disable_audit=false\n--audit_allow_config=true\n');
+  writeFileSync(
+    path.join(dir, 'osquery.conf'),
+    JSON.stringify({
+      schedule: {
+        process_events: { query: 'SELECT pid, path FROM process_events', interval: 10 },
+        socket_events: { query: 'SELECT pid FROM socket_events', interval: 3600 },
+      },
+    }),
+  );
+  const on = run(['lint', dir, '--schema', SCHEMA]);
+  assert.is(on.status, 1);
+  assert.match(on.stdout, /^error policy osquery.conf query=process_events: interval 10 s is shorter/m);
+  assert.match(on.stdout, /^error policy osquery.conf: projected 361 query executions/m);
+  assert.match(on.stdout, /^error broken osquery.conf query=socket_events: .*--audit_allow_sockets=true/m);
+  const off = run(['lint', dir, '--schema', SCHEMA, '--policy', 'off']);
+  assert.is(off.status, 1, 'socket_events is still broken');
+  assert.not.match(off.stdout, /policy osquery/);
+  assert.match(off.stdout, /1 errors \(1 broken, 0 policy\), 0 warnings; policy off/);
+  writeFileSync(
+    path.join(dir, 'osquery.flags'),
+    '--disable_audit=false\n--audit_allow_config=true\n--audit_allow_sockets\n',
+  );
+  assert.is(run(['lint', dir, '--schema', SCHEMA, '--policy', 'off']).status, 0);
+  writeFileSync(path.join(dir, 'lint-policy.json'), JSON.stringify({ policy: 'off' }));
+  const viaFile = run(['lint', dir, '--schema', SCHEMA]);
+  assert.is(viaFile.status, 0, viaFile.stdout);
+  assert.match(viaFile.stdout, /0 errors .*; policy off/);
+  assert.is(run(['lint', dir, '--schema', SCHEMA, '--policy', 'on']).status, 1, '--policy wins over the file');
+  const bad = run(['lint', dir, '--schema', SCHEMA, '--policy', 'of']);
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /--policy must be one of on, warn, off/);
 });
 
 t("lint without --schema uses the pinned version's schema kept in the repository (no network needed)", () => {

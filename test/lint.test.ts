@@ -5,7 +5,14 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadBundle, DEFAULT_BUNDLE_DIR } from '../shared/osquery/bundle.js';
-import { formatFinding, lintBundle, type Finding } from '../shared/osquery/lint.js';
+import {
+  DEFAULT_LINT_OPTIONS,
+  formatFinding,
+  lintBundle,
+  type Finding,
+  type LintOptions,
+} from '../shared/osquery/lint.js';
+import { lintOptionsFor } from '../shared/osquery/lint-policy.js';
 import { loadSchema, type OsquerySchema, bundledSchemaPath } from '../shared/osquery/schema.js';
 import { PINNED_OSQUERY_VERSION } from '../shared/osquery/version.js';
 
@@ -21,12 +28,12 @@ async function lint(
   schema: OsquerySchema,
   conf: unknown,
   extra: Record<string, string> = {},
-  flags = FLAGS,
-  options = { budgetPerHour: 60, minIntervalSeconds: 300 },
+  flags: string | null = FLAGS,
+  options: Partial<LintOptions> = {},
 ) {
   const dir = mkdtempSync(path.join(tmpdir(), 'bundle-'));
   const files: Record<string, string> = {
-    'osquery.flags': flags,
+    ...(flags === null ? {} : { 'osquery.flags': flags }),
     'osquery.conf': typeof conf === 'string' ? conf : JSON.stringify(conf),
     ...extra,
   };
@@ -34,9 +41,11 @@ async function lint(
     mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     writeFileSync(path.join(dir, name), content);
   }
-  return lintBundle(await loadBundle(dir), schema, options);
+  const bundle = await loadBundle(dir);
+  return lintBundle(bundle, schema, lintOptionsFor(bundle, options));
 }
 const reasons = (findings: Finding[]) => findings.filter((f) => f.severity === 'error').map((f) => f.reason);
+const warnings = (findings: Finding[]) => findings.filter((f) => f.severity === 'warning').map((f) => f.reason);
 const q = (query: string, interval: unknown = 3600, more: Record<string, unknown> = {}) => ({
   query,
   interval,
@@ -80,23 +89,71 @@ t('hidden columns and osquery SQL functions prepare', async ({ schema }) => {
   assert.equal(r.findings, []);
 });
 
-t('tables not on Linux, evented tables with events disabled', async ({ schema }) => {
+t('tables not on Linux; evented tables with --disable_events=true return nothing', async ({ schema }) => {
   const r = await lint(schema, {
     schedule: { win: q('SELECT * FROM services'), ev: q('SELECT * FROM process_events') },
   });
   assert.ok(reasons(r.findings).some((x) => /table services is not available on Linux/.test(x)));
   assert.ok(reasons(r.findings).some((x) => /process_events is evented but events are disabled/.test(x)));
-  const enabled = await lint(
-    schema,
-    { schedule: { ev: q('SELECT * FROM process_events') } },
-    {},
-    '--disable_events=false\n',
-  );
-  assert.equal(reasons(enabled.findings), []);
   const darwinOnly = await lint(schema, {
     schedule: { mac: q('SELECT * FROM launchd', 3600, { platform: 'darwin' }) },
   });
   assert.equal(reasons(darwinOnly.findings), [], 'a query for another platform is not held to Linux');
+});
+
+// osqueryd runs with events on (--disable_events defaults to false); audit tables need the audit publisher.
+t('an audit-based evented table: broken without --disable_audit=false, working with it', async ({ schema }) => {
+  const conf = { schedule: { procs: q('SELECT pid, path, cmdline FROM process_events') } };
+  const without = await lint(schema, conf, {}, '--watchdog_utilization_limit=10\n');
+  assert.equal(without.findings.map(formatFinding), [
+    'error broken osquery.conf query=procs: table process_events returns nothing: its audit publisher needs ' +
+      "--disable_audit=false (osquery's default is true; osquery/events/audit_flags.cpp)",
+  ]);
+  const audit = await lint(schema, conf, {}, '--disable_audit=false\n');
+  assert.equal(reasons(audit.findings), [], 'working: no error');
+  assert.match(
+    warnings(audit.findings).join('\n'),
+    /only what the host's own audit rules record.*--audit_allow_config=true/,
+  );
+  const configured = await lint(schema, conf, {}, '--disable_audit=false\n--audit_allow_config=true\n');
+  assert.equal(configured.findings, []);
+  const viaOptions = await lint(
+    schema,
+    { ...conf, options: { disable_audit: false, audit_allow_config: true } },
+    {},
+    '--watchdog_utilization_limit=10\n',
+  );
+  assert.equal(viaOptions.findings, [], 'flags set in the config options count');
+});
+
+t('socket_events needs --audit_allow_sockets; the finding names the missing flag', async ({ schema }) => {
+  const conf = { schedule: { sockets: q('SELECT pid, remote_address FROM socket_events') } };
+  const r = await lint(schema, conf, {}, '--disable_audit=false\n--audit_allow_config=true\n');
+  assert.equal(reasons(r.findings), [
+    'table socket_events returns nothing: its audit publisher needs --audit_allow_sockets=true ' +
+      "(osquery's default is false; osquery/events/audit_flags.cpp)",
+  ]);
+  const ok = await lint(schema, conf, {}, '--disable_audit=false\n--audit_allow_config=true\n--audit_allow_sockets\n');
+  assert.equal(ok.findings, []);
+});
+
+t('other publishers: file_events, syslog_events, hardware_events', async ({ schema }) => {
+  const conf = {
+    schedule: {
+      files: q('SELECT target_path FROM file_events'),
+      logs: q('SELECT message FROM syslog_events'),
+      usb: q('SELECT action FROM hardware_events'),
+    },
+    file_paths: { etc: ['/etc/%%'] },
+  };
+  const r = await lint(schema, conf, {}, '', { policy: 'off' });
+  assert.equal(reasons(r.findings).sort(), [
+    'table file_events returns nothing: its inotify publisher needs --enable_file_events=true ' +
+      "(osquery's default is false; osquery/events/file_events_flags.cpp)",
+    "table syslog_events returns nothing: its syslog publisher needs --enable_syslog=true (osquery's default is false; osquery/events/linux/syslog.cpp)",
+  ]);
+  const on = await lint(schema, conf, {}, '--enable_file_events=true\n--enable_syslog=true\n', { policy: 'off' });
+  assert.equal(on.findings, []);
 });
 
 t('file and hash need a path or directory constraint', async ({ schema }) => {
@@ -115,7 +172,7 @@ t('file and hash need a path or directory constraint', async ({ schema }) => {
   assert.match(r.findings[0]!.reason, /needs a constraint on path or directory/);
 });
 
-t('structure: keys, fields, intervals, platforms, startup-only options, watchdog', async ({ schema }) => {
+t('structure: intervals, startup-only options, watchdog, flag lines', async ({ schema }) => {
   const r = await lint(
     schema,
     {
@@ -125,30 +182,63 @@ t('structure: keys, fields, intervals, platforms, startup-only options, watchdog
         ibig: q('SELECT 1', 604801),
         istr: q('SELECT 1', 'hourly'),
         fast: q('SELECT 1', 60),
-        plat: q('SELECT 1', 3600, { platform: 'plan9' }),
-        field: q('SELECT 1', 3600, { intervall: 5 }),
+        'query.reserved': q('SELECT 1'),
       },
-      extra_key: {},
     },
     {},
     '--watchdog_utilization_limit=130\nnot a flag\n',
   );
   const all = reasons(r.findings).join('\n');
   for (const pattern of [
-    /unknown top-level key "extra_key"/,
     /options.watchdog_memory_limit is a startup-only flag/,
-    /options.host_identifier is a startup-only flag/,
     /interval 0 must be/,
     /interval 604801 must be/,
     /interval "hourly" must be/,
     /interval 60 s is shorter than the 300 s minimum/,
-    /unknown platform "plan9"/,
-    /unknown query field "intervall"/,
     /watchdog_utilization_limit 130 is above 100/,
     /line 2 is not --name=value/,
+    /reserved prefix or suffix/,
   ])
     assert.match(all, pattern);
-  assert.not.match(all, /schedule_splay_percent/);
+  // host_identifier is a plain FLAG: osquery applies it from the config's options.
+  assert.not.match(all, /host_identifier|schedule_splay_percent/);
+  const kindOf = (pattern: RegExp) => r.findings.find((f) => pattern.test(f.reason))?.kind;
+  assert.is(kindOf(/interval 60 s is shorter/), 'policy');
+  assert.is(kindOf(/interval 0 must be/), 'broken');
+  assert.is(kindOf(/watchdog_utilization_limit 130/), 'broken');
+});
+
+// osquery's config parsers read their own keys and ignore the rest (osquery/config/config.cpp applyParsers).
+t('unknown keys are warnings, not errors: top level, pack, query, decorator kind', async ({ schema }) => {
+  const r = await lint(schema, {
+    platform: 'linux',
+    extra_key: {},
+    schedule: { field: q('SELECT 1', 3600, { intervall: 5 }), old: q('SELECT 1', 3600, { blacklist: false }) },
+    packs: { p: { queries: {}, owner: 'me' } },
+    decorators: { sometimes: ['SELECT 1'] },
+  });
+  assert.equal(reasons(r.findings), []);
+  const all = warnings(r.findings).join('\n');
+  for (const pattern of [
+    /unknown top-level key "platform": osquery ignores it/,
+    /unknown top-level key "extra_key"/,
+    /unknown query field "intervall"/,
+    /unknown pack key "owner"/,
+    /unknown decorator kind "sometimes"/,
+    /osquery 5 ignores "blacklist"/,
+  ])
+    assert.match(all, pattern);
+});
+
+t('a query without an interval runs every schedule_default_interval (3600 s unless set)', async ({ schema }) => {
+  const r = await lint(schema, { schedule: { a: { query: 'SELECT 1' } } });
+  assert.equal(r.findings, []);
+  assert.is(r.executionsPerHour, 1);
+  const set = await lint(schema, {
+    options: { schedule_default_interval: 600 },
+    schedule: { a: { query: 'SELECT 1' } },
+  });
+  assert.is(set.executionsPerHour, 6);
 });
 
 t('packs: by path, missing files, unreferenced files, pack fields, budget', async ({ schema }) => {
@@ -161,19 +251,21 @@ t('packs: by path, missing files, unreferenced files, pack fields, budget', asyn
     { packs: { net: '/etc/osquery/packs/net.conf', gone: '/etc/osquery/packs/gone.conf' } },
     { 'packs/net.conf': pack, 'packs/orphan.conf': '{"queries": {}}' },
     FLAGS,
-    { budgetPerHour: 1, minIntervalSeconds: 300 },
+    { budgetPerHour: 1 },
   );
   const lines = r.findings.map(formatFinding);
   assert.ok(
     lines.includes(
-      'error packs/net.conf pack=net query=typo: unknown table listening_portz (SQLite: no such table: listening_portz)',
+      'error broken packs/net.conf pack=net query=typo: unknown table listening_portz (SQLite: no such table: listening_portz)',
     ),
     lines.join('\n'),
   );
   assert.ok(lines.some((l) => /pack=gone: pack path \/etc\/osquery\/packs\/gone.conf is not in the bundle/.test(l)));
-  assert.ok(lines.some((l) => /^warning packs\/orphan.conf: pack file is not referenced/.test(l)));
+  assert.ok(lines.some((l) => /^warning broken packs\/orphan.conf: pack file is not referenced/.test(l)));
   assert.ok(
-    lines.some((l) => /projected 3 query executions per host per hour exceed the budget of 1/.test(l)),
+    lines.some((l) =>
+      /^error policy osquery.conf: projected 3 query executions per host per hour exceed the budget of 1/.test(l),
+    ),
     lines.join('\n'),
   );
 });
@@ -192,6 +284,166 @@ t('decorators are checked as SQL, interval keys multiples of 60', async ({ schem
     },
   });
   assert.equal(reasons(r.findings).length, 2);
+});
+
+// osquery/core/system.cpp checkPlatform: substring matches; ubuntu and centos are Linux.
+t('platforms ubuntu, centos, posix run on Linux, at pack and query level', async ({ schema }) => {
+  const pack = (platform: string) => JSON.stringify({ platform, queries: { users: q('SELECT uid FROM users', 3600) } });
+  const r = await lint(
+    schema,
+    {
+      schedule: {
+        deb: q('SELECT name FROM deb_packages', 3600, { platform: 'ubuntu' }),
+        rpm: q('SELECT name FROM rpm_packages', 3600, { platform: 'centos' }),
+        cron: q('SELECT command FROM crontab', 3600, { platform: 'posix' }),
+      },
+      packs: {
+        u: '/etc/osquery/packs/u.conf',
+        c: '/etc/osquery/packs/c.conf',
+        p: '/etc/osquery/packs/p.conf',
+      },
+    },
+    { 'packs/u.conf': pack('ubuntu'), 'packs/c.conf': pack('centos'), 'packs/p.conf': pack('posix') },
+  );
+  assert.equal(r.findings, []);
+  assert.is(r.executionsPerHour, 6, 'all six run on Linux and count against the budget');
+});
+
+t(
+  'platforms gentoo and darwin never run on Linux: a warning, the SQL still checked for that platform',
+  async ({ schema }) => {
+    const pack = (platform: string, sql: string) => JSON.stringify({ platform, queries: { a: q(sql, 60) } });
+    const r = await lint(
+      schema,
+      {
+        schedule: {
+          portage: q('SELECT package FROM portage_packages', 3600, { platform: 'gentoo' }),
+          portage_typo: q('SELECT nope FROM portage_packages', 3600, { platform: 'gentoo' }),
+          mac: q('SELECT label FROM launchd', 3600, { platform: 'darwin' }),
+          mac_win: q('SELECT name FROM services', 3600, { platform: 'darwin' }),
+        },
+        packs: { g: '/etc/osquery/packs/g.conf', d: '/etc/osquery/packs/d.conf' },
+      },
+      {
+        'packs/g.conf': pack('gentoo', 'SELECT package FROM portage_packages'),
+        'packs/d.conf': pack('darwin', 'SELECT nope FROM launchd'),
+      },
+    );
+    const lines = r.findings.map(formatFinding);
+    for (const line of [
+      'warning broken osquery.conf query=portage: platform "gentoo" never runs on Linux, nor anywhere else osquery runs ' +
+        '(osquery/core/system.cpp checkPlatform)',
+      'warning broken osquery.conf query=mac: platform "darwin" never runs on Linux (osquery/core/system.cpp checkPlatform)',
+      'warning broken packs/g.conf pack=g: platform "gentoo" never runs on Linux, nor anywhere else osquery runs (osquery/core/system.cpp checkPlatform)',
+      'warning broken packs/d.conf pack=d: platform "darwin" never runs on Linux (osquery/core/system.cpp checkPlatform)',
+      'error broken osquery.conf query=portage_typo: SQLite: no such column: nope',
+      'error broken osquery.conf query=mac_win: table services is not available on darwin (windows)',
+      'error broken packs/d.conf pack=d query=a: SQLite: no such column: nope',
+    ])
+      assert.ok(lines.includes(line), `${line}\n---\n${lines.join('\n')}`);
+    assert.is(lines.length, 9, lines.join('\n'));
+    assert.is(r.executionsPerHour, 0, 'nothing runs on Linux: no cost, no interval policy');
+  },
+);
+
+t('the policy: errors by default, warnings with warn, gone with off; broken findings stay', async ({ schema }) => {
+  const conf = {
+    schedule: {
+      fast: q('SELECT 1', 10),
+      typo: q('SELECT nope FROM users'),
+    },
+  };
+  const on = await lint(schema, conf, {}, FLAGS, { budgetPerHour: 100 });
+  assert.equal(
+    on.findings.map((f) => [f.severity, f.kind]),
+    [
+      ['error', 'policy'],
+      ['error', 'broken'],
+      ['error', 'policy'],
+    ],
+  );
+  const warn = await lint(schema, conf, {}, FLAGS, { budgetPerHour: 100, policy: 'warn' });
+  assert.equal(
+    warn.findings.map((f) => [f.severity, f.kind]),
+    [
+      ['warning', 'policy'],
+      ['error', 'broken'],
+      ['warning', 'policy'],
+    ],
+  );
+  const off = await lint(schema, conf, {}, FLAGS, { policy: 'off' });
+  assert.equal(off.findings.map(formatFinding), ['error broken osquery.conf query=typo: SQLite: no such column: nope']);
+  assert.is(off.executionsPerHour, 361, 'the cost is still measured');
+});
+
+t('FIM and a missing osquery.flags are policy findings', async ({ schema }) => {
+  const conf = { schedule: { a: q('SELECT 1') } };
+  const fim = await lint(schema, conf, {}, '--enable_file_events=true\n');
+  assert.equal(fim.findings.map(formatFinding), [
+    'error policy osquery.flags: file integrity monitoring is off by policy: --enable_file_events turns it on',
+  ]);
+  const noFlags = await lint(schema, conf, {}, null);
+  assert.equal(
+    noFlags.findings.map((f) => [f.kind, f.file]),
+    [['policy', 'osquery.flags']],
+  );
+  assert.equal((await lint(schema, conf, {}, null, { policy: 'off' })).findings, []);
+});
+
+t(
+  'lint-policy.json beside osquery.conf sets the policy; options given win; a bad file is an error',
+  async ({ schema }) => {
+    const conf = { schedule: { fast: q('SELECT 1', 60) } };
+    const file = (json: unknown) => ({ 'lint-policy.json': JSON.stringify(json) });
+    assert.equal((await lint(schema, conf, file({ policy: 'off' }))).findings, []);
+    assert.equal((await lint(schema, conf, file({ minIntervalSeconds: 60 }))).findings, []);
+    assert.is((await lint(schema, conf, file({ policy: 'off' }), FLAGS, { policy: 'on' })).findings.length, 1);
+    for (const bad of [{ policy: 'of' }, { budget: 5 }, 'not json'])
+      await lint(schema, conf, typeof bad === 'string' ? { 'lint-policy.json': bad } : file(bad)).then(
+        () => assert.unreachable(`${JSON.stringify(bad)} accepted`),
+        (error: Error) => assert.match(error.message, /lint-policy.json/),
+      );
+    assert.equal(DEFAULT_LINT_OPTIONS, { budgetPerHour: 60, minIntervalSeconds: 300, policy: 'on' });
+  },
+);
+
+t('removed tables say when osquery removed them; aliases osquery accepts prepare', async ({ schema }) => {
+  const r = await lint(schema, {
+    schedule: {
+      integrity: q('SELECT * FROM kernel_integrity'),
+      opera: q('SELECT name FROM opera_extensions'),
+      hosts: q('SELECT address, hostnames FROM hosts'),
+      schedule: q('SELECT name, blacklisted FROM osquery_schedule'),
+      time: q('SELECT date_time FROM time'),
+    },
+  });
+  assert.equal(r.findings.map(formatFinding), [
+    'error broken osquery.conf query=integrity: unknown table kernel_integrity: removed in osquery 4.1.1, ' +
+      'it read the retired osquery kernel extension (SQLite: no such table: kernel_integrity)',
+    'error broken osquery.conf query=opera: unknown table opera_extensions: removed in osquery 4.7.0, ' +
+      "chrome_extensions covers Opera (browser_type = 'opera') (SQLite: no such table: opera_extensions)",
+  ]);
+});
+
+t('config and packs: line continuations and whole-line comments, as osquery strips them', async ({ schema }) => {
+  const pack = [
+    '{',
+    '  // osquery drops comment lines',
+    '  # and these',
+    '  "queries": {',
+    '    "users": {',
+    '      "query": "SELECT uid FROM users \\',
+    '        WHERE uid = 0;",',
+    '      "interval": 3600',
+    '    }',
+    '  }',
+    '}',
+  ].join('\n');
+  const r = await lint(schema, '{\n# comment\n"packs": {"p": "/etc/osquery/packs/p.conf"}\n}', {
+    'packs/p.conf': pack,
+  });
+  assert.equal(r.findings, []);
+  assert.is(r.queries, 1);
 });
 
 t.run();

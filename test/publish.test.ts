@@ -151,10 +151,34 @@ t('a bundle with lint errors is refused before anything is uploaded', async ({ s
     await publish({ bundleDir: dir, schema: await loadSchema(SCHEMA) });
     assert.unreachable();
   } catch (error) {
-    assert.match((error as Error).message, /watchdog_utilization_limit 130 is above 100/);
+    assert.match((error as Error).message, /error broken osquery.flags: watchdog_utilization_limit 130 is above 100/);
   }
   assert.is(stack.sim.world.objects.size, 0);
   assert.is(await currentVersion(), null);
+});
+
+t("publish lints with the bundle's lint-policy.json, as osq-orch lint does", async ({ stack }) => {
+  const dir = bundleCopy();
+  const packPath = path.join(dir, 'packs/users.conf');
+  const pack = JSON.parse(readFileSync(packPath, 'utf8'));
+  pack.queries.sudoers.interval = 240;
+  writeFileSync(packPath, JSON.stringify(pack, null, 2));
+  const schema = await loadSchema(SCHEMA);
+  try {
+    await publish({ bundleDir: dir, schema });
+    assert.unreachable();
+  } catch (error) {
+    assert.match((error as Error).message, /error policy packs\/users.conf pack=users query=sudoers: interval 240 s/);
+  }
+  assert.is(stack.sim.world.objects.size, 0);
+  writeFileSync(path.join(dir, 'lint-policy.json'), JSON.stringify({ minIntervalSeconds: 240 }));
+  const report = await publish({ bundleDir: dir, schema });
+  assert.is(await currentVersion(), report.configVersion);
+  const rollout = await getRollout(report.configVersion);
+  assert.not.ok(
+    rollout!.files.some((f) => f.source === 'lint-policy.json'),
+    'the policy file stays in the repository, never on a VM',
+  );
 });
 
 t('a project that answers 403 fails alone', async ({ stack }) => {

@@ -37,14 +37,17 @@ export async function loadBundle(dir: string = DEFAULT_BUNDLE_DIR): Promise<Bund
   return { dir, files };
 }
 
-/** `--name=value` lines of a flags file (comments and blanks skipped); bad lines are returned apart. */
+/**
+ * `--name=value` lines of a flags file (comments and blanks skipped; gflags also takes `-name=value`);
+ * bad lines are returned apart.
+ */
 export function parseFlags(text: string): { flags: Map<string, string>; bad: Array<{ line: number; text: string }> } {
   const flags = new Map<string, string>();
   const bad: Array<{ line: number; text: string }> = [];
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
-    const m = /^--([a-z0-9_]+)(?:=(.*))?$/.exec(line);
+    const m = /^--?([a-z0-9_]+)(?:=(.*))?$/.exec(line);
     if (!m) bad.push({ line: i + 1, text: line });
     else flags.set(m[1]!, m[2] ?? 'true');
   });

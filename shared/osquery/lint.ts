@@ -1,33 +1,38 @@
-// The bundle linter: structure, SQL against the schema, and cost, before anything ships to a VM.
+// The bundle linter: what osqueryd 5.23.1 would do with a bundle on a Linux host, and this project's
+// performance policy, before anything ships to a VM. Every `broken` finding follows osquery's source
+// (the file is named where a rule comes from); `policy` findings are this project's own rules.
 import path from 'node:path';
 import { parseFlags, type Bundle } from './bundle.js';
+import { eventedTableStatus, eventsConfigOf, fimFlagsOn, type EventsConfig } from './events.js';
+import { CLI_ONLY_FLAGS, FLAG_DEFAULTS, effectiveFlags, type EffectiveFlags } from './flags.js';
+import { DEFAULT_LINT_OPTIONS, type LintOptions } from './lint-policy.js';
+import { systemsForPlatform, type OsquerySystem } from './platform.js';
 import { runsOnLinux, type OsquerySchema } from './schema.js';
+import { REMOVED_TABLES } from './schema-extras.js';
 import { SqlChecker } from './sql-check.js';
+
+export { DEFAULT_LINT_OPTIONS, type LintOptions } from './lint-policy.js';
+
+/** `broken`: osquery rejects it, ignores it, or it can never return data. `policy`: this project's rules. */
+export type FindingKind = 'broken' | 'policy';
 
 export interface Finding {
   severity: 'error' | 'warning';
+  kind: FindingKind;
   file: string;
   pack?: string;
   query?: string;
   reason: string;
 }
 
-export interface LintOptions {
-  /** Projected scheduled-query executions per host per hour allowed. */
-  budgetPerHour: number;
-  /** No query runs more often than this, except heartbeats (`removed: false`, `denylist: false`). */
-  minIntervalSeconds: number;
-}
-
-export const DEFAULT_LINT_OPTIONS: LintOptions = { budgetPerHour: 60, minIntervalSeconds: 300 };
-
 export interface LintResult {
   findings: Finding[];
-  /** Projected scheduled executions per host per hour (shards counted by their share). */
+  /** Projected scheduled executions per host per hour on Linux (shards counted by their share). */
   executionsPerHour: number;
   queries: number;
 }
 
+/** Top-level keys some config parser reads (keys() of every config_parser plugin, plus schedule and packs: osquery/config/config.cpp). */
 const CONF_KEYS = new Set([
   'options',
   'schedule',
@@ -40,10 +45,13 @@ const CONF_KEYS = new Set([
   'yara',
   'events',
   'views',
+  'logger',
   'auto_table_construction',
   'prometheus_targets',
+  'kafka_topics',
   'feature_vectors',
 ]);
+/** Query fields osquery reads (osquery/config/packs.cpp), plus the documentation fields packs carry. */
 const QUERY_KEYS = new Set([
   'query',
   'interval',
@@ -53,57 +61,42 @@ const QUERY_KEYS = new Set([
   'version',
   'shard',
   'denylist',
-  'blacklist',
+  'startup_priority',
   'description',
   'value',
 ]);
 const PACK_KEYS = new Set(['queries', 'discovery', 'platform', 'version', 'shard', 'oncall']);
-const PLATFORMS = new Set(['all', 'any', 'linux', 'darwin', 'windows', 'freebsd', 'posix']);
 const DECORATOR_KEYS = new Set(['load', 'always', 'interval']);
-/** Read once at start-up: osquery ignores them in the config's options (with a warning). */
-export const STARTUP_ONLY_FLAGS = new Set([
-  'watchdog_level',
-  'watchdog_memory_limit',
-  'watchdog_utilization_limit',
-  'watchdog_delay',
-  'watchdog_latency_limit',
-  'disable_watchdog',
-  'config_refresh',
-  'config_accelerated_refresh',
-  'config_plugin',
-  'config_path',
-  'flagfile',
-  'host_identifier',
-  'specified_identifier',
-  'logger_plugin',
-  'logger_path',
-  'logger_rotate',
-  'logger_rotate_size',
-  'logger_rotate_max_files',
-  'logger_mode',
-  'database_path',
-  'pidfile',
-  'disable_events',
-  'disable_audit',
-  'enable_file_events',
-  'disable_database',
-  'extensions_autoload',
-  'extensions_socket',
-  'extensions_timeout',
-  'distributed_plugin',
-  'enroll_secret_path',
-  'tls_hostname',
-  'force',
-  'daemonize',
-  'enable_syslog',
-  'syslog_pipe_path',
-]);
+/** osquery skips queries whose names start or end with these (osquery/config/packs.cpp, osquery/database/database.cpp). */
+const RESERVED_NAME_PREFIXES = ['query.', 'cache.', 'config_views.'];
+const RESERVED_NAME_SUFFIXES = ['epoch', 'counter'];
+/** osquery's longest interval (kMaxQueryInterval, osquery/config/packs.cpp). */
+const MAX_INTERVAL = 604_800;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function platformIncludesLinux(platform: unknown): boolean {
-  if (typeof platform !== 'string' || platform === '') return true;
-  return platform.split(',').some((p) => ['all', 'any', 'linux', 'posix'].includes(p.trim()));
+/** Set, and false as osquery's JSON::valueToBool reads it (osquery/utils/json/json.cpp): false, "false", 0, ... */
+const isFalse = (v: unknown): boolean =>
+  typeof v === 'boolean'
+    ? !v
+    : typeof v === 'string'
+      ? !['true', 't'].includes(v.toLowerCase())
+      : typeof v === 'number'
+        ? v === 0
+        : v === null;
+
+/**
+ * osquery strips line continuations and whole-line `#` and `//` comments from the config and packs
+ * before parsing them (stripConfigComments, osquery/config/config.cpp).
+ */
+export function parseOsqueryJson(text: string): unknown {
+  const stripped = text
+    .replace(/\\\n/g, '')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => !line.startsWith('#') && !line.startsWith('//'))
+    .join('\n');
+  return JSON.parse(stripped);
 }
 
 interface QueryRef {
@@ -111,9 +104,13 @@ interface QueryRef {
   pack?: string;
   query: string;
   body: Record<string, unknown>;
-  packPlatform?: unknown;
+  /** Systems the pack runs on (all for the schedule). */
+  packSystems: Set<OsquerySystem>;
   packShard?: unknown;
 }
+
+type Where = Pick<Finding, 'file' | 'pack' | 'query'>;
+type Report = (f: Where & { reason: string }) => void;
 
 /** Pure, apart from SQLite: every finding for a bundle against a schema. */
 export function lintBundle(
@@ -122,49 +119,72 @@ export function lintBundle(
   options: LintOptions = DEFAULT_LINT_OPTIONS,
 ): LintResult {
   const findings: Finding[] = [];
-  const error = (f: Omit<Finding, 'severity'>) => findings.push({ severity: 'error', ...f });
-  const warning = (f: Omit<Finding, 'severity'>) => findings.push({ severity: 'warning', ...f });
+  const error: Report = (f) => findings.push({ severity: 'error', kind: 'broken', ...f });
+  const warning: Report = (f) => findings.push({ severity: 'warning', kind: 'broken', ...f });
+  const policy: Report = (f) => {
+    if (options.policy !== 'off')
+      findings.push({ severity: options.policy === 'warn' ? 'warning' : 'error', kind: 'policy', ...f });
+  };
 
-  // Flags.
-  const flagsText = bundle.files.get('osquery.flags');
-  const { flags, bad } = parseFlags(flagsText ?? '');
-  if (flagsText === undefined) error({ file: 'osquery.flags', reason: 'missing' });
-  for (const b of bad) error({ file: 'osquery.flags', reason: `line ${b.line} is not --name=value: ${b.text}` });
-  checkWatchdog(flags.get('watchdog_utilization_limit'), 'osquery.flags', error);
-  // osquery's default is --disable_events=true.
-  const eventsEnabled = flags.get('disable_events') === 'false';
-
-  // osquery.conf.
+  // osquery.conf, with osquery's comment stripping.
   const confText = bundle.files.get('osquery.conf');
   let conf: Record<string, unknown> = {};
   if (confText === undefined) error({ file: 'osquery.conf', reason: 'missing' });
   else {
     try {
-      const parsed = JSON.parse(confText);
+      const parsed = parseOsqueryJson(confText);
       if (!isObject(parsed)) error({ file: 'osquery.conf', reason: 'not a JSON object' });
       else conf = parsed;
     } catch (e) {
       error({ file: 'osquery.conf', reason: `not JSON: ${(e as Error).message}` });
     }
   }
+
+  // Flags: osquery.flags, then the config's options, as osqueryd applies them.
+  const flagsText = bundle.files.get('osquery.flags');
+  if (flagsText === undefined)
+    policy({
+      file: 'osquery.flags',
+      reason: "missing: osqueryd would run with osquery's default flags, without this project's watchdog limits",
+    });
+  const flagfile = parseFlags(flagsText ?? '');
+  for (const b of flagfile.bad)
+    error({
+      file: 'osquery.flags',
+      reason: `line ${b.line} is not --name=value: ${b.text} (gflags reads such a line as a program-name filter for the flags after it)`,
+    });
+  checkWatchdog(flagfile.flags.get('watchdog_utilization_limit'), error);
+  const confOptions = isObject(conf.options) ? conf.options : {};
+  const flags = effectiveFlags(flagsText ?? '', confOptions);
+  const eventsConfig = eventsConfigOf(conf);
+
+  // Unknown keys: osquery's config parsers read only their own keys (Config::applyParsers,
+  // osquery/config/config.cpp), so anything else is ignored; most likely a typo.
   for (const key of Object.keys(conf))
-    if (!CONF_KEYS.has(key)) error({ file: 'osquery.conf', reason: `unknown top-level key "${key}"` });
+    if (!CONF_KEYS.has(key))
+      warning({ file: 'osquery.conf', reason: `unknown top-level key "${key}": osquery ignores it` });
   if (isObject(conf.options)) {
-    for (const [key, value] of Object.entries(conf.options)) {
-      if (STARTUP_ONLY_FLAGS.has(key))
+    for (const key of Object.keys(conf.options))
+      if (CLI_ONLY_FLAGS.has(key))
         error({
           file: 'osquery.conf',
-          reason: `options.${key} is a startup-only flag: osquery ignores it here; put --${key} in osquery.flags`,
+          reason: `options.${key} is a startup-only flag: osquery ignores it here; put --${key} in osquery.flags (plugins/config/parsers/options.cpp)`,
         });
-      if (key === 'watchdog_utilization_limit') checkWatchdog(String(value), 'osquery.conf', error);
-    }
   } else if (conf.options !== undefined) error({ file: 'osquery.conf', reason: 'options must be an object' });
 
+  const fim = fimFlagsOn(flags);
+  if (fim.length > 0)
+    policy({
+      file: flags.origin(fim[0]!) === 'options' ? 'osquery.conf' : 'osquery.flags',
+      reason: `file integrity monitoring is off by policy: --${fim.join(' and --')} turns it on`,
+    });
+
+  const allSystems = systemsForPlatform(undefined);
   const queries: QueryRef[] = [];
   if (isObject(conf.schedule)) {
     for (const [name, body] of Object.entries(conf.schedule)) {
       if (!isObject(body)) error({ file: 'osquery.conf', query: name, reason: 'a scheduled query must be an object' });
-      else queries.push({ file: 'osquery.conf', query: name, body });
+      else queries.push({ file: 'osquery.conf', query: name, body, packSystems: allSystems });
     }
   } else if (conf.schedule !== undefined) error({ file: 'osquery.conf', reason: 'schedule must be an object' });
 
@@ -190,7 +210,7 @@ export function lintBundle(
           referenced.add(file);
           const packName = name === '*' ? path.basename(file, '.conf') : name;
           try {
-            packs.push({ name: packName, file, body: JSON.parse(bundle.files.get(file)!) });
+            packs.push({ name: packName, file, body: parseOsqueryJson(bundle.files.get(file)!) });
           } catch (e) {
             error({ file, pack: packName, reason: `not JSON: ${(e as Error).message}` });
           }
@@ -201,57 +221,73 @@ export function lintBundle(
   for (const file of packFiles)
     if (!referenced.has(file))
       warning({ file, reason: 'pack file is not referenced from osquery.conf: it will not run' });
+  const packSystems = new Map<string, Set<OsquerySystem>>();
   for (const pack of packs) {
+    const where = { file: pack.file, pack: pack.name };
     if (!isObject(pack.body)) {
-      error({ file: pack.file, pack: pack.name, reason: 'a pack must be a JSON object' });
+      error({ ...where, reason: 'a pack must be a JSON object' });
       continue;
     }
     for (const key of Object.keys(pack.body))
-      if (!PACK_KEYS.has(key)) error({ file: pack.file, pack: pack.name, reason: `unknown pack key "${key}"` });
-    checkPlatform(pack.body.platform, { file: pack.file, pack: pack.name }, error);
+      if (!PACK_KEYS.has(key)) warning({ ...where, reason: `unknown pack key "${key}": osquery ignores it` });
+    const systems = checkPlatform(pack.body.platform, where, warning);
+    packSystems.set(pack.name, systems);
     if (!isObject(pack.body.queries)) {
-      error({ file: pack.file, pack: pack.name, reason: 'queries must be an object' });
+      error({ ...where, reason: 'queries must be an object' });
       continue;
     }
     for (const [name, body] of Object.entries(pack.body.queries)) {
-      if (!isObject(body))
-        error({ file: pack.file, pack: pack.name, query: name, reason: 'a query must be an object' });
-      else
-        queries.push({
-          file: pack.file,
-          pack: pack.name,
-          query: name,
-          body,
-          packPlatform: pack.body.platform,
-          packShard: pack.body.shard,
-        });
+      if (!isObject(body)) error({ ...where, query: name, reason: 'a query must be an object' });
+      else queries.push({ ...where, query: name, body, packSystems: systems, packShard: pack.body.shard });
     }
   }
 
+  // A query without an interval runs every --schedule_default_interval (osquery/config/packs.cpp).
+  const defaultInterval = flags.text('schedule_default_interval') ?? String(FLAG_DEFAULTS.schedule_default_interval);
   const checker = new SqlChecker(schema);
+  const sql = (text: string, where: Where, systems: Set<OsquerySystem>) =>
+    checkSql(checker, schema, text, where, { systems, flags, eventsConfig }, error, warning);
   let executionsPerHour = 0;
   try {
     for (const q of queries) {
       const where = { file: q.file, pack: q.pack, query: q.query };
-      for (const key of Object.keys(q.body))
-        if (!QUERY_KEYS.has(key)) error({ ...where, reason: `unknown query field "${key}"` });
-      checkPlatform(q.body.platform, where, error);
-      const interval = parseInterval(q.body.interval);
+      for (const key of Object.keys(q.body)) {
+        if (key === 'blacklist')
+          warning({
+            ...where,
+            reason:
+              'osquery 5 ignores "blacklist" (it reads "denylist", osquery/config/packs.cpp): the query is denylisted as by default',
+          });
+        else if (!QUERY_KEYS.has(key))
+          warning({ ...where, reason: `unknown query field "${key}": osquery ignores it` });
+      }
+      if (
+        RESERVED_NAME_PREFIXES.some((p) => q.query.startsWith(p)) ||
+        RESERVED_NAME_SUFFIXES.some((s) => q.query.endsWith(s))
+      )
+        error({ ...where, reason: 'osquery skips a query whose name uses a reserved prefix or suffix' });
+      // A pack for another system already has its warning; its queries are checked for that system.
+      const systems = q.packSystems.has('linux')
+        ? intersect(q.packSystems, checkPlatform(q.body.platform, where, warning))
+        : intersect(q.packSystems, systemsForPlatform(q.body.platform));
+      const onLinux = systems.has('linux');
+      const interval = parseInterval(q.body.interval ?? defaultInterval);
       if (interval === null)
         error({
           ...where,
-          reason: `interval ${JSON.stringify(q.body.interval)} must be a whole number of seconds from 1 to 604800`,
+          reason:
+            `interval ${q.body.interval === undefined ? `(schedule_default_interval) ${defaultInterval}` : JSON.stringify(q.body.interval)} ` +
+            `must be a whole number of seconds from 1 to ${MAX_INTERVAL}: osquery skips the query`,
         });
-      const heartbeat = q.body.removed === false && q.body.denylist === false;
-      if (interval !== null && interval < options.minIntervalSeconds && !heartbeat) {
-        error({
+      const heartbeat = isFalse(q.body.removed) && isFalse(q.body.denylist);
+      if (onLinux && interval !== null && interval < options.minIntervalSeconds && !heartbeat) {
+        policy({
           ...where,
           reason:
             `interval ${interval} s is shorter than the ${options.minIntervalSeconds} s minimum ` +
             '(only heartbeats with removed:false and denylist:false may run more often)',
         });
       }
-      const onLinux = platformIncludesLinux(q.packPlatform) && platformIncludesLinux(q.body.platform);
       if (typeof q.body.query !== 'string' || q.body.query.trim() === '') {
         error({ ...where, reason: 'query must be a non-empty SQL string' });
         continue;
@@ -261,34 +297,30 @@ export function lintBundle(
         executionsPerHour +=
           (3600 / interval) * (Number.isFinite(shard) && shard > 0 && shard <= 100 ? shard / 100 : 1);
       }
-      checkSql(checker, schema, q.body.query, where, { onLinux, eventsEnabled }, error);
+      sql(q.body.query, where, systems);
     }
     for (const pack of packs) {
       if (!isObject(pack.body) || !Array.isArray(pack.body.discovery)) continue;
-      for (const sql of pack.body.discovery)
-        checkSql(
-          checker,
-          schema,
-          String(sql),
-          { file: pack.file, pack: pack.name, query: 'discovery' },
-          { onLinux: true, eventsEnabled },
-          error,
-        );
+      for (const text of pack.body.discovery)
+        sql(String(text), { file: pack.file, pack: pack.name, query: 'discovery' }, packSystems.get(pack.name)!);
     }
     if (isObject(conf.decorators)) {
       for (const [kind, value] of Object.entries(conf.decorators)) {
         const where = { file: 'osquery.conf', query: `decorators.${kind}` };
-        if (!DECORATOR_KEYS.has(kind)) error({ ...where, reason: `unknown decorator kind "${kind}"` });
+        if (!DECORATOR_KEYS.has(kind))
+          warning({ ...where, reason: `unknown decorator kind "${kind}": osquery ignores it` });
         else if (kind === 'interval' && isObject(value)) {
           for (const [seconds, list] of Object.entries(value)) {
+            // plugins/config/parsers/decorators.cpp
             if (!/^\d+$/.test(seconds) || Number(seconds) % 60 !== 0 || Number(seconds) === 0)
-              error({ ...where, reason: `interval key ${seconds} must be a positive multiple of 60` });
-            for (const sql of Array.isArray(list) ? list : [])
-              checkSql(checker, schema, String(sql), where, { onLinux: true, eventsEnabled }, error);
+              error({
+                ...where,
+                reason: `interval key ${seconds} must be a positive multiple of 60: osquery skips these decorators`,
+              });
+            for (const text of Array.isArray(list) ? list : []) sql(String(text), where, allSystems);
           }
         } else if (Array.isArray(value)) {
-          for (const sql of value)
-            checkSql(checker, schema, String(sql), where, { onLinux: true, eventsEnabled }, error);
+          for (const text of value) sql(String(text), where, allSystems);
         } else error({ ...where, reason: 'decorators must be lists of SQL' });
       }
     }
@@ -298,7 +330,7 @@ export function lintBundle(
 
   executionsPerHour = Math.round(executionsPerHour * 100) / 100;
   if (executionsPerHour > options.budgetPerHour) {
-    error({
+    policy({
       file: 'osquery.conf',
       reason: `projected ${executionsPerHour} query executions per host per hour exceed the budget of ${options.budgetPerHour}`,
     });
@@ -306,56 +338,85 @@ export function lintBundle(
   return { findings, executionsPerHour, queries: queries.length };
 }
 
-function checkWatchdog(value: string | undefined, file: string, error: (f: Omit<Finding, 'severity'>) => void): void {
+const intersect = <T>(a: Set<T>, b: Set<T>) => new Set([...a].filter((x) => b.has(x)));
+
+/** osquery/core/watcher.cpp clamps the utilization limit to 100 (% of all cores). */
+function checkWatchdog(value: string | undefined, error: Report): void {
   if (value === undefined) return;
   const n = Number(value);
-  if (!Number.isFinite(n)) error({ file, reason: `watchdog_utilization_limit ${value} is not a number` });
+  if (!Number.isFinite(n))
+    error({ file: 'osquery.flags', reason: `watchdog_utilization_limit ${value} is not a number` });
   else if (n > 100)
     error({
-      file,
+      file: 'osquery.flags',
       reason: `watchdog_utilization_limit ${n} is above 100: osquery clamps it to 100% of all cores, which turns the CPU watchdog off`,
     });
 }
 
-function checkPlatform(
-  platform: unknown,
-  where: Omit<Finding, 'severity' | 'reason'>,
-  error: (f: Omit<Finding, 'severity'>) => void,
-): void {
-  if (platform === undefined) return;
-  if (typeof platform !== 'string' || platform.split(',').some((p) => !PLATFORMS.has(p.trim())))
-    error({ ...where, reason: `unknown platform ${JSON.stringify(platform)}` });
+/** The systems a pack's or query's `platform` runs on; a warning when Linux is not one of them. */
+function checkPlatform(platform: unknown, where: Where, warning: Report): Set<OsquerySystem> {
+  const systems = systemsForPlatform(platform);
+  if (platform !== undefined && typeof platform !== 'string')
+    warning({ ...where, reason: `platform ${JSON.stringify(platform)} is not a string: osquery ignores it` });
+  else if (!systems.has('linux'))
+    warning({
+      ...where,
+      reason:
+        `platform ${JSON.stringify(platform)} never runs on Linux` +
+        (systems.size === 0 ? ', nor anywhere else osquery runs' : '') +
+        ' (osquery/core/system.cpp checkPlatform)',
+    });
+  return systems;
 }
 
 export function parseInterval(value: unknown): number | null {
   const n =
     typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  return Number.isInteger(n) && n >= 1 && n <= 604_800 ? n : null;
+  return Number.isInteger(n) && n >= 1 && n <= MAX_INTERVAL ? n : null;
 }
 
 function checkSql(
   checker: SqlChecker,
   schema: OsquerySchema,
   sql: string,
-  where: Omit<Finding, 'severity' | 'reason'>,
-  context: { onLinux: boolean; eventsEnabled: boolean },
-  error: (f: Omit<Finding, 'severity'>) => void,
+  where: Where,
+  context: { systems: Set<OsquerySystem>; flags: EffectiveFlags; eventsConfig: EventsConfig },
+  error: Report,
+  warning: Report,
 ): void {
   const result = checker.check(sql);
   if (result.error) {
     const table = /no such table: (?:main\.)?(\S+)/.exec(result.error)?.[1];
-    error({ ...where, reason: table ? `unknown table ${table} (SQLite: ${result.error})` : `SQLite: ${result.error}` });
+    const removed = table ? REMOVED_TABLES[table] : undefined;
+    const hint = removed ? `: removed in osquery ${removed.removedIn}${removed.hint ? `, ${removed.hint}` : ''}` : '';
+    error({
+      ...where,
+      reason: table ? `unknown table ${table}${hint} (SQLite: ${result.error})` : `SQLite: ${result.error}`,
+    });
     return;
   }
+  const systems: ReadonlySet<string> = context.systems;
+  const onLinux = systems.has('linux');
   for (const name of result.tables) {
     const table = schema.get(name)!;
-    if (context.onLinux && !runsOnLinux(table))
+    if (onLinux && !runsOnLinux(table))
       error({ ...where, reason: `table ${name} is not available on Linux (${table.platforms.join(', ')})` });
-    if (table.evented && !context.eventsEnabled)
+    else if (!onLinux && context.systems.size > 0 && !table.platforms.some((p) => systems.has(p)))
       error({
         ...where,
-        reason: `table ${name} is evented but events are disabled (--disable_events): it returns nothing`,
+        reason: `table ${name} is not available on ${[...context.systems].join(' or ')} (${table.platforms.join(', ')})`,
       });
+    if (onLinux && table.evented && runsOnLinux(table)) {
+      const status = eventedTableStatus(name, context.flags, context.eventsConfig);
+      if (status === undefined) {
+        if (context.flags.bool('disable_events', false))
+          error({
+            ...where,
+            reason: `table ${name} is evented but events are disabled (--disable_events=true): it returns nothing`,
+          });
+      } else if (!status.works) error({ ...where, reason: status.reason });
+      else if (status.warning) warning({ ...where, reason: status.warning });
+    }
   }
   for (const u of result.unconstrained)
     error({
@@ -364,9 +425,9 @@ function checkSql(
     });
 }
 
-/** One line per finding: severity, file, pack, query, reason. */
+/** One line per finding: severity, kind, file, pack, query, reason. */
 export function formatFinding(f: Finding): string {
-  const parts = [f.severity, f.file];
+  const parts = [f.severity, f.kind, f.file];
   if (f.pack) parts.push(`pack=${f.pack}`);
   if (f.query) parts.push(`query=${f.query}`);
   return `${parts.join(' ')}: ${f.reason}`;

@@ -1,7 +1,9 @@
 // Prepares osquery SQL against the schema with SQLite itself (node:sqlite): the tables and columns
-// (hidden ones included) as declared tables, osquery's extra SQL functions registered.
+// (hidden ones and column aliases included) as declared tables, table aliases as views, osquery's extra
+// SQL functions registered.
 import { DatabaseSync } from 'node:sqlite';
 import type { OsquerySchema } from './schema.js';
+import { COLUMN_ALIASES, TABLE_ALIASES } from './schema-extras.js';
 
 // Functions osquery adds to SQLite (osquery/sql/sqlite_*.cpp); the linter needs only their names.
 const OSQUERY_FUNCTIONS = [
@@ -64,7 +66,11 @@ export class SqlChecker {
 
   constructor(private readonly schema: OsquerySchema) {
     for (const table of schema.values()) {
-      const columns = [...new Set(table.columns.map((c) => c.name))];
+      const own = table.columns.map((c) => c.name);
+      const aliases = Object.entries(COLUMN_ALIASES[table.name] ?? {})
+        .filter(([, target]) => own.includes(target))
+        .map(([alias]) => alias);
+      const columns = [...new Set([...own, ...aliases])];
       this.db.exec(`CREATE TABLE ${quote(table.name)} (${columns.map(quote).join(', ')})`);
       // An index per required column: the plan then shows whether the query constrains it.
       for (const c of table.columns.filter((col) => col.required)) {
@@ -73,6 +79,12 @@ export class SqlChecker {
         );
       }
     }
+    for (const [alias, target] of Object.entries(TABLE_ALIASES)) {
+      const table = schema.get(target);
+      if (!table || schema.has(alias)) continue;
+      const visible = table.columns.filter((c) => !c.hidden).map((c) => quote(c.name));
+      this.db.exec(`CREATE VIEW ${quote(alias)} AS SELECT ${[...new Set(visible)].join(', ')} FROM ${quote(target)}`);
+    }
     for (const fn of OSQUERY_FUNCTIONS) {
       try {
         this.db.function(fn, { varargs: true, deterministic: true }, () => null);
@@ -80,7 +92,9 @@ export class SqlChecker {
         // Built into this SQLite already.
       }
     }
-    const rows = this.db.prepare('SELECT name, tbl_name, rootpage, type FROM sqlite_schema').all() as Array<{
+    const rows = this.db
+      .prepare("SELECT name, tbl_name, rootpage, type FROM sqlite_schema WHERE type != 'view'")
+      .all() as Array<{
       name: string;
       tbl_name: string;
       rootpage: number;

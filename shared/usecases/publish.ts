@@ -7,6 +7,7 @@ import { buildOsqueryAssignment, policyIdFor, type PolicyConfig } from '../domai
 import { decideScope } from '../domain/scope.js';
 import { loadBundle, DEFAULT_BUNDLE_DIR } from '../osquery/bundle.js';
 import { formatFinding, lintBundle } from '../osquery/lint.js';
+import { lintOptionsFor } from '../osquery/lint-policy.js';
 import type { OsquerySchema } from '../osquery/schema.js';
 import { objectNameOf, policyConfigOf, renderBundle, type RenderedConfig } from '../osquery/render.js';
 import * as compute from '../adapters/compute.js';
@@ -114,14 +115,18 @@ export class BundleRejected extends Error {
 export interface PublishOptions {
   bundleDir?: string;
   projects?: string[];
-  /** Lint against this schema first and refuse a bundle with errors. */
+  /**
+   * Lint against this schema first and refuse a bundle with errors, with the settings `osq-orch lint`
+   * uses for the bundle (its lint-policy.json, if any).
+   */
   schema?: OsquerySchema;
 }
 
 export async function publish(options: PublishOptions = {}): Promise<PublishReport> {
   const bundle = await loadBundle(options.bundleDir ?? DEFAULT_BUNDLE_DIR);
   if (options.schema) {
-    const errors = lintBundle(bundle, options.schema).findings.filter((f) => f.severity === 'error');
+    const lint = lintBundle(bundle, options.schema, lintOptionsFor(bundle));
+    const errors = lint.findings.filter((f) => f.severity === 'error');
     if (errors.length > 0) throw new BundleRejected(errors.map(formatFinding));
   }
   const rendered = renderBundle(bundle, renderSettings());
