@@ -157,29 +157,39 @@ t('a bundle with lint errors is refused before anything is uploaded', async ({ s
   assert.is(await currentVersion(), null);
 });
 
-t("publish lints with the bundle's lint-policy.json, as osq-orch lint does", async ({ stack }) => {
-  const dir = bundleCopy();
-  const packPath = path.join(dir, 'packs/users.conf');
-  const pack = JSON.parse(readFileSync(packPath, 'utf8'));
-  pack.queries.sudoers.interval = 240;
-  writeFileSync(packPath, JSON.stringify(pack, null, 2));
-  const schema = await loadSchema(SCHEMA);
-  try {
-    await publish({ bundleDir: dir, schema });
-    assert.unreachable();
-  } catch (error) {
-    assert.match((error as Error).message, /error policy packs\/users.conf pack=users query=sudoers: interval 240 s/);
-  }
-  assert.is(stack.sim.world.objects.size, 0);
-  writeFileSync(path.join(dir, 'lint-policy.json'), JSON.stringify({ minIntervalSeconds: 240 }));
-  const report = await publish({ bundleDir: dir, schema });
-  assert.is(await currentVersion(), report.configVersion);
-  const rollout = await getRollout(report.configVersion);
-  assert.not.ok(
-    rollout!.files.some((f) => f.source === 'lint-policy.json'),
-    'the policy file stays in the repository, never on a VM',
-  );
-});
+t(
+  "publish lints with the thresholds of the bundle's lint-policy.json, never with the policy off",
+  async ({ stack }) => {
+    const dir = bundleCopy();
+    const packPath = path.join(dir, 'packs/users.conf');
+    const pack = JSON.parse(readFileSync(packPath, 'utf8'));
+    pack.queries.sudoers.interval = 240;
+    writeFileSync(packPath, JSON.stringify(pack, null, 2));
+    const schema = await loadSchema(SCHEMA);
+    try {
+      await publish({ bundleDir: dir, schema });
+      assert.unreachable();
+    } catch (error) {
+      assert.match((error as Error).message, /error policy packs\/users.conf pack=users query=sudoers: interval 240 s/);
+    }
+    assert.is(stack.sim.world.objects.size, 0);
+    writeFileSync(path.join(dir, 'lint-policy.json'), JSON.stringify({ policy: 'off' }));
+    try {
+      await publish({ bundleDir: dir, schema });
+      assert.unreachable('a policy file cannot turn the performance policy off for the fleet');
+    } catch (error) {
+      assert.match((error as Error).message, /error policy packs\/users.conf pack=users query=sudoers: interval 240 s/);
+    }
+    writeFileSync(path.join(dir, 'lint-policy.json'), JSON.stringify({ minIntervalSeconds: 240 }));
+    const report = await publish({ bundleDir: dir, schema });
+    assert.is(await currentVersion(), report.configVersion);
+    const rollout = await getRollout(report.configVersion);
+    assert.not.ok(
+      rollout!.files.some((f) => f.source === 'lint-policy.json'),
+      'the policy file stays in the repository, never on a VM',
+    );
+  },
+);
 
 t('a project that answers 403 fails alone', async ({ stack }) => {
   await stack.control('POST', '/faults', { deniedProjects: ['pb'] });

@@ -116,8 +116,8 @@ export interface PublishOptions {
   bundleDir?: string;
   projects?: string[];
   /**
-   * Lint against this schema first and refuse a bundle with errors, with the settings `osq-orch lint`
-   * uses for the bundle (its lint-policy.json, if any).
+   * Lint against this schema first and refuse a bundle with errors: the thresholds of the bundle's
+   * lint-policy.json apply, the policy is always on.
    */
   schema?: OsquerySchema;
 }
@@ -125,7 +125,8 @@ export interface PublishOptions {
 export async function publish(options: PublishOptions = {}): Promise<PublishReport> {
   const bundle = await loadBundle(options.bundleDir ?? DEFAULT_BUNDLE_DIR);
   if (options.schema) {
-    const lint = lintBundle(bundle, options.schema, lintOptionsFor(bundle));
+    // The file's thresholds apply, but the performance policy is never off for what reaches the fleet.
+    const lint = lintBundle(bundle, options.schema, lintOptionsFor(bundle, { policy: 'on' }));
     const errors = lint.findings.filter((f) => f.severity === 'error');
     if (errors.length > 0) throw new BundleRejected(errors.map(formatFinding));
   }
