@@ -40,6 +40,12 @@ const PROJECT_IN_PATH = /^\/(?:compute\/v1|v1)\/projects\/([^/]+)/;
 async function applyFaults(world: World, r: Route, path: string): Promise<void> {
   const f = world.faults;
   if (f.latencyMs > 0) await sleep(f.latencyMs);
+  const hold = f.hold.find((h) => h.count > 0 && r.name.includes(h.match));
+  if (hold) {
+    hold.count -= 1;
+    f.hold = f.hold.filter((h) => h.count > 0);
+    await world.hold(r.name, path);
+  }
   const project = PROJECT_IN_PATH.exec(path)?.[1];
   if (project && f.deniedProjects.includes(project))
     throw apiError(path, 403, 'PERMISSION_DENIED', 'forbidden', `Required permission denied on project ${project}`);
