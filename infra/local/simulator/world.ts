@@ -110,7 +110,7 @@ export interface Faults {
   /** Fraction (0..1) of API requests answered with that status. */
   rate429: number;
   rate503: number;
-  /** The next `count` API requests (optionally only those whose route name contains `match`) fail with `status`. */
+  /** The next `count` API requests (optionally only those whose method name or path contains `match`) fail with `status`. */
   failNext: Array<{ status: number; count: number; match?: string }>;
   /** Projects whose API answers 403. */
   deniedProjects: string[];
@@ -119,7 +119,7 @@ export interface Faults {
   /** The next N label/metadata writes race someone else's write: the fingerprint moves just before them (412). */
   concurrentWrites: number;
   /**
-   * The next `count` API requests whose route name contains `match` wait, unanswered, until released
+   * The next `count` API requests whose method name or path contains `match` wait, unanswered, until released
    * (POST /control/held/release): a caller is stopped at a known point while other writers act.
    */
   hold: Array<{ match: string; count: number }>;
