@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import type { Subscription } from '@google-cloud/pubsub';
 import { captureLogs, clearFirestore, startStack, type Stack } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
+import { drain } from './helpers/pubsub.js';
 import { auditProject } from '../shared/usecases/audit.js';
 import { publish } from '../shared/usecases/publish.js';
 import { getHost, listTransitions } from '../shared/adapters/hosts.js';
@@ -42,29 +43,6 @@ t.before.each(async ({ stack, alerts }) => {
   forgetHeartbeatCache();
   await drain(alerts);
 });
-
-/** Everything on a pull subscription right now. */
-async function drain(sub: Subscription): Promise<Array<{ data: unknown; attributes: Record<string, string> }>> {
-  const { v1 } = await import('@google-cloud/pubsub');
-  // The emulator's address and insecure credentials, as the PubSub client resolved them.
-  const subscriber = new v1.SubscriberClient(
-    (await clients.pubsub().getClientConfig()) as unknown as ConstructorParameters<typeof v1.SubscriberClient>[0],
-  );
-  const out: Array<{ data: unknown; attributes: Record<string, string> }> = [];
-  for (let i = 0; i < 10; i++) {
-    const [response] = await subscriber.pull({ subscription: sub.name, maxMessages: 1000, returnImmediately: true });
-    const messages = response.receivedMessages ?? [];
-    if (messages.length === 0) break;
-    for (const m of messages)
-      out.push({
-        data: JSON.parse(Buffer.from(m.message!.data as Uint8Array).toString()),
-        attributes: (m.message!.attributes ?? {}) as Record<string, string>,
-      });
-    await subscriber.acknowledge({ subscription: sub.name, ackIds: messages.map((m) => m.ackId!) });
-  }
-  await subscriber.close();
-  return out;
-}
 
 /** A Pub/Sub push to a function, exactly as the emulator delivers it. */
 async function push(
@@ -392,6 +370,137 @@ t('logs shipped by the simulated VMs through the Pub/Sub emulator reach logHeart
     host = await getHost(vm.id);
   }
   assert.ok(host?.lastLogAt, 'the heartbeat arrived through the emulator');
+});
+
+/** One line at `lineAt` from `vm` through logHeartbeat's use case. */
+const lineMessage = (vm: { id: string }, lineAt: number, messageId: string) => ({
+  data: Buffer.from(line(lineAt)),
+  attributes: ids(vm),
+  messageId,
+  publishTime: new Date(lineAt),
+});
+
+t(
+  'a write that records nothing (another instance wrote newer): lines coalesced meanwhile still reach lastLogAt',
+  async ({ stack }) => {
+    const vm = await healthyVm(stack, 'twice');
+    const base = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+    assert.is((await recordLogMessage(lineMessage(vm, base + 2000, 'other-instance'))).outcome, 'recorded');
+    forgetHeartbeatCache(); // that was another function instance
+    // Two messages at once: the first claims the write (its line is older than what is recorded), the
+    // second, newer, is coalesced onto it.
+    const [older, newer] = await Promise.all([
+      recordLogMessage(lineMessage(vm, base + 1000, 'older')),
+      recordLogMessage(lineMessage(vm, base + 5000, 'newer')),
+    ]);
+    assert.equal([older.outcome, newer.outcome], ['recorded', 'coalesced'], 'both acknowledged');
+    assert.is((await getHost(vm.id))?.lastLogAt?.getTime(), base + 5000, 'the newest acknowledged line');
+  },
+);
+
+t(
+  'a conditional write that loses to a concurrent writer: lines coalesced meanwhile still reach lastLogAt',
+  async ({ stack }) => {
+    const vm = await healthyVm(stack, 'contended');
+    const base = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+    const db = clients.firestore();
+    const ref = db.collection('hosts').doc(vm.id);
+    const { usageSnapshot } = await import('../shared/metrics.js');
+    // A concurrent writer holds the host document: it has read it (the emulator locks it against other
+    // writes until this transaction ends) and writes once logHeartbeat has read it too.
+    let heartbeatRead!: () => void;
+    const readDone = new Promise<void>((resolve) => (heartbeatRead = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const writer = db.runTransaction(
+      async (tx) => {
+        await tx.get(ref);
+        locked();
+        await readDone;
+        tx.update(ref, { updatedAt: new Date() });
+      },
+      { maxAttempts: 1 },
+    );
+    await isLocked;
+    const before = usageSnapshot();
+    const reads = before.firestoreReads;
+    const messages = Promise.all([
+      recordLogMessage(lineMessage(vm, base + 1000, 'first')),
+      recordLogMessage(lineMessage(vm, base + 5000, 'second')),
+    ]);
+    while (usageSnapshot().firestoreReads === reads) await new Promise((r) => setImmediate(r));
+    heartbeatRead(); // logHeartbeat has read the host; its conditional write now waits for the lock, then loses
+    await writer;
+    assert.equal(
+      (await messages).map((r) => r.outcome),
+      ['recorded', 'coalesced'],
+    );
+    assert.is(usageSnapshot().transactions - before.transactions, 1, 'the conditional write lost: decided again');
+    assert.is((await getHost(vm.id))?.lastLogAt?.getTime(), base + 5000, 'the newest acknowledged line');
+  },
+);
+
+t(
+  'an episode closed for a host that had no firing record owes nothing and is not rewritten',
+  async ({ stack, alerts }) => {
+    await publish({ projects: [P] });
+    const vm = await healthyVm(stack, 'legacy');
+    await stack.control('POST', '/agents/run');
+    // Recorded blocked before alert episodes existed: no alerts/ record for this episode.
+    const since = new Date(Date.now() - 3_600_000);
+    await clients
+      .firestore()
+      .collection('hosts')
+      .doc(vm.id)
+      .update({ state: 'blocked', reason: 'no-agent-detected', stateSince: since });
+    await auditProject(P, { now: later(1) });
+    assert.is((await getHost(vm.id))?.state, 'compliant');
+    const episodes = () => clients.firestore().collection('alerts').get();
+    const first = await episodes();
+    assert.ok(
+      first.docs.every((d) => d.get('owed') === false),
+      JSON.stringify(first.docs.map((d) => d.data())),
+    );
+    await auditProject(P, { now: later(2) });
+    const second = await episodes();
+    assert.equal(
+      second.docs.map((d) => d.updateTime.toMillis()),
+      first.docs.map((d) => d.updateTime.toMillis()),
+      'not leased and rewritten by the next audit',
+    );
+    assert.equal(await drain(alerts), [], 'a resolved message for an episode that never fired is not sent');
+  },
+);
+
+t('a malformed incident for a known host writes nothing', async ({ stack, alerts }) => {
+  const vm = await healthyVm(stack, 'target');
+  const malformed = [
+    incident('open', vm.id, { incident_id: 'a/b/c' }),
+    incident('open', vm.id, { incident_id: 'x'.repeat(2000) }),
+    incident('open', vm.id, { policy_name: 'p'.repeat(20_000) }),
+    incident('open', vm.id, { started_at: 99_999_999_999_999 }),
+    incident('open', vm.id, { url: 'javascript:alert(1)' }),
+    incident('open', `${vm.id}/transitions/x`),
+    incident('closed', vm.id, { incident_id: 'a/b/c' }),
+  ];
+  const { result, logs } = await captureLogs(async () => {
+    const statuses: number[] = [];
+    for (const body of malformed) statuses.push(await push(stack, 'monitoringAlert', body));
+    return statuses;
+  });
+  assert.ok(
+    result.every((s) => s === 204),
+    String(result),
+  );
+  const host = await clients.firestore().collection('hosts').doc(vm.id).get();
+  assert.is(host.get('openIncidents'), undefined);
+  assert.equal((await clients.firestore().collection('alerts').get()).size, 0);
+  assert.equal(await drain(alerts), []);
+  assert.is(
+    logs.filter((l) => /rejected malformed message/.test(l.message)).length,
+    malformed.length,
+    JSON.stringify(logs),
+  );
 });
 
 t.run();

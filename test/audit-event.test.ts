@@ -125,6 +125,40 @@ t('bad input -> invalid with a reason', () => {
   }
 });
 
+t('an instance_id that is not an unsigned 64-bit decimal -> invalid (it would become a document path)', () => {
+  for (const instanceId of [
+    'not-a-number',
+    '42/transitions/x',
+    '18446744073709551616',
+    '-1',
+    '007',
+    '0x1f',
+    '4.2',
+    ' 42',
+  ]) {
+    const action = parse(data({ instanceId }));
+    assert.is(action.kind, 'invalid', instanceId);
+    assert.match((action as { reason: string }).reason, /instance_id/);
+  }
+  assert.is(parse(data({ instanceId: '18446744073709551615' })).kind, 'enroll', 'the largest id');
+  assert.is(parse(data({ instanceId: undefined })).kind, 'enroll', 'no id: found by name');
+});
+
+t('a resource name whose project, zone or name Compute could not have written -> invalid', () => {
+  for (const resourceName of [
+    'projects/../zones/us-central1-a/instances/web',
+    'projects/p/zones/US-CENTRAL1/instances/web',
+    'projects/p/zones/us-central1-a/instances/Web_1',
+    `projects/p/zones/us-central1-a/instances/${'a'.repeat(64)}`,
+  ]) {
+    assert.is(parse(data({ resourceName })).kind, 'invalid', resourceName);
+  }
+  assert.is(
+    parse(data({ resourceName: 'projects/example.com:acme/zones/us-central1-a/instances/web' })).kind,
+    'enroll',
+  );
+});
+
 t('wrong CloudEvent type -> invalid', () => {
   assert.is(parseAuditLogEvent('google.cloud.pubsub.topic.v1.messagePublished', data()).kind, 'invalid');
 });

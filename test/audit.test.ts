@@ -1,12 +1,12 @@
 // The fleet audit against the simulator and the Firestore and Pub/Sub emulators: scenario fleets with known ground truth.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { captureLogs, clearFirestore, startStack, type Stack } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { auditProject, runAuditShard, startAuditRun } from '../shared/usecases/audit.js';
 import { publish } from '../shared/usecases/publish.js';
 import { getHost, listTransitions } from '../shared/adapters/hosts.js';
-import { getRun } from '../shared/adapters/audits.js';
+import { createRun, getRun } from '../shared/adapters/audits.js';
 import { currentVersion, getRollout, recordPublished } from '../shared/adapters/rollouts.js';
 import { clients } from '../shared/clients.js';
 import { config } from '../shared/config.js';
@@ -44,7 +44,7 @@ const state = async (id: string) => {
   return h && [h.state, h.reason];
 };
 /** Polls until the run (or the only run) is no longer running. */
-async function waitForRun(runId?: string) {
+async function waitForRun(runId?: string | null) {
   for (let i = 0; i < 150; i++) {
     const docs = runId
       ? [await getRun(runId)]
@@ -246,11 +246,176 @@ t('a tick delivered twice starts one run; a shard delivered twice counts once', 
   const run = await waitForRun(first.runId);
   assert.is(run?.status, 'succeeded');
   assert.is(
-    await runAuditShard({ runId: first.runId, project: P }),
+    await runAuditShard({ runId: first.runId!, project: P }),
     'duplicate',
     'delivered again: nothing counted twice',
   );
-  assert.is((await getRun(first.runId))?.projects[P].instances, 1);
+  assert.is((await getRun(first.runId!))?.projects[P].instances, 1);
 });
+
+t(
+  'a project id with a dot and a colon (example.com:acme): its result lands in its own field, the run closes',
+  async ({ stack }) => {
+    const D = 'example.com:acme';
+    await stack.control('POST', '/projects', { id: D, metadata: { 'enable-osconfig': 'TRUE' } });
+    const one = await createVm(stack, { project: D, zone: Z1, name: 'scoped', os: 'debian-12' });
+    await stack.control('POST', '/agents/run');
+    const { runId } = await startAuditRun('dotted-tick', new Date(), [D, P]);
+    const run = await waitForRun(runId);
+    assert.is(run?.status, 'succeeded', JSON.stringify(run));
+    assert.equal(Object.keys(run!.projects).sort(), [D, P].sort());
+    assert.equal([run!.projects[D].status, run!.projects[D].instances], ['succeeded', 1]);
+    assert.is((await getHost(one.id))?.project, D);
+  },
+);
+
+t('no target projects: no run is left running, and the log says why', async () => {
+  const { result, logs } = await captureLogs(() => startAuditRun('empty-tick', new Date(), []));
+  assert.is(result.fannedOut, false);
+  const runs = (await clients.firestore().collection('audits').get()).docs.map((d) => d.data());
+  assert.equal(
+    runs.filter((r) => r.status === 'running'),
+    [],
+  );
+  assert.ok(
+    logs.some((l) => /no target projects/i.test(l.message)),
+    JSON.stringify(logs),
+  );
+});
+
+/** A Pub/Sub push to a function, as the emulator delivers it, with the message fields given. */
+async function push(stack: Stack, fn: 'fleetAudit' | 'fleetAuditShard', message: Record<string, unknown>) {
+  const topic = fn === 'fleetAudit' ? config().AUDIT_TICK_TOPIC : config().AUDIT_SHARD_TOPIC;
+  const res = await fetch(`${stack.functions.urls[fn]}projects/${process.env.GOOGLE_CLOUD_PROJECT}/topics/${topic}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ message, subscription: `projects/${process.env.GOOGLE_CLOUD_PROJECT}/subscriptions/test` }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+const json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64');
+
+t('a tick without publishTime, delivered twice a second apart: one run', async ({ stack }) => {
+  await stack.control('POST', '/faults', { deniedProjects: [P, 'other'] }); // the run itself is what counts here
+  const tick = { data: json({ source: 'cloud-scheduler' }), messageId: 'tick-without-time' };
+  assert.is(await push(stack, 'fleetAudit', tick), 204);
+  // A redelivery comes later; the Functions Framework stamps each delivery with its own time.
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
+  assert.is(await push(stack, 'fleetAudit', tick), 204);
+  const runs = await clients.firestore().collection('audits').get();
+  assert.is(runs.size, 1, runs.docs.map((d) => d.id).join(', '));
+});
+
+t(
+  'shards for a project outside their run, or with an invalid project id, are acknowledged and change nothing',
+  async ({ stack }) => {
+    await vm(stack, { name: 'solo', os: 'debian-12' });
+    const { runId } = await startAuditRun('closed-tick', new Date(), [P]);
+    const closed = await waitForRun(runId);
+    assert.is(closed?.status, 'succeeded');
+    await stack.control('POST', '/projects', { id: 'stranger', metadata: { 'enable-osconfig': 'TRUE' } });
+    const stranger = await createVm(stack, { project: 'stranger', zone: Z1, name: 'x', os: 'debian-12' });
+    const hostsBefore = (await clients.firestore().collection('hosts').get()).size;
+    const { result, logs } = await captureLogs(async () => {
+      const statuses: number[] = [];
+      for (const project of ['stranger', '..', '', 'a'.repeat(10_000), 'projects/fleet'])
+        statuses.push(
+          await push(stack, 'fleetAuditShard', { data: json({ runId, project }), messageId: `s-${project.length}` }),
+        );
+      return statuses;
+    });
+    assert.equal(result, [204, 204, 204, 204, 204]);
+    const after = await getRun(runId!);
+    assert.equal(Object.keys(after!.projects), [P]);
+    assert.equal(after!.finishedAt.toMillis(), closed!.finishedAt.toMillis());
+    assert.is((await clients.firestore().collection('hosts').get()).size, hostsBefore);
+    assert.is((await getHost(stranger.id))?.state, 'pending', 'enrolled by vmLifecycle, never audited');
+    assert.ok(
+      logs.some((l) => /not a project of (its|the) run/.test(String(l.reason ?? l.message))),
+      JSON.stringify(logs),
+    );
+    assert.is(logs.filter((l) => /rejected malformed message/.test(l.message)).length, 4, JSON.stringify(logs));
+  },
+);
+
+t(
+  'a shard whose project answers 403 over Pub/Sub: recorded failed, acknowledged, no unhandled rejection',
+  async ({ stack }) => {
+    await publish({ projects: [P] });
+    await stack.control('POST', '/faults', { deniedProjects: [P] });
+    await createRun('denied-run', [P], new Date());
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', listener);
+    try {
+      assert.is(
+        await push(stack, 'fleetAuditShard', { data: json({ runId: 'denied-run', project: P }), messageId: 'd1' }),
+        204,
+      );
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('unhandledRejection', listener);
+    }
+    assert.equal(unhandled.map(String), []);
+    const run = await getRun('denied-run');
+    assert.equal([run?.status, run?.projects[P].status], ['failed', 'failed']);
+  },
+);
+
+t(
+  'label fixes that fail on one VM (deleted since the listing: 404; 403; 412 on every try) cost that VM only',
+  async ({ stack }) => {
+    await stack.control('POST', '/faults', { eventSinkUp: false }); // the audit finds them
+    const gke = (name: string, zone = Z1) =>
+      vm(stack, { name, zone, os: 'ubuntu-2204', gke: { labelled: false }, method: 'mig' });
+    const doomed = await gke('gke-doomed');
+    const refusing = await gke('gke-refusing');
+    const contended = await gke('gke-contended');
+    const fine = await gke('gke-fine', Z2);
+    const web = await vm(stack, { name: 'web', os: 'debian-12' });
+    await stack.control('POST', '/faults', {
+      eventSinkUp: true,
+      hold: [{ match: 'compute.projects.get', count: 1 }],
+      failNext: [
+        { status: 403, count: 1, match: 'instances/gke-refusing/setLabels' },
+        { status: 412, count: 6, match: 'instances/gke-contended/setLabels' }, // a try and five retries
+      ],
+    });
+    const audit = auditProject(P, { now: later(1) });
+    audit.catch(() => undefined);
+    await stack.control('POST', '/held/wait', { count: 1 }); // the audit has listed the VMs
+    await stack.control('DELETE', `/vms/${P}/${Z1}/gke-doomed?silent=true`);
+    await stack.control('POST', '/held/release');
+    const result = await audit;
+    assert.equal(
+      result.fixFailures.map((f) => f.instanceId).sort(),
+      [doomed.id, refusing.id, contended.id].sort(),
+      JSON.stringify(result.fixFailures),
+    );
+    assert.is((await getHost(fine.id))?.state, 'exempt');
+    assert.is(stack.sim.world.vms.get(fine.id)?.labels['osquery-exempt'], 'true');
+    assert.is((await getHost(web.id))?.state, 'pending');
+    for (const left of [doomed, refusing, contended])
+      assert.is(await getHost(left.id), null, 'left for the next audit');
+    // The next audit fixes what can be fixed now.
+    await auditProject(P, { now: later(2) });
+    for (const fixed of [refusing, contended]) assert.is((await getHost(fixed.id))?.state, 'exempt');
+    assert.is(await getHost(doomed.id), null, 'gone before it was ever recorded');
+  },
+);
+
+t(
+  'reports named by VM name are matched within the zone: two VMs named alike in two zones stay apart',
+  async ({ stack }) => {
+    await stack.control('POST', '/faults', { reportsByName: true });
+    const a = await vm(stack, { name: 'twin', os: 'debian-12', zone: Z1 });
+    const b = await vm(stack, { name: 'twin', os: 'debian-12', zone: Z2, policyFailure: 'install-osquery' });
+    await stack.control('POST', '/agents/run');
+    await auditProject(P, { now: later(1) });
+    assert.equal(await state(a.id), ['compliant', null]);
+    assert.equal(await state(b.id), ['pending', 'policy-applying']);
+  },
+);
 
 t.run();

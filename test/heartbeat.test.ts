@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { identityOf, parseLogLines, planHeartbeat } from '../shared/domain/heartbeat.js';
-import { episodesFor, episodeKey } from '../shared/domain/alerts.js';
+import { episodesFor, episodeKey, owedMessages } from '../shared/domain/alerts.js';
 import type { Host, HostState } from '../shared/domain/host.js';
 
 const t = suite('heartbeat and alert episodes (pure)');
@@ -142,6 +142,28 @@ t('entering an alerting state opens an episode dated by the state; leaving it cl
     }),
     {},
     'stopped never alerts',
+  );
+});
+
+t('what an episode owes: nothing without a firing record; a firing before its resolution', () => {
+  const sent = new Date();
+  assert.equal(owedMessages({ resolved: { sentAt: null } }), { firing: false, resolved: false }, 'never fired');
+  assert.equal(owedMessages({ kind: 'host.silent', firing: { sentAt: null }, resolved: null }), {
+    firing: true,
+    resolved: false,
+  });
+  assert.equal(owedMessages({ kind: 'host.silent', firing: { sentAt: null }, resolved: {} }), {
+    firing: true,
+    resolved: true,
+  });
+  assert.equal(owedMessages({ kind: 'host.silent', firing: { sentAt: sent }, resolved: {} }), {
+    firing: false,
+    resolved: true,
+  });
+  assert.equal(
+    owedMessages({ kind: 'host.silent', firing: { sentAt: sent }, resolved: { sentAt: sent } }),
+    { firing: false, resolved: false },
+    'closed twice: the resolution already sent is not owed again',
   );
 });
 

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { planEnrollment, planRetirement, type Host, type HostState } from '../shared/domain/host.js';
+import { planEnrollment, planRetirement, sameIdentity, type Host, type HostState } from '../shared/domain/host.js';
 
 const t = suite('host changes (pure)');
 const identity = { instanceId: '7', name: 'web', project: 'p', zone: 'z' };
@@ -82,22 +82,31 @@ t('states the audit owns are never undone by a redelivered insert', () => {
 });
 
 t('retirement keeps what was known and leaves scope; twice is a no-op', () => {
-  const change = planRetirement(host('reporting'), identity, t1, 'c');
+  const change = planRetirement(host('reporting'), t1, 'c');
   assert.equal(
     [change?.host.state, change?.host.inScope, change?.host.osqueryVersion, change?.transition?.from],
     ['deleted', false, '5.23.1', 'reporting'],
   );
-  assert.is(planRetirement(change!.host, identity, t1, 'c'), null);
+  assert.is(planRetirement(change!.host, t1, 'c'), null);
 });
 
-t('retiring a VM never seen records it as deleted', () => {
-  assert.equal(planRetirement(null, identity, t1, 'c')?.transition, {
-    from: null,
-    to: 'deleted',
-    reason: 'vm-deleted',
-    at: t1,
-    cause: 'c',
-  });
+t('retirement keeps the recorded identity', () => {
+  const change = planRetirement(host('compliant'), t1, 'c');
+  assert.equal(
+    [change?.host.instanceId, change?.host.name, change?.host.project, change?.host.zone],
+    ['7', 'web', 'p', 'z'],
+  );
+});
+
+t('retiring a VM never recorded leaves no tombstone', () => {
+  assert.is(planRetirement(null, t1, 'c'), null);
+});
+
+t('identity: project, zone and name all match', () => {
+  assert.ok(sameIdentity(host('compliant'), { project: 'p', zone: 'z', name: 'web' }));
+  assert.not.ok(sameIdentity(host('compliant'), { project: 'q', zone: 'z', name: 'web' }));
+  assert.not.ok(sameIdentity(host('compliant'), { project: 'p', zone: 'y', name: 'web' }));
+  assert.not.ok(sameIdentity(host('compliant'), { project: 'p', zone: 'z', name: 'web-2' }));
 });
 
 t.run();

@@ -1,6 +1,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { reconcileHost, reduceReport, type PolicyReport, type ReconcileInput } from '../shared/domain/reconcile.js';
+import {
+  observedFor,
+  observedKey,
+  reconcileHost,
+  reduceReport,
+  type PolicyReport,
+  type ReconcileInput,
+} from '../shared/domain/reconcile.js';
 import type { Host, HostState } from '../shared/domain/host.js';
 import type { Vm } from '../shared/domain/vm.js';
 
@@ -66,6 +73,18 @@ t('vanished VMs: deleted once; never-seen ones record nothing', () => {
   assert.equal(stateOf({ vm: null, host: host('reporting', ago(5)) }), ['deleted', 'vm-not-found']);
   assert.is(decide({ vm: null, host: null }), null);
   assert.equal(stateOf({ vm: null, host: host('deleted', ago(5)) }), null);
+});
+
+t('a deleted host stays deleted, even when a listing read before the delete still shows its VM', () => {
+  const report: PolicyReport = {
+    osPolicyId: 'osquery-vabc',
+    complianceState: 'COMPLIANT',
+    complianceStateReason: null,
+    failedResource: null,
+    updateTime: now,
+  };
+  assert.is(decide({ host: host('deleted', ago(1)), report }), null);
+  assert.is(decide({ host: host('deleted', ago(1)) }), null);
 });
 
 t('exempt before anything else, with the label action when the policy would still select it', () => {
@@ -200,6 +219,17 @@ t('reduceReport picks the osquery policy and its first failing resource', () => 
     updateTime: new Date('2026-11-27T11:00:00Z'),
   });
   assert.is(reduceReport({ osPolicyCompliances: [{ osPolicyId: 'other' }] }), null);
+});
+
+t('observations match a VM by id, or by name within its own zone only', () => {
+  const observed = new Map([
+    [observedKey('us-a', '11'), 'by id in us-a'],
+    [observedKey('us-a', 'twin'), 'by name in us-a'],
+  ]);
+  assert.is(observedFor({ instanceId: '11', name: 'twin', zone: 'us-a' }, observed), 'by id in us-a');
+  assert.is(observedFor({ instanceId: '12', name: 'twin', zone: 'us-a' }, observed), 'by name in us-a');
+  assert.is(observedFor({ instanceId: '13', name: 'twin', zone: 'us-b' }, observed), undefined, 'another zone');
+  assert.is(observedFor({ instanceId: '11', name: 'web', zone: 'us-b' }, observed), undefined, 'an id is per zone');
 });
 
 t.run();

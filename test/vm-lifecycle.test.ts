@@ -5,6 +5,8 @@ import { captureLogs, clearFirestore, startStack, type Stack } from './helpers/s
 import { createVm as createFleetVm } from './helpers/fleet.js';
 import { buildAuditLogEvent, type EntrySpec } from '../infra/local/simulator/eventarc.js';
 import { getHost, listTransitions } from '../shared/adapters/hosts.js';
+import { auditProject } from '../shared/usecases/audit.js';
+import { clients } from '../shared/clients.js';
 
 const P = 'p1';
 const Z = 'us-central1-a';
@@ -244,5 +246,117 @@ t('a stale label fingerprint (412) is re-read and the label still lands', async 
   const calls = await stack.apiCalls();
   assert.is(calls['compute.instances.setLabels'], 3, 'two 412s, then success');
 });
+
+const allHostPaths = async () => {
+  const hosts = await clients.firestore().collection('hosts').get();
+  const nested = await Promise.all(hosts.docs.map((d) => d.ref.listCollections()));
+  const collections = await clients.firestore().listCollections();
+  return {
+    hosts: hosts.docs.map((d) => d.id),
+    nested: nested.flat().map((c) => c.path),
+    collections: collections.map((c) => c.id),
+  };
+};
+
+t(
+  'an instance_id that is not an unsigned 64-bit decimal is malformed: logged, acknowledged, nothing written',
+  async ({ stack }) => {
+    const victim = await createVm(stack, { name: 'victim', os: 'debian-12' });
+    const before = await allHostPaths();
+    const bad = ['not-a-number', `${victim.id}/transitions/x`, '18446744073709551616', '-1', '0x1f', '١٢٣', ' 42'];
+    const { result, logs } = await captureLogs(async () => {
+      const statuses: number[] = [];
+      for (const [i, instanceId] of bad.entries())
+        for (const method of ['v1.compute.instances.insert', 'v1.compute.instances.delete'])
+          statuses.push(
+            await post(stack, entry({ name: `ghost-${i}`, instanceId, method }, 'last', `op-bad-${i}-${method}`)),
+          );
+      return statuses;
+    });
+    assert.ok(
+      result.every((s) => s === 204),
+      String(result),
+    );
+    assert.equal(await allHostPaths(), before);
+    assert.equal((await listTransitions(victim.id)).length, 1);
+    const rejected = logs.filter((l) => /rejected malformed event/.test(l.message));
+    assert.is(rejected.length, bad.length * 2, JSON.stringify(logs));
+    assert.ok(rejected.every((l) => /instance_id/.test(String(l.reason))));
+  },
+);
+
+t('a delete or insert of a VM never recorded leaves no tombstone', async ({ stack }) => {
+  await stack.control('POST', '/faults', { eventSinkUp: false });
+  const brief = await createVm(stack, { name: 'brief', os: 'debian-12' });
+  await stack.control('DELETE', `/vms/${P}/${Z}/brief`);
+  const statuses = [
+    await post(stack, entry({ name: 'brief', instanceId: brief.id }, 'last')), // created and deleted before it was seen
+    await post(
+      stack,
+      entry({ name: 'brief', instanceId: brief.id, method: 'v1.compute.instances.delete' }, 'last', 'op-del'),
+    ),
+    await post(
+      stack,
+      entry(
+        { name: 'never', instanceId: '4242424242424242', method: 'v1.compute.instances.delete' },
+        'last',
+        'op-never',
+      ),
+    ),
+  ];
+  assert.equal(statuses, [204, 204, 204]);
+  assert.equal((await allHostPaths()).hosts, []);
+});
+
+t(
+  'an entry whose resource name disagrees with the recorded host of its instance_id changes nothing',
+  async ({ stack }) => {
+    const live = await createVm(stack, { name: 'live', os: 'debian-12' });
+    await stack.control('POST', '/agents/run');
+    await auditProject(P, { now: new Date(Date.now() + 60_000) });
+    const recorded = await getHost(live.id);
+    assert.is(recorded?.state, 'compliant');
+    const mutated = [
+      ['v1.compute.instances.delete', `projects/other/zones/${Z}/instances/live`],
+      ['v1.compute.instances.delete', `projects/${P}/zones/europe-west1-b/instances/live`],
+      ['v1.compute.instances.delete', `projects/${P}/zones/${Z}/instances/impostor`],
+      ['v1.compute.instances.insert', `projects/other/zones/${Z}/instances/impostor`],
+      ['v1.compute.instances.insert', `projects/${P}/zones/${Z}/instances/nowhere`],
+    ];
+    for (const [i, [method, resourceName]] of mutated.entries())
+      assert.is(
+        await post(stack, entry({ name: 'x', instanceId: live.id, method, resourceName }, 'last', `op-mut-${i}`)),
+        204,
+      );
+    const after = await getHost(live.id);
+    assert.equal(after, recorded, 'the live host is untouched');
+    assert.is((await listTransitions(live.id)).length, 2);
+
+    // The VM goes away behind the orchestrator's back: a disagreeing entry is believed once Compute confirms it.
+    await stack.control('DELETE', `/vms/${P}/${Z}/live?silent=true`);
+    assert.is(
+      await post(
+        stack,
+        entry(
+          {
+            name: 'x',
+            instanceId: live.id,
+            method: 'v1.compute.instances.delete',
+            resourceName: `projects/${P}/zones/${Z}/instances/impostor`,
+          },
+          'last',
+          'op-gone',
+        ),
+      ),
+      204,
+    );
+    const gone = await getHost(live.id);
+    assert.equal(
+      [gone?.state, gone?.project, gone?.zone, gone?.name],
+      ['deleted', P, Z, 'live'],
+      'retired under its recorded identity',
+    );
+  },
+);
 
 t.run();

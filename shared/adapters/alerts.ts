@@ -5,7 +5,14 @@ import { clients } from '../clients.js';
 import { config } from '../config.js';
 import { log } from '../log.js';
 import { countFirestore } from '../metrics.js';
-import { episodeKey, type AlertHost, type AlertMessage, type EpisodeChange, type Severity } from '../domain/alerts.js';
+import {
+  episodeKey,
+  owedMessages,
+  type AlertHost,
+  type AlertMessage,
+  type EpisodeChange,
+  type Severity,
+} from '../domain/alerts.js';
 import { publishJson } from './pubsub.js';
 
 export const ALERTS = 'alerts';
@@ -24,7 +31,7 @@ export interface EpisodeDoc {
   reason: string | null;
   since: Timestamp;
   firing: { at: Timestamp; sentAt: Timestamp | null };
-  resolved: { at: Timestamp; sentAt: Timestamp | null } | null;
+  resolved: { at: Timestamp; sentAt?: Timestamp | null } | null;
   /** Some message of this episode is not sent yet. */
   owed: boolean;
   leaseUntil?: Timestamp | null;
@@ -35,9 +42,10 @@ export function stageEpisodes(writer: Writer, change: EpisodeChange, db: Firesto
   const keys: string[] = [];
   if (change.close) {
     const key = episodeKey(change.close.kind, change.close.instanceId, change.close.previousSince);
+    // Merged field by field: a resolution already sent keeps its sentAt and is not sent again.
     writer.set(
       db.collection(ALERTS).doc(key),
-      { resolved: { at: Timestamp.fromDate(change.close.at), sentAt: null }, owed: true },
+      { resolved: { at: Timestamp.fromDate(change.close.at) }, owed: true },
       { merge: true },
     );
     keys.push(key);
@@ -110,8 +118,10 @@ function message(doc: EpisodeDoc, status: 'firing' | 'resolved'): AlertMessage {
 
 /**
  * Sends what an episode owes, at most once per message: a lease taken in a transaction keeps two
- * flushers (a heartbeat and an audit) from sending the same message; the sent time is recorded after
- * the publish. A failed publish leaves the debt for the next flush (every audit run flushes).
+ * flushers (a heartbeat and an audit) from sending the same message; the sent times are recorded after
+ * the publish, in a transaction, so a resolution staged meanwhile stays owed. An episode that owes
+ * nothing (it never fired) is settled at once. A failed publish leaves the debt for the next flush
+ * (every audit run flushes).
  */
 async function flushOne(key: string, db: Firestore): Promise<number> {
   const ref = db.collection(ALERTS).doc(key);
@@ -121,42 +131,59 @@ async function flushOne(key: string, db: Firestore): Promise<number> {
     const snapshot = await tx.get(ref);
     if (!snapshot.exists) return null;
     const d = snapshot.data() as EpisodeDoc;
-    if (!d.owed || (d.leaseUntil && d.leaseUntil.toMillis() > now)) return null;
+    if (!d.owed) return null;
+    const owes = owedMessages(d);
+    if (!owes.firing && !owes.resolved) {
+      tx.update(ref, { owed: false, leaseUntil: null });
+      countFirestore('writes');
+      return null;
+    }
+    if (d.leaseUntil && d.leaseUntil.toMillis() > now) return null;
     tx.update(ref, { leaseUntil: Timestamp.fromMillis(now + LEASE_MS) });
     return d;
   });
   if (!doc) return 0;
-  let sent = 0;
-  const update: Record<string, unknown> = { leaseUntil: null };
+  const owes = owedMessages(doc);
+  const sentAt: { firing?: Timestamp; resolved?: Timestamp } = {};
   try {
-    if (doc.firing && !doc.firing.sentAt && doc.kind) {
+    if (owes.firing) {
       await publishJson(config().ALERT_TOPIC, message(doc, 'firing'), {
         kind: doc.kind,
         status: 'firing',
         severity: doc.severity,
       });
-      update['firing.sentAt'] = Timestamp.now();
-      sent += 1;
+      sentAt.firing = Timestamp.now();
     }
-    const firingSent = Boolean(doc.firing?.sentAt) || 'firing.sentAt' in update;
-    if (doc.resolved && !doc.resolved.sentAt) {
-      // A resolution of an episode whose firing was never recorded has nothing to resolve.
-      if (firingSent) {
-        await publishJson(config().ALERT_TOPIC, message(doc, 'resolved'), {
-          kind: doc.kind,
-          status: 'resolved',
-          severity: doc.severity,
-        });
-        sent += 1;
-      }
-      update['resolved.sentAt'] = Timestamp.now();
+    if (owes.resolved) {
+      await publishJson(config().ALERT_TOPIC, message(doc, 'resolved'), {
+        kind: doc.kind,
+        status: 'resolved',
+        severity: doc.severity,
+      });
+      sentAt.resolved = Timestamp.now();
     }
-    update.owed = !(firingSent && (!doc.resolved || 'resolved.sentAt' in update || doc.resolved.sentAt));
   } finally {
-    await ref.update(update);
-    countFirestore('writes');
+    countFirestore('transactions');
+    await db.runTransaction(async (tx) => {
+      const current = (await tx.get(ref)).data() as EpisodeDoc | undefined;
+      if (!current) return;
+      const update: Record<string, unknown> = { leaseUntil: null };
+      if (sentAt.firing) update['firing.sentAt'] = sentAt.firing;
+      if (sentAt.resolved) update['resolved.sentAt'] = sentAt.resolved;
+      const after = owedMessages({
+        ...current,
+        firing: current.firing && { ...current.firing, sentAt: current.firing.sentAt ?? sentAt.firing ?? null },
+        resolved: current.resolved && {
+          ...current.resolved,
+          sentAt: current.resolved.sentAt ?? sentAt.resolved ?? null,
+        },
+      });
+      update.owed = after.firing || after.resolved;
+      tx.update(ref, update);
+      countFirestore('writes');
+    });
   }
-  return sent;
+  return (sentAt.firing ? 1 : 0) + (sentAt.resolved ? 1 : 0);
 }
 
 /** Sends what the given episodes owe; errors are logged and left owed for the next flush. */

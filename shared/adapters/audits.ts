@@ -1,5 +1,5 @@
 // Firestore: audits/{runId}, one document per audit run (contracts.md), completed project by project.
-import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import { FieldPath, Timestamp, type Firestore } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
 import { isInScope, type HostState } from '../domain/host.js';
@@ -13,6 +13,8 @@ export interface ProjectResult {
   counts: Partial<Record<HostState, number>>;
   apiCalls: number;
   hostWrites: number;
+  /** VMs whose label or metadata fix failed (each left for the next audit). */
+  fixFailures?: number;
 }
 
 /** Creates the run; false when it already exists (a redelivered tick). */
@@ -66,7 +68,8 @@ export function coverageOf(counts: Partial<Record<HostState, number>>): number |
 
 /**
  * Records one project's result; the last project to finish closes the run with totals. Returns false
- * when the project was already recorded (a redelivered shard), so nothing is counted twice.
+ * when the project was already recorded (a redelivered shard) or is not one of the run's, so nothing is
+ * counted twice. Project ids may hold dots and colons (`example.com:acme`): the field path quotes them.
  */
 export async function recordProjectResult(
   runId: string,
@@ -83,9 +86,9 @@ export async function recordProjectResult(
     const projects: Record<string, { status: string } & Partial<Omit<ProjectResult, 'status'>>> = {
       ...snapshot.get('projects'),
     };
-    if (projects[project] && projects[project].status !== 'running') return false;
+    if (!Object.hasOwn(projects, project) || projects[project]!.status !== 'running') return false;
     projects[project] = result;
-    const update: Record<string, unknown> = { [`projects.${project}`]: result };
+    const update: Array<[string | FieldPath, unknown]> = [[new FieldPath('projects', project), result]];
     const all = Object.values(projects);
     if (all.every((p) => p.status !== 'running')) {
       const counts: Partial<Record<HostState, number>> = {};
@@ -93,16 +96,20 @@ export async function recordProjectResult(
         for (const [state, n] of Object.entries(p.counts ?? {}))
           counts[state as HostState] = (counts[state as HostState] ?? 0) + (n ?? 0);
       const failed = all.filter((p) => p.status === 'failed').length;
-      Object.assign(update, {
-        finishedAt: Timestamp.now(),
-        counts,
-        coverage: coverageOf(counts),
-        apiCalls: all.reduce((a, p) => a + (p.apiCalls ?? 0), 0),
-        hostWrites: all.reduce((a, p) => a + (p.hostWrites ?? 0), 0),
-        status: failed === 0 ? 'succeeded' : failed === all.length ? 'failed' : 'partial',
-      });
+      update.push(
+        ['finishedAt', Timestamp.now()],
+        ['counts', counts],
+        ['coverage', coverageOf(counts)],
+        ['apiCalls', all.reduce((a, p) => a + (p.apiCalls ?? 0), 0)],
+        ['hostWrites', all.reduce((a, p) => a + (p.hostWrites ?? 0), 0)],
+        ['status', failed === 0 ? 'succeeded' : failed === all.length ? 'failed' : 'partial'],
+      );
     }
-    tx.update(ref, update);
+    const [[field, value], ...more] = update as [
+      [string | FieldPath, unknown],
+      ...Array<[string | FieldPath, unknown]>,
+    ];
+    tx.update(ref, field, value, ...more.flat());
     countFirestore('writes');
     return true;
   });

@@ -48,6 +48,11 @@ export async function getVm(ref: VmRef): Promise<Vm | null> {
   }
 }
 
+/** Whether the VM with this id still exists in that project and zone (Compute takes an id where it takes a name). */
+export async function instanceExists(project: string, zone: string, instanceId: string): Promise<boolean> {
+  return (await getVm({ project, zone, name: instanceId }))?.instanceId === instanceId;
+}
+
 /** Project-wide metadata (commonInstanceMetadata), where enable-osconfig is usually set. */
 export async function getProjectMetadata(project: string): Promise<Record<string, string>> {
   const [p] = await withRetry(() => clients.projects().get({ project }));

@@ -1,11 +1,12 @@
 // Firestore: hosts/{instanceId} and hosts/{instanceId}/transitions.
-import { Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
+import { Timestamp, type DocumentData, type Firestore, type WriteBatch } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { isInScope, planObservation, type Host, type HostChange, type Transition } from '../domain/host.js';
 import { episodesFor } from '../domain/alerts.js';
 import { planHeartbeat } from '../domain/heartbeat.js';
 import { flushAlerts, stageEpisodes, type Writer } from './alerts.js';
 import { countFirestore } from '../metrics.js';
+import { isAlreadyExists, isConditionNotMet, isNotFound } from '../errors.js';
 import { mapLimit } from '../rate.js';
 
 export const HOSTS = 'hosts';
@@ -125,14 +126,21 @@ const AUDITED_FIELDS = [
   'configVersion',
 ] as const;
 
+/** A host document as read, with the update time a conditional write checks it against. */
+export interface ReadHost {
+  host: Host;
+  readAt: Timestamp;
+}
+
 /**
  * Every host document of a project, by instance id. Only the audited fields are read: on the emulator
  * that halves the time for 10,000 hosts (the projection skips decoding what the audit never looks at).
+ * Projected query results still carry each document's update time.
  */
 export async function listProjectHosts(
   project: string,
   db: Firestore = clients.firestore(),
-): Promise<Map<string, Host>> {
+): Promise<Map<string, ReadHost>> {
   const snapshot = await db
     .collection(HOSTS)
     .where('project', '==', project)
@@ -144,37 +152,113 @@ export async function listProjectHosts(
       const host = hostFromDoc({ ...d.data(), instanceId: d.id });
       return [
         d.id,
-        { ...host, lastLogAt: host.lastLogAt ?? null, inScope: isInScope(host.state), updatedAt: host.stateSince },
+        {
+          host: {
+            ...host,
+            lastLogAt: host.lastLogAt ?? null,
+            inScope: isInScope(host.state),
+            updatedAt: host.stateSince,
+          },
+          readAt: d.updateTime,
+        },
       ];
     }),
   );
 }
 
 /**
+ * Stages an audit's host change against what it read: an update only if the document is unchanged
+ * since (its update time), a create only if there is still none. lastLogAt is never part of it.
+ */
+function stageAgainstRead(batch: WriteBatch, db: Firestore, change: HostChange, read: ReadHost | undefined): string[] {
+  const ref = db.collection(HOSTS).doc(change.host.instanceId);
+  const { lastLogAt: _lastLogAt, ...owned } = change.host;
+  if (read) batch.update(ref, owned as Record<string, unknown>, { lastUpdateTime: read.readAt });
+  else batch.create(ref, change.host as unknown as Record<string, unknown>);
+  if (change.transition)
+    batch.set(
+      ref.collection(TRANSITIONS).doc(transitionId(change.transition)),
+      change.transition as unknown as Record<string, unknown>,
+    );
+  return stageEpisodes(batch, episodesFor(read?.host ?? null, change.host, change.transition), db);
+}
+
+const lostRace = (error: unknown) => isConditionNotMet(error) || isAlreadyExists(error) || isNotFound(error);
+
+/** The hosts among `ids` whose document is no longer as `read` saw it (written, created or gone since). */
+async function changedSince(ids: string[], read: Map<string, ReadHost>, db: Firestore): Promise<Set<string>> {
+  const snapshots = await db.getAll(...ids.map((id) => db.collection(HOSTS).doc(id)));
+  countFirestore('reads', snapshots.length);
+  const changed = new Set<string>();
+  for (const s of snapshots) {
+    const before = read.get(s.id)?.readAt;
+    if (before ? !s.exists || !s.updateTime!.isEqual(before) : s.exists) changed.add(s.id);
+  }
+  return changed;
+}
+
+/**
  * Writes host changes in batches (at most 500 operations each): the host, a transition beside each
- * state change, and the alert episodes they open or close. Returns the alert keys to flush.
+ * state change, and the alert episodes they open or close; each host write is conditioned on the
+ * document being as `read` saw it. A batch that loses a race (a heartbeat, vmLifecycle or another audit
+ * wrote one of its hosts) is committed again without the hosts that changed, and those are returned as
+ * `lost`: the caller decides them again on a fresh read. Returns the alert keys to flush.
  */
 export async function writeHostChanges(
   changes: HostChange[],
-  previous: Map<string, Host>,
+  read: Map<string, ReadHost>,
   db: Firestore = clients.firestore(),
-): Promise<{ written: number; alertKeys: string[] }> {
-  const batches = [db.batch()];
+): Promise<{ written: number; alertKeys: string[]; lost: string[] }> {
+  const batches: HostChange[][] = [[]];
   let ops = 0;
-  const alertKeys: string[] = [];
   for (const change of changes) {
-    if (ops >= 490) {
-      batches.push(db.batch());
+    const episodes = episodesFor(read.get(change.host.instanceId)?.host ?? null, change.host, change.transition);
+    const n = 1 + (change.transition ? 1 : 0) + (episodes.open ? 1 : 0) + (episodes.close ? 1 : 0);
+    if (ops + n > 490) {
+      batches.push([]);
       ops = 0;
     }
-    const keys = stageChange(batches.at(-1)!, db, previous.get(change.host.instanceId) ?? null, change);
-    alertKeys.push(...keys);
-    ops += 1 + (change.transition ? 1 : 0) + keys.length;
+    batches.at(-1)!.push(change);
+    ops += n;
   }
+  let written = 0;
+  const alertKeys: string[] = [];
+  const lost: string[] = [];
+  const commit = async (batch: HostChange[]) => {
+    let remaining = batch;
+    for (;;) {
+      const writer = db.batch();
+      const keys = remaining.flatMap((change) =>
+        stageAgainstRead(writer, db, change, read.get(change.host.instanceId)),
+      );
+      try {
+        await writer.commit();
+        written += remaining.length;
+        countFirestore('writes', remaining.length + remaining.filter((c) => c.transition).length);
+        alertKeys.push(...keys);
+        return;
+      } catch (error) {
+        if (!lostRace(error)) throw error;
+        const changed = await changedSince(
+          remaining.map((c) => c.host.instanceId),
+          read,
+          db,
+        );
+        if (changed.size === 0) throw error;
+        lost.push(...changed);
+        remaining = remaining.filter((c) => !changed.has(c.host.instanceId));
+        if (remaining.length === 0) return;
+      }
+    }
+  };
   // A few commits in flight: on the emulator, 20,000 writes took 1.0 s with 3 concurrent commits,
   // 1.2 s one at a time, and 4.5 s with all 41 at once (they contend).
-  if (changes.length > 0) await mapLimit(batches, 3, (b) => b.commit());
-  return { written: changes.length, alertKeys };
+  await mapLimit(
+    batches.filter((b) => b.length > 0),
+    3,
+    commit,
+  );
+  return { written, alertKeys, lost };
 }
 
 /**

@@ -67,3 +67,20 @@ export function episodesFor(previous: Host | null, next: Host, transition: Trans
   }
   return change;
 }
+
+/** What an episode record (alerts/{dedupKey}) holds about its two messages. */
+export interface EpisodeMessages {
+  kind?: string | null;
+  firing?: { sentAt?: unknown } | null;
+  resolved?: { sentAt?: unknown } | null;
+}
+
+/**
+ * Pure: which messages an episode still owes. An episode with no firing record never fired (its host
+ * was recorded in an alerting state before episodes were kept): it owes nothing, not even a `resolved`.
+ * A firing recorded but not yet sent is sent before its resolution, so the pair stays whole.
+ */
+export function owedMessages(episode: EpisodeMessages): { firing: boolean; resolved: boolean } {
+  if (!episode.kind || !episode.firing) return { firing: false, resolved: false };
+  return { firing: !episode.firing.sentAt, resolved: Boolean(episode.resolved) && !episode.resolved?.sentAt };
+}

@@ -1,5 +1,6 @@
 // Turns a Compute Engine audit-log CloudEvent into the one thing vmLifecycle should do about it.
 import { z } from 'zod';
+import { isInstanceId, isInstanceName, isProjectId, isZone } from './ids.js';
 
 export interface InstanceRef {
   project: string;
@@ -44,6 +45,14 @@ const entrySchema = z.object({
     .optional(),
 });
 
+/** Why a resource name's project, zone or instance name is not one Compute could have written, or null. */
+function identityProblem(project: string, zone: string, name: string): string | null {
+  if (!isProjectId(project)) return `project ${JSON.stringify(project.slice(0, 100))} is not a project id`;
+  if (!isZone(zone)) return `zone ${JSON.stringify(zone.slice(0, 100))} is not a zone`;
+  if (!isInstanceName(name)) return `instance name ${JSON.stringify(name.slice(0, 100))} is not an instance name`;
+  return null;
+}
+
 export const AUDIT_LOG_EVENT_TYPE = 'google.cloud.audit.log.v1.written';
 
 /** Pure: CloudEvent type and data (already JSON-decoded, or a string/Buffer that failed to) -> action. */
@@ -80,7 +89,15 @@ export function parseAuditLogEvent(type: string | undefined, data: unknown): Lif
   const named = INSTANCE_NAME.exec(protoPayload.resourceName);
   if (named) {
     const [, project, zone, name] = named as unknown as [string, string, string, string];
-    const instanceId = resource?.labels?.instance_id || undefined;
+    const wrong = identityProblem(project, zone, name);
+    if (wrong) return { kind: 'invalid', reason: wrong };
+    // The id becomes a Firestore document id: anything but a Compute instance id is refused here.
+    const instanceId = resource?.labels?.instance_id || undefined; // empty: the entry names no id
+    if (instanceId !== undefined && !isInstanceId(instanceId))
+      return {
+        kind: 'invalid',
+        reason: `resource.labels.instance_id ${JSON.stringify(instanceId.slice(0, 100))} is not an unsigned 64-bit decimal`,
+      };
     const instance: InstanceRef = { project, zone, name, ...(instanceId ? { instanceId } : {}) };
     return verb === 'delete'
       ? { kind: 'retire', instance, method, operationId }
@@ -89,12 +106,17 @@ export function parseAuditLogEvent(type: string | undefined, data: unknown): Lif
   const location = ZONE_OR_REGION.exec(protoPayload.resourceName);
   if (verb === 'bulkInsert' && location) {
     const [, project, scope, where] = location as unknown as [string, string, string, string];
+    if (!isProjectId(project) || !isZone(where))
+      return {
+        kind: 'invalid',
+        reason: `resourceName ${JSON.stringify(protoPayload.resourceName.slice(0, 200))} is not a location`,
+      };
     return scope === 'zones'
       ? { kind: 'reconcile-location', project, zone: where, method, operationId }
       : { kind: 'reconcile-location', project, region: where, method, operationId };
   }
   return {
     kind: 'invalid',
-    reason: `resourceName ${JSON.stringify(protoPayload.resourceName)} does not name an instance`,
+    reason: `resourceName ${JSON.stringify(protoPayload.resourceName.slice(0, 200))} does not name an instance`,
   };
 }

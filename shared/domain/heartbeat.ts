@@ -1,4 +1,5 @@
 // osquery log lines -> which host they came from and how recent its newest line is (pure).
+import { isInstanceId } from './ids.js';
 
 export interface HostIdentityAttributes {
   instanceId: string;
@@ -9,7 +10,7 @@ export interface HostIdentityAttributes {
 /** The identity contract (README: Host identity): message attributes stamped by the shipper. */
 export function identityOf(attributes: Record<string, string>): HostIdentityAttributes | null {
   const instanceId = attributes.gce_instance_id?.trim();
-  if (!instanceId || !/^\d+$/.test(instanceId)) return null;
+  if (!instanceId || !isInstanceId(instanceId)) return null;
   return { instanceId, project: attributes.gce_project_id || null, zone: attributes.gce_zone || null };
 }
 

@@ -122,12 +122,15 @@ export function planObservation(
   return changeTo(current, identity, observed, now, cause);
 }
 
-/** Pure: the change a deletion makes (`deleted` is kept for history). */
-export function planRetirement(
-  current: Host | null,
-  identity: HostIdentity,
-  now: Date,
-  cause: string,
-): HostChange | null {
-  return changeTo(current, identity, { state: 'deleted', reason: 'vm-deleted' }, now, cause);
+/** The project, zone and name an event or a listing gives for an instance id match what is recorded. */
+export const sameIdentity = (host: HostIdentity, ref: Omit<HostIdentity, 'instanceId'>) =>
+  host.project === ref.project && host.zone === ref.zone && host.name === ref.name;
+
+/**
+ * Pure: the change a deletion makes (`deleted` is kept for history, under the identity recorded). A VM
+ * never recorded leaves no tombstone: there is no history to keep, and nothing to stop alerting about.
+ */
+export function planRetirement(current: Host | null, now: Date, cause: string): HostChange | null {
+  if (!current) return null;
+  return changeTo(current, current, { state: 'deleted', reason: 'vm-deleted' }, now, cause);
 }

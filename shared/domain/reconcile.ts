@@ -76,7 +76,10 @@ function judged(
  */
 export function reconcileHost(input: ReconcileInput, settings: ReconcileSettings): Decision | null {
   const { vm, host, report, now } = input;
-  if (!vm) return host && host.state !== 'deleted' ? decision('deleted', 'vm-not-found') : null;
+  // Instance ids are never reused: a deleted host stays deleted, even if a listing read before the
+  // delete still shows its VM.
+  if (host?.state === 'deleted') return null;
+  if (!vm) return host ? decision('deleted', 'vm-not-found') : null;
 
   const scope = decideScope(vm, settings);
   if (!scope.inScope)
@@ -124,6 +127,14 @@ function logState(host: Host | null, now: Date, settings: ReconcileSettings): De
   return t - compliantSince >= settings.silenceThresholdMs
     ? decision('silent', 'never-reported')
     : decision('compliant', null);
+}
+
+/** OS Config names an instance by id or by name, and names repeat across zones: observations are kept per zone. */
+export const observedKey = (zone: string, instance: string) => `${zone}/${instance}`;
+
+/** Pure: what was observed for a VM, by its id, else by its name within its own zone (never another zone's). */
+export function observedFor<T>(vm: Pick<Vm, 'instanceId' | 'name' | 'zone'>, observed: Map<string, T>): T | undefined {
+  return observed.get(observedKey(vm.zone, vm.instanceId)) ?? observed.get(observedKey(vm.zone, vm.name));
 }
 
 /** Reduces an OS Config report to a PolicyReport (first osquery policy in it). */

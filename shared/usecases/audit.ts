@@ -8,8 +8,17 @@ import { log } from '../log.js';
 import { mapLimit, perMinuteLimiter } from '../rate.js';
 import { totalApiCalls, usageSince, usageSnapshot } from '../metrics.js';
 import { planObservation, type Host, type HostChange, type HostState } from '../domain/host.js';
-import { reconcileHost, reduceReport, type PolicyReport, type ReconcileSettings } from '../domain/reconcile.js';
+import {
+  observedFor,
+  observedKey,
+  reconcileHost,
+  reduceReport,
+  type Action,
+  type PolicyReport,
+  type ReconcileSettings,
+} from '../domain/reconcile.js';
 import { decideScope, instanceDecidesOsConfig } from '../domain/scope.js';
+import { isProjectId } from '../domain/ids.js';
 import type { Vm } from '../domain/vm.js';
 import * as compute from '../adapters/compute.js';
 import * as osconfig from '../adapters/osconfig.js';
@@ -36,6 +45,10 @@ export interface ProjectAudit {
   zonesHealed: string[];
   /** Milliseconds from the start at which each phase finished. */
   timings: Record<string, number>;
+  /** VMs whose label or metadata fix failed; their hosts are left for the next audit. */
+  fixFailures: Array<{ instanceId: string; name: string; zone: string; action: Action; reason: string }>;
+  /** Hosts written by someone else between this audit's read and its write, decided again. */
+  raced: number;
   /** Hosts someone should look at: blocked, noncompliant, silent. */
   needingAction: Array<{ instanceId: string; name: string; zone: string; state: HostState; reason: string | null }>;
 }
@@ -84,16 +97,23 @@ async function observeZones(
       const instance = osconfig.instanceOfReport(r.name);
       const reduced = reduceReport(r as Parameters<typeof reduceReport>[0]);
       if (instance && reduced) {
-        into.reports.set(instance, reduced);
+        into.reports.set(observedKey(zone, instance), reduced);
         into.zonesWithReports.add(zone);
       }
     }
     for (const inv of inventories) {
       const instance = osconfig.instanceOfReport(`${inv.name}/`);
-      if (instance) into.osqueryVersions.set(instance, osconfig.osqueryVersionOf(inv));
+      if (instance) into.osqueryVersions.set(observedKey(zone, instance), osconfig.osqueryVersionOf(inv));
     }
     onZone();
   });
+}
+
+/** Carries out a fix a decision asks for, on the VM itself. */
+async function act(vm: Vm, action: Action, settings: ReconcileSettings): Promise<void> {
+  if (action === 'label-exempt')
+    await compute.setInstanceLabel(vm, settings.optOutLabel.key, settings.optOutLabel.value);
+  if (action === 'remediate-osconfig') await compute.setInstanceMetadata(vm, 'enable-osconfig', 'TRUE');
 }
 
 export async function auditProject(project: string, options: AuditOptions = {}): Promise<ProjectAudit> {
@@ -110,6 +130,9 @@ export async function auditProject(project: string, options: AuditOptions = {}):
     p.then((v) => ((timings[name] = Math.round(performance.now() - t0)), v));
   const vmsListed = timed('vmsListedAt', compute.listProjectVms(project));
   const hostsRead = timed('hostsReadAt', hosts.listProjectHosts(project));
+  // Joined now, so a refusal (403) while the rollout record is read is handled, never left unhandled.
+  const inventory = Promise.all([vmsListed, hostsRead]);
+  inventory.catch(() => undefined); // awaited below
   const currentVersion = await rollouts.currentVersion();
   const current = currentVersion ? await rollouts.getRollout(currentVersion) : null;
   // Zones the current version was rolled out to are known before Compute answers: their reports are
@@ -128,7 +151,7 @@ export async function auditProject(project: string, options: AuditOptions = {}):
     ),
   );
   early.catch(() => undefined); // awaited below; avoid an unhandled rejection while Compute is read
-  const [vms, known] = await Promise.all([vmsListed, hostsRead]);
+  const [vms, known] = await inventory;
   // Project metadata is read only when some in-scope VM leaves enable-osconfig to it.
   const inScope = vms.filter((vm) => decideScope(vm, settings).inScope);
   const projectMetadata = inScope.some((vm) => !instanceDecidesOsConfig(vm))
@@ -169,59 +192,79 @@ export async function auditProject(project: string, options: AuditOptions = {}):
   }
 
   progress({ phase: 'reconcile', done: 0, total: vms.length });
-  const changes: HostChange[] = [];
-  const remaining = new Map(known);
-  const finalStates = new Map<string, Host>();
-  const act = async (vm: Vm, action: string) => {
-    if (options.dryRun) return;
-    if (action === 'label-exempt')
-      await compute.setInstanceLabel(vm, settings.optOutLabel.key, settings.optOutLabel.value);
-    if (action === 'remediate-osconfig') await compute.setInstanceMetadata(vm, 'enable-osconfig', 'TRUE');
+  // What each host's decision rests on besides its document: its VM (null: gone) and what OS Config says.
+  const seen = new Map<string, { vm: Vm | null; report: PolicyReport | null; osqueryVersion: string | null }>();
+  for (const vm of vms)
+    seen.set(vm.instanceId, {
+      vm,
+      report: observedFor(vm, observed.reports) ?? null,
+      osqueryVersion: observedFor(vm, observed.osqueryVersions) ?? null,
+    });
+  for (const id of known.keys()) if (!seen.has(id)) seen.set(id, { vm: null, report: null, osqueryVersion: null });
+  /** The same pure decision for a host as read at the start, or as read again after a race. */
+  const decide = (id: string, host: Host | null) => {
+    const { vm, report, osqueryVersion } = seen.get(id)!;
+    const decision = reconcileHost({ vm, host, report, osqueryVersion, projectMetadata, now }, settings);
+    if (!decision) return null;
+    const identity = vm ? { instanceId: vm.instanceId, name: vm.name, project, zone: vm.zone } : host!;
+    const change = planObservation(host, identity, decision, now, host ? cause : `${cause} (discovered)`);
+    return { decision, change };
   };
-  for (const vm of vms) {
-    const host = known.get(vm.instanceId) ?? null;
-    remaining.delete(vm.instanceId);
-    const decision = reconcileHost(
-      {
-        vm,
-        host,
-        report: observed.reports.get(vm.instanceId) ?? observed.reports.get(vm.name) ?? null,
-        osqueryVersion: observed.osqueryVersions.get(vm.instanceId) ?? null,
-        projectMetadata,
-        now,
+
+  const decided = [...seen.keys()].map((id) => {
+    const host = known.get(id)?.host ?? null;
+    const planned = decide(id, host);
+    return { id, host, actions: planned?.decision.actions ?? [], change: planned?.change ?? null };
+  });
+  // Label and metadata fixes: one VM's fault (deleted since the listing, 412, 403) costs that VM only;
+  // its host is left as it was for the next audit to decide again.
+  const fixFailures: ProjectAudit['fixFailures'] = [];
+  if (!options.dryRun)
+    await mapLimit(
+      decided.filter((d) => d.actions.length > 0),
+      4,
+      async (d) => {
+        const vm = seen.get(d.id)!.vm!;
+        for (const action of d.actions) {
+          try {
+            await act(vm, action, settings);
+          } catch (error) {
+            const reason = error instanceof Error ? error.message : String(error);
+            fixFailures.push({ instanceId: vm.instanceId, name: vm.name, zone: vm.zone, action, reason });
+            log.warn(
+              { project, instanceId: vm.instanceId, name: vm.name, zone: vm.zone, action, reason },
+              'audit: fix failed; the VM is left for the next audit',
+            );
+            d.change = null;
+            return;
+          }
+        }
       },
-      settings,
     );
-    if (!decision) continue;
-    for (const action of decision.actions) await act(vm, action);
-    const change = planObservation(
-      host,
-      { instanceId: vm.instanceId, name: vm.name, project, zone: vm.zone },
-      decision,
-      now,
-      host ? cause : `${cause} (discovered)`,
-    );
-    if (change) changes.push(change);
-    finalStates.set(vm.instanceId, change?.host ?? host!);
-  }
-  // Hosts whose VM is gone.
-  for (const [id, host] of remaining) {
-    const decision = reconcileHost(
-      { vm: null, host, report: null, osqueryVersion: null, projectMetadata, now },
-      settings,
-    );
-    const change = decision ? planObservation(host, host, decision, now, cause) : null;
-    if (change) changes.push(change);
-    finalStates.set(id, change?.host ?? host);
+  const changes = decided.flatMap((d) => (d.change ? [d.change] : []));
+  const finalStates = new Map<string, Host>();
+  for (const d of decided) {
+    const host = d.change?.host ?? d.host;
+    if (host) finalStates.set(d.id, host);
   }
   progress({ phase: 'reconcile', done: vms.length, total: vms.length });
 
   timings.reconciledAt = Math.round(performance.now() - t0);
   progress({ phase: 'write', done: 0, total: changes.length });
   let hostWrites = 0;
+  let raced = 0;
   if (!options.dryRun) {
     const written = await hosts.writeHostChanges(changes, known);
     hostWrites = written.written;
+    // Hosts someone else wrote since they were read: decided again on what is there now, in a
+    // transaction each, so no newer fact (a heartbeat, an enrollment, a deletion) is overwritten.
+    await mapLimit(written.lost, 8, async (id) => {
+      const result = await hosts.applyHostChange(id, (current) => decide(id, current)?.change ?? null);
+      raced += 1;
+      if (result.changed) hostWrites += 1;
+      if (result.host) finalStates.set(id, result.host);
+    });
+    if (raced > 0) log.info({ project, raced }, 'audit: hosts written by others meanwhile were decided again');
     // What this run owes, and whatever earlier runs or heartbeats failed to send.
     await flushAlerts([...written.alertKeys, ...(await owedAlertKeys())]);
   }
@@ -249,11 +292,23 @@ export async function auditProject(project: string, options: AuditOptions = {}):
     apiCalls: totalApiCalls(usageSince(before)),
     zonesHealed,
     needingAction,
+    fixFailures,
+    raced,
     timings,
   };
   progress({ phase: 'done', done: 1, total: 1 });
   log.info(
-    { project, instances: audit.instances, counts, hostWrites, apiCalls: audit.apiCalls, zonesHealed, timings },
+    {
+      project,
+      instances: audit.instances,
+      counts,
+      hostWrites,
+      raced,
+      fixFailures: fixFailures.length,
+      apiCalls: audit.apiCalls,
+      zonesHealed,
+      timings,
+    },
     'audit: project reconciled',
   );
   return audit;
@@ -261,35 +316,43 @@ export async function auditProject(project: string, options: AuditOptions = {}):
 
 export const auditShardSchema = z.object({
   runId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/),
-  project: z.string().min(1),
+  // Used in API paths and Firestore field paths: only what Compute accepts as a project id.
+  project: z.string().refine(isProjectId, 'expected a project id'),
 });
 export type AuditShard = z.infer<typeof auditShardSchema>;
 
-/** A run id that sorts by time and is the same for every delivery of the same tick. */
-export function runIdFor(eventId: string, time: Date): string {
-  const stamp = time
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  return `${stamp}-${createHash('sha256').update(eventId).digest('hex').slice(0, 8)}`;
+/**
+ * The run id of a tick: the same for every delivery of the same tick, and only from its event id.
+ * (A time is not stable: a push without publishTime is stamped with each delivery's own time.)
+ */
+export function runIdFor(tickId: string): string {
+  return `run-${createHash('sha256').update(tickId).digest('hex').slice(0, 20)}`;
 }
 
-/** fleetAudit: create the run and fan out one shard per target project (once per tick, however often delivered). */
+/**
+ * fleetAudit: create the run and fan out one shard per target project (once per tick, however often
+ * delivered). With no target projects there is nothing to audit: no run is created, and the log says so.
+ */
 export async function startAuditRun(
-  eventId: string,
+  tickId: string,
   time: Date,
   projects: string[] = config().TARGET_PROJECTS,
-): Promise<{ runId: string; fannedOut: boolean }> {
-  const runId = runIdFor(eventId, time);
+): Promise<{ runId: string | null; fannedOut: boolean; projects: number }> {
+  if (projects.length === 0) {
+    log.warn({ tickId }, 'fleetAudit: no target projects (TARGET_PROJECTS is empty); no audit run started');
+    return { runId: null, fannedOut: false, projects: 0 };
+  }
+  const runId = runIdFor(tickId);
   const created = await audits.createRun(runId, projects, time);
-  if (!created && (await audits.getRun(runId))?.shardsPublished) return { runId, fannedOut: false };
+  if (!created && (await audits.getRun(runId))?.shardsPublished)
+    return { runId, fannedOut: false, projects: projects.length };
   await Promise.all(
     projects.map((project) =>
       publishJson(config().AUDIT_SHARD_TOPIC, { runId, project } satisfies AuditShard, { runId, project }),
     ),
   );
   await audits.markShardsPublished(runId);
-  return { runId, fannedOut: true };
+  return { runId, fannedOut: true, projects: projects.length };
 }
 
 /**
@@ -299,8 +362,11 @@ export async function startAuditRun(
 export async function runAuditShard(shard: AuditShard, now = new Date()): Promise<'done' | 'failed' | 'duplicate'> {
   const run = await audits.getRun(shard.runId);
   if (!run) throw new PermanentError(`audit run ${shard.runId} does not exist`);
-  const status = (run.projects as Record<string, { status: string }> | undefined)?.[shard.project]?.status;
-  if (status && status !== 'running') return 'duplicate';
+  const projects = (run.projects ?? {}) as Record<string, { status: string }>;
+  // A shard names a project its run fanned out to; any other would add to (or reopen) a closed run.
+  if (!Object.hasOwn(projects, shard.project))
+    throw new PermanentError(`project ${shard.project} is not a project of the run ${shard.runId}`);
+  if (projects[shard.project]!.status !== 'running') return 'duplicate';
   try {
     const result = await auditProject(shard.project, { now, cause: `fleetAudit ${shard.runId}` });
     const recorded = await audits.recordProjectResult(shard.runId, shard.project, {
@@ -309,6 +375,7 @@ export async function runAuditShard(shard: AuditShard, now = new Date()): Promis
       counts: result.counts,
       apiCalls: result.apiCalls,
       hostWrites: result.hostWrites,
+      fixFailures: result.fixFailures.length,
     });
     return recorded ? 'done' : 'duplicate';
   } catch (error) {

@@ -7,35 +7,64 @@ import { log } from '../log.js';
 import { countFirestore } from '../metrics.js';
 import { closeEpisode, flushAlerts, openEpisode } from '../adapters/alerts.js';
 import { getHost, HOSTS } from '../adapters/hosts.js';
+import { isInstanceId, isProjectId, isZone } from '../domain/ids.js';
 
-const epoch = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).nullish();
+// Every field is bounded before anything is written: an incident that is not what Cloud Monitoring
+// sends (an id with a slash, an instance id that is not one, a date ten thousand years out, a
+// twenty-kilobyte policy name) is malformed as a whole, logged and acknowledged, and writes nothing.
+const epochSeconds = z
+  .union([
+    z.number(),
+    z
+      .string()
+      .regex(/^\d{1,12}$/)
+      .transform(Number),
+  ])
+  .pipe(z.number().min(0).max(4_102_444_800, 'expected a time before 2100'))
+  .nullish();
+const text = (max: number) => z.string().max(max);
+const labels = z
+  .object({
+    instance_id: z.string().refine(isInstanceId, 'expected a Compute instance id').optional(),
+    project_id: z.string().refine(isProjectId, 'expected a project id').optional(),
+    zone: z.string().refine(isZone, 'expected a zone').optional(),
+  })
+  .catchall(text(1024));
 
 export const notificationSchema = z
   .object({
-    version: z.string(),
+    version: text(32),
     incident: z
       .object({
-        incident_id: z.string().min(1),
+        // Monitoring's incident ids are dotted base-36 (e.g. 0.m5gzlkz0ubq1); they name an alerts/ document.
+        incident_id: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'expected an incident id'),
         // Optional so the console's test notification (version "test", no state) parses.
         state: z
           .string()
           .transform((s) => s.toLowerCase())
           .pipe(z.enum(['open', 'closed']))
           .optional(),
-        started_at: epoch,
-        ended_at: epoch,
-        url: z.string().optional(),
+        started_at: epochSeconds,
+        ended_at: epochSeconds,
+        url: z
+          .string()
+          .max(2048)
+          .regex(/^https:\/\//, 'expected an https URL')
+          .optional(),
         resource: z
-          .object({ type: z.string().optional(), labels: z.record(z.string(), z.string()).optional() })
+          .object({ type: text(256).optional(), labels: labels.optional() })
           .passthrough()
           .nullish(),
-        resource_name: z.string().nullish(),
-        metric: z.object({ type: z.string().optional(), displayName: z.string().optional() }).passthrough().nullish(),
-        policy_name: z.string().nullish(),
-        condition_name: z.string().nullish(),
-        observed_value: z.union([z.string(), z.number()]).nullish(),
-        threshold_value: z.union([z.string(), z.number()]).nullish(),
-        summary: z.string().nullish(),
+        resource_name: text(1024).nullish(),
+        metric: z
+          .object({ type: text(512).optional(), displayName: text(1024).optional() })
+          .passthrough()
+          .nullish(),
+        policy_name: text(1024).nullish(),
+        condition_name: text(1024).nullish(),
+        observed_value: z.union([text(64), z.number()]).nullish(),
+        threshold_value: z.union([text(64), z.number()]).nullish(),
+        summary: text(4096).nullish(),
       })
       .passthrough()
       .optional(),

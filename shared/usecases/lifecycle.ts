@@ -1,8 +1,8 @@
 // vmLifecycle's use cases: enroll a created VM, retire a deleted one, enroll what a bulk insert made.
 import { config, policySettings as settings } from '../config.js';
 import { log } from '../log.js';
-import type { LifecycleAction } from '../domain/audit-event.js';
-import { planEnrollment, planRetirement, type HostIdentity, type HostState } from '../domain/host.js';
+import type { InstanceRef, LifecycleAction } from '../domain/audit-event.js';
+import { planEnrollment, planRetirement, sameIdentity, type HostIdentity, type HostState } from '../domain/host.js';
 import { buildOsqueryAssignment, assignmentSelects } from '../domain/policy.js';
 import { checkPrerequisites, decideScope, instanceDecidesOsConfig } from '../domain/scope.js';
 import type { Vm } from '../domain/vm.js';
@@ -77,21 +77,36 @@ export async function enrollVm(
   };
 }
 
-async function retire(
-  identity: Omit<HostIdentity, 'instanceId'> & { instanceId?: string },
-  cause: string,
-): Promise<EnrollmentOutcome | null> {
-  const instanceId =
-    identity.instanceId ?? (await hosts.findLiveHostId(identity.project, identity.zone, identity.name));
-  if (!instanceId) {
-    log.info({ ...identity }, 'deleted VM was never recorded; nothing to retire');
+/**
+ * Retires the host of a deleted VM. An entry changes a host only when its project, zone and name are the
+ * ones recorded for its instance id, or when Compute confirms that the VM with that id is gone from where
+ * it was recorded (a rename, or an entry that disagrees with itself). A VM never recorded leaves nothing.
+ */
+async function retire(ref: InstanceRef, cause: string): Promise<EnrollmentOutcome | null> {
+  const instanceId = ref.instanceId ?? (await hosts.findLiveHostId(ref.project, ref.zone, ref.name));
+  const recorded = instanceId ? await hosts.getHost(instanceId) : null;
+  if (!instanceId || !recorded) {
+    log.info({ ...ref }, 'deleted VM was never recorded; nothing to retire');
     return null;
+  }
+  if (recorded.state === 'deleted') return null;
+  if (!sameIdentity(recorded, ref)) {
+    const recordedAt = { project: recorded.project, zone: recorded.zone, name: recorded.name };
+    if (await compute.instanceExists(recorded.project, recorded.zone, instanceId)) {
+      log.warn(
+        { entry: ref, recorded: recordedAt, instanceId },
+        'vmLifecycle: entry disagrees with the recorded host, whose VM still exists; nothing changed',
+      );
+      return null;
+    }
+    log.info({ entry: ref, recorded: recordedAt, instanceId }, 'vmLifecycle: Compute confirms the recorded VM is gone');
   }
   const now = new Date();
   const result = await hosts.applyHostChange(instanceId, (current) =>
-    planRetirement(current, { ...identity, instanceId, name: current?.name ?? identity.name }, now, cause),
+    // The host read again in the transaction must still be the one that was checked.
+    current && sameIdentity(current, recorded) ? planRetirement(current, now, cause) : null,
   );
-  return { instanceId, name: identity.name, state: 'deleted', reason: 'vm-deleted', written: result.changed };
+  return { instanceId, name: recorded.name, state: 'deleted', reason: 'vm-deleted', written: result.changed };
 }
 
 /** Carries out what an audit-log entry asks for. Returns one outcome per VM touched. */

@@ -121,9 +121,10 @@ export function runAgents(world: World, now = new Date()): number {
         world.reports.delete(key);
         continue;
       }
+      const instance = `projects/${vm.project}/locations/${vm.zone}/instances/${world.faults.reportsByName ? vm.name : vm.id}`;
       const base = {
-        name: `projects/${vm.project}/locations/${vm.zone}/instances/${vm.id}/osPolicyAssignments/${a.id}/report`,
-        instance: `projects/${vm.project}/locations/${vm.zone}/instances/${vm.id}`,
+        name: `${instance}/osPolicyAssignments/${a.id}/report`,
+        instance,
         osPolicyAssignment: `${a.name}@${a.revisionId}`,
         updateTime: now.toISOString(),
         lastRunId: `run-${now.getTime()}`,

@@ -91,8 +91,10 @@ function zoneOperation(world: World, vm: SimVm, operationType: string) {
   return operationJson(op);
 }
 
+/** Compute accepts an instance's name or its numeric id wherever it names an instance. */
 function vmOr404(world: World, project: string, zone: string, name: string): SimVm {
-  const vm = world.findVm(project, zone, name);
+  const byId = /^[1-9][0-9]{0,19}$/.test(name) ? world.vms.get(name) : undefined;
+  const vm = byId && byId.project === project && byId.zone === zone ? byId : world.findVm(project, zone, name);
   if (!vm) throw notFound(`projects/${project}/zones/${zone}/instances/${name}`);
   return vm;
 }

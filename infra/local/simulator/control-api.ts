@@ -61,6 +61,8 @@ const faultSpec = z.object({
   deniedProjects: z.array(z.string()).optional(),
   eventSinkUp: z.boolean().optional(),
   concurrentWrites: z.number().int().min(0).optional(),
+  hold: z.array(z.object({ match: z.string().min(1), count: z.number().int().min(1) })).optional(),
+  reportsByName: z.boolean().optional(),
 });
 
 const vmFaultSpec = z.object({
@@ -194,7 +196,29 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
       };
       return world.faults;
     }),
-    route('DELETE', /^\/control\/faults$/, 'control', () => (world.faults = defaultFaults())),
+    route('DELETE', /^\/control\/faults$/, 'control', () => {
+      world.releaseHeld();
+      return (world.faults = defaultFaults());
+    }),
+    route('GET', /^\/control\/held$/, 'control', () => world.held.map(({ route, path }) => ({ route, path }))),
+    route('POST', /^\/control\/held\/wait$/, 'control', async ({ body }) => {
+      const spec = parse(
+        z.object({
+          count: z.number().int().min(1).default(1),
+          timeoutMs: z.number().int().min(0).max(600_000).default(30_000),
+        }),
+        body,
+      );
+      try {
+        await world.waitForHeld(spec.count, spec.timeoutMs);
+      } catch (error) {
+        throw new HttpError(408, (error as Error).message);
+      }
+      return world.held.map(({ route, path }) => ({ route, path }));
+    }),
+    route('POST', /^\/control\/held\/release$/, 'control', ({ body }) => ({
+      released: world.releaseHeld(parse(z.object({ count: z.number().int().min(1).optional() }), body).count),
+    })),
     route('POST', /^\/control\/agents\/run$/, 'control', () => ({ reports: runAgents(world) })),
     route('POST', /^\/control\/logs\/ship$/, 'control', async () => {
       if (!shipper) throw new HttpError(409, 'the simulator was started without a log topic');

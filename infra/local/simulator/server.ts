@@ -40,10 +40,18 @@ const PROJECT_IN_PATH = /^\/(?:compute\/v1|v1)\/projects\/([^/]+)/;
 async function applyFaults(world: World, r: Route, path: string): Promise<void> {
   const f = world.faults;
   if (f.latencyMs > 0) await sleep(f.latencyMs);
+  // `match` picks calls by method name (compute.instances.setLabels) or by a piece of their path (one VM).
+  const matches = (m: string | undefined) => !m || r.name.includes(m) || path.includes(m);
+  const hold = f.hold.find((h) => h.count > 0 && matches(h.match));
+  if (hold) {
+    hold.count -= 1;
+    f.hold = f.hold.filter((h) => h.count > 0);
+    await world.hold(r.name, path);
+  }
   const project = PROJECT_IN_PATH.exec(path)?.[1];
   if (project && f.deniedProjects.includes(project))
     throw apiError(path, 403, 'PERMISSION_DENIED', 'forbidden', `Required permission denied on project ${project}`);
-  const next = f.failNext.find((n) => n.count > 0 && (!n.match || r.name.includes(n.match)));
+  const next = f.failNext.find((n) => n.count > 0 && matches(n.match));
   let status: number | undefined;
   if (next) {
     next.count -= 1;

@@ -110,7 +110,7 @@ export interface Faults {
   /** Fraction (0..1) of API requests answered with that status. */
   rate429: number;
   rate503: number;
-  /** The next `count` API requests (optionally only those whose route name contains `match`) fail with `status`. */
+  /** The next `count` API requests (optionally only those whose method name or path contains `match`) fail with `status`. */
   failNext: Array<{ status: number; count: number; match?: string }>;
   /** Projects whose API answers 403. */
   deniedProjects: string[];
@@ -118,6 +118,13 @@ export interface Faults {
   eventSinkUp: boolean;
   /** The next N label/metadata writes race someone else's write: the fingerprint moves just before them (412). */
   concurrentWrites: number;
+  /**
+   * The next `count` API requests whose method name or path contains `match` wait, unanswered, until released
+   * (POST /control/held/release): a caller is stopped at a known point while other writers act.
+   */
+  hold: Array<{ match: string; count: number }>;
+  /** OS Config report names carry the instance name instead of its id (the API allows either). */
+  reportsByName: boolean;
 }
 
 export const defaultFaults = (): Faults => ({
@@ -128,7 +135,15 @@ export const defaultFaults = (): Faults => ({
   deniedProjects: [],
   eventSinkUp: true,
   concurrentWrites: 0,
+  hold: [],
+  reportsByName: false,
 });
+
+export interface HeldRequest {
+  route: string;
+  path: string;
+  release: () => void;
+}
 
 export const fingerprint = (value: unknown) =>
   createHash('sha256').update(JSON.stringify(value)).digest('base64').slice(0, 12);
@@ -144,9 +159,13 @@ export class World {
   objects = new Map<string, SimObject[]>();
   faults: Faults = defaultFaults();
   requests = new Map<string, number>();
+  /** Requests stopped by the hold fault, oldest first. */
+  held: HeldRequest[] = [];
+  private heldWaiters: Array<() => void> = [];
   private nextId = BigInt(Date.now()) * 1000n;
 
   reset(): void {
+    this.releaseHeld();
     this.projects.clear();
     this.vms.clear();
     this.assignments.clear();
@@ -235,6 +254,37 @@ export class World {
   removeVm(vm: SimVm): void {
     this.vms.delete(vm.id);
     for (const key of [...this.reports.keys()]) if (key.endsWith(`|${vm.id}`)) this.reports.delete(key);
+  }
+
+  /** Stops a request until it is released. */
+  hold(route: string, path: string): Promise<void> {
+    return new Promise((release) => {
+      this.held.push({ route, path, release });
+      for (const wake of this.heldWaiters.splice(0)) wake();
+    });
+  }
+
+  /** Resolves once at least `count` requests are held; rejects after `timeoutMs`. */
+  async waitForHeld(count: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.held.length < count) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${this.held.length} of ${count} requests held after ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.heldWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Lets the oldest `count` held requests (all by default) go on; returns how many. */
+  releaseHeld(count = this.held.length): number {
+    const released = this.held.splice(0, count);
+    for (const r of released) r.release();
+    return released.length;
   }
 
   count(name: string): void {
