@@ -37,3 +37,50 @@ resource "google_firestore_index" "hosts_project_zone_name" {
 # No TTL policy: the code keeps no transient documents (nothing writes an expiry field such as
 # expireAt). Host transitions, audit runs and rollouts are history and are kept. Add a
 # google_firestore_field with ttl_config here when a collection gains an expiry field.
+
+# The status page (shared/adapters/status.ts). Open alerts: alerts where resolved == null, newest first.
+resource "google_firestore_index" "alerts_open" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "alerts"
+
+  fields {
+    field_path = "resolved"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "since"
+    order      = "DESCENDING"
+  }
+}
+
+# The evidence report of one project, paged by document id: its in-scope hosts, then its exempt ones.
+resource "google_firestore_index" "hosts_project_in_scope" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "hosts"
+
+  fields {
+    field_path = "project"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "inScope"
+    order      = "ASCENDING"
+  }
+}
+
+resource "google_firestore_index" "hosts_project_state" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "hosts"
+
+  fields {
+    field_path = "project"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+}

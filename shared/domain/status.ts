@@ -7,6 +7,12 @@
 // and the evidence report (osq-orch report, the page's CSV link) lists them all.
 import { isInScope, type Host, type HostState } from './host.js';
 
+/**
+ * Logged once per closed run with its coverage: Cloud Monitoring's log-based metric `fleet-coverage`
+ * (infra/terraform/dashboard.tf) matches this message and extracts `coveragePercent`.
+ */
+export const RUN_CLOSED_MESSAGE = 'audit run closed';
+
 /** The states someone must act on, most severe first (host.silent is critical, the others warnings). */
 export const NEEDS_ACTION_STATES = ['silent', 'noncompliant', 'blocked'] as const;
 export type NeedsActionState = (typeof NEEDS_ACTION_STATES)[number];

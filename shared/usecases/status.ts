@@ -3,7 +3,7 @@
 import { log } from '../log.js';
 import { usageSince, usageSnapshot } from '../metrics.js';
 import type { Host } from '../domain/host.js';
-import { summarizeProject, type RunSummary } from '../domain/status.js';
+import { RUN_CLOSED_MESSAGE, summarizeProject, type RunSummary } from '../domain/status.js';
 import { buildStatusView, type StatusFilters, type StatusView } from '../domain/status-view.js';
 import * as status from '../adapters/status.js';
 import * as rollouts from '../adapters/rollouts.js';
@@ -16,9 +16,6 @@ export const ALERTS_SHOWN = 50;
 export async function recordProjectStatus(runId: string, project: string, hosts: Iterable<Host>, at: Date) {
   return status.writeProjectStatus(summarizeProject(project, runId, at, hosts));
 }
-
-/** Logged once per closed run; the log-based metric `fleet_coverage` (Terraform) reads coveragePercent from it. */
-export const RUN_CLOSED_MESSAGE = 'audit run closed';
 
 /**
  * After any shard of a run: when the run is closed, publish the fleet status (once per run, whoever
