@@ -778,7 +778,8 @@ t('Cloud Monitoring: a Pub/Sub channel on the incidents topic, per-VM osqueryd p
   ] as const) {
     const [key, p] = byMetric(metric);
     const c = one(one(p, 'conditions'), 'condition_threshold');
-    assert.match(text(c.filter), /metric\.labels\.process = "osqueryd"/, `${key} watches osqueryd`);
+    // The Ops Agent's per-process label is `command`; its `process` label is the constant "all".
+    assert.match(text(c.filter), /metric\.label\.command = "osqueryd"/, `${key} watches osqueryd`);
     assert.match(text(c.filter), /resource\.type = "gce_instance"/, `${key} on VMs`);
     const agg = one(c, 'aggregations', key);
     assert.is(agg.per_series_aligner, aligner, `${key} aligner`);

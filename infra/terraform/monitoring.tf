@@ -55,7 +55,7 @@ resource "google_monitoring_alert_policy" "osqueryd_cpu" {
   conditions {
     display_name = "osqueryd CPU (% of one core) per VM"
     condition_threshold {
-      filter          = "resource.type = \"gce_instance\" AND metric.type = \"agent.googleapis.com/processes/cpu_time\" AND metric.labels.process = \"osqueryd\""
+      filter          = "resource.type = \"gce_instance\" AND metric.type = \"agent.googleapis.com/processes/cpu_time\" AND metric.label.command = \"osqueryd\""
       comparison      = "COMPARISON_GT"
       threshold_value = var.osqueryd_cpu_percent * 10000
       duration        = "300s"
@@ -94,7 +94,7 @@ resource "google_monitoring_alert_policy" "osqueryd_memory" {
   conditions {
     display_name = "osqueryd resident memory per VM"
     condition_threshold {
-      filter          = "resource.type = \"gce_instance\" AND metric.type = \"agent.googleapis.com/processes/rss_usage\" AND metric.labels.process = \"osqueryd\""
+      filter          = "resource.type = \"gce_instance\" AND metric.type = \"agent.googleapis.com/processes/rss_usage\" AND metric.label.command = \"osqueryd\""
       comparison      = "COMPARISON_GT"
       threshold_value = var.osqueryd_memory_mb * 1048576
       duration        = "300s"
