@@ -10,7 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfig } from '../shared/config.js';
 import { FUNCTION_PERMISSIONS, PUBLISHER_PERMISSIONS } from '../shared/permissions.js';
-import { RUN_CLOSED_MESSAGE } from '../shared/domain/status.js';
+import { RUN_CLOSED_MESSAGE, mergeFleetStatus, summarizeProject } from '../shared/domain/status.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const tfDir = path.join(root, 'infra/terraform');
@@ -702,6 +702,40 @@ t('Firestore: native database, a composite index per multi-field query, TTL only
     ttl.length > 0,
     expires,
     expires ? 'the code writes expireAt: a TTL policy is needed' : 'no document expires: no TTL policy',
+  );
+});
+
+t('Firestore: the status snapshots are read by id, so none of their maps or lists is indexed', ({ tf }) => {
+  const fields = local(tf, 'status_unindexed_fields') as Record<string, string[]>;
+  const exempted = tf.resources.get('google_firestore_field.status_unindexed')!;
+  assert.equal(one(exempted, 'index_config'), {}, 'an empty index configuration: no index');
+  assert.match(text(exempted.for_each), /local\.status_unindexed_fields/);
+  const now = new Date('2026-11-27T12:00:00Z');
+  const project = summarizeProject('p', 'r', now, []);
+  const fleet = mergeFleetStatus(
+    {
+      runId: 'r',
+      startedAt: now.toISOString(),
+      finishedAt: null,
+      status: 'succeeded',
+      coverage: null,
+      counts: {},
+      projects: {},
+    },
+    [project],
+    [],
+    now,
+  );
+  const structured = (doc: object) =>
+    Object.entries(doc)
+      .filter(([, v]) => typeof v === 'object' && v !== null)
+      .map(([k]) => k)
+      .sort();
+  assert.equal([...fields.status!].sort(), structured(fleet), 'status/fleet: every map and list');
+  assert.equal(
+    [...fields.projects!].sort(),
+    structured(project),
+    'status/fleet/projects/{project}: every map and list',
   );
 });
 

@@ -84,3 +84,24 @@ resource "google_firestore_index" "hosts_project_state" {
     order      = "ASCENDING"
   }
 }
+
+# The status snapshots (status/fleet and status/fleet/projects/{project}) are read by id only. Their
+# maps and lists need no index: each index entry costs a write, and a document may have at most 40,000.
+locals {
+  status_unindexed_fields = {
+    status   = ["run", "projects", "configVersions", "osqueryVersions", "needingAction", "exempt", "history"]
+    projects = ["counts", "zones", "configVersions", "osqueryVersions", "needingAction", "exempt"]
+  }
+}
+
+resource "google_firestore_field" "status_unindexed" {
+  for_each = toset(flatten([for collection, fields in local.status_unindexed_fields : [for f in fields : "${collection}/${f}"]]))
+
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = split("/", each.value)[0]
+  field      = split("/", each.value)[1]
+
+  # An empty index configuration: no single-field index on the field or its subfields.
+  index_config {}
+}

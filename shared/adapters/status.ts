@@ -163,7 +163,8 @@ const EVIDENCE_FIELDS = [
 
 /**
  * Every in-scope host (`inScope`) or every exempt host (`exempt`), optionally of one project, in pages
- * ordered by instance id: memory holds one page, whatever the fleet's size.
+ * ordered by instance id: memory holds two pages (the one being written, the next being read), whatever
+ * the fleet's size.
  */
 export async function* streamHosts(
   which: 'inScope' | 'exempt',
@@ -184,13 +185,16 @@ export async function* streamHosts(
     .orderBy(FieldPath.documentId())
     .select(...EVIDENCE_FIELDS)
     .limit(pageSize);
-  let after: string | null = null;
-  for (;;) {
+  const read = async (after: string | null) => {
     const page = await (after === null ? query : query.startAfter(after)).get();
     countFirestore('reads', Math.max(1, page.size));
-    if (page.empty) return;
-    yield page.docs.map((d) => ({ ...hostFromDoc(d.data()), instanceId: d.id }));
-    if (page.size < pageSize) return;
-    after = page.docs.at(-1)!.id;
+    return page;
+  };
+  // The next page is read while the caller writes out this one.
+  let next: ReturnType<typeof read> | null = read(null);
+  while (next) {
+    const page: Awaited<ReturnType<typeof read>> = await next;
+    next = page.size === pageSize ? read(page.docs.at(-1)!.id) : null;
+    if (!page.empty) yield page.docs.map((d) => ({ ...hostFromDoc(d.data()), instanceId: d.id }));
   }
 }

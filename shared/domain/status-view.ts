@@ -1,7 +1,7 @@
 // What the status page and /api/status show (pure): the fleet document, narrowed by the viewer's
 // filters, beside the live parts (open alerts, the rollout of the current version).
 import { z } from 'zod';
-import { HOST_STATES, type HostState } from './host.js';
+import type { HostState } from './host.js';
 import {
   NEEDS_ACTION_STATES,
   type FleetStatus,
@@ -131,8 +131,17 @@ export interface StatusView {
   alerts: { open: number; shown: AlertRow[] };
 }
 
-/** The states the per-zone table shows, in the order a reader scans them (deleted is counted apart). */
-export const TABLE_STATES: HostState[] = HOST_STATES.filter((s) => s !== 'deleted');
+/** The states the per-zone table shows, healthy to troubled to out of scope (deleted is counted apart). */
+export const TABLE_STATES: HostState[] = [
+  'reporting',
+  'compliant',
+  'pending',
+  'silent',
+  'noncompliant',
+  'blocked',
+  'stopped',
+  'exempt',
+];
 const sorted = (m: Record<string, number>) =>
   Object.entries(m)
     .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))

@@ -222,6 +222,11 @@ export function renderStatusPage(view: StatusView, options: { refreshSeconds?: n
   const cfg = view.configuration;
   const rollout = cfg.rollout;
   const failed = run?.projects.filter((p) => p.status !== 'succeeded') ?? [];
+  const deletedNote = s.deleted
+    ? html`<p class="note">
+        ${num(s.deleted)} deleted ${s.deleted === 1 ? 'VM is' : 'VMs are'} kept for history, not counted above.
+      </p>`
+    : '';
   const moreAlerts =
     view.alerts.open > view.alerts.shown.length
       ? html`<p class="note">The ${num(view.alerts.shown.length)} newest of ${num(view.alerts.open)}.</p>`
@@ -280,7 +285,7 @@ export function renderStatusPage(view: StatusView, options: { refreshSeconds?: n
                   </table>`
                 : html`<p class="note">No hosts yet.</p>`
             }
-            ${s.deleted ? html`<p class="note">${num(s.deleted)} deleted VMs are kept for history and not counted above.</p>` : ''}
+            ${deletedNote}
           </section>
 
           <section id="needing-action">
