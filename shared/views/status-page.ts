@@ -146,7 +146,7 @@ function filterForm(view: StatusView, refreshSeconds: number | undefined): Html 
   const zones = [...new Set(view.states.rows.map((r) => r.zone))].sort();
   const options = (values: readonly string[], selected: string | undefined) =>
     values.map((v) => html`<option value="${v}" ${v === selected ? html` selected` : ''}>${v}</option>`);
-  return html`<form class="filters" method="get" action="">
+  return html`<form class="filters" method="get">
     <label
       >State<select name="state">
         <option value="">any</option>
