@@ -26,9 +26,9 @@ async function page(req: Request, res: Response, json: boolean): Promise<void> {
   }
   const started = performance.now();
   const { view, firestoreReads } = await loadStatusView(parsed.filters);
-  const renderMs = Math.round(performance.now() - started);
-  log.debug({ path: req.path, firestoreReads, renderMs }, 'fleetStatus: served');
-  res.set('Server-Timing', `firestore;desc="${firestoreReads} reads";dur=${renderMs}`);
+  const loadMs = Math.round(performance.now() - started);
+  log.debug({ path: req.path, firestoreReads, loadMs }, 'fleetStatus: served');
+  res.set('Server-Timing', `firestore;desc="${firestoreReads} reads";dur=${loadMs}`);
   if (json) {
     res.json({ ...view, links: { page: './', evidenceCsv: EVIDENCE_PATH } });
     return;
