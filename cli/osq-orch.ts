@@ -6,6 +6,7 @@ import { formatFinding, lintBundle } from '../shared/osquery/lint.js';
 import { LINT_POLICY_FILE, POLICY_MODES, lintOptionsFor, type PolicyMode } from '../shared/osquery/lint-policy.js';
 import { DEFAULT_OSQUERY_VERSION, loadSchema, schemaSource as resolveSchema } from '../shared/osquery/schema.js';
 import { quietKnownWarnings } from '../shared/warnings.js';
+import { REPORT_HELP, report } from './report.js';
 
 const HELP = `osq-orch <command> [options]
 
@@ -30,6 +31,7 @@ const HELP = `osq-orch <command> [options]
       Reconcile the target projects now (the same reconcile as fleetAuditShard), with progress on stderr
       and a summary: hosts per state, coverage, hosts needing action. --dry-run writes and fixes nothing.
 
+${REPORT_HELP}
 Settings come from the environment (see the README's configuration table).
 `;
 
@@ -219,7 +221,13 @@ function progressBar() {
   return update;
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { lint, render, publish: publishCommand, audit };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  lint,
+  render,
+  publish: publishCommand,
+  audit,
+  report,
+};
 
 quietKnownWarnings();
 const [command, ...rest] = process.argv.slice(2);

@@ -7,8 +7,11 @@ export type TargetPermissions = readonly string[];
 /** Permissions in the orchestrator project (Firestore, Pub/Sub topics, the configuration bucket). */
 export interface FunctionPermissions {
   target: TargetPermissions;
-  /** Firestore access (roles/datastore.user is the narrowest predefined role covering reads and writes). */
-  firestore: boolean;
+  /**
+   * Firestore access: `true` reads and writes (roles/datastore.user, the narrowest predefined role that
+   * writes), `'read'` only reads (roles/datastore.viewer), `false` none.
+   */
+  firestore: boolean | 'read';
   /** Topics (by setting name) the function publishes to. */
   publishes: readonly string[];
 }
@@ -52,6 +55,8 @@ export const FUNCTION_PERMISSIONS: Record<string, FunctionPermissions> = {
   },
   logHeartbeat: { target: [], firestore: true, publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'] },
   monitoringAlert: { target: [], firestore: true, publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'] },
+  // The status page: reads the status snapshots, open alerts, the rollout record, and hosts for the evidence CSV.
+  fleetStatus: { target: [], firestore: 'read', publishes: [] },
 };
 
 /** `osq-orch publish` in Cloud Build: upload to the bucket, update every zone's assignment. */

@@ -10,6 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfig } from '../shared/config.js';
 import { FUNCTION_PERMISSIONS, PUBLISHER_PERMISSIONS } from '../shared/permissions.js';
+import { RUN_CLOSED_MESSAGE, mergeFleetStatus, summarizeProject } from '../shared/domain/status.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const tfDir = path.join(root, 'infra/terraform');
@@ -46,6 +47,11 @@ const PUBSUB_TRIGGERS: Record<string, string> = {
   logHeartbeat: 'LOG_TOPIC',
   monitoringAlert: 'INCIDENT_TOPIC',
 };
+/**
+ * HTTP entry points: no trigger and no retry (a person reloads the page), reached from browsers, so not
+ * internal-only: private by Cloud Run invoker IAM for listed viewers, or IAP (checked below).
+ */
+const HTTP_FUNCTIONS: readonly string[] = ['fleetStatus'];
 const AUDIT_LOG_TYPE = 'google.cloud.audit.log.v1.written';
 const PUBSUB_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
 
@@ -95,10 +101,11 @@ function sources(dir: string): Map<string, string> {
   return out;
 }
 
-/** Entry points registered in functions/index.ts. */
-function entryPoints(): string[] {
+/** Entry points registered in functions/index.ts (CloudEvent and HTTP). */
+function entryPoints(kind: 'cloudEvent' | 'http' | 'any' = 'any'): string[] {
   const text = readFileSync(path.join(root, 'functions/index.ts'), 'utf8');
-  return [...text.matchAll(/functions\.cloudEvent\(\s*['"]([A-Za-z0-9_]+)['"]/g)].map((m) => m[1]!);
+  const re = /functions\.(cloudEvent|http)\(\s*['"]([A-Za-z0-9_]+)['"]/g;
+  return [...text.matchAll(re)].filter((m) => kind === 'any' || m[1] === kind).map((m) => m[2]!);
 }
 
 /** Keys of the zod `schema` object in shared/config.ts. */
@@ -244,6 +251,7 @@ function bindingsOf(tf: Tf, saKey: string): Binding[] {
 function classify(tf: Tf, bindings: Binding[]) {
   const customTarget: { binding: Binding; role: Block; roleKey: string }[] = [];
   const firestore: Binding[] = [];
+  const firestoreRead: Binding[] = [];
   const publishesTo: string[] = [];
   const other: Binding[] = [];
   for (const b of bindings) {
@@ -257,13 +265,19 @@ function classify(tf: Tf, bindings: Binding[]) {
       b.block.project === '${var.project_id}'
     ) {
       firestore.push(b);
+    } else if (
+      b.type === 'google_project_iam_member' &&
+      role === 'roles/datastore.viewer' &&
+      b.block.project === '${var.project_id}'
+    ) {
+      firestoreRead.push(b);
     } else if (b.type === 'google_pubsub_topic_iam_member' && role === 'roles/pubsub.publisher') {
       const topics = topicsOf(tf, b.block.topic);
       assert.is(topics.length, 1, `${b.key} names one topic`);
       publishesTo.push(topics[0]!);
     } else other.push(b);
   }
-  return { customTarget, firestore, publishesTo: publishesTo.sort(), other };
+  return { customTarget, firestore, firestoreRead, publishesTo: publishesTo.sort(), other };
 }
 
 /** A custom role made in, and bound in, every target project, with exactly `permissions`. */
@@ -344,7 +358,11 @@ t('every entry point in functions/index.ts is deployed; every deployed entry poi
     'the functions are exactly the ones permissions.ts describes',
   );
   for (const ep of deployed.keys())
-    assert.ok(ep in AUDIT_LOG_TRIGGERS || ep in PUBSUB_TRIGGERS, `${ep} has a known trigger`);
+    assert.ok(
+      ep in AUDIT_LOG_TRIGGERS || ep in PUBSUB_TRIGGERS || HTTP_FUNCTIONS.includes(ep),
+      `${ep} has a known trigger or is a known HTTP function`,
+    );
+  assert.equal(entryPoints('http'), [...HTTP_FUNCTIONS], 'the HTTP functions registered are the ones checked below');
 });
 
 t('each function: nodejs22, internal ingress, bounded instances, its own service account, every setting', ({ tf }) => {
@@ -359,7 +377,13 @@ t('each function: nodejs22, internal ingress, bounded instances, its own service
       new Set(['function_source_bucket', 'function_source_object']),
       `${key} builds the uploaded zip`,
     );
-    assert.is(service.ingress_settings, 'ALLOW_INTERNAL_ONLY', `${key} ingress`);
+    if (HTTP_FUNCTIONS.includes(ep))
+      assert.is(
+        service.ingress_settings,
+        '${var.status_page_iap ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"}',
+        `${key}: browsers reach it directly (IAM) or through IAP's load balancer only`,
+      );
+    else assert.is(service.ingress_settings, 'ALLOW_INTERNAL_ONLY', `${key} ingress`);
     const max = /^\$\{var\.([a-z0-9_]+)\}$/.exec(text(service.max_instance_count))?.[1];
     assert.ok(max, `${key} max_instance_count comes from a variable`);
     const maxDefault = tf.variables[max!]?.default;
@@ -441,6 +465,7 @@ t('Pub/Sub functions: triggered by the topic of their setting, retried, as the t
 t('a conditional trigger (log topic in another project) is replaced by a retried push subscription', ({ tf }) => {
   let conditional = 0;
   for (const [ep, [key, fn]] of functionsByEntryPoint(tf)) {
+    if (HTTP_FUNCTIONS.includes(ep)) continue;
     const { trigger, condition } = triggerOf(fn, key);
     if (!condition) continue;
     conditional += 1;
@@ -552,7 +577,16 @@ t("each function's service account holds exactly what shared/permissions.ts list
     const sa = serviceAccountOf(one(fn, 'service_config').service_account_email)!;
     const got = classify(tf, bindingsOf(tf, sa));
     assertTargetRole(tf, got.customTarget, want.target, ep);
-    assert.is(got.firestore.length, want.firestore ? 1 : 0, `${ep}: roles/datastore.user iff it uses Firestore`);
+    assert.is(
+      got.firestore.length,
+      want.firestore === true ? 1 : 0,
+      `${ep}: roles/datastore.user iff it writes Firestore`,
+    );
+    assert.is(
+      got.firestoreRead.length,
+      want.firestore === 'read' ? 1 : 0,
+      `${ep}: roles/datastore.viewer iff it only reads Firestore`,
+    );
     assert.equal(
       got.publishesTo,
       want.publishes.flatMap((s) => settingTopics(tf, s)).sort(),
@@ -570,6 +604,7 @@ t('the publisher service account holds exactly PUBLISHER_PERMISSIONS (plus its b
   const got = classify(tf, bindingsOf(tf, 'google_service_account.publisher'));
   assertTargetRole(tf, got.customTarget, PUBLISHER_PERMISSIONS.target, 'the publisher');
   assert.is(got.firestore.length, PUBLISHER_PERMISSIONS.firestore ? 1 : 0, 'publisher: Firestore');
+  assert.is(got.firestoreRead.length, 0);
   assert.equal(got.publishesTo, [], 'the publisher publishes to no topic');
   const bucket = got.other.filter((b) => b.type === 'google_storage_bucket_iam_member');
   assert.is(bucket.length, 1, 'one binding on a bucket');
@@ -592,7 +627,12 @@ t('the publisher service account holds exactly PUBLISHER_PERMISSIONS (plus its b
 t("the trigger account may invoke each function's service and receive events, nothing else", ({ tf }) => {
   const bindings = bindingsOf(tf, 'google_service_account.trigger');
   const invokers = bindings.filter((b) => b.type === 'google_cloud_run_v2_service_iam_member');
-  const fns = [...functionsByEntryPoint(tf).values()].map(([key]) => key).sort();
+  const byEntryPoint = [...functionsByEntryPoint(tf)];
+  const fns = byEntryPoint
+    .filter(([ep]) => !HTTP_FUNCTIONS.includes(ep))
+    .map(([, [key]]) => key)
+    .sort();
+  const httpFns = byEntryPoint.filter(([ep]) => HTTP_FUNCTIONS.includes(ep)).map(([, [key]]) => key);
   for (const b of invokers) {
     assert.is(b.block.role, 'roles/run.invoker', b.key);
     assert.match(
@@ -604,11 +644,12 @@ t("the trigger account may invoke each function's service and receive events, no
   assert.equal(
     invokers.map((b) => [...refsOf(tf, b.block.name).resources][0]).sort(),
     fns,
-    'one invoker binding per function',
+    'one invoker binding per event-driven function',
   );
   const rest = bindings.filter((b) => !invokers.includes(b)).map((b) => [b.type, b.block.role]);
   assert.equal(rest, [['google_project_iam_member', 'roles/eventarc.eventReceiver']]);
   for (const [key, b] of resourcesOf(tf, 'google_cloud_run_v2_service_iam_member')) {
+    if (httpFns.some((fn) => refsOf(tf, b.name).resources.has(fn))) continue; // its viewers: the next test
     assert.is(
       b.member,
       'serviceAccount:${google_service_account.trigger.email}',
@@ -627,13 +668,21 @@ t('Firestore: native database, a composite index per multi-field query, TTL only
   const queries: { collection: string; fields: string[] }[] = [];
   // A query chain may be wrapped over several lines: join each `.where(...)` continuation to its line.
   for (const line of code.replace(/\n\s*\./g, '.').split('\n')) {
-    const fields = [...line.matchAll(/\.where\('([^']+)'/g)].map((m) => m[1]!);
+    const where = [...line.matchAll(/\.where\('([^']+)'/g)].map((m) => m[1]!);
+    // An order on another field than the filters' also needs a composite index.
+    const order = [...line.matchAll(/\.orderBy\('([^']+)'/g)].map((m) => m[1]!).filter((f) => !where.includes(f));
+    const fields = [...where, ...order];
     const collection = /\.collection\(([A-Z_]+)\)\.where/.exec(line)?.[1];
-    if (fields.length >= 2 && collection) queries.push({ collection: constants[collection]!, fields });
+    if (where.length >= 1 && fields.length >= 2 && collection)
+      queries.push({ collection: constants[collection]!, fields });
   }
   assert.ok(
     queries.some((q) => q.collection === 'hosts'),
     'the hosts-by-name query is found',
+  );
+  assert.ok(
+    queries.some((q) => q.collection === 'alerts' && q.fields.includes('since')),
+    'the open-alerts query (a filter and an order) is found',
   );
   const indexes = resourcesOf(tf, 'google_firestore_index').map(([, i]) => ({
     collection: i.collection,
@@ -653,6 +702,40 @@ t('Firestore: native database, a composite index per multi-field query, TTL only
     ttl.length > 0,
     expires,
     expires ? 'the code writes expireAt: a TTL policy is needed' : 'no document expires: no TTL policy',
+  );
+});
+
+t('Firestore: the status snapshots are read by id, so none of their maps or lists is indexed', ({ tf }) => {
+  const fields = local(tf, 'status_unindexed_fields') as Record<string, string[]>;
+  const exempted = tf.resources.get('google_firestore_field.status_unindexed')!;
+  assert.equal(one(exempted, 'index_config'), {}, 'an empty index configuration: no index');
+  assert.match(text(exempted.for_each), /local\.status_unindexed_fields/);
+  const now = new Date('2026-11-27T12:00:00Z');
+  const project = summarizeProject('p', 'r', now, []);
+  const fleet = mergeFleetStatus(
+    {
+      runId: 'r',
+      startedAt: now.toISOString(),
+      finishedAt: null,
+      status: 'succeeded',
+      coverage: null,
+      counts: {},
+      projects: {},
+    },
+    [project],
+    [],
+    now,
+  );
+  const structured = (doc: object) =>
+    Object.entries(doc)
+      .filter(([, v]) => typeof v === 'object' && v !== null)
+      .map(([k]) => k)
+      .sort();
+  assert.equal([...fields.status!].sort(), structured(fleet), 'status/fleet: every map and list');
+  assert.equal(
+    [...fields.projects!].sort(),
+    structured(project),
+    'status/fleet/projects/{project}: every map and list',
   );
 });
 
@@ -729,7 +812,8 @@ t('Cloud Monitoring: a Pub/Sub channel on the incidents topic, per-VM osqueryd p
   ] as const) {
     const [key, p] = byMetric(metric);
     const c = one(one(p, 'conditions'), 'condition_threshold');
-    assert.match(text(c.filter), /metric\.labels\.process = "osqueryd"/, `${key} watches osqueryd`);
+    // The Ops Agent's per-process label is `command`; its `process` label is the constant "all".
+    assert.match(text(c.filter), /metric\.label\.command = "osqueryd"/, `${key} watches osqueryd`);
     assert.match(text(c.filter), /resource\.type = "gce_instance"/, `${key} on VMs`);
     const agg = one(c, 'aggregations', key);
     assert.is(agg.per_series_aligner, aligner, `${key} aligner`);
@@ -746,6 +830,197 @@ t('Cloud Monitoring: a Pub/Sub channel on the incidents topic, per-VM osqueryd p
   const filter = text(one(one(errors, 'conditions'), 'condition_threshold').filter);
   assert.match(filter, /response_code_class = one_of\("4xx", "5xx"\)/, `${ekey} counts failures only`);
   assert.ok(refsOf(tf, filter).locals.has('function_names'), `${ekey} watches the orchestrator's functions`);
+});
+
+t('HTTP functions: no trigger; only the listed viewers (or IAP) may invoke, never the public', ({ tf }) => {
+  const byEntryPoint = functionsByEntryPoint(tf);
+  for (const ep of HTTP_FUNCTIONS) {
+    const [key, fn] = byEntryPoint.get(ep)!;
+    assert.not.ok(fn.event_trigger || fn.dynamic, `${key} has no event trigger (and so no retry policy)`);
+    // Who may invoke its Cloud Run service: the viewers (without IAP) or IAP's service agent (with it).
+    const invokers = [...tf.resources]
+      .filter(([k]) => /_iam_(member|binding|policy)\./.test(k))
+      .filter(([, b]) => refsOf(tf, b.name ?? b.service).resources.has(key));
+    assert.equal(
+      invokers.map(([k, b]) => [k.split('.')[0], b.role, b.member, b.for_each ?? b.count]).sort(),
+      [
+        [
+          'google_cloud_run_v2_service_iam_member',
+          'roles/run.invoker',
+          '${each.value}',
+          '${var.status_page_iap ? toset([]) : toset(var.status_page_viewers)}',
+        ],
+        [
+          'google_cloud_run_v2_service_iam_member',
+          'roles/run.invoker',
+          'serviceAccount:service-${data.google_project.orchestrator.number}@gcp-sa-iap.iam.gserviceaccount.com',
+          '${var.status_page_iap ? 1 : 0}',
+        ],
+      ],
+      `${key}: invoked by each listed viewer, or by IAP's agent alone`,
+    );
+  }
+  // The viewers: nobody by default, and the variable refuses any member that is not a person, group,
+  // service account or domain (so no tfvars can make the page public).
+  const viewers = tf.variables.status_page_viewers!;
+  assert.equal(viewers.default, []);
+  const condition = text(one(viewers, 'validation').condition);
+  const source = /regex\("((?:[^"\\]|\\.)*)"/.exec(condition)?.[1];
+  assert.ok(source, 'the validation is a regular expression on each member');
+  const member = new RegExp(source!.replace(/\\\\/g, '\\'));
+  for (const bad of ['allUsers', 'allAuthenticatedUsers', 'user:', 'principalSet://goog/public:all', 'user:a b@c'])
+    assert.not.ok(member.test(bad), `${bad} is refused`);
+  for (const ok of ['user:ana@example.com', 'group:secops@example.com', 'serviceAccount:a@p.iam.gserviceaccount.com'])
+    assert.ok(member.test(ok), `${ok} is accepted`);
+  assert.match(
+    condition,
+    /^\$\{alltrue\(\[for m in var\.status_page_viewers : can\(regex\(/,
+    'every member is checked',
+  );
+  // IAP (off by default): the load balancer's backend has IAP on, and only the viewers may pass it.
+  assert.is(tf.variables.status_page_iap?.default, false);
+  const backend = tf.resources.get('google_compute_backend_service.fleet_status')!;
+  assert.is(backend.count, '${var.status_page_iap ? 1 : 0}');
+  assert.is(one(backend, 'iap').enabled, true);
+  assert.equal(
+    resourcesOf(tf, 'google_iap_web_backend_service_iam_member').map(([, b]) => [b.role, b.member, b.for_each]),
+    [
+      [
+        'roles/iap.httpsResourceAccessor',
+        '${each.value}',
+        '${var.status_page_iap ? toset(var.status_page_viewers) : toset([])}',
+      ],
+    ],
+  );
+});
+
+/** A value with its `${local.x}` references replaced by the locals' values (for data written in HCL). */
+function resolveLocals(tf: Tf, value: unknown): unknown {
+  if (typeof value === 'string') {
+    const whole = /^\$\{local\.([a-z0-9_]+)\}$/.exec(value);
+    if (whole) return resolveLocals(tf, tf.locals[whole[1]!]);
+    return value.replace(/(?<!\$)\$\{local\.([a-z0-9_]+)\}/g, (m, name: string) => {
+      const v = resolveLocals(tf, tf.locals[name]);
+      return typeof v === 'string' ? v : m;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v) => resolveLocals(tf, v));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveLocals(tf, v)]));
+  return value;
+}
+
+interface DataSet {
+  plotType: string;
+  timeSeriesQuery: {
+    timeSeriesFilter: {
+      filter: string;
+      aggregation: {
+        alignmentPeriod: string;
+        perSeriesAligner: string;
+        crossSeriesReducer?: string;
+        groupByFields?: string[];
+      };
+      pickTimeSeriesFilter?: Record<string, unknown>;
+    };
+  };
+}
+interface Widget {
+  title: string;
+  xyChart?: { dataSets: DataSet[] };
+  text?: { content: string; format: string };
+}
+
+t('the Monitoring dashboard: top 10 VMs by osqueryd CPU, memory and disk IO; functions; coverage', ({ tf }) => {
+  const dashboards = resourcesOf(tf, 'google_monitoring_dashboard');
+  assert.is(dashboards.length, 1);
+  assert.is(dashboards[0]![1].dashboard_json, '${jsonencode(local.fleet_dashboard)}');
+  const board = resolveLocals(tf, tf.locals.fleet_dashboard) as {
+    displayName: string;
+    gridLayout: { columns: number; widgets: Widget[] };
+  };
+  // What jsonencode sends: JSON the Monitoring API reads (Terraform expressions become their values).
+  const json = JSON.parse(JSON.stringify(board)) as typeof board;
+  assert.ok(json.displayName && json.gridLayout.columns >= 1);
+  const widgets = json.gridLayout.widgets;
+  const ALIGNERS = ['ALIGN_RATE', 'ALIGN_MEAN', 'ALIGN_DELTA', 'ALIGN_SUM'];
+  const REDUCERS = ['REDUCE_SUM', 'REDUCE_MEAN', 'REDUCE_PERCENTILE_99', 'REDUCE_PERCENTILE_50'];
+  for (const w of widgets) {
+    assert.ok(w.title, 'every widget has a title');
+    assert.is(['xyChart', 'text'].filter((k) => k in w).length, 1, `${w.title}: one kind of widget`);
+    for (const d of w.xyChart?.dataSets ?? []) {
+      const f = d.timeSeriesQuery.timeSeriesFilter;
+      assert.match(f.filter, /^metric\.type="[^"]+"/, `${w.title}: a metric filter`);
+      assert.not.match(f.filter, /\$\{local\./, `${w.title}: every local resolved`);
+      assert.ok(ALIGNERS.includes(f.aggregation.perSeriesAligner), `${w.title}: ${f.aggregation.perSeriesAligner}`);
+      assert.ok(
+        REDUCERS.includes(f.aggregation.crossSeriesReducer!),
+        `${w.title}: ${f.aggregation.crossSeriesReducer}`,
+      );
+      assert.match(f.aggregation.alignmentPeriod, /^\d+s$/);
+    }
+  }
+  const dataSetsOf = (metric: string) =>
+    widgets.flatMap((w) =>
+      (w.xyChart?.dataSets ?? []).filter((d) =>
+        d.timeSeriesQuery.timeSeriesFilter.filter.includes(`metric.type="${metric}"`),
+      ),
+    );
+  for (const [metric, aligner] of [
+    ['agent.googleapis.com/processes/cpu_time', 'ALIGN_RATE'],
+    ['agent.googleapis.com/processes/rss_usage', 'ALIGN_MEAN'],
+    ['agent.googleapis.com/processes/disk/read_bytes_count', 'ALIGN_RATE'],
+    ['agent.googleapis.com/processes/disk/write_bytes_count', 'ALIGN_RATE'],
+  ] as const) {
+    const sets = dataSetsOf(metric);
+    assert.is(sets.length, 1, `one chart of ${metric}`);
+    const f = sets[0]!.timeSeriesQuery.timeSeriesFilter;
+    assert.match(f.filter, /metric\.label\.command="osqueryd"/, `${metric}: osqueryd's processes`);
+    assert.match(f.filter, /resource\.type="gce_instance"/, `${metric}: on VMs`);
+    assert.equal(
+      f.pickTimeSeriesFilter,
+      { rankingMethod: 'METHOD_MEAN', numTimeSeries: 10, direction: 'TOP' },
+      `${metric}: top 10`,
+    );
+    assert.is(f.aggregation.perSeriesAligner, aligner, `${metric} aligner`);
+    assert.is(f.aggregation.crossSeriesReducer, 'REDUCE_SUM', `${metric}: osqueryd's processes summed per VM`);
+    assert.ok(f.aggregation.groupByFields?.includes('resource.label.instance_id'), `${metric}: one series per VM`);
+  }
+  const functions = refsOf(tf, tf.locals.functions_filter);
+  assert.ok(functions.locals.has('function_names'), 'the function charts cover every function');
+  const errors = dataSetsOf('run.googleapis.com/request_count');
+  assert.is(errors.length, 1);
+  assert.match(errors[0]!.timeSeriesQuery.timeSeriesFilter.filter, /response_code_class=one_of\("4xx", "5xx"\)/);
+  const latency = dataSetsOf('run.googleapis.com/request_latencies');
+  assert.equal(
+    latency.map((d) => d.timeSeriesQuery.timeSeriesFilter.aggregation.crossSeriesReducer),
+    ['REDUCE_PERCENTILE_99', 'REDUCE_PERCENTILE_50'],
+  );
+  // Coverage: a log-based metric on the line the code logs once per closed run.
+  const metric = tf.resources.get('google_logging_metric.fleet_coverage')!;
+  assert.ok(
+    text(metric.filter).includes(`jsonPayload.message=\\"${RUN_CLOSED_MESSAGE}\\"`) ||
+      text(metric.filter).includes(`jsonPayload.message="${RUN_CLOSED_MESSAGE}"`),
+    'it matches the message the code logs',
+  );
+  assert.ok(refsOf(tf, metric.filter).locals.has('function_names'), 'on fleetAuditShard');
+  assert.is(metric.value_extractor, 'EXTRACT(jsonPayload.coveragePercent)');
+  const status = [...sources('shared').values()].join('\n');
+  assert.match(status, /coveragePercent:/, 'the code logs coveragePercent');
+  assert.equal(
+    [one(metric, 'metric_descriptor').metric_kind, one(metric, 'metric_descriptor').value_type],
+    ['DELTA', 'DISTRIBUTION'],
+  );
+  const coverage = dataSetsOf('logging.googleapis.com/user/${google_logging_metric.fleet_coverage.name}');
+  assert.is(coverage.length, 1, 'coverage is charted');
+  assert.equal(
+    [
+      coverage[0]!.timeSeriesQuery.timeSeriesFilter.aggregation.perSeriesAligner,
+      coverage[0]!.timeSeriesQuery.timeSeriesFilter.aggregation.crossSeriesReducer,
+    ],
+    ['ALIGN_SUM', 'REDUCE_MEAN'],
+    'the mean of a distribution (ALIGN_MEAN takes numbers only)',
+  );
 });
 
 t('APIs: everything the deployment uses is enabled', ({ tf }) => {

@@ -10,6 +10,7 @@ export const FUNCTION_NAMES = [
   'fleetAuditShard',
   'logHeartbeat',
   'monitoringAlert',
+  'fleetStatus', // HTTP: the status page
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 

@@ -242,4 +242,6 @@ if (!values['no-demo']) {
     }, 240_000).unref();
   }
 }
+const page = functions.urls.fleetStatus;
+say(`status page: ${page}?refresh=20   (JSON: ${page}api/status, evidence: ${page}evidence.csv)`);
 say('Ctrl-C stops everything.');

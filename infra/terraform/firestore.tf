@@ -37,3 +37,71 @@ resource "google_firestore_index" "hosts_project_zone_name" {
 # No TTL policy: the code keeps no transient documents (nothing writes an expiry field such as
 # expireAt). Host transitions, audit runs and rollouts are history and are kept. Add a
 # google_firestore_field with ttl_config here when a collection gains an expiry field.
+
+# The status page (shared/adapters/status.ts). Open alerts: alerts where resolved == null, newest first.
+resource "google_firestore_index" "alerts_open" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "alerts"
+
+  fields {
+    field_path = "resolved"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "since"
+    order      = "DESCENDING"
+  }
+}
+
+# The evidence report of one project, paged by document id: its in-scope hosts, then its exempt ones.
+resource "google_firestore_index" "hosts_project_in_scope" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "hosts"
+
+  fields {
+    field_path = "project"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "inScope"
+    order      = "ASCENDING"
+  }
+}
+
+resource "google_firestore_index" "hosts_project_state" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "hosts"
+
+  fields {
+    field_path = "project"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+}
+
+# The status snapshots (status/fleet and status/fleet/projects/{project}) are read by id only. Their
+# maps and lists need no index: each index entry costs a write, and a document may have at most 40,000.
+locals {
+  status_unindexed_fields = {
+    status   = ["run", "projects", "configVersions", "osqueryVersions", "needingAction", "exempt", "history"]
+    projects = ["counts", "zones", "configVersions", "osqueryVersions", "needingAction", "exempt"]
+  }
+}
+
+resource "google_firestore_field" "status_unindexed" {
+  for_each = toset(flatten([for collection, fields in local.status_unindexed_fields : [for f in fields : "${collection}/${f}"]]))
+
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = split("/", each.value)[0]
+  field      = split("/", each.value)[1]
+
+  # An empty index configuration: no single-field index on the field or its subfields.
+  index_config {}
+}

@@ -15,6 +15,7 @@ locals {
     fleetAuditShard = "${var.name_prefix}-fleet-audit-shard"
     logHeartbeat    = "${var.name_prefix}-log-heartbeat"
     monitoringAlert = "${var.name_prefix}-monitoring-alert"
+    fleetStatus     = "${var.name_prefix}-fleet-status"
   }
 
   # Every setting the functions read (shared/config.ts, plus LOG_LEVEL from shared/log.ts). Left out:

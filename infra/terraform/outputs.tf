@@ -6,6 +6,7 @@ output "function_names" {
     fleetAuditShard = google_cloudfunctions2_function.fleet_audit_shard.name
     logHeartbeat    = google_cloudfunctions2_function.log_heartbeat.name
     monitoringAlert = google_cloudfunctions2_function.monitoring_alert.name
+    fleetStatus     = google_cloudfunctions2_function.fleet_status.name
   }
 }
 
@@ -47,6 +48,7 @@ output "service_accounts" {
     fleetAuditShard = google_service_account.fleet_audit_shard.email
     logHeartbeat    = google_service_account.log_heartbeat.email
     monitoringAlert = google_service_account.monitoring_alert.email
+    fleetStatus     = google_service_account.fleet_status.email
     trigger         = google_service_account.trigger.email
     publisher       = google_service_account.publisher.email
     build           = google_service_account.build.email

@@ -300,3 +300,39 @@ variable "function_errors_threshold" {
   type        = number
   default     = 5
 }
+
+# --- Status page (status.tf) ---------------------------------------------------------------------
+
+variable "status_page_viewers" {
+  description = "Who may open the fleet status page: IAM members such as group:secops@example.com, user:EMAIL, serviceAccount:EMAIL or domain:example.com. Never public."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.status_page_viewers : can(regex("^(user|group|serviceAccount|domain):[^\\s:]+$", m))])
+    error_message = "Each viewer is user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN: the status page is never public."
+  }
+}
+
+variable "status_page_iap" {
+  description = "Put the status page behind Identity-Aware Proxy: an external HTTPS load balancer on status_page_domain (the function then takes load-balancer traffic only)."
+  type        = bool
+  default     = false
+}
+
+variable "status_page_domain" {
+  description = "With status_page_iap: the domain the load balancer's managed certificate is issued for (point its A record at the output status_page_ip)."
+  type        = string
+  default     = null
+}
+
+variable "status_page_max_instances" {
+  description = "Maximum instances of fleetStatus (a handful of people read it)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.status_page_max_instances >= 1
+    error_message = "At least 1."
+  }
+}

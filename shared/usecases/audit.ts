@@ -28,6 +28,7 @@ import * as audits from '../adapters/audits.js';
 import { publishJson } from '../adapters/pubsub.js';
 import { flushAlerts, owedAlertKeys } from '../adapters/alerts.js';
 import { reconcileZoneAssignment } from './publish.js';
+import { recordProjectStatus } from './status.js';
 
 export interface AuditProgress {
   phase: 'inventory' | 'reports' | 'reconcile' | 'write' | 'done';
@@ -51,6 +52,8 @@ export interface ProjectAudit {
   raced: number;
   /** Hosts someone should look at: blocked, noncompliant, silent. */
   needingAction: Array<{ instanceId: string; name: string; zone: string; state: HostState; reason: string | null }>;
+  /** Every host of the project as this audit left it (the status page's snapshot is built from them). */
+  hosts: Host[];
 }
 
 export interface AuditOptions {
@@ -295,6 +298,7 @@ export async function auditProject(project: string, options: AuditOptions = {}):
     fixFailures,
     raced,
     timings,
+    hosts: [...finalStates.values()],
   };
   progress({ phase: 'done', done: 1, total: 1 });
   log.info(
@@ -369,6 +373,8 @@ export async function runAuditShard(shard: AuditShard, now = new Date()): Promis
   if (projects[shard.project]!.status !== 'running') return 'duplicate';
   try {
     const result = await auditProject(shard.project, { now, cause: `fleetAudit ${shard.runId}` });
+    // The status page's snapshot of the project, before the result can close the run.
+    await recordProjectStatus(shard.runId, shard.project, result.hosts, now);
     const recorded = await audits.recordProjectResult(shard.runId, shard.project, {
       status: 'succeeded',
       instances: result.instances,

@@ -1,0 +1,222 @@
+// What the status page and /api/status show (pure): the fleet document, narrowed by the viewer's
+// filters, beside the live parts (open alerts, the rollout of the current version).
+import { z } from 'zod';
+import type { HostState } from './host.js';
+import {
+  NEEDS_ACTION_STATES,
+  type FleetStatus,
+  type HistoryPoint,
+  type HostEntry,
+  type ProjectStatus,
+  type StateCounts,
+} from './status.js';
+
+const name = z
+  .string()
+  .trim()
+  .max(100)
+  .regex(/^[a-z0-9][a-z0-9._:-]*$/, 'expected a project or zone name');
+
+/** Query-string filters of the needing-action and exempt lists. Empty values mean "any". */
+export const filtersSchema = z.object({
+  state: z.enum(NEEDS_ACTION_STATES).optional(),
+  project: name.optional(),
+  zone: name.optional(),
+  /** Part of a host's name or instance id. */
+  q: z.string().trim().max(100).optional(),
+});
+export type StatusFilters = z.infer<typeof filtersSchema>;
+
+/** Parses the query string; unknown parameters are ignored, bad values are an error with the reason. */
+export function parseFilters(
+  query: Record<string, unknown>,
+): { ok: true; filters: StatusFilters } | { ok: false; reason: string } {
+  const present = Object.fromEntries(
+    ['state', 'project', 'zone', 'q']
+      .map((k) => [k, Array.isArray(query[k]) ? query[k][0] : query[k]] as const)
+      .filter(([, v]) => typeof v === 'string' && v.trim() !== ''),
+  );
+  const parsed = filtersSchema.safeParse(present);
+  if (parsed.success) return { ok: true, filters: parsed.data };
+  return { ok: false, reason: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+}
+
+export function matches(h: HostEntry, f: StatusFilters): boolean {
+  if (f.state && h.state !== f.state) return false;
+  if (f.project && h.project !== f.project) return false;
+  if (f.zone && h.zone !== f.zone) return false;
+  if (f.q) {
+    const q = f.q.toLowerCase();
+    if (!h.name.toLowerCase().includes(q) && !h.instanceId.includes(q)) return false;
+  }
+  return true;
+}
+
+export interface AlertRow {
+  dedupKey: string;
+  kind: string;
+  severity: string;
+  host: { instanceId: string; name: string; project: string; zone: string } | null;
+  reason: string | null;
+  since: string;
+  /** The firing message went out (false: owed, a publish failed and the next flush sends it). */
+  notified: boolean;
+}
+
+export interface RolloutView {
+  version: string;
+  publishedAt: string | null;
+  zones: Array<{ project: string; zone: string; revisionId: string; rolloutState: string }>;
+  /** Hosts per state on this version, per project (the audit's count). */
+  hostCounts: Record<string, StateCounts>;
+}
+
+export interface StatusInputs {
+  fleet: FleetStatus | null;
+  /** The filtered project's own snapshot: its lists are longer than the fleet-wide ones. */
+  project: ProjectStatus | null;
+  currentVersion: string | null;
+  rollout: RolloutView | null;
+  alerts: { open: number; shown: AlertRow[] };
+  filters: StatusFilters;
+  now: Date;
+}
+
+export interface ListView {
+  /** Every host of the kind in the fleet (or the filtered project), whatever the caps. */
+  total: number;
+  byKey: Record<string, number>;
+  /** Hosts in the snapshot's list before filtering (capped), and after. */
+  listed: number;
+  hosts: HostEntry[];
+  /** Some hosts are not in the snapshot: the evidence CSV has them. */
+  truncated: boolean;
+}
+
+export interface StatusView {
+  generatedAt: string;
+  filters: StatusFilters;
+  run: {
+    runId: string;
+    startedAt: string;
+    finishedAt: string | null;
+    status: string;
+    publishedAt: string;
+    projects: Array<{ project: string; status: string; error: string | null; snapshotRunId: string | null }>;
+  } | null;
+  coverage: { now: number | null; reporting: number; expected: number; history: HistoryPoint[] };
+  states: {
+    columns: HostState[];
+    rows: Array<{ project: string; zone: string; counts: StateCounts; total: number; stale: boolean }>;
+    totals: StateCounts;
+    /** Hosts whose VM is gone (kept for history, not in the table). */
+    deleted: number;
+  };
+  needingAction: ListView;
+  exempt: ListView;
+  configuration: {
+    current: string | null;
+    /** In-scope hosts per configuration version, most hosts first (`none`: not reported yet). */
+    live: Array<{ version: string; hosts: number; current: boolean }>;
+    rollout: RolloutView | null;
+    /** Progressive rollout (stages and gates) fills this in; null until that lands. */
+    stages: null;
+  };
+  osquery: {
+    versions: Array<{ version: string; hosts: number }>;
+    /** The telemetry issue fills these in (hosts and queries by osqueryd cost); null until then. */
+    topHosts: null;
+    topQueries: null;
+  };
+  alerts: { open: number; shown: AlertRow[] };
+}
+
+/** The states the per-zone table shows, healthy to troubled to out of scope (deleted is counted apart). */
+export const TABLE_STATES: HostState[] = [
+  'reporting',
+  'compliant',
+  'pending',
+  'silent',
+  'noncompliant',
+  'blocked',
+  'stopped',
+  'exempt',
+];
+const sorted = (m: Record<string, number>) =>
+  Object.entries(m)
+    .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+    .map(([k, n]) => ({ k, n }));
+
+function listView(
+  source: { total: number; byKey: Record<string, number>; hosts: HostEntry[] } | undefined,
+  filters: StatusFilters,
+): ListView {
+  const list = source ?? { total: 0, byKey: {}, hosts: [] };
+  const hosts = list.hosts.filter((h) => matches(h, filters));
+  return {
+    total: list.total,
+    byKey: list.byKey,
+    listed: list.hosts.length,
+    hosts,
+    truncated: list.hosts.length < list.total,
+  };
+}
+
+/** Pure: the page's data. */
+export function buildStatusView(i: StatusInputs): StatusView {
+  const fleet = i.fleet;
+  const rows: StatusView['states']['rows'] = [];
+  const totals: Record<string, number> = {};
+  let deleted = 0;
+  for (const [project, p] of Object.entries(fleet?.projects ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [zone, counts] of Object.entries(p.zones).sort(([a], [b]) => a.localeCompare(b))) {
+      deleted += counts.deleted ?? 0;
+      const shown = Object.fromEntries(TABLE_STATES.filter((s) => counts[s]).map((s) => [s, counts[s]!]));
+      const total = Object.values(shown).reduce((a, n) => a + n, 0);
+      if (total === 0) continue;
+      for (const [s, n] of Object.entries(shown)) totals[s] = (totals[s] ?? 0) + n;
+      rows.push({ project, zone, counts: shown, total, stale: p.snapshotRunId !== fleet!.run.runId });
+    }
+  }
+  // A project filter reads that project's own snapshot: its lists are capped per project, not fleet-wide.
+  const lists = i.project && i.filters.project === i.project.project ? i.project : fleet;
+  const exemptFilters = { project: i.filters.project, zone: i.filters.zone, q: i.filters.q };
+  const current = i.currentVersion;
+  return {
+    generatedAt: i.now.toISOString(),
+    filters: i.filters,
+    run: fleet
+      ? {
+          runId: fleet.run.runId,
+          startedAt: fleet.run.startedAt,
+          finishedAt: fleet.run.finishedAt,
+          status: fleet.run.status,
+          publishedAt: fleet.publishedAt,
+          projects: Object.entries(fleet.projects)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([project, p]) => ({ project, status: p.runStatus, error: p.error, snapshotRunId: p.snapshotRunId })),
+        }
+      : null,
+    coverage: {
+      now: fleet?.run.coverage ?? null,
+      reporting: fleet?.run.reporting ?? 0,
+      expected: fleet?.run.expected ?? 0,
+      history: fleet?.history ?? [],
+    },
+    states: { columns: TABLE_STATES, rows, totals, deleted },
+    needingAction: listView(lists?.needingAction, i.filters),
+    exempt: listView(lists?.exempt, exemptFilters),
+    configuration: {
+      current,
+      live: sorted(fleet?.configVersions ?? {}).map(({ k, n }) => ({ version: k, hosts: n, current: k === current })),
+      rollout: i.rollout,
+      stages: null,
+    },
+    osquery: {
+      versions: sorted(fleet?.osqueryVersions ?? {}).map(({ k, n }) => ({ version: k, hosts: n })),
+      topHosts: null,
+      topQueries: null,
+    },
+    alerts: i.alerts,
+  };
+}

@@ -1,0 +1,116 @@
+// Fleet status: what the audit leaves for the status page, what a page view reads, and the compliance
+// evidence report.
+import { log } from '../log.js';
+import { usageSince, usageSnapshot } from '../metrics.js';
+import type { Host } from '../domain/host.js';
+import { RUN_CLOSED_MESSAGE, summarizeProject, type RunSummary } from '../domain/status.js';
+import { buildStatusView, type StatusFilters, type StatusView } from '../domain/status-view.js';
+import * as status from '../adapters/status.js';
+import * as rollouts from '../adapters/rollouts.js';
+import { EVIDENCE_WRITERS, evidenceRow, type EvidenceFormat } from '../views/evidence.js';
+
+/** Open alerts listed on the page (the count covers them all). */
+export const ALERTS_SHOWN = 50;
+
+/** The audit of one project in a run: its snapshot for the page, written before the result is recorded. */
+export async function recordProjectStatus(runId: string, project: string, hosts: Iterable<Host>, at: Date) {
+  return status.writeProjectStatus(summarizeProject(project, runId, at, hosts));
+}
+
+/**
+ * After any shard of a run: when the run is closed, publish the fleet status (once per run, whoever
+ * calls, however often) and log the run's coverage.
+ */
+export async function publishRunStatus(runId: string, now = new Date()): Promise<status.PublishOutcome> {
+  const outcome = await status.publishRunStatus(runId, now);
+  if (outcome.published) {
+    const r = outcome.run;
+    log.info(
+      {
+        runId,
+        runStatus: r.status,
+        counts: r.counts,
+        reporting: r.reporting,
+        expected: r.expected,
+        coverage: r.coverage,
+        ...(r.coverage === null ? {} : { coveragePercent: Math.round(r.coverage * 10_000) / 100 }),
+        latest: outcome.latest,
+      },
+      RUN_CLOSED_MESSAGE,
+    );
+  }
+  return outcome;
+}
+
+/**
+ * One page view: status/fleet, the filtered project's snapshot (only with a project filter), the current
+ * version and its rollout record, and the open alerts (a count and at most ALERTS_SHOWN episodes).
+ */
+export async function loadStatusView(
+  filters: StatusFilters,
+  now = new Date(),
+): Promise<{ view: StatusView; firestoreReads: number }> {
+  const before = usageSnapshot();
+  const [fleet, project, rollout, alerts] = await Promise.all([
+    status.getFleetStatus(),
+    filters.project ? status.getProjectStatus(filters.project) : Promise.resolve(null),
+    rollouts.currentVersion().then(async (version) => ({
+      version,
+      record: version ? await rollouts.getRollout(version) : null,
+    })),
+    status.openAlerts(ALERTS_SHOWN),
+  ]);
+  const record = rollout.record;
+  const view = buildStatusView({
+    fleet,
+    project,
+    currentVersion: rollout.version,
+    rollout: record
+      ? {
+          version: record.configVersion,
+          publishedAt: record.publishedAt ? new Date(record.publishedAt).toISOString() : null,
+          zones: Object.values(record.zones ?? {})
+            .map((z) => ({ project: z.project, zone: z.zone, revisionId: z.revisionId, rolloutState: z.rolloutState }))
+            .sort((a, b) => a.project.localeCompare(b.project) || a.zone.localeCompare(b.zone)),
+          hostCounts: record.hostCounts ?? {},
+        }
+      : null,
+    alerts,
+    filters,
+    now,
+  });
+  return { view, firestoreReads: usageSince(before).firestoreReads };
+}
+
+/** Where evidence goes: a function that takes the next chunk and resolves when it may take another. */
+export type EvidenceSink = (chunk: string) => Promise<void>;
+
+/**
+ * The evidence report: every in-scope host, then every exempt host (optionally of one project), stamped
+ * with the latest closed audit run, page by page (one page of hosts in memory at a time).
+ */
+export async function writeEvidence(
+  format: EvidenceFormat,
+  sink: EvidenceSink,
+  options: { project?: string; now?: Date; pageSize?: number; onRun?: (run: RunSummary | null) => void } = {},
+): Promise<{ run: RunSummary | null; inScope: number; exempt: number }> {
+  const writer = EVIDENCE_WRITERS[format];
+  const run = await status.latestClosedRun();
+  options.onRun?.(run);
+  await sink(writer.begin({ run, generatedAt: options.now ?? new Date(), project: options.project ?? null }));
+  const counts = { inScope: 0, exempt: 0 };
+  let first = true;
+  for (const which of ['inScope', 'exempt'] as const) {
+    for await (const page of status.streamHosts(which, options.project, options.pageSize)) {
+      let chunk = '';
+      for (const host of page) {
+        chunk += writer.row(evidenceRow(host, run), first);
+        first = false;
+      }
+      counts[which] += page.length;
+      await sink(chunk);
+    }
+  }
+  await sink(writer.end(counts));
+  return { run, ...counts };
+}

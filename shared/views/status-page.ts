@@ -1,0 +1,459 @@
+// The status page: one server-rendered HTML document, a little inline CSS, an inline SVG chart, no
+// script (filters are a GET form, applied on the server). Every value is escaped by html``.
+import { createHash } from 'node:crypto';
+import type { HistoryPoint, HostEntry } from '../domain/status.js';
+import { NEEDS_ACTION_STATES } from '../domain/status.js';
+import type { AlertRow, ListView, StatusView } from '../domain/status-view.js';
+import { Html, html, withQuery } from './html.js';
+
+export const EVIDENCE_PATH = 'evidence.csv';
+export const API_PATH = 'api/status';
+
+const CSS = `
+:root{--fg:#1d2330;--muted:#5d6575;--line:#dde1e8;--bg:#f6f7f9;--ok:#1e7e34;--warn:#b35c00;--bad:#b3261e;--info:#1a5fb4}
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+header,main,footer{max-width:1200px;margin:0 auto;padding:0 20px}header{padding-top:18px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:0 0 10px}h3{font-size:14px;margin:14px 0 6px}
+section{background:#fff;border:1px solid var(--line);border-radius:6px;padding:14px 16px;margin:14px 0}
+.meta,.note,footer{color:var(--muted)}footer{padding-bottom:24px;font-size:13px}
+a{color:var(--info)}code{font:12px ui-monospace,Menlo,Consolas,monospace}
+.figure{display:flex;align-items:baseline;gap:12px;flex-wrap:wrap}.big{font-size:40px;font-weight:600}
+table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-weight:600;background:#fafbfc}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}tr.total td{font-weight:600}
+.chip{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;background:#e9ecf1;white-space:nowrap}
+.s-reporting,.s-compliant{background:#dcf2e1;color:var(--ok)}.s-silent,.sev-critical{background:#fbe0de;color:var(--bad)}
+.s-noncompliant,.s-blocked,.sev-warning{background:#fdebd3;color:var(--warn)}.s-exempt{background:#dde9f8;color:var(--info)}
+.s-failed,.s-partial{background:#fbe0de;color:var(--bad)}.s-succeeded{background:#dcf2e1;color:var(--ok)}
+form.filters{display:flex;gap:10px;flex-wrap:wrap;align-items:end;margin:0 0 10px}
+form.filters label{display:flex;flex-direction:column;font-size:12px;color:var(--muted)}
+select,input,button{font:inherit;padding:3px 6px}.later{border-left:3px solid var(--line);padding-left:10px;color:var(--muted)}
+.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:18px}svg text{font-size:11px;fill:var(--muted)}
+`;
+
+/** The style element, whole: the policy below allows exactly this text (whitespace included) by its hash. */
+const STYLE = new Html(`<style>${CSS}</style>`);
+
+/** The page's Content-Security-Policy: no script at all, only this stylesheet (by hash), nothing framed. */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  `style-src 'sha256-${createHash('sha256').update(CSS).digest('base64')}'`,
+  'img-src data:',
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}%`);
+const num = (n: number) => n.toLocaleString('en-US');
+const utc = (isoTime: string) => isoTime.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, ' UTC');
+
+function ago(isoTime: string, now: string): string {
+  const s = Math.max(0, (Date.parse(now) - Date.parse(isoTime)) / 1000);
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min`;
+  if (s < 48 * 3600) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} d`;
+}
+const when = (isoTime: string | null, now: string) =>
+  isoTime
+    ? html`<time datetime="${isoTime}">${utc(isoTime)}</time> <span class="note">(${ago(isoTime, now)} ago)</span>`
+    : html`-`;
+const chip = (state: string, cls = `s-${state}`) => html`<span class="chip ${cls}">${state}</span>`;
+
+/** Coverage over the kept runs, as an inline SVG line chart (0-100 %, time on the x axis). */
+export function coverageChart(history: HistoryPoint[], width = 720, height = 180): Html {
+  const points = history.filter((p) => p.coverage !== null);
+  if (points.length === 0)
+    return html`<p class="note">No coverage figure yet: it appears when an audit run closes.</p>`;
+  const pad = { left: 40, right: 12, top: 10, bottom: 24 };
+  const w = width - pad.left - pad.right;
+  const h = height - pad.top - pad.bottom;
+  const t0 = Date.parse(points[0]!.at);
+  const t1 = Date.parse(points.at(-1)!.at);
+  const x = (at: string) => pad.left + (t1 === t0 ? w / 2 : ((Date.parse(at) - t0) / (t1 - t0)) * w);
+  const y = (v: number) => pad.top + (1 - v) * h;
+  const xy = points.map((p) => `${x(p.at).toFixed(1)},${y(p.coverage!).toFixed(1)}`);
+  const grid = [0, 0.5, 0.9, 1].map(
+    (v) =>
+      html`<line x1="${pad.left}" x2="${pad.left + w}" y1="${y(v)}" y2="${y(v)}" stroke="#dde1e8" /><text
+          x="${pad.left - 6}"
+          y="${y(v) + 4}"
+          text-anchor="end"
+          >${v * 100}%</text
+        >`,
+  );
+  const area = `${pad.left + (t1 === t0 ? w / 2 : 0)},${y(0)} ${xy.join(' ')} ${x(points.at(-1)!.at).toFixed(1)},${y(0)}`;
+  // Dots only while they stay readable; each names its run (a tooltip in every browser).
+  const dots =
+    points.length <= 150
+      ? points.map(
+          (p) =>
+            html`<circle
+              cx="${x(p.at).toFixed(1)}"
+              cy="${y(p.coverage!).toFixed(1)}"
+              r="3"
+              fill="${p.status === 'succeeded' ? '#1a5fb4' : '#b3261e'}"
+              ><title>
+                ${utc(p.at)}: ${pct(p.coverage)} (${p.reporting} of ${p.expected}), run ${p.runId} ${p.status}
+              </title></circle
+            >`,
+        )
+      : [];
+  const last = points.at(-1)!;
+  return html`<svg
+    id="coverage-chart"
+    width="${width}"
+    height="${height}"
+    viewBox="0 0 ${width} ${height}"
+    role="img"
+    aria-label="Coverage over the last ${points.length} audit runs, latest ${pct(last.coverage)}"
+  >
+    ${grid}
+    <polygon points="${area}" fill="#1a5fb4" fill-opacity="0.08" />
+    <polyline points="${xy.join(' ')}" fill="none" stroke="#1a5fb4" stroke-width="2" />
+    ${dots}
+    <text x="${pad.left}" y="${height - 6}">${utc(points[0]!.at)}</text>
+    <text x="${pad.left + w}" y="${height - 6}" text-anchor="end">${utc(last.at)}</text>
+  </svg>`;
+}
+
+function hostRows(hosts: HostEntry[], now: string, withState: boolean): Html {
+  return html`${hosts.map(
+    (h) =>
+      html`<tr data-state="${h.state}" data-instance-id="${h.instanceId}">
+        ${withState ? html`<td>${chip(h.state)}</td>` : ''}
+        <td class="host">${h.name}</td>
+        <td>${h.project} / ${h.zone}</td>
+        <td><code>${h.instanceId}</code></td>
+        <td>${h.reason ?? '-'}</td>
+        <td>${when(h.since, now)}</td>
+      </tr>`,
+  )}`;
+}
+
+function listNote(list: ListView, what: string): Html {
+  if (list.total === 0) return html``;
+  const kept = list.truncated
+    ? html` The snapshot keeps ${num(list.listed)} of ${num(list.total)};
+        <a href="${EVIDENCE_PATH}">the evidence CSV</a> lists every host.`
+    : '';
+  return html`<p class="note">Showing ${num(list.hosts.length)} of ${num(list.total)} ${what}.${kept}</p>`;
+}
+
+function filterForm(view: StatusView, refreshSeconds: number | undefined): Html {
+  const f = view.filters;
+  const projects = [...new Set(view.states.rows.map((r) => r.project))];
+  const zones = [...new Set(view.states.rows.map((r) => r.zone))].sort();
+  const options = (values: readonly string[], selected: string | undefined) =>
+    values.map((v) => html`<option value="${v}" ${v === selected ? html` selected` : ''}>${v}</option>`);
+  return html`<form class="filters" method="get">
+    <label
+      >State<select name="state">
+        <option value="">any</option>
+        ${options(NEEDS_ACTION_STATES, f.state)}
+      </select></label
+    >
+    <label
+      >Project<select name="project">
+        <option value="">any</option>
+        ${options(projects, f.project)}
+      </select></label
+    >
+    <label
+      >Zone<select name="zone">
+        <option value="">any</option>
+        ${options(zones, f.zone)}
+      </select></label
+    >
+    <label>Host<input name="q" value="${f.q ?? ''}" placeholder="name or instance id" size="22" /></label>
+    ${refreshSeconds ? html`<input type="hidden" name="refresh" value="${refreshSeconds}" />` : ''}<button
+      type="submit"
+    >
+      Filter
+    </button>
+    <a href="${withQuery('./', { refresh: refreshSeconds ? String(refreshSeconds) : undefined })}">Clear</a>
+  </form>`;
+}
+
+function alertRows(alerts: AlertRow[], now: string): Html {
+  return html`${alerts.map(
+    (a) =>
+      html`<tr data-kind="${a.kind}">
+        <td>${chip(a.severity, `sev-${a.severity}`)}</td>
+        <td>${a.kind}</td>
+        <td class="host">${a.host ? a.host.name : '(no host)'}</td>
+        <td>${a.host ? `${a.host.project} / ${a.host.zone}` : '-'}</td>
+        <td>${a.reason ?? '-'}</td>
+        <td>${when(a.since, now)}</td>
+        <td>${a.notified ? 'sent' : 'owed'}</td>
+      </tr>`,
+  )}`;
+}
+
+/** The whole page. */
+export function renderStatusPage(view: StatusView, options: { refreshSeconds?: number } = {}): string {
+  const now = view.generatedAt;
+  const run = view.run;
+  const csv = withQuery(EVIDENCE_PATH, { project: view.filters.project });
+  const s = view.states;
+  const head = html`<tr>
+    <th>Project</th>
+    <th>Zone</th>
+    ${s.columns.map((c) => html`<th class="n">${chip(c)}</th>`)}
+    <th class="n">Total</th>
+  </tr>`;
+  const stateRows = s.rows.map((r) => {
+    const stale = r.stale ? html` <span class="note">(earlier run)</span>` : '';
+    const cells = s.columns.map((c) => html`<td class="n">${r.counts[c] ? num(r.counts[c]!) : ''}</td>`);
+    return html`<tr>
+      <td>${r.project}${stale}</td>
+      <td>${r.zone}</td>
+      ${cells}
+      <td class="n">${num(r.total)}</td>
+    </tr>`;
+  });
+  const totals = html`<tr class="total">
+    <td colspan="2">All</td>
+    ${s.columns.map((c) => html`<td class="n">${s.totals[c] ? num(s.totals[c]!) : ''}</td>`)}
+    <td class="n">${num(Object.values(s.totals).reduce((a, n) => a + (n ?? 0), 0))}</td>
+  </tr>`;
+  const na = view.needingAction;
+  const ex = view.exempt;
+  const cfg = view.configuration;
+  const rollout = cfg.rollout;
+  const failed = run?.projects.filter((p) => p.status !== 'succeeded') ?? [];
+  const deletedNote = s.deleted
+    ? html`<p class="note">
+        ${num(s.deleted)} deleted ${s.deleted === 1 ? 'VM is' : 'VMs are'} kept for history, not counted above.
+      </p>`
+    : '';
+  const moreAlerts =
+    view.alerts.open > view.alerts.shown.length
+      ? html`<p class="note">The ${num(view.alerts.shown.length)} newest of ${num(view.alerts.open)}.</p>`
+      : '';
+  const runProjects = run
+    ? html`<p>
+        Projects in run <code>${run.runId}</code>: ${run.projects.map((p) => html`${p.project} ${chip(p.status)} `)}
+      </p>`
+    : '';
+  const failedNotes = failed.map((p) => {
+    const shownAs = p.snapshotRunId ? html`; its hosts are shown as of run <code>${p.snapshotRunId}</code>` : '';
+    return html`<p>${p.project}: ${p.error ?? p.status}${shownAs}.</p>`;
+  });
+
+  const page = html`<!doctype html>
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        ${options.refreshSeconds ? html`<meta http-equiv="refresh" content="${options.refreshSeconds}" />` : ''}
+        <title>osquery fleet status</title>
+        <link rel="icon" href="data:," />
+        ${STYLE}
+      </head>
+      <body>
+        <header>
+          <h1>osquery fleet status</h1>
+          <p class="meta">
+            ${
+              run
+                ? html`As of audit run <code>${run.runId}</code> ${chip(run.status)}, started
+                    ${when(run.startedAt, now)}, closed ${when(run.finishedAt, now)}.`
+                : html`No audit run has closed yet: the figures appear when the first one does.`
+            } <a href="${API_PATH}">JSON</a> &middot; <a id="evidence-link" href="${csv}">Evidence (CSV, every host)</a>
+          </p>
+        </header>
+        <main>
+          <section id="coverage-section">
+            <h2>Coverage</h2>
+            <div class="figure">
+              <span id="coverage" class="big">${pct(view.coverage.now)}</span
+              ><span
+                >${num(view.coverage.reporting)} of ${num(view.coverage.expected)} in-scope running hosts reporting
+                (coverage = reporting / in scope and not stopped)</span
+              >
+            </div>
+            ${coverageChart(view.coverage.history)}
+          </section>
+
+          <section id="states">
+            <h2>Hosts per state, by project and zone</h2>
+            ${
+              s.rows.length
+                ? html`<table>
+                    ${head}${stateRows}${totals}
+                  </table>`
+                : html`<p class="note">No hosts yet.</p>`
+            }
+            ${deletedNote}
+          </section>
+
+          <section id="needing-action">
+            <h2>Needing action (${num(na.total)})</h2>
+            <p class="note">${NEEDS_ACTION_STATES.map((st) => html`${chip(st)} ${num(na.byKey[st] ?? 0)} `)}</p>
+            ${filterForm(view, options.refreshSeconds)}
+            ${
+              na.hosts.length
+                ? html`<table>
+                    <tr>
+                      <th>State</th>
+                      <th>Host</th>
+                      <th>Project / zone</th>
+                      <th>Instance id</th>
+                      <th>Reason</th>
+                      <th>Since</th>
+                    </tr>
+                    ${hostRows(na.hosts, now, true)}
+                  </table>`
+                : html`<p class="note">${na.total ? 'No host matches the filters.' : 'Nothing needs action.'}</p>`
+            }
+            ${listNote(na, 'hosts needing action')}
+          </section>
+
+          <section id="exempt">
+            <h2>Exempt hosts (${num(ex.total)})</h2>
+            <p class="note">
+              ${Object.entries(ex.byKey).map(([reason, n]) => html`${chip(reason, 's-exempt')} ${num(n)} `)}
+            </p>
+            ${
+              ex.hosts.length
+                ? html`<table>
+                    <tr>
+                      <th>Host</th>
+                      <th>Project / zone</th>
+                      <th>Instance id</th>
+                      <th>Reason</th>
+                      <th>Exempt since</th>
+                    </tr>
+                    ${hostRows(ex.hosts, now, false)}
+                  </table>`
+                : html`<p class="note">${ex.total ? 'No exempt host matches the filters.' : 'No exempt hosts.'}</p>`
+            }
+            ${listNote(ex, 'exempt hosts')}
+          </section>
+
+          <section id="configuration">
+            <h2>Configuration</h2>
+            <div class="cols">
+              <div>
+                <h3>Versions live in the fleet (in-scope hosts)</h3>
+                ${
+                  cfg.live.length
+                    ? html`<table>
+                        <tr>
+                          <th>Version</th>
+                          <th class="n">Hosts</th>
+                        </tr>
+                        ${cfg.live.map(
+                          (v) =>
+                            html`<tr>
+                              <td>
+                                <code>${v.version}</code>${v.current ? html` ${chip('current', 's-succeeded')}` : ''}
+                              </td>
+                              <td class="n">${num(v.hosts)}</td>
+                            </tr>`,
+                        )}
+                      </table>`
+                    : html`<p class="note">No hosts yet.</p>`
+                }
+              </div>
+              <div>
+                <h3>Rollout of the current version ${cfg.current ? html`<code>${cfg.current}</code>` : ''}</h3>
+                ${
+                  rollout
+                    ? html`<p class="note">Published ${when(rollout.publishedAt, now)}.</p>
+                        ${
+                          rollout.zones.length
+                            ? html`<table>
+                                <tr>
+                                  <th>Project</th>
+                                  <th>Zone</th>
+                                  <th>Revision</th>
+                                  <th>Rollout</th>
+                                </tr>
+                                ${rollout.zones.map(
+                                  (z) =>
+                                    html`<tr>
+                                      <td>${z.project}</td>
+                                      <td>${z.zone}</td>
+                                      <td><code>${z.revisionId}</code></td>
+                                      <td>
+                                        ${chip(z.rolloutState, z.rolloutState === 'SUCCEEDED' ? 's-succeeded' : '')}
+                                      </td>
+                                    </tr>`,
+                                )}
+                              </table>`
+                            : html`<p class="note">No zone has an assignment at this version yet.</p>`
+                        }`
+                    : html`<p class="note">No configuration published yet (<code>osq-orch publish</code>).</p>`
+                }
+                <p class="later" id="rollout-stages">
+                  Rollout stages and gates appear here when progressive rollout lands.
+                </p>
+              </div>
+            </div>
+          </section>
+
+          <section id="osquery">
+            <h2>osquery</h2>
+            <div class="cols">
+              <div>
+                <h3>osquery versions (in-scope hosts)</h3>
+                ${
+                  view.osquery.versions.length
+                    ? html`<table>
+                        <tr>
+                          <th>Version</th>
+                          <th class="n">Hosts</th>
+                        </tr>
+                        ${view.osquery.versions.map(
+                          (v) =>
+                            html`<tr>
+                              <td><code>${v.version}</code></td>
+                              <td class="n">${num(v.hosts)}</td>
+                            </tr>`,
+                        )}
+                      </table>`
+                    : html`<p class="note">No hosts yet.</p>`
+                }
+              </div>
+              <div>
+                <h3>Where osqueryd costs most</h3>
+                <p class="later" id="osquery-cost">
+                  The hosts and queries where osqueryd costs most appear here when the telemetry issue lands. Until then
+                  the Cloud Monitoring dashboard &ldquo;osquery fleet&rdquo; shows the 10 VMs with the most osqueryd
+                  CPU, memory and disk IO.
+                </p>
+              </div>
+            </div>
+          </section>
+
+          <section id="alerts">
+            <h2>Open alerts (${num(view.alerts.open)})</h2>
+            ${
+              view.alerts.shown.length
+                ? html`<table>
+                      <tr>
+                        <th>Severity</th>
+                        <th>Kind</th>
+                        <th>Host</th>
+                        <th>Project / zone</th>
+                        <th>Reason</th>
+                        <th>Since</th>
+                        <th>Message</th>
+                      </tr>
+                      ${alertRows(view.alerts.shown, now)}
+                    </table>
+                    ${moreAlerts}`
+                : html`<p class="note">No open alerts.</p>`
+            }
+          </section>
+        </main>
+        <footer>
+          ${runProjects} ${failedNotes}
+          <p>Generated ${utc(now)}. Figures come from the latest closed audit run; open alerts are live.</p>
+        </footer>
+      </body>
+    </html> `;
+  return page.value;
+}

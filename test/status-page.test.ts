@@ -1,0 +1,96 @@
+// The status page in a real browser: headless Chromium (Debian's chromium package) loads the page that
+// the Functions Framework serves on the local stack, as Cloud Functions would serve it.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { STATUS_FLEET_ENV, buildStatusFleet, type Fleet } from './helpers/status-fleet.js';
+import { launchChromium, requireChromium, type Browser, type Page } from './helpers/chromium.js';
+
+const OUTPUT = path.resolve(import.meta.dirname, 'output'); // git-ignored
+const t = suite<{ stack: Stack; fleet: Fleet; browser: Browser; page: Page }>('fleet status page in Chromium');
+
+t.before(async (ctx) => {
+  // Before anything starts: a missing browser is named at once (uvu does not print a hook's error itself).
+  try {
+    requireChromium();
+  } catch (error) {
+    console.error(`\n  ${(error as Error).message}\n`);
+    throw error;
+  }
+  ctx.stack = await startStack(STATUS_FLEET_ENV);
+  await clearFirestore();
+  ctx.fleet = await buildStatusFleet(ctx.stack);
+  ctx.browser = await launchChromium();
+  ctx.page = await ctx.browser.newPage();
+});
+t.after(async (ctx) => {
+  await ctx.browser?.close();
+  await ctx.stack?.close();
+});
+
+t('the page shows the coverage figure, its chart and a silent host, with no console error', async (ctx) => {
+  const { page, stack, fleet } = ctx;
+  await page.goto(stack.functions.urls.fleetStatus);
+  assert.is(await page.evaluate<string>(`document.title`), 'osquery fleet status');
+  assert.is(await page.evaluate<string>(`document.querySelector('#coverage').textContent.trim()`), '50.0%');
+  // The stylesheet applied: the Content-Security-Policy's hash matches what the browser received.
+  assert.is(await page.evaluate<string>(`getComputedStyle(document.querySelector('#coverage')).fontSize`), '40px');
+  const points = await page.evaluate<string>(
+    `document.querySelector('#coverage-chart polyline').getAttribute('points')`,
+  );
+  assert.is(points.split(' ').length, 2, 'one vertex per audit run');
+  const silent = await page.evaluate<{ name: string; reason: string; id: string } | null>(`(() => {
+    const row = document.querySelector('#needing-action tr[data-state="silent"]');
+    return row && { name: row.querySelector('.host').textContent, reason: row.cells[4].textContent, id: row.dataset.instanceId };
+  })()`);
+  assert.equal(silent, { name: 'quiet', reason: 'never-reported', id: fleet.ids.quiet });
+  const alerts = await page.evaluate<string[]>(
+    `[...document.querySelectorAll('#alerts tr[data-kind]')].map((r) => r.dataset.kind).sort()`,
+  );
+  assert.equal(alerts, ['host.blocked', 'host.noncompliant', 'host.silent']);
+  const exempt = await page.evaluate<string[]>(
+    `[...document.querySelectorAll('#exempt tr[data-state] .host')].map((c) => c.textContent)`,
+  );
+  assert.equal(exempt, ['gke-pool-1', 'bastion', 'win-1']);
+  assert.ok(
+    await page.evaluate<boolean>(`Boolean(document.querySelector('#rollout-stages'))`),
+    'the place for stages and gates',
+  );
+  mkdirSync(OUTPUT, { recursive: true });
+  await page.screenshot(path.join(OUTPUT, 'status-page.png'));
+  assert.equal(page.errors, [], 'no console errors, exceptions, failed loads or policy violations');
+});
+
+t('the filter form narrows the list on the server; the evidence link serves the CSV', async ({ page, stack }) => {
+  await page.goto(stack.functions.urls.fleetStatus);
+  // As a person would: pick a state and submit the form (a GET with the filters in the query string).
+  const loaded = page.evaluate<void>(`new Promise((resolve) => {
+    document.querySelector('select[name=state]').value = 'blocked';
+    document.querySelector('form.filters').submit();
+    resolve();
+  })`);
+  await loaded;
+  for (let i = 0; i < 50 && !(await page.evaluate<string>('location.search')).includes('state='); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  await page.evaluate<boolean>(
+    `new Promise((r) => document.readyState === 'complete' ? r(true) : addEventListener('load', () => r(true)))`,
+  );
+  assert.match(await page.evaluate<string>('location.search'), /state=blocked/);
+  const rows = await page.evaluate<string[]>(
+    `[...document.querySelectorAll('#needing-action tr[data-state]')].map((r) => r.dataset.state + ' ' + r.querySelector('.host').textContent)`,
+  );
+  assert.equal(rows, ['blocked agentless']);
+  assert.is(
+    await page.evaluate<string>(`document.querySelector('select[name=state]').value`),
+    'blocked',
+    'the form keeps the filter',
+  );
+  const href = await page.evaluate<string>(`document.querySelector('#evidence-link').href`);
+  const csv = await (await fetch(href)).text();
+  assert.is(csv.trimEnd().split('\r\n').length, 11, 'a header and 10 VMs');
+  assert.equal(page.errors, []);
+});
+
+t.run();
