@@ -8,6 +8,7 @@ import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { forgetHeartbeatCache } from '../shared/usecases/heartbeat.js';
+import { publish } from '../shared/usecases/publish.js';
 import { clients } from '../shared/clients.js';
 import { config } from '../shared/config.js';
 import {
@@ -22,7 +23,12 @@ const Z = 'europe-west1-b';
 const t = suite<{ stack: Stack; siem: Subscription }>('log routing');
 
 t.before(async (ctx) => {
-  ctx.stack = await startStack({ TARGET_PROJECTS: P, HEARTBEAT_WRITE_WINDOW_SECONDS: '60' });
+  ctx.stack = await startStack({
+    TARGET_PROJECTS: P,
+    CONFIG_BUCKET: 'cfg-routing',
+    OSCONFIG_WRITES_PER_MINUTE: '6000',
+    HEARTBEAT_WRITE_WINDOW_SECONDS: '60',
+  });
   // The SIEM's own subscription on the same topic: no filter.
   [ctx.siem] = await clients.pubsub().topic(config().LOG_TOPIC).createSubscription('test-siem');
 });
@@ -143,6 +149,29 @@ t(
         'pack_users_authorized_keys',
       ].sort(),
     );
+  },
+);
+
+t(
+  'simulated VMs: an hour of osqueryd lines, the heartbeats and the schedule snapshot reach logHeartbeat, results do not',
+  async ({ stack }) => {
+    await publish({ projects: [P] });
+    const vm = await createVm(stack, { project: P, zone: Z, name: 'sim-1', os: 'debian-12' });
+    await stack.control('POST', '/agents/run');
+    const before = { ...stack.functions.logRelay.counts };
+    let lines = 0;
+    for (let i = 0; i < 12; i++) lines += (await stack.control<{ messages: number }>('POST', '/logs/ship')).messages;
+    const counts = await waitFor(
+      `the relay to handle ${lines} lines`,
+      () => ({ ...stack.functions.logRelay.counts }),
+      (c) => c.forwarded - before.forwarded + (c.filtered - before.filtered) >= lines,
+    );
+    const forwarded = counts.forwarded - before.forwarded;
+    assert.is(forwarded, 13, 'twelve heartbeats and one osquery_schedule snapshot');
+    assert.is(counts.filtered - before.filtered, lines - 13, 'every other line was acknowledged by the filter');
+    assert.ok(lines - 13 >= 14, `the VM's other queries produced results (${lines - 13})`);
+    assert.is(counts.failed - before.failed, 0);
+    assert.ok((await getHost(vm.id))?.lastLogAt, 'logHeartbeat recorded the heartbeats');
   },
 );
 
