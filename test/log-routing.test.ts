@@ -123,6 +123,11 @@ t(
       () => ({ ...stack.functions.logRelay.counts }),
       (c) => c.forwarded - before.forwarded + (c.filtered - before.filtered) >= 6,
     );
+    // What logHeartbeat actually received: it wrote the hosts whose lines passed, and only those.
+    for (const vm of [heartbeat!, schedule!, oldShipper!])
+      assert.ok((await getHost(vm.id))?.lastLogAt, `${vm.id}: logHeartbeat recorded its line`);
+    assert.is((await getHost(onlyResults!.id))?.lastLogAt ?? null, null, 'no result line reached logHeartbeat');
+
     assert.equal(
       {
         forwarded: counts.forwarded - before.forwarded,
@@ -131,11 +136,6 @@ t(
       },
       { forwarded: 3, filtered: 3, failed: 0 },
     );
-    // What logHeartbeat actually received: it wrote the hosts whose lines passed, and only those.
-    for (const vm of [heartbeat!, schedule!, oldShipper!])
-      assert.ok((await getHost(vm.id))?.lastLogAt, `${vm.id}: logHeartbeat recorded its line`);
-    assert.is((await getHost(onlyResults!.id))?.lastLogAt ?? null, null, 'no result line reached logHeartbeat');
-
     // The SIEM still receives every line from the same topic.
     const siemLines = await drain(siem, 6);
     assert.equal(

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { compileFilter } from './pubsub-filter.js';
 
 export interface RelayCounts {
-  /** Pushes passed on to the function (redeliveries included). */
+  /** Pushes passed on to the function, counted once it answered (redeliveries included). */
   forwarded: number;
   /** Messages the filter rejected: acknowledged without invoking the function. */
   filtered: number;
@@ -53,7 +53,6 @@ export async function startFilterRelay(targetUrl: string, port = 0): Promise<Fil
           res.writeHead(204).end();
           return;
         }
-        counts.forwarded += 1;
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(req.headers))
           if (!HOP_BY_HOP.has(k) && typeof v === 'string') headers[k] = v;
@@ -64,11 +63,13 @@ export async function startFilterRelay(targetUrl: string, port = 0): Promise<Fil
             body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
           });
           const answer = Buffer.from(await upstream.arrayBuffer());
+          counts.forwarded += 1;
           if (!upstream.ok) counts.failed += 1;
           res
             .writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/plain' })
             .end(answer);
         } catch (error) {
+          counts.forwarded += 1;
           counts.failed += 1;
           res.writeHead(502, { 'content-type': 'text/plain' }).end(`relay: ${(error as Error).message}`);
         }
