@@ -11,6 +11,7 @@ import {
   decideOsqueryd,
   DEFAULT_PERFORMANCE_THRESHOLDS,
   expiredWindows,
+  incrementTree,
   mergeWindows,
   parseTelemetry,
   percentile,
@@ -86,6 +87,7 @@ t('a heartbeat line gives the worker sample; other lines and older heartbeats gi
   assert.is(workerSampleOf(older), null, 'a heartbeat of the previous bundle carries no worker columns');
   assert.is(workerSampleOf({ name: 'pack_network_listening_ports', columns: { pid: '1' } }), null);
   assert.is(workerSampleOf('heartbeat'), null);
+  assert.is(workerSampleOf({ ...older, snapshot: [] }), null, 'no processes row (osquery still writes the line)');
   const columns = {
     name: HEARTBEAT_QUERY,
     unixTime: String(T0 / 1000),
@@ -482,6 +484,12 @@ t('fleet statistics: per-window counters from every host, one document per query
   assert.is(hb.class, 'minimal');
   assert.is(summarizeQuery(docs.get('v123~pack_q')!, T0 + 30 * MIN).hosts, 0, 'the current hour is not complete yet');
   assert.is(summarizeQuery(docs.get('v123~pack_q')!, now).configVersion, 'v123');
+});
+
+t('increments as one nested merge', () => {
+  assert.equal(incrementTree({ 'windows.h1.user.b3': 1, 'windows.h1.executions': 4, 'windows.h1.user.b4': 2 }), {
+    windows: { h1: { user: { b3: 1, b4: 2 }, executions: 4 } },
+  });
 });
 
 t('a first snapshot samples cost per execution but attributes no totals to the window', () => {

@@ -526,6 +526,22 @@ export function addIncrements(buffer: Map<string, QueryStatsIncrement>, incremen
   }
 }
 
+/**
+ * The increments as a nested object (`{windows: {h2026112712: {user: {b37: 1}}}}`), for a single
+ * `set(..., {merge: true})` that creates the document when needed: set() takes keys literally, so dotted
+ * paths would become field names with dots in them. The adapter swaps each number for FieldValue.increment.
+ */
+export function incrementTree(increments: Record<string, number>): Record<string, unknown> {
+  const tree: Record<string, unknown> = {};
+  for (const [path, n] of Object.entries(increments)) {
+    const parts = path.split('.');
+    let node = tree;
+    for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Record<string, unknown>;
+    node[parts[parts.length - 1]!] = ((node[parts[parts.length - 1]!] as number | undefined) ?? 0) + n;
+  }
+  return tree;
+}
+
 const emptyWindow = (): QueryWindow => ({
   snapshots: 0,
   measured: 0,
