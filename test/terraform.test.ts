@@ -11,6 +11,8 @@ import * as assert from 'uvu/assert';
 import { parseConfig } from '../shared/config.js';
 import { FUNCTION_PERMISSIONS, PUBLISHER_PERMISSIONS } from '../shared/permissions.js';
 import { RUN_CLOSED_MESSAGE, mergeFleetStatus, summarizeProject } from '../shared/domain/status.js';
+import { LOG_HEARTBEAT_FILTER } from '../shared/osquery/log-routing.js';
+import { parseFilter } from '../infra/local/pubsub-filter.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const tfDir = path.join(root, 'infra/terraform');
@@ -44,7 +46,6 @@ const AUDIT_LOG_TRIGGERS: Record<string, string[]> = { vmLifecycle: AUDIT_LOG_ME
 const PUBSUB_TRIGGERS: Record<string, string> = {
   fleetAudit: 'AUDIT_TICK_TOPIC',
   fleetAuditShard: 'AUDIT_SHARD_TOPIC',
-  logHeartbeat: 'LOG_TOPIC',
   monitoringAlert: 'INCIDENT_TOPIC',
 };
 /**
@@ -52,6 +53,11 @@ const PUBSUB_TRIGGERS: Record<string, string> = {
  * internal-only: private by Cloud Run invoker IAM for listed viewers, or IAP (checked below).
  */
 const HTTP_FUNCTIONS: readonly string[] = ['fleetStatus'];
+
+/** Entry points fed by a filtered push subscription of their own (an Eventarc trigger cannot filter): topic setting and filter. */
+const FILTERED_PUSH: Record<string, { setting: string; filter: string }> = {
+  logHeartbeat: { setting: 'LOG_TOPIC', filter: LOG_HEARTBEAT_FILTER },
+};
 const AUDIT_LOG_TYPE = 'google.cloud.audit.log.v1.written';
 const PUBSUB_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
 
@@ -215,13 +221,10 @@ function functionsByEntryPoint(tf: Tf): Map<string, [string, Block]> {
   return out;
 }
 
-/** The function's event trigger, written directly or as a dynamic block (then with its for_each condition). */
+/** The function's event trigger (never conditional: a dynamic block would make it so). */
 function triggerOf(fn: Block, key: string): { trigger: Block; condition: string | null } {
-  if (fn.event_trigger) return { trigger: one(fn, 'event_trigger', key), condition: null };
-  const dyn = one(fn.dynamic as Block, 'event_trigger', `${key} dynamic`);
-  const content = { ...one(dyn, 'content', key) };
-  if (content.pubsub_topic === '${event_trigger.value}') content.pubsub_topic = dyn.for_each;
-  return { trigger: content, condition: dyn.for_each as string };
+  assert.not.ok((fn.dynamic as Block | undefined)?.event_trigger, `${key}: the trigger is not conditional`);
+  return { trigger: one(fn, 'event_trigger', key), condition: null };
 }
 
 /** The service account resource key a value names (`${google_service_account.X.email}`). */
@@ -359,7 +362,7 @@ t('every entry point in functions/index.ts is deployed; every deployed entry poi
   );
   for (const ep of deployed.keys())
     assert.ok(
-      ep in AUDIT_LOG_TRIGGERS || ep in PUBSUB_TRIGGERS || HTTP_FUNCTIONS.includes(ep),
+      ep in AUDIT_LOG_TRIGGERS || ep in PUBSUB_TRIGGERS || ep in FILTERED_PUSH || HTTP_FUNCTIONS.includes(ep),
       `${ep} has a known trigger or is a known HTTP function`,
     );
   assert.equal(entryPoints('http'), [...HTTP_FUNCTIONS], 'the HTTP functions registered are the ones checked below');
@@ -462,34 +465,48 @@ t('Pub/Sub functions: triggered by the topic of their setting, retried, as the t
   }
 });
 
-t('a conditional trigger (log topic in another project) is replaced by a retried push subscription', ({ tf }) => {
-  let conditional = 0;
-  for (const [ep, [key, fn]] of functionsByEntryPoint(tf)) {
-    if (HTTP_FUNCTIONS.includes(ep)) continue;
-    const { trigger, condition } = triggerOf(fn, key);
-    if (!condition) continue;
-    conditional += 1;
-    const flag = /^\$\{local\.([a-z0-9_]+) \? \[/.exec(condition)?.[1];
-    assert.ok(flag, `${key}: the trigger depends on one local flag`);
-    const subs = resourcesOf(tf, 'google_pubsub_subscription').filter(([, s]) =>
-      text(s.push_config).includes(`${key}.service_config[0].uri`),
-    );
-    assert.is(subs.length, 1, `${key}: one push subscription when the trigger is absent`);
-    const [skey, sub] = subs[0]!;
-    assert.is(sub.count, `\${local.${flag} ? 0 : 1}`, `${skey} exists exactly when the trigger does not`);
-    assert.equal(topicsOf(tf, sub.topic), topicsOf(tf, trigger.pubsub_topic), `${skey} reads the trigger's topic`);
-    const push = one(sub, 'push_config', skey);
-    assert.match(
-      text(push.push_endpoint),
-      /\/projects\/\$\{local\.log_topic_project\}\/topics\/\$\{var\.log_topic\}$/,
-      `${skey}: the Functions Framework learns the topic from the path`,
-    );
-    assert.is(serviceAccountOf(one(push, 'oidc_token', skey).service_account_email), 'google_service_account.trigger');
-    assert.ok(sub.retry_policy, `${skey} retries with backoff`);
-    assert.is(PUBSUB_TRIGGERS[ep], 'LOG_TOPIC', `only the log topic may live in another project (${ep})`);
-  }
-  assert.is(conditional, 1, 'logHeartbeat is the one conditional trigger');
-});
+t(
+  "logHeartbeat: a push subscription on the log topic with the code's filter, retried, as the trigger account",
+  ({ tf }) => {
+    for (const [ep, { setting, filter }] of Object.entries(FILTERED_PUSH)) {
+      const [key, fn] = functionsByEntryPoint(tf).get(ep)!;
+      assert.not.ok(
+        fn.event_trigger ?? (fn.dynamic as Block | undefined)?.event_trigger,
+        `${key}: no trigger (it could not filter)`,
+      );
+      const subs = resourcesOf(tf, 'google_pubsub_subscription').filter(([, s]) =>
+        text(s.push_config).includes(`${key}.service_config[0].uri`),
+      );
+      assert.is(subs.length, 1, `${key}: one push subscription`);
+      const [skey, sub] = subs[0]!;
+      assert.not.ok(sub.count ?? sub.for_each, `${skey} always exists (the log topic in this project or another)`);
+      assert.is(sub.project, '${var.project_id}', `${skey} lives in the orchestrator project`);
+      assert.equal(topicsOf(tf, sub.topic), settingTopics(tf, setting), `${skey} reads the ${setting} topic`);
+      assert.is(staticValue(tf, sub.filter), filter, `${skey}: the filter is the code's, character for character`);
+      parseFilter(filter); // valid Pub/Sub filter syntax, at most 256 bytes
+      const push = one(sub, 'push_config', skey);
+      assert.match(
+        text(push.push_endpoint),
+        /^\$\{google_cloudfunctions2_function\.[a-z0-9_]+\.service_config\[0\]\.uri\}\/projects\/\$\{local\.log_topic_project\}\/topics\/\$\{var\.log_topic\}$/,
+        `${skey}: the Functions Framework learns the topic from the path`,
+      );
+      const oidc = one(push, 'oidc_token', skey);
+      assert.is(serviceAccountOf(oidc.service_account_email), 'google_service_account.trigger');
+      assert.is(oidc.audience, `\${${key}.service_config[0].uri}`, `${skey}: the token is for the function`);
+      const retry = one(sub, 'retry_policy', skey);
+      assert.ok(retry.minimum_backoff && retry.maximum_backoff, `${skey} retries with backoff`);
+      assert.is(one(sub, 'expiration_policy', skey).ttl, '', `${skey} never expires`);
+      assert.ok(
+        Number(sub.ack_deadline_seconds) >= Number(one(fn, 'service_config', key).timeout_seconds),
+        `${skey}: the ack deadline covers the function's timeout`,
+      );
+      // Every other subscription on that topic (the SIEM's, should it be managed here) receives every line.
+      for (const [other, s] of resourcesOf(tf, 'google_pubsub_subscription'))
+        if (other !== skey && topicsOf(tf, s.topic).some((tk) => settingTopics(tf, setting).includes(tk)))
+          assert.not.ok(s.filter, `${other} on the ${setting} topic is not filtered`);
+    }
+  },
+);
 
 t("environment: every setting the code reads is passed, nothing else, with the code's defaults", ({ tf }) => {
   const settings = local(tf, 'function_settings') as Record<string, unknown>;

@@ -3,6 +3,8 @@
 // of the emulator to them.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { startFilterRelay, type FilterRelay } from './filter-relay.js';
+import { LOG_HEARTBEAT_FILTER } from '../../shared/osquery/log-routing.js';
 
 export const FUNCTION_NAMES = [
   'vmLifecycle',
@@ -16,6 +18,8 @@ export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export interface ServedFunctions {
   urls: Record<FunctionName, string>;
+  /** Applies the log subscription's filter in front of logHeartbeat (the emulator stores filters, never applies them). */
+  logRelay: FilterRelay;
   /** Points every trigger at the served functions: Pub/Sub push subscriptions (and the alert topic). */
   wireTriggers(): Promise<void>;
   close(): Promise<void>;
@@ -33,22 +37,27 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
     servers.push(server);
     urls[name] = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   }
+  const logRelay = await startFilterRelay(urls.logHeartbeat, basePort ? basePort + FUNCTION_NAMES.length : 0);
   const { config } = await import('../../shared/config.js');
   return {
     urls,
-    wireTriggers: () => {
+    logRelay,
+    wireTriggers: async () => {
       const c = config();
-      return wirePushSubscriptions(
+      await wirePushSubscriptions(
         [
           { topic: c.AUDIT_TICK_TOPIC, functionUrl: urls.fleetAudit },
           { topic: c.AUDIT_SHARD_TOPIC, functionUrl: urls.fleetAuditShard },
-          { topic: c.LOG_TOPIC, functionUrl: urls.logHeartbeat },
+          // As in Terraform: logHeartbeat reads the log topic through a filtered subscription.
+          { topic: c.LOG_TOPIC, functionUrl: logRelay.url, filter: LOG_HEARTBEAT_FILTER },
           { topic: c.INCIDENT_TOPIC, functionUrl: urls.monitoringAlert },
         ],
         [c.ALERT_TOPIC],
       );
+      await logRelay.useFilterOf(`${c.LOG_TOPIC}-push`);
     },
     close: async () => {
+      await logRelay.close();
       await Promise.all(
         servers.map(
           (s) =>
@@ -64,10 +73,11 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
 
 /**
  * Creates topics and push subscriptions in the Pub/Sub emulator: topic -> function. The push path names
- * the topic so the Functions Framework builds the messagePublished CloudEvent with the right source.
+ * the topic so the Functions Framework builds the messagePublished CloudEvent with the right source. A
+ * subscription's filter cannot change, so one with another filter is replaced.
  */
 export async function wirePushSubscriptions(
-  routes: Array<{ topic: string; functionUrl: string }>,
+  routes: Array<{ topic: string; functionUrl: string; filter?: string }>,
   extraTopics: string[] = [],
 ): Promise<void> {
   const { PubSub } = await import('@google-cloud/pubsub');
@@ -80,13 +90,22 @@ export async function wirePushSubscriptions(
     return topic;
   };
   for (const name of extraTopics) await ensureTopic(name);
-  for (const { topic: name, functionUrl } of routes) {
+  for (const { topic: name, functionUrl, filter = '' } of routes) {
     const topic = await ensureTopic(name);
     const subscription = topic.subscription(`${name}-push`);
-    const [exists] = await subscription.exists();
+    let [exists] = await subscription.exists();
+    if (exists && ((await subscription.getMetadata())[0].filter ?? '') !== filter) {
+      await subscription.delete();
+      exists = false;
+    }
     const pushEndpoint = `${functionUrl}projects/${projectId}/topics/${name}`;
     if (exists) await subscription.modifyPushConfig({ pushEndpoint });
-    else await topic.createSubscription(`${name}-push`, { pushConfig: { pushEndpoint }, ackDeadlineSeconds: 60 });
+    else
+      await topic.createSubscription(`${name}-push`, {
+        pushConfig: { pushEndpoint },
+        ackDeadlineSeconds: 60,
+        ...(filter ? { filter } : {}),
+      });
   }
   await pubsub.close();
 }

@@ -73,6 +73,7 @@ const { config } = await import('../../shared/config.js');
 const functions = await serveFunctions(Number(values['functions-port']));
 sim.eventarc.sinkUrl = functions.urls.vmLifecycle;
 await functions.wireTriggers();
+const { logRelay } = functions;
 
 // A local consumer of the alert topic prints what lands there.
 const [alertSubscription] = await clients
@@ -99,6 +100,7 @@ say(`Firestore emulator  ${emulators.firestoreHost}`);
 say(`Pub/Sub emulator    ${emulators.pubsubHost}`);
 say(`simulator           ${sim.url}   (control API: ${sim.url}/control)`);
 for (const [name, url] of Object.entries(functions.urls)) say(`${name.padEnd(19)} ${url}`);
+say(`log filter relay    ${logRelay.url}   (logHeartbeat's subscription filter: ${logRelay.filter})`);
 say(
   `Cloud Scheduler     every ${values['audit-every']} s a tick on ${config().AUDIT_TICK_TOPIC} -> fleetAudit -> fleetAuditShard per project`,
 );
@@ -143,6 +145,17 @@ clients
     },
     (error) => say(`audits listener failed: ${error.message}`),
   );
+
+// The log path's cost: lines the VMs shipped, and what the subscription filter let through to logHeartbeat.
+let lastLogLine = '';
+setInterval(() => {
+  const c = logRelay.counts;
+  const line =
+    `logs: ${sim!.shipper?.shipped ?? 0} lines shipped (the SIEM gets all), ` +
+    `${c.forwarded} to logHeartbeat, ${c.filtered} acknowledged by the filter`;
+  if (line !== lastLogLine) say(line);
+  lastLogLine = line;
+}, 60_000).unref();
 
 // Cloud Scheduler stand-in: the audit tick.
 setInterval(
@@ -211,6 +224,14 @@ say('Make a host fail its policy, lose its agent, stop, or go quiet (then watch 
 say(
   `  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID -H 'content-type: application/json' ` +
     `-d '{"policyFailure":"install-osquery"}'   (or {"logsStopped":true})`,
+);
+say("Make a host's osqueryd expensive (its heartbeats then report it), restart its worker, or denylist a query:");
+say(
+  `  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID/osqueryd -H 'content-type: application/json' -d '{"cpuPercent":35}'`,
+);
+say(`  curl -s -XPOST ${sim.url}/control/vms/INSTANCE_ID/osqueryd/restart`);
+say(
+  `  curl -s -XPOST ${sim.url}/control/vms/INSTANCE_ID/osqueryd/denylist -H 'content-type: application/json' -d '{"query":"pack_system_crontab"}'`,
 );
 const DEMO_INCIDENT = JSON.stringify({
   version: '1.2',

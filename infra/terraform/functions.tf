@@ -236,32 +236,26 @@ resource "google_cloudfunctions2_function" "log_heartbeat" {
     environment_variables            = local.function_environment
   }
 
-  # A trigger can only read a topic of its own project. When the log topic lives elsewhere
-  # (log_topic_project), google_pubsub_subscription.log_heartbeat_push delivers instead.
-  dynamic "event_trigger" {
-    for_each = local.log_topic_is_local ? [local.log_topic_id] : []
-    content {
-      trigger_region        = var.region
-      event_type            = local.pubsub_event_type
-      pubsub_topic          = event_trigger.value
-      retry_policy          = "RETRY_POLICY_RETRY"
-      service_account_email = google_service_account.trigger.email
-    }
-  }
+  # No event trigger: google_pubsub_subscription.log_heartbeat_push delivers the log topic, filtered.
 
   depends_on = [google_project_service.orchestrator, google_project_iam_member.build_builder, google_storage_bucket_iam_member.build_source]
 }
 
-# Log topic in another project: a push subscription in this project (a subscription may attach to a
-# topic of another project) posts to the function as the trigger account, with the same retry
-# behaviour as a trigger. The path /projects/P/topics/T tells the Functions Framework the topic and
-# makes it deliver the message as a messagePublished CloudEvent.
+# The log topic carries every osquery result line of the fleet (the SIEM reads them all on its own
+# subscription); logHeartbeat needs only the heartbeats and the hourly osquery_schedule snapshots. An
+# Eventarc Pub/Sub trigger makes its own subscription and cannot filter, so logHeartbeat is fed by this
+# push subscription instead: the filter (local.log_heartbeat_filter, the code's LOG_HEARTBEAT_FILTER)
+# on the shipper's osquery_name attribute makes Pub/Sub acknowledge the other lines without invoking the
+# function. It posts to <function URL>/projects/P/topics/T (the Functions Framework takes the topic from
+# the path and delivers a messagePublished CloudEvent) with an OIDC token of the trigger account, and
+# retries with backoff as a trigger would. A subscription may attach to a topic of another project, so
+# this also serves a log topic in log_topic_project. Pub/Sub cannot change a filter: a new one replaces
+# the subscription (unacknowledged heartbeats of that moment are lost to logHeartbeat, not to the SIEM).
 resource "google_pubsub_subscription" "log_heartbeat_push" {
-  count = local.log_topic_is_local ? 0 : 1
-
   project                    = var.project_id
   name                       = "${local.function_names.logHeartbeat}-push"
   topic                      = local.log_topic_id
+  filter                     = local.log_heartbeat_filter
   ack_deadline_seconds       = 60
   message_retention_duration = "86400s"
   labels                     = var.labels

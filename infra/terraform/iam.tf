@@ -239,7 +239,7 @@ resource "google_project_iam_member" "trigger_event_receiver" {
   member  = "serviceAccount:${google_service_account.trigger.email}"
 }
 
-# Pub/Sub signs push requests (the Pub/Sub triggers' and the cross-project log subscription's) with
+# Pub/Sub signs push requests (the Pub/Sub triggers' and logHeartbeat's filtered log subscription's) with
 # an OIDC token of the trigger account; its service agent needs to mint those tokens for that one account.
 resource "google_service_account_iam_member" "trigger_pubsub_token_creator" {
   service_account_id = google_service_account.trigger.name

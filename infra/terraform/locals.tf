@@ -1,9 +1,11 @@
 locals {
   log_topic_project = coalesce(var.log_topic_project, var.project_id)
-  # Cloud Functions triggers only take a Pub/Sub topic of their own project; a log topic elsewhere is
-  # read through a push subscription in this project instead (functions.tf).
-  log_topic_is_local = local.log_topic_project == var.project_id
-  log_topic_id       = var.create_log_topic ? google_pubsub_topic.logs[0].id : "projects/${local.log_topic_project}/topics/${var.log_topic}"
+  log_topic_id      = var.create_log_topic ? google_pubsub_topic.logs[0].id : "projects/${local.log_topic_project}/topics/${var.log_topic}"
+
+  # The lines logHeartbeat reads (heartbeats, osquery_schedule snapshots, and lines of shippers that
+  # predate the osquery_name attribute). Exactly LOG_HEARTBEAT_FILTER of shared/osquery/log-routing.ts:
+  # test/terraform.test.ts compares them.
+  log_heartbeat_filter = "NOT attributes:osquery_name OR attributes.osquery_name = \"heartbeat\" OR attributes.osquery_name = \"pack_osquery-health_osquery_schedule\""
 
   firestore_location = coalesce(var.firestore_location, var.region)
   bucket_location    = upper(coalesce(var.bucket_location, var.region))

@@ -1,6 +1,7 @@
 # Topics. message_retention_duration is the topic's own retention: it lets a subscription created
 # later, or one rewound with seek, replay what was published before. Push subscriptions of the
-# function triggers are created by Cloud Functions (Eventarc) itself.
+# function triggers are created by Cloud Functions (Eventarc) itself, except logHeartbeat's filtered
+# one on the log topic (functions.tf).
 
 # Where the shipper on every VM publishes osquery results. High volume and already consumed by the
 # SIEM's own subscription: one hour is enough to rewind logHeartbeat after an incident.

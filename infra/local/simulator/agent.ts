@@ -38,13 +38,19 @@ function apply(world: World, vm: SimVm, resource: Json, policyId: string): strin
   }
   const file = resource.file;
   if (file) {
-    if (typeof file.content === 'string') vm.files[file.path] = sha256(file.content);
+    let text: string | Buffer | undefined;
+    if (typeof file.content === 'string') text = file.content;
     else if (file.file?.gcs) {
       // Downloaded by generation: a missing object or generation fails the resource, as on a real VM.
       const { bucket, object, generation } = file.file.gcs;
       const found = world.objects.get(`${bucket}/${object}`)?.find((o) => o.generation === String(generation));
       if (!found) return `failed to download gs://${bucket}/${object}#${generation}: object not found`;
-      vm.files[file.path] = sha256(found.data);
+      text = found.data;
+    }
+    if (text !== undefined) {
+      vm.files[file.path] = sha256(text);
+      // The simulated osqueryd reads its configuration from what was placed.
+      if (String(file.path).startsWith('/etc/osquery/')) vm.osqueryFiles[file.path] = text.toString();
     }
   }
   if (resource.exec) vm.applied[resource.id] = policyId;

@@ -5,7 +5,8 @@ import { HttpError, route, type Route } from './http.js';
 import { runAgents } from './agent.js';
 import { instanceJson } from './compute-api.js';
 import type { Eventarc } from './eventarc.js';
-import type { LogShipper } from './logs.js';
+import { runningVersion, workerOf, type LogShipper } from './logs.js';
+import { allowQuery, resolveCosts, restartWorker } from './osqueryd.js';
 import { defaultFaults, SIM_OS, type SimVm, type World } from './world.js';
 
 const METHOD_ALIASES: Record<string, string> = {
@@ -71,6 +72,29 @@ const vmFaultSpec = z.object({
   logsStopped: z.boolean().optional(),
   policyFailure: z.string().nullable().optional(),
   status: z.string().optional(),
+});
+
+const costProfileSpec = z.object({
+  /** osqueryd worker CPU, percent of one core. */
+  cpuPercent: z.number().min(0).max(6_400).optional(),
+  rssBytes: z.number().int().min(0).optional(),
+  queries: z
+    .record(
+      z.string().min(1),
+      z.object({
+        userMs: z.number().min(0).optional(),
+        systemMs: z.number().min(0).optional(),
+        outputBytes: z.number().int().min(0).optional(),
+        denylisted: z.boolean().optional(),
+      }),
+    )
+    .optional(),
+});
+
+const osquerydSpec = z.object({
+  /** An expensive osqueryd on this host (null: back to its version's cost). */
+  cpuPercent: z.number().min(0).max(6_400).nullable().optional(),
+  rssBytes: z.number().int().min(0).nullable().optional(),
 });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -188,6 +212,40 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
       if (spec.status) vm.status = spec.status;
       return { id: vm.id, status: vm.status, faults: vm.faults };
     }),
+    // The simulated osqueryd (osqueryd.ts): cost profiles per configuration version, and per-host faults.
+    route('GET', /^\/control\/osquery\/profiles$/, 'control', () => Object.fromEntries(world.costProfiles)),
+    route('PUT', /^\/control\/osquery\/profiles\/([^/]+)$/, 'control', ({ params: [version], body }) => {
+      world.costProfiles.set(version!, parse(costProfileSpec, body));
+      return world.costProfiles.get(version!);
+    }),
+    route('DELETE', /^\/control\/osquery\/profiles\/([^/]+)$/, 'control', ({ params: [version] }) => ({
+      deleted: world.costProfiles.delete(version!),
+    })),
+    route('GET', /^\/control\/vms\/([^/]+)\/osqueryd$/, 'control', ({ params: [id] }) =>
+      osquerydView(world, vmById(id!)),
+    ),
+    route('PATCH', /^\/control\/vms\/([^/]+)\/osqueryd$/, 'control', ({ params: [id], body }) => {
+      const vm = vmById(id!);
+      const spec = parse(osquerydSpec, body);
+      if (spec.cpuPercent !== undefined) vm.osqueryd.cpuPercent = spec.cpuPercent;
+      if (spec.rssBytes !== undefined) vm.osqueryd.rssBytes = spec.rssBytes;
+      return osquerydView(world, vm);
+    }),
+    route('POST', /^\/control\/vms\/([^/]+)\/osqueryd\/restart$/, 'control', ({ params: [id] }) => {
+      const vm = runningOsqueryd(vmById(id!));
+      restartWorker(vm.osqueryd, new Date());
+      return osquerydView(world, vm);
+    }),
+    route('POST', /^\/control\/vms\/([^/]+)\/osqueryd\/denylist$/, 'control', ({ params: [id], body }) => {
+      const vm = runningOsqueryd(vmById(id!));
+      const spec = parse(z.object({ query: z.string().min(1), denylisted: z.boolean().default(true) }), body);
+      if (!vm.osqueryd.worker!.queries[spec.query])
+        throw new HttpError(404, `osqueryd on ${vm.name} does not schedule ${spec.query}`);
+      // As the watchdog does it: the worker is killed while running the query, the next one denylists it.
+      if (spec.denylisted) restartWorker(vm.osqueryd, new Date(), spec.query);
+      else allowQuery(vm.osqueryd, spec.query);
+      return osquerydView(world, vm);
+    }),
     route('POST', /^\/control\/faults$/, 'control', ({ body }) => {
       const spec = parse(faultSpec, body);
       world.faults = {
@@ -243,4 +301,44 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
       return { url: eventarc.sinkUrl ?? null };
     }),
   ];
+}
+
+/** A VM whose osqueryd runs (it started with the VM's first shipped round, or starts now). */
+function runningOsqueryd(vm: SimVm): SimVm {
+  if (vm.status !== 'RUNNING' || !vm.applied['osqueryd-running'])
+    throw new HttpError(409, `osqueryd does not run on ${vm.name} (status ${vm.status}, OS policy not applied)`);
+  workerOf(vm, new Date());
+  return vm;
+}
+
+function osquerydView(world: World, vm: SimVm) {
+  const w = vm.osqueryd.worker;
+  const costs = resolveCosts(world.costProfiles, w?.configVersion ?? runningVersion(vm), vm.osqueryd);
+  return {
+    id: vm.id,
+    name: vm.name,
+    configVersion: w?.configVersion ?? runningVersion(vm),
+    overrides: { cpuPercent: vm.osqueryd.cpuPercent, rssBytes: vm.osqueryd.rssBytes },
+    cpuPercent: costs.cpuPercent,
+    rssBytes: costs.rssBytes,
+    worker: w && {
+      pid: w.pid,
+      startTime: w.startTime,
+      cpuMs: Math.floor(w.cpuMs),
+      osquerySeconds: w.clock,
+      queries: Object.fromEntries(
+        w.schedule.map((q) => {
+          const s = w.queries[q.name]!;
+          return [
+            q.name,
+            {
+              interval: q.interval,
+              executions: s.executions,
+              denylisted: s.denylistedUntil > w.clock || costs.query(q.name).denylisted,
+            },
+          ];
+        }),
+      ),
+    },
+  };
 }

@@ -1,7 +1,17 @@
-// The log path of every simulated VM: osqueryd's heartbeat and result lines, shipped by "fluentd" to
-// the Pub/Sub emulator's log topic with the host identity attributes (README: Host identity).
+// The log path of every simulated VM: the simulated osqueryd's lines (heartbeat, osquery_schedule
+// snapshot, other queries' results), shipped by "fluentd" to the Pub/Sub emulator's log topic one
+// message per line, with the host identity and routing attributes (README: Host identity (contract)).
 import { PubSub, type Topic } from '@google-cloud/pubsub';
-import { OSQUERY_VERSION, SIM_OS, type SimVm, type World } from './world.js';
+import { configVersionOfPolicy } from '../../../shared/domain/policy.js';
+import {
+  resolveCosts,
+  runRound,
+  scheduleFromFiles,
+  startWorker,
+  type ShippedLine,
+  type SimWorker,
+} from './osqueryd.js';
+import type { SimVm, World } from './world.js';
 
 /** A VM ships logs once its OS policy placed the configuration, started osqueryd, wrote its identity and started the shipper. */
 export function shipsLogs(vm: SimVm): boolean {
@@ -16,54 +26,27 @@ export function shipsLogs(vm: SimVm): boolean {
   );
 }
 
-export function heartbeatLine(vm: SimVm, now: Date) {
-  const unixTime = Math.floor(now.getTime() / 1000);
-  return {
-    name: 'heartbeat',
-    hostIdentifier: vm.name,
-    calendarTime: now.toUTCString(),
-    unixTime,
-    epoch: 0,
-    counter: 0,
-    numerics: false,
-    decorations: { host_uuid: `uuid-${vm.id}`, hostname: vm.name },
-    action: 'snapshot',
-    snapshot: [
-      {
-        heartbeat_at: String(unixTime),
-        osquery_version: OSQUERY_VERSION,
-        config_hash: 'sim',
-        pid: '4242',
-        uuid: `uuid-${vm.id}`,
-      },
-    ],
-  };
+/** The configuration version osqueryd runs: the OS policy id (`osquery-{version}`) its restart was applied for. */
+export const runningVersion = (vm: SimVm) => configVersionOfPolicy(vm.applied['osqueryd-running'] ?? '');
+
+/** The VM's worker, (re)started when there is none or OS Config restarted osqueryd for another version. */
+export function workerOf(vm: SimVm, now: Date): SimWorker {
+  const version = runningVersion(vm);
+  const current = vm.osqueryd.worker;
+  if (current && current.configVersion === version) return current;
+  vm.osqueryd.worker = startWorker(scheduleFromFiles(vm.osqueryFiles), version, now);
+  return vm.osqueryd.worker;
 }
 
-function resultLine(vm: SimVm, now: Date) {
-  return {
-    name: 'pack_network_listening_ports',
-    hostIdentifier: vm.name,
-    calendarTime: now.toUTCString(),
-    unixTime: String(Math.floor(now.getTime() / 1000)),
-    epoch: 0,
-    counter: 1,
-    numerics: false,
-    decorations: { hostname: vm.name },
-    action: 'added',
-    columns: {
-      port: '22',
-      protocol: '6',
-      address: '0.0.0.0',
-      name: 'sshd',
-      path: '/usr/sbin/sshd',
-      os: SIM_OS[vm.os].shortName,
-    },
-  };
+/** One round of a VM's osqueryd (see osqueryd.ts), with this world's cost profiles. */
+export function osquerydRound(world: World, vm: SimVm, now: Date): ShippedLine[] {
+  const worker = workerOf(vm, now);
+  return runRound(vm, worker, resolveCosts(world.costProfiles, worker.configVersion, vm.osqueryd), now);
 }
 
 export class LogShipper {
   private topic: Topic | undefined;
+  /** Messages (lines) published so far. */
   shipped = 0;
 
   constructor(
@@ -78,18 +61,20 @@ export class LogShipper {
     return this.topic;
   }
 
-  /** One round: every shipping VM sends its heartbeat (and, now and then, a result line). */
+  /** One round: every shipping VM's osqueryd runs one heartbeat interval and its lines are published. */
   async shipRound(now = new Date()): Promise<number> {
     const sends: Array<Promise<string>> = [];
     for (const vm of this.world.vms.values()) {
+      if (vm.status !== 'RUNNING') vm.osqueryd.worker = null; // a stopped VM has no osqueryd
       if (!shipsLogs(vm)) continue;
-      const lines = [heartbeatLine(vm, now), ...(Math.random() < 0.3 ? [resultLine(vm, now)] : [])];
-      sends.push(
-        this.topicHandle().publishMessage({
-          data: Buffer.from(lines.map((l) => JSON.stringify(l)).join('\n')),
-          attributes: { gce_instance_id: vm.id, gce_project_id: vm.project, gce_zone: vm.zone, log_type: 'snapshot' },
-        }),
-      );
+      const identity = { gce_instance_id: vm.id, gce_project_id: vm.project, gce_zone: vm.zone };
+      for (const { line, attributes } of osquerydRound(this.world, vm, now))
+        sends.push(
+          this.topicHandle().publishMessage({
+            data: Buffer.from(JSON.stringify(line)),
+            attributes: { ...identity, ...attributes },
+          }),
+        );
     }
     await Promise.all(sends);
     this.shipped += sends.length;

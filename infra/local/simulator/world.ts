@@ -1,6 +1,7 @@
 // The simulator's state: projects, VMs, OS policy assignments, the reports and inventories the
 // simulated OS Config agents produce, and the faults a test or a person injects.
 import { createHash, randomBytes } from 'node:crypto';
+import { newOsqueryd, type CostProfile, type SimOsqueryd } from './osqueryd.js';
 import type { SimObject } from './storage-api.js';
 
 export const SIM_OS = {
@@ -73,6 +74,10 @@ export interface SimVm {
   files: Record<string, string>;
   /** Markers exec resources left (e.g. the configuration version osqueryd was restarted for). */
   applied: Record<string, string>;
+  /** Text of the files placed under /etc/osquery/: what the simulated osqueryd reads its schedule from. */
+  osqueryFiles: Record<string, string>;
+  /** The simulated osqueryd: its worker process and this host's cost overrides. */
+  osqueryd: SimOsqueryd;
 }
 
 export interface SimProject {
@@ -162,6 +167,8 @@ export class World {
   /** Requests stopped by the hold fault, oldest first. */
   held: HeldRequest[] = [];
   private heldWaiters: Array<() => void> = [];
+  /** What osqueryd costs per configuration version (key: the version, or `default` for all). */
+  costProfiles = new Map<string, CostProfile>();
   private nextId = BigInt(Date.now()) * 1000n;
 
   reset(): void {
@@ -173,6 +180,7 @@ export class World {
     this.reports.clear();
     this.objects.clear();
     this.requests.clear();
+    this.costProfiles.clear();
     this.faults = defaultFaults();
   }
 
@@ -246,6 +254,8 @@ export class World {
       installed: {},
       files: {},
       applied: {},
+      osqueryFiles: {},
+      osqueryd: newOsqueryd(),
     };
     this.vms.set(vm.id, vm);
     return vm;

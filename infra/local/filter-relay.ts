@@ -1,0 +1,109 @@
+// A stand-in for Pub/Sub's subscription filtering on the local stack. Google's emulator stores a
+// subscription's `filter` but pushes every message; the filtered subscription therefore pushes here,
+// and the relay does what the service would: a message the filter rejects is acknowledged (204) and
+// never reaches the function; a matching one is forwarded unchanged (same path, headers and body) and
+// the function's answer is returned, so acknowledgements and redeliveries behave as without the relay.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { compileFilter } from './pubsub-filter.js';
+
+export interface RelayCounts {
+  /** Pushes passed on to the function, counted once it answered (redeliveries included). */
+  forwarded: number;
+  /** Messages the filter rejected: acknowledged without invoking the function. */
+  filtered: number;
+  /** Forwarded pushes the function did not acknowledge (non-2xx, or unreachable): Pub/Sub redelivers them. */
+  failed: number;
+}
+
+export interface FilterRelay {
+  /** Base URL (ends with a slash); push endpoints append the Functions Framework's topic path to it. */
+  url: string;
+  counts: RelayCounts;
+  /** The filter applied now ('' = everything passes). */
+  readonly filter: string;
+  /** Reads the subscription's filter back from the (emulated) Pub/Sub service and applies it from now on. */
+  useFilterOf(subscription: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set(['host', 'connection', 'content-length', 'keep-alive', 'transfer-encoding']);
+
+/** Starts a relay in front of `targetUrl` (a function's base URL, ending with a slash). */
+export async function startFilterRelay(targetUrl: string, port = 0): Promise<FilterRelay> {
+  let filter = '';
+  let passes = compileFilter('');
+  const counts: RelayCounts = { forwarded: 0, filtered: 0, failed: 0 };
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        const body = Buffer.concat(chunks);
+        let attributes: Record<string, string> = {};
+        try {
+          const push = JSON.parse(body.toString('utf8')) as { message?: { attributes?: Record<string, string> } };
+          attributes = push.message?.attributes ?? {};
+        } catch {
+          // Not a push body: forwarded as is, the function answers it.
+        }
+        if (!passes(attributes)) {
+          counts.filtered += 1;
+          res.writeHead(204).end();
+          return;
+        }
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers))
+          if (!HOP_BY_HOP.has(k) && typeof v === 'string') headers[k] = v;
+        try {
+          const upstream = await fetch(new URL((req.url ?? '/').replace(/^\//, ''), targetUrl), {
+            method: req.method,
+            headers,
+            body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
+          });
+          const answer = Buffer.from(await upstream.arrayBuffer());
+          counts.forwarded += 1;
+          if (!upstream.ok) counts.failed += 1;
+          res
+            .writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/plain' })
+            .end(answer);
+        } catch (error) {
+          counts.forwarded += 1;
+          counts.failed += 1;
+          res.writeHead(502, { 'content-type': 'text/plain' }).end(`relay: ${(error as Error).message}`);
+        }
+      })();
+    });
+  });
+  server.keepAliveTimeout = 1_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    counts,
+    get filter() {
+      return filter;
+    },
+    useFilterOf: async (subscription) => {
+      const { PubSub } = await import('@google-cloud/pubsub');
+      const pubsub = new PubSub({ projectId: process.env.GOOGLE_CLOUD_PROJECT });
+      try {
+        const [metadata] = await pubsub.subscription(subscription).getMetadata();
+        filter = metadata.filter ?? '';
+        passes = compileFilter(filter);
+        return filter;
+      } finally {
+        await pubsub.close();
+      }
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
