@@ -3,13 +3,13 @@
 // Configuration is validated as this module loads: with a bad setting the instance does not start
 // (a deploy does not go live), so Pub/Sub and Eventarc keep redelivering instead of an event being
 // acknowledged and dropped; the one error names every bad variable.
+//
+// Cloud Functions loads this module for every function, so it imports no handler up front: each
+// function imports its own handler (and the client libraries that one uses) on its first event.
 import * as functions from '@google-cloud/functions-framework';
+import type { CloudEvent } from '@google-cloud/functions-framework';
 import { config } from '../shared/config.js';
 import { log } from '../shared/log.js';
-import { vmLifecycle } from './vm-lifecycle.js';
-import { fleetAudit, fleetAuditShard } from './fleet-audit.js';
-import { logHeartbeat } from './log-heartbeat.js';
-import { monitoringAlert } from './monitoring-alert.js';
 
 try {
   config();
@@ -18,10 +18,18 @@ try {
   throw error;
 }
 
-functions.cloudEvent('vmLifecycle', vmLifecycle);
-functions.cloudEvent('fleetAudit', fleetAudit);
-functions.cloudEvent('fleetAuditShard', fleetAuditShard);
-functions.cloudEvent('logHeartbeat', logHeartbeat);
-functions.cloudEvent('monitoringAlert', monitoringAlert);
-
-export { vmLifecycle, fleetAudit, fleetAuditShard, logHeartbeat, monitoringAlert };
+functions.cloudEvent('vmLifecycle', async (event: CloudEvent<unknown>) =>
+  (await import('./vm-lifecycle.js')).vmLifecycle(event),
+);
+functions.cloudEvent('fleetAudit', async (event: CloudEvent<unknown>) =>
+  (await import('./fleet-audit.js')).fleetAudit(event),
+);
+functions.cloudEvent('fleetAuditShard', async (event: CloudEvent<unknown>) =>
+  (await import('./fleet-audit.js')).fleetAuditShard(event),
+);
+functions.cloudEvent('logHeartbeat', async (event: CloudEvent<unknown>) =>
+  (await import('./log-heartbeat.js')).logHeartbeat(event),
+);
+functions.cloudEvent('monitoringAlert', async (event: CloudEvent<unknown>) =>
+  (await import('./monitoring-alert.js')).monitoringAlert(event),
+);

@@ -28,7 +28,7 @@ t.before(async (ctx) => {
     HEARTBEAT_WRITE_WINDOW_SECONDS: '60',
     DEAD_LETTER_TOPIC: 'osquery-dead-letter',
   });
-  const pubsub = clients.pubsub();
+  const pubsub = await clients.pubsub();
   for (const name of ['osquery-dead-letter'])
     if (!(await pubsub.topic(name).exists())[0]) await pubsub.topic(name).create();
   [ctx.alerts] = await pubsub.topic(config().ALERT_TOPIC).createSubscription('test-alerts');
@@ -48,7 +48,9 @@ async function drain(sub: Subscription): Promise<Array<{ data: unknown; attribut
   const { v1 } = await import('@google-cloud/pubsub');
   // The emulator's address and insecure credentials, as the PubSub client resolved them.
   const subscriber = new v1.SubscriberClient(
-    (await clients.pubsub().getClientConfig()) as unknown as ConstructorParameters<typeof v1.SubscriberClient>[0],
+    (await (await clients.pubsub()).getClientConfig()) as unknown as ConstructorParameters<
+      typeof v1.SubscriberClient
+    >[0],
   );
   const out: Array<{ data: unknown; attributes: Record<string, string> }> = [];
   for (let i = 0; i < 10; i++) {
