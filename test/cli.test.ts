@@ -1,6 +1,6 @@
 // osq-orch as a user runs it: a subprocess, its output and exit code.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
@@ -107,8 +107,11 @@ t('audit: progress, a summary table, and --dry-run writes nothing', async () => 
 });
 
 /** An environment with no Google access: no emulators, no simulator, no credentials, no gcloud config. */
+const EMPTY_HOME = mkdtempSync(path.join(tmpdir(), 'no-home-'));
+t.after(() => rmSync(EMPTY_HOME, { recursive: true, force: true }));
+
 function offlineEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: mkdtempSync(path.join(tmpdir(), 'no-home-')), ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: EMPTY_HOME, ...extra };
   for (const key of [
     'FIRESTORE_EMULATOR_HOST',
     'PUBSUB_EMULATOR_HOST',
@@ -218,6 +221,7 @@ t('every failure is one line: no credentials, Firestore or the APIs unreachable'
 });
 
 t('npx osq-orch help runs the CLI from the repository, with nothing built', () => {
+  const cache = mkdtempSync(path.join(tmpdir(), 'npm-cache-'));
   const r = spawnSync('npx', ['osq-orch', 'help'], {
     cwd: ROOT,
     encoding: 'utf8',
@@ -225,11 +229,12 @@ t('npx osq-orch help runs the CLI from the repository, with nothing built', () =
       ...process.env,
       // The launcher's `#!/usr/bin/env node` finds this Node; npm's cache stays out of the user's.
       PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}`,
-      npm_config_cache: mkdtempSync(path.join(tmpdir(), 'npm-cache-')),
+      npm_config_cache: cache,
       npm_config_offline: 'true',
       npm_config_update_notifier: 'false',
     },
   });
+  rmSync(cache, { recursive: true, force: true });
   assert.is(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^osq-orch <command> \[options\]/);
   // npm exec links the root package into its cache and runs its bin, which must exist unbuilt.
