@@ -8,6 +8,10 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // Imports used only as types say so, and leave nothing behind: shared/clients.ts loads the client
+      // libraries on first use, and a value import elsewhere would load them with the module.
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-import-type-side-effects': 'error',
       // Prettier wraps at 120; what it cannot wrap (long strings) still stays under 160.
       'max-len': ['error', { code: 160 }],
     },

@@ -7,6 +7,7 @@ import { LINT_POLICY_FILE, POLICY_MODES, lintOptionsFor, type PolicyMode } from 
 import { DEFAULT_OSQUERY_VERSION, loadSchema, schemaSource as resolveSchema } from '../shared/osquery/schema.js';
 import { quietKnownWarnings } from '../shared/warnings.js';
 import { REPORT_HELP, report } from './report.js';
+import { AccessError, checkGoogleAccess } from './google-access.js';
 
 const HELP = `osq-orch <command> [options]
 
@@ -32,8 +33,13 @@ const HELP = `osq-orch <command> [options]
       and a summary: hosts per state, coverage, hosts needing action. --dry-run writes and fixes nothing.
 
 ${REPORT_HELP}
-Settings come from the environment (see the README's configuration table).
+Settings come from the environment (see the README's configuration table). A command that cannot run
+(bad arguments, a bad or missing setting, Google Cloud unreachable or no credentials) prints one line
+on stderr and exits 2.
 `;
+
+/** How long render waits for Firestore before rendering without the published generations. */
+const LOOKUP_TIMEOUT_MS = 10_000;
 
 const schemaSource = (flag: string | undefined) =>
   resolveSchema(flag || process.env.OSQUERY_SCHEMA, process.env.OSQUERY_VERSION || DEFAULT_OSQUERY_VERSION);
@@ -47,26 +53,62 @@ async function render(args: string[]): Promise<number> {
   const { config, policySettings } = await import('../shared/config.js');
   const { renderBundle, policyConfigOf } = await import('../shared/osquery/render.js');
   const { buildOsqueryAssignment } = await import('../shared/domain/policy.js');
-  const { getRollout } = await import('../shared/adapters/rollouts.js');
   const { assignmentName } = await import('../shared/adapters/osconfig.js');
   const { renderSettings } = await import('../shared/usecases/publish.js');
-  const rendered = renderBundle(await loadBundle(values.bundle ?? DEFAULT_BUNDLE_DIR), renderSettings());
-  const published = await getRollout(rendered.configVersion).catch(() => null);
+  const c = config();
+  const project = values.project ?? c.TARGET_PROJECTS[0] ?? c.GOOGLE_CLOUD_PROJECT ?? 'PROJECT';
+  // The log topic lives in the orchestrator's project; offline and unset, render assumes this one.
+  let settings = { logTopic: c.LOG_TOPIC, logTopicProject: c.LOG_TOPIC_PROJECT ?? c.GOOGLE_CLOUD_PROJECT ?? '' };
+  if (settings.logTopicProject) settings = renderSettings();
+  else {
+    settings.logTopicProject = project;
+    console.error(`LOG_TOPIC_PROJECT and GOOGLE_CLOUD_PROJECT are unset: the log topic is taken to be in ${project}`);
+  }
+  const rendered = renderBundle(await loadBundle(values.bundle ?? DEFAULT_BUNDLE_DIR), settings);
+  const needsGenerations = rendered.files.some((f) => f.viaStorage);
+  const lookup = needsGenerations ? await publishedRollout(rendered.configVersion) : { rollout: null };
+  const published = lookup.rollout;
   const generations = Object.fromEntries(
     (published?.files ?? []).filter((f) => f.generation).map((f) => [f.source, f.generation!]),
   );
-  if (!published && rendered.files.some((f) => f.viaStorage))
+  if ('unavailable' in lookup)
+    console.error(`no published generations: ${lookup.unavailable}; Cloud Storage generations are blank`);
+  else if (!published && needsGenerations)
     console.error(
       `version ${rendered.configVersion} is not published: Cloud Storage generations are blank until \`osq-orch publish\``,
     );
-  const policy = policyConfigOf(rendered, published?.bucket ?? config().CONFIG_BUCKET ?? '', generations, 'blank');
-  const project = values.project ?? config().TARGET_PROJECTS[0] ?? config().GOOGLE_CLOUD_PROJECT ?? 'PROJECT';
+  const policy = policyConfigOf(rendered, published?.bucket ?? c.CONFIG_BUCKET ?? '', generations, 'blank');
   const assignment = {
-    name: assignmentName(project, values.zone, config().ASSIGNMENT_ID),
+    name: assignmentName(project, values.zone, c.ASSIGNMENT_ID),
     ...buildOsqueryAssignment(policySettings(), policy),
   };
   console.log(JSON.stringify(assignment, null, 2));
   return 0;
+}
+
+/** The version's rollout record from Firestore, or why it cannot be read (offline, no credentials). */
+async function publishedRollout(version: string) {
+  try {
+    await checkGoogleAccess(['firestore']);
+  } catch (error) {
+    if (error instanceof AccessError) return { rollout: null, unavailable: error.message };
+    throw error;
+  }
+  const { getRollout } = await import('../shared/adapters/rollouts.js');
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Firestore did not answer within ${LOOKUP_TIMEOUT_MS / 1000} s`)),
+        LOOKUP_TIMEOUT_MS,
+      );
+    });
+    return { rollout: await Promise.race([getRollout(version), timeout]) };
+  } catch (error) {
+    return { rollout: null, unavailable: error instanceof Error ? error.message.split('\n')[0]! : String(error) };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function publishCommand(args: string[]): Promise<number> {
@@ -74,13 +116,14 @@ async function publishCommand(args: string[]): Promise<number> {
     args,
     options: { bundle: { type: 'string' }, project: { type: 'string', multiple: true }, schema: { type: 'string' } },
   });
+  const { config } = await import('../shared/config.js');
+  const projects = values.project ?? config().TARGET_PROJECTS;
+  if (projects.length === 0) throw new Error('no project: pass --project or set TARGET_PROJECTS');
+  const schema = await loadSchema(schemaSource(values.schema));
+  await checkGoogleAccess(['firestore', 'apis']);
   const { publish, BundleRejected } = await import('../shared/usecases/publish.js');
   try {
-    const report = await publish({
-      bundleDir: values.bundle,
-      projects: values.project,
-      schema: await loadSchema(schemaSource(values.schema)),
-    });
+    const report = await publish({ bundleDir: values.bundle, projects, schema });
     console.log(
       `version ${report.configVersion}: ${report.uploaded} file(s) uploaded, ${report.reused} already there; ` +
         `record ${report.recorded ? 'written' : 'unchanged'}`,
@@ -90,12 +133,12 @@ async function publishCommand(args: string[]): Promise<number> {
         `${report.zones.unchanged.length} unchanged (${report.osConfigWrites} OS Config writes)`,
     );
     for (const [project, reason] of Object.entries(report.failedProjects))
-      console.log(`project ${project} failed: ${reason}`);
+      console.error(`project ${project} failed: ${oneLine(reason)}`);
     return Object.keys(report.failedProjects).length > 0 ? 1 : 0;
   } catch (error) {
     if (error instanceof BundleRejected) {
       for (const line of error.findings) console.log(line);
-      console.log('publish refused: fix the lint errors first');
+      console.error('publish refused: fix the lint errors first');
       return 1;
     }
     throw error;
@@ -106,7 +149,8 @@ async function publishCommand(args: string[]): Promise<number> {
 function positiveNumber(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, not ${value}`);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0)
+    throw new Error(`--${name} must be a positive number, not '${value}'`);
   return n;
 }
 
@@ -123,6 +167,7 @@ async function lint(args: string[]): Promise<number> {
   });
   if (values.policy !== undefined && !POLICY_MODES.includes(values.policy as PolicyMode))
     throw new Error(`--policy must be one of ${POLICY_MODES.join(', ')}, not ${values.policy}`);
+  if (positionals.length > 1) throw new Error(`one bundle directory, not ${positionals.length}`);
   const dir = positionals[0] ?? DEFAULT_BUNDLE_DIR;
   const [bundle, schema] = await Promise.all([loadBundle(dir), loadSchema(schemaSource(values.schema))]);
   const options = lintOptionsFor(bundle, {
@@ -147,11 +192,12 @@ async function audit(args: string[]): Promise<number> {
     args,
     options: { project: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean', default: false } },
   });
-  const { auditProject } = await import('../shared/usecases/audit.js');
-  const { coverageOf } = await import('../shared/adapters/audits.js');
   const { config } = await import('../shared/config.js');
   const projects = values.project ?? config().TARGET_PROJECTS;
   if (projects.length === 0) throw new Error('no project: pass --project or set TARGET_PROJECTS');
+  await checkGoogleAccess(values['dry-run'] ? ['firestore', 'apis'] : ['firestore', 'apis', 'pubsub']);
+  const { auditProject } = await import('../shared/usecases/audit.js');
+  const { coverageOf } = await import('../shared/adapters/audits.js');
   const progress = progressBar();
   const totals: Record<string, number> = {};
   const needing: Array<{ project: string; name: string; zone: string; state: string; reason: string | null }> = [];
@@ -172,7 +218,7 @@ async function audit(args: string[]): Promise<number> {
       );
     } catch (error) {
       failed += 1;
-      progress.done(`${project}: FAILED ${error instanceof Error ? error.message : error}`);
+      progress.failed(`${project}: FAILED ${oneLine(error instanceof Error ? error.message : String(error))}`);
     }
   }
   console.log('\nstate          hosts');
@@ -218,6 +264,10 @@ function progressBar() {
     if (tty) process.stderr.write('\r\x1b[2K');
     console.log(summary);
   };
+  update.failed = (line: string) => {
+    if (tty) process.stderr.write('\r\x1b[2K');
+    console.error(line);
+  };
   return update;
 }
 
@@ -229,16 +279,31 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   report,
 };
 
+/** The first line of a message, without the client libraries' appended details. */
+function oneLine(message: string): string {
+  return message.split('\n')[0]!.trim();
+}
+
+/** Every failure ends here: one line on stderr, exit 2. Never a stack trace. */
+function fail(command: string | undefined, error: unknown): never {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`osq-orch${command ? ` ${command}` : ''}: ${oneLine(message) || (error as Error)?.name || 'failed'}`);
+  process.exit(2);
+}
+
 quietKnownWarnings();
 const [command, ...rest] = process.argv.slice(2);
-const run = command ? COMMANDS[command] : undefined;
-if (!run) {
+// Client libraries can reject promises nobody awaits (a channel that failed to start): still one line.
+process.on('unhandledRejection', (error) => fail(command, error));
+process.on('uncaughtException', (error) => fail(command, error));
+if (!command || command === 'help' || command === '--help' || command === '-h') {
   process.stdout.write(HELP);
-  process.exit(command && command !== 'help' ? 2 : 0);
+  process.exit(0);
 }
+const run = COMMANDS[command];
+if (!run) fail(undefined, `unknown command '${command}' (osq-orch help lists the commands)`);
 try {
   process.exit(await run(rest));
 } catch (error) {
-  console.error(`osq-orch ${command}: ${error instanceof Error ? error.message : error}`);
-  process.exit(2);
+  fail(command, error);
 }

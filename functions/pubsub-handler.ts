@@ -2,6 +2,7 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import type { z } from 'zod';
 import { jsonOf, messageOf, type PubSubMessage } from '../shared/adapters/pubsub.js';
+import { ConfigError } from '../shared/config.js';
 import { asHandlerError, PermanentError } from '../shared/errors.js';
 import { log } from '../shared/log.js';
 import { rejectPoison } from '../shared/usecases/poison.js';
@@ -9,7 +10,7 @@ import { rejectPoison } from '../shared/usecases/poison.js';
 /**
  * A CloudEvent handler for Pub/Sub messages carrying JSON of `schema` (or raw, without one). Malformed
  * messages are logged with the reason and acknowledged (and dead-lettered when configured); transient
- * faults rethrow so Pub/Sub redelivers; permanent ones are logged and acknowledged.
+ * faults and bad configuration rethrow so Pub/Sub redelivers; permanent ones are logged and acknowledged.
  */
 export function pubsubHandler<T>(
   name: string,
@@ -35,7 +36,9 @@ export function pubsubHandler<T>(
         log.error({ ...ref, reason: mapped.message }, `${name}: permanent failure, acknowledged`);
         return;
       }
-      log.warn({ ...ref, reason: mapped.message }, `${name}: transient failure, will be redelivered`);
+      if (mapped instanceof ConfigError)
+        log.error({ ...ref, reason: mapped.message }, `${name}: bad configuration, will be redelivered`);
+      else log.warn({ ...ref, reason: mapped.message }, `${name}: transient failure, will be redelivered`);
       throw mapped;
     }
   };

@@ -1,5 +1,6 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { parseAuditLogEvent } from '../shared/domain/audit-event.js';
+import { ConfigError } from '../shared/config.js';
 import { asHandlerError, PermanentError } from '../shared/errors.js';
 import { log } from '../shared/log.js';
 import { runLifecycleAction } from '../shared/usecases/lifecycle.js';
@@ -30,10 +31,16 @@ export async function vmLifecycle(event: CloudEvent<unknown>): Promise<void> {
       );
       return;
     }
-    log.warn(
-      { ...eventRef, action: action.kind, reason: mapped.message },
-      'vmLifecycle: transient failure, will be redelivered',
-    );
+    if (mapped instanceof ConfigError)
+      log.error(
+        { ...eventRef, action: action.kind, reason: mapped.message },
+        'vmLifecycle: bad configuration, will be redelivered',
+      );
+    else
+      log.warn(
+        { ...eventRef, action: action.kind, reason: mapped.message },
+        'vmLifecycle: transient failure, will be redelivered',
+      );
     throw mapped;
   }
 }

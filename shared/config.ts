@@ -82,6 +82,8 @@ const schema = z.object({
   OSCONFIG_READS_PER_MINUTE: z.coerce.number().int().min(1).max(6000).default(60),
   /** OS Config writes allowed per minute (the API's default quota is 60 per minute per region). */
   OSCONFIG_WRITES_PER_MINUTE: z.coerce.number().int().min(1).max(6000).default(50),
+  /** Log level (shared/log.ts reads it as pino starts; it is validated here with the rest). */
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -90,20 +92,23 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Parses settings from an environment; throws one error listing every bad variable. */
+/** Parses settings from an environment; throws one error, on one line, naming every bad variable. */
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const result = schema.safeParse(present);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   return result.data;
 }
 
 let cached: Config | undefined;
 
-/** The process's configuration, read once on first use. */
+/**
+ * The process's configuration, read once. functions/index.ts calls it as the module loads, so a bad
+ * setting stops the instance from starting instead of failing (and being acknowledged) per event.
+ */
 export function config(): Config {
   cached ??= parseConfig(process.env);
   return cached;

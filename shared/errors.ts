@@ -1,4 +1,5 @@
 import pRetry from 'p-retry';
+import { ConfigError } from './config.js';
 
 /** A fault worth retrying: timeouts, 429, 5xx, aborted transactions. Handlers rethrow these so the trigger redelivers. */
 export class TransientError extends Error {
@@ -62,9 +63,13 @@ export function withRetry<T>(fn: (attempt: number) => Promise<T>, options: Retry
   });
 }
 
-/** Maps a failure that survived retries to what the trigger should do. */
-export function asHandlerError(error: unknown): TransientError | PermanentError {
-  if (error instanceof TransientError || error instanceof PermanentError) return error;
+/**
+ * Maps a failure that survived retries to what the trigger should do: acknowledge a PermanentError,
+ * rethrow the rest so the event is redelivered. A ConfigError is never permanent: the event is fine,
+ * the setting is not, and the event must still be there once the setting is fixed.
+ */
+export function asHandlerError(error: unknown): TransientError | PermanentError | ConfigError {
+  if (error instanceof TransientError || error instanceof PermanentError || error instanceof ConfigError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return isTransient(error)
     ? new TransientError(message, { cause: error })

@@ -10,9 +10,13 @@ const SEVERITY: Record<string, string> = {
   fatal: 'CRITICAL',
 };
 
+// A bad LOG_LEVEL is reported with every other bad setting by shared/config.ts; pino would throw here.
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+const level = process.env.LOG_LEVEL && LEVELS.includes(process.env.LOG_LEVEL) ? process.env.LOG_LEVEL : 'info';
+
 export const log = pino(
   {
-    level: process.env.LOG_LEVEL ?? 'info',
+    level,
     messageKey: 'message',
     base: null,
     timestamp: pino.stdTimeFunctions.isoTime,

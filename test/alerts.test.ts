@@ -29,7 +29,7 @@ t.before(async (ctx) => {
     HEARTBEAT_WRITE_WINDOW_SECONDS: '60',
     DEAD_LETTER_TOPIC: 'osquery-dead-letter',
   });
-  const pubsub = clients.pubsub();
+  const pubsub = await clients.pubsub();
   for (const name of ['osquery-dead-letter'])
     if (!(await pubsub.topic(name).exists())[0]) await pubsub.topic(name).create();
   [ctx.alerts] = await pubsub.topic(config().ALERT_TOPIC).createSubscription('test-alerts');

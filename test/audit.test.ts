@@ -221,8 +221,9 @@ t(
     await vm(stack, { name: 'one', os: 'debian-12' });
     await vm(stack, { project: 'other', name: 'two', os: 'ubuntu-2204' });
     await stack.control('POST', '/agents/run');
-    await clients
-      .pubsub()
+    await (
+      await clients.pubsub()
+    )
       .topic(config().AUDIT_TICK_TOPIC)
       .publishMessage({ json: { source: 'cloud-scheduler' } });
     const run = await waitForRun();

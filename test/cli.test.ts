@@ -1,6 +1,6 @@
 // osq-orch as a user runs it: a subprocess, its output and exit code.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, cpSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
@@ -143,10 +143,141 @@ t('audit: progress, a summary table, and --dry-run writes nothing', async () => 
   }
 });
 
-t('unknown command: usage and exit 2', () => {
-  const r = run(['frobnicate']);
-  assert.is(r.status, 2);
-  assert.match(r.stdout, /osq-orch <command>/);
+/** An environment with no Google access: no emulators, no simulator, no credentials, no gcloud config. */
+const EMPTY_HOME = mkdtempSync(path.join(tmpdir(), 'no-home-'));
+t.after(() => rmSync(EMPTY_HOME, { recursive: true, force: true }));
+
+function offlineEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: EMPTY_HOME, ...extra };
+  for (const key of [
+    'FIRESTORE_EMULATOR_HOST',
+    'PUBSUB_EMULATOR_HOST',
+    'GOOGLE_API_ENDPOINT',
+    'GOOGLE_CLOUD_PROJECT',
+    'GOOGLE_APPLICATION_CREDENTIALS',
+    'CLOUDSDK_CONFIG',
+    'TARGET_PROJECTS',
+  ])
+    if (!(key in extra)) delete env[key];
+  return env;
+}
+
+const runIn = (args: string[], env: NodeJS.ProcessEnv) =>
+  spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/osq-orch.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env,
+  });
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const { freePort } = await import('../infra/local/emulators.js');
+  return freePort();
+}
+
+t('render --zone Z --project P works offline: no credentials, no Firestore; says so in one line', () => {
+  for (const extra of [{}, { GOOGLE_CLOUD_PROJECT: 'orchestrator' }] as Array<Record<string, string>>) {
+    const r = runIn(['render', '--zone', 'Z', '--project', 'P'], offlineEnv(extra));
+    assert.is(r.status, 0, r.stderr);
+    assert.is(JSON.parse(r.stdout).name, 'projects/P/locations/Z/osPolicyAssignments/osquery');
+    assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+    const generations = r.stderr.split('\n').filter((l) => /published generations/.test(l));
+    assert.is(generations.length, 1, r.stderr);
+    assert.match(generations[0]!, /no Google credentials/);
+  }
+});
+
+t(
+  'render with the Firestore emulator unreachable: renders at once, one line says why there are no generations',
+  async () => {
+    const host = `127.0.0.1:${await closedPort()}`;
+    const r = runIn(
+      ['render', '--zone', 'Z'],
+      offlineEnv({ FIRESTORE_EMULATOR_HOST: host, GOOGLE_CLOUD_PROJECT: 'o' }),
+    );
+    assert.is(r.status, 0, r.stderr);
+    assert.ok(JSON.parse(r.stdout).osPolicies);
+    assert.match(
+      r.stderr,
+      new RegExp(`no published generations: cannot reach the Firestore emulator at http://${host}/`),
+    );
+  },
+);
+
+/** One line on stderr starting with osq-orch, no stack trace, a non-zero exit. */
+function assertOneLineFailure(r: ReturnType<typeof runIn>, reason: RegExp) {
+  assert.ok(r.status !== 0 && r.status !== null, `exit ${r.status}: ${r.stdout}${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.is(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0]!, /^osq-orch\b/);
+  assert.match(lines[0]!, reason);
+}
+
+t('every failure is one line on stderr and a non-zero exit: settings, arguments, unknown command', () => {
+  const env = offlineEnv({ GOOGLE_CLOUD_PROJECT: 'o' });
+  const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [['frobnicate'], env, /unknown command 'frobnicate'/],
+    [['render'], env, /--zone is required/],
+    [['render', '--zone', 'z', '--colour', 'red'], env, /Unknown option '--colour'/],
+    [['lint', '--budget', 'lots'], env, /--budget must be a positive number/],
+    [['lint', 'a', 'b'], env, /one bundle directory/],
+    [['audit', '--dry-run'], env, /no project: pass --project or set TARGET_PROJECTS/],
+    [['publish'], env, /no project: pass --project or set TARGET_PROJECTS/],
+    [
+      ['render', '--zone', 'z'],
+      { ...env, OSCONFIG_WRITES_PER_MINUTE: '0', HEARTBEAT_WRITE_WINDOW_SECONDS: 'soon' },
+      /invalid configuration: .*HEARTBEAT_WRITE_WINDOW_SECONDS.*OSCONFIG_WRITES_PER_MINUTE|OSCONFIG_WRITES_PER_MINUTE.*HEARTBEAT_WRITE_WINDOW_SECONDS/,
+    ],
+  ];
+  for (const [args, e, reason] of cases) assertOneLineFailure(runIn(args, e), reason);
+});
+
+t('every failure is one line: no credentials, Firestore or the APIs unreachable', async () => {
+  const closed = await closedPort();
+  assertOneLineFailure(runIn(['audit', '--project', 'p'], offlineEnv()), /no Google credentials/);
+  assertOneLineFailure(
+    runIn(['publish', '--project', 'p'], offlineEnv({ GOOGLE_CLOUD_PROJECT: 'o', CONFIG_BUCKET: 'cfg' })),
+    /no Google credentials/,
+  );
+  assertOneLineFailure(
+    runIn(['audit', '--project', 'p'], offlineEnv({ FIRESTORE_EMULATOR_HOST: `127.0.0.1:${closed}` })),
+    /cannot reach the Firestore emulator/,
+  );
+  assertOneLineFailure(
+    runIn(
+      ['publish', '--project', 'p'],
+      offlineEnv({
+        GOOGLE_CLOUD_PROJECT: 'o',
+        CONFIG_BUCKET: 'cfg',
+        FIRESTORE_EMULATOR_HOST: process.env.FIRESTORE_EMULATOR_HOST!,
+        GOOGLE_API_ENDPOINT: `http://127.0.0.1:${closed}`,
+      }),
+    ),
+    /cannot reach the API endpoint at http:\/\/127\.0\.0\.1:\d+ \(GOOGLE_API_ENDPOINT\)/,
+  );
+});
+
+t('npx osq-orch help runs the CLI from the repository, with nothing built', () => {
+  const cache = mkdtempSync(path.join(tmpdir(), 'npm-cache-'));
+  const r = spawnSync('npx', ['osq-orch', 'help'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      // The launcher's `#!/usr/bin/env node` finds this Node; npm's cache stays out of the user's.
+      PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}`,
+      npm_config_cache: cache,
+      npm_config_offline: 'true',
+      npm_config_update_notifier: 'false',
+    },
+  });
+  rmSync(cache, { recursive: true, force: true });
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^osq-orch <command> \[options\]/);
+  // npm exec links the root package into its cache and runs its bin, which must exist unbuilt.
+  const bin = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> })
+    .bin['osq-orch']!;
+  assert.not.match(bin, /^dist\//, 'the bin is not a build output');
 });
 
 t.run();

@@ -30,7 +30,7 @@ t.before(async (ctx) => {
     HEARTBEAT_WRITE_WINDOW_SECONDS: '60',
   });
   // The SIEM's own subscription on the same topic: no filter.
-  [ctx.siem] = await clients.pubsub().topic(config().LOG_TOPIC).createSubscription('test-siem');
+  [ctx.siem] = await (await clients.pubsub()).topic(config().LOG_TOPIC).createSubscription('test-siem');
 });
 t.after(async (ctx) => ctx.stack.close());
 t.before.each(async ({ stack }) => {
@@ -74,7 +74,7 @@ const line = (name: string, at = Date.now()) =>
 t(
   'the emulator keeps the filter from code on the log subscription; the relay applies what it reads back',
   async ({ stack }) => {
-    const [metadata] = await clients.pubsub().subscription(`${config().LOG_TOPIC}-push`).getMetadata();
+    const [metadata] = await (await clients.pubsub()).subscription(`${config().LOG_TOPIC}-push`).getMetadata();
     assert.is(metadata.filter, LOG_HEARTBEAT_FILTER);
     assert.is(stack.functions.logRelay.filter, LOG_HEARTBEAT_FILTER);
     assert.match(metadata.pushConfig!.pushEndpoint!, new RegExp(`^${stack.functions.logRelay.url}projects/`));
@@ -113,7 +113,7 @@ t(
       [oldShipper!, line(HEARTBEAT_QUERY), { log_type: 'snapshot' }],
     ];
     const before = { ...stack.functions.logRelay.counts };
-    const topic = clients.pubsub().topic(config().LOG_TOPIC);
+    const topic = (await clients.pubsub()).topic(config().LOG_TOPIC);
     for (const [vm, data, attributes] of sends)
       await topic.publishMessage({ data: Buffer.from(data), attributes: { ...ids(vm), ...attributes } });
 

@@ -6,6 +6,10 @@ import { PassThroughClient } from 'google-auth-library';
 import { hasDescriptorSpellingBug, patchOsConfigDescriptors } from '../shared/adapters/osconfig-client-fix.js';
 import { startSimulator, type Simulator } from '../infra/local/simulator/server.js';
 import { buildOsqueryAssignment } from '../shared/domain/policy.js';
+import { clients, resetClients } from '../shared/clients.js';
+import { resetConfig } from '../shared/config.js';
+import { usageSince, usageSnapshot } from '../shared/metrics.js';
+import { createAssignment, getAssignment } from '../shared/adapters/osconfig.js';
 
 const t = suite<{ sim: Simulator }>('os-config client descriptor fix');
 t.before(async (ctx) => {
@@ -77,6 +81,22 @@ t('the simulator stored the numeric enums the client sent by name', async ({ sim
   )[0]!;
   assert.is(policy.mode, 'ENFORCEMENT');
   assert.is(policy.resourceGroups[0]!.resources[1]!.pkg?.desiredState, 'INSTALLED');
+});
+
+t('the client shared/clients.ts loads on first use is patched, and its calls are counted', async ({ sim }) => {
+  process.env.GOOGLE_API_ENDPOINT = sim.url;
+  resetConfig();
+  resetClients();
+  assert.not.ok(hasDescriptorSpellingBug(await clients.osConfig()));
+  const before = usageSnapshot();
+  const { created, assignment } = await createAssignment('p', 'z3', 'osquery', body);
+  assert.ok(created);
+  assert.ok(assignment.revisionId, 'create waited for its operation');
+  assert.is((await getAssignment('p', 'z3', 'osquery'))?.name, 'projects/p/locations/z3/osPolicyAssignments/osquery');
+  const spent = usageSince(before).apiCalls;
+  assert.is(spent['osconfig.createOsPolicyAssignment'], 1, JSON.stringify(spent));
+  assert.is(spent['osconfig.getOsPolicyAssignment'], 1, JSON.stringify(spent));
+  await (await clients.osConfig()).close();
 });
 
 t.run();

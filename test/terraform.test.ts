@@ -407,6 +407,31 @@ t('each function: nodejs22, internal ingress, bounded instances, its own service
   }
 });
 
+t('each function has the smallest Cloud Functions memory size of at least twice its measured peak', ({ tf }) => {
+  // The peaks are `npm run bench` figures recorded in functions.tf; this checks the sizes follow them.
+  const peaks = local(tf, 'function_peak_mb') as Record<string, unknown>;
+  const sizes = local(tf, 'function_memory') as Record<string, unknown>;
+  const SIZES_MIB = [128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768];
+  const mib = (v: string) => {
+    const m = /^(\d+)(Mi|Gi)$/.exec(v);
+    assert.ok(m, `${v} is a size in Mi or Gi`);
+    return Number(m![1]) * (m![2] === 'Gi' ? 1024 : 1);
+  };
+  for (const [ep, [key, fn]] of functionsByEntryPoint(tf)) {
+    const service = one(fn, 'service_config', key);
+    assert.is(
+      service.available_memory,
+      `\${local.function_memory.${ep}}`,
+      `${key} takes its size from function_memory`,
+    );
+    const peak = peaks[ep];
+    assert.ok(typeof peak === 'number' && peak > 0, `${ep} has a measured peak`);
+    const expected = SIZES_MIB.find((size) => size >= 2 * (peak as number))!;
+    assert.is(mib(String(sizes[ep])), expected, `${ep}: peak ${peak} MB x 2 -> ${expected} MiB`);
+  }
+  assert.equal(Object.keys(peaks).sort(), [...functionsByEntryPoint(tf).keys()].sort(), 'a peak for each function');
+});
+
 t('vmLifecycle: one audit-log trigger per method name, all nine, retried, global', ({ tf }) => {
   for (const [ep, methods] of Object.entries(AUDIT_LOG_TRIGGERS)) {
     const [key, fn] = functionsByEntryPoint(tf).get(ep)!;

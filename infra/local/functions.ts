@@ -25,7 +25,7 @@ export interface ServedFunctions {
   close(): Promise<void>;
 }
 
-/** Call only after the environment is set: the functions read configuration on first use. */
+/** Call only after the environment is set: functions/index.ts validates configuration as it loads. */
 export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
   const { getTestServer } = await import('@google-cloud/functions-framework/testing');
   await import('../../functions/index.js');

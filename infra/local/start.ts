@@ -1,51 +1,71 @@
 // `npm start`: the whole orchestrator on this machine. Firestore and Pub/Sub emulators, the simulator
 // of Compute Engine / OS Config (with its Eventarc stand-in and agents), every function served by the
 // Functions Framework, then a demo fleet; every host's state is printed as it changes. Ctrl-C stops it.
+// Whatever ends it (Ctrl-C, a bad setting, a port in use, any failure), what it started is stopped.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEmulators, MissingPrerequisiteError, type Emulators } from './emulators.js';
 import { startSimulator, type Simulator } from './simulator/server.js';
+import { config, parseConfig } from '../../shared/config.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
 
 quietKnownWarnings();
 
-const { values } = parseArgs({
-  options: {
-    'no-demo': { type: 'boolean', default: false },
-    'simulator-port': { type: 'string', default: process.env.SIMULATOR_PORT ?? '8090' },
-    'functions-port': { type: 'string', default: process.env.FUNCTIONS_PORT ?? '8081' },
-    'agent-interval-ms': { type: 'string', default: '3000' },
-    'audit-every': { type: 'string', default: process.env.AUDIT_EVERY_SECONDS ?? '20' },
-    'log-every': { type: 'string', default: process.env.LOG_EVERY_SECONDS ?? '10' },
-  },
-});
-
 const stamp = () => new Date().toISOString().slice(11, 19);
 const say = (line: string) => process.stdout.write(`${stamp()}  ${line}\n`);
+const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 let emulators: Emulators | undefined;
-let sim: Simulator | undefined; // eslint-disable-line prefer-const -- shutdown() may run before it is set
+let sim: Simulator | undefined;
+let stopping = false;
 async function shutdown(code = 0): Promise<never> {
-  say('stopping');
-  setTimeout(() => process.exit(code), 10_000).unref();
-  await sim?.close().catch(() => undefined);
-  await emulators?.stop().catch(() => undefined);
+  if (!stopping) {
+    stopping = true;
+    say('stopping');
+    setTimeout(() => process.exit(code), 10_000).unref();
+    await sim?.close().catch(() => undefined);
+    await emulators?.stop().catch(() => undefined);
+  }
   process.exit(code);
 }
+/** Any failure: one message on stderr, then everything started is stopped and the exit code is 1. */
+const fail = (error: unknown) => {
+  console.error(`npm start: ${reasonOf(error)}`);
+  return shutdown(1);
+};
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
+process.on('uncaughtException', (error) => void fail(error));
+process.on('unhandledRejection', (error) => void fail(error));
 
+let values: {
+  'no-demo': boolean;
+  'simulator-port': string;
+  'functions-port': string;
+  'agent-interval-ms': string;
+  'audit-every': string;
+  'log-every': string;
+};
 try {
-  emulators = await startEmulators();
+  ({ values } = parseArgs({
+    options: {
+      'no-demo': { type: 'boolean', default: false },
+      'simulator-port': { type: 'string', default: process.env.SIMULATOR_PORT ?? '8090' },
+      'functions-port': { type: 'string', default: process.env.FUNCTIONS_PORT ?? '8081' },
+      'agent-interval-ms': { type: 'string', default: '3000' },
+      'audit-every': { type: 'string', default: process.env.AUDIT_EVERY_SECONDS ?? '20' },
+      'log-every': { type: 'string', default: process.env.LOG_EVERY_SECONDS ?? '10' },
+    },
+  }));
 } catch (error) {
-  console.error(error instanceof MissingPrerequisiteError ? `npm start cannot start: ${error.message}` : error);
+  console.error(`npm start: ${reasonOf(error)}`);
   process.exit(2);
 }
+
+const PROJECT_ID = 'osquery-orchestrator-local';
 Object.assign(process.env, {
-  FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
-  PUBSUB_EMULATOR_HOST: emulators.pubsubHost,
-  GOOGLE_CLOUD_PROJECT: emulators.projectId,
+  GOOGLE_CLOUD_PROJECT: PROJECT_ID,
   METADATA_SERVER_DETECTION: 'none',
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   TARGET_PROJECTS: process.env.TARGET_PROJECTS ?? 'acme-prod,acme-data',
@@ -56,213 +76,243 @@ Object.assign(process.env, {
   SILENCE_THRESHOLD_MINUTES: process.env.SILENCE_THRESHOLD_MINUTES ?? '1',
   HEARTBEAT_WRITE_WINDOW_SECONDS: process.env.HEARTBEAT_WRITE_WINDOW_SECONDS ?? '15',
 });
-// Each simulated VM ships a heartbeat every --log-every seconds: osquery's 5 minutes, accelerated.
-sim = await startSimulator({
-  port: Number(values['simulator-port']),
-  agentIntervalMs: Number(values['agent-interval-ms']),
-  logTopic: { projectId: emulators.projectId, topic: process.env.LOG_TOPIC ?? 'osquery-logs' },
-  logIntervalMs: Number(values['log-every']) * 1000,
-});
-process.env.GOOGLE_API_ENDPOINT = sim.url;
+// The simulator's URL is set once it listens; whatever the shell had is not used.
+delete process.env.GOOGLE_API_ENDPOINT;
+// A bad setting stops here, before anything is started (the functions would refuse to load anyway).
+try {
+  parseConfig(process.env);
+} catch (error) {
+  console.error(`npm start: ${reasonOf(error)}`);
+  process.exit(1);
+}
 
-// Imported only now: configuration is read on first use, after the environment above is set.
-const { serveFunctions } = await import('./functions.js');
-const { clients } = await import('../../shared/clients.js');
-const { config } = await import('../../shared/config.js');
-
-const functions = await serveFunctions(Number(values['functions-port']));
-sim.eventarc.sinkUrl = functions.urls.vmLifecycle;
-await functions.wireTriggers();
-const { logRelay } = functions;
-
-// A local consumer of the alert topic prints what lands there.
-const [alertSubscription] = await clients
-  .pubsub()
-  .topic(config().ALERT_TOPIC)
-  .subscription('local-alert-printer')
-  .get({ autoCreate: true });
-alertSubscription.on('message', (m) => {
-  const a = JSON.parse(m.data.toString()) as {
-    kind: string;
-    status: string;
-    severity: string;
-    host: { name: string; project: string; zone: string } | null;
-    reason: string | null;
-  };
-  say(
-    `ALERT ${a.status.toUpperCase().padEnd(8)} ${a.kind} [${a.severity}] ` +
-      `${a.host ? `${a.host.project}/${a.host.zone}/${a.host.name}` : '(no host)'}${a.reason ? ` ${a.reason}` : ''}`,
+try {
+  emulators = await startEmulators(PROJECT_ID);
+} catch (error) {
+  console.error(
+    error instanceof MissingPrerequisiteError ? `npm start cannot start: ${error.message}` : reasonOf(error),
   );
-  m.ack();
+  process.exit(2);
+}
+Object.assign(process.env, {
+  FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
+  PUBSUB_EMULATOR_HOST: emulators.pubsubHost,
 });
-
 say(`Firestore emulator  ${emulators.firestoreHost}`);
 say(`Pub/Sub emulator    ${emulators.pubsubHost}`);
-say(`simulator           ${sim.url}   (control API: ${sim.url}/control)`);
-for (const [name, url] of Object.entries(functions.urls)) say(`${name.padEnd(19)} ${url}`);
-say(`log filter relay    ${logRelay.url}   (logHeartbeat's subscription filter: ${logRelay.filter})`);
-say(
-  `Cloud Scheduler     every ${values['audit-every']} s a tick on ${config().AUDIT_TICK_TOPIC} -> fleetAudit -> fleetAuditShard per project`,
-);
+try {
+  await run(emulators);
+} catch (error) {
+  await fail(error);
+}
 
-// Every host change, as it lands in Firestore.
-const seen = new Map<string, string>();
-clients
-  .firestore()
-  .collection('hosts')
-  .onSnapshot(
-    (snapshot) => {
-      for (const change of snapshot.docChanges()) {
-        const h = change.doc.data();
-        const line = `${h.state}${h.reason ? ` (${h.reason})` : ''}`;
-        if (seen.get(change.doc.id) === line) continue;
-        seen.set(change.doc.id, line);
-        say(`host ${String(h.name).padEnd(28)} ${`${h.project}/${h.zone}`.padEnd(30)} -> ${line}`);
-      }
-    },
-    (error) => say(`hosts listener failed: ${error.message}`),
-  );
-
-// Audit runs, as they close.
-const reported = new Set<string>();
-clients
-  .firestore()
-  .collection('audits')
-  .onSnapshot(
-    (snapshot) => {
-      for (const change of snapshot.docChanges()) {
-        const run = change.doc.data();
-        if (run.status === 'running' || reported.has(change.doc.id)) continue;
-        reported.add(change.doc.id);
-        const counts = Object.entries(run.counts ?? {})
-          .map(([state, n]) => `${state} ${n}`)
-          .join(', ');
-        const coverage = run.coverage === null ? 'n/a' : `${(run.coverage * 100).toFixed(0)}%`;
-        say(
-          `audit ${change.doc.id} ${run.status}: ${counts}; coverage ${coverage}; ${run.apiCalls} API calls, ${run.hostWrites} host writes`,
-        );
-      }
-    },
-    (error) => say(`audits listener failed: ${error.message}`),
-  );
-
-// The log path's cost: lines the VMs shipped, and what the subscription filter let through to logHeartbeat.
-let lastLogLine = '';
-setInterval(() => {
-  const c = logRelay.counts;
-  const line =
-    `logs: ${sim!.shipper?.shipped ?? 0} lines shipped (the SIEM gets all), ` +
-    `${c.forwarded} to logHeartbeat, ${c.filtered} acknowledged by the filter`;
-  if (line !== lastLogLine) say(line);
-  lastLogLine = line;
-}, 60_000).unref();
-
-// Cloud Scheduler stand-in: the audit tick.
-setInterval(
-  () => {
-    void clients
-      .pubsub()
-      .topic(config().AUDIT_TICK_TOPIC)
-      .publishMessage({ json: { source: 'local-scheduler' } })
-      .catch((error: Error) => say(`tick failed: ${error.message}`));
-  },
-  Number(values['audit-every']) * 1000,
-).unref();
-
-// OS policy assignments and their rollouts, from the simulator's side.
-const rollouts = new Map<string, string>();
-setInterval(() => {
-  for (const a of sim!.world.assignments.values()) {
-    const line = `${a.rolloutState} revision ${a.revisionId}`;
-    if (rollouts.get(a.name) === line) continue;
-    rollouts.set(a.name, line);
-    say(`policy ${a.name}: rollout ${line}`);
-  }
-}, 1000).unref();
-
-// The configuration bundle in shared/osquery/bundle, linted and published as `osq-orch publish` would.
-{
-  const { publish } = await import('../../shared/usecases/publish.js');
-  const { loadSchema, schemaSource } = await import('../../shared/osquery/schema.js');
-  const report = await publish({
-    schema: await loadSchema(schemaSource(process.env.OSQUERY_SCHEMA, config().OSQUERY_VERSION)),
+async function run(emulators: Emulators): Promise<void> {
+  // Each simulated VM ships a heartbeat every --log-every seconds: osquery's 5 minutes, accelerated.
+  sim = await startSimulator({
+    port: Number(values['simulator-port']),
+    agentIntervalMs: Number(values['agent-interval-ms']),
+    logTopic: { projectId: emulators.projectId, topic: process.env.LOG_TOPIC ?? 'osquery-logs' },
+    logIntervalMs: Number(values['log-every']) * 1000,
   });
+  process.env.GOOGLE_API_ENDPOINT = sim.url;
+
+  // Imported only now: the functions read (and validate) configuration as they load, after the
+  // environment above is complete.
+  const { serveFunctions } = await import('./functions.js');
+  const { clients } = await import('../../shared/clients.js');
+
+  const functions = await serveFunctions(Number(values['functions-port']));
+  sim.eventarc.sinkUrl = functions.urls.vmLifecycle;
+  await functions.wireTriggers();
+  const { logRelay } = functions;
+
+  // A local consumer of the alert topic prints what lands there.
+  const pubsub = await clients.pubsub();
+  const [alertSubscription] = await pubsub
+    .topic(config().ALERT_TOPIC)
+    .subscription('local-alert-printer')
+    .get({ autoCreate: true });
+  alertSubscription.on('message', (m) => {
+    const a = JSON.parse(m.data.toString()) as {
+      kind: string;
+      status: string;
+      severity: string;
+      host: { name: string; project: string; zone: string } | null;
+      reason: string | null;
+    };
+    say(
+      `ALERT ${a.status.toUpperCase().padEnd(8)} ${a.kind} [${a.severity}] ` +
+        `${a.host ? `${a.host.project}/${a.host.zone}/${a.host.name}` : '(no host)'}${a.reason ? ` ${a.reason}` : ''}`,
+    );
+    m.ack();
+  });
+
+  say(`simulator           ${sim.url}   (control API: ${sim.url}/control)`);
+  for (const [name, url] of Object.entries(functions.urls)) say(`${name.padEnd(19)} ${url}`);
+  say(`log filter relay    ${logRelay.url}   (logHeartbeat's subscription filter: ${logRelay.filter})`);
   say(
-    `configuration ${report.configVersion} published: ${report.uploaded} file(s) to gs://${process.env.CONFIG_BUCKET}, now current`,
+    `Cloud Scheduler     every ${values['audit-every']} s a tick on ${config().AUDIT_TICK_TOPIC} -> fleetAudit -> fleetAuditShard per project`,
   );
-}
 
-if (!values['no-demo']) {
-  const fleet = JSON.parse(readFileSync(path.join(import.meta.dirname, 'demo-fleet.json'), 'utf8')) as {
-    projects: unknown[];
-    vms: Array<{ name: string }>;
-  };
-  const control = async (method: string, p: string, body: unknown) => {
-    const res = await fetch(`${sim!.url}/control${p}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+  // Every host change, as it lands in Firestore.
+  const seen = new Map<string, string>();
+  clients
+    .firestore()
+    .collection('hosts')
+    .onSnapshot(
+      (snapshot) => {
+        for (const change of snapshot.docChanges()) {
+          const h = change.doc.data();
+          const line = `${h.state}${h.reason ? ` (${h.reason})` : ''}`;
+          if (seen.get(change.doc.id) === line) continue;
+          seen.set(change.doc.id, line);
+          say(`host ${String(h.name).padEnd(28)} ${`${h.project}/${h.zone}`.padEnd(30)} -> ${line}`);
+        }
+      },
+      (error) => say(`hosts listener failed: ${error.message}`),
+    );
+
+  // Audit runs, as they close.
+  const reported = new Set<string>();
+  clients
+    .firestore()
+    .collection('audits')
+    .onSnapshot(
+      (snapshot) => {
+        for (const change of snapshot.docChanges()) {
+          const run = change.doc.data();
+          if (run.status === 'running' || reported.has(change.doc.id)) continue;
+          reported.add(change.doc.id);
+          const counts = Object.entries(run.counts ?? {})
+            .map(([state, n]) => `${state} ${n}`)
+            .join(', ');
+          const coverage = run.coverage === null ? 'n/a' : `${(run.coverage * 100).toFixed(0)}%`;
+          say(
+            `audit ${change.doc.id} ${run.status}: ${counts}; coverage ${coverage}; ${run.apiCalls} API calls, ${run.hostWrites} host writes`,
+          );
+        }
+      },
+      (error) => say(`audits listener failed: ${error.message}`),
+    );
+
+  // The log path's cost: lines the VMs shipped, and what the subscription filter let through to logHeartbeat.
+  let lastLogLine = '';
+  setInterval(() => {
+    const c = logRelay.counts;
+    const line =
+      `logs: ${sim!.shipper?.shipped ?? 0} lines shipped (the SIEM gets all), ` +
+      `${c.forwarded} to logHeartbeat, ${c.filtered} acknowledged by the filter`;
+    if (line !== lastLogLine) say(line);
+    lastLogLine = line;
+  }, 60_000).unref();
+
+  // Cloud Scheduler stand-in: the audit tick.
+  setInterval(
+    () => {
+      void pubsub
+        .topic(config().AUDIT_TICK_TOPIC)
+        .publishMessage({ json: { source: 'local-scheduler' } })
+        .catch((error: Error) => say(`tick failed: ${error.message}`));
+    },
+    Number(values['audit-every']) * 1000,
+  ).unref();
+
+  // OS policy assignments and their rollouts, from the simulator's side.
+  const rollouts = new Map<string, string>();
+  setInterval(() => {
+    for (const a of sim!.world.assignments.values()) {
+      const line = `${a.rolloutState} revision ${a.revisionId}`;
+      if (rollouts.get(a.name) === line) continue;
+      rollouts.set(a.name, line);
+      say(`policy ${a.name}: rollout ${line}`);
+    }
+  }, 1000).unref();
+
+  // The configuration bundle in shared/osquery/bundle, linted and published as `osq-orch publish` would.
+  {
+    const { publish } = await import('../../shared/usecases/publish.js');
+    const { loadSchema, schemaSource } = await import('../../shared/osquery/schema.js');
+    const report = await publish({
+      schema: await loadSchema(schemaSource(process.env.OSQUERY_SCHEMA, config().OSQUERY_VERSION)),
     });
-    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
-  };
-  for (const project of fleet.projects) await control('POST', '/projects', project);
-  say(`creating the demo fleet: ${fleet.vms.length} VMs in 3 zones`);
-  for (const vm of fleet.vms) {
-    await control('POST', '/vms', vm);
-    await new Promise((r) => setTimeout(r, 300));
+    say(
+      `configuration ${report.configVersion} published: ${report.uploaded} file(s) to gs://${process.env.CONFIG_BUCKET}, now current`,
+    );
   }
-}
 
-say('running. Add a VM:');
-say(
-  `  curl -s -XPOST ${sim.url}/control/vms -H 'content-type: application/json' ` +
-    `-d '{"project":"acme-prod","zone":"us-central1-a","name":"web-3","os":"debian-12"}'`,
-);
-say('Delete it:');
-say(`  curl -s -XDELETE ${sim.url}/control/vms/acme-prod/us-central1-a/web-3`);
-say('Make a host fail its policy, lose its agent, stop, or go quiet (then watch the next audits):');
-say(
-  `  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID -H 'content-type: application/json' ` +
-    `-d '{"policyFailure":"install-osquery"}'   (or {"logsStopped":true})`,
-);
-say("Make a host's osqueryd expensive (its heartbeats then report it), restart its worker, or denylist a query:");
-say(
-  `  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID/osqueryd -H 'content-type: application/json' -d '{"cpuPercent":35}'`,
-);
-say(`  curl -s -XPOST ${sim.url}/control/vms/INSTANCE_ID/osqueryd/restart`);
-say(
-  `  curl -s -XPOST ${sim.url}/control/vms/INSTANCE_ID/osqueryd/denylist -H 'content-type: application/json' -d '{"query":"pack_system_crontab"}'`,
-);
-const DEMO_INCIDENT = JSON.stringify({
-  version: '1.2',
-  incident: {
-    incident_id: 'demo-1',
-    state: 'open',
-    started_at: 0,
-    resource: { type: 'gce_instance', labels: { instance_id: 'INSTANCE_ID' } },
-    policy_name: 'osqueryd CPU above 10%',
-  },
-});
-say('Open a Cloud Monitoring incident for a VM (osqueryd CPU above 10%):');
-say(
-  `  curl -s -XPOST http://${emulators.pubsubHost}/v1/projects/${emulators.projectId}/topics/${config().INCIDENT_TOPIC}:publish ` +
-    `-H 'content-type: application/json' -d "{\\"messages\\":[{\\"data\\":\\"$(echo '${DEMO_INCIDENT}' | base64 -w0)\\"}]}"`,
-);
-
-// The demo's story: web-2's logs stop after a minute (silent, then an alert), and resume two minutes later.
-if (!values['no-demo']) {
-  const web2 = [...sim.world.vms.values()].find((vm) => vm.name === 'web-2');
-  if (web2) {
-    setTimeout(() => {
-      web2.faults.logsStopped = true;
-      say('demo: web-2 stops shipping logs (osqueryd crashed); it goes silent after the threshold');
-    }, 60_000).unref();
-    setTimeout(() => {
-      web2.faults.logsStopped = false;
-      say('demo: web-2 ships logs again; it goes back to reporting and the alert resolves');
-    }, 240_000).unref();
+  if (!values['no-demo']) {
+    const fleet = JSON.parse(readFileSync(path.join(import.meta.dirname, 'demo-fleet.json'), 'utf8')) as {
+      projects: unknown[];
+      vms: Array<{ name: string }>;
+    };
+    const control = async (method: string, p: string, body: unknown) => {
+      const res = await fetch(`${sim!.url}/control${p}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
+    };
+    for (const project of fleet.projects) await control('POST', '/projects', project);
+    say(`creating the demo fleet: ${fleet.vms.length} VMs in 3 zones`);
+    for (const vm of fleet.vms) {
+      if (stopping) return;
+      await control('POST', '/vms', vm);
+      await new Promise((r) => setTimeout(r, 300));
+    }
   }
+
+  say('running. Add a VM:');
+  say(
+    `  curl -s -XPOST ${sim.url}/control/vms -H 'content-type: application/json' ` +
+      `-d '{"project":"acme-prod","zone":"us-central1-a","name":"web-3","os":"debian-12"}'`,
+  );
+  say('Delete it:');
+  say(`  curl -s -XDELETE ${sim.url}/control/vms/acme-prod/us-central1-a/web-3`);
+  say('Make a host fail its policy, lose its agent, stop, or go quiet (then watch the next audits):');
+  say(
+    `  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID -H 'content-type: application/json' ` +
+      `-d '{"policyFailure":"install-osquery"}'   (or {"logsStopped":true})`,
+  );
+  say("Make a host's osqueryd expensive (its heartbeats then report it), restart its worker, or denylist a query:");
+  say(
+    `  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID/osqueryd -H 'content-type: application/json' -d '{"cpuPercent":35}'`,
+  );
+  say(`  curl -s -XPOST ${sim.url}/control/vms/INSTANCE_ID/osqueryd/restart`);
+  say(
+    `  curl -s -XPOST ${sim.url}/control/vms/INSTANCE_ID/osqueryd/denylist -H 'content-type: application/json' -d '{"query":"pack_system_crontab"}'`,
+  );
+  const DEMO_INCIDENT = JSON.stringify({
+    version: '1.2',
+    incident: {
+      incident_id: 'demo-1',
+      state: 'open',
+      started_at: 0,
+      resource: { type: 'gce_instance', labels: { instance_id: 'INSTANCE_ID' } },
+      policy_name: 'osqueryd CPU above 10%',
+    },
+  });
+  say('Open a Cloud Monitoring incident for a VM (osqueryd CPU above 10%):');
+  say(
+    `  curl -s -XPOST http://${emulators.pubsubHost}/v1/projects/${emulators.projectId}/topics/${config().INCIDENT_TOPIC}:publish ` +
+      `-H 'content-type: application/json' -d "{\\"messages\\":[{\\"data\\":\\"$(echo '${DEMO_INCIDENT}' | base64 -w0)\\"}]}"`,
+  );
+
+  // The demo's story: web-2's logs stop after a minute (silent, then an alert), and resume two minutes later.
+  if (!values['no-demo']) {
+    const web2 = [...sim.world.vms.values()].find((vm) => vm.name === 'web-2');
+    if (web2) {
+      setTimeout(() => {
+        web2.faults.logsStopped = true;
+        say('demo: web-2 stops shipping logs (osqueryd crashed); it goes silent after the threshold');
+      }, 60_000).unref();
+      setTimeout(() => {
+        web2.faults.logsStopped = false;
+        say('demo: web-2 ships logs again; it goes back to reporting and the alert resolves');
+      }, 240_000).unref();
+    }
+  }
+  const page = functions.urls.fleetStatus;
+  say(`status page: ${page}?refresh=20   (JSON: ${page}api/status, evidence: ${page}evidence.csv)`);
+  say('Ctrl-C stops everything.');
 }
-const page = functions.urls.fleetStatus;
-say(`status page: ${page}?refresh=20   (JSON: ${page}api/status, evidence: ${page}evidence.csv)`);
-say('Ctrl-C stops everything.');

@@ -26,6 +26,28 @@ locals {
     bucket = var.function_source_bucket
     object = var.function_source_object
   }
+
+  # Memory: each function gets the smallest Cloud Functions size of at least twice its peak resident
+  # memory at work, measured by `npm run bench` on Node 22 (the larger of two runs): coldstart.<function>
+  # peakRssMb, a fresh instance and its first event on its heaviest path; for fleetAuditShard, whose
+  # work grows with the project, plus the audit's rssGrowthMb for a 10,000-VM project.
+  # test/terraform.test.ts checks the rule; re-measure when the code or its dependencies change.
+  function_peak_mb = {
+    vmLifecycle     = 209
+    fleetAudit      = 149
+    fleetAuditShard = 489
+    logHeartbeat    = 147
+    monitoringAlert = 148
+    fleetStatus     = 123
+  }
+  function_memory = {
+    vmLifecycle     = "512Mi"
+    fleetAudit      = "512Mi"
+    fleetAuditShard = "1024Mi"
+    logHeartbeat    = "512Mi"
+    monitoringAlert = "512Mi"
+    fleetStatus     = "256Mi"
+  }
 }
 
 # --- vmLifecycle: Compute Engine audit logs ------------------------------------------------------
@@ -52,7 +74,7 @@ resource "google_cloudfunctions2_function" "vm_lifecycle" {
   service_config {
     max_instance_count             = var.max_instances
     min_instance_count             = 0
-    available_memory               = "512Mi"
+    available_memory               = local.function_memory.vmLifecycle
     timeout_seconds                = 300
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
@@ -138,7 +160,7 @@ resource "google_cloudfunctions2_function" "fleet_audit" {
   service_config {
     max_instance_count             = var.max_instances
     min_instance_count             = 0
-    available_memory               = "256Mi"
+    available_memory               = local.function_memory.fleetAudit
     timeout_seconds                = 120
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
@@ -182,7 +204,7 @@ resource "google_cloudfunctions2_function" "fleet_audit_shard" {
     # Each instance paces OS Config calls on its own: more instances, more calls per minute.
     max_instance_count             = var.audit_shard_max_instances
     min_instance_count             = 0
-    available_memory               = "1Gi"
+    available_memory               = local.function_memory.fleetAuditShard
     timeout_seconds                = 540
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
@@ -228,7 +250,7 @@ resource "google_cloudfunctions2_function" "log_heartbeat" {
     # The busiest trigger: several messages per instance at once (needs a whole CPU).
     max_instance_request_concurrency = var.log_heartbeat_concurrency
     available_cpu                    = "1"
-    available_memory                 = "512Mi"
+    available_memory                 = local.function_memory.logHeartbeat
     timeout_seconds                  = 60
     ingress_settings                 = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision   = true
@@ -304,7 +326,7 @@ resource "google_cloudfunctions2_function" "monitoring_alert" {
   service_config {
     max_instance_count             = var.max_instances
     min_instance_count             = 0
-    available_memory               = "256Mi"
+    available_memory               = local.function_memory.monitoringAlert
     timeout_seconds                = 120
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true

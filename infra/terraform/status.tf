@@ -47,7 +47,7 @@ resource "google_cloudfunctions2_function" "fleet_status" {
   service_config {
     max_instance_count             = var.status_page_max_instances
     min_instance_count             = 0
-    available_memory               = "512Mi"
+    available_memory               = local.function_memory.fleetStatus
     timeout_seconds                = 300
     ingress_settings               = var.status_page_iap ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"
     all_traffic_on_latest_revision = true

@@ -38,8 +38,8 @@ export interface VmRef {
 /** The VM, or null when it does not exist (any more). */
 export async function getVm(ref: VmRef): Promise<Vm | null> {
   try {
-    const [instance] = await withRetry(() =>
-      clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }),
+    const [instance] = await withRetry(async () =>
+      (await clients.instances()).get({ project: ref.project, zone: ref.zone, instance: ref.name }),
     );
     return toVm(instance, ref.project);
   } catch (error) {
@@ -55,7 +55,7 @@ export async function instanceExists(project: string, zone: string, instanceId: 
 
 /** Project-wide metadata (commonInstanceMetadata), where enable-osconfig is usually set. */
 export async function getProjectMetadata(project: string): Promise<Record<string, string>> {
-  const [p] = await withRetry(() => clients.projects().get({ project }));
+  const [p] = await withRetry(async () => (await clients.projects()).get({ project }));
   return metadataMap(p.commonInstanceMetadata?.items);
 }
 
@@ -64,7 +64,7 @@ export async function listZoneVms(project: string, zone: string): Promise<Vm[]> 
   const vms: Vm[] = [];
   await withRetry(async () => {
     vms.length = 0;
-    for await (const instance of clients.instances().listAsync({ project, zone, maxResults: 500 }))
+    for await (const instance of (await clients.instances()).listAsync({ project, zone, maxResults: 500 }))
       vms.push(toVm(instance, project));
   });
   return vms;
@@ -75,7 +75,7 @@ export async function listProjectVms(project: string, filter?: { zonePrefix?: st
   const vms: Vm[] = [];
   await withRetry(async () => {
     vms.length = 0;
-    for await (const [scope, list] of clients.instances().aggregatedListAsync({ project, maxResults: 500 })) {
+    for await (const [scope, list] of (await clients.instances()).aggregatedListAsync({ project, maxResults: 500 })) {
       if (filter?.zonePrefix && !lastSegment(scope).startsWith(filter.zonePrefix)) continue;
       for (const instance of list.instances ?? []) vms.push(toVm(instance, project));
     }
@@ -86,7 +86,9 @@ export async function listProjectVms(project: string, filter?: { zonePrefix?: st
 async function waitForZoneOperation(project: string, zone: string, operation: Operation): Promise<void> {
   let op = operation;
   while (op.status !== 'DONE') {
-    [op] = await withRetry(() => clients.zoneOperations().wait({ project, zone, operation: String(op.name) }));
+    [op] = await withRetry(async () =>
+      (await clients.zoneOperations()).wait({ project, zone, operation: String(op.name) }),
+    );
   }
   if (op.error?.errors?.length) {
     const first = op.error.errors[0];
@@ -103,14 +105,14 @@ async function waitForZoneOperation(project: string, zone: string, operation: Op
 export async function setInstanceMetadata(ref: VmRef, key: string, value: string): Promise<void> {
   await withRetry(
     async () => {
-      const [instance] = await withRetry(() =>
-        clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }),
+      const [instance] = await withRetry(async () =>
+        (await clients.instances()).get({ project: ref.project, zone: ref.zone, instance: ref.name }),
       );
       const items = (instance.metadata?.items ?? []).filter((i) => i.key !== key);
       items.push({ key, value });
       const [op] = await withRetry(
-        () =>
-          clients.instances().setMetadata({
+        async () =>
+          (await clients.instances()).setMetadata({
             project: ref.project,
             zone: ref.zone,
             instance: ref.name,
@@ -128,12 +130,12 @@ export async function setInstanceMetadata(ref: VmRef, key: string, value: string
 export async function setInstanceLabel(ref: VmRef, key: string, value: string): Promise<void> {
   await withRetry(
     async () => {
-      const [instance] = await withRetry(() =>
-        clients.instances().get({ project: ref.project, zone: ref.zone, instance: ref.name }),
+      const [instance] = await withRetry(async () =>
+        (await clients.instances()).get({ project: ref.project, zone: ref.zone, instance: ref.name }),
       );
       const [op] = await withRetry(
-        () =>
-          clients.instances().setLabels({
+        async () =>
+          (await clients.instances()).setLabels({
             project: ref.project,
             zone: ref.zone,
             instance: ref.name,

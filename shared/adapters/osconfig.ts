@@ -10,8 +10,8 @@ export const assignmentName = (project: string, zone: string, id: string) =>
 
 export async function getAssignment(project: string, zone: string, id: string): Promise<Assignment | null> {
   try {
-    const [assignment] = await withRetry(() =>
-      clients.osConfig().getOSPolicyAssignment({ name: assignmentName(project, zone, id) }),
+    const [assignment] = await withRetry(async () =>
+      (await clients.osConfig()).getOSPolicyAssignment({ name: assignmentName(project, zone, id) }),
     );
     return assignment;
   } catch (error) {
@@ -32,7 +32,9 @@ export async function createAssignment(
 ): Promise<{ assignment: Assignment; created: boolean }> {
   try {
     const assignment = await withRetry(async () => {
-      const [operation] = await clients.osConfig().createOSPolicyAssignment({
+      const [operation] = await (
+        await clients.osConfig()
+      ).createOSPolicyAssignment({
         parent: `projects/${project}/locations/${zone}`,
         osPolicyAssignmentId: id,
         osPolicyAssignment: body,
@@ -64,7 +66,9 @@ export async function ensureAssignment(
 /** Replaces the assignment's policies, filter and rollout (a new revision and rollout) and waits for it. */
 export async function updateAssignment(name: string, body: Assignment): Promise<Assignment> {
   return withRetry(async () => {
-    const [operation] = await clients.osConfig().updateOSPolicyAssignment({
+    const [operation] = await (
+      await clients.osConfig()
+    ).updateOSPolicyAssignment({
       osPolicyAssignment: { ...body, name },
       updateMask: { paths: ['description', 'os_policies', 'instance_filter', 'rollout'] },
     });
@@ -91,9 +95,10 @@ export async function listZoneReports(project: string, zone: string): Promise<As
   return withRetry(async () => {
     const reports: AssignmentReport[] = [];
     const parent = `projects/${project}/locations/${zone}/instances/-/osPolicyAssignments/-`;
-    for await (const r of clients
-      .osConfig()
-      .listOSPolicyAssignmentReportsAsync({ parent, pageSize: 1000 }, withFields(REPORT_FIELDS)))
+    for await (const r of (await clients.osConfig()).listOSPolicyAssignmentReportsAsync(
+      { parent, pageSize: 1000 },
+      withFields(REPORT_FIELDS),
+    ))
       reports.push(r);
     return reports;
   });
@@ -103,12 +108,10 @@ export async function listZoneReports(project: string, zone: string): Promise<As
 export async function listZoneInventories(project: string, zone: string): Promise<Inventory[]> {
   return withRetry(async () => {
     const inventories: Inventory[] = [];
-    for await (const inv of clients
-      .osConfig()
-      .listInventoriesAsync(
-        { parent: `projects/${project}/locations/${zone}/instances/-`, view: 'FULL', pageSize: 1000 },
-        withFields(INVENTORY_FIELDS),
-      ))
+    for await (const inv of (await clients.osConfig()).listInventoriesAsync(
+      { parent: `projects/${project}/locations/${zone}/instances/-`, view: 'FULL', pageSize: 1000 },
+      withFields(INVENTORY_FIELDS),
+    ))
       inventories.push(inv);
     return inventories;
   });

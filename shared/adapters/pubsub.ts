@@ -10,9 +10,10 @@ export async function publishJson(
   data: unknown,
   attributes: Record<string, string> = {},
 ): Promise<string> {
+  const pubsub = await clients.pubsub();
   return withRetry(() => {
     countApiCall('pubsub.publish');
-    return clients.pubsub().topic(topic).publishMessage({ json: data, attributes });
+    return pubsub.topic(topic).publishMessage({ json: data, attributes });
   });
 }
 

@@ -17,7 +17,7 @@ const md5 = (text: string) => createHash('md5').update(text).digest('base64');
  * content is an error (a version's objects are immutable).
  */
 export async function ensureObject(bucket: string, name: string, content: string): Promise<StoredObject> {
-  const file = clients.storage().bucket(bucket).file(name);
+  const file = (await clients.storage()).bucket(bucket).file(name);
   try {
     await withRetry(() => {
       countApiCall('storage.objects.insert');

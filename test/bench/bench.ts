@@ -1,11 +1,14 @@
-// `npm run bench [-- --hosts N] [-- --out FILE]`: the fleet audit at scale against the simulator and the
-// Firestore emulator, beside a naive baseline measured in the same run.
-import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { startEmulators } from '../../infra/local/emulators.js';
-import { spawn } from 'node:child_process';
+// `npm run bench [-- --hosts N] [--only PREFIX[,PREFIX]] [--out FILE]`: each function's cold start, the
+// fleet audit at scale and logHeartbeat's coalescing, against the simulator and the emulators, beside
+// naive baselines measured in the same run. --only runs just the records whose names start with one
+// of the prefixes (coldstart, audit, heartbeat, or a full name such as coldstart.logHeartbeat).
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { freePort } from '../../infra/local/emulators.js';
+import { parseArgs } from 'node:util';
+import { freePort, startEmulators } from '../../infra/local/emulators.js';
+import { FUNCTION_NAMES, type FunctionName } from '../../infra/local/functions.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
 
 quietKnownWarnings();
@@ -13,9 +16,25 @@ const { values } = parseArgs({
   options: {
     hosts: { type: 'string', default: '10000' },
     zones: { type: 'string', default: '10' },
+    only: { type: 'string' },
     out: { type: 'string' },
   },
 });
+const ONLY = values.only
+  ?.split(',')
+  .map((p) => p.trim())
+  .filter(Boolean);
+const wants = (name: string) => !ONLY || ONLY.some((prefix) => name.startsWith(prefix));
+const FLEET_RECORDS = ['audit.first', 'audit.unchanged', 'audit.naive', 'heartbeat.coalesced', 'heartbeat.naive'];
+const COLDSTART_RUNS = 3;
+/** The functions that call Compute Engine; the others have the 400 ms / 150 MB import target. */
+const COMPUTE_USERS: FunctionName[] = ['vmLifecycle', 'fleetAuditShard'];
+if (ONLY && !FLEET_RECORDS.some(wants) && !FUNCTION_NAMES.some((f) => wants(`coldstart.${f}`))) {
+  console.error(
+    `--only ${values.only}: no record starts with that (records: coldstart.<function>, ${FLEET_RECORDS.join(', ')})`,
+  );
+  process.exit(2);
+}
 const HOSTS = Number(values.hosts);
 const HEARTBEAT_HOSTS = Math.min(5000, HOSTS);
 const HEARTBEAT_LINES = 20;
@@ -31,6 +50,73 @@ export interface BenchRecord {
   [extra: string]: unknown;
 }
 
+/** One function's cold start: medians over COLDSTART_RUNS fresh processes (test/bench/coldstart.mjs). */
+export interface ColdStartRecord {
+  name: string;
+  runs: number;
+  /** Importing dist/functions/index.js, the module every function's instance loads. */
+  importMs: number;
+  importRssMb: number;
+  /** Import plus the Functions Framework's server listening. */
+  readyMs: number;
+  /** The first event, end to end (it loads what the handler uses). */
+  firstEventMs: number;
+  /** Peak resident memory of the process, first event included: the figure the memory size is from. */
+  peakRssMb: number;
+}
+
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/**
+ * Samples this process's resident memory until stop(), which returns the peak growth in MB: what an
+ * audit of the project needs on top of fleetAuditShard's cold start (functions.tf adds it). An upper
+ * bound: this process has no memory limit, so its heap also holds garbage a smaller one would collect.
+ */
+function sampleRss(): { stop: () => number } {
+  const before = process.memoryUsage().rss;
+  let peak = before;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      peak = Math.max(peak, process.memoryUsage().rss);
+      return Math.round((peak - before) / 2 ** 20);
+    },
+  };
+}
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+/** Builds dist/ (npm run build) unless it is newer than every source file it is built from. */
+function ensureBuilt(): string {
+  const main = path.join(ROOT, 'dist/functions/index.js');
+  const built = (() => {
+    try {
+      return statSync(main).mtimeMs;
+    } catch {
+      return 0;
+    }
+  })();
+  const newest = Math.max(
+    ...['functions', 'shared', 'cli'].flatMap((dir) =>
+      readdirSync(path.join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.ts') || f.endsWith('.json'))
+        .map((f) => statSync(path.join(ROOT, dir, f)).mtimeMs),
+    ),
+    statSync(path.join(ROOT, 'package-lock.json')).mtimeMs,
+  );
+  if (newest > built) {
+    process.stdout.write('building dist/ (npm run build)... ');
+    execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
+    console.log('done');
+  }
+  return main;
+}
+
+const mainModule = FUNCTION_NAMES.some((f) => wants(`coldstart.${f}`)) ? ensureBuilt() : null;
 const emulators = await startEmulators();
 // The simulator runs in its own process, as the real APIs are remote: its work does not share this
 // process's event loop with the code being measured.
@@ -80,7 +166,16 @@ Object.assign(process.env, {
   OSCONFIG_READS_PER_MINUTE: '6000',
 });
 const records: BenchRecord[] = [];
+const coldStarts: ColdStartRecord[] = [];
 try {
+  if (mainModule) coldStarts.push(...(await measureColdStarts(mainModule)));
+  if (FLEET_RECORDS.some(wants)) await fleetBenchmarks();
+} finally {
+  simulator.kill();
+  await emulators.stop();
+}
+
+async function fleetBenchmarks(): Promise<void> {
   const { publish } = await import('../../shared/usecases/publish.js');
   const { runAuditShard } = await import('../../shared/usecases/audit.js');
   const { createRun } = await import('../../shared/adapters/audits.js');
@@ -140,9 +235,11 @@ try {
     await createRun(runId, [PROJECT], new Date());
     const simBefore = await simRequests();
     const before = usageSnapshot();
+    const rss = sampleRss();
     const t0 = performance.now();
     await runAuditShard({ runId, project: PROJECT });
     const wallMs = Math.round(performance.now() - t0);
+    const rssGrowthMb = rss.stop();
     const spent = usageSince(before);
     const simCalls = (await simRequests()) - simBefore;
     const run = (await clients.firestore().collection('audits').doc(runId).get()).data()!;
@@ -156,13 +253,16 @@ try {
       hostWrites: run.hostWrites,
       coverage: run.coverage,
       counts: run.counts,
+      rssGrowthMb,
     };
   };
-  records.push(await audit('audit.first', 'bench-first'));
-  records.push(await audit('audit.unchanged', 'bench-unchanged'));
+  // audit.first also discovers the hosts the heartbeat records need.
+  const first = await audit('audit.first', 'bench-first');
+  if (wants('audit.first')) records.push(first);
+  if (wants('audit.unchanged')) records.push(await audit('audit.unchanged', 'bench-unchanged'));
 
   // Naive baseline: for each VM, one report call and one Firestore write, one after the other.
-  {
+  if (wants('audit.naive')) {
     const { listProjectVms } = await import('../../shared/adapters/compute.js');
     const before = usageSnapshot();
     const t0 = performance.now();
@@ -172,7 +272,9 @@ try {
     for (const vm of vms) {
       let state = 'unknown';
       try {
-        const [report] = await clients.osConfig().getOSPolicyAssignmentReport({
+        const [report] = await (
+          await clients.osConfig()
+        ).getOSPolicyAssignmentReport({
           name: `projects/${PROJECT}/locations/${vm.zone}/instances/${vm.instanceId}/osPolicyAssignments/osquery/report`,
         });
         state = String(report.osPolicyCompliances?.[0]?.complianceState ?? 'unknown');
@@ -197,7 +299,7 @@ try {
 
   // logHeartbeat: 5,000 hosts x 20 lines, one line per message (the shipper publishes one record per
   // message), 64 deliveries in flight as one busy function instance would see them.
-  {
+  if (wants('heartbeat.')) {
     const { logHeartbeat } = await import('../../functions/log-heartbeat.js');
     const { forgetHeartbeatCache } = await import('../../shared/usecases/heartbeat.js');
     const { mapLimit } = await import('../../shared/rate.js');
@@ -257,65 +359,291 @@ try {
       firestoreWrites: messages.length,
     });
   }
-} finally {
-  simulator.kill();
-  await emulators.stop();
 }
 
 const byName = Object.fromEntries(records.map((r) => [r.name, r]));
-const naive = byName['audit.naive']!;
 /** One table row: each value right-aligned to its width (the first left-aligned). */
 const row = (cells: Array<[unknown, number]>) =>
   cells.map(([v, w], i) => (i === 0 ? String(v).padEnd(w) : String(v).padStart(w))).join(' ');
 const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
-console.log('\nname              hosts    wall ms   API calls   Firestore writes   vs naive (wall)');
-for (const r of records.filter((rec) => rec.name.startsWith('audit.'))) {
-  const vsNaive = r === naive ? '1.0x' : `${ratio(naive.wallMs, r.wallMs)} faster`;
+
+if (coldStarts.length > 0) {
   console.log(
-    `${row([
-      [r.name, 16],
-      [r.hosts, 6],
-      [r.wallMs, 10],
-      [r.apiCalls, 11],
-      [r.firestoreWrites, 18],
-    ])}   ${vsNaive}`,
+    `\nname                          import ms  import MB   ready ms  1st event ms  peak MB   (median of ${COLDSTART_RUNS} fresh processes)`,
+  );
+  for (const r of coldStarts)
+    console.log(
+      row([
+        [r.name, 28],
+        [r.importMs, 10],
+        [r.importRssMb, 10],
+        [r.readyMs, 10],
+        [r.firstEventMs, 13],
+        [r.peakRssMb, 9],
+      ]),
+    );
+  const light = coldStarts.filter((r) => !COMPUTE_USERS.includes(r.name.replace('coldstart.', '') as FunctionName));
+  console.log(
+    `targets: functions that never call Compute import in < 400 ms and < 150 MB: ` +
+      light.map((r) => `${r.name.replace('coldstart.', '')} ${r.importMs} ms ${r.importRssMb} MB`).join(', '),
   );
 }
-const computePages = Math.ceil(HOSTS / 500);
-const first = byName['audit.first']!;
-const unchanged = byName['audit.unchanged']!;
-console.log(
-  `\ntargets: unchanged audit writes <= changed hosts + 1 (run summary): ${unchanged.firestoreWrites} writes`,
-);
-console.log(
-  `         API calls <= ceil(N/500) + 2 per zone per page = ${computePages} + ${2 * ZONES} = ` +
-    `${computePages + 2 * ZONES}: first ${first.apiCalls}, unchanged ${unchanged.apiCalls}`,
-);
-console.log(
-  `         wall time >= 10x naive: first ${ratio(naive.wallMs, first.wallMs)}, ` +
-    `unchanged ${ratio(naive.wallMs, unchanged.wallMs)}`,
-);
-const hb = byName['heartbeat.coalesced']!;
-const hbNaive = byName['heartbeat.naive']!;
-console.log('\nname                  hosts    lines   wall ms   lines/s   Firestore writes');
-for (const r of [hb, hbNaive]) {
+
+const naive = byName['audit.naive'];
+const audits = records.filter((rec) => rec.name.startsWith('audit.'));
+if (audits.length > 0) {
+  console.log('\nname              hosts    wall ms   API calls   Firestore writes   RSS growth MB   vs naive (wall)');
+  for (const r of audits) {
+    const vsNaive = !naive ? '' : r === naive ? '1.0x' : `${ratio(naive.wallMs, r.wallMs)} faster`;
+    console.log(
+      `${row([
+        [r.name, 16],
+        [r.hosts, 6],
+        [r.wallMs, 10],
+        [r.apiCalls, 11],
+        [r.firestoreWrites, 18],
+        [r.rssGrowthMb ?? '', 15],
+      ])}   ${vsNaive}`,
+    );
+  }
+}
+const first = byName['audit.first'];
+const unchanged = byName['audit.unchanged'];
+if (unchanged)
   console.log(
-    row([
-      [r.name, 20],
-      [r.hosts, 6],
-      [r.lines, 8],
-      [r.wallMs, 9],
-      [r.linesPerSec, 9],
-      [r.firestoreWrites, 18],
-    ]),
+    `\ntargets: unchanged audit writes <= changed hosts + 1 (run summary): ${unchanged.firestoreWrites} writes`,
+  );
+if (first && unchanged) {
+  const computePages = Math.ceil(HOSTS / 500);
+  console.log(
+    `         API calls <= ceil(N/500) + 2 per zone per page = ${computePages} + ${2 * ZONES} = ` +
+      `${computePages + 2 * ZONES}: first ${first.apiCalls}, unchanged ${unchanged.apiCalls}`,
+  );
+  if (naive)
+    console.log(
+      `         wall time >= 10x naive: first ${ratio(naive.wallMs, first.wallMs)}, ` +
+        `unchanged ${ratio(naive.wallMs, unchanged.wallMs)}`,
+    );
+}
+const hb = byName['heartbeat.coalesced'];
+const hbNaive = byName['heartbeat.naive'];
+if (hb && hbNaive) {
+  console.log('\nname                  hosts    lines   wall ms   lines/s   Firestore writes');
+  for (const r of [hb, hbNaive]) {
+    console.log(
+      row([
+        [r.name, 20],
+        [r.hosts, 6],
+        [r.lines, 8],
+        [r.wallMs, 9],
+        [r.linesPerSec, 9],
+        [r.firestoreWrites, 18],
+      ]),
+    );
+  }
+  console.log(
+    `targets: writes <= one per host per window: ${hb.firestoreWrites} for ${hb.hosts} hosts; ` +
+      `throughput >= 10x naive: ${ratio(hb.linesPerSec as number, hbNaive.linesPerSec as number)}`,
   );
 }
-console.log(
-  `targets: writes <= one per host per window: ${hb.firestoreWrites} for ${hb.hosts} hosts; ` +
-    `throughput >= 10x naive: ${ratio(hb.linesPerSec as number, hbNaive.linesPerSec as number)}`,
-);
 if (values.out) {
-  writeFileSync(values.out, `${JSON.stringify(records, null, 2)}\n`);
+  writeFileSync(values.out, `${JSON.stringify([...coldStarts, ...records], null, 2)}\n`);
   console.log(`figures written to ${values.out}`);
 }
 process.exit(0);
+
+/**
+ * Each function's cold start, COLDSTART_RUNS times, each in a fresh process (test/bench/coldstart.mjs):
+ * import the built main module, start the Functions Framework's server, deliver one real event against
+ * the emulators and the simulator. The events work on a small project of their own.
+ */
+async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]> {
+  const { clients } = await import('../../shared/clients.js');
+  const { config } = await import('../../shared/config.js');
+  const { createRun } = await import('../../shared/adapters/audits.js');
+  const { buildAuditLogEvent } = await import('../../infra/local/simulator/eventarc.js');
+  const project = 'coldstart-project';
+  const zone = 'coldstart-zone-a';
+  const c = config();
+  const pubsub = await clients.pubsub();
+  for (const topic of [c.AUDIT_SHARD_TOPIC, c.ALERT_TOPIC])
+    if (!(await pubsub.topic(topic).exists())[0]) await pubsub.topic(topic).create();
+  await control('POST', '/projects', { id: project, metadata: { 'enable-osconfig': 'TRUE' } });
+  const vms: Array<{ id: string; name: string }> = [];
+  for (let i = 0; i < COLDSTART_RUNS; i++)
+    vms.push(await control('POST', '/vms', { project, zone, name: `coldstart-vm-${i}`, os: 'debian-12' }));
+  await control('POST', '/agents/run');
+
+  const pubsubEvent = (topic: string, data: unknown, attributes: Record<string, string> = {}) => {
+    const id = randomBytes(8).toString('hex');
+    const time = new Date().toISOString();
+    return {
+      headers: {
+        'content-type': 'application/json',
+        'ce-specversion': '1.0',
+        'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
+        'ce-source': `//pubsub.googleapis.com/projects/${emulators.projectId}/topics/${topic}`,
+        'ce-id': id,
+        'ce-time': time,
+      },
+      body: JSON.stringify({
+        message: {
+          data: Buffer.from(typeof data === 'string' ? data : JSON.stringify(data)).toString('base64'),
+          attributes,
+          messageId: id,
+          publishTime: time,
+        },
+        subscription: `projects/${emulators.projectId}/subscriptions/${topic}-push`,
+      }),
+    };
+  };
+  // One event per run; each function's work is checked after it, so a handler that acknowledged a
+  // failure cannot pass as a fast cold start.
+  const scenarios: Record<FunctionName, (run: number) => Promise<{ event: unknown; check: () => Promise<boolean> }>> = {
+    vmLifecycle: async (run) => {
+      const vm = vms[run]!;
+      const resourceName = `projects/${project}/zones/${zone}/instances/${vm.name}`;
+      const spec = {
+        project,
+        zone,
+        resourceName,
+        method: 'v1.compute.instances.insert',
+        instanceId: vm.id,
+        targetId: vm.id,
+      };
+      return {
+        event: buildAuditLogEvent(spec, `operation-coldstart-${run}`, 'last'),
+        check: async () => (await clients.firestore().collection('hosts').doc(vm.id).get()).exists,
+      };
+    },
+    fleetAudit: async (run) => {
+      const runs = clients.firestore().collection('audits');
+      const before = (await runs.count().get()).data().count;
+      return {
+        event: pubsubEvent(c.AUDIT_TICK_TOPIC, { source: `coldstart-${run}` }),
+        check: async () => (await runs.count().get()).data().count === before + 1,
+      };
+    },
+    fleetAuditShard: async (run) => {
+      const runId = `coldstart-${Date.now()}-${run}`;
+      await createRun(runId, [project], new Date());
+      return {
+        event: pubsubEvent(c.AUDIT_SHARD_TOPIC, { runId, project }),
+        check: async () =>
+          (await clients.firestore().collection('audits').doc(runId).get()).get(`projects.${project}.status`) !==
+          'running',
+      };
+    },
+    // logHeartbeat's heaviest path: the line that ends a silent episode also publishes its `resolved`
+    // alert (Pub/Sub). Each run's host is made silent first, as in production: logs two hours old,
+    // then an audit.
+    logHeartbeat: async (run) => {
+      const vm = vms[run]!;
+      if (run === 0) await silenceHosts();
+      const unixTime = Math.floor(Date.now() / 1000);
+      return {
+        event: pubsubEvent(
+          c.LOG_TOPIC,
+          { name: 'heartbeat', unixTime, action: 'snapshot', snapshot: [] },
+          { gce_instance_id: vm.id, gce_project_id: project, gce_zone: zone, log_type: 'snapshot' },
+        ),
+        check: async () => {
+          const host = (await clients.firestore().collection('hosts').doc(vm.id).get()).data();
+          return host?.state === 'reporting' && host.lastLogAt?.toMillis() === unixTime * 1000;
+        },
+      };
+    },
+    monitoringAlert: async (run) => {
+      const vm = vms[run]!;
+      const incidentId = `coldstart-${Date.now()}-${run}`;
+      const incident = {
+        incident_id: incidentId,
+        state: 'open',
+        started_at: Math.floor(Date.now() / 1000),
+        resource: { type: 'gce_instance', labels: { instance_id: vm.id, project_id: project, zone } },
+        policy_name: 'osqueryd CPU above 10%',
+      };
+      return {
+        event: pubsubEvent(c.INCIDENT_TOPIC, { version: '1.2', incident }),
+        check: async () => {
+          const open = (await clients.firestore().collection('hosts').doc(vm.id).get()).get('openIncidents');
+          return Array.isArray(open) && open.some((i: { incidentId?: string }) => i.incidentId === incidentId);
+        },
+      };
+    },
+    // The status page's JSON: the child exits non-zero unless it answered 2xx; it writes nothing.
+    fleetStatus: async () => ({
+      event: { method: 'GET', path: '/api/status', headers: { accept: 'application/json' }, body: '' },
+      check: async () => true,
+    }),
+  };
+
+  async function silenceHosts(): Promise<void> {
+    const { auditProject } = await import('../../shared/usecases/audit.js');
+    const { recordLogMessage } = await import('../../shared/usecases/heartbeat.js');
+    await auditProject(project); // discovers the hosts, heals the zone's assignment
+    await control('POST', '/agents/run'); // the agents apply it and report compliant
+    const twoHoursAgo = Math.floor(Date.now() / 1000) - 7200;
+    for (const vm of vms)
+      await recordLogMessage({
+        data: Buffer.from(JSON.stringify({ name: 'heartbeat', unixTime: twoHoursAgo })),
+        attributes: { gce_instance_id: vm.id, gce_project_id: project, gce_zone: zone },
+        messageId: null,
+        publishTime: null,
+      });
+    await auditProject(project);
+    for (const vm of vms) {
+      const state = (await clients.firestore().collection('hosts').doc(vm.id).get()).get('state');
+      if (state !== 'silent') throw new Error(`coldstart.logHeartbeat: host ${vm.id} is ${state}, not silent`);
+    }
+  }
+
+  const env: NodeJS.ProcessEnv = { ...process.env, TARGET_PROJECTS: project, LOG_LEVEL: 'error' };
+  delete env.NODE_OPTIONS;
+  const out: ColdStartRecord[] = [];
+  for (const fn of FUNCTION_NAMES) {
+    const name = `coldstart.${fn}`;
+    if (!wants(name)) continue;
+    process.stdout.write(`${name}: `);
+    const runs: Array<Omit<ColdStartRecord, 'name' | 'runs'>> = [];
+    for (let run = 0; run < COLDSTART_RUNS; run++) {
+      const { event, check } = await scenarios[fn](run);
+      const child = await runChild(
+        [path.join(import.meta.dirname, 'coldstart.mjs'), mainModule, fn, JSON.stringify(event)],
+        env,
+      );
+      const line = child.stdout.split('\n').find((l) => l.startsWith('{"coldstart"'));
+      if (child.code !== 0 || !line)
+        throw new Error(`${name}: the cold start failed (exit ${child.code}):\n${child.stdout}${child.stderr}`);
+      if (!(await check())) throw new Error(`${name}: the event was answered but its work is not in Firestore`);
+      runs.push(JSON.parse(line));
+      process.stdout.write('.');
+    }
+    const pick = (k: keyof (typeof runs)[number]) => median(runs.map((r) => r[k] as number));
+    out.push({
+      name,
+      runs: COLDSTART_RUNS,
+      importMs: pick('importMs'),
+      importRssMb: pick('importRssMb'),
+      readyMs: pick('readyMs'),
+      firstEventMs: pick('firstEventMs'),
+      peakRssMb: pick('peakRssMb'),
+    });
+    console.log(' done');
+  }
+  return out;
+}
+
+function runChild(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -4,7 +4,7 @@ import { clients } from '../../shared/clients.js';
 
 /** A pull subscription on `topic` (created with the topic when missing). */
 export async function subscribe(topic: string, name: string): Promise<Subscription> {
-  const pubsub = clients.pubsub();
+  const pubsub = await clients.pubsub();
   if (!(await pubsub.topic(topic).exists())[0]) await pubsub.topic(topic).create();
   const subscription = pubsub.topic(topic).subscription(name);
   if ((await subscription.exists())[0]) return subscription;
@@ -17,7 +17,9 @@ export async function drain(sub: Subscription): Promise<Array<{ data: unknown; a
   const { v1 } = await import('@google-cloud/pubsub');
   // The emulator's address and insecure credentials, as the PubSub client resolved them.
   const subscriber = new v1.SubscriberClient(
-    (await clients.pubsub().getClientConfig()) as unknown as ConstructorParameters<typeof v1.SubscriberClient>[0],
+    (await (await clients.pubsub()).getClientConfig()) as unknown as ConstructorParameters<
+      typeof v1.SubscriberClient
+    >[0],
   );
   const out: Array<{ data: unknown; attributes: Record<string, string> }> = [];
   for (let i = 0; i < 10; i++) {

@@ -1,6 +1,6 @@
 // The local stack for integration tests: the simulator, the functions served by the Functions
 // Framework, and the Firestore emulator that `npm test` started.
-import { resetClients, clients } from '../../shared/clients.js';
+import { closeClients, resetClients } from '../../shared/clients.js';
 import { config, resetConfig } from '../../shared/config.js';
 import { serveFunctions, type ServedFunctions } from '../../infra/local/functions.js';
 import { startSimulator, type Simulator } from '../../infra/local/simulator/server.js';
@@ -60,9 +60,7 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
     close: async () => {
       await functions.close();
       await sim.close();
-      await clients.firestore().terminate();
-      await clients.pubsub().close();
-      resetClients();
+      await closeClients();
     },
   };
 }

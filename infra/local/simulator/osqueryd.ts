@@ -9,7 +9,7 @@
 // so an hourly query runs every 12th round whatever the local stack's accelerated round length.
 import { createHash } from 'node:crypto';
 import { parseInterval, parseOsqueryJson } from '../../../shared/osquery/lint.js';
-import { HEARTBEAT_QUERY, QUERY_NAME_ATTRIBUTE, SCHEDULE_QUERY } from '../../../shared/osquery/log-routing.js';
+import { HEARTBEAT_QUERY, type QUERY_NAME_ATTRIBUTE, SCHEDULE_QUERY } from '../../../shared/osquery/log-routing.js';
 import { PINNED_OSQUERY_VERSION } from '../../../shared/osquery/version.js';
 
 /** Osquery time per round: the bundle's heartbeat interval. */
