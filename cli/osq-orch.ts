@@ -30,7 +30,8 @@ const HELP = `osq-orch <command> [options]
 
   audit [--project P ...] [--dry-run]
       Reconcile the target projects now (the same reconcile as fleetAuditShard), with progress on stderr
-      and a summary: hosts per state, coverage, hosts needing action. --dry-run writes and fixes nothing.
+      and a summary: hosts per state, coverage, hosts needing action. --dry-run writes and fixes nothing,
+      and lists the zones whose assignment it would check and the VM fixes it would make.
 
 ${REPORT_HELP}
 Settings come from the environment (see the README's configuration table). A command that cannot run
@@ -50,11 +51,10 @@ async function render(args: string[]): Promise<number> {
     options: { zone: { type: 'string' }, project: { type: 'string' }, bundle: { type: 'string' } },
   });
   if (!values.zone) throw new Error('--zone is required');
-  const { config, policySettings } = await import('../shared/config.js');
+  const { config, policySettings, renderSettings } = await import('../shared/config.js');
   const { renderBundle, policyConfigOf } = await import('../shared/osquery/render.js');
   const { buildOsqueryAssignment } = await import('../shared/domain/policy.js');
   const { assignmentName } = await import('../shared/adapters/osconfig.js');
-  const { renderSettings } = await import('../shared/usecases/publish.js');
   const c = config();
   const project = values.project ?? c.TARGET_PROJECTS[0] ?? c.GOOGLE_CLOUD_PROJECT ?? 'PROJECT';
   // The log topic lives in the orchestrator's project; offline and unset, render assumes this one.
@@ -197,7 +197,7 @@ async function audit(args: string[]): Promise<number> {
   if (projects.length === 0) throw new Error('no project: pass --project or set TARGET_PROJECTS');
   await checkGoogleAccess(values['dry-run'] ? ['firestore', 'apis'] : ['firestore', 'apis', 'pubsub']);
   const { auditProject } = await import('../shared/usecases/audit.js');
-  const { coverageOf } = await import('../shared/adapters/audits.js');
+  const { coverageOf } = await import('../shared/domain/status.js');
   const progress = progressBar();
   const totals: Record<string, number> = {};
   const needing: Array<{ project: string; name: string; zone: string; state: string; reason: string | null }> = [];
@@ -211,10 +211,13 @@ async function audit(args: string[]): Promise<number> {
       });
       for (const [state, n] of Object.entries(result.counts)) totals[state] = (totals[state] ?? 0) + (n ?? 0);
       needing.push(...result.needingAction.map((h) => ({ project, ...h })));
+      const dry = result.dryRun;
       progress.done(
         `${project}: ${result.instances} VMs, ${result.changes.length} host changes` +
-          `${values['dry-run'] ? ' (dry run: not written)' : ''}, ${result.apiCalls} API calls` +
-          `${result.zonesHealed.length ? `, zones fixed: ${result.zonesHealed.join(' ')}` : ''}`,
+          `${dry ? ' (dry run: not written)' : ''}, ${result.apiCalls} API calls` +
+          `${result.zonesHealed.length ? `, zones fixed: ${result.zonesHealed.join(' ')}` : ''}` +
+          `${dry?.zonesToCheck.length ? `, zones to check: ${dry.zonesToCheck.join(' ')}` : ''}` +
+          `${dry?.fixes.length ? `, VM fixes not made: ${dry.fixes.map((f) => `${f.name}:${f.action}`).join(' ')}` : ''}`,
       );
     } catch (error) {
       failed += 1;
