@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_BUNDLE_DIR, loadBundle } from '../shared/osquery/bundle.js';
 import { formatFinding, lintBundle } from '../shared/osquery/lint.js';
 import { LINT_POLICY_FILE, POLICY_MODES, lintOptionsFor, type PolicyMode } from '../shared/osquery/lint-policy.js';
-import { DEFAULT_OSQUERY_VERSION, loadSchema, schemaSource as resolveSchema } from '../shared/osquery/schema.js';
+import { loadSchema, schemaSource as resolveSchema } from '../shared/osquery/schema.js';
+import { PINNED_OSQUERY_VERSION } from '../shared/osquery/version.js';
 import { quietKnownWarnings } from '../shared/warnings.js';
 import { REPORT_HELP, report } from './report.js';
 import { AccessError, checkGoogleAccess } from './google-access.js';
@@ -12,11 +13,11 @@ import { AccessError, checkGoogleAccess } from './google-access.js';
 const HELP = `osq-orch <command> [options]
 
   lint [bundle-dir] [--schema PATH|URL] [--policy on|warn|off] [--budget N] [--min-interval S]
-      Check an osquery bundle as osqueryd ${DEFAULT_OSQUERY_VERSION} would run it on Linux (findings of kind
+      Check an osquery bundle as osqueryd ${PINNED_OSQUERY_VERSION} would run it on Linux (findings of kind
       "broken") and against this project's performance policy (kind "policy"). Exit 1 when there are
       errors. --policy off checks for breakage alone, warn reports policy findings as warnings; a
       ${LINT_POLICY_FILE} in the bundle folder may set policy, budgetPerHour and minIntervalSeconds
-      (options given here win). Default schema: osquery ${DEFAULT_OSQUERY_VERSION}'s, kept in the repository;
+      (options given here win). Default schema: osquery ${PINNED_OSQUERY_VERSION}'s, kept in the repository;
       OSQUERY_SCHEMA (a path or URL) or OSQUERY_VERSION (the published schema of that version) change it.
 
   render --zone ZONE [--project P] [--bundle DIR]
@@ -43,7 +44,7 @@ on stderr and exits 2.
 const LOOKUP_TIMEOUT_MS = 10_000;
 
 const schemaSource = (flag: string | undefined) =>
-  resolveSchema(flag || process.env.OSQUERY_SCHEMA, process.env.OSQUERY_VERSION || DEFAULT_OSQUERY_VERSION);
+  resolveSchema(flag || process.env.OSQUERY_SCHEMA, process.env.OSQUERY_VERSION || PINNED_OSQUERY_VERSION);
 
 async function render(args: string[]): Promise<number> {
   const { values } = parseArgs({
