@@ -132,6 +132,30 @@ t('decideHost: the same decision on the document read again after a race', () =>
   assert.is(decideHost({ ...sighting, vm: null }, null, audit), null);
 });
 
+t('a planned change carries the alert episodes it opens or closes (the adapter writes them, decides nothing)', () => {
+  const sighting = { vm: vm('1'), report: compliant, osqueryVersion: '5.23.1', projectMetadata: {} };
+  const quiet = host('1', 'reporting', { lastLogAt: ago(30), osqueryVersion: '5.23.1', configVersion: 'vabc' });
+  const silent = decideHost(sighting, quiet, audit)?.change;
+  assert.equal([silent?.host.state, silent?.episodes.close], ['silent', undefined]);
+  assert.equal(silent?.episodes.open, {
+    kind: 'host.silent',
+    severity: 'critical',
+    dedupKey: `host.silent:1:${now.getTime()}`,
+    host: { instanceId: '1', name: 'vm-1', project: 'p', zone: 'z1' },
+    reason: 'logs-stopped',
+    since: now,
+  });
+  const back = host('1', 'silent', {
+    stateSince: ago(10),
+    lastLogAt: ago(1),
+    osqueryVersion: '5.23.1',
+    configVersion: 'vabc',
+  });
+  assert.equal(decideHost(sighting, back, audit)?.change?.episodes, {
+    close: { kind: 'host.silent', instanceId: '1', previousSince: ago(10), at: now },
+  });
+});
+
 t('fixes: what the plans ask for, per VM; a failed fix leaves its host unchanged for the next audit', () => {
   const remediating = { ...audit, settings: { ...audit.settings, remediateOsConfig: true } };
   const plans = decideHosts(
@@ -172,7 +196,7 @@ t('hostsAfter: the change where there is one, else the document as read', () => 
       sighting: { vm: null, report: null, osqueryVersion: null, projectMetadata: {} },
       host: host('2', 'reporting'),
       fixes: [],
-      change: { host: changed, transition: null },
+      change: { host: changed, transition: null, episodes: {} },
     },
   ]);
   assert.equal([after.get('1'), after.get('2')], [read, changed]);

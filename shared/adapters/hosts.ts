@@ -4,7 +4,6 @@
 import { FieldValue, Timestamp, type DocumentData, type Firestore, type WriteBatch } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { isInScope, type Host, type HostChange, type Transition } from '../domain/host.js';
-import { episodesFor } from '../domain/alerts.js';
 import type { HeartbeatWrite } from '../domain/heartbeat.js';
 import type { OpenIncident } from '../domain/incident.js';
 import { stageEpisodes, type Writer } from './alerts.js';
@@ -58,7 +57,7 @@ function stageChange(
       change.transition as unknown as Record<string, unknown>,
     );
   countFirestore('writes', change.transition ? 2 : 1);
-  return stageEpisodes(writer, episodesFor(previous, change.host, change.transition), db);
+  return stageEpisodes(writer, change.episodes, db);
 }
 
 /**
@@ -179,7 +178,7 @@ function stageAgainstRead(batch: WriteBatch, db: Firestore, change: HostChange, 
       ref.collection(TRANSITIONS).doc(transitionId(change.transition)),
       change.transition as unknown as Record<string, unknown>,
     );
-  return stageEpisodes(batch, episodesFor(read?.host ?? null, change.host, change.transition), db);
+  return stageEpisodes(batch, change.episodes, db);
 }
 
 const lostRace = (error: unknown) => isConditionNotMet(error) || isAlreadyExists(error) || isNotFound(error);
@@ -212,8 +211,8 @@ export async function writeHostChanges(
   const batches: HostChange[][] = [[]];
   let ops = 0;
   for (const change of changes) {
-    const episodes = episodesFor(read.get(change.host.instanceId)?.host ?? null, change.host, change.transition);
-    const n = 1 + (change.transition ? 1 : 0) + (episodes.open ? 1 : 0) + (episodes.close ? 1 : 0);
+    const { open, close } = change.episodes;
+    const n = 1 + (change.transition ? 1 : 0) + (open ? 1 : 0) + (close ? 1 : 0);
     if (ops + n > 490) {
       batches.push([]);
       ops = 0;
