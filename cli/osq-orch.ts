@@ -213,12 +213,13 @@ async function audit(args: string[]): Promise<number> {
       for (const [state, n] of Object.entries(result.counts)) totals[state] = (totals[state] ?? 0) + (n ?? 0);
       needing.push(...result.needingAction.map((h) => ({ project, ...h })));
       const dry = result.dryRun;
+      const fixes = dry?.fixes.map((f) => `${f.name}:${f.action}`).join(' ');
       progress.done(
         `${project}: ${result.instances} VMs, ${result.changes.length} host changes` +
           `${dry ? ' (dry run: not written)' : ''}, ${result.apiCalls} API calls` +
           `${result.zonesHealed.length ? `, zones fixed: ${result.zonesHealed.join(' ')}` : ''}` +
           `${dry?.zonesToCheck.length ? `, zones to check: ${dry.zonesToCheck.join(' ')}` : ''}` +
-          `${dry?.fixes.length ? `, VM fixes not made: ${dry.fixes.map((f) => `${f.name}:${f.action}`).join(' ')}` : ''}`,
+          `${fixes ? `, VM fixes not made: ${fixes}` : ''}`,
       );
     } catch (error) {
       failed += 1;

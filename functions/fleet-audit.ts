@@ -13,5 +13,5 @@ export const fleetAudit = pubsubHandler('fleetAudit', null, (_message, message, 
   return startAuditRun(tickId, Number.isNaN(time.getTime()) ? new Date() : time);
 });
 
-/** Pub/Sub, one message per project of a run: reconcile that project (the shard closing the run publishes its status). */
+/** Pub/Sub, one message per project of a run: reconcile it; the shard that closes the run publishes its status. */
 export const fleetAuditShard = pubsubHandler('fleetAuditShard', auditShardSchema, (shard) => runAuditShard(shard));
