@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_BUNDLE_DIR, loadBundle } from '../shared/osquery/bundle.js';
 import { formatFinding, lintBundle } from '../shared/osquery/lint.js';
 import { LINT_POLICY_FILE, POLICY_MODES, lintOptionsFor, type PolicyMode } from '../shared/osquery/lint-policy.js';
-import { DEFAULT_OSQUERY_VERSION, loadSchema, schemaSource as resolveSchema } from '../shared/osquery/schema.js';
+import { loadSchema, schemaSource as resolveSchema } from '../shared/osquery/schema.js';
+import { PINNED_OSQUERY_VERSION } from '../shared/osquery/version.js';
 import { quietKnownWarnings } from '../shared/warnings.js';
 import { REPORT_HELP, report } from './report.js';
 import { AccessError, checkGoogleAccess } from './google-access.js';
@@ -12,11 +13,11 @@ import { AccessError, checkGoogleAccess } from './google-access.js';
 const HELP = `osq-orch <command> [options]
 
   lint [bundle-dir] [--schema PATH|URL] [--policy on|warn|off] [--budget N] [--min-interval S]
-      Check an osquery bundle as osqueryd ${DEFAULT_OSQUERY_VERSION} would run it on Linux (findings of kind
+      Check an osquery bundle as osqueryd ${PINNED_OSQUERY_VERSION} would run it on Linux (findings of kind
       "broken") and against this project's performance policy (kind "policy"). Exit 1 when there are
       errors. --policy off checks for breakage alone, warn reports policy findings as warnings; a
       ${LINT_POLICY_FILE} in the bundle folder may set policy, budgetPerHour and minIntervalSeconds
-      (options given here win). Default schema: osquery ${DEFAULT_OSQUERY_VERSION}'s, kept in the repository;
+      (options given here win). Default schema: osquery ${PINNED_OSQUERY_VERSION}'s, kept in the repository;
       OSQUERY_SCHEMA (a path or URL) or OSQUERY_VERSION (the published schema of that version) change it.
 
   render --zone ZONE [--project P] [--bundle DIR]
@@ -30,7 +31,8 @@ const HELP = `osq-orch <command> [options]
 
   audit [--project P ...] [--dry-run]
       Reconcile the target projects now (the same reconcile as fleetAuditShard), with progress on stderr
-      and a summary: hosts per state, coverage, hosts needing action. --dry-run writes and fixes nothing.
+      and a summary: hosts per state, coverage, hosts needing action. --dry-run writes and fixes nothing,
+      and lists the zones whose assignment it would check and the VM fixes it would make.
 
 ${REPORT_HELP}
 Settings come from the environment (see the README's configuration table). A command that cannot run
@@ -42,7 +44,7 @@ on stderr and exits 2.
 const LOOKUP_TIMEOUT_MS = 10_000;
 
 const schemaSource = (flag: string | undefined) =>
-  resolveSchema(flag || process.env.OSQUERY_SCHEMA, process.env.OSQUERY_VERSION || DEFAULT_OSQUERY_VERSION);
+  resolveSchema(flag || process.env.OSQUERY_SCHEMA, process.env.OSQUERY_VERSION || PINNED_OSQUERY_VERSION);
 
 async function render(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -50,11 +52,10 @@ async function render(args: string[]): Promise<number> {
     options: { zone: { type: 'string' }, project: { type: 'string' }, bundle: { type: 'string' } },
   });
   if (!values.zone) throw new Error('--zone is required');
-  const { config, policySettings } = await import('../shared/config.js');
+  const { config, policySettings, renderSettings } = await import('../shared/config.js');
   const { renderBundle, policyConfigOf } = await import('../shared/osquery/render.js');
   const { buildOsqueryAssignment } = await import('../shared/domain/policy.js');
   const { assignmentName } = await import('../shared/adapters/osconfig.js');
-  const { renderSettings } = await import('../shared/usecases/publish.js');
   const c = config();
   const project = values.project ?? c.TARGET_PROJECTS[0] ?? c.GOOGLE_CLOUD_PROJECT ?? 'PROJECT';
   // The log topic lives in the orchestrator's project; offline and unset, render assumes this one.
@@ -197,7 +198,7 @@ async function audit(args: string[]): Promise<number> {
   if (projects.length === 0) throw new Error('no project: pass --project or set TARGET_PROJECTS');
   await checkGoogleAccess(values['dry-run'] ? ['firestore', 'apis'] : ['firestore', 'apis', 'pubsub']);
   const { auditProject } = await import('../shared/usecases/audit.js');
-  const { coverageOf } = await import('../shared/adapters/audits.js');
+  const { coverageOf } = await import('../shared/domain/status.js');
   const progress = progressBar();
   const totals: Record<string, number> = {};
   const needing: Array<{ project: string; name: string; zone: string; state: string; reason: string | null }> = [];
@@ -211,10 +212,14 @@ async function audit(args: string[]): Promise<number> {
       });
       for (const [state, n] of Object.entries(result.counts)) totals[state] = (totals[state] ?? 0) + (n ?? 0);
       needing.push(...result.needingAction.map((h) => ({ project, ...h })));
+      const dry = result.dryRun;
+      const fixes = dry?.fixes.map((f) => `${f.name}:${f.action}`).join(' ');
       progress.done(
         `${project}: ${result.instances} VMs, ${result.changes.length} host changes` +
-          `${values['dry-run'] ? ' (dry run: not written)' : ''}, ${result.apiCalls} API calls` +
-          `${result.zonesHealed.length ? `, zones fixed: ${result.zonesHealed.join(' ')}` : ''}`,
+          `${dry ? ' (dry run: not written)' : ''}, ${result.apiCalls} API calls` +
+          `${result.zonesHealed.length ? `, zones fixed: ${result.zonesHealed.join(' ')}` : ''}` +
+          `${dry?.zonesToCheck.length ? `, zones to check: ${dry.zonesToCheck.join(' ')}` : ''}` +
+          `${fixes ? `, VM fixes not made: ${fixes}` : ''}`,
       );
     } catch (error) {
       failed += 1;

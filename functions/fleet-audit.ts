@@ -1,7 +1,6 @@
 import { pubsubHandler } from './pubsub-handler.js';
 import { PermanentError } from '../shared/errors.js';
 import { auditShardSchema, runAuditShard, startAuditRun } from '../shared/usecases/audit.js';
-import { publishRunStatus } from '../shared/usecases/status.js';
 
 /**
  * Pub/Sub, from the Cloud Scheduler tick: start a run, one shard message per target project. The run
@@ -14,10 +13,5 @@ export const fleetAudit = pubsubHandler('fleetAudit', null, (_message, message, 
   return startAuditRun(tickId, Number.isNaN(time.getTime()) ? new Date() : time);
 });
 
-/** Pub/Sub, one message per project of a run: reconcile that project. */
-export const fleetAuditShard = pubsubHandler('fleetAuditShard', auditShardSchema, async (shard) => {
-  const outcome = await runAuditShard(shard);
-  // Status page: the shard that closed the run publishes the fleet status (a redelivery repeats it harmlessly).
-  await publishRunStatus(shard.runId);
-  return outcome;
-});
+/** Pub/Sub, one message per project of a run: reconcile it; the shard that closes the run publishes its status. */
+export const fleetAuditShard = pubsubHandler('fleetAuditShard', auditShardSchema, (shard) => runAuditShard(shard));

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { silenceThresholdMs } from './domain/heartbeat.js';
 import type { PolicySettings } from './domain/policy.js';
+import type { ReconcileSettings } from './domain/reconcile.js';
 import type { ScopeSettings } from './domain/scope.js';
 import { PINNED_OSQUERY_VERSION } from './osquery/version.js';
 
@@ -137,9 +139,23 @@ export function policySettings(): ScopeSettings & PolicySettings {
   };
 }
 
-/** Silence threshold: the setting, or 3 heartbeat intervals plus the splay osquery may add to each. */
-export function silenceThresholdMs(): number {
+/** The settings the audit's pure decision takes. */
+export function reconcileSettings(): ReconcileSettings {
   const c = config();
-  if (c.SILENCE_THRESHOLD_MINUTES !== undefined) return c.SILENCE_THRESHOLD_MINUTES * 60_000;
-  return Math.round(3 * c.HEARTBEAT_INTERVAL_SECONDS * (1 + c.HEARTBEAT_SPLAY_PERCENT / 100) * 1000);
+  return {
+    ...policySettings(),
+    gracePeriodMs: c.GRACE_PERIOD_MINUTES * 60_000,
+    silenceThresholdMs: silenceThresholdMs({
+      minutes: c.SILENCE_THRESHOLD_MINUTES,
+      heartbeatIntervalSeconds: c.HEARTBEAT_INTERVAL_SECONDS,
+      splayPercent: c.HEARTBEAT_SPLAY_PERCENT,
+    }),
+    remediateOsConfig: c.REMEDIATE_OSCONFIG_METADATA,
+  };
+}
+
+/** Where the rendered configuration sends osquery's logs: the log topic and its project. */
+export function renderSettings() {
+  const c = config();
+  return { logTopic: c.LOG_TOPIC, logTopicProject: c.LOG_TOPIC_PROJECT ?? required('GOOGLE_CLOUD_PROJECT') };
 }

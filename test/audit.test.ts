@@ -204,6 +204,7 @@ t('missing enable-osconfig is remediated when the setting is on', async ({ stack
 
 t("a project whose API answers 403: run partial, the other project's hosts correct", async ({ stack }) => {
   const ok = await vm(stack, { project: 'other', name: 'fine', os: 'debian-12' });
+  assert.equal(await state(ok.id), ['pending', 'policy-targeted'], 'as vmLifecycle enrolled it');
   await stack.control('POST', '/faults', { deniedProjects: [P] });
   const { runId } = await startAuditRun('tick-403', new Date());
   const run = await waitForRun(runId);
@@ -211,7 +212,9 @@ t("a project whose API answers 403: run partial, the other project's hosts corre
   assert.is(run?.projects[P].status, 'failed');
   assert.match(run?.projects[P].error, /ermission/);
   assert.is(run?.projects.other.status, 'succeeded');
-  assert.ok((await getHost(ok.id))?.state, 'the other project was reconciled');
+  // The other project was reconciled: its VM has no report yet, so the audit left it awaiting one.
+  assert.equal(await state(ok.id), ['pending', 'awaiting-report'], 'the other project was reconciled');
+  assert.equal([run?.projects.other.instances, run?.projects.other.counts], [1, { pending: 1 }]);
   assert.ok(run?.finishedAt);
 });
 

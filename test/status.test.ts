@@ -9,6 +9,7 @@ import {
   NEEDS_ACTION_CAP,
   SNAPSHOT_BUDGET_BYTES,
   fitToBudget,
+  coverageOf,
   coverageParts,
   mergeFleetStatus,
   storedSize,
@@ -17,7 +18,6 @@ import {
   type RunSummary,
 } from '../shared/domain/status.js';
 import { buildStatusView, parseFilters, type StatusInputs } from '../shared/domain/status-view.js';
-import { coverageOf } from '../shared/adapters/audits.js';
 import { CONTENT_SECURITY_POLICY, coverageChart, renderStatusPage } from '../shared/views/status-page.js';
 import { EVIDENCE_WRITERS, csvField, evidenceRow } from '../shared/views/evidence.js';
 
@@ -189,13 +189,16 @@ t('absurdly long values: reasons clipped, reason keys bounded; a document over b
 });
 
 t('coverage parts follow the audit run rule (reporting / in scope and not stopped)', () => {
-  for (const counts of [
-    { reporting: 3, silent: 1, blocked: 1, noncompliant: 1, exempt: 3, stopped: 1, deleted: 4 },
-    { exempt: 2 },
-    { reporting: 1 },
-    { pending: 2, compliant: 1, stopped: 5 },
-  ])
-    assert.is(coverageParts(counts).coverage, coverageOf(counts), JSON.stringify(counts));
+  // audits/{runId}.coverage (coverageOf) is the page's coverage: one rule, checked against hand-counted values.
+  for (const [counts, coverage] of [
+    [{ reporting: 3, silent: 1, blocked: 1, noncompliant: 1, exempt: 3, stopped: 1, deleted: 4 }, 0.5],
+    [{ exempt: 2 }, null],
+    [{ reporting: 1 }, 1],
+    [{ pending: 2, compliant: 1, stopped: 5 }, 0],
+  ] as const) {
+    assert.is(coverageParts(counts).coverage, coverage, JSON.stringify(counts));
+    assert.is(coverageOf(counts), coverage, JSON.stringify(counts));
+  }
   assert.equal(coverageParts({ reporting: 3, silent: 1, stopped: 2, exempt: 1 }), {
     reporting: 3,
     expected: 4,

@@ -1,19 +1,17 @@
 // Alert episodes: alerts/{dedupKey} records (Firestore) guard that each problem episode sends one
-// `firing` and one `resolved` message on the alert topic, whatever the redeliveries and reruns.
+// `firing` and one `resolved` message on the alert topic, whatever the redeliveries and reruns. The
+// sending is shared/usecases/alerts.ts's; this module keeps the records, the lease and the sent times.
 import { Timestamp, type DocumentReference, type Firestore, type SetOptions } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
-import { config } from '../config.js';
-import { log } from '../log.js';
 import { countFirestore } from '../metrics.js';
 import {
   episodeKey,
-  owedMessages,
   type AlertHost,
-  type AlertMessage,
+  type Episode,
   type EpisodeChange,
+  type EpisodeMessages,
   type Severity,
 } from '../domain/alerts.js';
-import { publishJson } from './pubsub.js';
 
 export const ALERTS = 'alerts';
 const LEASE_MS = 60_000;
@@ -72,15 +70,16 @@ export function stageEpisodes(writer: Writer, change: EpisodeChange, db: Firesto
 
 /** Opens an episode that no host state change drives (Cloud Monitoring incidents); false when it exists. */
 export async function openEpisode(
-  doc: Omit<EpisodeDoc, 'owed' | 'resolved' | 'firing'> & { at: Date },
+  episode: Omit<EpisodeDoc, 'owed' | 'resolved' | 'firing' | 'since'> & { since: Date; at: Date },
   db: Firestore = clients.firestore(),
 ): Promise<boolean> {
-  const { at, ...rest } = doc;
+  const { at, since, ...rest } = episode;
+  const firing = { at: Timestamp.fromDate(at), sentAt: null };
   try {
     await db
       .collection(ALERTS)
-      .doc(doc.dedupKey)
-      .create({ ...rest, firing: { at: Timestamp.fromDate(at), sentAt: null }, resolved: null, owed: true });
+      .doc(episode.dedupKey)
+      .create({ ...rest, since: Timestamp.fromDate(since), firing, resolved: null, owed: true });
     countFirestore('writes');
     return true;
   } catch (error) {
@@ -102,28 +101,30 @@ export async function closeEpisode(dedupKey: string, at: Date, db: Firestore = c
   });
 }
 
-function message(doc: EpisodeDoc, status: 'firing' | 'resolved'): AlertMessage {
-  const at = status === 'firing' ? doc.firing.at : doc.resolved!.at;
-  return {
-    kind: doc.kind,
-    status,
-    severity: doc.severity,
-    host: doc.host,
-    reason: doc.reason,
-    since: doc.since.toDate().toISOString(),
-    at: at.toDate().toISOString(),
-    dedupKey: doc.dedupKey,
-  };
-}
+/** Which messages an episode still owes (the domain's owedMessages). */
+type Owes = (episode: EpisodeMessages) => { firing: boolean; resolved: boolean };
+
+const episodeOf = (d: EpisodeDoc): Episode => ({
+  dedupKey: d.dedupKey,
+  kind: d.kind,
+  severity: d.severity,
+  host: d.host,
+  reason: d.reason,
+  since: d.since.toDate(),
+  firing: { at: d.firing.at.toDate(), sentAt: d.firing.sentAt?.toDate() ?? null },
+  resolved: d.resolved && { at: d.resolved.at.toDate(), sentAt: d.resolved.sentAt?.toDate() ?? null },
+});
 
 /**
- * Sends what an episode owes, at most once per message: a lease taken in a transaction keeps two
- * flushers (a heartbeat and an audit) from sending the same message; the sent times are recorded after
- * the publish, in a transaction, so a resolution staged meanwhile stays owed. An episode that owes
- * nothing (it never fired) is settled at once. A failed publish leaves the debt for the next flush
- * (every audit run flushes).
+ * Takes the lease on an episode that owes a message, in a transaction, so two senders (a heartbeat and
+ * an audit) never send the same message. An episode that owes nothing (it never fired) is settled at
+ * once. Null when there is nothing to send now: unknown, settled, owing nothing, or leased by another.
  */
-async function flushOne(key: string, db: Firestore): Promise<number> {
+export async function leaseEpisode(
+  key: string,
+  owes: Owes,
+  db: Firestore = clients.firestore(),
+): Promise<Episode | null> {
   const ref = db.collection(ALERTS).doc(key);
   const now = Date.now();
   countFirestore('transactions');
@@ -132,8 +133,8 @@ async function flushOne(key: string, db: Firestore): Promise<number> {
     if (!snapshot.exists) return null;
     const d = snapshot.data() as EpisodeDoc;
     if (!d.owed) return null;
-    const owes = owedMessages(d);
-    if (!owes.firing && !owes.resolved) {
+    const owed = owes(d);
+    if (!owed.firing && !owed.resolved) {
       tx.update(ref, { owed: false, leaseUntil: null });
       countFirestore('writes');
       return null;
@@ -142,64 +143,43 @@ async function flushOne(key: string, db: Firestore): Promise<number> {
     tx.update(ref, { leaseUntil: Timestamp.fromMillis(now + LEASE_MS) });
     return d;
   });
-  if (!doc) return 0;
-  const owes = owedMessages(doc);
-  const sentAt: { firing?: Timestamp; resolved?: Timestamp } = {};
-  try {
-    if (owes.firing) {
-      await publishJson(config().ALERT_TOPIC, message(doc, 'firing'), {
-        kind: doc.kind,
-        status: 'firing',
-        severity: doc.severity,
-      });
-      sentAt.firing = Timestamp.now();
-    }
-    if (owes.resolved) {
-      await publishJson(config().ALERT_TOPIC, message(doc, 'resolved'), {
-        kind: doc.kind,
-        status: 'resolved',
-        severity: doc.severity,
-      });
-      sentAt.resolved = Timestamp.now();
-    }
-  } finally {
-    countFirestore('transactions');
-    await db.runTransaction(async (tx) => {
-      const current = (await tx.get(ref)).data() as EpisodeDoc | undefined;
-      if (!current) return;
-      const update: Record<string, unknown> = { leaseUntil: null };
-      if (sentAt.firing) update['firing.sentAt'] = sentAt.firing;
-      if (sentAt.resolved) update['resolved.sentAt'] = sentAt.resolved;
-      const after = owedMessages({
-        ...current,
-        firing: current.firing && { ...current.firing, sentAt: current.firing.sentAt ?? sentAt.firing ?? null },
-        resolved: current.resolved && {
-          ...current.resolved,
-          sentAt: current.resolved.sentAt ?? sentAt.resolved ?? null,
-        },
-      });
-      update.owed = after.firing || after.resolved;
-      tx.update(ref, update);
-      countFirestore('writes');
-    });
-  }
-  return (sentAt.firing ? 1 : 0) + (sentAt.resolved ? 1 : 0);
+  return doc && episodeOf(doc);
 }
 
-/** Sends what the given episodes owe; errors are logged and left owed for the next flush. */
-export async function flushAlerts(keys: string[], db: Firestore = clients.firestore()): Promise<number> {
-  let sent = 0;
-  for (const key of new Set(keys)) {
-    try {
-      sent += await flushOne(key, db);
-    } catch (error) {
-      log.error(
-        { dedupKey: key, reason: error instanceof Error ? error.message : String(error) },
-        'alert not sent; owed to the next flush',
-      );
-    }
-  }
-  return sent;
+/**
+ * Records the sent times after the publish and releases the lease, in a transaction, so a resolution
+ * staged meanwhile stays owed.
+ */
+export async function recordSent(
+  key: string,
+  sent: { firing?: Date; resolved?: Date },
+  owes: Owes,
+  db: Firestore = clients.firestore(),
+): Promise<void> {
+  const ref = db.collection(ALERTS).doc(key);
+  const sentAt = {
+    firing: sent.firing && Timestamp.fromDate(sent.firing),
+    resolved: sent.resolved && Timestamp.fromDate(sent.resolved),
+  };
+  countFirestore('transactions');
+  await db.runTransaction(async (tx) => {
+    const current = (await tx.get(ref)).data() as EpisodeDoc | undefined;
+    if (!current) return;
+    const update: Record<string, unknown> = { leaseUntil: null };
+    if (sentAt.firing) update['firing.sentAt'] = sentAt.firing;
+    if (sentAt.resolved) update['resolved.sentAt'] = sentAt.resolved;
+    const after = owes({
+      ...current,
+      firing: current.firing && { ...current.firing, sentAt: current.firing.sentAt ?? sentAt.firing ?? null },
+      resolved: current.resolved && {
+        ...current.resolved,
+        sentAt: current.resolved.sentAt ?? sentAt.resolved ?? null,
+      },
+    });
+    update.owed = after.firing || after.resolved;
+    tx.update(ref, update);
+    countFirestore('writes');
+  });
 }
 
 /** Episodes with a message still owed (a publish failed, or a flusher died). */

@@ -2,20 +2,9 @@
 import { FieldPath, Timestamp, type Firestore } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
-import { isInScope, type HostState } from '../domain/host.js';
+import type { ProjectResult, RunTotals } from '../domain/audit.js';
 
 export const AUDITS = 'audits';
-
-export interface ProjectResult {
-  status: 'succeeded' | 'failed';
-  instances: number;
-  error?: string;
-  counts: Partial<Record<HostState, number>>;
-  apiCalls: number;
-  hostWrites: number;
-  /** VMs whose label or metadata fix failed (each left for the next audit). */
-  fixFailures?: number;
-}
 
 /** Creates the run; false when it already exists (a redelivered tick). */
 export async function createRun(
@@ -58,23 +47,17 @@ export async function getRun(runId: string, db: Firestore = clients.firestore())
   return snapshot.exists ? snapshot.data()! : null;
 }
 
-/** Coverage = reporting / (in scope and not stopped). */
-export function coverageOf(counts: Partial<Record<HostState, number>>): number | null {
-  const denominator = Object.entries(counts)
-    .filter(([state]) => isInScope(state as HostState) && state !== 'stopped')
-    .reduce((a, [, n]) => a + (n ?? 0), 0);
-  return denominator === 0 ? null : Math.round(((counts.reporting ?? 0) / denominator) * 10_000) / 10_000;
-}
-
 /**
- * Records one project's result; the last project to finish closes the run with totals. Returns false
- * when the project was already recorded (a redelivered shard) or is not one of the run's, so nothing is
- * counted twice. Project ids may hold dots and colons (`example.com:acme`): the field path quotes them.
+ * Records one project's result; the last project to finish closes the run with what `totals` makes of
+ * every project's result. Returns false when the project was already recorded (a redelivered shard) or
+ * is not one of the run's, so nothing is counted twice. Project ids may hold dots and colons
+ * (`example.com:acme`): the field path quotes them.
  */
 export async function recordProjectResult(
   runId: string,
   project: string,
   result: ProjectResult,
+  totals: (projects: Array<{ status: string } & Partial<Omit<ProjectResult, 'status'>>>) => RunTotals | null,
   db: Firestore = clients.firestore(),
 ): Promise<boolean> {
   const ref = db.collection(AUDITS).doc(runId);
@@ -89,22 +72,16 @@ export async function recordProjectResult(
     if (!Object.hasOwn(projects, project) || projects[project]!.status !== 'running') return false;
     projects[project] = result;
     const update: Array<[string | FieldPath, unknown]> = [[new FieldPath('projects', project), result]];
-    const all = Object.values(projects);
-    if (all.every((p) => p.status !== 'running')) {
-      const counts: Partial<Record<HostState, number>> = {};
-      for (const p of all)
-        for (const [state, n] of Object.entries(p.counts ?? {}))
-          counts[state as HostState] = (counts[state as HostState] ?? 0) + (n ?? 0);
-      const failed = all.filter((p) => p.status === 'failed').length;
+    const closed = totals(Object.values(projects));
+    if (closed)
       update.push(
         ['finishedAt', Timestamp.now()],
-        ['counts', counts],
-        ['coverage', coverageOf(counts)],
-        ['apiCalls', all.reduce((a, p) => a + (p.apiCalls ?? 0), 0)],
-        ['hostWrites', all.reduce((a, p) => a + (p.hostWrites ?? 0), 0)],
-        ['status', failed === 0 ? 'succeeded' : failed === all.length ? 'failed' : 'partial'],
+        ['counts', closed.counts],
+        ['coverage', closed.coverage],
+        ['apiCalls', closed.apiCalls],
+        ['hostWrites', closed.hostWrites],
+        ['status', closed.status],
       );
-    }
     const [[field, value], ...more] = update as [
       [string | FieldPath, unknown],
       ...Array<[string | FieldPath, unknown]>,

@@ -1,10 +1,12 @@
 // Firestore: hosts/{instanceId} and hosts/{instanceId}/transitions.
-import { Timestamp, type DocumentData, type Firestore, type WriteBatch } from '@google-cloud/firestore';
+// Writes return the keys of the alert episodes they opened or closed: the use case delivers them
+// (shared/usecases/alerts.ts).
+import { FieldValue, Timestamp, type DocumentData, type Firestore, type WriteBatch } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
-import { isInScope, planObservation, type Host, type HostChange, type Transition } from '../domain/host.js';
-import { episodesFor } from '../domain/alerts.js';
-import { planHeartbeat } from '../domain/heartbeat.js';
-import { flushAlerts, stageEpisodes, type Writer } from './alerts.js';
+import { isInScope, type Host, type HostChange, type Transition } from '../domain/host.js';
+import type { HeartbeatWrite } from '../domain/heartbeat.js';
+import type { OpenIncident } from '../domain/incident.js';
+import { stageEpisodes, type Writer } from './alerts.js';
 import { countFirestore } from '../metrics.js';
 import { isAlreadyExists, isConditionNotMet, isNotFound } from '../errors.js';
 import { mapLimit } from '../rate.js';
@@ -29,6 +31,8 @@ export interface ApplyResult {
   host: Host | null;
   changed: boolean;
   transition: Transition | null;
+  /** The alert episodes the change opened or closed, to deliver. */
+  alertKeys: string[];
 }
 
 /**
@@ -53,7 +57,7 @@ function stageChange(
       change.transition as unknown as Record<string, unknown>,
     );
   countFirestore('writes', change.transition ? 2 : 1);
-  return stageEpisodes(writer, episodesFor(previous, change.host, change.transition), db);
+  return stageEpisodes(writer, change.episodes, db);
 }
 
 /**
@@ -67,18 +71,15 @@ export async function applyHostChange(
 ): Promise<ApplyResult> {
   const ref = db.collection(HOSTS).doc(instanceId);
   countFirestore('transactions');
-  let alertKeys: string[] = [];
-  const result = await db.runTransaction(async (tx) => {
+  return db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);
     countFirestore('reads');
     const current = snapshot.exists ? hostFromDoc(snapshot.data()!) : null;
     const change = plan(current);
-    if (!change) return { host: current, changed: false, transition: null };
-    alertKeys = stageChange(tx, db, current, change);
-    return { host: change.host, changed: true, transition: change.transition };
+    if (!change) return { host: current, changed: false, transition: null, alertKeys: [] };
+    const alertKeys = stageChange(tx, db, current, change);
+    return { host: change.host, changed: true, transition: change.transition, alertKeys };
   });
-  if (alertKeys.length > 0) await flushAlerts(alertKeys, db);
-  return result;
 }
 
 export async function getHost(instanceId: string, db: Firestore = clients.firestore()): Promise<Host | null> {
@@ -113,7 +114,8 @@ export async function listTransitions(instanceId: string, db: Firestore = client
   });
 }
 
-// What the audit compares; the rest is derived (instanceId is the document id, inScope follows the state).
+// What the audit compares, and updatedAt; the rest is derived (instanceId is the document id, inScope
+// follows the state).
 const AUDITED_FIELDS = [
   'name',
   'project',
@@ -124,6 +126,7 @@ const AUDITED_FIELDS = [
   'lastLogAt',
   'osqueryVersion',
   'configVersion',
+  'updatedAt',
 ] as const;
 
 /** A host document as read, with the update time a conditional write checks it against. */
@@ -153,12 +156,7 @@ export async function listProjectHosts(
       return [
         d.id,
         {
-          host: {
-            ...host,
-            lastLogAt: host.lastLogAt ?? null,
-            inScope: isInScope(host.state),
-            updatedAt: host.stateSince,
-          },
+          host: { ...host, lastLogAt: host.lastLogAt ?? null, inScope: isInScope(host.state) },
           readAt: d.updateTime,
         },
       ];
@@ -180,7 +178,7 @@ function stageAgainstRead(batch: WriteBatch, db: Firestore, change: HostChange, 
       ref.collection(TRANSITIONS).doc(transitionId(change.transition)),
       change.transition as unknown as Record<string, unknown>,
     );
-  return stageEpisodes(batch, episodesFor(read?.host ?? null, change.host, change.transition), db);
+  return stageEpisodes(batch, change.episodes, db);
 }
 
 const lostRace = (error: unknown) => isConditionNotMet(error) || isAlreadyExists(error) || isNotFound(error);
@@ -202,18 +200,19 @@ async function changedSince(ids: string[], read: Map<string, ReadHost>, db: Fire
  * state change, and the alert episodes they open or close; each host write is conditioned on the
  * document being as `read` saw it. A batch that loses a race (a heartbeat, vmLifecycle or another audit
  * wrote one of its hosts) is committed again without the hosts that changed, and those are returned as
- * `lost`: the caller decides them again on a fresh read. Returns the alert keys to flush.
+ * `lost`: the caller decides them again on a fresh read. Returns how many changes were written and the
+ * alert episodes they opened or closed.
  */
 export async function writeHostChanges(
   changes: HostChange[],
   read: Map<string, ReadHost>,
   db: Firestore = clients.firestore(),
-): Promise<{ written: number; alertKeys: string[]; lost: string[] }> {
+): Promise<{ changesWritten: number; alertKeys: string[]; lost: string[] }> {
   const batches: HostChange[][] = [[]];
   let ops = 0;
   for (const change of changes) {
-    const episodes = episodesFor(read.get(change.host.instanceId)?.host ?? null, change.host, change.transition);
-    const n = 1 + (change.transition ? 1 : 0) + (episodes.open ? 1 : 0) + (episodes.close ? 1 : 0);
+    const { open, close } = change.episodes;
+    const n = 1 + (change.transition ? 1 : 0) + (open ? 1 : 0) + (close ? 1 : 0);
     if (ops + n > 490) {
       batches.push([]);
       ops = 0;
@@ -221,7 +220,7 @@ export async function writeHostChanges(
     batches.at(-1)!.push(change);
     ops += n;
   }
-  let written = 0;
+  let changesWritten = 0;
   const alertKeys: string[] = [];
   const lost: string[] = [];
   const commit = async (batch: HostChange[]) => {
@@ -233,7 +232,7 @@ export async function writeHostChanges(
       );
       try {
         await writer.commit();
-        written += remaining.length;
+        changesWritten += remaining.length;
         countFirestore('writes', remaining.length + remaining.filter((c) => c.transition).length);
         alertKeys.push(...keys);
         return;
@@ -258,46 +257,36 @@ export async function writeHostChanges(
     3,
     commit,
   );
-  return { written, alertKeys, lost };
+  return { changesWritten, alertKeys, lost };
 }
 
 /**
- * Records a host's newest log line (logHeartbeat). lastLogAt only moves forward, is written at most
- * once per window, and a silent host goes back to reporting at once (closing its alert episode).
+ * Records a host's newest log line (logHeartbeat) in a transaction: `plan` says what to write to the host
+ * as read (shared/domain/heartbeat.ts planHeartbeatWrite). A state change owns lastLogAt: it is written
+ * with it.
  */
 export async function recordHeartbeat(
   instanceId: string,
-  newest: number,
-  lastWrittenAt: number | null,
-  windowMs: number,
-  now: Date,
-  cause: string,
+  plan: (host: Host) => HeartbeatWrite,
   db: Firestore = clients.firestore(),
-): Promise<{ known: boolean; written: boolean; endedSilence: boolean }> {
+): Promise<{ known: boolean; written: boolean; endedSilence: boolean; alertKeys: string[] }> {
   const ref = db.collection(HOSTS).doc(instanceId);
   countFirestore('transactions');
-  let alertKeys: string[] = [];
-  const outcome = await db.runTransaction(async (tx) => {
+  return db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);
     countFirestore('reads');
-    if (!snapshot.exists) return { known: false, written: false, endedSilence: false };
+    if (!snapshot.exists) return { known: false, written: false, endedSilence: false, alertKeys: [] };
     const host = hostFromDoc(snapshot.data()!);
-    const plan = planHeartbeat(host, newest, lastWrittenAt, now.getTime(), windowMs);
-    if (!plan.write) return { known: true, written: false, endedSilence: false };
-    const lastLogAt = new Date(newest);
-    if (plan.endsSilence) {
-      const change = planObservation(host, host, { state: 'reporting', reason: null }, now, cause);
-      if (change) {
-        alertKeys = stageChange(tx, db, host, { ...change, host: { ...change.host, lastLogAt } }, true);
-      }
-    } else {
-      tx.update(ref, { lastLogAt, updatedAt: now });
-      countFirestore('writes');
+    const planned = plan(host);
+    if (planned.write === 'nothing') return { known: true, written: false, endedSilence: false, alertKeys: [] };
+    if (planned.write === 'change') {
+      const alertKeys = stageChange(tx, db, host, planned.change, true);
+      return { known: true, written: true, endedSilence: true, alertKeys };
     }
-    return { known: true, written: true, endedSilence: plan.endsSilence };
+    tx.update(ref, { lastLogAt: planned.lastLogAt, updatedAt: planned.updatedAt });
+    countFirestore('writes');
+    return { known: true, written: true, endedSilence: false, alertKeys: [] };
   });
-  if (alertKeys.length > 0) await flushAlerts(alertKeys, db);
-  return outcome;
 }
 
 /** Many hosts in one read (getAll): each with the update time a conditional write can check against. */
@@ -338,4 +327,28 @@ export async function advanceLastLogAt(
     if ((error as { code?: number }).code === 9) return false; // FAILED_PRECONDITION
     throw error;
   }
+}
+
+/**
+ * Read-modify-write of hosts/{id}.openIncidents in a transaction (arrayRemove would need the exact
+ * element); nothing is written when `edit` leaves the list as it was.
+ */
+export async function updateOpenIncidents(
+  instanceId: string,
+  edit: (list: OpenIncident[]) => OpenIncident[],
+  db: Firestore = clients.firestore(),
+): Promise<void> {
+  const ref = db.collection(HOSTS).doc(instanceId);
+  countFirestore('transactions');
+  await db.runTransaction(async (tx) => {
+    const snapshot = await tx.get(ref);
+    const list = ((snapshot.get('openIncidents') as OpenIncident[] | undefined) ?? []).map((i) => ({
+      ...i,
+      startedAt: i.startedAt instanceof Timestamp ? i.startedAt.toDate() : i.startedAt,
+    }));
+    const next = edit(list);
+    if (JSON.stringify(next) === JSON.stringify(list)) return;
+    tx.update(ref, { openIncidents: next.length ? next : FieldValue.delete(), updatedAt: new Date() });
+    countFirestore('writes');
+  });
 }

@@ -117,9 +117,13 @@ export async function listZoneInventories(project: string, zone: string): Promis
   });
 }
 
-/** `projects/P/locations/Z/instances/I/...` -> I (the instance id or name the report is for). */
+/** `projects/P/locations/Z/instances/I/osPolicyAssignments/A/report` -> I (the instance id or name). */
 export const instanceOfReport = (name: string | null | undefined) =>
-  /\/instances\/([^/]+)\//.exec(name ?? '')?.[1] ?? null;
+  /\/instances\/([^/]+)\/osPolicyAssignments\//.exec(name ?? '')?.[1] ?? null;
+
+/** `projects/P/locations/Z/instances/I/inventory` -> I (the instance id or name). */
+export const instanceOfInventory = (name: string | null | undefined) =>
+  /\/instances\/([^/]+)\/inventory$/.exec(name ?? '')?.[1] ?? null;
 
 /** The installed osquery version in a FULL inventory, or null. */
 export function osqueryVersionOf(inventory: Inventory): string | null {

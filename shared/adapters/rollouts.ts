@@ -4,17 +4,10 @@ import { FieldValue, Timestamp, type Firestore } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
 import type { PolicyConfig } from '../domain/policy.js';
+import type { ZoneRollout } from '../domain/assignment.js';
 
 export const ROLLOUTS = 'rollouts';
 export const CURRENT = { collection: 'config', doc: 'current' } as const;
-
-export interface ZoneRollout {
-  project: string;
-  zone: string;
-  assignment: string;
-  revisionId: string;
-  rolloutState: string;
-}
 
 export interface RolloutRecord {
   configVersion: string;

@@ -4,7 +4,7 @@
 import { FieldPath, Timestamp, type DocumentData, type Firestore, type Query } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
-import { mergeFleetStatus, type FleetStatus, type ProjectStatus, type RunSummary } from '../domain/status.js';
+import type { FleetStatus, HistoryPoint, ProjectStatus, RunSummary } from '../domain/status.js';
 import type { AlertRow } from '../domain/status-view.js';
 import type { Host } from '../domain/host.js';
 import { AUDITS } from './audits.js';
@@ -75,13 +75,14 @@ export type PublishOutcome =
   | { published: true; latest: boolean; run: FleetStatus['run'] };
 
 /**
- * When audits/{runId} is closed, merges its projects' snapshots into status/fleet and adds the run to
- * the coverage history, once: a second call for the same run changes nothing, and a run that closes
- * after a newer one only adds its history point.
+ * When audits/{runId} is closed, writes what `merge` makes of its projects' snapshots and the coverage
+ * history (shared/domain/status.ts mergeFleetStatus) to status/fleet, once: a second call for the same run
+ * changes nothing, and a run that closes after a newer one only adds its history point.
  */
 export async function publishRunStatus(
   runId: string,
-  now = new Date(),
+  now: Date,
+  merge: (run: RunSummary, projects: ProjectStatus[], history: HistoryPoint[], now: Date) => FleetStatus,
   db: Firestore = clients.firestore(),
 ): Promise<PublishOutcome> {
   const runSnapshot = await db.collection(AUDITS).doc(runId).get();
@@ -100,7 +101,7 @@ export async function publishRunStatus(
     countFirestore('reads');
     const previous = stored.exists ? (stored.data() as FleetStatus) : null;
     if (previous?.history.some((p) => p.runId === runId)) return { published: false, reason: 'already' };
-    const merged = mergeFleetStatus(run, statuses, previous?.history ?? [], now);
+    const merged = merge(run, statuses, previous?.history ?? [], now);
     const latest = !previous || previous.run.startedAt <= run.startedAt;
     tx.set(fleetRef(db), (latest ? merged : { ...previous, history: merged.history }) as unknown as DocumentData);
     countFirestore('writes');

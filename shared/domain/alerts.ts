@@ -84,3 +84,30 @@ export function owedMessages(episode: EpisodeMessages): { firing: boolean; resol
   if (!episode.kind || !episode.firing) return { firing: false, resolved: false };
   return { firing: !episode.firing.sentAt, resolved: Boolean(episode.resolved) && !episode.resolved?.sentAt };
 }
+
+/** An episode as its record (alerts/{dedupKey}) holds it, times as dates. */
+export interface Episode {
+  dedupKey: string;
+  kind: string;
+  severity: Severity;
+  host: AlertHost | null;
+  reason: string | null;
+  since: Date;
+  firing: { at: Date; sentAt: Date | null };
+  resolved: { at: Date; sentAt: Date | null } | null;
+}
+
+/** Pure: the message on the alert topic for one of an episode's two messages (contracts.md). */
+export function alertMessage(episode: Episode, status: 'firing' | 'resolved'): AlertMessage {
+  const at = status === 'firing' ? episode.firing.at : episode.resolved!.at;
+  return {
+    kind: episode.kind,
+    status,
+    severity: episode.severity,
+    host: episode.host,
+    reason: episode.reason,
+    since: episode.since.toISOString(),
+    at: at.toISOString(),
+    dedupKey: episode.dedupKey,
+  };
+}

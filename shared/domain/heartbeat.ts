@@ -1,4 +1,5 @@
 // osquery log lines -> which host they came from and how recent its newest line is (pure).
+import { planObservation, type Host, type HostChange } from './host.js';
 import { isInstanceId } from './ids.js';
 
 export interface HostIdentityAttributes {
@@ -106,4 +107,43 @@ export function planHeartbeat(
   if (host.state === 'silent') return { write: true, endsSilence: true };
   const due = lastWrittenAt === null || now - lastWrittenAt >= windowMs;
   return { write: due, endsSilence: false };
+}
+
+/** What recording a heartbeat writes to a host read in a transaction. */
+export type HeartbeatWrite =
+  | { write: 'nothing' }
+  /** lastLogAt moves forward; nothing else changes. */
+  | { write: 'lastLogAt'; lastLogAt: Date; updatedAt: Date }
+  /** A silent host reports again: its state change (and the alert episode it closes), lastLogAt with it. */
+  | { write: 'change'; change: HostChange };
+
+/** Pure: what a heartbeat writes to the host as read: planHeartbeat's answer, as a write. */
+export function planHeartbeatWrite(
+  host: Host,
+  newest: number,
+  lastWrittenAt: number | null,
+  now: Date,
+  windowMs: number,
+  cause: string,
+): HeartbeatWrite {
+  const plan = planHeartbeat(host, newest, lastWrittenAt, now.getTime(), windowMs);
+  if (!plan.write) return { write: 'nothing' };
+  const lastLogAt = new Date(newest);
+  if (!plan.endsSilence) return { write: 'lastLogAt', lastLogAt, updatedAt: now };
+  // silent -> reporting is always a change.
+  const change = planObservation(host, host, { state: 'reporting', reason: null }, now, cause)!;
+  return { write: 'change', change: { ...change, host: { ...change.host, lastLogAt } } };
+}
+
+/**
+ * Pure: how long a compliant host may go without a log line before it is silent: the set minutes, or
+ * three heartbeat intervals plus the splay osquery may add to each.
+ */
+export function silenceThresholdMs(setting: {
+  minutes?: number;
+  heartbeatIntervalSeconds: number;
+  splayPercent: number;
+}): number {
+  if (setting.minutes !== undefined) return setting.minutes * 60_000;
+  return Math.round(3 * setting.heartbeatIntervalSeconds * (1 + setting.splayPercent / 100) * 1000);
 }

@@ -1,4 +1,5 @@
 // Host documents and their state changes (contracts.md: hosts/{instanceId} and its transitions).
+import { episodesFor, type EpisodeChange } from './alerts.js';
 
 export const HOST_STATES = [
   'exempt',
@@ -43,6 +44,8 @@ export interface Transition {
 export interface HostChange {
   host: Host;
   transition: Transition | null;
+  /** The alert episodes the change opens or closes (written with it). */
+  episodes: EpisodeChange;
 }
 
 export const isInScope = (state: HostState) => state !== 'exempt' && state !== 'deleted';
@@ -93,7 +96,7 @@ function changeTo(
   };
   const transition =
     current?.state === state ? null : { from: current?.state ?? null, to: state, reason, at: now, cause };
-  return { host, transition };
+  return { host, transition, episodes: episodesFor(current, host, transition) };
 }
 
 /**

@@ -174,6 +174,9 @@ export function coverageParts(counts: StateCounts): { reporting: number; expecte
   };
 }
 
+/** Pure: coverage = reporting / (in scope and not stopped), or null when nothing is expected to report. */
+export const coverageOf = (counts: StateCounts): number | null => coverageParts(counts).coverage;
+
 /**
  * Pure: one project's snapshot from the hosts its audit left (every host document of the project,
  * deleted ones included: they are counted, never listed).

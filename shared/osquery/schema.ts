@@ -6,7 +6,6 @@ import path from 'node:path';
 import { z } from 'zod';
 import { PINNED_OSQUERY_VERSION } from './version.js';
 
-export const DEFAULT_OSQUERY_VERSION = PINNED_OSQUERY_VERSION;
 export const schemaUrl = (version: string) =>
   `https://raw.githubusercontent.com/osquery/osquery-site/source/src/data/osquery_schema_versions/${version}.json`;
 
@@ -17,7 +16,7 @@ export function bundledSchemaPath(version: string): string | null {
 }
 
 /** Where the linter reads the schema from: an explicit path or URL, else the repository's copy, else the published URL. */
-export function schemaSource(explicit: string | undefined, version: string = DEFAULT_OSQUERY_VERSION): string {
+export function schemaSource(explicit: string | undefined, version: string = PINNED_OSQUERY_VERSION): string {
   return explicit || bundledSchemaPath(version) || schemaUrl(version);
 }
 

@@ -1,10 +1,11 @@
 // logHeartbeat: when each host's osquery logs last arrived.
 import { config } from '../config.js';
 import { log } from '../log.js';
-import { identityOf, parseLogLines, planHeartbeat } from '../domain/heartbeat.js';
+import { identityOf, parseLogLines, planHeartbeat, planHeartbeatWrite } from '../domain/heartbeat.js';
 import type { PubSubMessage } from '../adapters/pubsub.js';
 import type { Timestamp } from '@google-cloud/firestore';
 import * as hosts from '../adapters/hosts.js';
+import { deliverAlerts } from './alerts.js';
 
 export type HeartbeatOutcome = 'recorded' | 'coalesced' | 'unchanged' | 'unknown-host' | 'no-identity' | 'no-lines';
 
@@ -188,14 +189,10 @@ async function writeBatch(batch: typeof queue): Promise<void> {
         try {
           // Planned again on a fresh read, with whatever newer lines arrived meanwhile.
           const newest = write.newest();
-          const result = await hosts.recordHeartbeat(
-            write.instanceId,
-            newest,
-            write.lastWrittenAt,
-            write.windowMs,
-            write.now,
-            write.cause,
+          const result = await hosts.recordHeartbeat(write.instanceId, (host) =>
+            planHeartbeatWrite(host, newest, write.lastWrittenAt, write.now, write.windowMs, write.cause),
           );
+          await deliverAlerts(result.alertKeys);
           resolve({ outcome: !result.known ? 'unknown-host' : result.written ? 'recorded' : 'unchanged', newest });
         } catch (error) {
           reject(error);

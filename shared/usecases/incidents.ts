@@ -1,13 +1,12 @@
 // monitoringAlert: Cloud Monitoring incidents about a VM (osqueryd CPU, memory) on its host document
 // and as host.performance alerts.
-import { FieldValue, Timestamp } from '@google-cloud/firestore';
 import { z } from 'zod';
-import { clients } from '../clients.js';
 import { log } from '../log.js';
-import { countFirestore } from '../metrics.js';
-import { closeEpisode, flushAlerts, openEpisode } from '../adapters/alerts.js';
-import { getHost, HOSTS } from '../adapters/hosts.js';
 import { isInstanceId, isProjectId, isZone } from '../domain/ids.js';
+import { incidentKey, withIncident, withoutIncident, type OpenIncident } from '../domain/incident.js';
+import { closeEpisode, openEpisode } from '../adapters/alerts.js';
+import { getHost, updateOpenIncidents } from '../adapters/hosts.js';
+import { deliverAlerts } from './alerts.js';
 
 // Every field is bounded before anything is written: an incident that is not what Cloud Monitoring
 // sends (an id with a slash, an instance id that is not one, a date ten thousand years out, a
@@ -74,20 +73,6 @@ export const notificationSchema = z
 export type Notification = z.infer<typeof notificationSchema>;
 export type IncidentOutcome = 'test-notification' | 'opened' | 'closed' | 'duplicate' | 'no-incident';
 
-export interface OpenIncident {
-  incidentId: string;
-  policy: string | null;
-  condition: string | null;
-  metric: string | null;
-  observed: string | null;
-  threshold: string | null;
-  startedAt: Date | null;
-  url: string | null;
-}
-
-export const incidentKey = (instanceId: string | null, incidentId: string) =>
-  `host.performance:${instanceId ?? 'none'}:${incidentId}`;
-
 export async function handleIncident(notification: Notification, now = new Date()): Promise<IncidentOutcome> {
   if (notification.version === 'test') {
     log.info({}, "monitoringAlert: the console's test notification arrived; the channel works");
@@ -125,7 +110,7 @@ export async function handleIncident(notification: Notification, now = new Date(
       severity: 'warning',
       host: alertHost,
       reason,
-      since: Timestamp.fromDate(started),
+      since: started,
       at: started,
     });
     if (host && instanceId) {
@@ -139,44 +124,21 @@ export async function handleIncident(notification: Notification, now = new Date(
         startedAt: incident.started_at ? new Date(incident.started_at * 1000) : null,
         url: incident.url ?? null,
       };
-      await updateOpenIncidents(instanceId, (list) =>
-        list.some((i) => i.incidentId === record.incidentId) ? list : [...list, record],
-      );
+      await updateOpenIncidents(instanceId, (list) => withIncident(list, record));
     } else if (!instanceId) {
       log.info(
         { incidentId: incident.incident_id, resource: incident.resource_name ?? incident.resource?.type },
         'monitoringAlert: incident without a VM instance; forwarded without a host',
       );
     }
-    await flushAlerts([key]);
+    await deliverAlerts([key]);
     return opened ? 'opened' : 'duplicate';
   }
 
   const ended = incident.ended_at ? new Date(incident.ended_at * 1000) : now;
   const closed = await closeEpisode(key, ended);
   if (instanceId && (await getHost(instanceId)))
-    await updateOpenIncidents(instanceId, (list) => list.filter((i) => i.incidentId !== incident.incident_id));
-  await flushAlerts([key]);
+    await updateOpenIncidents(instanceId, (list) => withoutIncident(list, incident.incident_id));
+  await deliverAlerts([key]);
   return closed ? 'closed' : 'duplicate';
-}
-
-/** Read-modify-write of hosts/{id}.openIncidents in a transaction (arrayRemove needs the exact element). */
-async function updateOpenIncidents(
-  instanceId: string,
-  change: (list: OpenIncident[]) => OpenIncident[],
-): Promise<void> {
-  const db = clients.firestore();
-  const ref = db.collection(HOSTS).doc(instanceId);
-  countFirestore('transactions');
-  await db.runTransaction(async (tx) => {
-    const snapshot = await tx.get(ref);
-    const list = ((snapshot.get('openIncidents') as OpenIncident[] | undefined) ?? []).map((i) => ({
-      ...i,
-      startedAt: i.startedAt instanceof Timestamp ? i.startedAt.toDate() : i.startedAt,
-    }));
-    const next = change(list);
-    if (JSON.stringify(next) === JSON.stringify(list)) return;
-    tx.update(ref, { openIncidents: next.length ? next : FieldValue.delete(), updatedAt: new Date() });
-    countFirestore('writes');
-  });
 }

@@ -1,15 +1,15 @@
 // vmLifecycle's use cases: enroll a created VM, retire a deleted one, enroll what a bulk insert made.
-import { config, policySettings as settings } from '../config.js';
+import { config, policySettings } from '../config.js';
 import { log } from '../log.js';
 import type { InstanceRef, LifecycleAction } from '../domain/audit-event.js';
 import { planEnrollment, planRetirement, sameIdentity, type HostIdentity, type HostState } from '../domain/host.js';
-import { buildOsqueryAssignment, assignmentSelects } from '../domain/policy.js';
+import { assignmentSelects } from '../domain/policy.js';
 import { checkPrerequisites, decideScope, instanceDecidesOsConfig } from '../domain/scope.js';
 import type { Vm } from '../domain/vm.js';
 import * as compute from '../adapters/compute.js';
-import * as osconfig from '../adapters/osconfig.js';
 import * as hosts from '../adapters/hosts.js';
-import { currentPolicyConfig } from '../adapters/rollouts.js';
+import { deliverAlerts } from './alerts.js';
+import { ensureZoneAssignment } from './assignments.js';
 
 export interface EnrollmentOutcome {
   instanceId: string;
@@ -32,14 +32,14 @@ export async function enrollVm(
   cause: string,
   projectMetadata?: Record<string, string>,
 ): Promise<EnrollmentOutcome> {
-  const s = settings();
+  const settings = policySettings();
   let decided: { state: 'exempt' | 'blocked' | 'pending'; reason: string };
-  const scope = decideScope(vm, s);
+  const scope = decideScope(vm, settings);
   if (!scope.inScope) {
     decided = { state: 'exempt', reason: scope.reason };
     // The assignment excludes by label and OS; a VM exempt for another reason must carry the opt-out label.
-    if (assignmentSelects(vm, s)) {
-      await compute.setInstanceLabel(vm, s.optOutLabel.key, s.optOutLabel.value);
+    if (assignmentSelects(vm, settings)) {
+      await compute.setInstanceLabel(vm, settings.optOutLabel.key, settings.optOutLabel.value);
       log.info({ instanceId: vm.instanceId, reason: scope.reason }, 'labelled exempt VM out of the OS policy');
     }
   } else {
@@ -53,10 +53,7 @@ export async function enrollVm(
       check = { ok: true };
     }
     if (check.ok) {
-      // The current configuration is read only when the zone has no assignment yet.
-      const { created } = await osconfig.ensureAssignment(vm.project, vm.zone, config().ASSIGNMENT_ID, async () =>
-        buildOsqueryAssignment(s, (await currentPolicyConfig()) ?? undefined),
-      );
+      const { created } = await ensureZoneAssignment(vm.project, vm.zone);
       if (created) log.info({ project: vm.project, zone: vm.zone }, 'created osquery OS policy assignment');
       decided = { state: 'pending', reason: 'policy-targeted' };
     } else {
@@ -67,6 +64,7 @@ export async function enrollVm(
   const result = await hosts.applyHostChange(vm.instanceId, (current) =>
     planEnrollment(current, identityOf(vm), decided, now, cause),
   );
+  await deliverAlerts(result.alertKeys);
   const host = result.host;
   return {
     instanceId: vm.instanceId,
@@ -106,6 +104,7 @@ async function retire(ref: InstanceRef, cause: string): Promise<EnrollmentOutcom
     // The host read again in the transaction must still be the one that was checked.
     current && sameIdentity(current, recorded) ? planRetirement(current, now, cause) : null,
   );
+  await deliverAlerts(result.alertKeys);
   return { instanceId, name: recorded.name, state: 'deleted', reason: 'vm-deleted', written: result.changed };
 }
 
@@ -126,7 +125,8 @@ export async function runLifecycleAction(action: LifecycleAction, cause: string)
       const vms = action.zone
         ? await compute.listZoneVms(action.project, action.zone)
         : await compute.listProjectVms(action.project, { zonePrefix: `${action.region}-` });
-      const inScope = vms.filter((vm) => decideScope(vm, settings()).inScope && !instanceDecidesOsConfig(vm));
+      const settings = policySettings();
+      const inScope = vms.filter((vm) => decideScope(vm, settings).inScope && !instanceDecidesOsConfig(vm));
       // One project metadata read serves the whole location.
       const metadata = inScope.length > 0 ? await compute.getProjectMetadata(action.project) : {};
       const outcomes: EnrollmentOutcome[] = [];

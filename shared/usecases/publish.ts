@@ -1,9 +1,8 @@
 // `osq-orch publish`: bundle -> version -> Cloud Storage -> rollouts/{version} -> every zone's assignment.
-import { config, policySettings, required } from '../config.js';
+import { config, policySettings, renderSettings, required } from '../config.js';
 import { log } from '../log.js';
 import { isPermissionDenied } from '../errors.js';
 import { mapLimit, perMinuteLimiter } from '../rate.js';
-import { buildOsqueryAssignment, policyIdFor, type PolicyConfig } from '../domain/policy.js';
 import { decideScope } from '../domain/scope.js';
 import { loadBundle, DEFAULT_BUNDLE_DIR } from '../osquery/bundle.js';
 import { formatFinding, lintBundle } from '../osquery/lint.js';
@@ -11,10 +10,9 @@ import { lintOptionsFor } from '../osquery/lint-policy.js';
 import type { OsquerySchema } from '../osquery/schema.js';
 import { objectNameOf, policyConfigOf, renderBundle, type RenderedConfig } from '../osquery/render.js';
 import * as compute from '../adapters/compute.js';
-import * as osconfig from '../adapters/osconfig.js';
 import * as rollouts from '../adapters/rollouts.js';
-import type { ZoneRollout } from '../adapters/rollouts.js';
 import * as storage from '../adapters/storage.js';
+import { reconcileZoneAssignment } from './assignments.js';
 
 export interface PublishReport {
   configVersion: string;
@@ -24,11 +22,6 @@ export interface PublishReport {
   zones: { created: string[]; updated: string[]; unchanged: string[] };
   failedProjects: Record<string, string>;
   osConfigWrites: number;
-}
-
-export function renderSettings() {
-  const c = config();
-  return { logTopic: c.LOG_TOPIC, logTopicProject: c.LOG_TOPIC_PROJECT ?? required('GOOGLE_CLOUD_PROJECT') };
 }
 
 /** Uploads the files over the inline limit; returns their generations. */
@@ -52,58 +45,6 @@ async function zonesNeedingAssignment(project: string): Promise<string[]> {
   const vms = await compute.listProjectVms(project);
   return [...new Set(vms.filter((vm) => decideScope(vm, settings).inScope).map((vm) => vm.zone))].sort();
 }
-
-/**
- * Brings one zone's assignment to `policy`'s version: create when missing, update when at another
- * version, nothing when already there. The zone's revision and rollout state are recorded on the
- * version's rollout document whenever they differ from what it holds.
- */
-export async function reconcileZoneAssignment(
-  project: string,
-  zone: string,
-  policy: PolicyConfig | null,
-  takeWrite: () => Promise<void>,
-  recorded?: ZoneRollout,
-): Promise<'created' | 'updated' | 'unchanged'> {
-  const id = config().ASSIGNMENT_ID;
-  const wantedPolicyId = policyIdFor(policy?.configVersion);
-  const body = () => buildOsqueryAssignment(policySettings(), policy ?? undefined);
-  const existing = await osconfig.getAssignment(project, zone, id);
-  let outcome: 'created' | 'updated' | 'unchanged' = 'unchanged';
-  let assignment = existing;
-  if (!existing) {
-    await takeWrite();
-    const created = await osconfig.createAssignment(project, zone, id, body());
-    assignment = created.assignment;
-    outcome = created.created ? 'created' : 'unchanged';
-  } else if (existing.osPolicies?.[0]?.id !== wantedPolicyId) {
-    await takeWrite();
-    assignment = await osconfig.updateAssignment(osconfig.assignmentName(project, zone, id), body());
-    outcome = 'updated';
-  }
-  if (policy && assignment) {
-    const zoneRollout: ZoneRollout = {
-      project,
-      zone,
-      assignment: osconfig.assignmentName(project, zone, id),
-      revisionId: String(assignment.revisionId ?? ''),
-      rolloutState: rolloutStateName(assignment.rolloutState),
-    };
-    if (
-      !recorded ||
-      recorded.revisionId !== zoneRollout.revisionId ||
-      recorded.rolloutState !== zoneRollout.rolloutState
-    ) {
-      await rollouts.recordZoneRollout(policy.configVersion, zoneRollout);
-    }
-  }
-  return outcome;
-}
-
-// LRO results arrive protobuf-decoded (enums as numbers); plain reads as names.
-const ROLLOUT_STATES = ['ROLLOUT_STATE_UNSPECIFIED', 'IN_PROGRESS', 'CANCELLING', 'CANCELLED', 'SUCCEEDED'];
-export const rolloutStateName = (state: unknown) =>
-  typeof state === 'number' ? (ROLLOUT_STATES[state] ?? String(state)) : String(state ?? 'ROLLOUT_STATE_UNSPECIFIED');
 
 export class BundleRejected extends Error {
   override name = 'BundleRejected';

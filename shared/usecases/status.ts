@@ -3,7 +3,7 @@
 import { log } from '../log.js';
 import { usageSince, usageSnapshot } from '../metrics.js';
 import type { Host } from '../domain/host.js';
-import { RUN_CLOSED_MESSAGE, summarizeProject, type RunSummary } from '../domain/status.js';
+import { mergeFleetStatus, RUN_CLOSED_MESSAGE, summarizeProject, type RunSummary } from '../domain/status.js';
 import { buildStatusView, type StatusFilters, type StatusView } from '../domain/status-view.js';
 import * as status from '../adapters/status.js';
 import * as rollouts from '../adapters/rollouts.js';
@@ -22,7 +22,7 @@ export async function recordProjectStatus(runId: string, project: string, hosts:
  * calls, however often) and log the run's coverage.
  */
 export async function publishRunStatus(runId: string, now = new Date()): Promise<status.PublishOutcome> {
-  const outcome = await status.publishRunStatus(runId, now);
+  const outcome = await status.publishRunStatus(runId, now, mergeFleetStatus);
   if (outcome.published) {
     const r = outcome.run;
     log.info(

@@ -53,10 +53,10 @@ export async function benchStatusPage(
   const { clients } = await import('../../shared/clients.js');
   const { mapLimit } = await import('../../shared/rate.js');
   const { usageSince, usageSnapshot } = await import('../../shared/metrics.js');
-  const { summarizeProject, mergeFleetStatus } = await import('../../shared/domain/status.js');
+  const { coverageOf, summarizeProject, mergeFleetStatus } = await import('../../shared/domain/status.js');
   const { buildStatusView } = await import('../../shared/domain/status-view.js');
   const { renderStatusPage } = await import('../../shared/views/status-page.js');
-  const { coverageOf, createRun } = await import('../../shared/adapters/audits.js');
+  const { createRun } = await import('../../shared/adapters/audits.js');
   const { hostFromDoc } = await import('../../shared/adapters/hosts.js');
   const { recordProjectStatus, publishRunStatus } = await import('../../shared/usecases/status.js');
   const db = clients.firestore();

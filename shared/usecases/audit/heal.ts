@@ -1,0 +1,92 @@
+// Stage 3, heal: every zone with in-scope VMs gets the assignment at the current version, and the label
+// and metadata fixes the decisions ask for are made on the VMs. One VM's fault costs that VM only.
+import { config } from '../../config.js';
+import { log } from '../../log.js';
+import { mapLimit, perMinuteLimiter } from '../../rate.js';
+import { fixesOf, withoutFailedFixes, zonesToCheck, type HostPlan, type VmFix } from '../../domain/audit.js';
+import type { Action, ReconcileSettings } from '../../domain/reconcile.js';
+import type { Vm } from '../../domain/vm.js';
+import * as compute from '../../adapters/compute.js';
+import { reconcileZoneAssignment } from '../assignments.js';
+import type { Audit } from './context.js';
+import type { World } from './read.js';
+
+export interface FixFailure extends VmFix {
+  reason: string;
+}
+
+export type Healing =
+  | {
+      applied: true;
+      /** `zone:created` or `zone:updated` for each zone whose assignment changed. */
+      zonesHealed: string[];
+      /** VMs whose fix failed: their hosts are left for the next audit. */
+      fixFailures: FixFailure[];
+      /** The plans to write: those whose fix failed no longer change their host. */
+      plans: HostPlan[];
+    }
+  | {
+      /** A dry run: nothing was checked or fixed. */
+      applied: false;
+      /** The zones whose assignment would be checked (created or updated where needed). */
+      zonesToCheck: string[];
+      /** The fixes that would be made. */
+      fixes: VmFix[];
+      plans: HostPlan[];
+    };
+
+export async function heal(world: World, plans: HostPlan[], audit: Audit): Promise<Healing> {
+  const zones = zonesToCheck(audit.project, world.inScope, world.rollout, world.observations.zonesWithReports);
+  const fixes = fixesOf(plans);
+  if (audit.dryRun) return { applied: false, zonesToCheck: zones, fixes, plans };
+
+  audit.progress({ phase: 'reconcile', done: 0, total: world.vms.length });
+  const zonesHealed = await healZones(world, zones, audit);
+  const fixFailures = await fixVms(world, fixes, audit);
+  audit.progress({ phase: 'reconcile', done: world.vms.length, total: world.vms.length });
+  const failed = new Set(fixFailures.map((f) => f.instanceId));
+  return { applied: true, zonesHealed, fixFailures, plans: withoutFailedFixes(plans, failed) };
+}
+
+async function healZones(world: World, zones: string[], audit: Audit): Promise<string[]> {
+  const healed: string[] = [];
+  const writes = perMinuteLimiter(config().OSCONFIG_WRITES_PER_MINUTE);
+  const policy = world.rollout?.policyConfig ?? null;
+  await mapLimit(zones, 4, async (zone) => {
+    const recorded = world.rollout?.zones?.[`${audit.project}/${zone}`];
+    const outcome = await reconcileZoneAssignment(audit.project, zone, policy, () => writes.take(), recorded);
+    if (outcome !== 'unchanged') healed.push(`${zone}:${outcome}`);
+  });
+  return healed;
+}
+
+/**
+ * Carries out each VM's fixes in order. A VM deleted since the listing, a 412 or a 403 stops that VM's
+ * fixes and is returned; the other VMs go on.
+ */
+async function fixVms(world: World, fixes: VmFix[], audit: Audit): Promise<FixFailure[]> {
+  const failures: FixFailure[] = [];
+  const vms = new Map(world.vms.map((vm) => [vm.instanceId, vm]));
+  const byVm = new Map<string, VmFix[]>();
+  for (const fix of fixes) byVm.set(fix.instanceId, [...(byVm.get(fix.instanceId) ?? []), fix]);
+  await mapLimit([...byVm.values()], 4, async (vmFixes) => {
+    for (const fix of vmFixes) {
+      try {
+        await act(vms.get(fix.instanceId)!, fix.action, audit.settings);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        failures.push({ ...fix, reason });
+        log.warn({ project: audit.project, ...fix, reason }, 'audit: fix failed; the VM is left for the next audit');
+        return;
+      }
+    }
+  });
+  return failures;
+}
+
+/** Carries out a fix a decision asks for, on the VM itself. */
+async function act(vm: Vm, action: Action, settings: ReconcileSettings): Promise<void> {
+  if (action === 'label-exempt')
+    await compute.setInstanceLabel(vm, settings.optOutLabel.key, settings.optOutLabel.value);
+  if (action === 'remediate-osconfig') await compute.setInstanceMetadata(vm, 'enable-osconfig', 'TRUE');
+}

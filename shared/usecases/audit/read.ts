@@ -1,0 +1,105 @@
+// Stage 1, read the world: the project's VMs and host documents, the current version and its rollout
+// record, the project's metadata when needed, and per zone what OS Config reports.
+import { config } from '../../config.js';
+import { mapLimit, perMinuteLimiter } from '../../rate.js';
+import type { Observations } from '../../domain/audit.js';
+import { observedKey, reduceReport } from '../../domain/reconcile.js';
+import { decideScope, instanceDecidesOsConfig } from '../../domain/scope.js';
+import type { Vm } from '../../domain/vm.js';
+import * as compute from '../../adapters/compute.js';
+import * as osconfig from '../../adapters/osconfig.js';
+import * as hosts from '../../adapters/hosts.js';
+import * as rollouts from '../../adapters/rollouts.js';
+import type { Audit } from './context.js';
+
+export interface World {
+  vms: Vm[];
+  /** The VMs decideScope keeps: their zones need the assignment. */
+  inScope: Vm[];
+  /** Host documents as read, with the update time each conditional write checks against. */
+  hosts: Map<string, hosts.ReadHost>;
+  /** The project's metadata; read only when some in-scope VM leaves enable-osconfig to it. */
+  projectMetadata: Record<string, string>;
+  observations: Observations;
+  /** The current configuration version and its rollout record (null: nothing published). */
+  currentVersion: string | null;
+  rollout: rollouts.RolloutRecord | null;
+}
+
+export async function readWorld(audit: Audit): Promise<World> {
+  const { project, progress } = audit;
+  const timed = <T>(step: string, p: Promise<T>) => p.then((v) => (audit.mark(step), v));
+  progress({ phase: 'inventory', done: 0, total: 1 });
+  const vmsListed = timed('vmsListedAt', compute.listProjectVms(project));
+  const hostsRead = timed('hostsReadAt', hosts.listProjectHosts(project));
+  // Joined now, so a refusal (403) while the rollout record is read is handled, never left unhandled.
+  const inventory = Promise.all([vmsListed, hostsRead]);
+  inventory.catch(() => undefined); // awaited below
+  const currentVersion = await rollouts.currentVersion();
+  const rollout = currentVersion ? await rollouts.getRollout(currentVersion) : null;
+
+  // Zones the current version was rolled out to are known before Compute answers: their reports are
+  // listed while the VMs and host documents are still being read.
+  const observations: Observations = { reports: new Map(), osqueryVersions: new Map(), zonesWithReports: new Set() };
+  const reads = perMinuteLimiter(config().OSCONFIG_READS_PER_MINUTE);
+  let zonesDone = 0;
+  const knownZones = Object.values(rollout?.zones ?? {})
+    .filter((z) => z.project === project)
+    .map((z) => z.zone)
+    .sort();
+  const early = timed(
+    'knownZonesObservedAt',
+    observeZones(project, knownZones, observations, reads, () =>
+      progress({ phase: 'reports', done: ++zonesDone, total: knownZones.length }),
+    ),
+  );
+  early.catch(() => undefined); // awaited below; avoid an unhandled rejection while Compute is read
+  const [vms, known] = await inventory;
+  const inScope = vms.filter((vm) => decideScope(vm, audit.settings).inScope);
+  const projectMetadata = inScope.some((vm) => !instanceDecidesOsConfig(vm))
+    ? await compute.getProjectMetadata(project)
+    : {};
+  progress({ phase: 'inventory', done: 1, total: 1 });
+
+  const zones = [...new Set(inScope.filter((vm) => vm.status === 'RUNNING').map((vm) => vm.zone))].sort();
+  const extraZones = zones.filter((z) => !knownZones.includes(z));
+  await Promise.all([
+    early,
+    observeZones(project, extraZones, observations, reads, () =>
+      progress({ phase: 'reports', done: ++zonesDone, total: knownZones.length + extraZones.length }),
+    ),
+  ]);
+  audit.mark('observedAt');
+  return { vms, inScope, hosts: known, projectMetadata, observations, currentVersion, rollout };
+}
+
+/** Reports and inventories of zones: two wildcard listings per zone, paced to the OS Config read quota. */
+async function observeZones(
+  project: string,
+  zones: string[],
+  into: Observations,
+  reads: ReturnType<typeof perMinuteLimiter>,
+  onZone: () => void,
+): Promise<void> {
+  const assignmentId = config().ASSIGNMENT_ID;
+  await mapLimit(zones, 5, async (zone) => {
+    await reads.take();
+    const zoneReports = await osconfig.listZoneReports(project, zone);
+    await reads.take();
+    const inventories = await osconfig.listZoneInventories(project, zone);
+    for (const r of zoneReports) {
+      if (!String(r.name).includes(`/osPolicyAssignments/${assignmentId}/`)) continue;
+      const instance = osconfig.instanceOfReport(r.name);
+      const reduced = reduceReport(r as Parameters<typeof reduceReport>[0]);
+      if (instance && reduced) {
+        into.reports.set(observedKey(zone, instance), reduced);
+        into.zonesWithReports.add(zone);
+      }
+    }
+    for (const inv of inventories) {
+      const instance = osconfig.instanceOfInventory(inv.name);
+      if (instance) into.osqueryVersions.set(observedKey(zone, instance), osconfig.osqueryVersionOf(inv));
+    }
+    onZone();
+  });
+}
