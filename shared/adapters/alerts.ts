@@ -4,6 +4,7 @@ import { Timestamp, type DocumentReference, type Firestore, type SetOptions } fr
 import { clients } from '../clients.js';
 import { config } from '../config.js';
 import { log } from '../log.js';
+import { isAlreadyExists } from '../errors.js';
 import { countFirestore } from '../metrics.js';
 import {
   episodeKey,
@@ -84,7 +85,7 @@ export async function openEpisode(
     countFirestore('writes');
     return true;
   } catch (error) {
-    if ((error as { code?: number }).code === 6) return false;
+    if (isAlreadyExists(error)) return false;
     throw error;
   }
 }
