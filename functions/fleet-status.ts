@@ -4,7 +4,7 @@
 //   /api/status    the same data as JSON
 //   /evidence.csv  the compliance evidence: every in-scope and exempt host, from the hosts collection
 import type { Request, Response } from '@google-cloud/functions-framework';
-import { isTransient } from '../shared/errors.js';
+import { httpHandler, httpStatusOf } from './invocation.js';
 import { log } from '../shared/log.js';
 import { parseFilters } from '../shared/domain/status-view.js';
 import { loadStatusView, writeEvidence } from '../shared/usecases/status.js';
@@ -79,7 +79,7 @@ async function evidence(req: Request, res: Response): Promise<void> {
   );
 }
 
-export async function fleetStatus(req: Request, res: Response): Promise<void> {
+export const fleetStatus = httpHandler('fleetStatus', async (req: Request, res: Response): Promise<void> => {
   common(res);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.set('Allow', 'GET, HEAD').status(405).type('text/plain').send('method not allowed\n');
@@ -92,14 +92,11 @@ export async function fleetStatus(req: Request, res: Response): Promise<void> {
     if (path === `/${EVIDENCE_PATH}`) return await evidence(req, res);
     res.status(404).type('text/plain').send('not found\n');
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    log.error({ path, reason }, 'fleetStatus: failed');
+    // As the event handlers map failures: transient -> 503 (worth a retry), the rest -> 500.
+    const { status, mapped } = httpStatusOf(error);
+    log[status === 503 ? 'warn' : 'error']({ path, status, reason: mapped.message }, 'fleetStatus: failed');
     // A download already under way is cut off rather than ended, so it cannot pass for complete.
     if (res.headersSent) res.destroy(error instanceof Error ? error : undefined);
-    else
-      res
-        .status(isTransient(error) ? 503 : 500)
-        .type('text/plain')
-        .send('the fleet status could not be read; try again\n');
+    else res.status(status).type('text/plain').send('the fleet status could not be read; try again\n');
   }
-}
+});

@@ -1,46 +1,23 @@
-import type { CloudEvent } from '@google-cloud/functions-framework';
+import { eventHandler, runUseCase } from './invocation.js';
 import { parseAuditLogEvent } from '../shared/domain/audit-event.js';
-import { ConfigError } from '../shared/config.js';
-import { asHandlerError, PermanentError } from '../shared/errors.js';
-import { log } from '../shared/log.js';
+import { addLogContext, log } from '../shared/log.js';
 import { runLifecycleAction } from '../shared/usecases/lifecycle.js';
 
 /** Eventarc: Compute Engine audit-log entries for instance insert, bulkInsert and delete. */
-export async function vmLifecycle(event: CloudEvent<unknown>): Promise<void> {
-  const eventRef = { eventId: event.id, source: event.source };
+export const vmLifecycle = eventHandler('vmLifecycle', async (event) => {
   const action = parseAuditLogEvent(event.type, event.data);
   if (action.kind === 'invalid') {
     // Acknowledged: redelivering a malformed entry cannot make it valid.
-    log.warn({ ...eventRef, reason: action.reason }, 'vmLifecycle: rejected malformed event');
+    log.warn({ source: event.source, reason: action.reason }, 'vmLifecycle: rejected malformed event');
     return;
   }
   if (action.kind === 'ignore') {
-    log.debug({ ...eventRef, reason: action.reason, method: action.method }, 'vmLifecycle: ignored entry');
+    log.debug({ reason: action.reason, method: action.method }, 'vmLifecycle: ignored entry');
     return;
   }
+  // One VM's story is one filter (jsonPayload.instanceId) when the entry names the VM's id.
+  if (action.kind !== 'reconcile-location' && action.instance.instanceId)
+    addLogContext({ instanceId: action.instance.instanceId });
   const cause = `vmLifecycle ${action.method} ${action.operationId ?? event.id}`;
-  try {
-    const outcomes = await runLifecycleAction(action, cause);
-    log.info({ ...eventRef, action: action.kind, outcomes }, `vmLifecycle: ${action.kind} done`);
-  } catch (error) {
-    const mapped = asHandlerError(error);
-    if (mapped instanceof PermanentError) {
-      log.error(
-        { ...eventRef, action: action.kind, reason: mapped.message },
-        'vmLifecycle: permanent failure, acknowledged',
-      );
-      return;
-    }
-    if (mapped instanceof ConfigError)
-      log.error(
-        { ...eventRef, action: action.kind, reason: mapped.message },
-        'vmLifecycle: bad configuration, will be redelivered',
-      );
-    else
-      log.warn(
-        { ...eventRef, action: action.kind, reason: mapped.message },
-        'vmLifecycle: transient failure, will be redelivered',
-      );
-    throw mapped;
-  }
-}
+  await runUseCase('vmLifecycle', () => runLifecycleAction(action, cause), { fields: { action: action.kind } });
+});

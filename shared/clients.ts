@@ -13,6 +13,13 @@ import { config } from './config.js';
 import { patchOsConfigDescriptors } from './adapters/osconfig-client-fix.js';
 import { countApiCall } from './metrics.js';
 
+/**
+ * What an adapter takes for a client: the client, or the promise the getters below return. Adapters
+ * default to `clients.x()`, evaluated only when called (the library still loads on first use); tests and
+ * other callers pass their own.
+ */
+export type Awaitable<T> = T | Promise<T>;
+
 /** Options that aim a REST client at the local simulator; empty in production. */
 type ClientOptions = NonNullable<ConstructorParameters<typeof InstancesClient>[0]>;
 
@@ -82,11 +89,15 @@ const osConfig = lazy(async (): Promise<OsConfigZonalServiceClient> => {
 const firestore = lazy(
   () => new Firestore({ databaseId: config().FIRESTORE_DATABASE, ignoreUndefinedProperties: true }),
 );
-// Storage takes the simulator's URL as apiEndpoint (no auth for a custom endpoint).
+// Storage takes the simulator's URL as apiEndpoint (no auth for a custom endpoint). Its own retries are
+// off: withRetry (shared/errors.ts) is the one retry layer, and it counts every attempt.
 const storage = lazy(async (): Promise<Storage> => {
   const { Storage } = await import('@google-cloud/storage');
   const url = config().GOOGLE_API_ENDPOINT;
-  return new Storage(url ? { apiEndpoint: url, projectId: config().GOOGLE_CLOUD_PROJECT ?? 'local' } : {});
+  const retryOptions = { autoRetry: false };
+  return new Storage(
+    url ? { apiEndpoint: url, projectId: config().GOOGLE_CLOUD_PROJECT ?? 'local', retryOptions } : { retryOptions },
+  );
 });
 // PUBSUB_EMULATOR_HOST, when set, points it at the emulator.
 const pubsub = lazy(async (): Promise<PubSub> => {

@@ -13,7 +13,24 @@ export class PermanentError extends Error {
 
 // The REST clients (gax fallback) turn HTTP statuses into gRPC codes (403 -> 7); GaxiosErrors and other
 // transports keep HTTP statuses. The two share no numbers, so both are recognised.
-const TRANSIENT_GRPC = new Set([4, 8, 10, 13, 14]); // DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE
+const GRPC = {
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+const TRANSIENT_GRPC = new Set<number>([
+  GRPC.DEADLINE_EXCEEDED,
+  GRPC.RESOURCE_EXHAUSTED,
+  GRPC.ABORTED,
+  GRPC.INTERNAL,
+  GRPC.UNAVAILABLE,
+]);
 const TRANSIENT_HTTP = new Set([408, 429, 500, 502, 503, 504]);
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
 
@@ -36,22 +53,33 @@ export function isTransient(error: unknown): boolean {
   return false;
 }
 
-export const isNotFound = (error: unknown) => statusOf(error) === 404 || statusOf(error) === 5;
-export const isAlreadyExists = (error: unknown) => statusOf(error) === 409 || statusOf(error) === 6;
-export const isPermissionDenied = (error: unknown) => statusOf(error) === 403 || statusOf(error) === 7;
-export const isConditionNotMet = (error: unknown) => statusOf(error) === 412 || statusOf(error) === 9;
+const hasStatus = (http: number, grpc: number) => (error: unknown) => {
+  const status = statusOf(error);
+  return status === http || status === grpc;
+};
+/** 404 / NOT_FOUND: the VM, assignment or document is not there. */
+export const isNotFound = hasStatus(404, GRPC.NOT_FOUND);
+/** 409 / ALREADY_EXISTS: a create lost a race, or ran twice; the goal is met. */
+export const isAlreadyExists = hasStatus(409, GRPC.ALREADY_EXISTS);
+/** 403 / PERMISSION_DENIED: a project this service account may not read or change. */
+export const isPermissionDenied = hasStatus(403, GRPC.PERMISSION_DENIED);
+/** 412 / FAILED_PRECONDITION: a fingerprint, generation or update time moved since it was read. */
+export const isConditionNotMet = hasStatus(412, GRPC.FAILED_PRECONDITION);
 
 export interface RetryOptions {
   retries?: number;
   minTimeoutMs?: number;
   maxTimeoutMs?: number;
-  /** Also retry these (e.g. a stale fingerprint, after re-reading). */
-  alsoRetry?: (error: unknown) => boolean;
 }
 
 /**
  * Runs `fn` (one Google API call, say), retrying transient faults with jittered exponential backoff;
  * anything else fails at once. API calls are counted where the clients are built (shared/clients.ts).
+ *
+ * The one retry layer: the calls inside run with the client library's own retries off (clientRetryOff()
+ * for the gax clients, autoRetry off on Storage), so each attempt is one request, counted, and retried
+ * on the same rules whichever library sent it. Never nest it: a read-modify-write that re-reads on 412
+ * loops around calls that each have their own withRetry (shared/adapters/compute.ts).
  */
 export function withRetry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
   return pRetry(fn, {
@@ -59,9 +87,17 @@ export function withRetry<T>(fn: (attempt: number) => Promise<T>, options: Retry
     minTimeout: options.minTimeoutMs ?? 100,
     maxTimeout: options.maxTimeoutMs ?? 5_000,
     randomize: true,
-    shouldRetry: ({ error }) => isTransient(error) || (options.alsoRetry?.(error) ?? false),
+    shouldRetry: ({ error }) => isTransient(error),
   });
 }
+
+/**
+ * gax CallOptions for every call withRetry wraps: the client's own retry off ("When set to null, the
+ * call will not retry"). Left on, Compute's client retries UNAVAILABLE reads for up to ten minutes by
+ * itself (instances_client_config.json), unseen by the API call counts, and multiplies withRetry's attempts.
+ * A new object per call: the generated clients write the call's routing header into the options they get.
+ */
+export const clientRetryOff = (): { retry: null } => ({ retry: null });
 
 /**
  * Maps a failure that survived retries to what the trigger should do: acknowledge a PermanentError,

@@ -3,6 +3,7 @@
 // sending is shared/usecases/alerts.ts's; this module keeps the records, the lease and the sent times.
 import { Timestamp, type DocumentReference, type Firestore, type SetOptions } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
+import { isAlreadyExists } from '../errors.js';
 import { countFirestore } from '../metrics.js';
 import {
   episodeKey,
@@ -83,7 +84,7 @@ export async function openEpisode(
     countFirestore('writes');
     return true;
   } catch (error) {
-    if ((error as { code?: number }).code === 6) return false;
+    if (isAlreadyExists(error)) return false;
     throw error;
   }
 }

@@ -1,6 +1,7 @@
 // Firestore: audits/{runId}, one document per audit run (contracts.md), completed project by project.
 import { FieldPath, Timestamp, type Firestore } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
+import { isAlreadyExists } from '../errors.js';
 import { countFirestore } from '../metrics.js';
 import type { ProjectResult, RunTotals } from '../domain/audit.js';
 
@@ -31,7 +32,7 @@ export async function createRun(
     countFirestore('writes');
     return true;
   } catch (error) {
-    if ((error as { code?: number }).code === 6) return false; // ALREADY_EXISTS
+    if (isAlreadyExists(error)) return false;
     throw error;
   }
 }

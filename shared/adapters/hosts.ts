@@ -324,7 +324,7 @@ export async function advanceLastLogAt(
     countFirestore('writes', advances.length);
     return true;
   } catch (error) {
-    if ((error as { code?: number }).code === 9) return false; // FAILED_PRECONDITION
+    if (isConditionNotMet(error)) return false;
     throw error;
   }
 }

@@ -1,17 +1,25 @@
-// OS Config (VM Manager): the zone's osquery OS policy assignment.
-import type { protos } from '@google-cloud/os-config';
-import { clients } from '../clients.js';
-import { isAlreadyExists, isNotFound, withRetry } from '../errors.js';
+// OS Config (VM Manager): the zone's osquery OS policy assignment, and the zone's reports and inventories.
+// Each function takes the client it uses, by default the shared one; withRetry is the one retry layer.
+import type { OsConfigZonalServiceClient, protos } from '@google-cloud/os-config';
+import { clients, type Awaitable } from '../clients.js';
+import { clientRetryOff, isAlreadyExists, isNotFound, withRetry } from '../errors.js';
 
 export type Assignment = protos.google.cloud.osconfig.v1.IOSPolicyAssignment;
+type Client = Awaitable<OsConfigZonalServiceClient>;
 
 export const assignmentName = (project: string, zone: string, id: string) =>
   `projects/${project}/locations/${zone}/osPolicyAssignments/${id}`;
 
-export async function getAssignment(project: string, zone: string, id: string): Promise<Assignment | null> {
+export async function getAssignment(
+  project: string,
+  zone: string,
+  id: string,
+  osConfig: Client = clients.osConfig(),
+): Promise<Assignment | null> {
+  const client = await osConfig;
   try {
-    const [assignment] = await withRetry(async () =>
-      (await clients.osConfig()).getOSPolicyAssignment({ name: assignmentName(project, zone, id) }),
+    const [assignment] = await withRetry(() =>
+      client.getOSPolicyAssignment({ name: assignmentName(project, zone, id) }, clientRetryOff()),
     );
     return assignment;
   } catch (error) {
@@ -29,23 +37,22 @@ export async function createAssignment(
   zone: string,
   id: string,
   body: Assignment,
+  osConfig: Client = clients.osConfig(),
 ): Promise<{ assignment: Assignment; created: boolean }> {
+  const client = await osConfig;
   try {
     const assignment = await withRetry(async () => {
-      const [operation] = await (
-        await clients.osConfig()
-      ).createOSPolicyAssignment({
-        parent: `projects/${project}/locations/${zone}`,
-        osPolicyAssignmentId: id,
-        osPolicyAssignment: body,
-      });
+      const [operation] = await client.createOSPolicyAssignment(
+        { parent: `projects/${project}/locations/${zone}`, osPolicyAssignmentId: id, osPolicyAssignment: body },
+        clientRetryOff(),
+      );
       const [result] = await operation.promise();
       return result as Assignment;
     });
     return { assignment, created: true };
   } catch (error) {
     if (!isAlreadyExists(error)) throw error;
-    const existing = await getAssignment(project, zone, id);
+    const existing = await getAssignment(project, zone, id, client);
     if (!existing) throw error;
     return { assignment: existing, created: false };
   }
@@ -57,21 +64,29 @@ export async function ensureAssignment(
   zone: string,
   id: string,
   build: () => Promise<Assignment>,
+  osConfig: Client = clients.osConfig(),
 ): Promise<{ assignment: Assignment; created: boolean }> {
-  const existing = await getAssignment(project, zone, id);
+  const client = await osConfig;
+  const existing = await getAssignment(project, zone, id, client);
   if (existing) return { assignment: existing, created: false };
-  return createAssignment(project, zone, id, await build());
+  return createAssignment(project, zone, id, await build(), client);
 }
 
 /** Replaces the assignment's policies, filter and rollout (a new revision and rollout) and waits for it. */
-export async function updateAssignment(name: string, body: Assignment): Promise<Assignment> {
+export async function updateAssignment(
+  name: string,
+  body: Assignment,
+  osConfig: Client = clients.osConfig(),
+): Promise<Assignment> {
+  const client = await osConfig;
   return withRetry(async () => {
-    const [operation] = await (
-      await clients.osConfig()
-    ).updateOSPolicyAssignment({
-      osPolicyAssignment: { ...body, name },
-      updateMask: { paths: ['description', 'os_policies', 'instance_filter', 'rollout'] },
-    });
+    const [operation] = await client.updateOSPolicyAssignment(
+      {
+        osPolicyAssignment: { ...body, name },
+        updateMask: { paths: ['description', 'os_policies', 'instance_filter', 'rollout'] },
+      },
+      clientRetryOff(),
+    );
     const [result] = await operation.promise();
     return result as Assignment;
   });
@@ -86,16 +101,22 @@ const REPORT_FIELDS =
   'complianceStateReason,osPolicyResourceCompliances(osPolicyResourceId,complianceState)))';
 const INVENTORY_FIELDS = 'nextPageToken,inventories(name,osInfo(shortName,version,osconfigAgentVersion),items)';
 const withFields = (fields: string) => ({
+  ...clientRetryOff(),
   autoPaginate: false,
   otherArgs: { headers: { 'X-Goog-FieldMask': fields } },
 });
 
 /** Every OS policy assignment report of a zone, one wildcard listing (instances/-, assignments/-). */
-export async function listZoneReports(project: string, zone: string): Promise<AssignmentReport[]> {
+export async function listZoneReports(
+  project: string,
+  zone: string,
+  osConfig: Client = clients.osConfig(),
+): Promise<AssignmentReport[]> {
+  const client = await osConfig;
   return withRetry(async () => {
     const reports: AssignmentReport[] = [];
     const parent = `projects/${project}/locations/${zone}/instances/-/osPolicyAssignments/-`;
-    for await (const r of (await clients.osConfig()).listOSPolicyAssignmentReportsAsync(
+    for await (const r of client.listOSPolicyAssignmentReportsAsync(
       { parent, pageSize: 1000 },
       withFields(REPORT_FIELDS),
     ))
@@ -105,10 +126,15 @@ export async function listZoneReports(project: string, zone: string): Promise<As
 }
 
 /** Every VM inventory of a zone with installed packages (FULL view), one wildcard listing. */
-export async function listZoneInventories(project: string, zone: string): Promise<Inventory[]> {
+export async function listZoneInventories(
+  project: string,
+  zone: string,
+  osConfig: Client = clients.osConfig(),
+): Promise<Inventory[]> {
+  const client = await osConfig;
   return withRetry(async () => {
     const inventories: Inventory[] = [];
-    for await (const inv of (await clients.osConfig()).listInventoriesAsync(
+    for await (const inv of client.listInventoriesAsync(
       { parent: `projects/${project}/locations/${zone}/instances/-`, view: 'FULL', pageSize: 1000 },
       withFields(INVENTORY_FIELDS),
     ))

@@ -1,19 +1,21 @@
 // Pub/Sub: publishing JSON messages (audit shards, alerts), and reading the Pub/Sub CloudEvent form.
+import type { PubSub } from '@google-cloud/pubsub';
 import { z } from 'zod';
-import { clients } from '../clients.js';
-import { withRetry } from '../errors.js';
+import { clients, type Awaitable } from '../clients.js';
+import { clientRetryOff, withRetry } from '../errors.js';
 import { countApiCall } from '../metrics.js';
 
-/** Publishes one JSON message; resolves to its message id. */
+/** Publishes one JSON message; resolves to its message id. withRetry retries it, the publisher's own retry is off. */
 export async function publishJson(
   topic: string,
   data: unknown,
   attributes: Record<string, string> = {},
+  pubsub: Awaitable<PubSub> = clients.pubsub(),
 ): Promise<string> {
-  const pubsub = await clients.pubsub();
+  const publisher = (await pubsub).topic(topic, { gaxOpts: clientRetryOff() });
   return withRetry(() => {
     countApiCall('pubsub.publish');
-    return pubsub.topic(topic).publishMessage({ json: data, attributes });
+    return publisher.publishMessage({ json: data, attributes });
   });
 }
 

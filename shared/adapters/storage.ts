@@ -1,6 +1,7 @@
 // Cloud Storage: the configuration bucket. Objects are content-addressed per version and never overwritten.
 import { createHash } from 'node:crypto';
-import { clients } from '../clients.js';
+import type { Storage } from '@google-cloud/storage';
+import { clients, type Awaitable } from '../clients.js';
 import { isConditionNotMet, withRetry } from '../errors.js';
 import { countApiCall } from '../metrics.js';
 
@@ -14,10 +15,16 @@ const md5 = (text: string) => createHash('md5').update(text).digest('base64');
 /**
  * Makes sure `name` holds `content` and returns its generation. Uploads only when the object does not
  * exist (ifGenerationMatch=0), so publishing twice uploads nothing; an existing object with other
- * content is an error (a version's objects are immutable).
+ * content is an error (a version's objects are immutable). A client passed in should have its own retries
+ * off (`retryOptions: { autoRetry: false }`, as clients.storage() builds it): withRetry retries here.
  */
-export async function ensureObject(bucket: string, name: string, content: string): Promise<StoredObject> {
-  const file = (await clients.storage()).bucket(bucket).file(name);
+export async function ensureObject(
+  bucket: string,
+  name: string,
+  content: string,
+  storage: Awaitable<Storage> = clients.storage(),
+): Promise<StoredObject> {
+  const file = (await storage).bucket(bucket).file(name);
   try {
     await withRetry(() => {
       countApiCall('storage.objects.insert');
