@@ -28,7 +28,7 @@ interface Tf {
 }
 
 /** Settings the functions deliberately do not get: local simulator only, set by the runtime, CLI only. */
-const NOT_FOR_FUNCTIONS = ['GOOGLE_API_ENDPOINT', 'GOOGLE_CLOUD_PROJECT', 'OSQUERY_SCHEMA'];
+const NOT_FOR_FUNCTIONS = ['GOOGLE_API_ENDPOINT', 'OSQUERY_SCHEMA'];
 
 /** The trigger of each entry point (contracts.md). */
 const AUDIT_LOG_METHODS = [

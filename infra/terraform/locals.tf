@@ -21,10 +21,11 @@ locals {
   }
 
   # Every setting the functions read (shared/config.ts, plus LOG_LEVEL from shared/log.ts). Left out:
-  # GOOGLE_API_ENDPOINT (local simulator only), GOOGLE_CLOUD_PROJECT (set by the runtime) and
-  # OSQUERY_SCHEMA (osq-orch only). An empty value means "unset" (parseConfig drops empty strings) and
-  # is not passed at all.
+  # GOOGLE_API_ENDPOINT (local simulator only) and OSQUERY_SCHEMA (osq-orch only). GOOGLE_CLOUD_PROJECT
+  # is passed explicitly: the nodejs22 runtime does not set it, and the log trace field names the project.
+  # An empty value means "unset" (parseConfig drops empty strings) and is not passed at all.
   function_settings = {
+    GOOGLE_CLOUD_PROJECT           = var.project_id
     OPT_OUT_LABEL                  = var.opt_out_label
     REMEDIATE_OSCONFIG_METADATA    = tostring(var.remediate_osconfig_metadata)
     ASSIGNMENT_ID                  = var.assignment_id
@@ -52,7 +53,7 @@ locals {
   }
   function_environment = { for k, v in local.function_settings : k => v if v != "" }
 
-  # What `osq-orch publish` reads in Cloud Build: the same settings plus the project (storage.tf writes
-  # them to the bucket as a shell-sourceable file).
-  publish_environment = merge(local.function_environment, { GOOGLE_CLOUD_PROJECT = var.project_id })
+  # What `osq-orch publish` reads in Cloud Build: the same settings (storage.tf writes them to the
+  # bucket as a shell-sourceable file).
+  publish_environment = local.function_environment
 }
