@@ -199,6 +199,7 @@ async function audit(args: string[]): Promise<number> {
   await checkGoogleAccess(values['dry-run'] ? ['firestore', 'apis'] : ['firestore', 'apis', 'pubsub']);
   const { auditProject } = await import('../shared/usecases/audit.js');
   const { coverageOf } = await import('../shared/domain/status.js');
+  const { STATES_FOR_DISPLAY } = await import('../shared/domain/host.js');
   const progress = progressBar();
   const totals: Record<string, number> = {};
   const needing: Array<{ project: string; name: string; zone: string; state: string; reason: string | null }> = [];
@@ -227,17 +228,7 @@ async function audit(args: string[]): Promise<number> {
     }
   }
   console.log('\nstate          hosts');
-  for (const state of [
-    'reporting',
-    'compliant',
-    'pending',
-    'silent',
-    'noncompliant',
-    'blocked',
-    'stopped',
-    'exempt',
-    'deleted',
-  ]) {
+  for (const state of STATES_FOR_DISPLAY) {
     if (totals[state]) console.log(`${state.padEnd(14)} ${String(totals[state]).padStart(5)}`);
   }
   const coverage = coverageOf(totals);

@@ -1,7 +1,6 @@
 // The fleet audit against the simulator and the Firestore and Pub/Sub emulators: scenario fleets with known ground truth.
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { captureLogs, clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { type Stack, captureLogs, stackSuite } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { auditProject, runAuditShard, startAuditRun } from '../shared/usecases/audit.js';
 import { publish } from '../shared/usecases/publish.js';
@@ -18,24 +17,20 @@ const P = 'fleet';
 const Z1 = 'us-central1-a';
 const Z2 = 'us-central1-b';
 const MIN = 60_000;
-const t = suite<{ stack: Stack }>('fleet audit');
-
-t.before(async (ctx) => {
-  ctx.stack = await startStack({
+const t = stackSuite(
+  'fleet audit',
+  {
     TARGET_PROJECTS: `${P},other`,
     CONFIG_BUCKET: 'cfg',
     OSCONFIG_WRITES_PER_MINUTE: '6000',
     OSCONFIG_READS_PER_MINUTE: '6000',
     GRACE_PERIOD_MINUTES: '30',
-  });
-});
-t.after(async (ctx) => ctx.stack.close());
-t.before.each(async ({ stack }) => {
-  await clearFirestore();
-  await stack.control('POST', '/reset');
-  for (const id of [P, 'other'])
-    await stack.control('POST', '/projects', { id, metadata: { 'enable-osconfig': 'TRUE' } });
-});
+  },
+  async (stack) => {
+    for (const id of [P, 'other'])
+      await stack.control('POST', '/projects', { id, metadata: { 'enable-osconfig': 'TRUE' } });
+  },
+);
 
 const later = (minutes: number) => new Date(Date.now() + minutes * MIN);
 const vm = (stack: Stack, spec: Record<string, unknown>) => createVm(stack, { project: P, zone: Z1, ...spec });

@@ -1,23 +1,14 @@
 // Scope and prerequisites decided for real VMs, transient API faults, and the cost of one event.
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { type Stack, enableOsConfig, stackSuite } from './helpers/stack.js';
 import { createVm, simVm } from './helpers/fleet.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { totalApiCalls, usageSince, usageSnapshot } from '../shared/metrics.js';
 
 const P = 'p2';
 const Z = 'us-east1-b';
-const t = suite<{ stack: Stack }>('enrollment decisions');
-
-t.before(async (ctx) => {
-  ctx.stack = await startStack();
-});
-t.after(async (ctx) => ctx.stack.close());
-t.before.each(async ({ stack }) => {
-  await clearFirestore();
-  await stack.control('POST', '/reset');
-  await stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
+const t = stackSuite('enrollment decisions', {}, async (stack) => {
+  await enableOsConfig(stack, P);
 });
 
 const vm = (stack: Stack, spec: Record<string, unknown>) => createVm(stack, { project: P, zone: Z, ...spec });

@@ -3,9 +3,8 @@
 // header and, where the handler knows it, the VM's instance id. Through the Functions Framework, as
 // Eventarc and Pub/Sub deliver.
 import { randomBytes } from 'node:crypto';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { captureLogs, clearFirestore, startStack, type LogLine, type Stack } from './helpers/stack.js';
+import { type LogLine, type Stack, captureLogs, enableOsConfig, stackSuite } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { buildAuditLogEvent } from '../infra/local/simulator/eventarc.js';
 import { ConfigError, config } from '../shared/config.js';
@@ -18,16 +17,8 @@ const P = 'traced';
 const Z = 'us-east1-b';
 const TRACE = 'logging.googleapis.com/trace';
 const SPAN = 'logging.googleapis.com/spanId';
-const t = suite<{ stack: Stack }>('logs you can follow');
-
-t.before(async (ctx) => {
-  ctx.stack = await startStack();
-});
-t.after(async (ctx) => ctx.stack.close());
-t.before.each(async ({ stack }) => {
-  await clearFirestore();
-  await stack.control('POST', '/reset');
-  await stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
+const t = stackSuite('logs you can follow', {}, async (stack) => {
+  await enableOsConfig(stack, P);
   forgetHeartbeatCache();
 });
 

@@ -3,9 +3,8 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { type Stack, stackSuite } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { publish } from '../shared/usecases/publish.js';
 import { DEFAULT_BUNDLE_DIR, loadBundle } from '../shared/osquery/bundle.js';
@@ -19,28 +18,24 @@ import { usageSince, usageSnapshot } from '../shared/metrics.js';
 import type { SimAssignment, SimVm } from '../infra/local/simulator/world.js';
 
 const SCHEMA = bundledSchemaPath(PINNED_OSQUERY_VERSION)!;
-const t = suite<{ stack: Stack }>('publish');
-
-t.before(async (ctx) => {
-  ctx.stack = await startStack({
+const t = stackSuite(
+  'publish',
+  {
     TARGET_PROJECTS: 'pa,pb',
     CONFIG_BUCKET: 'osquery-config-test',
     LOG_TOPIC: 'osquery-logs',
     OSCONFIG_WRITES_PER_MINUTE: '6000',
-  });
-});
-t.after(async (ctx) => ctx.stack.close());
-t.before.each(async ({ stack }) => {
-  await clearFirestore();
-  await stack.control('POST', '/reset');
-  for (const id of ['pa', 'pb'])
-    await stack.control('POST', '/projects', { id, metadata: { 'enable-osconfig': 'TRUE' } });
-  const w = stack.sim.world;
-  w.addVm({ project: 'pa', zone: 'us-central1-a', name: 'a1', os: 'debian-12' });
-  w.addVm({ project: 'pa', zone: 'us-central1-b', name: 'b1', os: 'rhel-9' });
-  w.addVm({ project: 'pa', zone: 'us-central1-c', name: 'gke', os: 'cos', labels: { 'goog-gke-node': '' } });
-  w.addVm({ project: 'pb', zone: 'europe-west1-b', name: 'c1', os: 'ubuntu-2204' });
-});
+  },
+  async (stack) => {
+    for (const id of ['pa', 'pb'])
+      await stack.control('POST', '/projects', { id, metadata: { 'enable-osconfig': 'TRUE' } });
+    const w = stack.sim.world;
+    w.addVm({ project: 'pa', zone: 'us-central1-a', name: 'a1', os: 'debian-12' });
+    w.addVm({ project: 'pa', zone: 'us-central1-b', name: 'b1', os: 'rhel-9' });
+    w.addVm({ project: 'pa', zone: 'us-central1-c', name: 'gke', os: 'cos', labels: { 'goog-gke-node': '' } });
+    w.addVm({ project: 'pb', zone: 'europe-west1-b', name: 'c1', os: 'ubuntu-2204' });
+  },
+);
 
 const assignments = (stack: Stack) => [...stack.sim.world.assignments.values()] as SimAssignment[];
 const policyId = (a: SimAssignment) => (a.body.osPolicies as Array<{ id: string }>)[0]!.id;

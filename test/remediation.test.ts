@@ -1,21 +1,12 @@
 // REMEDIATE_OSCONFIG_METADATA=true: enable-osconfig is set on the instance when it is absent everywhere.
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { type Stack, stackSuite } from './helpers/stack.js';
 import { createVm, simVm } from './helpers/fleet.js';
 import { getHost } from '../shared/adapters/hosts.js';
 
 const P = 'p3';
 const Z = 'asia-east1-a';
-const t = suite<{ stack: Stack }>('osconfig metadata remediation');
-
-t.before(async (ctx) => {
-  ctx.stack = await startStack({ REMEDIATE_OSCONFIG_METADATA: 'true' });
-});
-t.after(async (ctx) => ctx.stack.close());
-t.before.each(async ({ stack }) => {
-  await clearFirestore();
-  await stack.control('POST', '/reset');
+const t = stackSuite('osconfig metadata remediation', { REMEDIATE_OSCONFIG_METADATA: 'true' }, async (stack) => {
   await stack.control('POST', '/projects', { id: P, metadata: {} });
 });
 

@@ -1,7 +1,6 @@
 // vmLifecycle end to end: simulator -> audit-log CloudEvent -> Functions Framework -> Firestore emulator.
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { captureLogs, clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { type Stack, captureLogs, enableOsConfig, stackSuite, clearFirestore } from './helpers/stack.js';
 import { createVm as createFleetVm } from './helpers/fleet.js';
 import { buildAuditLogEvent, type EntrySpec } from '../infra/local/simulator/eventarc.js';
 import { getHost, listTransitions } from '../shared/adapters/hosts.js';
@@ -10,16 +9,8 @@ import { clients } from '../shared/clients.js';
 
 const P = 'p1';
 const Z = 'us-central1-a';
-const t = suite<{ stack: Stack }>('vmLifecycle end to end');
-
-t.before(async (ctx) => {
-  ctx.stack = await startStack();
-});
-t.after(async (ctx) => ctx.stack.close());
-t.before.each(async ({ stack }) => {
-  await clearFirestore();
-  await stack.control('POST', '/reset');
-  await stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
+const t = stackSuite('vmLifecycle end to end', {}, async (stack) => {
+  await enableOsConfig(stack, P);
 });
 
 const createVm = (stack: Stack, spec: Record<string, unknown>) =>

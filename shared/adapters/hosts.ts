@@ -1,7 +1,15 @@
 // Firestore: hosts/{instanceId} and hosts/{instanceId}/transitions.
 // Writes return the keys of the alert episodes they opened or closed: the use case delivers them
 // (shared/usecases/alerts.ts).
-import { FieldValue, Timestamp, type DocumentData, type Firestore, type WriteBatch } from '@google-cloud/firestore';
+import {
+  FieldPath,
+  FieldValue,
+  Timestamp,
+  type DocumentData,
+  type Firestore,
+  type Query,
+  type WriteBatch,
+} from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { isInScope, type Host, type HostChange, type Transition } from '../domain/host.js';
 import type { HeartbeatWrite } from '../domain/heartbeat.js';
@@ -114,9 +122,9 @@ export async function listTransitions(instanceId: string, db: Firestore = client
   });
 }
 
-// What the audit compares, and updatedAt; the rest is derived (instanceId is the document id, inScope
-// follows the state).
-const AUDITED_FIELDS = [
+// A host's record as the audit compares it and the evidence reports it; the rest is derived (instanceId
+// is the document id, inScope follows the state).
+export const RECORD_FIELDS = [
   'name',
   'project',
   'zone',
@@ -126,8 +134,8 @@ const AUDITED_FIELDS = [
   'lastLogAt',
   'osqueryVersion',
   'configVersion',
-  'updatedAt',
 ] as const;
+const AUDITED_FIELDS = [...RECORD_FIELDS, 'updatedAt'] as const;
 
 /** A host document as read, with the update time a conditional write checks it against. */
 export interface ReadHost {
@@ -351,4 +359,42 @@ export async function updateOpenIncidents(
     tx.update(ref, { openIncidents: next.length ? next : FieldValue.delete(), updatedAt: new Date() });
     countFirestore('writes');
   });
+}
+
+/**
+ * Every in-scope host (`inScope`) or every exempt host (`exempt`), optionally of one project, in pages
+ * ordered by instance id: memory holds two pages (the one being written, the next being read), whatever
+ * the fleet's size.
+ */
+export async function* streamHosts(
+  which: 'inScope' | 'exempt',
+  project: string | undefined,
+  pageSize = 1000,
+  db: Firestore = clients.firestore(),
+): AsyncGenerator<Host[]> {
+  // Whole chains, so the Terraform contract test finds each query's composite index.
+  const filtered: Query =
+    which === 'inScope'
+      ? project
+        ? db.collection(HOSTS).where('project', '==', project).where('inScope', '==', true)
+        : db.collection(HOSTS).where('inScope', '==', true)
+      : project
+        ? db.collection(HOSTS).where('project', '==', project).where('state', '==', 'exempt')
+        : db.collection(HOSTS).where('state', '==', 'exempt');
+  const query = filtered
+    .orderBy(FieldPath.documentId())
+    .select(...RECORD_FIELDS)
+    .limit(pageSize);
+  const read = async (after: string | null) => {
+    const page = await (after === null ? query : query.startAfter(after)).get();
+    countFirestore('reads', Math.max(1, page.size));
+    return page;
+  };
+  // The next page is read while the caller writes out this one.
+  let next: ReturnType<typeof read> | null = read(null);
+  while (next) {
+    const page: Awaited<ReturnType<typeof read>> = await next;
+    next = page.size === pageSize ? read(page.docs.at(-1)!.id) : null;
+    if (!page.empty) yield page.docs.map((d) => ({ ...hostFromDoc(d.data()), instanceId: d.id }));
+  }
 }

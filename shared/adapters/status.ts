@@ -1,15 +1,13 @@
 // Firestore: the status snapshots the audit leaves for the status page (status/fleet and
 // status/fleet/projects/{project}), the page's live reads (open alerts), and the evidence report's
 // paged walk over the hosts collection.
-import { FieldPath, Timestamp, type DocumentData, type Firestore, type Query } from '@google-cloud/firestore';
+import { Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
 import type { FleetStatus, HistoryPoint, ProjectStatus, RunSummary } from '../domain/status.js';
 import type { AlertRow } from '../domain/status-view.js';
-import type { Host } from '../domain/host.js';
 import { AUDITS } from './audits.js';
 import { ALERTS } from './alerts.js';
-import { HOSTS, hostFromDoc } from './hosts.js';
 
 export const STATUS = 'status';
 const FLEET = 'fleet';
@@ -148,54 +146,4 @@ export async function latestClosedRun(db: Firestore = clients.firestore()): Prom
   const doc = snapshot.docs[0];
   if (!doc || !doc.get('finishedAt')) return null;
   return runSummary(doc.id, doc.data());
-}
-
-const EVIDENCE_FIELDS = [
-  'name',
-  'project',
-  'zone',
-  'state',
-  'reason',
-  'stateSince',
-  'lastLogAt',
-  'osqueryVersion',
-  'configVersion',
-] as const;
-
-/**
- * Every in-scope host (`inScope`) or every exempt host (`exempt`), optionally of one project, in pages
- * ordered by instance id: memory holds two pages (the one being written, the next being read), whatever
- * the fleet's size.
- */
-export async function* streamHosts(
-  which: 'inScope' | 'exempt',
-  project: string | undefined,
-  pageSize = 1000,
-  db: Firestore = clients.firestore(),
-): AsyncGenerator<Host[]> {
-  // Whole chains, so the Terraform contract test finds each query's composite index.
-  const filtered: Query =
-    which === 'inScope'
-      ? project
-        ? db.collection(HOSTS).where('project', '==', project).where('inScope', '==', true)
-        : db.collection(HOSTS).where('inScope', '==', true)
-      : project
-        ? db.collection(HOSTS).where('project', '==', project).where('state', '==', 'exempt')
-        : db.collection(HOSTS).where('state', '==', 'exempt');
-  const query = filtered
-    .orderBy(FieldPath.documentId())
-    .select(...EVIDENCE_FIELDS)
-    .limit(pageSize);
-  const read = async (after: string | null) => {
-    const page = await (after === null ? query : query.startAfter(after)).get();
-    countFirestore('reads', Math.max(1, page.size));
-    return page;
-  };
-  // The next page is read while the caller writes out this one.
-  let next: ReturnType<typeof read> | null = read(null);
-  while (next) {
-    const page: Awaited<ReturnType<typeof read>> = await next;
-    next = page.size === pageSize ? read(page.docs.at(-1)!.id) : null;
-    if (!page.empty) yield page.docs.map((d) => ({ ...hostFromDoc(d.data()), instanceId: d.id }));
-  }
 }

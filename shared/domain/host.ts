@@ -14,6 +14,19 @@ export const HOST_STATES = [
 ] as const;
 export type HostState = (typeof HOST_STATES)[number];
 
+/** The order people read states in: healthy, then troubled, then out of scope. */
+export const STATES_FOR_DISPLAY: readonly HostState[] = [
+  'reporting',
+  'compliant',
+  'pending',
+  'silent',
+  'noncompliant',
+  'blocked',
+  'stopped',
+  'exempt',
+  'deleted',
+];
+
 export interface HostIdentity {
   instanceId: string;
   name: string;

@@ -1,7 +1,7 @@
 // What the status page and /api/status show (pure): the fleet document, narrowed by the viewer's
 // filters, beside the live parts (open alerts, the rollout of the current version).
 import { z } from 'zod';
-import type { HostState } from './host.js';
+import { STATES_FOR_DISPLAY, type HostState } from './host.js';
 import {
   NEEDS_ACTION_STATES,
   type FleetStatus,
@@ -132,16 +132,7 @@ export interface StatusView {
 }
 
 /** The states the per-zone table shows, healthy to troubled to out of scope (deleted is counted apart). */
-export const TABLE_STATES: HostState[] = [
-  'reporting',
-  'compliant',
-  'pending',
-  'silent',
-  'noncompliant',
-  'blocked',
-  'stopped',
-  'exempt',
-];
+export const TABLE_STATES: HostState[] = STATES_FOR_DISPLAY.filter((s) => s !== 'deleted');
 const sorted = (m: Record<string, number>) =>
   Object.entries(m)
     .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))

@@ -6,6 +6,7 @@ import type { Host } from '../domain/host.js';
 import { mergeFleetStatus, RUN_CLOSED_MESSAGE, summarizeProject, type RunSummary } from '../domain/status.js';
 import { buildStatusView, type StatusFilters, type StatusView } from '../domain/status-view.js';
 import * as status from '../adapters/status.js';
+import * as hosts from '../adapters/hosts.js';
 import * as rollouts from '../adapters/rollouts.js';
 import { EVIDENCE_WRITERS, evidenceRow, type EvidenceFormat } from '../views/evidence.js';
 
@@ -101,7 +102,7 @@ export async function writeEvidence(
   const counts = { inScope: 0, exempt: 0 };
   let first = true;
   for (const which of ['inScope', 'exempt'] as const) {
-    for await (const page of status.streamHosts(which, options.project, options.pageSize)) {
+    for await (const page of hosts.streamHosts(which, options.project, options.pageSize)) {
       let chunk = '';
       for (const host of page) {
         chunk += writer.row(evidenceRow(host, run), first);

@@ -56,6 +56,7 @@ export async function benchStatusPage(
   const { coverageOf, summarizeProject, mergeFleetStatus } = await import('../../shared/domain/status.js');
   const { buildStatusView } = await import('../../shared/domain/status-view.js');
   const { renderStatusPage } = await import('../../shared/views/status-page.js');
+  const hostsAdapter = await import('../../shared/adapters/hosts.js');
   const { createRun } = await import('../../shared/adapters/audits.js');
   const { hostFromDoc } = await import('../../shared/adapters/hosts.js');
   const { recordProjectStatus, publishRunStatus } = await import('../../shared/usecases/status.js');
@@ -230,18 +231,8 @@ export async function benchStatusPage(
       for (let i = 0; i < Math.max(3, Math.floor(VIEWS / 6)); i++) {
         const t0 = performance.now();
         const snapshot = await db
-          .collection('hosts')
-          .select(
-            'name',
-            'project',
-            'zone',
-            'state',
-            'reason',
-            'stateSince',
-            'lastLogAt',
-            'osqueryVersion',
-            'configVersion',
-          )
+          .collection(hostsAdapter.HOSTS)
+          .select(...hostsAdapter.RECORD_FIELDS)
           .get();
         const grouped = new Map<string, Host[]>();
         for (const d of snapshot.docs) {

@@ -1,5 +1,6 @@
 // The local stack for integration tests: the simulator, the functions served by the Functions
 // Framework, and the Firestore emulator that `npm test` started.
+import { suite } from 'uvu';
 import { closeClients, resetClients } from '../../shared/clients.js';
 import { config, resetConfig } from '../../shared/config.js';
 import { serveFunctions, type ServedFunctions } from '../../infra/local/functions.js';
@@ -103,4 +104,31 @@ export async function captureLogs<T>(fn: () => Promise<T>): Promise<{ result: T;
     process.stdout.write = write;
     log.level = level;
   }
+}
+
+/**
+ * A uvu suite on one local stack, started once with `env` and emptied before each test (Firestore and
+ * the simulator's world); `eachTest` then sets up what every test of the suite starts from.
+ */
+export function stackSuite(
+  name: string,
+  env: Record<string, string> = {},
+  eachTest: (stack: Stack) => Promise<void> = async () => undefined,
+) {
+  const t = suite<{ stack: Stack }>(name);
+  t.before(async (ctx) => {
+    ctx.stack = await startStack(env);
+  });
+  t.after(async (ctx) => ctx.stack.close());
+  t.before.each(async ({ stack }) => {
+    await clearFirestore();
+    await stack.control('POST', '/reset');
+    await eachTest(stack);
+  });
+  return t;
+}
+
+/** Sets projects' metadata to enable-osconfig=TRUE, as most suites' VMs need. */
+export async function enableOsConfig(stack: Stack, ...projects: string[]): Promise<void> {
+  for (const id of projects) await stack.control('POST', '/projects', { id, metadata: { 'enable-osconfig': 'TRUE' } });
 }
