@@ -17,12 +17,16 @@ export interface ProjectResult {
   fixFailures?: number;
 }
 
-/** Creates the run; false when it already exists (a redelivered tick). */
+/**
+ * Creates the run; false when it already exists (a redelivered tick). `skipped` projects (an API off)
+ * are recorded as such and never audited; a run with nothing left to audit is closed at once.
+ */
 export async function createRun(
   runId: string,
   projects: string[],
   startedAt: Date,
   db: Firestore = clients.firestore(),
+  skipped: Record<string, string> = {},
 ): Promise<boolean> {
   try {
     await db
@@ -32,12 +36,16 @@ export async function createRun(
         startedAt: Timestamp.fromDate(startedAt),
         finishedAt: null,
         status: 'running',
-        projects: Object.fromEntries(projects.map((p) => [p, { status: 'running', instances: 0 }])),
+        projects: Object.fromEntries([
+          ...projects.map((p) => [p, { status: 'running', instances: 0 }]),
+          ...Object.entries(skipped).map(([p, reason]) => [p, { status: 'skipped', instances: 0, reason }]),
+        ]),
         counts: {},
         coverage: null,
         apiCalls: 0,
         hostWrites: 0,
         shardsPublished: false,
+        ...(projects.length === 0 ? { status: 'succeeded', finishedAt: Timestamp.now() } : {}),
       });
     countFirestore('writes');
     return true;
@@ -96,13 +104,14 @@ export async function recordProjectResult(
         for (const [state, n] of Object.entries(p.counts ?? {}))
           counts[state as HostState] = (counts[state as HostState] ?? 0) + (n ?? 0);
       const failed = all.filter((p) => p.status === 'failed').length;
+      const audited = all.filter((p) => p.status !== 'skipped').length; // a skipped project never makes a run partial
       update.push(
         ['finishedAt', Timestamp.now()],
         ['counts', counts],
         ['coverage', coverageOf(counts)],
         ['apiCalls', all.reduce((a, p) => a + (p.apiCalls ?? 0), 0)],
         ['hostWrites', all.reduce((a, p) => a + (p.hostWrites ?? 0), 0)],
-        ['status', failed === 0 ? 'succeeded' : failed === all.length ? 'failed' : 'partial'],
+        ['status', failed === 0 ? 'succeeded' : failed === audited ? 'failed' : 'partial'],
       );
     }
     const [[field, value], ...more] = update as [

@@ -29,6 +29,7 @@ import { publishJson } from '../adapters/pubsub.js';
 import { flushAlerts, owedAlertKeys } from '../adapters/alerts.js';
 import { reconcileZoneAssignment } from './publish.js';
 import { recordProjectStatus } from './status.js';
+import { resolveTargets } from './targets.js';
 
 export interface AuditProgress {
   phase: 'inventory' | 'reports' | 'reconcile' | 'write' | 'done';
@@ -347,16 +348,17 @@ export async function startAuditRun(
     return { runId: null, fannedOut: false, projects: 0 };
   }
   const runId = runIdFor(tickId);
-  const created = await audits.createRun(runId, projects, time);
+  const { projects: audited, skipped } = await resolveTargets(projects); // folders and organisations: their projects
+  const created = await audits.createRun(runId, audited, time, undefined, skipped);
   if (!created && (await audits.getRun(runId))?.shardsPublished)
-    return { runId, fannedOut: false, projects: projects.length };
+    return { runId, fannedOut: false, projects: audited.length };
   await Promise.all(
-    projects.map((project) =>
+    audited.map((project) =>
       publishJson(config().AUDIT_SHARD_TOPIC, { runId, project } satisfies AuditShard, { runId, project }),
     ),
   );
   await audits.markShardsPublished(runId);
-  return { runId, fannedOut: true, projects: projects.length };
+  return { runId, fannedOut: true, projects: audited.length };
 }
 
 /**

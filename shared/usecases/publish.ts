@@ -15,6 +15,7 @@ import * as osconfig from '../adapters/osconfig.js';
 import * as rollouts from '../adapters/rollouts.js';
 import type { ZoneRollout } from '../adapters/rollouts.js';
 import * as storage from '../adapters/storage.js';
+import { resolveTargets } from './targets.js';
 
 export interface PublishReport {
   configVersion: string;
@@ -167,7 +168,7 @@ export async function publish(options: PublishOptions = {}): Promise<PublishRepo
     report.osConfigWrites += 1;
   };
   const recorded = (await rollouts.getRollout(rendered.configVersion))?.zones ?? {};
-  for (const project of options.projects ?? required('TARGET_PROJECTS')) {
+  for (const project of options.projects ?? (await resolveTargets(required('TARGET_PROJECTS'))).projects) {
     try {
       const zones = await zonesNeedingAssignment(project);
       // Reads in parallel (bounded); writes paced by the quota limiter.
