@@ -5,7 +5,7 @@ import { asHandlerError, PermanentError } from '../shared/errors.js';
 import { log } from '../shared/log.js';
 import { runLifecycleAction } from '../shared/usecases/lifecycle.js';
 
-/** Eventarc: Compute Engine audit-log entries for instance insert, bulkInsert and delete. */
+/** Compute Engine audit-log entries (insert, bulkInsert, delete): from Eventarc, or pushed from the enrollment log sink. */
 export async function vmLifecycle(event: CloudEvent<unknown>): Promise<void> {
   const eventRef = { eventId: event.id, source: event.source };
   const action = parseAuditLogEvent(event.type, event.data);
