@@ -57,7 +57,8 @@ async function render(args: string[]): Promise<number> {
   const { buildOsqueryAssignment } = await import('../shared/domain/policy.js');
   const { assignmentName } = await import('../shared/adapters/osconfig.js');
   const c = config();
-  const project = values.project ?? c.TARGET_PROJECTS[0] ?? c.GOOGLE_CLOUD_PROJECT ?? 'PROJECT';
+  const project =
+    values.project ?? c.TARGET_PROJECTS.find((t) => !t.includes('/')) ?? c.GOOGLE_CLOUD_PROJECT ?? 'PROJECT';
   // The log topic lives in the orchestrator's project; offline and unset, render assumes this one.
   let settings = { logTopic: c.LOG_TOPIC, logTopicProject: c.LOG_TOPIC_PROJECT ?? c.GOOGLE_CLOUD_PROJECT ?? '' };
   if (settings.logTopicProject) settings = renderSettings();
@@ -118,8 +119,10 @@ async function publishCommand(args: string[]): Promise<number> {
     options: { bundle: { type: 'string' }, project: { type: 'string', multiple: true }, schema: { type: 'string' } },
   });
   const { config } = await import('../shared/config.js');
-  const projects = values.project ?? config().TARGET_PROJECTS;
-  if (projects.length === 0) throw new Error('no project: pass --project or set TARGET_PROJECTS');
+  // Without --project, publish resolves TARGET_PROJECTS itself (folders and organisations to their projects).
+  const projects = values.project;
+  if (!projects && config().TARGET_PROJECTS.length === 0)
+    throw new Error('no project: pass --project or set TARGET_PROJECTS');
   const schema = await loadSchema(schemaSource(values.schema));
   await checkGoogleAccess(['firestore', 'apis']);
   const { publish, BundleRejected } = await import('../shared/usecases/publish.js');
@@ -194,10 +197,13 @@ async function audit(args: string[]): Promise<number> {
     options: { project: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean', default: false } },
   });
   const { config } = await import('../shared/config.js');
-  const projects = values.project ?? config().TARGET_PROJECTS;
-  if (projects.length === 0) throw new Error('no project: pass --project or set TARGET_PROJECTS');
+  const targets = values.project ?? config().TARGET_PROJECTS;
+  if (targets.length === 0) throw new Error('no project: pass --project or set TARGET_PROJECTS');
   await checkGoogleAccess(values['dry-run'] ? ['firestore', 'apis'] : ['firestore', 'apis', 'pubsub']);
   const { auditProject } = await import('../shared/usecases/audit.js');
+  // Folders and organisations become their projects; projects without the Compute or OS Config API are skipped.
+  const { projects, skipped } = await (await import('../shared/usecases/targets.js')).resolveTargets(targets);
+  for (const [project, reason] of Object.entries(skipped)) console.error(`${project}: skipped, ${reason}`);
   const { coverageOf } = await import('../shared/domain/status.js');
   const { STATES_FOR_DISPLAY } = await import('../shared/domain/host.js');
   const progress = progressBar();

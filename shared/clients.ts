@@ -99,6 +99,26 @@ const storage = lazy(async (): Promise<Storage> => {
     url ? { apiEndpoint: url, projectId: config().GOOGLE_CLOUD_PROJECT ?? 'local', retryOptions } : { retryOptions },
   );
 });
+/**
+ * REST calls to the APIs the orchestrator needs a method or two of (Resource Manager, Service Usage):
+ * requests authorized with the function's credentials, on https://HOST, or unauthenticated on the
+ * simulator's URL when GOOGLE_API_ENDPOINT is set (it serves every API on one port).
+ */
+export interface GoogleApis {
+  baseUrl(host: string): string;
+  request<T>(options: { url: string }): Promise<{ data: T }>;
+}
+const googleApis = lazy(async (): Promise<GoogleApis> => {
+  const url = config().GOOGLE_API_ENDPOINT;
+  const { GoogleAuth, PassThroughClient } = await import('google-auth-library');
+  const client = url
+    ? new PassThroughClient()
+    : new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
+  return {
+    baseUrl: (host) => (url ? url.replace(/\/$/, '') : `https://${host}`),
+    request: <T>(options: { url: string }) => client.request<T>(options),
+  };
+});
 // PUBSUB_EMULATOR_HOST, when set, points it at the emulator.
 const pubsub = lazy(async (): Promise<PubSub> => {
   const { PubSub } = await import('@google-cloud/pubsub');
@@ -113,9 +133,10 @@ export const clients = {
   firestore: firestore.get,
   storage: storage.get,
   pubsub: pubsub.get,
+  googleApis: googleApis.get,
 };
 
-const all = [instances, zoneOperations, projects, osConfig, firestore, storage, pubsub];
+const all = [instances, zoneOperations, projects, osConfig, firestore, storage, pubsub, googleApis];
 
 /** Drop every client so the next use reads the (changed) configuration again. */
 export function resetClients(): void {

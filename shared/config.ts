@@ -3,6 +3,7 @@ import { silenceThresholdMs } from './domain/heartbeat.js';
 import type { PolicySettings } from './domain/policy.js';
 import type { ReconcileSettings } from './domain/reconcile.js';
 import type { ScopeSettings } from './domain/scope.js';
+import { isTarget } from './domain/targets.js';
 import { PINNED_OSQUERY_VERSION } from './osquery/version.js';
 
 const bool = z
@@ -38,7 +39,10 @@ const schema = z.object({
   FIRESTORE_DATABASE: z.string().min(1).default('(default)'),
   /** The project the orchestrator runs in (set by Cloud Functions and the emulators). */
   GOOGLE_CLOUD_PROJECT: z.string().min(1).optional(),
-  /** Projects whose VMs the orchestrator covers (comma-separated). */
+  /**
+   * What the orchestrator covers (comma-separated): project ids, and folders (`folders/N`) or organisations
+   * (`organizations/N`), each meaning its active projects, subfolders included, resolved at every run.
+   */
   TARGET_PROJECTS: z
     .string()
     .default('')
@@ -47,7 +51,10 @@ const schema = z.object({
         .split(',')
         .map((p) => p.trim())
         .filter(Boolean),
-    ),
+    )
+    .refine((targets) => targets.every(isTarget), {
+      message: 'expected comma-separated project ids, folders/N or organizations/N',
+    }),
   /** Pub/Sub topic the log shipper on every VM writes osquery results to, and its project (default: GOOGLE_CLOUD_PROJECT). */
   LOG_TOPIC: z.string().min(1).default('osquery-logs'),
   LOG_TOPIC_PROJECT: z.string().min(1).optional(),

@@ -1,6 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AUDIT_LOG_EVENT_TYPE, parseAuditLogEvent } from '../shared/domain/audit-event.js';
+import {
+  AUDIT_LOG_EVENT_TYPE,
+  LIFECYCLE_METHODS,
+  parseAuditLogEntry,
+  parseAuditLogEvent,
+} from '../shared/domain/audit-event.js';
+import { PUBSUB_MESSAGE_EVENT_TYPE } from '../shared/domain/pubsub-message.js';
 import { buildAuditLogEvent, type EntrySpec } from '../infra/local/simulator/eventarc.js';
 
 const t = suite('parseAuditLogEvent (pure)');
@@ -157,6 +163,70 @@ t('a resource name whose project, zone or name Compute could not have written ->
     parse(data({ resourceName: 'projects/example.com:acme/zones/us-central1-a/instances/web' })).kind,
     'enroll',
   );
+});
+
+/** A log sink's entry as the push subscription delivers it: the LogEntry JSON as a Pub/Sub message's data. */
+const pushed = (entry: unknown) => ({
+  message: {
+    data: Buffer.from(typeof entry === 'string' ? entry : JSON.stringify(entry)).toString('base64'),
+    attributes: { 'logging.googleapis.com/timestamp': '2026-11-28T00:00:00Z' },
+    messageId: '1',
+    publishTime: '2026-11-28T00:00:01Z',
+  },
+  subscription: 'projects/orch/subscriptions/osquery-compute-audit-log-push',
+});
+
+t('a log sink entry in a Pub/Sub message -> the same action as the same entry from Eventarc', () => {
+  const other = data();
+  other.protoPayload.serviceName = 'container.googleapis.com';
+  const noResource = data();
+  delete noResource.protoPayload.resourceName;
+  const entries: unknown[] = [
+    ...LIFECYCLE_METHODS.map((method) => data({ method })),
+    data({}, 'first'),
+    data({ failed: true }),
+    data({
+      method: 'v1.compute.instances.bulkInsert',
+      resourceName: 'projects/p/zones/us-central1-a',
+      instanceId: undefined,
+    }),
+    data({ method: 'v1.compute.instances.start' }),
+    other,
+    noResource,
+    data({ instanceId: '42/transitions/x' }),
+    {},
+    null,
+    [],
+  ];
+  for (const entry of entries) {
+    const fromEventarc = parse(entry);
+    assert.equal(parseAuditLogEvent(PUBSUB_MESSAGE_EVENT_TYPE, pushed(entry)), fromEventarc, JSON.stringify(entry));
+    assert.equal(parseAuditLogEntry(entry), fromEventarc);
+  }
+  const kinds = entries.map((e) => parse(e).kind);
+  for (const kind of ['enroll', 'retire', 'reconcile-location', 'ignore', 'invalid'])
+    assert.ok(kinds.includes(kind as never), `the table covers ${kind}`);
+});
+
+t('a Pub/Sub message that is not a log entry -> invalid, with the reason', () => {
+  const cases: Array<[unknown, RegExp]> = [
+    [pushed('{"protoPayload": nope'), /^the audit log entry is not JSON$/],
+    [pushed(''), /^the audit log entry is not JSON$/],
+    [{ message: { data: 42 } }, /not a Pub\/Sub message/],
+    ['a string', /not a Pub\/Sub message/],
+  ];
+  for (const [input, reason] of cases) {
+    const action = parseAuditLogEvent(PUBSUB_MESSAGE_EVENT_TYPE, input);
+    assert.is(action.kind, 'invalid', JSON.stringify(input));
+    assert.match((action as { reason: string }).reason, reason);
+  }
+});
+
+t('the methods acted on: v1., beta. and unprefixed insert, bulkInsert, delete; nothing else', () => {
+  assert.is(LIFECYCLE_METHODS.length, 9);
+  assert.is(new Set(LIFECYCLE_METHODS).size, 9);
+  for (const method of ['alpha.compute.instances.insert', 'v1.compute.instances.insertx', 'v1.compute.instances'])
+    assert.is(parse(data({ method })).kind, 'ignore', method);
 });
 
 t('wrong CloudEvent type -> invalid', () => {

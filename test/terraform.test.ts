@@ -12,6 +12,8 @@ import { parseConfig } from '../shared/config.js';
 import { FUNCTION_PERMISSIONS, PUBLISHER_PERMISSIONS } from '../shared/permissions.js';
 import { RUN_CLOSED_MESSAGE, mergeFleetStatus, summarizeProject } from '../shared/domain/status.js';
 import { LOG_HEARTBEAT_FILTER } from '../shared/osquery/log-routing.js';
+import { LIFECYCLE_METHODS } from '../shared/domain/audit-event.js';
+import { COMPUTE_AUDIT_LOG_TOPIC } from '../infra/local/functions.js';
 import { parseFilter } from '../infra/local/pubsub-filter.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -30,19 +32,8 @@ interface Tf {
 /** Settings the functions deliberately do not get: local simulator only, set by the runtime, CLI only. */
 const NOT_FOR_FUNCTIONS = ['GOOGLE_API_ENDPOINT', 'OSQUERY_SCHEMA'];
 
-/** The trigger of each entry point (contracts.md). */
-const AUDIT_LOG_METHODS = [
-  'v1.compute.instances.insert',
-  'beta.compute.instances.insert',
-  'compute.instances.insert',
-  'v1.compute.instances.bulkInsert',
-  'beta.compute.instances.bulkInsert',
-  'compute.instances.bulkInsert',
-  'v1.compute.instances.delete',
-  'beta.compute.instances.delete',
-  'compute.instances.delete',
-];
-const AUDIT_LOG_TRIGGERS: Record<string, string[]> = { vmLifecycle: AUDIT_LOG_METHODS };
+/** The trigger of each entry point (contracts.md): vmLifecycle's methods are the code's own list. */
+const AUDIT_LOG_TRIGGERS: Record<string, readonly string[]> = { vmLifecycle: LIFECYCLE_METHODS };
 const PUBSUB_TRIGGERS: Record<string, string> = {
   fleetAudit: 'AUDIT_TICK_TOPIC',
   fleetAuditShard: 'AUDIT_SHARD_TOPIC',
@@ -253,6 +244,8 @@ function bindingsOf(tf: Tf, saKey: string): Binding[] {
 /** Splits a service account's bindings into target custom roles, Firestore, topic publisher and the rest. */
 function classify(tf: Tf, bindings: Binding[]) {
   const customTarget: { binding: Binding; role: Block; roleKey: string }[] = [];
+  /** Bindings on target folders and organisations of an organisation-level custom role. */
+  const customParent: { binding: Binding; role: Block; roleKey: string }[] = [];
   const firestore: Binding[] = [];
   const firestoreRead: Binding[] = [];
   const publishesTo: string[] = [];
@@ -260,8 +253,11 @@ function classify(tf: Tf, bindings: Binding[]) {
   for (const b of bindings) {
     const role = text(b.block.role);
     const custom = /^\$\{(google_project_iam_custom_role\.[a-z0-9_]+)\[each\.value\]\.(?:name|id)\}$/.exec(role);
+    const orgRole = /^\$\{(google_organization_iam_custom_role\.[a-z0-9_]+)\[0\]\.(?:name|id)\}$/.exec(role);
     if (b.type === 'google_project_iam_member' && custom) {
       customTarget.push({ binding: b, role: tf.resources.get(custom[1]!)!, roleKey: custom[1]! });
+    } else if ((b.type === 'google_folder_iam_member' || b.type === 'google_organization_iam_member') && orgRole) {
+      customParent.push({ binding: b, role: tf.resources.get(orgRole[1]!)!, roleKey: orgRole[1]! });
     } else if (
       b.type === 'google_project_iam_member' &&
       role === 'roles/datastore.user' &&
@@ -280,7 +276,7 @@ function classify(tf: Tf, bindings: Binding[]) {
       publishesTo.push(topics[0]!);
     } else other.push(b);
   }
-  return { customTarget, firestore, firestoreRead, publishesTo: publishesTo.sort(), other };
+  return { customTarget, customParent, firestore, firestoreRead, publishesTo: publishesTo.sort(), other };
 }
 
 /** A custom role made in, and bound in, every target project, with exactly `permissions`. */
@@ -311,9 +307,51 @@ function assertTargetRole(
     [roleKey, role],
     [binding.key, binding.block],
   ] as const) {
-    assert.is(block.for_each, '${toset(var.target_projects)}', `${what} is made in every target project`);
+    assert.is(block.for_each, '${toset(local.target_project_ids)}', `${what} is made in every listed target project`);
     assert.is(block.project, '${each.value}', `${what} lives in the target project`);
   }
+}
+
+/**
+ * On each target folder and organisation: one organisation-level custom role with exactly the target
+ * permissions (inherited by every project below) and the parent ones, bound on every target folder and
+ * every target organisation, made only when target_projects names one.
+ */
+function assertParentRole(
+  tf: Tf,
+  entries: ReturnType<typeof classify>['customParent'],
+  permissions: readonly string[],
+  who: string,
+) {
+  if (permissions.length === 0) {
+    assert.is(entries.length, 0, `${who} needs nothing under target folders, so has no role there`);
+    return;
+  }
+  assert.equal(
+    entries.map((e) => [e.binding.type, e.binding.block.for_each]).sort(),
+    [
+      ['google_folder_iam_member', '${toset(local.target_folders)}'],
+      ['google_organization_iam_member', '${toset(local.target_organizations)}'],
+    ],
+    `${who}: bound on every target folder and organisation`,
+  );
+  assert.is(entries[0]!.roleKey, entries[1]!.roleKey, `${who}: one role on both`);
+  const { role, roleKey } = entries[0]!;
+  assert.equal(
+    [...(role.permissions as string[])].sort(),
+    [...permissions].sort(),
+    `${roleKey}: the permissions of ${who}`,
+  );
+  assert.is(
+    role.count,
+    '${local.has_target_parents ? 1 : 0}',
+    `${roleKey} exists only for folder or organisation targets`,
+  );
+  assert.is(role.org_id, '${var.organization_id}', `${roleKey} is defined in the organisation`);
+  const folder = entries.find((e) => e.binding.type === 'google_folder_iam_member')!.binding.block;
+  const org = entries.find((e) => e.binding.type === 'google_organization_iam_member')!.binding.block;
+  assert.is(folder.folder, '${each.value}', `${who}: on the folder itself`);
+  assert.is(org.org_id, '${each.value}', `${who}: on the organisation itself`);
 }
 
 /** The setting whose value designates a topic, per function_settings. */
@@ -432,7 +470,7 @@ t('each function has the smallest Cloud Functions memory size of at least twice 
   assert.equal(Object.keys(peaks).sort(), [...functionsByEntryPoint(tf).keys()].sort(), 'a peak for each function');
 });
 
-t('vmLifecycle: one audit-log trigger per method name, all nine, retried, global', ({ tf }) => {
+t('vmLifecycle: one audit-log trigger per method name the code acts on, retried, global', ({ tf }) => {
   for (const [ep, methods] of Object.entries(AUDIT_LOG_TRIGGERS)) {
     const [key, fn] = functionsByEntryPoint(tf).get(ep)!;
     const seen: string[] = [];
@@ -533,6 +571,148 @@ t(
   },
 );
 
+t(
+  'the enrollment sink: exactly the methods vmLifecycle acts on, non-intercepting with children, ' +
+    'its writer publishing to one topic pushed to vmLifecycle with retries',
+  ({ tf }) => {
+    // The filter: Compute's admin-activity audit log, and exactly the code's method names.
+    const filter = staticValue(tf, tf.locals.compute_audit_log_filter) as string;
+    assert.ok(typeof filter === 'string', 'local.compute_audit_log_filter is a literal');
+    assert.match(filter, /^logName:"cloudaudit\.googleapis\.com%2Factivity" AND /, 'admin-activity audit logs');
+    assert.match(filter, / AND protoPayload\.serviceName="compute\.googleapis\.com" AND /, 'of Compute Engine');
+    const methods = /protoPayload\.methodName=\(([^()]*)\)$/.exec(filter)?.[1];
+    assert.ok(methods, 'one methodName=(... OR ...) clause, last');
+    const listed = methods!.split(' OR ').map((m) => /^"([^"]+)"$/.exec(m)?.[1]);
+    assert.ok(
+      listed.every((m) => m),
+      `every method is a quoted name: ${methods}`,
+    );
+    assert.equal([...listed].sort(), [...LIFECYCLE_METHODS].sort(), 'the filter covers exactly LIFECYCLE_METHODS');
+
+    // The mode variable, and which sink each mode makes.
+    const mode = tf.variables.enrollment_sink!;
+    assert.is(mode.default, 'projects', 'per-project sinks by default: no folder or organisation access needed');
+    const modes = /contains\(\[([^\]]*)\], var\.enrollment_sink\)/.exec(text(one(mode, 'validation').condition))?.[1];
+    assert.equal(
+      modes?.split(',').map((m) => m.trim().replace(/"/g, '')),
+      ['organization', 'folder', 'projects', 'none'],
+    );
+    const [topicKey] = resourcesOf(tf, 'google_pubsub_topic').find(([, b]) =>
+      refsOf(tf, b.name).vars.has('compute_audit_log_topic'),
+    )!;
+    const topic = tf.resources.get(topicKey)!;
+    assert.is(topic.project, '${var.project_id}', 'the topic lives in the orchestrator project');
+    assert.match(text(topic.message_retention_duration), /^\d+s$/);
+    assert.is(
+      tf.variables.compute_audit_log_topic?.default,
+      COMPUTE_AUDIT_LOG_TOPIC,
+      'the local stack uses the same topic name',
+    );
+    const sinks: Array<[string, string]> = [
+      ['google_logging_organization_sink.compute_audit_log', '${var.enrollment_sink == "organization" ? 1 : 0}'],
+      ['google_logging_folder_sink.compute_audit_log', '${local.enrollment_sink_folders}'],
+      ['google_logging_project_sink.compute_audit_log', '${local.enrollment_sink_projects}'],
+    ];
+    assert.equal(
+      [...tf.resources.keys()].filter((k) => /^google_logging_[a-z]+_sink\./.test(k)).sort(),
+      sinks.map(([k]) => k).sort(),
+      'one sink resource per scope, nothing else routes logs',
+    );
+    assert.match(
+      text(tf.locals.enrollment_sink_folders),
+      /var\.enrollment_sink == "folder" \? toset\(local\.target_folders\)/,
+    );
+    assert.match(
+      text(tf.locals.enrollment_sink_projects),
+      /var\.enrollment_sink == "projects" \? toset\(\[for p in local\.target_project_ids : p if p != var\.project_id\]\)/,
+      'a sink in every listed target project but the orchestrator project (Eventarc covers it)',
+    );
+    for (const [key, made] of sinks) {
+      const sink = tf.resources.get(key)!;
+      assert.is(sink.count ?? sink.for_each, made, `${key} exists in its mode only`);
+      assert.is(sink.filter, '${local.compute_audit_log_filter}', `${key}: the filter checked above`);
+      assert.equal(topicsOf(tf, sink.destination), [topicKey], `${key} routes to the topic`);
+      assert.match(text(sink.destination), /^pubsub\.googleapis\.com\//, `${key}: a Pub/Sub destination`);
+      if (key.includes('project_sink')) assert.is(sink.unique_writer_identity, true, `${key}: its own writer identity`);
+      else {
+        assert.is(sink.include_children, true, `${key}: every project below`);
+        assert.is(sink.intercept_children, false, `${key}: non-intercepting`);
+      }
+      // Its writer identity: publisher on exactly that topic, and nothing else anywhere.
+      const writer = [...tf.resources].filter(([, b]) => text(b.member).includes('writer_identity'));
+      const own = writer.filter(([, b]) =>
+        key.includes('organization')
+          ? b.member === `\${${key}[0].writer_identity}`
+          : b.member === '${each.value.writer_identity}' && b.for_each === `\${${key}}`,
+      );
+      assert.is(own.length, 1, `${key}: one binding for its writer identity`);
+      const [wkey, w] = own[0]!;
+      assert.is(wkey.split('.')[0], 'google_pubsub_topic_iam_member', `${wkey} is on a topic`);
+      assert.is(w.role, 'roles/pubsub.publisher', `${wkey}: publisher`);
+      assert.equal(topicsOf(tf, w.topic), [topicKey], `${wkey}: on that topic only`);
+      if (key.includes('organization')) assert.is(w.count, sink.count, `${wkey} exists with its sink`);
+    }
+    assert.is(
+      [...tf.resources].filter(([, b]) => text(b.member).includes('writer_identity')).length,
+      sinks.length,
+      'no other binding names a writer identity',
+    );
+
+    // The push subscription: to vmLifecycle, as the trigger account, with retries.
+    const [fnKey, fn] = functionsByEntryPoint(tf).get('vmLifecycle')!;
+    const subs = resourcesOf(tf, 'google_pubsub_subscription').filter(([, sub]) =>
+      text(sub.push_config).includes(`${fnKey}.service_config[0].uri`),
+    );
+    assert.is(subs.length, 1, 'one push subscription to vmLifecycle');
+    const [skey, sub] = subs[0]!;
+    assert.is(sub.count, topic.count, `${skey} exists with the topic`);
+    assert.equal(topicsOf(tf, sub.topic), [topicKey], `${skey} reads the sink's topic`);
+    assert.not.ok(sub.filter, `${skey}: the sink filters, the subscription does not`);
+    const push = one(sub, 'push_config', skey);
+    assert.is(
+      push.push_endpoint,
+      `\${${fnKey}.service_config[0].uri}/projects/\${var.project_id}/topics/\${var.compute_audit_log_topic}`,
+      `${skey}: the Functions Framework learns the topic from the path`,
+    );
+    const oidc = one(push, 'oidc_token', skey);
+    assert.is(serviceAccountOf(oidc.service_account_email), 'google_service_account.trigger');
+    assert.is(oidc.audience, `\${${fnKey}.service_config[0].uri}`, `${skey}: the token is for vmLifecycle`);
+    const retry = one(sub, 'retry_policy', skey);
+    assert.ok(retry.minimum_backoff && retry.maximum_backoff, `${skey} retries with backoff`);
+    assert.is(one(sub, 'expiration_policy', skey).ttl, '', `${skey} never expires`);
+    assert.ok(
+      Number(sub.ack_deadline_seconds) >= Number(one(fn, 'service_config', fnKey).timeout_seconds),
+      `${skey}: the ack deadline covers vmLifecycle's timeout`,
+    );
+  },
+);
+
+t('target folders and organisations: the listed projects alone get project roles and APIs', ({ tf }) => {
+  const targets = text(tf.locals.target_project_ids);
+  assert.match(targets, /for t in var\.target_projects : t if !can\(regex\("\^\(folders\|organizations\)\/", t\)\)/);
+  assert.match(text(tf.locals.target_folders), /startswith\(t, "folders\/"\)/);
+  assert.match(
+    text(tf.locals.target_organizations),
+    /trimprefix\(t, "organizations\/"\) if startswith\(t, "organizations\/"\)/,
+  );
+  const settings = local(tf, 'function_settings') as Record<string, unknown>;
+  assert.is(settings.TARGET_PROJECTS, '${join(",", var.target_projects)}', 'the code resolves folders itself');
+  for (const [key, b] of tf.resources)
+    if (text(b.for_each).includes('target_projects')) assert.unreachable(`${key} iterates over var.target_projects`);
+  assert.match(text(tf.resources.get('google_project_service.target')!.for_each), /local\.target_project_ids/);
+  // The variable accepts what the code accepts.
+  const check = (v: string) =>
+    new RegExp(
+      /regex\("((?:[^"\\]|\\.)*)"/
+        .exec(text((tf.variables.target_projects!.validation as Block[])[1]!.condition))![1]!
+        .replace(/\\\\/g, '\\'),
+    ).test(v);
+  for (const ok of ['acme-prod', 'folders/123', 'organizations/456', 'example.com:acme'])
+    assert.ok(check(ok) && parseConfig({ TARGET_PROJECTS: ok }).TARGET_PROJECTS[0] === ok, ok);
+  for (const bad of ['folders/', 'folders/abc', 'projects/acme', 'Acme'])
+    assert.not.ok(check(bad), `${bad} is refused by the variable`);
+});
+
 t("environment: every setting the code reads is passed, nothing else, with the code's defaults", ({ tf }) => {
   const settings = local(tf, 'function_settings') as Record<string, unknown>;
   const env = text(tf.locals.function_environment);
@@ -619,6 +799,7 @@ t("each function's service account holds exactly what shared/permissions.ts list
     const sa = serviceAccountOf(one(fn, 'service_config').service_account_email)!;
     const got = classify(tf, bindingsOf(tf, sa));
     assertTargetRole(tf, got.customTarget, want.target, ep);
+    assertParentRole(tf, got.customParent, [...want.target, ...want.parent], ep);
     assert.is(
       got.firestore.length,
       want.firestore === true ? 1 : 0,
@@ -645,6 +826,12 @@ t("each function's service account holds exactly what shared/permissions.ts list
 t('the publisher service account holds exactly PUBLISHER_PERMISSIONS (plus its build logs)', ({ tf }) => {
   const got = classify(tf, bindingsOf(tf, 'google_service_account.publisher'));
   assertTargetRole(tf, got.customTarget, PUBLISHER_PERMISSIONS.target, 'the publisher');
+  assertParentRole(
+    tf,
+    got.customParent,
+    [...PUBLISHER_PERMISSIONS.target, ...PUBLISHER_PERMISSIONS.parent],
+    'the publisher',
+  );
   assert.is(got.firestore.length, PUBLISHER_PERMISSIONS.firestore ? 1 : 0, 'publisher: Firestore');
   assert.is(got.firestoreRead.length, 0);
   assert.equal(got.publishesTo, [], 'the publisher publishes to no topic');
@@ -1080,6 +1267,7 @@ t('APIs: everything the deployment uses is enabled', ({ tf }) => {
     'storage',
     'monitoring',
     'logging',
+    'serviceusage',
     'artifactregistry',
     'iam',
   ]) {

@@ -16,10 +16,22 @@ export const FUNCTION_NAMES = [
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
+/**
+ * The topic an organisation (or folder, or per-project) log sink publishes Compute's audit entries to;
+ * its push subscription delivers them to vmLifecycle. Terraform's `compute_audit_log_topic` defaults to it.
+ */
+export const COMPUTE_AUDIT_LOG_TOPIC = 'osquery-compute-audit-log';
+
 export interface ServedFunctions {
   urls: Record<FunctionName, string>;
   /** Applies the log subscription's filter in front of logHeartbeat (the emulator stores filters, never applies them). */
   logRelay: FilterRelay;
+  /**
+   * In front of vmLifecycle on the audit-log sink's subscription: no filter (Cloud Logging filters a sink,
+   * not Pub/Sub), it passes every push on unchanged and counts them, so `npm start` can show the sink's
+   * deliveries and tests can wait for them.
+   */
+  sinkRelay: FilterRelay;
   /** Points every trigger at the served functions: Pub/Sub push subscriptions (and the alert topic). */
   wireTriggers(): Promise<void>;
   close(): Promise<void>;
@@ -38,10 +50,12 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
     urls[name] = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   }
   const logRelay = await startFilterRelay(urls.logHeartbeat, basePort ? basePort + FUNCTION_NAMES.length : 0);
+  const sinkRelay = await startFilterRelay(urls.vmLifecycle, basePort ? basePort + FUNCTION_NAMES.length + 1 : 0);
   const { config } = await import('../../shared/config.js');
   return {
     urls,
     logRelay,
+    sinkRelay,
     wireTriggers: async () => {
       const c = config();
       await wirePushSubscriptions(
@@ -51,6 +65,8 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
           // As in Terraform: logHeartbeat reads the log topic through a filtered subscription.
           { topic: c.LOG_TOPIC, functionUrl: logRelay.url, filter: LOG_HEARTBEAT_FILTER },
           { topic: c.INCIDENT_TOPIC, functionUrl: urls.monitoringAlert },
+          // As in Terraform (sink.tf): the log sink's topic, pushed to vmLifecycle.
+          { topic: COMPUTE_AUDIT_LOG_TOPIC, functionUrl: sinkRelay.url },
         ],
         [c.ALERT_TOPIC],
       );
@@ -58,6 +74,7 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
     },
     close: async () => {
       await logRelay.close();
+      await sinkRelay.close();
       await Promise.all(
         servers.map(
           (s) =>

@@ -64,11 +64,14 @@ try {
 }
 
 const PROJECT_ID = 'osquery-orchestrator-local';
+/** The project whose audit logs Eventarc delivers (it stands for the orchestrator's own project). */
+const EVENTARC_PROJECT = 'acme-prod';
 Object.assign(process.env, {
   GOOGLE_CLOUD_PROJECT: PROJECT_ID,
   METADATA_SERVER_DETECTION: 'none',
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-  TARGET_PROJECTS: process.env.TARGET_PROJECTS ?? 'acme-prod,acme-data',
+  // acme-prod by name; folders/1001 (acme-data, acme-ml) resolved to its projects at every audit.
+  TARGET_PROJECTS: process.env.TARGET_PROJECTS ?? 'acme-prod,folders/1001',
   CONFIG_BUCKET: process.env.CONFIG_BUCKET ?? 'osquery-config-local',
   OSCONFIG_WRITES_PER_MINUTE: process.env.OSCONFIG_WRITES_PER_MINUTE ?? '600',
   // Short local clocks, so a person sees grace periods end within a minute or two.
@@ -107,24 +110,50 @@ try {
 }
 
 async function run(emulators: Emulators): Promise<void> {
+  // Imported only now: the functions read (and validate) configuration as they load, after the
+  // environment above is complete.
+  const { COMPUTE_AUDIT_LOG_TOPIC, serveFunctions } = await import('./functions.js');
+  const { clients } = await import('../../shared/clients.js');
+
   // Each simulated VM ships a heartbeat every --log-every seconds: osquery's 5 minutes, accelerated.
+  // Compute's audit entries reach vmLifecycle two ways, as on Google Cloud: Eventarc's trigger sees its own
+  // project's (acme-prod stands for the orchestrator project here); the organisation log sink publishes
+  // every project's to a topic whose push subscription delivers them (acme-data's come this way only).
   sim = await startSimulator({
     port: Number(values['simulator-port']),
     agentIntervalMs: Number(values['agent-interval-ms']),
     logTopic: { projectId: emulators.projectId, topic: process.env.LOG_TOPIC ?? 'osquery-logs' },
     logIntervalMs: Number(values['log-every']) * 1000,
+    eventarcProject: EVENTARC_PROJECT,
+    auditLogTopic: { projectId: emulators.projectId, topic: COMPUTE_AUDIT_LOG_TOPIC },
   });
   process.env.GOOGLE_API_ENDPOINT = sim.url;
 
-  // Imported only now: the functions read (and validate) configuration as they load, after the
-  // environment above is complete.
-  const { serveFunctions } = await import('./functions.js');
-  const { clients } = await import('../../shared/clients.js');
+  const fleet = JSON.parse(readFileSync(path.join(import.meta.dirname, 'demo-fleet.json'), 'utf8')) as {
+    organization: {
+      folders: Array<{ id: string; parent: string; displayName: string }>;
+      disabledApis: Record<string, string[]>;
+    };
+    projects: Array<{ id: string; parent?: string }>;
+    vms: Array<{ name: string }>;
+  };
+  const control = async (method: string, p: string, body: unknown) => {
+    const res = await fetch(`${sim!.url}/control${p}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
+  };
+  // The organisation the targets are resolved in (before the first audit tick), with or without the demo fleet.
+  for (const folder of fleet.organization.folders) await control('POST', '/folders', folder);
+  for (const project of fleet.projects) await control('POST', '/projects', project);
+  await control('POST', '/faults', { disabledApis: fleet.organization.disabledApis });
 
   const functions = await serveFunctions(Number(values['functions-port']));
   sim.eventarc.sinkUrl = functions.urls.vmLifecycle;
   await functions.wireTriggers();
-  const { logRelay } = functions;
+  const { logRelay, sinkRelay } = functions;
 
   // A local consumer of the alert topic prints what lands there.
   const pubsub = await clients.pubsub();
@@ -150,6 +179,17 @@ async function run(emulators: Emulators): Promise<void> {
   say(`simulator           ${sim.url}   (control API: ${sim.url}/control)`);
   for (const [name, url] of Object.entries(functions.urls)) say(`${name.padEnd(19)} ${url}`);
   say(`log filter relay    ${logRelay.url}   (logHeartbeat's subscription filter: ${logRelay.filter})`);
+  say(`audit logs          ${EVENTARC_PROJECT}: Eventarc -> vmLifecycle (the orchestrator project's own trigger)`);
+  say(
+    `                    every project: organisation log sink -> topic ${COMPUTE_AUDIT_LOG_TOPIC} -> push -> vmLifecycle ` +
+      `(counted by ${sinkRelay.url})`,
+  );
+  say(
+    `targets             TARGET_PROJECTS=${config().TARGET_PROJECTS.join(',')}: folders resolved to their projects ` +
+      `at every audit; ${Object.entries(fleet.organization.disabledApis)
+        .map(([p, apis]) => `${p} has ${apis.join(', ')} off (skipped)`)
+        .join('; ')}`,
+  );
   say(
     `Cloud Scheduler     every ${values['audit-every']} s a tick on ${config().AUDIT_TICK_TOPIC} -> fleetAudit -> fleetAuditShard per project`,
   );
@@ -165,8 +205,15 @@ async function run(emulators: Emulators): Promise<void> {
           const h = change.doc.data();
           const line = `${h.state}${h.reason ? ` (${h.reason})` : ''}`;
           if (seen.get(change.doc.id) === line) continue;
+          // A host's first appearance: how long after its VM's creation, and which way its audit entries came.
+          const created = seen.has(change.doc.id) ? undefined : sim!.world.vms.get(change.doc.id)?.creationTimestamp;
+          const after = created ? (Date.now() - Date.parse(created)) / 1000 : undefined;
+          const how =
+            after === undefined
+              ? ''
+              : `   +${after.toFixed(1)} s after creation, ${h.project === EVENTARC_PROJECT ? 'Eventarc and the log sink' : 'through the log sink'}`;
           seen.set(change.doc.id, line);
-          say(`host ${String(h.name).padEnd(28)} ${`${h.project}/${h.zone}`.padEnd(30)} -> ${line}`);
+          say(`host ${String(h.name).padEnd(28)} ${`${h.project}/${h.zone}`.padEnd(30)} -> ${line}${how}`);
         }
       },
       (error) => say(`hosts listener failed: ${error.message}`),
@@ -187,8 +234,12 @@ async function run(emulators: Emulators): Promise<void> {
             .map(([state, n]) => `${state} ${n}`)
             .join(', ');
           const coverage = run.coverage === null ? 'n/a' : `${(run.coverage * 100).toFixed(0)}%`;
+          const skipped = Object.entries((run.projects ?? {}) as Record<string, { status: string; reason?: string }>)
+            .filter(([, r]) => r.status === 'skipped')
+            .map(([p, r]) => `; skipped ${p} (${r.reason})`)
+            .join('');
           say(
-            `audit ${change.doc.id} ${run.status}: ${counts}; coverage ${coverage}; ${run.apiCalls} API calls, ${run.hostWrites} host writes`,
+            `audit ${change.doc.id} ${run.status}: ${counts}; coverage ${coverage}; ${run.apiCalls} API calls, ${run.hostWrites} host writes${skipped}`,
           );
         }
       },
@@ -197,6 +248,7 @@ async function run(emulators: Emulators): Promise<void> {
 
   // The log path's cost: lines the VMs shipped, and what the subscription filter let through to logHeartbeat.
   let lastLogLine = '';
+  let lastSinkLine = '';
   setInterval(() => {
     const c = logRelay.counts;
     const line =
@@ -204,6 +256,14 @@ async function run(emulators: Emulators): Promise<void> {
       `${c.forwarded} to logHeartbeat, ${c.filtered} acknowledged by the filter`;
     if (line !== lastLogLine) say(line);
     lastLogLine = line;
+    // The enrollment paths: what the organisation sink published, what vmLifecycle took from it and from Eventarc.
+    const sink = sinkRelay.counts;
+    const sinkLine =
+      `audit log entries: ${sim!.logSink?.publishedTotal ?? 0} published by the log sink, ` +
+      `${sink.forwarded - sink.failed} acknowledged by vmLifecycle (${sink.failed} redelivered); ` +
+      `${sim!.eventarc.deliveries.length} delivered by Eventarc (${EVENTARC_PROJECT})`;
+    if (sinkLine !== lastSinkLine) say(sinkLine);
+    lastSinkLine = sinkLine;
   }, 60_000).unref();
 
   // Cloud Scheduler stand-in: the audit tick.
@@ -241,19 +301,6 @@ async function run(emulators: Emulators): Promise<void> {
   }
 
   if (!values['no-demo']) {
-    const fleet = JSON.parse(readFileSync(path.join(import.meta.dirname, 'demo-fleet.json'), 'utf8')) as {
-      projects: unknown[];
-      vms: Array<{ name: string }>;
-    };
-    const control = async (method: string, p: string, body: unknown) => {
-      const res = await fetch(`${sim!.url}/control${p}`, {
-        method,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
-    };
-    for (const project of fleet.projects) await control('POST', '/projects', project);
     say(`creating the demo fleet: ${fleet.vms.length} VMs in 3 zones`);
     for (const vm of fleet.vms) {
       if (stopping) return;
@@ -262,10 +309,14 @@ async function run(emulators: Emulators): Promise<void> {
     }
   }
 
-  say('running. Add a VM:');
+  say('running. Add a VM (acme-prod: Eventarc and the sink; acme-data: the log sink only, within seconds too):');
   say(
     `  curl -s -XPOST ${sim.url}/control/vms -H 'content-type: application/json' ` +
       `-d '{"project":"acme-prod","zone":"us-central1-a","name":"web-3","os":"debian-12"}'`,
+  );
+  say(
+    `  curl -s -XPOST ${sim.url}/control/vms -H 'content-type: application/json' ` +
+      `-d '{"project":"acme-data","zone":"europe-west1-c","name":"etl-3","os":"debian-12"}'`,
   );
   say('Delete it:');
   say(`  curl -s -XDELETE ${sim.url}/control/vms/acme-prod/us-central1-a/web-3`);

@@ -15,9 +15,11 @@ locals {
     "osconfig.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
+    "serviceusage.googleapis.com",
     "storage.googleapis.com",
   ]
-  # OS Config manages VMs only where its API is on; Compute is what the functions read.
+  # OS Config manages VMs only where its API is on; Compute is what the functions read. Enabled in the
+  # listed target projects; under a target folder or organisation, a project without them is skipped.
   target_apis = ["compute.googleapis.com", "osconfig.googleapis.com"]
 }
 
@@ -30,7 +32,7 @@ resource "google_project_service" "orchestrator" {
 }
 
 resource "google_project_service" "target" {
-  for_each = var.enable_target_apis ? toset(flatten([for p in var.target_projects : [for s in local.target_apis : "${p}/${s}"]])) : toset([])
+  for_each = var.enable_target_apis ? toset(flatten([for p in local.target_project_ids : [for s in local.target_apis : "${p}/${s}"]])) : toset([])
 
   project            = split("/", each.value)[0]
   service            = split("/", each.value)[1]

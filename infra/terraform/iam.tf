@@ -1,7 +1,9 @@
 # One service account per function, bound only to what that function calls (shared/permissions.ts:
 # FUNCTION_PERMISSIONS). test/terraform.test.ts compares every binding below with that file.
 #
-#   target perms  -> a custom role in every target project, bound in every target project
+#   target perms  -> a custom role in every listed target project, bound there; and, when target_projects
+#                    names folders or organisations, one organisation-level custom role with the target
+#                    and parent perms, bound on each of them (every project below inherits it)
 #   firestore     -> roles/datastore.user in the orchestrator project
 #   publishes     -> roles/pubsub.publisher on each topic it publishes to (never project-wide)
 #
@@ -70,7 +72,7 @@ resource "google_service_account" "build" {
 # --- vmLifecycle ---------------------------------------------------------------------------------
 
 resource "google_project_iam_custom_role" "vm_lifecycle" {
-  for_each = toset(var.target_projects)
+  for_each = toset(local.target_project_ids)
 
   project     = each.value
   role_id     = "${local.role_prefix}VmLifecycle"
@@ -89,7 +91,7 @@ resource "google_project_iam_custom_role" "vm_lifecycle" {
 }
 
 resource "google_project_iam_member" "vm_lifecycle_target" {
-  for_each = toset(var.target_projects)
+  for_each = toset(local.target_project_ids)
 
   project = each.value
   role    = google_project_iam_custom_role.vm_lifecycle[each.value].name
@@ -111,7 +113,28 @@ resource "google_pubsub_topic_iam_member" "vm_lifecycle_alerts" {
 }
 
 # --- fleetAudit ----------------------------------------------------------------------------------
-# No target-project permissions: it only fans out.
+# It resolves the targets (folders and organisations to their projects, projects without the Compute or
+# OS Config API skipped) and fans out.
+
+resource "google_project_iam_custom_role" "fleet_audit" {
+  for_each = toset(local.target_project_ids)
+
+  project     = each.value
+  role_id     = "${local.role_prefix}FleetAudit"
+  title       = "osquery-orchestrator fleetAudit"
+  description = "What fleetAudit calls in a target project (shared/permissions.ts)."
+  permissions = [
+    "serviceusage.services.get",
+  ]
+}
+
+resource "google_project_iam_member" "fleet_audit_target" {
+  for_each = toset(local.target_project_ids)
+
+  project = each.value
+  role    = google_project_iam_custom_role.fleet_audit[each.value].name
+  member  = "serviceAccount:${google_service_account.fleet_audit.email}"
+}
 
 resource "google_project_iam_member" "fleet_audit_firestore" {
   project = var.project_id
@@ -136,7 +159,7 @@ resource "google_pubsub_topic_iam_member" "fleet_audit_dead_letter" {
 # --- fleetAuditShard -----------------------------------------------------------------------------
 
 resource "google_project_iam_custom_role" "fleet_audit_shard" {
-  for_each = toset(var.target_projects)
+  for_each = toset(local.target_project_ids)
 
   project     = each.value
   role_id     = "${local.role_prefix}FleetAuditShard"
@@ -158,7 +181,7 @@ resource "google_project_iam_custom_role" "fleet_audit_shard" {
 }
 
 resource "google_project_iam_member" "fleet_audit_shard_target" {
-  for_each = toset(var.target_projects)
+  for_each = toset(local.target_project_ids)
 
   project = each.value
   role    = google_project_iam_custom_role.fleet_audit_shard[each.value].name
@@ -250,7 +273,7 @@ resource "google_service_account_iam_member" "trigger_pubsub_token_creator" {
 # --- Publisher (Cloud Build: osq-orch publish) ---------------------------------------------------
 
 resource "google_project_iam_custom_role" "publisher" {
-  for_each = toset(var.target_projects)
+  for_each = toset(local.target_project_ids)
 
   project     = each.value
   role_id     = "${local.role_prefix}Publisher"
@@ -262,11 +285,12 @@ resource "google_project_iam_custom_role" "publisher" {
     "osconfig.osPolicyAssignments.get",
     "osconfig.osPolicyAssignments.create",
     "osconfig.osPolicyAssignments.update",
+    "serviceusage.services.get",
   ]
 }
 
 resource "google_project_iam_member" "publisher_target" {
-  for_each = toset(var.target_projects)
+  for_each = toset(local.target_project_ids)
 
   project = each.value
   role    = google_project_iam_custom_role.publisher[each.value].name
@@ -302,6 +326,178 @@ resource "google_project_iam_member" "publisher_build_logs" {
   project = var.project_id
   role    = "roles/logging.logWriter"
   member  = "serviceAccount:${google_service_account.publisher.email}"
+}
+
+# --- Target folders and organisations --------------------------------------------------------------
+# A folder or organisation in target_projects: each account that works in target projects holds one
+# organisation-level custom role on it, with its target permissions (inherited by every project below,
+# present and future) plus what resolving the target takes (resourcemanager.projects.list,
+# resourcemanager.folders.list). Custom roles cannot be defined on a folder: they live in organization_id.
+
+resource "google_organization_iam_custom_role" "vm_lifecycle_parent" {
+  count = local.has_target_parents ? 1 : 0
+
+  org_id      = var.organization_id
+  role_id     = "${local.role_prefix}VmLifecycleParent"
+  title       = "osquery-orchestrator vmLifecycle (target folders and organisations)"
+  description = "What vmLifecycle calls under a target folder or organisation (shared/permissions.ts)."
+  permissions = [
+    "compute.instances.get",
+    "compute.instances.list",
+    "compute.projects.get",
+    "compute.zoneOperations.get",
+    "compute.instances.setLabels",
+    "compute.instances.setMetadata",
+    "osconfig.osPolicyAssignments.get",
+    "osconfig.osPolicyAssignments.create",
+  ]
+
+  lifecycle {
+    precondition {
+      condition     = var.organization_id != null
+      error_message = "target_projects names a folder or organisation: set organization_id (the custom roles granted there live in the organisation)."
+    }
+  }
+}
+
+resource "google_folder_iam_member" "vm_lifecycle_parent" {
+  for_each = toset(local.target_folders)
+
+  folder = each.value
+  role   = google_organization_iam_custom_role.vm_lifecycle_parent[0].name
+  member = "serviceAccount:${google_service_account.vm_lifecycle.email}"
+}
+
+resource "google_organization_iam_member" "vm_lifecycle_parent" {
+  for_each = toset(local.target_organizations)
+
+  org_id = each.value
+  role   = google_organization_iam_custom_role.vm_lifecycle_parent[0].name
+  member = "serviceAccount:${google_service_account.vm_lifecycle.email}"
+}
+
+resource "google_organization_iam_custom_role" "fleet_audit_parent" {
+  count = local.has_target_parents ? 1 : 0
+
+  org_id      = var.organization_id
+  role_id     = "${local.role_prefix}FleetAuditParent"
+  title       = "osquery-orchestrator fleetAudit (target folders and organisations)"
+  description = "What fleetAudit calls under a target folder or organisation (shared/permissions.ts)."
+  permissions = [
+    "serviceusage.services.get",
+    "resourcemanager.projects.list",
+    "resourcemanager.folders.list",
+  ]
+
+  lifecycle {
+    precondition {
+      condition     = var.organization_id != null
+      error_message = "target_projects names a folder or organisation: set organization_id (the custom roles granted there live in the organisation)."
+    }
+  }
+}
+
+resource "google_folder_iam_member" "fleet_audit_parent" {
+  for_each = toset(local.target_folders)
+
+  folder = each.value
+  role   = google_organization_iam_custom_role.fleet_audit_parent[0].name
+  member = "serviceAccount:${google_service_account.fleet_audit.email}"
+}
+
+resource "google_organization_iam_member" "fleet_audit_parent" {
+  for_each = toset(local.target_organizations)
+
+  org_id = each.value
+  role   = google_organization_iam_custom_role.fleet_audit_parent[0].name
+  member = "serviceAccount:${google_service_account.fleet_audit.email}"
+}
+
+resource "google_organization_iam_custom_role" "fleet_audit_shard_parent" {
+  count = local.has_target_parents ? 1 : 0
+
+  org_id      = var.organization_id
+  role_id     = "${local.role_prefix}FleetAuditShardParent"
+  title       = "osquery-orchestrator fleetAuditShard (target folders and organisations)"
+  description = "What fleetAuditShard calls under a target folder or organisation (shared/permissions.ts)."
+  permissions = [
+    "compute.instances.get",
+    "compute.instances.list",
+    "compute.projects.get",
+    "compute.zoneOperations.get",
+    "compute.instances.setLabels",
+    "compute.instances.setMetadata",
+    "osconfig.osPolicyAssignments.get",
+    "osconfig.osPolicyAssignments.create",
+    "osconfig.osPolicyAssignments.update",
+    "osconfig.osPolicyAssignmentReports.list",
+    "osconfig.inventories.list",
+  ]
+
+  lifecycle {
+    precondition {
+      condition     = var.organization_id != null
+      error_message = "target_projects names a folder or organisation: set organization_id (the custom roles granted there live in the organisation)."
+    }
+  }
+}
+
+resource "google_folder_iam_member" "fleet_audit_shard_parent" {
+  for_each = toset(local.target_folders)
+
+  folder = each.value
+  role   = google_organization_iam_custom_role.fleet_audit_shard_parent[0].name
+  member = "serviceAccount:${google_service_account.fleet_audit_shard.email}"
+}
+
+resource "google_organization_iam_member" "fleet_audit_shard_parent" {
+  for_each = toset(local.target_organizations)
+
+  org_id = each.value
+  role   = google_organization_iam_custom_role.fleet_audit_shard_parent[0].name
+  member = "serviceAccount:${google_service_account.fleet_audit_shard.email}"
+}
+
+resource "google_organization_iam_custom_role" "publisher_parent" {
+  count = local.has_target_parents ? 1 : 0
+
+  org_id      = var.organization_id
+  role_id     = "${local.role_prefix}PublisherParent"
+  title       = "osquery-orchestrator osq-orch publish (target folders and organisations)"
+  description = "What osq-orch publish calls under a target folder or organisation (shared/permissions.ts)."
+  permissions = [
+    "compute.instances.list",
+    "compute.projects.get",
+    "osconfig.osPolicyAssignments.get",
+    "osconfig.osPolicyAssignments.create",
+    "osconfig.osPolicyAssignments.update",
+    "serviceusage.services.get",
+    "resourcemanager.projects.list",
+    "resourcemanager.folders.list",
+  ]
+
+  lifecycle {
+    precondition {
+      condition     = var.organization_id != null
+      error_message = "target_projects names a folder or organisation: set organization_id (the custom roles granted there live in the organisation)."
+    }
+  }
+}
+
+resource "google_folder_iam_member" "publisher_parent" {
+  for_each = toset(local.target_folders)
+
+  folder = each.value
+  role   = google_organization_iam_custom_role.publisher_parent[0].name
+  member = "serviceAccount:${google_service_account.publisher.email}"
+}
+
+resource "google_organization_iam_member" "publisher_parent" {
+  for_each = toset(local.target_organizations)
+
+  org_id = each.value
+  role   = google_organization_iam_custom_role.publisher_parent[0].name
+  member = "serviceAccount:${google_service_account.publisher.email}"
 }
 
 # --- Function builds -----------------------------------------------------------------------------

@@ -7,6 +7,14 @@ locals {
   # test/terraform.test.ts compares them.
   log_heartbeat_filter = "NOT attributes:osquery_name OR attributes.osquery_name = \"heartbeat\" OR attributes.osquery_name = \"pack_osquery-health_osquery_schedule\""
 
+  # TARGET_PROJECTS may name folders and organisations besides projects (shared/domain/targets.ts):
+  # projects get project-level custom roles and APIs; folders and organisations get organisation-level
+  # roles bound on them, inherited by every project below (iam.tf).
+  target_project_ids   = [for t in var.target_projects : t if !can(regex("^(folders|organizations)/", t))]
+  target_folders       = [for t in var.target_projects : t if startswith(t, "folders/")]
+  target_organizations = [for t in var.target_projects : trimprefix(t, "organizations/") if startswith(t, "organizations/")]
+  has_target_parents   = length(local.target_folders) + length(local.target_organizations) > 0
+
   firestore_location = coalesce(var.firestore_location, var.region)
   bucket_location    = upper(coalesce(var.bucket_location, var.region))
   role_prefix        = "${var.name_prefix}Orch"

@@ -6,7 +6,7 @@
 # added to this project's metrics scope so its policies see them.
 
 resource "google_monitoring_monitored_project" "targets" {
-  for_each = var.add_targets_to_metrics_scope ? toset([for p in var.target_projects : p if p != var.project_id]) : toset([])
+  for_each = var.add_targets_to_metrics_scope ? toset([for p in local.target_project_ids : p if p != var.project_id]) : toset([])
 
   metrics_scope = "locations/global/metricsScopes/${var.project_id}"
   name          = each.value

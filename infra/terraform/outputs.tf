@@ -30,6 +30,15 @@ output "subscriptions" {
   }
 }
 
+output "enrollment_sinks" {
+  description = "The log sinks routing Compute audit entries to vmLifecycle (enrollment_sink), with their writer identities."
+  value = merge(
+    { for s in google_logging_organization_sink.compute_audit_log : "organizations/${s.org_id}" => s.writer_identity },
+    { for k, s in google_logging_folder_sink.compute_audit_log : k => s.writer_identity },
+    { for k, s in google_logging_project_sink.compute_audit_log : "projects/${k}" => s.writer_identity },
+  )
+}
+
 output "config_bucket" {
   description = "The configuration bucket (CONFIG_BUCKET)."
   value       = google_storage_bucket.config.name

@@ -15,12 +15,39 @@ variable "region" {
 }
 
 variable "target_projects" {
-  description = "Projects whose VMs the orchestrator covers (TARGET_PROJECTS). Each gets custom roles for the functions and the publisher."
+  description = "What the orchestrator covers (TARGET_PROJECTS): project ids, and folders (folders/N) or organisations (organizations/N), each meaning its active projects, subfolders included, resolved at every audit. Each project gets custom roles for the functions and the publisher; each folder or organisation gets them from organization_id, bound on it."
   type        = list(string)
 
   validation {
     condition     = length(var.target_projects) > 0
-    error_message = "List at least one target project."
+    error_message = "List at least one target project, folder or organisation."
+  }
+
+  validation {
+    condition     = alltrue([for t in var.target_projects : can(regex("^((folders|organizations)/[1-9][0-9]{0,19}|([-a-z0-9.]+:)?[a-z0-9][-a-z0-9]*[a-z0-9])$", t))])
+    error_message = "Each target is a project id, folders/N or organizations/N."
+  }
+}
+
+variable "organization_id" {
+  description = "Numeric id of the organisation. Needed when target_projects names a folder or organisation (the custom roles granted there are defined in the organisation) or enrollment_sink is \"organization\"."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.organization_id == null || can(regex("^[1-9][0-9]{0,19}$", var.organization_id))
+    error_message = "The organisation's numeric id, e.g. 123456789012."
+  }
+}
+
+variable "enrollment_sink" {
+  description = "How VMs outside the orchestrator project reach vmLifecycle within seconds (sink.tf): \"organization\" (one sink on organization_id, every project below), \"folder\" (one sink on each target folder), \"projects\" (one sink in each listed target project: no folder or organisation access needed), or \"none\" (the audit finds them, every audit_schedule)."
+  type        = string
+  default     = "projects"
+
+  validation {
+    condition     = contains(["organization", "folder", "projects", "none"], var.enrollment_sink)
+    error_message = "One of organization, folder, projects, none."
   }
 }
 
@@ -109,6 +136,12 @@ variable "audit_shard_topic" {
   description = "Topic fleetAudit fans out to, one message per target project (AUDIT_SHARD_TOPIC); fleetAuditShard reads it."
   type        = string
   default     = "osquery-audit-shards"
+}
+
+variable "compute_audit_log_topic" {
+  description = "Topic the enrollment sink publishes Compute's instance insert and delete audit entries to; its push subscription delivers them to vmLifecycle."
+  type        = string
+  default     = "osquery-compute-audit-log"
 }
 
 variable "dead_letter_topic" {

@@ -7,11 +7,15 @@ import type { ProjectResult, RunTotals } from '../domain/audit.js';
 
 export const AUDITS = 'audits';
 
-/** Creates the run; false when it already exists (a redelivered tick). */
+/**
+ * Creates the run; false when it already exists (a redelivered tick). `skipped` projects (an API off)
+ * are recorded as such and never audited; a run with nothing left to audit is closed at once.
+ */
 export async function createRun(
   runId: string,
   projects: string[],
   startedAt: Date,
+  skipped: Record<string, string> = {},
   db: Firestore = clients.firestore(),
 ): Promise<boolean> {
   try {
@@ -22,12 +26,16 @@ export async function createRun(
         startedAt: Timestamp.fromDate(startedAt),
         finishedAt: null,
         status: 'running',
-        projects: Object.fromEntries(projects.map((p) => [p, { status: 'running', instances: 0 }])),
+        projects: Object.fromEntries([
+          ...projects.map((p) => [p, { status: 'running', instances: 0 }]),
+          ...Object.entries(skipped).map(([p, reason]) => [p, { status: 'skipped', instances: 0, reason }]),
+        ]),
         counts: {},
         coverage: null,
         apiCalls: 0,
         hostWrites: 0,
         shardsPublished: false,
+        ...(projects.length === 0 ? { status: 'succeeded', finishedAt: Timestamp.now() } : {}),
       });
     countFirestore('writes');
     return true;

@@ -53,7 +53,7 @@ export async function getFleetStatus(db: Firestore = clients.firestore()): Promi
 }
 
 function runSummary(runId: string, data: DocumentData): RunSummary {
-  const projects = (data.projects ?? {}) as Record<string, { status: string; error?: string }>;
+  const projects = (data.projects ?? {}) as Record<string, { status: string; error?: string; reason?: string }>;
   return {
     runId,
     startedAt: iso(data.startedAt) ?? new Date(0).toISOString(),
@@ -62,7 +62,8 @@ function runSummary(runId: string, data: DocumentData): RunSummary {
     coverage: typeof data.coverage === 'number' ? data.coverage : null,
     counts: data.counts ?? {},
     projects: Object.fromEntries(
-      Object.entries(projects).map(([p, r]) => [p, { status: r.status, error: r.error ?? null }]),
+      // A skipped project (an API off) shows its reason where a failed one shows its error.
+      Object.entries(projects).map(([p, r]) => [p, { status: r.status, error: r.error ?? r.reason ?? null }]),
     ),
   };
 }

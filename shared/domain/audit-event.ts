@@ -1,6 +1,9 @@
-// Turns a Compute Engine audit-log CloudEvent into the one thing vmLifecycle should do about it.
+// Turns a Compute Engine audit-log entry into the one thing vmLifecycle should do about it, whichever way
+// it came: an Eventarc CloudEvent (the orchestrator's own project), or the LogEntry JSON a log sink
+// published to Pub/Sub (every project under an organisation or folder). Both end in parseAuditLogEntry.
 import { z } from 'zod';
 import { isInstanceId, isInstanceName, isProjectId, isZone } from './ids.js';
+import { messageOf, PUBSUB_MESSAGE_EVENT_TYPE } from './pubsub-message.js';
 
 export interface InstanceRef {
   project: string;
@@ -25,7 +28,17 @@ export type LifecycleAction =
   | { kind: 'ignore'; reason: string; method?: string }
   | { kind: 'invalid'; reason: string };
 
-const METHOD = /^(?:(?:v1|beta|alpha)\.)?compute\.instances\.(insert|bulkInsert|delete)$/;
+/**
+ * Every audit-log method name vmLifecycle acts on (v1., beta., and unprefixed: managed instance groups).
+ * Eventarc's triggers and the log sink's filter in Terraform must match exactly these (test/terraform.test.ts).
+ */
+export const LIFECYCLE_METHODS: readonly string[] = ['v1.', 'beta.', ''].flatMap((prefix) =>
+  ['insert', 'bulkInsert', 'delete'].map((verb) => `${prefix}compute.instances.${verb}`),
+);
+const verbOf = (method: string) =>
+  LIFECYCLE_METHODS.includes(method)
+    ? (method.slice(method.lastIndexOf('.') + 1) as 'insert' | 'bulkInsert' | 'delete')
+    : undefined;
 const INSTANCE_NAME = /^projects\/([^/]+)\/zones\/([^/]+)\/instances\/([^/]+)$/;
 const ZONE_OR_REGION = /^projects\/([^/]+)\/(zones|regions)\/([^/]+)(?:\/instances)?\/?$/;
 
@@ -54,12 +67,34 @@ function identityProblem(project: string, zone: string, name: string): string | 
 }
 
 export const AUDIT_LOG_EVENT_TYPE = 'google.cloud.audit.log.v1.written';
+const NOT_JSON = 'the audit log entry is not JSON';
 
-/** Pure: CloudEvent type and data (already JSON-decoded, or a string/Buffer that failed to) -> action. */
+/**
+ * Pure: a CloudEvent's type and data (already JSON-decoded, or a string/Buffer that failed to) -> action.
+ * Eventarc's audit-log event carries the entry as its data; a log sink's entry arrives as the data of a
+ * Pub/Sub message (the messagePublished event the Functions Framework makes of a push).
+ */
 export function parseAuditLogEvent(type: string | undefined, data: unknown): LifecycleAction {
-  if (type !== AUDIT_LOG_EVENT_TYPE)
-    return { kind: 'invalid', reason: `unexpected event type ${JSON.stringify(type)}` };
-  if (typeof data === 'string' || Buffer.isBuffer(data)) return { kind: 'invalid', reason: 'event data is not JSON' };
+  if (type === AUDIT_LOG_EVENT_TYPE) {
+    if (typeof data === 'string' || Buffer.isBuffer(data)) return { kind: 'invalid', reason: NOT_JSON };
+    return parseAuditLogEntry(data);
+  }
+  if (type === PUBSUB_MESSAGE_EVENT_TYPE) {
+    const unwrapped = messageOf(data);
+    if (!unwrapped.ok) return { kind: 'invalid', reason: unwrapped.reason };
+    let entry: unknown;
+    try {
+      entry = JSON.parse(unwrapped.message.data.toString('utf8'));
+    } catch {
+      return { kind: 'invalid', reason: NOT_JSON };
+    }
+    return parseAuditLogEntry(entry);
+  }
+  return { kind: 'invalid', reason: `unexpected event type ${JSON.stringify(type)}` };
+}
+
+/** Pure: one Compute Engine audit LogEntry (JSON) -> action. The one parser of both delivery paths. */
+export function parseAuditLogEntry(data: unknown): LifecycleAction {
   const parsed = entrySchema.safeParse(data);
   if (!parsed.success) {
     return {
@@ -69,7 +104,7 @@ export function parseAuditLogEvent(type: string | undefined, data: unknown): Lif
   }
   const { protoPayload, resource, operation } = parsed.data;
   const method = protoPayload.methodName;
-  const verb = METHOD.exec(method)?.[1];
+  const verb = verbOf(method);
   if (!verb)
     return { kind: 'ignore', reason: `method ${method} is not an instance insert, bulkInsert or delete`, method };
   if (protoPayload.serviceName && protoPayload.serviceName !== 'compute.googleapis.com') {

@@ -202,8 +202,10 @@ export function runTotals(
     for (const [state, n] of Object.entries(p.counts ?? {}))
       counts[state as HostState] = (counts[state as HostState] ?? 0) + (n ?? 0);
   const failed = projects.filter((p) => p.status === 'failed').length;
+  // A skipped project (its Compute or OS Config API off) was never audited: it makes no run partial.
+  const audited = projects.filter((p) => p.status !== 'skipped').length;
   return {
-    status: failed === 0 ? 'succeeded' : failed === projects.length ? 'failed' : 'partial',
+    status: failed === 0 ? 'succeeded' : failed === audited ? 'failed' : 'partial',
     counts,
     coverage: coverageOf(counts),
     apiCalls: projects.reduce((a, p) => a + (p.apiCalls ?? 0), 0),

@@ -15,6 +15,7 @@ import { heal } from './audit/heal.js';
 import { writeHosts } from './audit/write.js';
 import { recordAudit, type ProjectAudit } from './audit/record.js';
 import { publishRunStatus } from './status.js';
+import { resolveTargets } from './targets.js';
 
 export type { AuditOptions, AuditProgress } from './audit/context.js';
 export type { ProjectAudit } from './audit/record.js';
@@ -62,16 +63,17 @@ export async function startAuditRun(
     return { runId: null, fannedOut: false, projects: 0 };
   }
   const runId = runIdFor(tickId);
-  const created = await audits.createRun(runId, projects, time);
+  const { projects: audited, skipped } = await resolveTargets(projects); // folders and organisations: their projects
+  const created = await audits.createRun(runId, audited, time, skipped);
   if (!created && (await audits.getRun(runId))?.shardsPublished)
-    return { runId, fannedOut: false, projects: projects.length };
+    return { runId, fannedOut: false, projects: audited.length };
   await Promise.all(
-    projects.map((project) =>
+    audited.map((project) =>
       publishJson(config().AUDIT_SHARD_TOPIC, { runId, project } satisfies AuditShard, { runId, project }),
     ),
   );
   await audits.markShardsPublished(runId);
-  return { runId, fannedOut: true, projects: projects.length };
+  return { runId, fannedOut: true, projects: audited.length };
 }
 
 /**

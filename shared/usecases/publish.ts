@@ -13,6 +13,7 @@ import * as compute from '../adapters/compute.js';
 import * as rollouts from '../adapters/rollouts.js';
 import * as storage from '../adapters/storage.js';
 import { reconcileZoneAssignment } from './assignments.js';
+import { resolveTargets } from './targets.js';
 
 export interface PublishReport {
   configVersion: string;
@@ -108,7 +109,7 @@ export async function publish(options: PublishOptions = {}): Promise<PublishRepo
     report.osConfigWrites += 1;
   };
   const recorded = (await rollouts.getRollout(rendered.configVersion))?.zones ?? {};
-  for (const project of options.projects ?? required('TARGET_PROJECTS')) {
+  for (const project of options.projects ?? (await resolveTargets(required('TARGET_PROJECTS'))).projects) {
     try {
       const zones = await zonesNeedingAssignment(project);
       // Reads in parallel (bounded); writes paced by the quota limiter.

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { freePort, startEmulators } from '../../infra/local/emulators.js';
 import { FUNCTION_NAMES, type FunctionName } from '../../infra/local/functions.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
+import { ENROLL_RECORD, ENROLL_SINK_TOPIC, type EnrollLatencyRecord } from './enroll-latency.js';
 
 quietKnownWarnings();
 const { values } = parseArgs({
@@ -26,12 +27,13 @@ const ONLY = values.only
   .filter(Boolean);
 const wants = (name: string) => !ONLY || ONLY.some((prefix) => name.startsWith(prefix));
 const FLEET_RECORDS = ['audit.first', 'audit.unchanged', 'audit.naive', 'heartbeat.coalesced', 'heartbeat.naive'];
+const ENROLL = wants(ENROLL_RECORD);
 const COLDSTART_RUNS = 3;
 /** The functions that call Compute Engine; the others have the 400 ms / 150 MB import target. */
 const COMPUTE_USERS: FunctionName[] = ['vmLifecycle', 'fleetAuditShard'];
-if (ONLY && !FLEET_RECORDS.some(wants) && !FUNCTION_NAMES.some((f) => wants(`coldstart.${f}`))) {
+if (ONLY && !FLEET_RECORDS.some(wants) && !FUNCTION_NAMES.some((f) => wants(`coldstart.${f}`)) && !ENROLL) {
   console.error(
-    `--only ${values.only}: no record starts with that (records: coldstart.<function>, ${FLEET_RECORDS.join(', ')})`,
+    `--only ${values.only}: no record starts with that (records: coldstart.<function>, ${FLEET_RECORDS.join(', ')}, ${ENROLL_RECORD})`,
   );
   process.exit(2);
 }
@@ -131,8 +133,14 @@ const simulator = spawn(
     String(simPort),
     '--agent-interval-ms',
     '0',
+    // enroll.latency: every project's audit entries through the log sink (nothing else creates VMs with entries).
+    '--audit-log-topic',
+    ENROLL_SINK_TOPIC,
   ],
-  { stdio: 'ignore' },
+  {
+    stdio: 'ignore',
+    env: { ...process.env, PUBSUB_EMULATOR_HOST: emulators.pubsubHost, GOOGLE_CLOUD_PROJECT: emulators.projectId },
+  },
 );
 const simUrl = `http://127.0.0.1:${simPort}`;
 const control = async (method: string, p: string, body?: unknown) => {
@@ -167,9 +175,16 @@ Object.assign(process.env, {
 });
 const records: BenchRecord[] = [];
 const coldStarts: ColdStartRecord[] = [];
+const enrollments: EnrollLatencyRecord[] = [];
 try {
   if (mainModule) coldStarts.push(...(await measureColdStarts(mainModule)));
   if (FLEET_RECORDS.some(wants)) await fleetBenchmarks();
+  if (ENROLL) {
+    process.stdout.write(`${ENROLL_RECORD}: 200 VMs in another project, through the log sink... `);
+    const { measureEnrollLatency } = await import('./enroll-latency.js');
+    enrollments.push(await measureEnrollLatency({ control }));
+    console.log('done');
+  }
 } finally {
   simulator.kill();
   await emulators.stop();
@@ -447,8 +462,14 @@ if (hb && hbNaive) {
       `throughput >= 10x naive: ${ratio(hb.linesPerSec as number, hbNaive.linesPerSec as number)}`,
   );
 }
+for (const e of enrollments)
+  console.log(
+    `\n${e.name}: ${e.vms} VMs (${e.createdPerSecond}/s) created -> pending through the log sink: ` +
+      `p50 ${e.p50Ms} ms, p95 ${e.p95Ms} ms, max ${e.maxMs} ms; ` +
+      `the audit path waits ${e.auditPathMeanMs / 60_000} min on average (${ratio(e.auditPathMeanMs, e.p95Ms)} the p95)`,
+  );
 if (values.out) {
-  writeFileSync(values.out, `${JSON.stringify([...coldStarts, ...records], null, 2)}\n`);
+  writeFileSync(values.out, `${JSON.stringify([...coldStarts, ...records, ...enrollments], null, 2)}\n`);
   console.log(`figures written to ${values.out}`);
 }
 process.exit(0);

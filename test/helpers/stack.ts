@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import { closeClients, resetClients } from '../../shared/clients.js';
 import { config, resetConfig } from '../../shared/config.js';
-import { serveFunctions, type ServedFunctions } from '../../infra/local/functions.js';
+import { COMPUTE_AUDIT_LOG_TOPIC, serveFunctions, type ServedFunctions } from '../../infra/local/functions.js';
 import { startSimulator, type Simulator } from '../../infra/local/simulator/server.js';
 
 export interface Stack {
@@ -12,7 +12,7 @@ export interface Stack {
   vmLifecycleUrl: string;
   functions: ServedFunctions;
   control<T = any>(method: string, path: string, body?: unknown): Promise<T>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  /** Waits until every audit-log event emitted so far has been delivered and handled. */
+  /** Waits until every audit-log event emitted so far has been delivered and handled (by both routes). */
   flushEvents(): Promise<void>;
   apiCalls(): Promise<Record<string, number>>;
   close(): Promise<void>;
@@ -23,13 +23,23 @@ export function requireEmulators(): void {
     throw new Error('FIRESTORE_EMULATOR_HOST is not set: run the tests with `npm test`, which starts the emulators');
 }
 
-export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
+export interface StackOptions {
+  /** The log sink route: every project's audit entries through the Pub/Sub emulator to vmLifecycle. */
+  auditLogSink?: boolean;
+  /** Eventarc's own project: only its entries go that way. Unset: every project's (the default stack). */
+  eventarcProject?: string;
+}
+
+export async function startStack(env: Record<string, string> = {}, options: StackOptions = {}): Promise<Stack> {
   requireEmulators();
   Object.assign(process.env, env);
   resetConfig();
+  const projectId = process.env.GOOGLE_CLOUD_PROJECT!;
   const sim = await startSimulator({
     agentIntervalMs: 0,
-    logTopic: { projectId: process.env.GOOGLE_CLOUD_PROJECT!, topic: config().LOG_TOPIC },
+    logTopic: { projectId, topic: config().LOG_TOPIC },
+    eventarcProject: options.eventarcProject,
+    auditLogTopic: options.auditLogSink ? { projectId, topic: COMPUTE_AUDIT_LOG_TOPIC } : undefined,
   });
   process.env.GOOGLE_API_ENDPOINT = sim.url;
   resetConfig();
@@ -56,7 +66,19 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
     vmLifecycleUrl,
     functions,
     control,
-    flushEvents: () => sim.eventarc.idle(),
+    flushEvents: async () => {
+      await sim.auditLog.idle();
+      // The sink's messages are handled once vmLifecycle acknowledged each (redeliveries until it does).
+      const relay = functions.sinkRelay.counts;
+      for (const deadline = Date.now() + 30_000; sim.logSink;) {
+        if (relay.forwarded - relay.failed >= sim.logSink.publishedTotal) break;
+        if (Date.now() > deadline)
+          throw new Error(
+            `log sink: ${relay.forwarded - relay.failed} of ${sim.logSink.publishedTotal} messages acknowledged after 30 s`,
+          );
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     apiCalls: async () => (await control<{ requests: Record<string, number> }>('GET', '/stats')).requests,
     close: async () => {
       await functions.close();

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { HttpError, route, type Route } from './http.js';
 import { runAgents } from './agent.js';
 import { instanceJson } from './compute-api.js';
-import type { Eventarc } from './eventarc.js';
+import type { AuditLog, Eventarc } from './eventarc.js';
+import type { LogSink } from './log-sink.js';
 import { runningVersion, workerOf, type LogShipper } from './logs.js';
 import { allowQuery, resolveCosts, restartWorker } from './osqueryd.js';
 import { defaultFaults, SIM_OS, type SimVm, type World } from './world.js';
@@ -61,6 +62,9 @@ const faultSpec = z.object({
     .optional(),
   deniedProjects: z.array(z.string()).optional(),
   eventSinkUp: z.boolean().optional(),
+  duplicateEvents: z.boolean().optional(),
+  reorderEvents: z.boolean().optional(),
+  disabledApis: z.record(z.string(), z.array(z.enum(['compute.googleapis.com', 'osconfig.googleapis.com']))).optional(),
   concurrentWrites: z.number().int().min(0).optional(),
   hold: z.array(z.object({ match: z.string().min(1), count: z.number().int().min(1) })).optional(),
   reportsByName: z.boolean().optional(),
@@ -136,7 +140,29 @@ function makeVm(world: World, spec: z.infer<typeof vmSpec> & { name: string }): 
   });
 }
 
-export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShipper): Route[] {
+const RESOURCE_PARENT = /^(folders|organizations)\/\d{1,20}$/;
+const projectSpec = z.object({
+  id: z.string().min(1),
+  metadata: z.record(z.string(), z.string()).optional(),
+  /** Resource Manager parent: folders/N or organizations/N (null: none). */
+  parent: z.string().regex(RESOURCE_PARENT, 'expected folders/N or organizations/N').nullable().optional(),
+  state: z.enum(['ACTIVE', 'DELETE_REQUESTED']).optional(),
+});
+const folderSpec = z.object({
+  id: z.string().regex(/^\d{1,20}$/, 'expected a numeric folder id'),
+  parent: z.string().regex(RESOURCE_PARENT, 'expected folders/N or organizations/N'),
+  displayName: z.string().min(1).optional(),
+  state: z.enum(['ACTIVE', 'DELETE_REQUESTED']).default('ACTIVE'),
+});
+
+export interface AuditLogControls {
+  auditLog: AuditLog;
+  eventarc: Eventarc;
+  logSink: LogSink | undefined;
+}
+
+export function controlRoutes(world: World, audit: AuditLogControls, shipper?: LogShipper): Route[] {
+  const { auditLog, eventarc, logSink } = audit;
   const vmById = (id: string) => {
     const vm = world.vms.get(id);
     if (!vm) throw new HttpError(404, `no VM with id ${id}`);
@@ -146,16 +172,29 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
     route('GET', /^\/control\/health$/, 'control', () => ({ ok: true })),
     route('POST', /^\/control\/reset$/, 'control', () => {
       world.reset();
+      auditLog.discardHeld();
       eventarc.deliveries.length = 0;
+      if (logSink) logSink.published.length = 0;
       return { ok: true };
     }),
     route('POST', /^\/control\/projects$/, 'control', ({ body }) => {
-      const spec = parse(
-        z.object({ id: z.string().min(1), metadata: z.record(z.string(), z.string()).default({}) }),
-        body,
-      );
-      const p = world.setProjectMetadata(spec.id, spec.metadata);
-      return { id: p.id, number: p.number, metadata: p.metadata };
+      const spec = parse(projectSpec, body);
+      const p = spec.metadata ? world.setProjectMetadata(spec.id, spec.metadata) : world.project(spec.id);
+      if (spec.parent !== undefined) p.parent = spec.parent;
+      if (spec.state) p.state = spec.state;
+      return { id: p.id, number: p.number, metadata: p.metadata, parent: p.parent, state: p.state };
+    }),
+    route('GET', /^\/control\/projects$/, 'control', () => [...world.projects.values()]),
+    route('POST', /^\/control\/folders$/, 'control', ({ body }) => {
+      const spec = parse(folderSpec, body);
+      const folder = {
+        name: `folders/${spec.id}`,
+        parent: spec.parent,
+        displayName: spec.displayName ?? `folder-${spec.id}`,
+        state: spec.state,
+      };
+      world.folders.set(folder.name, folder);
+      return folder;
     }),
     route('GET', /^\/control\/vms$/, 'control', () =>
       [...world.vms.values()].map((vm) => ({
@@ -174,7 +213,7 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
       const method = METHOD_ALIASES[spec.method] ?? spec.method;
       const vm = makeVm(world, spec);
       if (spec.failed) world.removeVm(vm); // the insert failed: nothing exists, but the audit log says so
-      eventarc.instanceInserted(vm, method, { failed: spec.failed });
+      auditLog.instanceInserted(vm, method, { failed: spec.failed });
       return { ...instanceJson(vm), os: vm.os, created: !spec.failed };
     }),
     route('POST', /^\/control\/vms:bulk$/, 'control', ({ body }) => {
@@ -185,9 +224,9 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
         if (!world.findVm(spec.project, spec.zone, name))
           vms.push(makeVm(world, { ...spec, name, failed: false, method: 'v1' }));
       }
-      if (spec.as === 'inserts') for (const vm of vms) eventarc.instanceInserted(vm, 'v1.compute.instances.insert');
+      if (spec.as === 'inserts') for (const vm of vms) auditLog.instanceInserted(vm, 'v1.compute.instances.insert');
       else if (spec.as === 'bulkInsert')
-        eventarc.bulkInserted(spec.project, spec.zone, vms, 'v1.compute.instances.bulkInsert', spec.named);
+        auditLog.bulkInserted(spec.project, spec.zone, vms, 'v1.compute.instances.bulkInsert', spec.named);
       return { created: vms.map((vm) => ({ id: vm.id, name: vm.name })) };
     }),
     // ?silent=true: deleted behind the orchestrator's back (no audit-log event).
@@ -199,7 +238,7 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
         const vm = world.findVm(project!, zone!, name!);
         if (!vm) throw new HttpError(404, `no VM ${project}/${zone}/${name}`);
         world.removeVm(vm);
-        if (query.get('silent') !== 'true') eventarc.instanceDeleted(vm, 'v1.compute.instances.delete');
+        if (query.get('silent') !== 'true') auditLog.instanceDeleted(vm, 'v1.compute.instances.delete');
         return { deleted: vm.id };
       },
     ),
@@ -252,11 +291,14 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
         ...world.faults,
         ...Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)),
       };
+      if (!world.faults.reorderEvents) auditLog.releaseHeld(); // what was held goes out, newest first
       return world.faults;
     }),
     route('DELETE', /^\/control\/faults$/, 'control', () => {
       world.releaseHeld();
-      return (world.faults = defaultFaults());
+      world.faults = defaultFaults();
+      auditLog.releaseHeld();
+      return world.faults;
     }),
     route('GET', /^\/control\/held$/, 'control', () => world.held.map(({ route, path }) => ({ route, path }))),
     route('POST', /^\/control\/held\/wait$/, 'control', async ({ body }) => {
@@ -292,9 +334,14 @@ export function controlRoutes(world: World, eventarc: Eventarc, shipper?: LogShi
       return { ok: true };
     }),
     route('GET', /^\/control\/deliveries$/, 'control', () => eventarc.deliveries),
+    route('GET', /^\/control\/sink$/, 'control', () => ({
+      topic: logSink ? `projects/${logSink.target.projectId}/topics/${logSink.target.topic}` : null,
+      published: logSink?.published ?? [],
+      failed: logSink?.failed ?? 0,
+    })),
     route('POST', /^\/control\/events\/flush$/, 'control', async () => {
-      await eventarc.idle();
-      return { delivered: eventarc.deliveries.length };
+      await auditLog.idle();
+      return { delivered: eventarc.deliveries.length, published: logSink?.published.length ?? 0 };
     }),
     route('PUT', /^\/control\/event-sink$/, 'control', ({ body }) => {
       eventarc.sinkUrl = parse(z.object({ url: z.url().nullable() }), body).url ?? undefined;

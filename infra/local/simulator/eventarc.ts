@@ -1,5 +1,6 @@
-// Eventarc stand-in: Compute Engine audit-log entries, delivered as binary-mode CloudEvents the way an
-// Eventarc trigger delivers them (two entries per operation: first, then last), with retries on non-2xx.
+// Compute Engine's audit log and the Eventarc stand-in: the entries of every insert and delete (two per
+// operation: first, then last), delivered as binary-mode CloudEvents the way an Eventarc trigger delivers
+// them, with retries on non-2xx. The log sink (log-sink.ts) is the other route of the same entries.
 import { randomBytes } from 'node:crypto';
 import { COMPUTE_BASE, type SimVm, type World } from './world.js';
 import { sleep } from './http.js';
@@ -13,6 +14,7 @@ export interface Delivery {
   attempts: number;
 }
 
+/** Where Compute Engine's audit entries are written (the simulator's stand-in for Cloud Audit Logs). */
 export interface AuditLogSink {
   instanceInserted(vm: SimVm, method: string, options?: { failed?: boolean }): void;
   instanceDeleted(vm: SimVm, method: string): void;
@@ -31,24 +33,38 @@ export interface EntrySpec {
   targetId?: string;
 }
 
-export class Eventarc implements AuditLogSink {
-  readonly deliveries: Delivery[] = [];
-  private queue: Promise<void> = Promise.resolve();
-  /** Where events go (the vmLifecycle function); unset = nowhere. */
-  sinkUrl: string | undefined;
-  maxAttempts = 5;
+/** One audit-log entry, built once: every route delivers the same LogEntry (same insertId). */
+export interface AuditEntry {
+  spec: EntrySpec;
+  position: 'first' | 'last';
+  /** The binary-mode CloudEvent Eventarc sends; its body is the LogEntry JSON a log sink publishes. */
+  event: { headers: Record<string, string>; body: string };
+}
+
+/** A destination of audit entries: Eventarc (its own project) or a log sink (every project). */
+export interface AuditLogRoute {
+  accepts(project: string): boolean;
+  /** Queues entries for delivery, in the order given. */
+  enqueue(entries: AuditEntry[]): void;
+  /** Resolves when everything queued so far was delivered (or given up on). */
+  idle(): Promise<void>;
+}
+
+/**
+ * Cloud Audit Logs for Compute Engine: two entries per operation (first, then last), written once and
+ * routed to every route that takes the project, with the faults of /control/faults: lost
+ * (`eventSinkUp: false`), duplicated (`duplicateEvents`: every entry delivered twice), out of order
+ * (`reorderEvents`: entries are held, then delivered newest first, each operation's last entry before
+ * its first, when the fault is cleared or the events are flushed), and failed operations (a last entry
+ * with a non-zero status).
+ */
+export class AuditLog implements AuditLogSink {
+  private held: AuditEntry[][] = [];
 
   constructor(
     private readonly world: World,
-    sinkUrl?: string,
-  ) {
-    this.sinkUrl = sinkUrl;
-  }
-
-  /** Resolves when every event queued so far has been delivered (or given up on). */
-  idle(): Promise<void> {
-    return this.queue;
-  }
+    readonly routes: AuditLogRoute[],
+  ) {}
 
   instanceInserted(vm: SimVm, method: string, options: { failed?: boolean } = {}): void {
     this.operation({
@@ -102,25 +118,80 @@ export class Eventarc implements AuditLogSink {
     }
   }
 
+  /** Delivers what the out-of-order fault held back: newest operation first, each last entry before its first. */
+  releaseHeld(): void {
+    for (const entries of this.held.splice(0).reverse()) this.route([...entries].reverse());
+  }
+
+  /** Forgets held entries (a reset world). */
+  discardHeld(): void {
+    this.held.length = 0;
+  }
+
+  /** Releases held entries, then resolves when every route delivered everything queued. */
+  async idle(): Promise<void> {
+    this.releaseHeld();
+    await Promise.all(this.routes.map((r) => r.idle()));
+  }
+
   private operation(spec: EntrySpec): void {
     if (!this.world.faults.eventSinkUp) return; // lost, as when the trigger or function was down
     const operationId = `operation-${Date.now()}-${randomBytes(6).toString('hex')}`;
     const principal = spec.method.startsWith('compute.')
       ? `${this.world.project(spec.project).number}@cloudservices.gserviceaccount.com`
       : 'operator@example.com';
-    const first = buildAuditLogEvent(spec, operationId, 'first', principal);
-    const last = buildAuditLogEvent(spec, operationId, 'last', principal);
+    const entries = (['first', 'last'] as const).map((position) => ({
+      spec,
+      position,
+      event: buildAuditLogEvent(spec, operationId, position, principal),
+    }));
+    if (this.world.faults.reorderEvents) this.held.push(entries);
+    else this.route(entries);
+  }
+
+  private route(entries: AuditEntry[]): void {
+    const delivered = this.world.faults.duplicateEvents ? entries.flatMap((e) => [e, e]) : entries;
+    const project = entries[0]!.spec.project;
+    for (const r of this.routes) if (r.accepts(project)) r.enqueue(delivered);
+  }
+}
+
+/**
+ * Eventarc stand-in: audit entries POSTed as binary-mode CloudEvents to vmLifecycle, one after the
+ * other, retrying non-2xx answers with backoff. An Eventarc audit-log trigger sees its own project
+ * only: `project` set, it takes that project's entries; unset, every project's (tests that need no sink).
+ */
+export class Eventarc implements AuditLogRoute {
+  readonly deliveries: Delivery[] = [];
+  private queue: Promise<void> = Promise.resolve();
+  /** Where events go (the vmLifecycle function); unset = nowhere. */
+  sinkUrl: string | undefined;
+  maxAttempts = 5;
+
+  constructor(
+    sinkUrl?: string,
+    /** The trigger's project (the orchestrator's); undefined = every project. */
+    public project?: string,
+  ) {
+    this.sinkUrl = sinkUrl;
+  }
+
+  accepts(project: string): boolean {
+    return this.project === undefined || this.project === project;
+  }
+
+  enqueue(entries: AuditEntry[]): void {
     this.queue = this.queue.then(async () => {
-      await this.deliver(first, spec, 'first');
-      await this.deliver(last, spec, 'last');
+      for (const entry of entries) await this.deliver(entry);
     });
   }
 
-  private async deliver(
-    event: { headers: Record<string, string>; body: string },
-    spec: EntrySpec,
-    position: 'first' | 'last',
-  ): Promise<void> {
+  /** Resolves when every event queued so far has been delivered (or given up on). */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private async deliver({ event, spec, position }: AuditEntry): Promise<void> {
     const record: Delivery = {
       ceId: event.headers['ce-id']!,
       method: spec.method,

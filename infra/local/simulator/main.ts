@@ -1,4 +1,5 @@
-// `npm run simulator -- [--port N] [--event-sink URL] [--agent-interval-ms N]`: the simulator on its own.
+// `npm run simulator -- [--port N] [--event-sink URL] [--eventarc-project P] [--audit-log-topic T]
+// [--agent-interval-ms N] [--log-topic T] [--log-interval-ms N]`: the simulator on its own.
 import { parseArgs } from 'node:util';
 import { startSimulator } from './server.js';
 
@@ -6,18 +7,22 @@ const { values } = parseArgs({
   options: {
     port: { type: 'string', default: '8090' },
     'event-sink': { type: 'string' },
+    'eventarc-project': { type: 'string' },
+    'audit-log-topic': { type: 'string' },
     'agent-interval-ms': { type: 'string', default: '2000' },
     'log-topic': { type: 'string' },
     'log-interval-ms': { type: 'string', default: '0' },
   },
 });
-// --log-topic needs PUBSUB_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT (the emulator's project).
-const logTopic = values['log-topic']
-  ? { projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'osquery-orchestrator-local', topic: values['log-topic'] }
-  : undefined;
+// --log-topic and --audit-log-topic need PUBSUB_EMULATOR_HOST and GOOGLE_CLOUD_PROJECT (the emulator's project).
+const inEmulator = (topic: string | undefined) =>
+  topic ? { projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'osquery-orchestrator-local', topic } : undefined;
+const logTopic = inEmulator(values['log-topic']);
 const sim = await startSimulator({
   port: Number(values.port),
   eventSinkUrl: values['event-sink'],
+  eventarcProject: values['eventarc-project'],
+  auditLogTopic: inEmulator(values['audit-log-topic']),
   agentIntervalMs: Number(values['agent-interval-ms']),
   logTopic,
   logIntervalMs: Number(values['log-interval-ms']),

@@ -1,11 +1,14 @@
-// The local simulator of the Compute Engine, OS Config and Cloud Storage REST APIs, plus the
-// Eventarc stand-in and the control API. Binds to 127.0.0.1 only.
+// The local simulator of the Compute Engine, OS Config, Cloud Storage, Resource Manager and Service Usage
+// REST APIs, plus Compute's audit log with its two routes (the Eventarc stand-in, the log sink) and the
+// control API. Binds to 127.0.0.1 only.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runAgents } from './agent.js';
 import { computeRoutes } from './compute-api.js';
 import { controlRoutes } from './control-api.js';
-import { Eventarc } from './eventarc.js';
+import { AuditLog, Eventarc } from './eventarc.js';
+import { LogSink } from './log-sink.js';
+import { isServiceDisabled, resourceManagerRoutes, serviceDisabledError } from './resource-manager-api.js';
 import { HttpError, match, MediaResponse, readBody, sendJson, sleep, type Route } from './http.js';
 import { storageRoutes } from './storage-api.js';
 import { osConfigRoutes } from './osconfig-api.js';
@@ -17,6 +20,10 @@ export interface SimulatorOptions {
   port?: number;
   /** Where audit-log CloudEvents are POSTed (the vmLifecycle function). */
   eventSinkUrl?: string;
+  /** The Eventarc trigger's project (the orchestrator's): only its entries are POSTed. Unset: every project's. */
+  eventarcProject?: string;
+  /** The Pub/Sub (emulator) topic an organisation log sink publishes every project's audit entries to. */
+  auditLogTopic?: { projectId: string; topic: string };
   /** Run every agent this often; 0 = only on POST /control/agents/run. */
   agentIntervalMs?: number;
   /** The Pub/Sub (emulator) topic shipping VMs send osquery logs to. */
@@ -29,12 +36,18 @@ export interface Simulator {
   url: string;
   port: number;
   world: World;
+  /** Compute's audit log: writes each operation's entries to Eventarc and the log sink. */
+  auditLog: AuditLog;
   eventarc: Eventarc;
+  /** Set with `auditLogTopic`. */
+  logSink: LogSink | undefined;
   shipper: LogShipper | undefined;
   close(): Promise<void>;
 }
 
 const PROJECT_IN_PATH = /^\/(?:compute\/v1|v1)\/projects\/([^/]+)/;
+/** The APIs the `disabledApis` fault can turn off, by route name. */
+const SERVICE_OF_ROUTE = /^(compute|osconfig)\./;
 
 /** Injected faults apply to the Google API surface only, never to /control. */
 async function applyFaults(world: World, r: Route, path: string): Promise<void> {
@@ -51,6 +64,9 @@ async function applyFaults(world: World, r: Route, path: string): Promise<void> 
   const project = PROJECT_IN_PATH.exec(path)?.[1];
   if (project && f.deniedProjects.includes(project))
     throw apiError(path, 403, 'PERMISSION_DENIED', 'forbidden', `Required permission denied on project ${project}`);
+  const service = SERVICE_OF_ROUTE.exec(r.name)?.[1];
+  if (project && service && isServiceDisabled(world, project, `${service}.googleapis.com`))
+    throw serviceDisabledError(world, project, `${service}.googleapis.com`, service === 'compute');
   const next = f.failNext.find((n) => n.count > 0 && matches(n.match));
   let status: number | undefined;
   if (next) {
@@ -75,13 +91,16 @@ function apiError(path: string, code: number, status: string, reason: string, me
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const world = new World();
-  const eventarc = new Eventarc(world, options.eventSinkUrl);
+  const eventarc = new Eventarc(options.eventSinkUrl, options.eventarcProject);
+  const logSink = options.auditLogTopic ? new LogSink(options.auditLogTopic) : undefined;
+  const auditLog = new AuditLog(world, logSink ? [eventarc, logSink] : [eventarc]);
   const shipper = options.logTopic ? new LogShipper(world, options.logTopic) : undefined;
   const routes: Route[] = [
-    ...computeRoutes(world, eventarc),
+    ...computeRoutes(world, auditLog),
     ...osConfigRoutes(world),
     ...storageRoutes(world),
-    ...controlRoutes(world, eventarc, shipper),
+    ...resourceManagerRoutes(world),
+    ...controlRoutes(world, { auditLog, eventarc, logSink }, shipper),
   ];
 
   const server = http.createServer(async (req, res) => {
@@ -139,13 +158,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     url: `http://127.0.0.1:${port}`,
     port,
     world,
+    auditLog,
     eventarc,
+    logSink,
     shipper,
     close: async () => {
       if (timer) clearInterval(timer);
       if (logTimer) clearInterval(logTimer);
       await shipper?.close();
-      await eventarc.idle();
+      await auditLog.idle();
+      await logSink?.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -85,6 +85,19 @@ export interface SimProject {
   number: string;
   metadata: Array<{ key: string; value: string }>;
   metadataFingerprint: string;
+  /** Resource Manager: `folders/N` or `organizations/N`; null = no organisation. */
+  parent: string | null;
+  state: 'ACTIVE' | 'DELETE_REQUESTED';
+}
+
+/** A Resource Manager folder. */
+export interface SimFolder {
+  /** `folders/N` */
+  name: string;
+  /** `folders/N` or `organizations/N` */
+  parent: string;
+  displayName: string;
+  state: 'ACTIVE' | 'DELETE_REQUESTED';
 }
 
 export interface SimAssignment {
@@ -121,6 +134,12 @@ export interface Faults {
   deniedProjects: string[];
   /** When false, insert/delete produce no audit-log events (events lost while the sink was down). */
   eventSinkUp: boolean;
+  /** Every audit entry is delivered twice, by Eventarc and by the log sink alike. */
+  duplicateEvents: boolean;
+  /** Audit entries are held, then delivered newest first when the fault is cleared or events are flushed. */
+  reorderEvents: boolean;
+  /** Services (compute.googleapis.com, osconfig.googleapis.com) disabled per project: their calls answer 403 SERVICE_DISABLED. */
+  disabledApis: Record<string, string[]>;
   /** The next N label/metadata writes race someone else's write: the fingerprint moves just before them (412). */
   concurrentWrites: number;
   /**
@@ -139,6 +158,9 @@ export const defaultFaults = (): Faults => ({
   failNext: [],
   deniedProjects: [],
   eventSinkUp: true,
+  duplicateEvents: false,
+  reorderEvents: false,
+  disabledApis: {},
   concurrentWrites: 0,
   hold: [],
   reportsByName: false,
@@ -155,6 +177,7 @@ export const fingerprint = (value: unknown) =>
 
 export class World {
   projects = new Map<string, SimProject>();
+  folders = new Map<string, SimFolder>();
   vms = new Map<string, SimVm>();
   assignments = new Map<string, SimAssignment>();
   operations = new Map<string, SimOperation>();
@@ -174,6 +197,7 @@ export class World {
   reset(): void {
     this.releaseHeld();
     this.projects.clear();
+    this.folders.clear();
     this.vms.clear();
     this.assignments.clear();
     this.operations.clear();
@@ -197,6 +221,8 @@ export class World {
         number: String(100000000000 + this.projects.size + 1),
         metadata: [],
         metadataFingerprint: fingerprint([]),
+        parent: null,
+        state: 'ACTIVE',
       };
       this.projects.set(id, p);
     }

@@ -1,0 +1,42 @@
+// The Pub/Sub message inside a `google.cloud.pubsub.topic.v1.messagePublished` CloudEvent (the push form
+// Pub/Sub and its emulator deliver, which the Functions Framework turns into that CloudEvent). Pure.
+import { z } from 'zod';
+
+export const PUBSUB_MESSAGE_EVENT_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
+
+const pubsubEvent = z.object({
+  message: z.object({
+    data: z.string().optional(),
+    attributes: z.record(z.string(), z.string()).nullish(),
+    messageId: z.string().optional(),
+    publishTime: z.string().optional(),
+  }),
+  subscription: z.string().optional(),
+});
+
+export interface PubSubMessage {
+  data: Buffer;
+  attributes: Record<string, string>;
+  messageId: string | null;
+  publishTime: Date | null;
+}
+
+/** The message inside a `google.cloud.pubsub.topic.v1.messagePublished` CloudEvent, or a reason it is not one. */
+export function messageOf(eventData: unknown): { ok: true; message: PubSubMessage } | { ok: false; reason: string } {
+  const parsed = pubsubEvent.safeParse(eventData);
+  if (!parsed.success)
+    return {
+      ok: false,
+      reason: `not a Pub/Sub message: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`,
+    };
+  const m = parsed.data.message;
+  return {
+    ok: true,
+    message: {
+      data: Buffer.from(m.data ?? '', 'base64'),
+      attributes: m.attributes ?? {},
+      messageId: m.messageId ?? null,
+      publishTime: m.publishTime ? new Date(m.publishTime) : null,
+    },
+  };
+}
