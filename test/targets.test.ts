@@ -9,6 +9,7 @@ import { startAuditRun } from '../shared/usecases/audit.js';
 import { resolveTargets } from '../shared/usecases/targets.js';
 import { publish } from '../shared/usecases/publish.js';
 import { createRun, getRun, recordProjectResult } from '../shared/adapters/audits.js';
+import { runTotals } from '../shared/domain/audit.js';
 import { listProjectVms } from '../shared/adapters/compute.js';
 import { clients } from '../shared/clients.js';
 import { config, ConfigError, parseConfig, resetConfig } from '../shared/config.js';

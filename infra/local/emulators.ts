@@ -96,6 +96,27 @@ function startOne(args: string[]): { child: ChildProcess; output: () => string }
   return { child, output: () => buffer };
 }
 
+// A process of its own that ends the emulators' process groups once this process is gone, however it
+// ended (a SIGKILL gives stop() no chance), and ends itself once the groups are gone.
+const WATCHER = `
+const [parent, ...groups] = process.argv.slice(1).map(Number);
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+setInterval(() => {
+  const left = groups.filter((g) => alive(-g));
+  if (left.length === 0) process.exit(0);
+  if (!alive(parent)) for (const g of left) try { process.kill(-g, 'SIGKILL'); } catch {}
+}, 1000);
+`;
+
+/** Starts the watcher over the emulators' process groups (gcloud leads each; Java runs inside it). */
+function watchOverEmulators(children: ChildProcess[]): void {
+  const groups = children.map((c) => c.pid).filter((pid): pid is number => pid !== undefined);
+  spawn(process.execPath, ['-e', WATCHER, String(process.pid), ...groups.map(String)], {
+    detached: true,
+    stdio: 'ignore',
+  }).unref();
+}
+
 function killGroup(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.pid === undefined) return Promise.resolve();
   return new Promise((resolve) => {
@@ -140,6 +161,7 @@ export async function startEmulators(projectId = 'osquery-orchestrator-local'): 
     `--project=${projectId}`,
     '--quiet',
   ]);
+  watchOverEmulators([firestore.child, pubsub.child]);
   const stop = async () => {
     await Promise.all([killGroup(firestore.child), killGroup(pubsub.child)]);
   };
