@@ -46,6 +46,23 @@ async function leftBehind(token: string): Promise<number[]> {
   return pids;
 }
 
+/** `npm start` killed with SIGKILL (no chance to stop anything) once its emulators are up. */
+function npmStartKilled(args: string[]) {
+  const token = randomUUID();
+  return new Promise<{ stdout: string; token: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'infra/local/start.ts'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, START_TEST_TOKEN: token },
+    });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c;
+      if (/Pub\/Sub emulator\s+127\.0\.0\.1:\d+/.test(stdout)) child.kill('SIGKILL');
+    });
+    child.on('close', () => resolve({ stdout, token }));
+  });
+}
+
 function npmStart(args: string[], env: Record<string, string>) {
   const token = randomUUID();
   return new Promise<{ code: number | null; stdout: string; stderr: string; token: string }>((resolve) => {
@@ -98,6 +115,25 @@ t('a failure after the emulators started (the simulator port is taken): exit 1, 
   } finally {
     taken.close();
   }
+});
+
+t('killed with SIGKILL once its emulators are up: they stop anyway, nothing is left running', async () => {
+  const r = await npmStartKilled([
+    '--no-demo',
+    '--simulator-port',
+    String(await freePort()),
+    '--functions-port',
+    String(await freePort()),
+  ]);
+  const firestore = /Firestore emulator\s+(127\.0\.0\.1:\d+)/.exec(r.stdout)?.[1];
+  assert.ok(firestore, `the emulators had started:\n${r.stdout}`);
+  const leaked = await leftBehind(r.token);
+  assert.equal(leaked, [], `processes left running: ${leaked.join(' ')}`);
+  const answered = await fetch(`http://${firestore}/`).then(
+    () => true,
+    () => false,
+  );
+  assert.not.ok(answered, `the Firestore emulator at ${firestore} still answers`);
 });
 
 t.run();
