@@ -90,7 +90,7 @@ resource "google_firestore_index" "hosts_project_state" {
 locals {
   status_unindexed_fields = {
     status   = ["run", "projects", "configVersions", "osqueryVersions", "needingAction", "exempt", "history"]
-    projects = ["counts", "zones", "configVersions", "osqueryVersions", "needingAction", "exempt"]
+    projects = ["counts", "zones", "zoneVersions", "configVersions", "osqueryVersions", "needingAction", "exempt"]
   }
 }
 
