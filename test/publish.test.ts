@@ -121,15 +121,17 @@ t('publishing the same bundle twice changes nothing', async ({ stack }) => {
   assert.is(stack.sim.world.objects.size, objects);
 });
 
-t("a changed bundle: new version, each zone updated once, the old version's objects kept", async ({ stack }) => {
+t("a changed bundle published all at once: new version, each zone updated once, the old version's objects kept", async ({ stack }) => {
   const first = await publish();
   const dir = bundleCopy();
   const packPath = path.join(dir, 'packs/users.conf');
   const pack = JSON.parse(readFileSync(packPath, 'utf8'));
   pack.queries.sudoers.interval = 7200;
   writeFileSync(packPath, JSON.stringify(pack, null, 2));
-  const second = await publish({ bundleDir: dir, schema: await loadSchema(SCHEMA) });
+  const second = await publish({ bundleDir: dir, schema: await loadSchema(SCHEMA), allAtOnce: true });
   assert.is.not(second.configVersion, first.configVersion);
+  assert.is(second.rollout.mode, 'all-at-once');
+  assert.match(second.rollout.note ?? '', /no canary, no gates, no automatic rollback/);
   assert.is(second.zones.updated.length, 3);
   assert.is(second.osConfigWrites, 3);
   assert.is(await currentVersion(), second.configVersion);
