@@ -16,7 +16,6 @@ import {
   haltKey,
   haltReason,
   movedZones,
-  reachedZones,
   stageZones,
   zoneSince,
   RolloutRefused,
@@ -54,7 +53,8 @@ export async function gatherEvidence(r: StagedRollout, now: Date): Promise<Rollo
   const gates = currentGates(r);
   const since = zoneSince(r);
   const earliest = new Date(Math.min(...[...since.values()].map((d) => d.getTime()), now.getTime()));
-  const projects = [...new Set([...reachedZones(r)].map((k) => k.slice(0, k.lastIndexOf('/'))))];
+  // Every stage's projects (one read each): the stages not reached yet show their hosts on the baseline too.
+  const projects = [...new Set(stageZones(r).map((k) => k.slice(0, k.lastIndexOf('/'))))];
   const [snapshots, noncompliant, silent, cpu, memory, incidents, denylisted] = await Promise.all([
     getProjectStatuses(projects),
     evidence.hostsInState(version, 'noncompliant'),
