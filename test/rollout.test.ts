@@ -1,195 +1,35 @@
 // Progressive rollout on the local stack: publish starts a staged rollout, the controller runs at the close
-// of each audit run (the simulator's agents and osqueryd, the Firestore and Pub/Sub emulators), promotes a
-// good version through every stage and halts a bad one in the first stage that observes it, rolling every
-// zone back to the baseline. The clock is simulated: audits, agents and log lines run at tick times that
-// lie in the past (log lines from the future are not trusted), ten minutes apart.
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// of each audit run (the simulator's agents and osqueryd, the Firestore and Pub/Sub emulators) and promotes a
+// good version through every stage; a zone new mid-rollout, redelivered ticks and concurrent controllers,
+// operator commands, plan validation. A bad version per gate: rollout-gates.test.ts. The clock is simulated
+// (test/helpers/rollout.ts).
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
-import { type Stack, stackSuite } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
-import { drain, subscribe } from './helpers/pubsub.js';
-import { clients } from '../shared/clients.js';
-import { config } from '../shared/config.js';
-import { publish } from '../shared/usecases/publish.js';
-import { runAuditShard } from '../shared/usecases/audit.js';
+import { loadPlan, publish } from '../shared/usecases/publish.js';
+import { auditProject } from '../shared/usecases/audit.js';
 import { controlRollout, runCommand } from '../shared/usecases/rollout.js';
-import { handleIncident } from '../shared/usecases/incidents.js';
 import { createRun } from '../shared/adapters/audits.js';
-import { getRollout, readCurrent } from '../shared/adapters/rollouts.js';
-import { getHost } from '../shared/adapters/hosts.js';
-import { DEFAULT_BUNDLE_DIR } from '../shared/osquery/bundle.js';
-import { configVersionOfPolicy } from '../shared/domain/policy.js';
-import { parsePlan, PlanInvalid, type RolloutPlan } from '../shared/domain/rollout-plan.js';
-import { windowOf } from '../shared/domain/telemetry.js';
-import { runningVersion, shipsLogs } from '../infra/local/simulator/logs.js';
-import type { SimAssignment } from '../infra/local/simulator/world.js';
+import { readCurrent } from '../shared/adapters/rollouts.js';
+import { PlanInvalid } from '../shared/domain/rollout-plan.js';
+import {
+  CANARY,
+  MIN,
+  P,
+  PLAN,
+  Timeline,
+  baselineThenTarget,
+  bundleVariant,
+  record,
+  rejects,
+  rolloutSuite,
+  startTarget,
+  zoneVersions,
+} from './helpers/rollout.js';
 
-const P = 'roll-prod';
-const MIN = 60_000;
-const STEP = 10 * MIN;
-/** Ten zones, two VMs each; the first is the canary ring. */
-const ZONES = [
-  'us-central1-a',
-  'us-central1-b',
-  'us-central1-c',
-  'us-central1-f',
-  'us-east1-b',
-  'us-east1-c',
-  'us-east1-d',
-  'europe-west1-b',
-  'europe-west1-c',
-  'europe-west1-d',
-];
-const CANARY = `${P}/${ZONES[0]}`;
-
-const PLAN: RolloutPlan = parsePlan(
-  JSON.stringify({
-    stages: [
-      { name: 'canary', select: { label: 'osquery-ring=canary' }, bakeMinutes: 30 },
-      { name: '30%', select: { percent: 30 }, bakeMinutes: 30 },
-      { name: '60%', select: { percent: 60 }, bakeMinutes: 30 },
-      { name: '100%', select: { percent: 100 }, bakeMinutes: 30 },
-    ],
-    gates: {
-      noncompliant: { maxPercent: 5 },
-      silent: { maxPercent: 5 },
-      incidents: { maxPercent: 5 },
-      osquerydCpu: { cpuPercent: 25, maxPercent: 5 },
-      osquerydMemory: { rssMiB: 512, maxPercent: 5 },
-      denylistedQueries: { max: 0 },
-    },
-    observe: { minPercent: 50, minHosts: 1 },
-  }),
-  'test plan',
-);
-
-const t = stackSuite(
-  'progressive rollout',
-  {
-    TARGET_PROJECTS: P,
-    CONFIG_BUCKET: 'osquery-config-test',
-    LOG_TOPIC: 'osquery-logs',
-    OSCONFIG_WRITES_PER_MINUTE: '6000',
-    SILENCE_THRESHOLD_MINUTES: '15',
-    HEARTBEAT_WRITE_WINDOW_SECONDS: '0',
-  },
-  async (stack) => {
-    await stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
-    for (const [i, zone] of ZONES.entries())
-      for (const n of [1, 2])
-        stack.sim.world.addVm({
-          project: P,
-          zone,
-          name: `vm-${i}-${n}`,
-          os: 'debian-12',
-          labels: i === 0 ? { 'osquery-ring': 'canary' } : {},
-        });
-  },
-);
-
-/** A copy of the bundle with one query's interval changed: another configuration version. */
-function bundleVariant(interval: number): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'bundle-'));
-  cpSync(DEFAULT_BUNDLE_DIR, dir, { recursive: true });
-  const packPath = path.join(dir, 'packs/users.conf');
-  const pack = JSON.parse(readFileSync(packPath, 'utf8'));
-  pack.queries.sudoers.interval = interval;
-  writeFileSync(packPath, JSON.stringify(pack, null, 2));
-  return dir;
-}
-
-const versionOf = (a: SimAssignment) => configVersionOfPolicy((a.body.osPolicies as Array<{ id: string }>)[0]!.id);
-const zoneVersions = (stack: Stack) =>
-  new Map([...stack.sim.world.assignments.values()].map((a) => [`${a.project}/${a.zone}`, versionOf(a)]));
-
-/** A simulated timeline: every tick runs the agents, one audit run (the controller at its close) and a log round. */
-class Timeline {
-  tick = 0;
-  /** Zones that ever had the target's assignment, and at which tick. */
-  exposed = new Map<string, number>();
-  readonly t0 = Date.now() - 8 * 60 * MIN;
-  constructor(
-    readonly stack: Stack,
-    readonly target: () => string,
-  ) {}
-
-  at(tick = this.tick) {
-    return new Date(this.t0 + tick * STEP);
-  }
-
-  noteExposure() {
-    for (const [zone, version] of zoneVersions(this.stack))
-      if (version === this.target() && !this.exposed.has(zone)) this.exposed.set(zone, this.tick);
-  }
-
-  /** Agents check in, the audit run (and the controller at its close), then one round of logs. */
-  async run(between: (at: Date) => Promise<void> = async () => undefined) {
-    this.tick += 1;
-    const at = this.at();
-    this.noteExposure();
-    await this.stack.control('POST', '/agents/run', { at: at.toISOString() });
-    await between(at);
-    const runId = `tick-${this.t0}-${this.tick}`;
-    await createRun(runId, [P], at);
-    await runAuditShard({ runId, project: P }, at);
-    this.noteExposure();
-    await this.shipLogs(at);
-  }
-
-  async shipLogs(at: Date) {
-    const world = this.stack.sim.world;
-    const shipping = [...world.vms.values()].filter(
-      (vm) => shipsLogs(vm) && !world.badVersions.get(runningVersion(vm) ?? '')?.logsStopped,
-    );
-    await this.stack.control('POST', '/logs/ship', { at: at.toISOString() });
-    const second = Math.floor(at.getTime() / 1000) * 1000;
-    for (const vm of shipping)
-      for (let i = 0; ; i++) {
-        const host = await getHost(vm.id);
-        if (!host || (host.lastLogAt?.getTime() ?? 0) >= second) break;
-        if (i > 200) throw new Error(`no heartbeat from ${vm.name} at ${at.toISOString()}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-  }
-}
-
-async function rejects(fn: () => Promise<unknown>, message: RegExp) {
-  try {
-    await fn();
-  } catch (error) {
-    assert.match((error as Error).message, message);
-    return;
-  }
-  assert.unreachable(`expected an error matching ${message}`);
-}
-
-async function record(version: string) {
-  const r = await getRollout(version);
-  if (!r?.staged) throw new Error(`no staged rollout of ${version}`);
-  return r.staged;
-}
-
-/** The baseline (published first, all at once: nothing before it) and the staged target. */
-async function baselineThenTarget(timeline: Timeline) {
-  const baseline = await publish({ projects: [P], plan: PLAN, now: timeline.at(0) });
-  assert.is(baseline.rollout.mode, 'all-at-once', 'the first version has no baseline: it goes everywhere');
-  await timeline.run();
-  await timeline.run();
-  return baseline.configVersion;
-}
-
-async function startTarget(timeline: Timeline, interval: number) {
-  const report = await publish({
-    projects: [P],
-    plan: PLAN,
-    bundleDir: bundleVariant(interval),
-    now: timeline.at(),
-    actor: { by: 'test', reason: 'new queries' },
-  });
-  return report;
-}
+const t = rolloutSuite('progressive rollout');
 
 t(
   'a good version walks every stage in order, each after its bake time and gates, and becomes current',
@@ -255,138 +95,6 @@ t(
   },
 );
 
-type BadCase = {
-  gate: string;
-  /** Make the target bad on the simulator, before its first tick. */
-  before?: (stack: Stack, target: string) => Promise<void>;
-  /** Between the agents and the audit of each tick: telemetry documents, incidents. */
-  during?: (stack: Stack, target: string, at: Date) => Promise<void>;
-};
-
-/** Hosts whose VM runs `version` now (by the OS policy osqueryd was restarted for). */
-const vmsOn = (stack: Stack, version: string) =>
-  [...stack.sim.world.vms.values()].filter((vm) => runningVersion(vm) === version);
-
-async function writeOsqueryd(
-  stack: Stack,
-  version: string,
-  at: Date,
-  sample: { cpuPercent: number; rssBytes: number },
-) {
-  const db = clients.firestore();
-  for (const vm of vmsOn(stack, version))
-    if (await getHost(vm.id))
-      await db
-        .collection('hosts')
-        .doc(vm.id)
-        .update({ osqueryd: { ...sample, at } });
-}
-
-const BAD: BadCase[] = [
-  {
-    gate: 'noncompliant',
-    before: (stack, v) => stack.control('PUT', `/versions/${v}/bad`, { policyFailing: true }),
-  },
-  { gate: 'silent', before: (stack, v) => stack.control('PUT', `/versions/${v}/bad`, { logsStopped: true }) },
-  {
-    gate: 'incidents',
-    during: async (stack, v, at) => {
-      for (const vm of vmsOn(stack, v))
-        await handleIncident(
-          {
-            version: '1.2',
-            incident: {
-              incident_id: `inc-${vm.id}`,
-              state: 'open',
-              started_at: Math.floor(at.getTime() / 1000),
-              resource: { type: 'gce_instance', labels: { instance_id: vm.id, project_id: P, zone: vm.zone } },
-              policy_name: 'osqueryd cpu',
-              summary: 'CPU above 90% for 5 minutes',
-            },
-          },
-          at,
-        );
-    },
-  },
-  {
-    gate: 'osquerydCpu',
-    during: (stack, v, at) => writeOsqueryd(stack, v, at, { cpuPercent: 85, rssBytes: 60 * 1024 * 1024 }),
-  },
-  {
-    gate: 'osquerydMemory',
-    during: (stack, v, at) => writeOsqueryd(stack, v, at, { cpuPercent: 1, rssBytes: 900 * 1024 * 1024 }),
-  },
-  {
-    gate: 'denylistedQueries',
-    during: async (stack, v, at) => {
-      if (vmsOn(stack, v).length === 0) return;
-      await clients
-        .firestore()
-        .collection('queryStats')
-        .doc(`${v}~pack_users_sudoers`)
-        .set(
-          { configVersion: v, query: 'pack_users_sudoers', windows: { [windowOf(at)]: { denylisted: 2 } } },
-          { merge: true },
-        );
-    },
-  },
-];
-
-for (const bad of BAD)
-  t(
-    `a bad version (gate ${bad.gate}) halts in the canary: every zone back on the baseline, one rollout.halted`,
-    async ({ stack }) => {
-      const alerts = await subscribe(config().ALERT_TOPIC, `rollout-${bad.gate.toLowerCase()}-${Date.now()}`);
-      let target = '';
-      const timeline = new Timeline(stack, () => target);
-      const baseline = await baselineThenTarget(timeline);
-      await drain(alerts);
-      // The version is known before it is published (its content decides it): the simulator is told first.
-      const dir = bundleVariant(5400);
-      const { renderBundle } = await import('../shared/osquery/render.js');
-      const { loadBundle } = await import('../shared/osquery/bundle.js');
-      const { renderSettings } = await import('../shared/config.js');
-      target = renderBundle(await loadBundle(dir), renderSettings()).configVersion;
-      await bad.before?.(stack, target);
-      const report = await publish({ projects: [P], plan: PLAN, bundleDir: dir, now: timeline.at() });
-      assert.is(report.configVersion, target);
-
-      for (let i = 0; i < 12; i++) {
-        await timeline.run((at) => bad.during?.(stack, target, at) ?? Promise.resolve());
-        if ((await record(target)).status !== 'running') break;
-      }
-      const r = await record(target);
-      assert.is(r.status, 'halted', `halted (${r.evaluation?.next.reason})`);
-      assert.is(r.halt!.stage, 'canary', 'halted in the first stage');
-      assert.is(r.halt!.gate, bad.gate);
-      assert.ok(r.halt!.value > r.halt!.threshold, `${r.halt!.value} above ${r.halt!.threshold}`);
-      if (bad.gate === 'denylistedQueries') assert.equal(r.halt!.queries, ['pack_users_sudoers']);
-      else assert.ok(r.halt!.hosts.length > 0 && r.halt!.hosts.every((h) => `${h.project}/${h.zone}` === CANARY));
-      assert.equal([...timeline.exposed.keys()], [CANARY], 'no zone outside the canary ever had the target');
-      for (const [zone, version] of zoneVersions(stack)) assert.is(version, baseline, `${zone} back on the baseline`);
-      const current = await readCurrent();
-      assert.is(current.configVersion, baseline);
-
-      // More ticks (and a redelivered one) change nothing and send nothing more.
-      await timeline.run();
-      await controlRollout(`tick-${timeline.t0}-${timeline.tick}`, timeline.at());
-      const messages = (await drain(alerts)).map((m) => m.data as Record<string, unknown>);
-      const halted = messages.filter((m) => m.kind === 'rollout.halted');
-      assert.is(halted.length, 1, 'exactly one rollout.halted');
-      assert.is(halted[0]!.severity, 'critical');
-      assert.is(halted[0]!.status, 'firing');
-      assert.is(halted[0]!.version, target);
-      assert.is(halted[0]!.stage, 'canary');
-      assert.is(halted[0]!.gate, bad.gate);
-      assert.is(halted[0]!.value, r.halt!.value);
-      assert.is(halted[0]!.threshold, r.halt!.threshold);
-      assert.is((await record(target)).revision, r.revision, 'nothing decided after the halt');
-      // The agents apply the baseline again: the hosts report it.
-      await timeline.run();
-      for (const vm of stack.sim.world.vms.values()) assert.is(runningVersion(vm), baseline, vm.name);
-    },
-  );
-
 t(
   'a zone created during the rollout gets the baseline, then the target only when a stage is promoted',
   async ({ stack }) => {
@@ -438,7 +146,6 @@ t('a redelivered tick and two controllers at once promote once', async ({ stack 
     // The audit run without its controller: the shard's audit only (a run of one project closes here).
     const runId2 = `tick-${timeline.t0}-${timeline.tick}`;
     await createRun(runId2, [P], at);
-    const { auditProject } = await import('../shared/usecases/audit.js');
     await auditProject(P, { now: at, runId: runId2 }); // writes the project's snapshot for the gates
     await timeline.shipLogs(at);
     const outcomes = await Promise.all([
@@ -528,12 +235,9 @@ t(
     assert.is(stack.sim.world.assignments.size, 0, 'no assignment');
     assert.is((await readCurrent()).configVersion, null, 'nothing recorded');
     // The plan beside the bundle is valid.
-    const { loadPlan } = await import('../shared/usecases/publish.js');
     assert.equal(
       (await loadPlan()).stages.map((s) => s.name),
       ['canary', '10%', '50%', '100%'],
     );
   },
 );
-
-t.run();
