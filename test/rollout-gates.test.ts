@@ -154,6 +154,17 @@ for (const bad of BAD)
       // The agents apply the baseline again: the hosts report it.
       await timeline.run();
       for (const vm of stack.sim.world.vms.values()) assert.is(runningVersion(vm), baseline, vm.name);
+
+      if (bad.gate !== 'noncompliant') return;
+      // A fixed version published next replaces the halted rollout: the halt's alert resolves, once.
+      const fixed = await publish({ projects: [P], plan: PLAN, bundleDir: bundleVariant(5500), now: timeline.at() });
+      assert.is(fixed.rollout.mode, 'staged');
+      assert.is((await record(target)).status, 'superseded');
+      const after = (await drain(alerts)).map((m) => m.data as Record<string, unknown>);
+      assert.equal(
+        after.filter((m) => m.kind === 'rollout.halted').map((m) => [m.status, m.version]),
+        [['resolved', target]],
+      );
     },
   );
 

@@ -24,6 +24,7 @@ import { objectNameOf, policyConfigOf, renderBundle, type RenderedConfig } from 
 import * as rollouts from '../adapters/rollouts.js';
 import * as storage from '../adapters/storage.js';
 import { bringZones, fleetZones } from './assignments.js';
+import { endHaltEpisode } from './rollout.js';
 import { resolveTargets } from './targets.js';
 
 /** The rollout plan beside the bundle (shared/osquery/rollout.json). */
@@ -193,6 +194,8 @@ export async function publish(options: PublishOptions = {}): Promise<PublishRepo
         ? decide(under, { kind: 'supersede', by: version }, actor, now)
         : null;
     const start = await rollouts.recordRolloutStart(published, staged, current, superseded);
+    // A halted rollout left behind by this publish: its alert episode ends.
+    if (under?.halt && under.status === 'halted' && superseded) await endHaltEpisode(under, now);
     recorded = true;
     if (!start.created)
       log.info({ configVersion: version }, 'publish: the version was published before; a new rollout of it starts');

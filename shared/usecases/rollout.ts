@@ -195,7 +195,8 @@ async function commit(
   return { zones };
 }
 
-async function endHaltEpisode(r: StagedRollout, at: Date): Promise<void> {
+/** Resolves a halted rollout's alert episode (and sends the `resolved`) once it is left by hand. */
+export async function endHaltEpisode(r: StagedRollout, at: Date): Promise<void> {
   if (!r.halt) return;
   if (await closeEpisode(r.halt.dedupKey, at)) await deliverAlerts([r.halt.dedupKey]);
 }
