@@ -177,7 +177,8 @@ t(
       );
       const refused = await runAsync(['publish', '--project', 'cli-r', '--bundle', dir, '--plan', badPlan], env);
       assert.is(refused.status, 1);
-      assert.match(refused.stderr, /is invalid:\n {2}\(plan\): Unrecognized key: "extra"/);
+      assert.match(refused.stderr, /is invalid:$/m);
+      assert.match(refused.stderr, /^ {2}\(plan\): Unrecognized key: "extra"$/m);
       assert.match(refused.stderr, /stages: stages is empty/);
       assert.match(refused.stderr, /publish refused: fix the rollout plan first \(nothing was published\)/);
       const before = await readCurrent();

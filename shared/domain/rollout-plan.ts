@@ -160,7 +160,9 @@ export function parsePlan(text: string, source: string): RolloutPlan {
   if (!result.success)
     throw new PlanInvalid(
       source,
-      result.error.issues.map((i) => `${where(i.path, json)}: ${i.message}`),
+      result.error.issues.map(
+        (i) => `${where(i.path, json)}: ${/received undefined$/.test(i.message) ? 'missing' : i.message}`,
+      ),
     );
   return result.data;
 }

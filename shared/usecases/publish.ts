@@ -32,7 +32,8 @@ export const DEFAULT_PLAN_FILE = path.resolve(import.meta.dirname, '../osquery/r
 
 /** Reads and validates a rollout plan; PlanInvalid names every problem before anything is published. */
 export async function loadPlan(file: string = DEFAULT_PLAN_FILE): Promise<RolloutPlan> {
-  return parsePlan(await readFile(file, 'utf8'), path.relative(process.cwd(), file) || file);
+  const relative = path.relative(process.cwd(), file);
+  return parsePlan(await readFile(file, 'utf8'), relative && !relative.startsWith('..') ? relative : file);
 }
 
 export interface PublishReport {
