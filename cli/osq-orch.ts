@@ -9,6 +9,7 @@ import { PINNED_OSQUERY_VERSION } from '../shared/osquery/version.js';
 import { quietKnownWarnings } from '../shared/warnings.js';
 import { REPORT_HELP, report } from './report.js';
 import { AccessError, checkGoogleAccess } from './google-access.js';
+import { ROLLOUT_HELP, rollout } from './rollout.js';
 
 const HELP = `osq-orch <command> [options]
 
@@ -24,11 +25,15 @@ const HELP = `osq-orch <command> [options]
       Print the OS policy assignment the zone gets for the bundle, as JSON. Cloud Storage generations
       come from the published version (Firestore rollouts/{version}); unpublished ones print blank.
 
-  publish [--bundle DIR] [--project P ...] [--schema PATH|URL]
-      Lint, upload the files over 1024 characters to CONFIG_BUCKET, record rollouts/{version}, make it
-      current, and bring every zone's assignment in every target project (TARGET_PROJECTS) to it,
-      within OSCONFIG_WRITES_PER_MINUTE. Publishing the same bundle again changes nothing.
+  publish [--bundle DIR] [--project P ...] [--schema PATH|URL] [--plan FILE] [--all-at-once] [--reason WHY]
+      Lint, upload the files over 1024 characters to CONFIG_BUCKET, record rollouts/{version}, and start
+      a progressive rollout by the plan (default shared/osquery/rollout.json, validated first): the first
+      stage's zones get the new version, every other zone keeps the current one (the baseline); the
+      controller at each audit run promotes it stage by stage, or halts it and rolls back. --all-at-once
+      brings every zone of every target project to it now (for emergencies: no canary, no gates, no
+      automatic rollback). Within OSCONFIG_WRITES_PER_MINUTE. Publishing the same bundle again changes nothing.
 
+${ROLLOUT_HELP}
   audit [--project P ...] [--dry-run]
       Reconcile the target projects now (the same reconcile as fleetAuditShard), with progress on stderr
       and a summary: hosts per state, coverage, hosts needing action. --dry-run writes and fixes nothing,
@@ -116,8 +121,28 @@ async function publishedRollout(version: string) {
 async function publishCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { bundle: { type: 'string' }, project: { type: 'string', multiple: true }, schema: { type: 'string' } },
+    options: {
+      bundle: { type: 'string' },
+      project: { type: 'string', multiple: true },
+      schema: { type: 'string' },
+      plan: { type: 'string' },
+      'all-at-once': { type: 'boolean', default: false },
+      reason: { type: 'string' },
+      by: { type: 'string' },
+    },
   });
+  const { publish, loadPlan, BundleRejected } = await import('../shared/usecases/publish.js');
+  const { PlanInvalid } = await import('../shared/domain/rollout-plan.js');
+  // The plan is checked before anything else: a bad plan publishes nothing, and every problem is named.
+  let plan;
+  try {
+    plan = values['all-at-once'] ? undefined : await loadPlan(values.plan);
+  } catch (error) {
+    if (!(error instanceof PlanInvalid)) throw error;
+    console.error(error.message);
+    console.error('publish refused: fix the rollout plan first (nothing was published)');
+    return 1;
+  }
   const { config } = await import('../shared/config.js');
   // Without --project, publish resolves TARGET_PROJECTS itself (folders and organisations to their projects).
   const projects = values.project;
@@ -125,13 +150,32 @@ async function publishCommand(args: string[]): Promise<number> {
     throw new Error('no project: pass --project or set TARGET_PROJECTS');
   const schema = await loadSchema(schemaSource(values.schema));
   await checkGoogleAccess(['firestore', 'apis']);
-  const { publish, BundleRejected } = await import('../shared/usecases/publish.js');
   try {
-    const report = await publish({ bundleDir: values.bundle, projects, schema });
+    const report = await publish({
+      bundleDir: values.bundle,
+      projects,
+      schema,
+      plan,
+      allAtOnce: values['all-at-once'],
+      actor: { by: values.by ?? process.env.USER ?? 'unknown', reason: values.reason ?? '' },
+    });
     console.log(
       `version ${report.configVersion}: ${report.uploaded} file(s) uploaded, ${report.reused} already there; ` +
         `record ${report.recorded ? 'written' : 'unchanged'}`,
     );
+    const r = report.rollout;
+    if (r.note) console.log(`${r.mode}: ${r.note}`);
+    else {
+      console.log(`staged rollout (baseline ${r.baseline ?? 'none'}); the controller promotes it at each audit run:`);
+      for (const [i, s] of r.stages.entries())
+        console.log(
+          `  ${i === 0 ? '->' : '  '} ${s.name.padEnd(8)} ${String(s.zones.length).padStart(3)} zones, ${s.hosts} hosts, ` +
+            `bake ${s.bakeMinutes} min`,
+        );
+      for (const s of r.skipped) console.log(`     ${s.name.padEnd(8)} skipped: ${s.reason}`);
+    }
+    for (const [zone, reason] of Object.entries(report.failedZones))
+      console.error(`zone ${zone} failed (the next audit retries it): ${oneLine(reason)}`);
     console.log(
       `zones: ${report.zones.created.length} created, ${report.zones.updated.length} updated, ` +
         `${report.zones.unchanged.length} unchanged (${report.osConfigWrites} OS Config writes)`,
@@ -277,6 +321,10 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   lint,
   render,
   publish: publishCommand,
+  rollout: async (args) => {
+    await checkGoogleAccess(['firestore', 'apis']);
+    return rollout(args);
+  },
   audit,
   report,
 };

@@ -6,7 +6,8 @@ import { auditProject, runAuditShard, startAuditRun } from '../shared/usecases/a
 import { publish } from '../shared/usecases/publish.js';
 import { getHost, listTransitions } from '../shared/adapters/hosts.js';
 import { createRun, getRun } from '../shared/adapters/audits.js';
-import { currentVersion, getRollout, recordPublished } from '../shared/adapters/rollouts.js';
+import { currentVersion, getRollout, readCurrent, recordRolloutStart } from '../shared/adapters/rollouts.js';
+import { allAtOnce } from '../shared/domain/rollout.js';
 import { clients } from '../shared/clients.js';
 import { config } from '../shared/config.js';
 import { usageSince, usageSnapshot } from '../shared/metrics.js';
@@ -159,12 +160,17 @@ t('a zone missing its assignment gets one; an outdated one is updated once', asy
   // A newer version becomes current without the zone being updated (publish interrupted).
   const rollout = (await getRollout(first.configVersion))!;
   const newer = { ...rollout.policyConfig, configVersion: 'vnewer000001' };
-  await recordPublished({
-    configVersion: 'vnewer000001',
-    bucket: rollout.bucket,
-    files: rollout.files,
-    policyConfig: newer,
-  });
+  const current = await readCurrent();
+  await recordRolloutStart(
+    { configVersion: 'vnewer000001', bucket: rollout.bucket, files: rollout.files, policyConfig: newer },
+    allAtOnce({
+      version: 'vnewer000001',
+      baseline: current.configVersion,
+      actor: { by: 'test', reason: '' },
+      now: new Date(),
+    }),
+    current,
+  );
   assert.is(await currentVersion(), 'vnewer000001');
   await stack.control('POST', '/stats/reset');
   const updated = await auditProject(P, { now: later(2) });

@@ -143,6 +143,82 @@ t('audit: progress, a summary table, and --dry-run writes nothing', async () => 
   }
 });
 
+t(
+  'publish starts a staged rollout and says so; rollout status shows it; pause needs --reason; a bad plan publishes nothing',
+  async () => {
+    const { startSimulator } = await import('../infra/local/simulator/server.js');
+    const { clearFirestore } = await import('./helpers/stack.js');
+    const { getRollout, readCurrent } = await import('../shared/adapters/rollouts.js');
+    await clearFirestore();
+    const sim = await startSimulator();
+    try {
+      sim.world.setProjectMetadata('cli-r', { 'enable-osconfig': 'TRUE' });
+      for (const zone of ['us-east1-b', 'us-east1-c', 'us-east1-d'])
+        sim.world.addVm({ project: 'cli-r', zone, name: `vm-${zone}`, os: 'debian-12' });
+      const env = {
+        GOOGLE_API_ENDPOINT: sim.url,
+        OSCONFIG_WRITES_PER_MINUTE: '6000',
+        CONFIG_BUCKET: 'cli-cfg',
+        USER: 'cli-user',
+      };
+      const first = await runAsync(['publish', '--project', 'cli-r', '--schema', SCHEMA], env);
+      assert.is(first.status, 0, first.stderr);
+      assert.match(first.stdout, /all-at-once: nothing was published before/);
+
+      const dir = mkdtempSync(path.join(tmpdir(), 'cli-bundle-'));
+      cpSync(DEFAULT_BUNDLE_DIR, dir, { recursive: true });
+      const pack = JSON.parse(readFileSync(path.join(dir, 'packs/users.conf'), 'utf8'));
+      pack.queries.sudoers.interval = 7200;
+      writeFileSync(path.join(dir, 'packs/users.conf'), JSON.stringify(pack));
+      const badPlan = path.join(dir, 'bad-plan.json');
+      writeFileSync(
+        badPlan,
+        JSON.stringify({ stages: [], gates: {}, observe: { minPercent: 50, minHosts: 0 }, extra: 1 }),
+      );
+      const refused = await runAsync(['publish', '--project', 'cli-r', '--bundle', dir, '--plan', badPlan], env);
+      assert.is(refused.status, 1);
+      assert.match(refused.stderr, /is invalid:$/m);
+      assert.match(refused.stderr, /^ {2}\(plan\): Unrecognized key: "extra"$/m);
+      assert.match(refused.stderr, /stages: stages is empty/);
+      assert.match(refused.stderr, /publish refused: fix the rollout plan first \(nothing was published\)/);
+      const before = await readCurrent();
+      assert.is(before.rollout, null, 'nothing recorded');
+
+      const staged = await runAsync(
+        ['publish', '--project', 'cli-r', '--bundle', dir, '--reason', 'new sudoers interval'],
+        env,
+      );
+      assert.is(staged.status, 0, staged.stderr);
+      assert.match(staged.stdout, /staged rollout \(baseline v[0-9a-f]{12}\)/);
+      assert.match(staged.stdout, /-> 10%\s+1 zones, 1 hosts, bake 30 min/);
+      assert.match(staged.stdout, /canary\s+skipped: no in-scope VM carries osquery-ring=canary/);
+      const target = (await readCurrent()).rollout!;
+
+      const status = await runAsync(['rollout', 'status'], env);
+      assert.is(status.status, 0, status.stderr);
+      assert.match(
+        status.stdout,
+        new RegExp(`rollout of ${target}: running \\(staged\\), baseline ${before.configVersion}`),
+      );
+      assert.match(status.stdout, /^ {2}10%\s+current\s+1 zones/m);
+      assert.match(status.stdout, /^ {2}ok {3}noncompliant\s+0% \(threshold 5%\)$/m);
+      assert.match(status.stdout, /^next: hold \(waiting for an audit of cli-r after the stage started\)$/m);
+      assert.match(status.stdout, /started\s+10%\s+by cli-user: new sudoers interval/);
+
+      const noReason = await runAsync(['rollout', 'pause'], env);
+      assert.is(noReason.status, 2);
+      assert.match(noReason.stderr, /say why with --reason/);
+      const paused = await runAsync(['rollout', 'pause', '--reason', 'change freeze', '--by', 'alice'], env);
+      assert.is(paused.status, 0, paused.stderr);
+      assert.match(paused.stdout, /pause: rollout of v[0-9a-f]{12} is paused at stage 10%/);
+      const history = (await getRollout(target))!.staged!.history.at(-1)!;
+      assert.equal([history.action, history.by, history.reason], ['paused', 'alice', 'change freeze']);
+    } finally {
+      await sim.close();
+    }
+  },
+);
+
 /** An environment with no Google access: no emulators, no simulator, no credentials, no gcloud config. */
 const EMPTY_HOME = mkdtempSync(path.join(tmpdir(), 'no-home-'));
 t.after(() => rmSync(EMPTY_HOME, { recursive: true, force: true }));

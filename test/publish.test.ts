@@ -121,23 +121,28 @@ t('publishing the same bundle twice changes nothing', async ({ stack }) => {
   assert.is(stack.sim.world.objects.size, objects);
 });
 
-t("a changed bundle: new version, each zone updated once, the old version's objects kept", async ({ stack }) => {
-  const first = await publish();
-  const dir = bundleCopy();
-  const packPath = path.join(dir, 'packs/users.conf');
-  const pack = JSON.parse(readFileSync(packPath, 'utf8'));
-  pack.queries.sudoers.interval = 7200;
-  writeFileSync(packPath, JSON.stringify(pack, null, 2));
-  const second = await publish({ bundleDir: dir, schema: await loadSchema(SCHEMA) });
-  assert.is.not(second.configVersion, first.configVersion);
-  assert.is(second.zones.updated.length, 3);
-  assert.is(second.osConfigWrites, 3);
-  assert.is(await currentVersion(), second.configVersion);
-  for (const a of assignments(stack)) assert.is(configVersionOfPolicy(policyId(a)), second.configVersion);
-  const firstRollout = await getRollout(first.configVersion);
-  for (const f of firstRollout!.files.filter((file) => file.object))
-    assert.ok(stack.sim.world.objects.get(`osquery-config-test/${f.object}`), 'old objects stay for rollback');
-});
+t(
+  "a changed bundle published all at once: new version, each zone updated once, the old version's objects kept",
+  async ({ stack }) => {
+    const first = await publish();
+    const dir = bundleCopy();
+    const packPath = path.join(dir, 'packs/users.conf');
+    const pack = JSON.parse(readFileSync(packPath, 'utf8'));
+    pack.queries.sudoers.interval = 7200;
+    writeFileSync(packPath, JSON.stringify(pack, null, 2));
+    const second = await publish({ bundleDir: dir, schema: await loadSchema(SCHEMA), allAtOnce: true });
+    assert.is.not(second.configVersion, first.configVersion);
+    assert.is(second.rollout.mode, 'all-at-once');
+    assert.match(second.rollout.note ?? '', /no canary, no gates, no automatic rollback/);
+    assert.is(second.zones.updated.length, 3);
+    assert.is(second.osConfigWrites, 3);
+    assert.is(await currentVersion(), second.configVersion);
+    for (const a of assignments(stack)) assert.is(configVersionOfPolicy(policyId(a)), second.configVersion);
+    const firstRollout = await getRollout(first.configVersion);
+    for (const f of firstRollout!.files.filter((file) => file.object))
+      assert.ok(stack.sim.world.objects.get(`osquery-config-test/${f.object}`), 'old objects stay for rollback');
+  },
+);
 
 t('a bundle with lint errors is refused before anything is uploaded', async ({ stack }) => {
   const dir = bundleCopy();

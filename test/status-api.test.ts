@@ -120,7 +120,7 @@ t('configuration versions live, the rollout of the current version, open alerts'
       [B, Z1, 'SUCCEEDED'],
     ],
   );
-  assert.is(view.configuration.stages, null, 'stages and gates: not yet');
+  assert.is(view.configuration.stages, null, 'the first version went everywhere at once: nothing staged');
   assert.equal(view.osquery.versions, [
     { version: '5.23.1', hosts: view.osquery.versions[0]!.hosts },
     ...view.osquery.versions.slice(1),

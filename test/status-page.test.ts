@@ -1,12 +1,19 @@
 // The status page in a real browser: headless Chromium (Debian's chromium package) loads the page that
 // the Functions Framework serves on the local stack, as Cloud Functions would serve it.
-import { mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
 import { STATUS_FLEET_ENV, buildStatusFleet, type Fleet } from './helpers/status-fleet.js';
 import { launchChromium, requireChromium, type Browser, type Page } from './helpers/chromium.js';
+import { A, B, Z1, Z2, at } from './helpers/status-fleet.js';
+import { publish } from '../shared/usecases/publish.js';
+import { runAuditShard } from '../shared/usecases/audit.js';
+import { createRun } from '../shared/adapters/audits.js';
+import { parsePlan } from '../shared/domain/rollout-plan.js';
+import { DEFAULT_BUNDLE_DIR } from '../shared/osquery/bundle.js';
 
 const OUTPUT = path.resolve(import.meta.dirname, 'output'); // git-ignored
 const t = suite<{ stack: Stack; fleet: Fleet; browser: Browser; page: Page }>('fleet status page in Chromium');
@@ -54,9 +61,10 @@ t('the page shows the coverage figure, its chart and a silent host, with no cons
     `[...document.querySelectorAll('#exempt tr[data-state] .host')].map((c) => c.textContent)`,
   );
   assert.equal(exempt, ['gke-pool-1', 'bastion', 'win-1']);
-  assert.ok(
-    await page.evaluate<boolean>(`Boolean(document.querySelector('#rollout-stages'))`),
-    'the place for stages and gates',
+  assert.match(
+    await page.evaluate<string>(`document.querySelector('#rollout-stages').textContent`),
+    /No staged rollout/,
+    'the first version went everywhere at once',
   );
   mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot(path.join(OUTPUT, 'status-page.png'));
@@ -92,5 +100,78 @@ t('the filter form narrows the list on the server; the evidence link serves the 
   assert.is(csv.trimEnd().split('\r\n').length, 11, 'a header and 10 VMs');
   assert.equal(page.errors, []);
 });
+
+t(
+  'the rollout section: each stage with its zones and hosts, the gates against their thresholds, the next action',
+  async ({ page, stack }) => {
+    // A second version, staged: the canary is stat-a's first zone; the audit run's close evaluates it.
+    const plan = parsePlan(
+      JSON.stringify({
+        stages: [
+          { name: 'canary', select: { zones: [`${A}/${Z1}`] }, bakeMinutes: 30 },
+          { name: 'all', select: { percent: 100 }, bakeMinutes: 30 },
+        ],
+        gates: {
+          noncompliant: { maxPercent: 5 },
+          silent: { maxPercent: 5 },
+          incidents: { maxPercent: 5 },
+          osquerydCpu: { cpuPercent: 25, maxPercent: 5 },
+          osquerydMemory: { rssMiB: 512, maxPercent: 5 },
+          denylistedQueries: { max: 0 },
+        },
+        observe: { minPercent: 50, minHosts: 1 },
+      }),
+      'page test plan',
+    );
+    const dir = mkdtempSync(path.join(tmpdir(), 'bundle-'));
+    cpSync(DEFAULT_BUNDLE_DIR, dir, { recursive: true });
+    const pack = JSON.parse(readFileSync(path.join(dir, 'packs/users.conf'), 'utf8'));
+    pack.queries.sudoers.interval = 7200;
+    writeFileSync(path.join(dir, 'packs/users.conf'), JSON.stringify(pack));
+    const report = await publish({ projects: [A, B], plan, bundleDir: dir, now: at(46) });
+    assert.is(report.rollout.mode, 'staged');
+    assert.equal([...report.rollout.stages[1]!.zones].sort(), [`${B}/${Z1}`, `${A}/${Z2}`].sort());
+    await stack.control('POST', '/agents/run', { at: at(50).toISOString() });
+    await createRun('run-3', [A, B], at(50));
+    for (const project of [A, B]) await runAuditShard({ runId: 'run-3', project }, at(50));
+
+    await page.goto(stack.functions.urls.fleetStatus);
+    const section = await page.evaluate<{
+      version: string;
+      status: string;
+      stages: string[][];
+      gates: string[][];
+      next: string;
+    }>(`(() => {
+    const s = document.querySelector('#rollout-stages');
+    const cells = (r) => [...r.cells].map((c) => c.textContent.trim().replace(/\\s+/g, ' '));
+    return {
+      version: s.dataset.version,
+      status: s.dataset.status,
+      stages: [...s.querySelectorAll('tr[data-stage]')].map((r) => [r.dataset.stage, r.dataset.state, ...cells(r).slice(2, 6)]),
+      gates: [...s.querySelectorAll('tr[data-gate]')].map((r) => [r.dataset.gate, r.dataset.passed, ...cells(r).slice(1, 3)]),
+      next: s.querySelector('#rollout-next').textContent.trim().replace(/\\s+/g, ' '),
+    };
+  })()`);
+    assert.is(section.version, report.configVersion);
+    assert.is(section.status, 'running');
+    // stat-a/us-east1-b: r1, r2, quiet on the target; the other zones wait on the baseline (failing, r3; the
+    // stopped VM and the exempt ones are not targeted).
+    assert.equal(section.stages, [
+      ['canary', 'current', `${A}/${Z1}`, '3', '0', '3'],
+      ['all', 'waiting', report.rollout.stages[1]!.zones.join(', '), '0', '2', '2'],
+    ]);
+    assert.equal(section.gates, [
+      ['noncompliant', 'true', '0%', '5%'],
+      ['silent', 'true', '0%', '5%'],
+      ['incidents', 'true', '0%', '5%'],
+      ['osquerydCpu', 'true', '0%', '5%'],
+      ['osquerydMemory', 'true', '0%', '5%'],
+      ['denylistedQueries', 'true', '0 queries', '0 queries'],
+    ]);
+    assert.match(section.next, /^Next: hold \(stage canary bakes 26 min more\)$/);
+    assert.equal(page.errors, []);
+  },
+);
 
 t.run();

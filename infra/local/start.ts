@@ -46,6 +46,7 @@ let values: {
   'agent-interval-ms': string;
   'audit-every': string;
   'log-every': string;
+  'rollout-after': string;
 };
 try {
   ({ values } = parseArgs({
@@ -56,6 +57,7 @@ try {
       'agent-interval-ms': { type: 'string', default: '3000' },
       'audit-every': { type: 'string', default: process.env.AUDIT_EVERY_SECONDS ?? '20' },
       'log-every': { type: 'string', default: process.env.LOG_EVERY_SECONDS ?? '10' },
+      'rollout-after': { type: 'string', default: process.env.ROLLOUT_DEMO_AFTER_SECONDS ?? '300' },
     },
   }));
 } catch (error) {
@@ -292,11 +294,14 @@ async function run(emulators: Emulators): Promise<void> {
   {
     const { publish } = await import('../../shared/usecases/publish.js');
     const { loadSchema, schemaSource } = await import('../../shared/osquery/schema.js');
+    const { LOCAL_PLAN } = await import('./rollout-demo.js');
     const report = await publish({
       schema: await loadSchema(schemaSource(process.env.OSQUERY_SCHEMA, config().OSQUERY_VERSION)),
+      planFile: LOCAL_PLAN,
     });
     say(
-      `configuration ${report.configVersion} published: ${report.uploaded} file(s) to gs://${process.env.CONFIG_BUCKET}, now current`,
+      `configuration ${report.configVersion} published: ${report.uploaded} file(s) to gs://${process.env.CONFIG_BUCKET}, ` +
+        (report.rollout.note ? `${report.rollout.mode} (${report.rollout.note})` : `rollout started`),
     );
   }
 
@@ -362,6 +367,17 @@ async function run(emulators: Emulators): Promise<void> {
         say('demo: web-2 ships logs again; it goes back to reporting and the alert resolves');
       }, 240_000).unref();
     }
+  }
+  // The progressive rollout: a good version through every stage, then a bad one halted in the canary
+  // (after web-2's story, so its silence is not the rollout's doing).
+  if (!values['no-demo']) {
+    const after = Number(values['rollout-after']);
+    say(`demo: in ${after} s a good configuration version rolls out stage by stage, then a bad one is halted`);
+    setTimeout(() => {
+      void import('./rollout-demo.js')
+        .then(({ rolloutDemo }) => rolloutDemo(sim!, say, () => stopping))
+        .catch((error: unknown) => say(`rollout demo failed: ${reasonOf(error)}`));
+    }, after * 1000).unref();
   }
   const page = functions.urls.fleetStatus;
   say(`status page: ${page}?refresh=20   (JSON: ${page}api/status, evidence: ${page}evidence.csv)`);

@@ -85,12 +85,74 @@ resource "google_firestore_index" "hosts_project_state" {
   }
 }
 
+# The progressive rollout's gates (shared/adapters/rollout-evidence.ts): hosts in trouble on the target
+# version (by state, by osqueryd CPU and memory) and Cloud Monitoring incidents since a stage started.
+resource "google_firestore_index" "hosts_version_state" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "hosts"
+
+  fields {
+    field_path = "configVersion"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+}
+
+resource "google_firestore_index" "hosts_version_osqueryd_cpu" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "hosts"
+
+  fields {
+    field_path = "configVersion"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "osqueryd.cpuPercent"
+    order      = "ASCENDING"
+  }
+}
+
+resource "google_firestore_index" "hosts_version_osqueryd_memory" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "hosts"
+
+  fields {
+    field_path = "configVersion"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "osqueryd.rssBytes"
+    order      = "ASCENDING"
+  }
+}
+
+resource "google_firestore_index" "alerts_kind_since" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "alerts"
+
+  fields {
+    field_path = "kind"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "since"
+    order      = "ASCENDING"
+  }
+}
+
 # The status snapshots (status/fleet and status/fleet/projects/{project}) are read by id only. Their
 # maps and lists need no index: each index entry costs a write, and a document may have at most 40,000.
 locals {
   status_unindexed_fields = {
     status   = ["run", "projects", "configVersions", "osqueryVersions", "needingAction", "exempt", "history"]
-    projects = ["counts", "zones", "configVersions", "osqueryVersions", "needingAction", "exempt"]
+    projects = ["counts", "zones", "zoneVersions", "configVersions", "osqueryVersions", "needingAction", "exempt"]
   }
 }
 

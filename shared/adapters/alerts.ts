@@ -33,6 +33,8 @@ export interface EpisodeDoc {
   resolved: { at: Timestamp; sentAt?: Timestamp | null } | null;
   /** Some message of this episode is not sent yet. */
   owed: boolean;
+  /** Kind-specific fields of its messages (rollout.halted). */
+  details?: Record<string, unknown> | null;
   leaseUntil?: Timestamp | null;
 }
 
@@ -67,6 +69,40 @@ export function stageEpisodes(writer: Writer, change: EpisodeChange, db: Firesto
   }
   countFirestore('writes', keys.length);
   return keys;
+}
+
+/**
+ * Adds the opening of an episode no host drives (a rollout halted) to a transaction or batch, so it is
+ * recorded with the decision that owes it; the caller delivers it after the commit.
+ */
+export function stageEpisodeOpen(
+  writer: Writer,
+  episode: {
+    dedupKey: string;
+    kind: string;
+    severity: Severity;
+    reason: string;
+    at: Date;
+    details: Record<string, unknown>;
+  },
+  db: Firestore = clients.firestore(),
+): string {
+  const at = Timestamp.fromDate(episode.at);
+  const doc: EpisodeDoc = {
+    dedupKey: episode.dedupKey,
+    kind: episode.kind,
+    severity: episode.severity,
+    host: null,
+    reason: episode.reason,
+    since: at,
+    firing: { at, sentAt: null },
+    resolved: null,
+    owed: true,
+    details: episode.details,
+  };
+  writer.set(db.collection(ALERTS).doc(episode.dedupKey), doc as unknown as Record<string, unknown>);
+  countFirestore('writes');
+  return episode.dedupKey;
 }
 
 /** Opens an episode that no host state change drives (Cloud Monitoring incidents); false when it exists. */
@@ -114,6 +150,7 @@ const episodeOf = (d: EpisodeDoc): Episode => ({
   since: d.since.toDate(),
   firing: { at: d.firing.at.toDate(), sentAt: d.firing.sentAt?.toDate() ?? null },
   resolved: d.resolved && { at: d.resolved.at.toDate(), sentAt: d.resolved.sentAt?.toDate() ?? null },
+  details: d.details ?? null,
 });
 
 /**

@@ -1,7 +1,7 @@
 // Which alerts a host's state change owes (contracts.md: alert messages), pure.
 import type { Host, HostState, Transition } from './host.js';
 
-export type AlertKind = 'host.silent' | 'host.noncompliant' | 'host.blocked' | 'host.performance';
+export type AlertKind = 'host.silent' | 'host.noncompliant' | 'host.blocked' | 'host.performance' | 'rollout.halted';
 export type Severity = 'info' | 'warning' | 'critical';
 
 export const STATE_ALERTS: Partial<Record<HostState, { kind: AlertKind; severity: Severity }>> = {
@@ -26,6 +26,8 @@ export interface AlertMessage {
   since: string;
   at: string;
   dedupKey: string;
+  /** Kind-specific fields (rollout.halted: version, baseline, stage, gate, value, threshold, unit). */
+  [detail: string]: unknown;
 }
 
 /** One problem episode of a host: kind + host + when it began. Firestore-safe as a document id. */
@@ -95,12 +97,15 @@ export interface Episode {
   since: Date;
   firing: { at: Date; sentAt: Date | null };
   resolved: { at: Date; sentAt: Date | null } | null;
+  /** Kind-specific fields carried by both messages (never overriding the contract's own). */
+  details?: Record<string, unknown> | null;
 }
 
 /** Pure: the message on the alert topic for one of an episode's two messages (contracts.md). */
 export function alertMessage(episode: Episode, status: 'firing' | 'resolved'): AlertMessage {
   const at = status === 'firing' ? episode.firing.at : episode.resolved!.at;
   return {
+    ...episode.details,
     kind: episode.kind,
     status,
     severity: episode.severity,

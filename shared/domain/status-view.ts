@@ -2,6 +2,7 @@
 // filters, beside the live parts (open alerts, the rollout of the current version).
 import { z } from 'zod';
 import { STATES_FOR_DISPLAY, type HostState } from './host.js';
+import type { StagedRollout } from './rollout.js';
 import {
   NEEDS_ACTION_STATES,
   type FleetStatus,
@@ -71,12 +72,84 @@ export interface RolloutView {
   hostCounts: Record<string, StateCounts>;
 }
 
+/** A progressive rollout as the page shows it: its stages, the gates against their thresholds, what comes next. */
+export interface RolloutStagesView {
+  version: string;
+  status: string;
+  baseline: string | null;
+  /** The stage reached (its name). */
+  stage: string | null;
+  stages: Array<{
+    name: string;
+    state: 'done' | 'current' | 'waiting';
+    zones: string[];
+    bakeMinutes: number;
+    startedAt: string | null;
+    /** Hosts targeted, on the target, on the baseline (the controller's latest look; null: not yet evaluated). */
+    targeted: number | null;
+    onTarget: number | null;
+    onBaseline: number | null;
+  }>;
+  skipped: Array<{ name: string; reason: string }>;
+  gates: Array<{ gate: string; value: number; threshold: number; unit: string; passed: boolean; count: number }>;
+  /** When the controller last looked, and what it does next (null: it has not looked yet). */
+  evaluatedAt: string | null;
+  next: { action: string; reason: string } | null;
+  halt: { stage: string; gate: string; value: number; threshold: number; unit: string; at: string } | null;
+}
+
+/** Pure: the page's view of a staged rollout record (its latest evaluation, never a new one: a page view reads). */
+export function rolloutStagesView(r: StagedRollout): RolloutStagesView {
+  const e = r.evaluation;
+  const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
+  return {
+    version: r.configVersion,
+    status: r.status,
+    baseline: r.baseline,
+    stage: r.stages[r.stage]?.name ?? null,
+    stages: r.stages.map((s, i) => {
+      const v = e?.stages[i];
+      return {
+        name: s.name,
+        state: i < r.stage || r.status === 'completed' ? 'done' : i === r.stage ? 'current' : 'waiting',
+        zones: s.zones,
+        bakeMinutes: s.bakeMinutes,
+        startedAt: iso(s.startedAt),
+        targeted: v?.targeted ?? null,
+        onTarget: v?.onTarget ?? null,
+        onBaseline: v?.onBaseline ?? null,
+      };
+    }),
+    skipped: r.skipped,
+    gates: (e?.gates ?? []).map(({ gate, value, threshold, unit, passed, count }) => ({
+      gate,
+      value,
+      threshold,
+      unit,
+      passed,
+      count,
+    })),
+    evaluatedAt: iso(e?.at),
+    next: r.status === 'running' ? (e?.next ?? null) : { action: 'none', reason: `the rollout is ${r.status}` },
+    halt: r.halt && {
+      stage: r.halt.stage,
+      gate: r.halt.gate,
+      value: r.halt.value,
+      threshold: r.halt.threshold,
+      unit: r.halt.unit,
+      at: new Date(r.halt.at).toISOString(),
+    },
+  };
+}
+
 export interface StatusInputs {
   fleet: FleetStatus | null;
   /** The filtered project's own snapshot: its lists are longer than the fleet-wide ones. */
   project: ProjectStatus | null;
   currentVersion: string | null;
   rollout: RolloutView | null;
+  /** The staged rollout under way, else the current version's (null: none staged). */
+  stages?: RolloutStagesView | null;
   alerts: { open: number; shown: AlertRow[] };
   filters: StatusFilters;
   now: Date;
@@ -119,8 +192,8 @@ export interface StatusView {
     /** In-scope hosts per configuration version, most hosts first (`none`: not reported yet). */
     live: Array<{ version: string; hosts: number; current: boolean }>;
     rollout: RolloutView | null;
-    /** Progressive rollout (stages and gates) fills this in; null until that lands. */
-    stages: null;
+    /** The progressive rollout: stages, gates against thresholds, next action (null: none staged). */
+    stages: RolloutStagesView | null;
   };
   osquery: {
     versions: Array<{ version: string; hosts: number }>;
@@ -201,7 +274,7 @@ export function buildStatusView(i: StatusInputs): StatusView {
       current,
       live: sorted(fleet?.configVersions ?? {}).map(({ k, n }) => ({ version: k, hosts: n, current: k === current })),
       rollout: i.rollout,
-      stages: null,
+      stages: i.stages ?? null,
     },
     osquery: {
       versions: sorted(fleet?.osqueryVersions ?? {}).map(({ k, n }) => ({ version: k, hosts: n })),

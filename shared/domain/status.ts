@@ -54,6 +54,11 @@ export interface ProjectStatus {
   at: string;
   counts: StateCounts;
   zones: Record<string, StateCounts>;
+  /**
+   * In-scope hosts per zone, per configuration version (`none`: no version reported yet), per state: what a
+   * progressive rollout's controller reads for its stages (hosts on the target, on the baseline, judged).
+   */
+  zoneVersions: Record<string, Record<string, StateCounts>>;
   /** In-scope hosts per configuration version (`none`: no version reported yet). */
   configVersions: Record<string, number>;
   /** In-scope hosts per osquery version (`none`: not installed or not inventoried). */
@@ -188,6 +193,7 @@ export function summarizeProject(project: string, runId: string, at: Date, hosts
     at: at.toISOString(),
     counts: {},
     zones: {},
+    zoneVersions: {},
     configVersions: {},
     osqueryVersions: {},
     needingAction: { total: 0, byKey: {}, hosts: [] },
@@ -199,6 +205,8 @@ export function summarizeProject(project: string, runId: string, at: Date, hosts
     add(status.counts, h.state);
     add((status.zones[h.zone] ??= {}) as Record<string, number>, h.state);
     if (isInScope(h.state)) {
+      const versions = (status.zoneVersions[h.zone] ??= {});
+      add((versions[h.configVersion ?? NONE] ??= {}) as Record<string, number>, h.state);
       add(status.configVersions, h.configVersion ?? NONE);
       add(status.osqueryVersions, h.osqueryVersion ?? NONE);
     }

@@ -15,6 +15,7 @@ import { heal } from './audit/heal.js';
 import { writeHosts } from './audit/write.js';
 import { recordAudit, type ProjectAudit } from './audit/record.js';
 import { publishRunStatus } from './status.js';
+import { controlRollout } from './rollout.js';
 import { resolveTargets } from './targets.js';
 
 export type { AuditOptions, AuditProgress } from './audit/context.js';
@@ -83,7 +84,10 @@ export async function startAuditRun(
  */
 export async function runAuditShard(shard: AuditShard, now?: Date): Promise<'done' | 'failed' | 'duplicate'> {
   const outcome = await auditShardProject(shard, now ?? new Date());
-  await publishRunStatus(shard.runId, now);
+  const status = await publishRunStatus(shard.runId, now);
+  // The rollout controller runs once the run is closed: every project was just audited, so its gates read
+  // fresh host states. A redelivered shard calls it again; it evaluates each run once (controlRollout).
+  if (status.published || status.reason === 'already') await controlRollout(shard.runId, now ?? new Date());
   return outcome;
 }
 

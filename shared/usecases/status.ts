@@ -4,7 +4,7 @@ import { log } from '../log.js';
 import { usageSince, usageSnapshot } from '../metrics.js';
 import type { Host } from '../domain/host.js';
 import { mergeFleetStatus, RUN_CLOSED_MESSAGE, summarizeProject, type RunSummary } from '../domain/status.js';
-import { buildStatusView, type StatusFilters, type StatusView } from '../domain/status-view.js';
+import { buildStatusView, rolloutStagesView, type StatusFilters, type StatusView } from '../domain/status-view.js';
 import * as status from '../adapters/status.js';
 import * as hosts from '../adapters/hosts.js';
 import * as rollouts from '../adapters/rollouts.js';
@@ -45,27 +45,26 @@ export async function publishRunStatus(runId: string, now = new Date()): Promise
 
 /**
  * One page view: status/fleet, the filtered project's snapshot (only with a project filter), the current
- * version and its rollout record, and the open alerts (a count and at most ALERTS_SHOWN episodes).
+ * version's record and the staged rollout under way (its stages, gates and next action as the controller
+ * last saw them), and the open alerts (a count and at most ALERTS_SHOWN episodes).
  */
 export async function loadStatusView(
   filters: StatusFilters,
   now = new Date(),
 ): Promise<{ view: StatusView; firestoreReads: number }> {
   const before = usageSnapshot();
-  const [fleet, project, rollout, alerts] = await Promise.all([
+  const [fleet, project, configuration, alerts] = await Promise.all([
     status.getFleetStatus(),
     filters.project ? status.getProjectStatus(filters.project) : Promise.resolve(null),
-    rollouts.currentVersion().then(async (version) => ({
-      version,
-      record: version ? await rollouts.getRollout(version) : null,
-    })),
+    rollouts.readConfiguration(),
     status.openAlerts(ALERTS_SHOWN),
   ]);
-  const record = rollout.record;
+  const record = configuration.currentRecord;
+  const staged = (configuration.rolloutRecord ?? configuration.currentRecord)?.staged;
   const view = buildStatusView({
     fleet,
     project,
-    currentVersion: rollout.version,
+    currentVersion: configuration.current.configVersion,
     rollout: record
       ? {
           version: record.configVersion,
@@ -76,6 +75,7 @@ export async function loadStatusView(
           hostCounts: record.hostCounts ?? {},
         }
       : null,
+    stages: staged?.mode === 'staged' ? rolloutStagesView(staged) : null,
     alerts,
     filters,
     now,

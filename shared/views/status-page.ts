@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { HistoryPoint, HostEntry } from '../domain/status.js';
 import { NEEDS_ACTION_STATES } from '../domain/status.js';
-import type { AlertRow, ListView, StatusView } from '../domain/status-view.js';
+import type { AlertRow, ListView, RolloutStagesView, StatusView } from '../domain/status-view.js';
 import { Html, html, withQuery } from './html.js';
 
 export const EVIDENCE_PATH = 'evidence.csv';
@@ -59,6 +59,93 @@ const when = (isoTime: string | null, now: string) =>
     ? html`<time datetime="${isoTime}">${utc(isoTime)}</time> <span class="note">(${ago(isoTime, now)} ago)</span>`
     : html`-`;
 const chip = (state: string, cls = `s-${state}`) => html`<span class="chip ${cls}">${state}</span>`;
+
+const STATUS_CHIP: Record<string, string> = {
+  running: 's-reporting',
+  completed: 's-succeeded',
+  halted: 's-failed',
+  'rolled-back': 's-noncompliant',
+  paused: 's-exempt',
+};
+
+/** The progressive rollout: each stage with its zones and hosts, the gates against their thresholds, what comes next. */
+function rolloutStages(r: RolloutStagesView | null, now: string): Html {
+  if (!r)
+    return html`<div id="rollout-stages">
+      <h3>Progressive rollout</h3>
+      <p class="note">No staged rollout: the next <code>osq-orch publish</code> starts one.</p>
+    </div>`;
+  const value = (v: number, unit: string) => (unit === '%' ? `${v}%` : `${v} ${unit}`);
+  return html`<div id="rollout-stages" data-version="${r.version}" data-status="${r.status}">
+    <h3>Progressive rollout of <code>${r.version}</code> ${chip(r.status, STATUS_CHIP[r.status] ?? '')}</h3>
+    <p class="note">
+      Baseline <code>${r.baseline ?? 'none'}</code>; stage ${r.stage ?? '-'}.
+      ${r.evaluatedAt ? html`Gates as of ${when(r.evaluatedAt, now)}.` : 'Not evaluated yet (the next audit run does).'}
+    </p>
+    ${
+      r.halt
+        ? html`<p class="halt" id="rollout-halt">
+            ${chip('halted', 's-failed')} in stage ${r.halt.stage}: gate <strong>${r.halt.gate}</strong>
+            ${value(r.halt.value, r.halt.unit)} above ${value(r.halt.threshold, r.halt.unit)}, ${when(r.halt.at, now)};
+            every zone rolled back to the baseline.
+          </p>`
+        : ''
+    }
+    <table class="stages">
+      <tr>
+        <th>Stage</th>
+        <th>State</th>
+        <th>Zones</th>
+        <th class="n">On target</th>
+        <th class="n">On baseline</th>
+        <th class="n">Hosts</th>
+        <th>Bake</th>
+      </tr>
+      ${r.stages.map(
+        (s) =>
+          html`<tr data-stage="${s.name}" data-state="${s.state}">
+            <td>${s.name}</td>
+            <td>${chip(s.state, s.state === 'done' ? 's-succeeded' : s.state === 'current' ? 's-reporting' : '')}</td>
+            <td class="zones">${s.zones.join(', ')}</td>
+            <td class="n">${s.onTarget === null ? '' : num(s.onTarget)}</td>
+            <td class="n">${s.onBaseline === null ? '' : num(s.onBaseline)}</td>
+            <td class="n">${s.targeted === null ? '' : num(s.targeted)}</td>
+            <td>${s.bakeMinutes} min${s.startedAt ? html`, from ${when(s.startedAt, now)}` : ''}</td>
+          </tr>`,
+      )}
+      ${r.skipped.map(
+        (s) =>
+          html`<tr data-stage="${s.name}" data-state="skipped">
+            <td>${s.name}</td>
+            <td>${chip('skipped', '')}</td>
+            <td colspan="5" class="note">${s.reason}</td>
+          </tr>`,
+      )}
+    </table>
+    ${
+      r.gates.length
+        ? html`<table class="gates">
+            <tr>
+              <th>Gate</th>
+              <th class="n">Value</th>
+              <th class="n">Threshold</th>
+              <th></th>
+            </tr>
+            ${r.gates.map(
+              (g) =>
+                html`<tr data-gate="${g.gate}" data-passed="${String(g.passed)}">
+                  <td>${g.gate}</td>
+                  <td class="n">${value(g.value, g.unit)}</td>
+                  <td class="n">${value(g.threshold, g.unit)}</td>
+                  <td>${g.passed ? chip('ok', 's-succeeded') : chip('failed', 's-failed')}</td>
+                </tr>`,
+            )}
+          </table>`
+        : ''
+    }
+    ${r.next ? html`<p id="rollout-next">Next: <strong>${r.next.action}</strong> (${r.next.reason})</p>` : ''}
+  </div>`;
+}
 
 /** Coverage over the kept runs, as an inline SVG line chart (0-100 %, time on the x axis). */
 export function coverageChart(history: HistoryPoint[], width = 720, height = 180): Html {
@@ -387,9 +474,7 @@ export function renderStatusPage(view: StatusView, options: { refreshSeconds?: n
                         }`
                     : html`<p class="note">No configuration published yet (<code>osq-orch publish</code>).</p>`
                 }
-                <p class="later" id="rollout-stages">
-                  Rollout stages and gates appear here when progressive rollout lands.
-                </p>
+                ${rolloutStages(cfg.stages, now)}
               </div>
             </div>
           </section>

@@ -11,6 +11,7 @@ import { freePort, startEmulators } from '../../infra/local/emulators.js';
 import { FUNCTION_NAMES, type FunctionName } from '../../infra/local/functions.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
 import { ENROLL_RECORD, ENROLL_SINK_TOPIC, type EnrollLatencyRecord } from './enroll-latency.js';
+import { ROLLOUT_RECORDS, type RolloutRecord } from './rollout.js';
 
 quietKnownWarnings();
 const { values } = parseArgs({
@@ -19,6 +20,8 @@ const { values } = parseArgs({
     zones: { type: 'string', default: '10' },
     only: { type: 'string' },
     out: { type: 'string' },
+    'rollout-vms': { type: 'string', default: '2000' },
+    'rollout-zones': { type: 'string', default: '40' },
   },
 });
 const ONLY = values.only
@@ -28,12 +31,20 @@ const ONLY = values.only
 const wants = (name: string) => !ONLY || ONLY.some((prefix) => name.startsWith(prefix));
 const FLEET_RECORDS = ['audit.first', 'audit.unchanged', 'audit.naive', 'heartbeat.coalesced', 'heartbeat.naive'];
 const ENROLL = wants(ENROLL_RECORD);
+const ROLLOUTS = ROLLOUT_RECORDS.filter(wants);
 const COLDSTART_RUNS = 3;
 /** The functions that call Compute Engine; the others have the 400 ms / 150 MB import target. */
 const COMPUTE_USERS: FunctionName[] = ['vmLifecycle', 'fleetAuditShard'];
-if (ONLY && !FLEET_RECORDS.some(wants) && !FUNCTION_NAMES.some((f) => wants(`coldstart.${f}`)) && !ENROLL) {
+if (
+  ONLY &&
+  !FLEET_RECORDS.some(wants) &&
+  !FUNCTION_NAMES.some((f) => wants(`coldstart.${f}`)) &&
+  !ENROLL &&
+  ROLLOUTS.length === 0
+) {
   console.error(
-    `--only ${values.only}: no record starts with that (records: coldstart.<function>, ${FLEET_RECORDS.join(', ')}, ${ENROLL_RECORD})`,
+    `--only ${values.only}: no record starts with that (records: coldstart.<function>, ` +
+      `${[...FLEET_RECORDS, ENROLL_RECORD, ...ROLLOUT_RECORDS].join(', ')})`,
   );
   process.exit(2);
 }
@@ -176,6 +187,7 @@ Object.assign(process.env, {
 const records: BenchRecord[] = [];
 const coldStarts: ColdStartRecord[] = [];
 const enrollments: EnrollLatencyRecord[] = [];
+const rollouts: RolloutRecord[] = [];
 try {
   if (mainModule) coldStarts.push(...(await measureColdStarts(mainModule)));
   if (FLEET_RECORDS.some(wants)) await fleetBenchmarks();
@@ -184,6 +196,26 @@ try {
     const { measureEnrollLatency } = await import('./enroll-latency.js');
     enrollments.push(await measureEnrollLatency({ control }));
     console.log('done');
+  }
+  // Last: each scenario empties the simulator and Firestore for its own fleet.
+  if (ROLLOUTS.length) {
+    const { measureRollout } = await import('./rollout.js');
+    for (const name of ROLLOUTS) {
+      const mode = name === 'rollout.staged' ? 'staged' : 'allAtOnce';
+      console.log(`${name}: a bad version on ${values['rollout-vms']} VMs in ${values['rollout-zones']} zones...`);
+      const r = await measureRollout({
+        control,
+        mode,
+        vms: Number(values['rollout-vms']),
+        zones: Number(values['rollout-zones']),
+        log: (line) => console.log(`  ${line}`),
+      });
+      rollouts.push(r);
+      console.log(
+        `  ${name}: ${r.exposedHosts} of ${r.hosts} hosts exposed (${(r.exposedShare * 100).toFixed(1)}%, canary ` +
+          `${(r.canaryShare * 100).toFixed(1)}%), ${r.halted ? `halted after ${r.haltAfterMs! / 60_000} simulated min` : 'never halted'}`,
+      );
+    }
   }
 } finally {
   simulator.kill();
@@ -469,7 +501,7 @@ for (const e of enrollments)
       `the audit path waits ${e.auditPathMeanMs / 60_000} min on average (${ratio(e.auditPathMeanMs, e.p95Ms)} the p95)`,
   );
 if (values.out) {
-  writeFileSync(values.out, `${JSON.stringify([...coldStarts, ...records, ...enrollments], null, 2)}\n`);
+  writeFileSync(values.out, `${JSON.stringify([...coldStarts, ...records, ...enrollments, ...rollouts], null, 2)}\n`);
   console.log(`figures written to ${values.out}`);
 }
 process.exit(0);

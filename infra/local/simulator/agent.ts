@@ -1,6 +1,7 @@
 // The simulated OS Config agent on every VM, and the service-side reports OS Config keeps for each
 // VM an assignment targets. One pass = every agent checks in once.
 import { createHash } from 'node:crypto';
+import { configVersionOfPolicy } from '../../../shared/domain/policy.js';
 import { SIM_OS, OSQUERY_VERSION, type SimAssignment, type SimVm, type World } from './world.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- assignment JSON as stored
@@ -31,6 +32,10 @@ const sha256 = (data: string | Buffer) => createHash('sha256').update(data).dige
 /** Applies one resource as the real agent would; returns an error message when it cannot. */
 function apply(world: World, vm: SimVm, resource: Json, policyId: string): string | null {
   if (vm.faults.policyFailure === resource.id) return `simulated failure of resource ${resource.id}`;
+  // A bad version: its osqueryd does not come up on any VM (the policy's osqueryd-running resource fails).
+  const version = configVersionOfPolicy(policyId);
+  if (resource.id === 'osqueryd-running' && version && world.badVersions.get(version)?.policyFailing)
+    return `osqueryd did not start with configuration ${version} (simulated bad version)`;
   const pkgName = resource.pkg?.apt?.name ?? resource.pkg?.yum?.name;
   if (pkgName) {
     if (resource.pkg.desiredState === 'REMOVED') delete vm.installed[pkgName];

@@ -95,6 +95,14 @@ const costProfileSpec = z.object({
     .optional(),
 });
 
+const badVersionSpec = z.strictObject({ policyFailing: z.boolean().optional(), logsStopped: z.boolean().optional() });
+
+/** The `at` of a body (ISO 8601), else now. */
+const atOf = (body: unknown) => {
+  const at = parse(z.object({ at: z.string().datetime().optional() }).passthrough(), body ?? {}).at;
+  return at ? new Date(at) : new Date();
+};
+
 const osquerydSpec = z.object({
   /** An expensive osqueryd on this host (null: back to its version's cost). */
   cpuPercent: z.number().min(0).max(6_400).nullable().optional(),
@@ -260,6 +268,15 @@ export function controlRoutes(world: World, audit: AuditLogControls, shipper?: L
     route('DELETE', /^\/control\/osquery\/profiles\/([^/]+)$/, 'control', ({ params: [version] }) => ({
       deleted: world.costProfiles.delete(version!),
     })),
+    // A configuration version made bad on every VM that runs it (world.ts BadVersion).
+    route('GET', /^\/control\/versions\/bad$/, 'control', () => Object.fromEntries(world.badVersions)),
+    route('PUT', /^\/control\/versions\/([^/]+)\/bad$/, 'control', ({ params: [version], body }) => {
+      world.badVersions.set(version!, parse(badVersionSpec, body));
+      return world.badVersions.get(version!);
+    }),
+    route('DELETE', /^\/control\/versions\/([^/]+)\/bad$/, 'control', ({ params: [version] }) => ({
+      deleted: world.badVersions.delete(version!),
+    })),
     route('GET', /^\/control\/vms\/([^/]+)\/osqueryd$/, 'control', ({ params: [id] }) =>
       osquerydView(world, vmById(id!)),
     ),
@@ -319,10 +336,13 @@ export function controlRoutes(world: World, audit: AuditLogControls, shipper?: L
     route('POST', /^\/control\/held\/release$/, 'control', ({ body }) => ({
       released: world.releaseHeld(parse(z.object({ count: z.number().int().min(1).optional() }), body).count),
     })),
-    route('POST', /^\/control\/agents\/run$/, 'control', () => ({ reports: runAgents(world) })),
-    route('POST', /^\/control\/logs\/ship$/, 'control', async () => {
+    // `at`: the simulated clock of a test or a benchmark (reports and log lines stamped with it).
+    route('POST', /^\/control\/agents\/run$/, 'control', ({ body }) => ({
+      reports: runAgents(world, atOf(body)),
+    })),
+    route('POST', /^\/control\/logs\/ship$/, 'control', async ({ body }) => {
       if (!shipper) throw new HttpError(409, 'the simulator was started without a log topic');
-      return { messages: await shipper.shipRound() };
+      return { messages: await shipper.shipRound(atOf(body)) };
     }),
     route('GET', /^\/control\/assignments$/, 'control', () => [...world.assignments.values()]),
     route('GET', /^\/control\/stats$/, 'control', () => {

@@ -67,6 +67,8 @@ export class LogShipper {
     for (const vm of this.world.vms.values()) {
       if (vm.status !== 'RUNNING') vm.osqueryd.worker = null; // a stopped VM has no osqueryd
       if (!shipsLogs(vm)) continue;
+      // A bad version whose logs stop (the shipper dies with it): the host goes silent.
+      if (this.world.badVersions.get(runningVersion(vm) ?? '')?.logsStopped) continue;
       const identity = { gce_instance_id: vm.id, gce_project_id: vm.project, gce_zone: vm.zone };
       for (const { line, attributes } of osquerydRound(this.world, vm, now))
         sends.push(

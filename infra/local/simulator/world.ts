@@ -175,6 +175,12 @@ export interface HeldRequest {
 export const fingerprint = (value: unknown) =>
   createHash('sha256').update(JSON.stringify(value)).digest('base64').slice(0, 12);
 
+/** How a configuration version misbehaves on every VM that runs it (osqueryd's costs are its CostProfile). */
+export interface BadVersion {
+  policyFailing?: boolean;
+  logsStopped?: boolean;
+}
+
 export class World {
   projects = new Map<string, SimProject>();
   folders = new Map<string, SimFolder>();
@@ -192,6 +198,11 @@ export class World {
   private heldWaiters: Array<() => void> = [];
   /** What osqueryd costs per configuration version (key: the version, or `default` for all). */
   costProfiles = new Map<string, CostProfile>();
+  /**
+   * A configuration version made bad (key: the version): on every VM that applies it, the OS policy fails
+   * (`policyFailing`: its osqueryd-running resource) or the logs stop (`logsStopped`). What a canary catches.
+   */
+  badVersions = new Map<string, BadVersion>();
   private nextId = BigInt(Date.now()) * 1000n;
 
   reset(): void {
@@ -205,6 +216,7 @@ export class World {
     this.objects.clear();
     this.requests.clear();
     this.costProfiles.clear();
+    this.badVersions.clear();
     this.faults = defaultFaults();
   }
 

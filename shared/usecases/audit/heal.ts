@@ -1,5 +1,6 @@
-// Stage 3, heal: every zone with in-scope VMs gets the assignment at the current version, and the label
-// and metadata fixes the decisions ask for are made on the VMs. One VM's fault costs that VM only.
+// Stage 3, heal: every zone with in-scope VMs gets the assignment at the version it gets (current, or a
+// rollout's target in the stages it reached), and the label and metadata fixes the decisions ask for are
+// made on the VMs. One VM's fault costs that VM only.
 import { config } from '../../config.js';
 import { log } from '../../log.js';
 import { mapLimit, perMinuteLimiter } from '../../rate.js';
@@ -36,7 +37,13 @@ export type Healing =
     };
 
 export async function heal(world: World, plans: HostPlan[], audit: Audit): Promise<Healing> {
-  const zones = zonesToCheck(audit.project, world.inScope, world.rollout, world.observations.zonesWithReports);
+  const published = world.rollout ?? world.records.values().next().value ?? null;
+  const zones = zonesToCheck(
+    audit.project,
+    world.inScope,
+    published && { policyConfig: published.policyConfig, zones: world.zoneRollouts },
+    world.observations.zonesWithReports,
+  );
   const fixes = fixesOf(plans);
   if (audit.dryRun) return { applied: false, zonesToCheck: zones, fixes, plans };
 
@@ -51,9 +58,12 @@ export async function heal(world: World, plans: HostPlan[], audit: Audit): Promi
 async function healZones(world: World, zones: string[], audit: Audit): Promise<string[]> {
   const healed: string[] = [];
   const writes = perMinuteLimiter(config().OSCONFIG_WRITES_PER_MINUTE);
-  const policy = world.rollout?.policyConfig ?? null;
   await mapLimit(zones, 4, async (zone) => {
-    const recorded = world.rollout?.zones?.[`${audit.project}/${zone}`];
+    // The version this zone gets: the target in a stage a rollout reached, else current (the baseline).
+    const key = `${audit.project}/${zone}`;
+    const version = world.versionOfZone(key);
+    const policy = (version && world.records.get(version)?.policyConfig) || null;
+    const recorded = world.zoneRollouts[key];
     const outcome = await reconcileZoneAssignment(audit.project, zone, policy, () => writes.take(), recorded);
     if (outcome !== 'unchanged') healed.push(`${zone}:${outcome}`);
   });

@@ -10,6 +10,8 @@ import * as compute from '../../adapters/compute.js';
 import * as osconfig from '../../adapters/osconfig.js';
 import * as hosts from '../../adapters/hosts.js';
 import * as rollouts from '../../adapters/rollouts.js';
+import type { ZoneRollout } from '../../domain/assignment.js';
+import { planOfZones } from '../../domain/rollout.js';
 import type { Audit } from './context.js';
 
 export interface World {
@@ -24,6 +26,12 @@ export interface World {
   /** The current configuration version and its rollout record (null: nothing published). */
   currentVersion: string | null;
   rollout: rollouts.RolloutRecord | null;
+  /** The version each zone (`project/zone`) gets now: the rollout under way's target in the stages it reached, else current. */
+  versionOfZone: (key: string) => string | null;
+  /** The records of the versions zones get (current, and the target of a rollout under way). */
+  records: Map<string, rollouts.RolloutRecord>;
+  /** Per zone, the rollout recorded on the record of the version it gets (what heal trusts). */
+  zoneRollouts: Record<string, ZoneRollout>;
 }
 
 export async function readWorld(audit: Audit): Promise<World> {
@@ -35,15 +43,24 @@ export async function readWorld(audit: Audit): Promise<World> {
   // Joined now, so a refusal (403) while the rollout record is read is handled, never left unhandled.
   const inventory = Promise.all([vmsListed, hostsRead]);
   inventory.catch(() => undefined); // awaited below
-  const currentVersion = await rollouts.currentVersion();
-  const rollout = currentVersion ? await rollouts.getRollout(currentVersion) : null;
+  const { current, currentRecord: rollout, rolloutRecord } = await rollouts.readConfiguration();
+  const currentVersion = current.configVersion;
+  const versionOfZone = planOfZones(currentVersion, rolloutRecord?.staged ?? null);
+  const records = new Map(
+    [rollout, rolloutRecord].filter((r): r is rollouts.RolloutRecord => r !== null).map((r) => [r.configVersion, r]),
+  );
+  // A record lists a zone while the zone's assignment is at its version: trusted only for the version the zone gets.
+  const zoneRollouts: Record<string, ZoneRollout> = {};
+  for (const record of records.values())
+    for (const [key, z] of Object.entries(record.zones ?? {}))
+      if (versionOfZone(key) === record.configVersion) zoneRollouts[key] = z;
 
   // Zones the current version was rolled out to are known before Compute answers: their reports are
   // listed while the VMs and host documents are still being read.
   const observations: Observations = { reports: new Map(), osqueryVersions: new Map(), zonesWithReports: new Set() };
   const reads = perMinuteLimiter(config().OSCONFIG_READS_PER_MINUTE);
   let zonesDone = 0;
-  const knownZones = Object.values(rollout?.zones ?? {})
+  const knownZones = Object.values(zoneRollouts)
     .filter((z) => z.project === project)
     .map((z) => z.zone)
     .sort();
@@ -70,7 +87,18 @@ export async function readWorld(audit: Audit): Promise<World> {
     ),
   ]);
   audit.mark('observedAt');
-  return { vms, inScope, hosts: known, projectMetadata, observations, currentVersion, rollout };
+  return {
+    vms,
+    inScope,
+    hosts: known,
+    projectMetadata,
+    observations,
+    currentVersion,
+    rollout,
+    versionOfZone,
+    records,
+    zoneRollouts,
+  };
 }
 
 /** Reports and inventories of zones: two wildcard listings per zone, paced to the OS Config read quota. */

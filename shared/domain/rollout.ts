@@ -1,0 +1,634 @@
+// A progressive rollout of a configuration version, pure: which version each zone gets, the health
+// gates measured on the hosts that run the target version, and what the controller does next
+// (promote, hold, halt, complete), besides what an operator may do by hand.
+//
+// What config/current means while a rollout runs (README "Progressive rollout"): `configVersion` is the
+// version every zone outside the stages reached gets (the baseline until the rollout completes, then
+// the target), `rollout` names the target of the staged rollout that has not completed (running,
+// paused, halted or rolled back), null otherwise.
+import { type Gates, type GateName, type ResolvedStage, GATE_NAMES } from './rollout-plan.js';
+import { windowOf } from './telemetry.js';
+import type { HostState } from './host.js';
+import type { StateCounts } from './status.js';
+
+export type RolloutStatus = 'running' | 'paused' | 'halted' | 'rolled-back' | 'completed' | 'superseded';
+export type RolloutMode = 'staged' | 'all-at-once';
+
+/** Who did something by hand, and why (`--by`, `--reason`); the controller acts as `controller`. */
+export interface Actor {
+  by: string;
+  reason: string;
+}
+
+export type HistoryAction =
+  | 'started'
+  | 'promoted'
+  | 'completed'
+  | 'halted'
+  | 'paused'
+  | 'resumed'
+  | 'rolled-back'
+  | 'superseded'
+  | 'published-all-at-once';
+
+export interface HistoryEntry {
+  at: Date;
+  action: HistoryAction;
+  /** The stage the rollout is at after the action (null: none). */
+  stage: string | null;
+  by: string;
+  reason: string;
+}
+
+export interface StageRecord extends ResolvedStage {
+  /** When its zones got the target version (null: not reached yet). */
+  startedAt: Date | null;
+}
+
+export interface HostRef {
+  instanceId: string;
+  name: string;
+  project: string;
+  zone: string;
+}
+
+export interface HaltRecord {
+  at: Date;
+  stage: string;
+  gate: GateName;
+  value: number;
+  threshold: number;
+  unit: GateUnit;
+  /** How many hosts (or queries) tripped it. */
+  count: number;
+  /** The hosts that tripped it (at most HOSTS_KEPT). */
+  hosts: HostRef[];
+  /** Denylisted queries (the denylistedQueries gate). */
+  queries: string[];
+  /** The rollout.halted alert episode (alerts/{dedupKey}). */
+  dedupKey: string;
+}
+
+/** What an observation's minimums are: a stage is promoted only once enough of its hosts reported on the target. */
+export interface ObserveSettings {
+  minPercent: number;
+  minHosts: number;
+}
+
+/** The staged rollout of a version: the fields rollouts/{version} carries besides what was published. */
+export interface StagedRollout {
+  /** The target version (the document's id). */
+  configVersion: string;
+  mode: RolloutMode;
+  status: RolloutStatus;
+  /** What config/current was when the rollout started (null: nothing was; the unconfigured base policy). */
+  baseline: string | null;
+  startedAt: Date;
+  /** The stage reached: its zones and those of every earlier stage run the target. */
+  stage: number;
+  stages: StageRecord[];
+  /** Stages of the plan that selected no zone. */
+  skipped: Array<{ name: string; reason: string }>;
+  observe: ObserveSettings;
+  /** Incremented by every decision: a decision is written only against the revision it was made on. */
+  revision: number;
+  /** When a halted or rolled-back rollout was resumed: hosts are judged from then on. */
+  resumedAt: Date | null;
+  halt: HaltRecord | null;
+  /** The controller's latest look (what `rollout status` and the status page show). */
+  evaluation: Evaluation | null;
+  history: HistoryEntry[];
+}
+
+/** The statuses in which the rollout's reached stages run the target. */
+export const LIVE: ReadonlySet<RolloutStatus> = new Set(['running', 'paused']);
+/** The statuses from which `rollout resume` starts it again. */
+export const RESUMABLE: ReadonlySet<RolloutStatus> = new Set(['paused', 'halted', 'rolled-back']);
+
+// --- Which version a zone gets -----------------------------------------------------------------------
+
+/** The zones of the stages reached. */
+export function reachedZones(r: Pick<StagedRollout, 'stage' | 'stages'>): Set<string> {
+  return new Set(r.stages.slice(0, r.stage + 1).flatMap((s) => s.zones));
+}
+
+/**
+ * Pure: the one rule publish, the audit's heal stage and vmLifecycle share. A zone of a stage reached
+ * by a running or paused rollout gets the target; every other zone (outside the stages reached, new
+ * since the rollout started, or any zone once a rollout halted or was rolled back) gets config/current.
+ */
+export function planOfZones(
+  current: string | null,
+  rollout: Pick<StagedRollout, 'configVersion' | 'status' | 'stage' | 'stages'> | null,
+): (zoneKey: string) => string | null {
+  if (!rollout || !LIVE.has(rollout.status)) return () => current;
+  const reached = reachedZones(rollout);
+  return (key) => (reached.has(key) ? rollout.configVersion : current);
+}
+
+/** A state of the configuration: config/current's version and the staged rollout (null: none under way). */
+export interface ZoneState {
+  current: string | null;
+  rollout: Parameters<typeof planOfZones>[1];
+}
+
+/** Pure: the zones whose version differs between two states (what a decision moves), with their new version. */
+export function movedZones(
+  before: ZoneState,
+  after: ZoneState,
+  zones: Iterable<string>,
+): Array<{ key: string; version: string | null }> {
+  const from = planOfZones(before.current, before.rollout);
+  const to = planOfZones(after.current, after.rollout);
+  return [...new Set(zones)].filter((k) => from(k) !== to(k)).map((key) => ({ key, version: to(key) }));
+}
+
+/** Every zone a rollout's stages name. */
+export const stageZones = (r: Pick<StagedRollout, 'stages'>) => r.stages.flatMap((s) => s.zones);
+
+// --- The gates -----------------------------------------------------------------------------------------
+
+/** One project's audit snapshot (status/fleet/projects/{project}), as far as the gates need it. */
+export interface ProjectSnapshot {
+  /** The audit's clock (ISO 8601). */
+  at: string;
+  /** Hosts per state per zone. */
+  zones: Record<string, StateCounts>;
+  /** In-scope hosts per zone, per configuration version (`none`: no version), per state. */
+  zoneVersions: Record<string, Record<string, StateCounts>>;
+}
+
+/** A host in trouble on the target version: when it got there (state since, incident opened, sample taken). */
+export interface Sighting extends HostRef {
+  at: Date;
+  /** CPU percent or resident bytes for the osqueryd gates. */
+  value?: number;
+}
+
+/** What the controller reads: aggregates for the denominators, bounded lists for the hosts in trouble. */
+export interface RolloutEvidence {
+  /** Per project holding a zone of the stages reached: its latest audit snapshot (null: none yet). */
+  snapshots: Record<string, ProjectSnapshot | null>;
+  /** Hosts on the target version, noncompliant / silent, with their stateSince. */
+  noncompliant: Sighting[];
+  silent: Sighting[];
+  /** Hosts on the target version with a Cloud Monitoring incident, dated by its start. */
+  incidents: Sighting[];
+  /** Hosts on the target version whose latest osqueryd sample is above the gate's CPU / memory threshold. */
+  cpu: Sighting[];
+  memory: Sighting[];
+  /** Per query of the target version: host snapshots that had it denylisted, per hour window (`h2026112712`). */
+  denylisted: Array<{ query: string; windows: Record<string, number> }>;
+  /** Lists that hit their read limit: their gate's value is a lower bound. */
+  capped: GateName[];
+}
+
+export type GateUnit = '%' | 'queries';
+
+export interface GateResult {
+  gate: GateName;
+  /** Percent of the targeted hosts, or a number of queries. */
+  value: number;
+  threshold: number;
+  unit: GateUnit;
+  passed: boolean;
+  /** Hosts that count against it (at most HOSTS_KEPT). */
+  hosts: HostRef[];
+  /** How many count against it (hosts or queries). */
+  count: number;
+  queries: string[];
+  /** The count is a lower bound (the listing hit its limit). */
+  capped: boolean;
+}
+
+export interface StageView {
+  name: string;
+  zones: string[];
+  bakeMinutes: number;
+  startedAt: Date | null;
+  state: 'done' | 'current' | 'waiting';
+  /** Hosts that can run a version (in scope, not stopped, not blocked), by the latest snapshots. */
+  targeted: number;
+  /** In-scope hosts that reported the target / the baseline. */
+  onTarget: number;
+  onBaseline: number;
+}
+
+export type NextAction = 'promote' | 'complete' | 'hold' | 'halt' | 'none';
+
+export interface Evaluation {
+  at: Date;
+  /** The audit run whose close it was made at (null: by hand, `rollout status`). */
+  runId: string | null;
+  revision: number;
+  stage: string;
+  gates: GateResult[];
+  stages: StageView[];
+  observed: { stage: number; needed: number; total: number; minHosts: number };
+  /** Projects of the stages reached not audited since the stage started. */
+  stale: string[];
+  bakeLeftMinutes: number;
+  next: { action: NextAction; reason: string };
+}
+
+/** Hosts kept per gate in an evaluation and a halt record. */
+export const HOSTS_KEPT = 20;
+
+/** Hosts that could run a version: in scope, running, with an agent (blocked ones run nothing). */
+const ELIGIBLE: ReadonlySet<HostState> = new Set(['pending', 'noncompliant', 'compliant', 'reporting', 'silent']);
+
+const sum = (counts: StateCounts | undefined, states: ReadonlySet<HostState>) =>
+  Object.entries(counts ?? {}).reduce((n, [s, c]) => n + (states.has(s as HostState) ? (c ?? 0) : 0), 0);
+const splitKey = (key: string) => {
+  const i = key.lastIndexOf('/');
+  return { project: key.slice(0, i), zone: key.slice(i + 1) };
+};
+const round1 = (n: number) => Math.round(n * 10) / 10;
+const later = (a: Date | null, b: Date | null) => (a && b ? (a > b ? a : b) : (a ?? b));
+const minutes = (ms: number) => Math.ceil(ms / 60_000);
+
+/** When each zone of the stages reached got the target (its stage's start, or the resume, whichever is later). */
+export function zoneSince(r: Pick<StagedRollout, 'stage' | 'stages' | 'resumedAt'>): Map<string, Date> {
+  const out = new Map<string, Date>();
+  for (const s of r.stages.slice(0, r.stage + 1))
+    for (const k of s.zones) out.set(k, later(s.startedAt, r.resumedAt) ?? new Date(0));
+  return out;
+}
+
+/** The current stage's start, for the bake and for fresh evidence. */
+export const stageStart = (r: Pick<StagedRollout, 'stage' | 'stages' | 'resumedAt'>) =>
+  later(r.stages[r.stage]?.startedAt ?? null, r.resumedAt) ?? new Date(0);
+
+/** The effective gates of the current stage. */
+export const currentGates = (r: Pick<StagedRollout, 'stage' | 'stages'>): Gates => r.stages[r.stage]!.gates;
+
+const ref = ({ instanceId, name, project, zone }: HostRef): HostRef => ({ instanceId, name, project, zone });
+
+/**
+ * Pure: the gates over the hosts on the target version in the stages reached, and what comes next.
+ * Host gates count hosts that got into trouble after their zone got the target (a host noncompliant
+ * since before, for another reason, is not the target's doing) and are shares of the hosts those
+ * stages target. A failed gate halts at once; promotion also needs an audit of every project since
+ * the stage started, enough of the stage's hosts reporting on the target, and the bake over.
+ */
+export function evaluateRollout(
+  r: StagedRollout,
+  e: RolloutEvidence,
+  now: Date,
+  runId: string | null = null,
+): Evaluation {
+  const gates = currentGates(r);
+  const since = zoneSince(r);
+  const target = r.configVersion;
+  const baseline = r.baseline ?? 'none';
+  const snapshotOf = (key: string) => {
+    const { project, zone } = splitKey(key);
+    const s = e.snapshots[project];
+    return s ? { zones: s.zones[zone], versions: s.zoneVersions[zone] ?? {} } : null;
+  };
+
+  const stages: StageView[] = r.stages.map((s, i) => {
+    let targeted = 0;
+    let onTarget = 0;
+    let onBaseline = 0;
+    let known = true;
+    for (const k of s.zones) {
+      const snap = snapshotOf(k);
+      if (!snap) known = false;
+      targeted += sum(snap?.zones, ELIGIBLE);
+      onTarget += sum(snap?.versions[target], ELIGIBLE);
+      onBaseline += baseline === target ? 0 : sum(snap?.versions[baseline], ELIGIBLE);
+    }
+    return {
+      name: s.name,
+      zones: s.zones,
+      bakeMinutes: s.bakeMinutes,
+      startedAt: s.startedAt,
+      state: i < r.stage ? 'done' : i === r.stage ? 'current' : 'waiting',
+      // A stage none of whose projects was audited yet counts the hosts it had when the rollout started.
+      targeted: known ? targeted : Math.max(targeted, s.hosts),
+      onTarget,
+      onBaseline,
+    };
+  });
+  const reached = stages.slice(0, r.stage + 1);
+  const targeted = reached.reduce((n, s) => n + s.targeted, 0);
+
+  const inTrouble = (list: Sighting[], keep: (s: Sighting) => boolean = () => true) =>
+    list.filter((s) => {
+      const from = since.get(`${s.project}/${s.zone}`);
+      return from !== undefined && s.at >= from && keep(s);
+    });
+  const share = (gate: GateName, list: Sighting[], maxPercent: number): GateResult => {
+    const count = new Set(list.map((s) => s.instanceId)).size;
+    const value = count === 0 ? 0 : round1((100 * count) / Math.max(targeted, count));
+    return {
+      gate,
+      value,
+      threshold: maxPercent,
+      unit: '%',
+      passed: value <= maxPercent,
+      hosts: list.slice(0, HOSTS_KEPT).map(ref),
+      count,
+      queries: [],
+      capped: e.capped.includes(gate),
+    };
+  };
+  const fromWindow = windowOf(r.resumedAt ?? r.stages[0]?.startedAt ?? r.startedAt);
+  const denylisted = e.denylisted
+    .filter((q) => Object.entries(q.windows).some(([w, n]) => w >= fromWindow && n > 0))
+    .map((q) => q.query)
+    .sort();
+  const results: GateResult[] = [
+    share('noncompliant', inTrouble(e.noncompliant), gates.noncompliant.maxPercent),
+    share('silent', inTrouble(e.silent), gates.silent.maxPercent),
+    share('incidents', inTrouble(e.incidents), gates.incidents.maxPercent),
+    share(
+      'osquerydCpu',
+      inTrouble(e.cpu, (s) => (s.value ?? 0) > gates.osquerydCpu.cpuPercent),
+      gates.osquerydCpu.maxPercent,
+    ),
+    share(
+      'osquerydMemory',
+      inTrouble(e.memory, (s) => (s.value ?? 0) > gates.osquerydMemory.rssMiB * 1024 * 1024),
+      gates.osquerydMemory.maxPercent,
+    ),
+    {
+      gate: 'denylistedQueries',
+      value: denylisted.length,
+      threshold: gates.denylistedQueries.max,
+      unit: 'queries',
+      passed: denylisted.length <= gates.denylistedQueries.max,
+      hosts: [],
+      count: denylisted.length,
+      queries: denylisted,
+      capped: e.capped.includes('denylistedQueries'),
+    },
+  ];
+  results.sort((a, b) => GATE_NAMES.indexOf(a.gate) - GATE_NAMES.indexOf(b.gate));
+
+  const current = stages[r.stage]!;
+  const start = stageStart(r);
+  // Evidence for promotion comes from audits that ran after the stage started, of every project it spans.
+  const projects = [...new Set(reached.flatMap((s) => s.zones.map((k) => splitKey(k).project)))].sort();
+  const stale = projects.filter((p) => {
+    const s = e.snapshots[p];
+    return !s || Date.parse(s.at) <= start.getTime();
+  });
+  const observedStage = current.onTarget - sumOver(r.stages[r.stage]!.zones, snapshotOf, target, 'pending');
+  const observedTotal = reached.reduce(
+    (n, s, i) => n + s.onTarget - sumOver(r.stages[i]!.zones, snapshotOf, target, 'pending'),
+    0,
+  );
+  const needed = Math.ceil((r.observe.minPercent / 100) * current.targeted - 1e-9);
+  const bakeLeftMinutes = Math.max(0, minutes(start.getTime() + current.bakeMinutes * 60_000 - now.getTime()));
+
+  const failed = results.find((g) => !g.passed);
+  const next = ((): Evaluation['next'] => {
+    if (r.status !== 'running') return { action: 'none', reason: `the rollout is ${r.status}` };
+    if (failed) return { action: 'halt', reason: `gate ${failed.gate} ${describe(failed)}` };
+    if (stale.length)
+      return { action: 'hold', reason: `waiting for an audit of ${stale.join(', ')} after the stage started` };
+    const capped = results.filter((g) => g.capped).map((g) => g.gate);
+    if (capped.length) return { action: 'hold', reason: `too many hosts to count for ${capped.join(', ')}` };
+    if (observedStage < needed || observedTotal < r.observe.minHosts)
+      return {
+        action: 'hold',
+        reason:
+          `${observedStage} of ${current.targeted} hosts of stage ${current.name} reported on ${target} ` +
+          `(need ${needed}${r.observe.minHosts ? `, and ${r.observe.minHosts} in all` : ''})`,
+      };
+    if (bakeLeftMinutes > 0)
+      return { action: 'hold', reason: `stage ${current.name} bakes ${bakeLeftMinutes} min more` };
+    if (r.stage === r.stages.length - 1)
+      return { action: 'complete', reason: `every gate passed in the last stage ${current.name}` };
+    return { action: 'promote', reason: `every gate passed; stage ${current.name} baked ${current.bakeMinutes} min` };
+  })();
+  return {
+    at: now,
+    runId,
+    revision: r.revision,
+    stage: current.name,
+    gates: results,
+    stages,
+    observed: { stage: observedStage, needed, total: observedTotal, minHosts: r.observe.minHosts },
+    stale,
+    bakeLeftMinutes,
+    next,
+  };
+}
+
+function sumOver(
+  zones: string[],
+  snapshotOf: (k: string) => { versions: Record<string, StateCounts> } | null,
+  version: string,
+  state: HostState,
+): number {
+  return zones.reduce((n, k) => n + (snapshotOf(k)?.versions[version]?.[state] ?? 0), 0);
+}
+
+/** `12.5% (threshold 5%)`, `2 queries (threshold 0)`. */
+export function describe(g: Pick<GateResult, 'value' | 'threshold' | 'unit' | 'count'>): string {
+  return g.unit === '%'
+    ? `${g.value}% of the targeted hosts (${g.count} ${g.count === 1 ? 'host' : 'hosts'}; threshold ${g.threshold}%)`
+    : `${g.value} ${g.value === 1 ? 'query' : 'queries'} (threshold ${g.threshold})`;
+}
+
+// --- Decisions ---------------------------------------------------------------------------------------------
+
+export class RolloutRefused extends Error {
+  override name = 'RolloutRefused';
+}
+
+export type Decision =
+  | { kind: 'promote' }
+  | { kind: 'complete' }
+  | { kind: 'halt'; gate: GateResult; dedupKey: string }
+  | { kind: 'pause' }
+  | { kind: 'resume' }
+  | { kind: 'rollback' }
+  /** Another version was published all at once over it, or made current by `rollback --to`. */
+  | { kind: 'supersede'; by: string };
+
+/** The alert episode of a halt: one per rollout revision it halted at. */
+export const haltKey = (version: string, revision: number) => `rollout.halted:${version}:r${revision}`;
+
+export const CONTROLLER: Actor = { by: 'controller', reason: '' };
+
+/**
+ * Pure: the rollout after a decision (the controller's or an operator's), with its history entry and
+ * the next revision; RolloutRefused when the decision does not apply to its status.
+ */
+export function decide(r: StagedRollout, d: Decision, actor: Actor, now: Date): StagedRollout {
+  const refuse = (why: string) => {
+    throw new RolloutRefused(
+      `rollout of ${r.configVersion} is ${r.status}${r.mode === 'staged' ? ` at stage ${r.stages[r.stage]?.name}` : ''}: ${why}`,
+    );
+  };
+  if (r.mode !== 'staged' && d.kind !== 'supersede' && d.kind !== 'rollback')
+    refuse('it was published all at once; there is nothing to stage');
+  const next: StagedRollout = { ...r, stages: r.stages.map((s) => ({ ...s })), revision: r.revision + 1 };
+  let action: HistoryAction;
+  let reason = actor.reason;
+  switch (d.kind) {
+    case 'promote':
+      if (!LIVE.has(r.status)) refuse('only a running or paused rollout is promoted (resume it first)');
+      if (r.stage === r.stages.length - 1) return decide(r, { kind: 'complete' }, actor, now);
+      next.stage = r.stage + 1;
+      next.stages[next.stage]!.startedAt = now;
+      action = 'promoted';
+      break;
+    case 'complete':
+      if (!LIVE.has(r.status)) refuse('only a running or paused rollout completes');
+      next.status = 'completed';
+      action = 'completed';
+      break;
+    case 'halt':
+      if (r.status !== 'running') refuse('only a running rollout halts');
+      next.status = 'halted';
+      next.halt = {
+        at: now,
+        stage: r.stages[r.stage]!.name,
+        gate: d.gate.gate,
+        value: d.gate.value,
+        threshold: d.gate.threshold,
+        unit: d.gate.unit,
+        count: d.gate.count,
+        hosts: d.gate.hosts,
+        queries: d.gate.queries,
+        dedupKey: d.dedupKey,
+      };
+      action = 'halted';
+      reason = `gate ${d.gate.gate}: ${describe(d.gate)}`;
+      break;
+    case 'pause':
+      if (r.status !== 'running') refuse('only a running rollout is paused');
+      next.status = 'paused';
+      action = 'paused';
+      break;
+    case 'resume':
+      if (!RESUMABLE.has(r.status)) refuse('only a paused, halted or rolled-back rollout is resumed');
+      next.status = 'running';
+      if (r.status !== 'paused') {
+        // The target goes back to the stages reached: they are judged, and bake, from now on.
+        next.resumedAt = now;
+      }
+      action = 'resumed';
+      break;
+    case 'rollback':
+      if (!LIVE.has(r.status) && r.status !== 'halted' && r.status !== 'completed')
+        refuse('only a running, paused, halted or completed rollout is rolled back');
+      next.status = 'rolled-back';
+      action = 'rolled-back';
+      break;
+    case 'supersede':
+      next.status = 'superseded';
+      action = 'superseded';
+      reason = [actor.reason, `superseded by ${d.by}`].filter(Boolean).join('; ');
+      break;
+  }
+  next.history = [
+    ...r.history,
+    { at: now, action, stage: next.stages[next.stage]?.name ?? null, by: actor.by, reason },
+  ];
+  return next;
+}
+
+/** Pure: a staged rollout's start, from its resolved stages (the first one starts now). */
+export function newRollout(input: {
+  version: string;
+  baseline: string | null;
+  stages: ResolvedStage[];
+  skipped: Array<{ name: string; reason: string }>;
+  observe: ObserveSettings;
+  actor: Actor;
+  now: Date;
+  revision?: number;
+}): StagedRollout {
+  const { now } = input;
+  const stages = input.stages.map((s, i) => ({ ...s, startedAt: i === 0 ? now : null }));
+  const started: HistoryEntry = {
+    at: now,
+    action: 'started',
+    stage: stages[0]?.name ?? null,
+    by: input.actor.by,
+    reason: input.actor.reason,
+  };
+  return {
+    configVersion: input.version,
+    mode: 'staged',
+    // No zone to stage (an empty fleet): nothing to wait for.
+    status: stages.length === 0 ? 'completed' : 'running',
+    baseline: input.baseline,
+    startedAt: now,
+    stage: 0,
+    stages,
+    skipped: input.skipped,
+    observe: input.observe,
+    revision: (input.revision ?? 0) + 1,
+    resumedAt: null,
+    halt: null,
+    evaluation: null,
+    history:
+      stages.length === 0 ? [started, { ...started, action: 'completed', reason: 'no zone to stage' }] : [started],
+  };
+}
+
+/** Pure: the record of a version published all at once (today's behaviour, for emergencies). */
+export function allAtOnce(input: {
+  version: string;
+  baseline: string | null;
+  actor: Actor;
+  now: Date;
+  revision?: number;
+  history?: HistoryEntry[];
+}): StagedRollout {
+  return {
+    configVersion: input.version,
+    mode: 'all-at-once',
+    status: 'completed',
+    baseline: input.baseline,
+    startedAt: input.now,
+    stage: 0,
+    stages: [],
+    skipped: [],
+    observe: { minPercent: 0, minHosts: 0 },
+    revision: (input.revision ?? 0) + 1,
+    resumedAt: null,
+    halt: null,
+    evaluation: null,
+    history: [
+      ...(input.history ?? []),
+      {
+        at: input.now,
+        action: 'published-all-at-once',
+        stage: null,
+        by: input.actor.by,
+        reason: input.actor.reason || 'publish --all-at-once: no canary, no gates, no automatic rollback',
+      },
+    ],
+  };
+}
+
+/** Every field of a rollout the `alerts` contract's rollout.halted message carries (contracts: kind, version, stage, gate, value, threshold). */
+export function haltDetails(r: StagedRollout, halt: HaltRecord) {
+  return {
+    version: r.configVersion,
+    baseline: r.baseline,
+    stage: halt.stage,
+    gate: halt.gate,
+    value: halt.value,
+    threshold: halt.threshold,
+    unit: halt.unit,
+  };
+}
+
+/** One line for a halt: the gate, its value against its threshold, the first hosts or queries. */
+export function haltReason(halt: HaltRecord): string {
+  const what = halt.queries.length
+    ? `queries ${halt.queries.join(', ')}`
+    : halt.hosts.length
+      ? `hosts ${halt.hosts.map((h) => `${h.project}/${h.zone}/${h.name}`).join(', ')}`
+      : '';
+  return `halted in stage ${halt.stage}: gate ${halt.gate} ${describe(halt)}${what ? `; ${what}` : ''}`;
+}

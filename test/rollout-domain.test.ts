@@ -1,0 +1,231 @@
+// The progressive rollout's pure parts: the plan (validation, stages resolved to zones), which version a
+// zone gets, the gates and the next action, and the decisions.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PlanInvalid, parsePlan, resolveStages, type FleetZone } from '../shared/domain/rollout-plan.js';
+import {
+  RolloutRefused,
+  decide,
+  evaluateRollout,
+  newRollout,
+  planOfZones,
+  type RolloutEvidence,
+  type StagedRollout,
+} from '../shared/domain/rollout.js';
+
+const t = suite('rollout (pure)');
+const MIN = 60_000;
+const T0 = new Date('2026-11-28T08:00:00Z');
+const at = (minutes: number) => new Date(T0.getTime() + minutes * MIN);
+
+const GATES = {
+  noncompliant: { maxPercent: 5 },
+  silent: { maxPercent: 5 },
+  incidents: { maxPercent: 5 },
+  osquerydCpu: { cpuPercent: 25, maxPercent: 5 },
+  osquerydMemory: { rssMiB: 512, maxPercent: 5 },
+  denylistedQueries: { max: 0 },
+};
+const planText = (stages: unknown[], extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ stages, gates: GATES, observe: { minPercent: 50, minHosts: 1 }, ...extra });
+const PLAN = parsePlan(
+  planText([
+    { name: 'canary', select: { label: 'osquery-ring=canary' }, bakeMinutes: 30 },
+    { name: '25%', select: { percent: 25 }, bakeMinutes: 30 },
+    { name: '100%', select: { percent: 100 }, bakeMinutes: 30 },
+  ]),
+  'plan',
+);
+const fleet: FleetZone[] = Array.from({ length: 8 }, (_, i) => ({
+  project: 'p',
+  zone: `us-east1-${'bcdfghjk'[i]}`,
+  hosts: 10,
+  labels: new Set(i === 3 ? ['osquery-ring=canary'] : []),
+}));
+
+t('plan: every problem named with its stage and field', () => {
+  const problems = (text: string) => {
+    try {
+      parsePlan(text, 'rollout.json');
+    } catch (error) {
+      assert.instance(error, PlanInvalid);
+      return (error as PlanInvalid).problems;
+    }
+    throw new Error('the plan was not refused');
+  };
+  assert.equal(
+    problems(
+      planText([
+        { name: 'a', select: { percent: 50 }, bakeMinutes: 5, bake: 5 },
+        { name: 'b', select: { percent: 40 }, bakeMinutes: 5 },
+      ]),
+    ),
+    [
+      'stages[0] (a): Unrecognized key: "bake"',
+      'stages[1] (b).select.percent: percent 40 does not grow (an earlier stage already reaches 50%)',
+      'stages[1] (b).select: the last stage must reach every zone: select {"percent": 100}',
+    ],
+  );
+  const empty = [
+    { name: 'a', select: {}, bakeMinutes: 5 },
+    { name: 'all', select: { percent: 100 }, bakeMinutes: 5 },
+  ];
+  assert.equal(problems(planText(empty)), [
+    'stages[0] (a).select: select exactly one of zones, projects, label or percent (an empty stage selects nothing)',
+  ]);
+  assert.match(
+    problems(
+      planText([{ name: 'a', select: { percent: 100 }, bakeMinutes: 5 }], {
+        observe: { minPercent: 101, minHosts: 0 },
+      }),
+    )[0]!,
+    /^observe\.minPercent: minPercent: a percentage from 0 to 100$/,
+  );
+  assert.equal(problems('{'), [`not JSON: Expected property name or '}' in JSON at position 1 (line 1 column 2)`]);
+});
+
+t('stages: a zone belongs to the first stage that selects it; percentages are cumulative and deterministic', () => {
+  const r = resolveStages(PLAN, 'v1', fleet);
+  assert.equal(
+    r.stages.map((s) => [s.name, s.zones.length, s.hosts]),
+    [
+      ['canary', 1, 10],
+      ['25%', 1, 10],
+      ['100%', 6, 60],
+    ],
+  );
+  assert.equal(r.stages[0]!.zones, ['p/us-east1-f']);
+  assert.is(new Set(r.stages.flatMap((s) => s.zones)).size, 8, 'every zone once');
+  assert.equal(resolveStages(PLAN, 'v1', fleet), r, 'the same publish picks the same zones');
+  assert.not.equal(
+    resolveStages(PLAN, 'v2', fleet).stages[1]!.zones,
+    r.stages[1]!.zones,
+    'another version, another pick',
+  );
+  const noCanary = resolveStages(
+    PLAN,
+    'v1',
+    fleet.map((z) => ({ ...z, labels: new Set<string>() })),
+  );
+  assert.equal(noCanary.skipped, [
+    { name: 'canary', reason: 'no in-scope VM carries osquery-ring=canary in a zone not already taken' },
+  ]);
+});
+
+function rollout(): StagedRollout {
+  const { stages, skipped } = resolveStages(PLAN, 'v2', fleet);
+  return newRollout({
+    version: 'v2',
+    baseline: 'v1',
+    stages,
+    skipped,
+    observe: PLAN.observe,
+    actor: { by: 'alice', reason: 'new queries' },
+    now: T0,
+  });
+}
+
+/** Evidence: each zone's hosts on `version` in `state` (an audit at `auditAt`), and hosts in trouble. */
+function evidence(
+  r: StagedRollout,
+  auditAt: Date,
+  onTarget: (zone: string) => boolean,
+  trouble: Partial<RolloutEvidence> = {},
+): RolloutEvidence {
+  const zones: Record<string, Record<string, number>> = {};
+  const zoneVersions: Record<string, Record<string, Record<string, number>>> = {};
+  for (const z of fleet) {
+    zones[z.zone] = { reporting: 10 };
+    zoneVersions[z.zone] = { [onTarget(`p/${z.zone}`) ? r.configVersion : 'v1']: { reporting: 10 } };
+  }
+  return {
+    snapshots: { p: { at: auditAt.toISOString(), zones, zoneVersions } },
+    noncompliant: [],
+    silent: [],
+    incidents: [],
+    cpu: [],
+    memory: [],
+    denylisted: [],
+    capped: [],
+    ...trouble,
+  };
+}
+
+t('which version a zone gets: the target in the stages reached while running or paused, else current', () => {
+  const r = rollout();
+  const of = planOfZones('v1', r);
+  assert.is(of(r.stages[0]!.zones[0]!), 'v2');
+  assert.is(of(r.stages[1]!.zones[0]!), 'v1', 'a stage not reached');
+  assert.is(of('p/asia-east1-a'), 'v1', 'a zone new since the rollout started');
+  const halted = { ...r, status: 'halted' as const };
+  assert.is(planOfZones('v1', halted)(r.stages[0]!.zones[0]!), 'v1', 'a halted rollout: every zone on current');
+});
+
+t('the next action: hold for an audit after the stage started, for the bake; promote; complete', () => {
+  let r = rollout();
+  const reached = (k: string) => r.stages.slice(0, r.stage + 1).some((s) => s.zones.includes(k));
+  assert.match(evaluateRollout(r, evidence(r, at(-5), reached), at(10)).next.reason, /waiting for an audit of p/);
+  const baking = evaluateRollout(r, evidence(r, at(10), reached), at(10));
+  assert.equal(baking.next, { action: 'hold', reason: 'stage canary bakes 20 min more' });
+  assert.ok(baking.gates.every((g) => g.passed));
+  const ready = evaluateRollout(r, evidence(r, at(31), reached), at(31));
+  assert.is(ready.next.action, 'promote');
+  r = decide(r, { kind: 'promote' }, { by: 'controller', reason: '' }, at(31));
+  assert.is(r.stage, 1);
+  assert.is(r.revision, 2);
+  assert.equal(r.stages[1]!.startedAt, at(31));
+  r = decide(r, { kind: 'promote' }, { by: 'controller', reason: '' }, at(62));
+  const last = evaluateRollout(r, evidence(r, at(93), reached), at(93));
+  assert.is(last.next.action, 'complete');
+  const done = decide(r, { kind: 'complete' }, { by: 'controller', reason: '' }, at(93));
+  assert.is(done.status, 'completed');
+  assert.equal(
+    done.history.map((h) => [h.action, h.stage]),
+    [
+      ['started', 'canary'],
+      ['promoted', '25%'],
+      ['promoted', '100%'],
+      ['completed', '100%'],
+    ],
+  );
+});
+
+t('a gate halts at once; trouble from before the stage started is not the target', () => {
+  const r = rollout();
+  const zone = r.stages[0]!.zones[0]!.split('/')[1]!;
+  const host = (n: number, minutes: number) => ({
+    instanceId: `${n}`,
+    name: `h${n}`,
+    project: 'p',
+    zone,
+    at: at(minutes),
+  });
+  const inCanary = (k: string) => k === r.stages[0]!.zones[0];
+  const before = evaluateRollout(r, evidence(r, at(10), inCanary, { noncompliant: [host(1, -60)] }), at(10));
+  assert.ok(before.gates.find((g) => g.gate === 'noncompliant')!.passed, 'noncompliant since before the rollout');
+  const bad = evaluateRollout(r, evidence(r, at(10), inCanary, { noncompliant: [host(1, 5)] }), at(10));
+  const gate = bad.gates.find((g) => g.gate === 'noncompliant')!;
+  assert.equal([gate.value, gate.threshold, gate.passed, gate.count], [10, 5, false, 1]);
+  assert.is(bad.next.action, 'halt');
+  const denied = evaluateRollout(
+    r,
+    evidence(r, at(10), inCanary, { denylisted: [{ query: 'pack_x_y', windows: { h2026112808: 1 } }] }),
+    at(10),
+  );
+  assert.equal(denied.gates.find((g) => g.gate === 'denylistedQueries')!.queries, ['pack_x_y']);
+  assert.is(denied.next.action, 'halt');
+  const halted = decide(r, { kind: 'halt', gate, dedupKey: 'k' }, { by: 'controller', reason: '' }, at(10));
+  assert.equal(
+    [halted.status, halted.halt!.gate, halted.halt!.value, halted.halt!.stage],
+    ['halted', 'noncompliant', 10, 'canary'],
+  );
+  assert.throws(
+    () => decide(halted, { kind: 'halt', gate, dedupKey: 'k' }, { by: 'controller', reason: '' }, at(11)),
+    (e: unknown) => e instanceof RolloutRefused,
+  );
+  assert.throws(() => decide(halted, { kind: 'promote' }, { by: 'bob', reason: 'x' }, at(11)), /resume it first/);
+  const resumed = decide(halted, { kind: 'resume' }, { by: 'bob', reason: 'fixed upstream' }, at(20));
+  assert.equal([resumed.status, resumed.resumedAt], ['running', at(20)]);
+});
+
+t.run();
