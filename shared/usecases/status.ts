@@ -8,6 +8,8 @@ import { buildStatusView, type StatusFilters, type StatusView } from '../domain/
 import * as status from '../adapters/status.js';
 import * as hosts from '../adapters/hosts.js';
 import * as rollouts from '../adapters/rollouts.js';
+import { getOsqueryStatus } from '../adapters/telemetry.js';
+import { evaluateQueryCosts } from './telemetry.js';
 import { EVIDENCE_WRITERS, evidenceRow, type EvidenceFormat } from '../views/evidence.js';
 
 /** Open alerts listed on the page (the count covers them all). */
@@ -24,6 +26,9 @@ export async function recordProjectStatus(runId: string, project: string, hosts:
  */
 export async function publishRunStatus(runId: string, now = new Date()): Promise<status.PublishOutcome> {
   const outcome = await status.publishRunStatus(runId, now, mergeFleetStatus);
+  // osquery's cost once per closed run: also on a redelivery when the close's evaluation failed (it rethrew).
+  if (outcome.published ? outcome.latest : outcome.reason === 'already' && (await getOsqueryStatus())?.runId !== runId)
+    await evaluateQueryCosts(runId, now);
   if (outcome.published) {
     const r = outcome.run;
     log.info(
