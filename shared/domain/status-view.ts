@@ -2,6 +2,7 @@
 // filters, beside the live parts (open alerts, the rollout of the current version).
 import { z } from 'zod';
 import { STATES_FOR_DISPLAY, type HostState } from './host.js';
+import type { OsqueryCostStatus, QuerySummary } from './telemetry.js';
 import {
   NEEDS_ACTION_STATES,
   type FleetStatus,
@@ -57,6 +58,8 @@ export interface AlertRow {
   kind: string;
   severity: string;
   host: { instanceId: string; name: string; project: string; zone: string } | null;
+  /** query.* alerts: the query of a configuration version they are about. */
+  query?: { configVersion: string; name: string } | null;
   reason: string | null;
   since: string;
   /** The firing message went out (false: owed, a publish failed and the next flush sends it). */
@@ -71,6 +74,19 @@ export interface RolloutView {
   hostCounts: Record<string, StateCounts>;
 }
 
+/** The status page's view of osquery's own cost: the top hosts by CPU and memory, the most expensive queries. */
+export interface OsqueryCostView {
+  at: string;
+  runId: string;
+  /** The query figures cover the current hour and this many before it. */
+  hours: number;
+  hostsByCpu: OsqueryCostStatus['topHosts']['cpu'];
+  hostsByMemory: OsqueryCostStatus['topHosts']['memory'];
+  queries: QuerySummary[];
+  /** Queries with statistics (the table lists the most expensive). */
+  queryCount: number;
+}
+
 export interface StatusInputs {
   fleet: FleetStatus | null;
   /** The filtered project's own snapshot: its lists are longer than the fleet-wide ones. */
@@ -78,6 +94,8 @@ export interface StatusInputs {
   currentVersion: string | null;
   rollout: RolloutView | null;
   alerts: { open: number; shown: AlertRow[] };
+  /** status/osquery; absent or null before the first audit run closes with it. */
+  osqueryCost?: OsqueryCostStatus | null;
   filters: StatusFilters;
   now: Date;
 }
@@ -124,9 +142,8 @@ export interface StatusView {
   };
   osquery: {
     versions: Array<{ version: string; hosts: number }>;
-    /** The telemetry issue fills these in (hosts and queries by osqueryd cost); null until then. */
-    topHosts: null;
-    topQueries: null;
+    /** Where osqueryd costs most (status/osquery, written at each audit run's close); null before the first. */
+    cost: OsqueryCostView | null;
   };
   alerts: { open: number; shown: AlertRow[] };
 }
@@ -205,8 +222,17 @@ export function buildStatusView(i: StatusInputs): StatusView {
     },
     osquery: {
       versions: sorted(fleet?.osqueryVersions ?? {}).map(({ k, n }) => ({ version: k, hosts: n })),
-      topHosts: null,
-      topQueries: null,
+      cost: i.osqueryCost
+        ? {
+            at: i.osqueryCost.at,
+            runId: i.osqueryCost.runId,
+            hours: i.osqueryCost.hours,
+            hostsByCpu: i.osqueryCost.topHosts.cpu.filter((h) => h.cpuPercent !== null),
+            hostsByMemory: i.osqueryCost.topHosts.memory,
+            queries: i.osqueryCost.topQueries,
+            queryCount: i.osqueryCost.queries,
+          }
+        : null,
     },
     alerts: i.alerts,
   };

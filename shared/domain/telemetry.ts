@@ -176,7 +176,8 @@ export function cpuStep(
   if (sample.userMs < baseline.userMs || sample.systemMs < baseline.systemMs) return { kind: 'reset' };
   const cpuMs = sample.userMs - baseline.userMs + (sample.systemMs - baseline.systemMs);
   const intervalMs = sample.at - baseline.at;
-  return { kind: 'interval', cpuPercent: (cpuMs / intervalMs) * 100, intervalMs };
+  // Rounded to a thousandth of a percent: more is noise (CPU time comes in 10 ms ticks), less is not stored.
+  return { kind: 'interval', cpuPercent: Math.round((cpuMs / intervalMs) * 100_000) / 1000, intervalMs };
 }
 
 export interface PerformanceThresholds {

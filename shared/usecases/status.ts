@@ -50,14 +50,15 @@ export async function publishRunStatus(runId: string, now = new Date()): Promise
 
 /**
  * One page view: status/fleet, the filtered project's snapshot (only with a project filter), the current
- * version and its rollout record, and the open alerts (a count and at most ALERTS_SHOWN episodes).
+ * version and its rollout record, the open alerts (a count and at most ALERTS_SHOWN episodes), and
+ * status/osquery (where osqueryd costs most).
  */
 export async function loadStatusView(
   filters: StatusFilters,
   now = new Date(),
 ): Promise<{ view: StatusView; firestoreReads: number }> {
   const before = usageSnapshot();
-  const [fleet, project, rollout, alerts] = await Promise.all([
+  const [fleet, project, rollout, alerts, osqueryCost] = await Promise.all([
     status.getFleetStatus(),
     filters.project ? status.getProjectStatus(filters.project) : Promise.resolve(null),
     rollouts.currentVersion().then(async (version) => ({
@@ -65,6 +66,7 @@ export async function loadStatusView(
       record: version ? await rollouts.getRollout(version) : null,
     })),
     status.openAlerts(ALERTS_SHOWN),
+    getOsqueryStatus(),
   ]);
   const record = rollout.record;
   const view = buildStatusView({
@@ -82,6 +84,7 @@ export async function loadStatusView(
         }
       : null,
     alerts,
+    osqueryCost,
     filters,
     now,
   });
