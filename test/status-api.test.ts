@@ -134,10 +134,9 @@ t('configuration versions live, the rollout of the current version, open alerts'
     ['query.expensive', undefined, true],
   ]);
   // osquery's cost, as the run's close left it: hosts by CPU from their heartbeats, queries by cost.
-  const cost = view.osquery.cost!;
-  assert.is(cost.runId, 'run-2');
+  assert.is(view.osquery.cost?.runId, 'run-2');
   assert.equal(
-    cost.hostsByCpu.map((h) => [h.name, h.cpuPercent]),
+    view.osquery.topHosts!.cpu.map((h) => [h.name, h.cpuPercent]),
     [
       ['r1', 14],
       ['r2', 2],
@@ -145,7 +144,7 @@ t('configuration versions live, the rollout of the current version, open alerts'
     ],
   );
   assert.equal(
-    cost.queries.map((q) => [q.query, q.class, q.denylistedHosts]),
+    view.osquery.topQueries!.map((q) => [q.query, q.class, q.denylistedHosts]),
     [
       ['pack_fim_file_hashes', 'considerable', 0],
       ['pack_network_listening_ports', 'minimal', 0],

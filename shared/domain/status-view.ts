@@ -74,18 +74,8 @@ export interface RolloutView {
   hostCounts: Record<string, StateCounts>;
 }
 
-/** The status page's view of osquery's own cost: the top hosts by CPU and memory, the most expensive queries. */
-export interface OsqueryCostView {
-  at: string;
-  runId: string;
-  /** The query figures cover the current hour and this many before it. */
-  hours: number;
-  hostsByCpu: OsqueryCostStatus['topHosts']['cpu'];
-  hostsByMemory: OsqueryCostStatus['topHosts']['memory'];
-  queries: QuerySummary[];
-  /** Queries with statistics (the table lists the most expensive). */
-  queryCount: number;
-}
+/** A host where osqueryd costs most, as status/osquery lists it. */
+export type OsqueryCostHost = OsqueryCostStatus['topHosts']['cpu'][number];
 
 export interface StatusInputs {
   fleet: FleetStatus | null;
@@ -142,8 +132,15 @@ export interface StatusView {
   };
   osquery: {
     versions: Array<{ version: string; hosts: number }>;
-    /** Where osqueryd costs most (status/osquery, written at each audit run's close); null before the first. */
-    cost: OsqueryCostView | null;
+    /**
+     * Where osqueryd costs most, from status/osquery (written at each audit run's close); null before the
+     * first: the hosts by CPU over their last heartbeat interval (measured ones) and by memory...
+     */
+    topHosts: { cpu: OsqueryCostHost[]; memory: OsqueryCostHost[] } | null;
+    /** ...the most expensive queries (every configuration version), by cost... */
+    topQueries: QuerySummary[] | null;
+    /** ...and what they are: the run that wrote them, when, the hours the query figures cover, the queries measured. */
+    cost: { runId: string; at: string; hours: number; queries: number } | null;
   };
   alerts: { open: number; shown: AlertRow[] };
 }
@@ -222,15 +219,19 @@ export function buildStatusView(i: StatusInputs): StatusView {
     },
     osquery: {
       versions: sorted(fleet?.osqueryVersions ?? {}).map(({ k, n }) => ({ version: k, hosts: n })),
+      topHosts: i.osqueryCost
+        ? {
+            cpu: i.osqueryCost.topHosts.cpu.filter((h) => h.cpuPercent !== null),
+            memory: i.osqueryCost.topHosts.memory,
+          }
+        : null,
+      topQueries: i.osqueryCost?.topQueries ?? null,
       cost: i.osqueryCost
         ? {
-            at: i.osqueryCost.at,
             runId: i.osqueryCost.runId,
+            at: i.osqueryCost.at,
             hours: i.osqueryCost.hours,
-            hostsByCpu: i.osqueryCost.topHosts.cpu.filter((h) => h.cpuPercent !== null),
-            hostsByMemory: i.osqueryCost.topHosts.memory,
-            queries: i.osqueryCost.topQueries,
-            queryCount: i.osqueryCost.queries,
+            queries: i.osqueryCost.queries,
           }
         : null,
     },

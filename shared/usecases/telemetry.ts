@@ -25,6 +25,12 @@ export async function evaluateQueryCosts(runId: string, now = new Date()): Promi
   const summaries: QuerySummary[] = [];
   const alertKeys: string[] = [];
   for (const { id, doc } of await telemetry.listQueryStats()) {
+    const planned = planQueryStats(id, doc, now, thresholds);
+    // Most documents change nothing at a run's close: only those that do are read again and written, in a transaction.
+    if (!planned.changed) {
+      summaries.push(planned.summary);
+      continue;
+    }
     const { plan, alertKeys: keys } = await telemetry.applyQueryStatsPlan(id, (d) =>
       planQueryStats(id, d, now, thresholds),
     );

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { HistoryPoint, HostEntry } from '../domain/status.js';
 import { NEEDS_ACTION_STATES } from '../domain/status.js';
-import type { AlertRow, ListView, StatusView } from '../domain/status-view.js';
+import type { AlertRow, ListView, OsqueryCostHost, StatusView } from '../domain/status-view.js';
 import { Html, html, withQuery } from './html.js';
 
 export const EVIDENCE_PATH = 'evidence.csv';
@@ -79,13 +79,13 @@ const every = (s: number | null) =>
 
 /** The hosts where osqueryd costs most by CPU over its last heartbeat interval, then by memory (status/osquery). */
 function osquerydHosts(view: StatusView): Html {
-  const cost = view.osquery.cost;
-  if (!cost)
+  const { cost, topHosts } = view.osquery;
+  if (!cost || !topHosts)
     return html`<p class="note" id="osquery-cost">
       No measurement yet: osqueryd's own CPU and memory come with each host's 5-minute heartbeat and appear here when an
       audit run closes.
     </p>`;
-  const rows = (hosts: typeof cost.hostsByCpu, by: 'cpu' | 'memory') =>
+  const rows = (hosts: OsqueryCostHost[], by: 'cpu' | 'memory') =>
     hosts.length
       ? html`<table id="osqueryd-${by}">
           <tr>
@@ -113,23 +113,23 @@ function osquerydHosts(view: StatusView): Html {
       memory, as of the run ${cost.runId} (${when(cost.at, view.generatedAt)}).
     </p>
     <h3>By CPU</h3>
-    ${rows(cost.hostsByCpu, 'cpu')}
+    ${rows(topHosts.cpu, 'cpu')}
     <h3>By memory</h3>
-    ${rows(cost.hostsByMemory, 'memory')}
+    ${rows(topHosts.memory, 'memory')}
   </div>`;
 }
 
 /** The most expensive scheduled queries per configuration version (queryStats, summarized at the run's close). */
 function expensiveQueries(view: StatusView): Html {
-  const cost = view.osquery.cost;
-  if (!cost) return html``;
+  const { cost, topQueries: queries } = view.osquery;
+  if (!cost || !queries) return html``;
   return html`<h3>The most expensive queries</h3>
     ${
-      cost.queries.length
+      queries.length
         ? html`<p class="note">
-              ${num(cost.queries.length)} of ${num(cost.queryCount)} queries with statistics, over the current hour and
-              the ${cost.hours} before it; CPU is user + system ms per execution across hosts (classes: minimal below
-              2000 ms at p50, considerable below 4000 ms, excessive above).
+              ${num(queries.length)} of ${num(cost.queries)} queries with statistics, over the current hour and the
+              ${cost.hours} before it; CPU is user + system ms per execution across hosts (classes: minimal below 2000
+              ms at p50, considerable below 4000 ms, excessive above).
             </p>
             <table id="expensive-queries">
               <tr>
@@ -143,7 +143,7 @@ function expensiveQueries(view: StatusView): Html {
                 <th class="n">Denylisted on</th>
                 <th>Class</th>
               </tr>
-              ${cost.queries.map(
+              ${queries.map(
                 (q) =>
                   html`<tr data-query="${q.query}" data-class="${q.class}">
                     <td><code>${q.query}</code></td>
