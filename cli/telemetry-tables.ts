@@ -47,8 +47,11 @@ const rate = (v: number) => (v === 0 ? '0' : v < 10 ? v.toFixed(1) : String(Math
 
 /** Every query of a version: schedule, CPU ms per execution at p50/p95 across hosts, executions and output per hour, denylisted hosts, class. */
 export function formatQueriesTable(rows: QuerySummary[]): string {
+  // Rows of several configuration versions (osq-orch queries --version all, the status snapshot) name theirs.
+  const versions = new Set(rows.map((r) => r.configVersion)).size > 1;
   return formatTable([...rows].sort(byCost), [
     { title: 'query', value: (r) => r.query },
+    ...(versions ? [{ title: 'version', value: (r: QuerySummary) => r.configVersion }] : []),
     { title: 'every', value: (r) => formatInterval(r.interval), align: 'right' },
     { title: 'cpu p50 ms', value: (r) => ms(r.cpuP50), align: 'right' },
     { title: 'cpu p95 ms', value: (r) => ms(r.cpuP95), align: 'right' },
