@@ -111,6 +111,7 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
   const lines = k;
   const deliveredAt = (r: number) => new Date(t0 + (r + 1) * ROUND_SECONDS * 1000 + 5_000);
 
+  process.stdout.write(`heartbeat.telemetry: ${hosts.length} hosts, ${lines} lines; filtered and aggregated... `);
   // The filtered, aggregated path: what the subscription lets through, each round as it arrives.
   forgetHeartbeatCache();
   let invocations = 0;
@@ -129,6 +130,7 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
   const spent = usageSince(before);
   const queries = (await db.collection('queryStats').where('configVersion', '==', hosts[0]!.version).get()).size;
 
+  process.stdout.write(`${wallMs} ms; naive... `);
   // Naive: no filter (every line invokes), no aggregation (every line writes its host, every row of a
   // schedule snapshot writes its query's statistics).
   let naiveWrites = 0;
@@ -164,6 +166,7 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
     });
   }
   const naiveWallMs = Math.round(performance.now() - start);
+  console.log(`${naiveWallMs} ms`);
 
   return {
     name: 'heartbeat.telemetry',
