@@ -39,6 +39,17 @@ ${ROLLOUT_HELP}
       and a summary: hosts per state, coverage, hosts needing action. --dry-run writes and fixes nothing,
       and lists the zones whose assignment it would check and the VM fixes it would make.
 
+  queries [--version V] [--hours H]
+      osquery's measured cost of every scheduled query of a configuration version (default: the current
+      one; --version all for every version), from queryStats over the current hour and the H before it
+      (default 1): schedule, CPU ms per execution at p50/p95 across hosts, executions and output per hour,
+      hosts with it denylisted, and its class (minimal < 2000 ms <= considerable < 4000 ms <= excessive,
+      on p50). Most expensive first.
+
+  hosts --top cpu|memory [--n 20]
+      The in-scope hosts where osqueryd costs most: CPU over its last heartbeat interval (percent of one
+      core) or resident memory, from hosts/{id}.osqueryd.
+
 ${REPORT_HELP}
 Settings come from the environment (see the README's configuration table). A command that cannot run
 (bad arguments, a bad or missing setting, Google Cloud unreachable or no credentials) prints one line
@@ -294,6 +305,43 @@ async function audit(args: string[]): Promise<number> {
   return failed > 0 ? 1 : 0;
 }
 
+async function queries(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { version: { type: 'string' }, hours: { type: 'string' } } });
+  const hours = positiveNumber('hours', values.hours) ?? 1;
+  if (!Number.isInteger(hours) || hours > 48) throw new Error('--hours must be a whole number of hours up to 48');
+  await checkGoogleAccess(['firestore']);
+  const { queryCosts } = await import('../shared/usecases/telemetry.js');
+  const { currentVersion } = await import('../shared/adapters/rollouts.js');
+  const { formatQueriesTable } = await import('./telemetry-tables.js');
+  const version = values.version === 'all' ? undefined : (values.version ?? (await currentVersion()) ?? undefined);
+  const rows = await queryCosts(version, new Date(), hours);
+  const scope = version ? `version ${version}` : 'every version';
+  if (rows.length === 0) {
+    console.log(`no query statistics for ${scope} yet (they come from the hourly osquery_schedule snapshot)`);
+    return 0;
+  }
+  console.log(`${scope}, the current hour and the ${hours} before it:\n`);
+  console.log(formatQueriesTable(rows));
+  return 0;
+}
+
+async function hostsCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { top: { type: 'string' }, n: { type: 'string' } } });
+  if (values.top !== 'cpu' && values.top !== 'memory') throw new Error('--top must be cpu or memory');
+  const n = positiveNumber('n', values.n) ?? 20;
+  if (!Number.isInteger(n) || n > 1000) throw new Error('--n must be a whole number up to 1000');
+  await checkGoogleAccess(['firestore']);
+  const { topHosts } = await import('../shared/usecases/telemetry.js');
+  const { formatHostsTable } = await import('./telemetry-tables.js');
+  const hosts = await topHosts(values.top, n);
+  if (hosts.length === 0) {
+    console.log('no host has reported osqueryd usage yet (it comes with the 5-minute heartbeat)');
+    return 0;
+  }
+  console.log(formatHostsTable(hosts, values.top, n));
+  return 0;
+}
+
 /** A one-line progress bar on stderr when it is a terminal; plain phase lines otherwise. */
 function progressBar() {
   const tty = process.stderr.isTTY;
@@ -327,6 +375,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   },
   audit,
   report,
+  queries,
+  hosts: hostsCommand,
 };
 
 /** The first line of a message, without the client libraries' appended details. */

@@ -1,6 +1,8 @@
 // The terminal tables of osquery's cost (pure): the queries of a configuration version by cost, and the
 // hosts where osqueryd costs most. `osq-orch queries` and `osq-orch hosts --top` print them.
-import type { QuerySummary } from '../shared/domain/telemetry.js';
+import { byCost, type HostCost, type QuerySummary } from '../shared/domain/telemetry.js';
+
+export { byCost, type HostCost };
 
 interface Column<T> {
   title: string;
@@ -43,20 +45,13 @@ export function formatInterval(seconds: number | null): string {
 const ms = (v: number | null) => (v === null ? '-' : v < 10 ? v.toFixed(1) : String(Math.round(v)));
 const rate = (v: number) => (v === 0 ? '0' : v < 10 ? v.toFixed(1) : String(Math.round(v)));
 
-/** Most expensive first (p95 CPU, then p50, then executions); queries that never ran last. */
-export function byCost(a: QuerySummary, b: QuerySummary): number {
-  return (
-    (b.cpuP95 ?? -1) - (a.cpuP95 ?? -1) ||
-    (b.cpuP50 ?? -1) - (a.cpuP50 ?? -1) ||
-    b.executionsPerHour - a.executionsPerHour ||
-    a.query.localeCompare(b.query)
-  );
-}
-
 /** Every query of a version: schedule, CPU ms per execution at p50/p95 across hosts, executions and output per hour, denylisted hosts, class. */
 export function formatQueriesTable(rows: QuerySummary[]): string {
+  // Rows of several configuration versions (osq-orch queries --version all, the status snapshot) name theirs.
+  const versions = new Set(rows.map((r) => r.configVersion)).size > 1;
   return formatTable([...rows].sort(byCost), [
     { title: 'query', value: (r) => r.query },
+    ...(versions ? [{ title: 'version', value: (r: QuerySummary) => r.configVersion }] : []),
     { title: 'every', value: (r) => formatInterval(r.interval), align: 'right' },
     { title: 'cpu p50 ms', value: (r) => ms(r.cpuP50), align: 'right' },
     { title: 'cpu p95 ms', value: (r) => ms(r.cpuP95), align: 'right' },
@@ -70,20 +65,6 @@ export function formatQueriesTable(rows: QuerySummary[]): string {
     },
     { title: 'class', value: (r) => r.class },
   ]);
-}
-
-/** A host's osqueryd cost, as kept on hosts/{id}.osqueryd. */
-export interface HostCost {
-  instanceId: string;
-  name: string;
-  project: string;
-  zone: string;
-  configVersion: string | null;
-  cpuPercent: number | null;
-  rssBytes: number;
-  at: Date;
-  /** A host.performance (source osquery) episode is open. */
-  alerting: boolean;
 }
 
 /** The n hosts where osqueryd costs most by CPU (unmeasured last) or by memory. */

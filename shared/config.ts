@@ -4,6 +4,7 @@ import type { PolicySettings } from './domain/policy.js';
 import type { ReconcileSettings } from './domain/reconcile.js';
 import type { ScopeSettings } from './domain/scope.js';
 import { isTarget } from './domain/targets.js';
+import type { PerformanceThresholds, QueryAlertThresholds } from './domain/telemetry.js';
 import { PINNED_OSQUERY_VERSION } from './osquery/version.js';
 
 const bool = z
@@ -74,6 +75,16 @@ const schema = z.object({
   INCIDENT_TOPIC: z.string().min(1).default('osquery-incidents'),
   /** logHeartbeat writes a host's lastLogAt at most once per this many seconds (ending a silent episode is immediate). */
   HEARTBEAT_WRITE_WINDOW_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  /** host.performance (source osquery): osqueryd worker CPU, percent of one core, over a heartbeat interval... */
+  OSQUERYD_CPU_PERCENT: z.coerce.number().gt(0).max(6400).default(10),
+  /** ...on this many consecutive heartbeats. */
+  OSQUERYD_CPU_CONSECUTIVE: z.coerce.number().int().min(1).max(288).default(2),
+  /** host.performance (source osquery): osqueryd worker resident memory, MiB, on any heartbeat. */
+  OSQUERYD_MEMORY_MB: z.coerce.number().int().min(1).max(65_536).default(300),
+  /** query.expensive: a query's CPU (user + system) ms per execution at p95 across hosts above this. */
+  QUERY_EXPENSIVE_P95_MS: z.coerce.number().gt(0).max(3_600_000).default(2000),
+  /** logHeartbeat buffers queryStats increments and writes each query's document once per this many seconds. */
+  QUERY_STATS_WRITE_WINDOW_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
   /** Malformed messages on any Pub/Sub entry point are republished here when set. */
   DEAD_LETTER_TOPIC: z.string().min(1).optional(),
   /** Topic Cloud Scheduler publishes the audit tick to (read by the local stack and Terraform). */
@@ -159,6 +170,21 @@ export function reconcileSettings(): ReconcileSettings {
     }),
     remediateOsConfig: c.REMEDIATE_OSCONFIG_METADATA,
   };
+}
+
+/** host.performance (source osquery) thresholds (shared/domain/telemetry.ts). */
+export function performanceThresholds(): PerformanceThresholds {
+  const c = config();
+  return {
+    cpuPercent: c.OSQUERYD_CPU_PERCENT,
+    consecutive: c.OSQUERYD_CPU_CONSECUTIVE,
+    rssBytes: c.OSQUERYD_MEMORY_MB * 1024 * 1024,
+  };
+}
+
+/** query.expensive's threshold. */
+export function queryAlertThresholds(): QueryAlertThresholds {
+  return { expensiveP95Ms: config().QUERY_EXPENSIVE_P95_MS };
 }
 
 /** Where the rendered configuration sends osquery's logs: the log topic and its project. */

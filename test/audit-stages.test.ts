@@ -293,24 +293,28 @@ t('silence threshold: the setting, else three heartbeat intervals plus splay', (
 
 t('planHeartbeatWrite: nothing, lastLogAt alone, or a silent host back to reporting with its line', () => {
   const newest = ago(1).getTime();
-  assert.equal(planHeartbeatWrite(host('1', 'reporting', { lastLogAt: ago(0.5) }), newest, null, now, MIN, 'c'), {
+  const pending = { newest, samples: [], snapshots: [] };
+  const hb = (h: Host) => ({ ...h, osqueryd: null, querySchedule: null });
+  assert.equal(planHeartbeatWrite(hb(host('1', 'reporting', { lastLogAt: ago(0.5) })), pending, null, now, MIN, 'c'), {
     write: 'nothing',
   });
-  assert.equal(planHeartbeatWrite(host('1', 'reporting', { lastLogAt: ago(5) }), newest, null, now, MIN, 'c'), {
-    write: 'lastLogAt',
-    lastLogAt: new Date(newest),
-    updatedAt: now,
+  assert.equal(planHeartbeatWrite(hb(host('1', 'reporting', { lastLogAt: ago(5) })), pending, null, now, MIN, 'c'), {
+    write: 'update',
+    fields: { lastLogAt: new Date(newest), updatedAt: now },
+    change: null,
+    episodes: {},
+    stats: [],
   });
   const back = planHeartbeatWrite(
-    host('1', 'silent', { lastLogAt: ago(30), reason: 'logs-stopped' }),
-    newest,
+    hb(host('1', 'silent', { lastLogAt: ago(30), reason: 'logs-stopped' })),
+    pending,
     null,
     now,
     MIN,
     'c',
   );
-  assert.is(back.write, 'change');
-  if (back.write !== 'change') return;
+  assert.is(back.write, 'update');
+  if (back.write !== 'update' || !back.change) return assert.unreachable('a state change');
   assert.equal(
     [back.change.host.state, back.change.host.reason, back.change.host.lastLogAt, back.change.transition?.from],
     ['reporting', null, new Date(newest), 'silent'],

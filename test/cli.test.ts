@@ -251,6 +251,84 @@ async function closedPort(): Promise<number> {
   return freePort();
 }
 
+t('queries and hosts --top: the tables of osquery cost from Firestore, most expensive first', async () => {
+  const { clearFirestore } = await import('./helpers/stack.js');
+  const { clients } = await import('../shared/clients.js');
+  const { writeQueryStats } = await import('../shared/adapters/telemetry.js');
+  const { costBucket, windowOf, queryStatsId } = await import('../shared/domain/telemetry.js');
+  await clearFirestore();
+  const db = clients.firestore();
+  const now = Date.now();
+  const w = `windows.${windowOf(now)}`;
+  // Two hosts' hour of two queries of v-cli, as logHeartbeat writes them; one of another version.
+  const stats = (version: string, query: string, ms: number, denylisted = 0) => ({
+    id: queryStatsId(version, query),
+    configVersion: version,
+    query,
+    interval: 3600,
+    increments: {
+      [`${w}.snapshots`]: 2,
+      [`${w}.measured`]: 2,
+      [`${w}.user.b${costBucket(ms)}`]: 2,
+      [`${w}.system.b0`]: 2,
+      [`${w}.executions`]: 2,
+      [`${w}.outputBytes`]: 4096,
+      [`${w}.spanMs`]: 2 * 3_600_000,
+      [`${w}.denylisted`]: denylisted,
+    },
+  });
+  await writeQueryStats([
+    stats('v-cli', 'pack_cheap', 12),
+    stats('v-cli', 'pack_heavy', 4500, 1),
+    stats('v-old', 'x', 9),
+  ]);
+  const host = (id: string, name: string, cpuPercent: number, rssBytes: number) =>
+    db
+      .collection('hosts')
+      .doc(id)
+      .set({
+        instanceId: id,
+        name,
+        project: 'p',
+        zone: 'z',
+        inScope: true,
+        configVersion: 'v-cli',
+        osqueryd: { cpuPercent, rssBytes, at: new Date(now - 60_000), episode: null },
+      });
+  await Promise.all([host('1', 'calm', 0.4, 300e6), host('2', 'hot', 23.5, 40e6), host('3', 'mid', 4, 80e6)]);
+
+  const q = await runAsync(['queries', '--version', 'v-cli']);
+  assert.is(q.status, 0, q.stderr);
+  const rows = q.stdout.split('\n').filter((l) => /^pack_/.test(l));
+  assert.equal(
+    rows.map((l) => l.split(/\s{2,}/)[0]),
+    ['pack_heavy', 'pack_cheap'],
+  );
+  assert.match(rows[0]!, /\bexcessive$/);
+  assert.match(rows[1]!, /\bminimal$/);
+  assert.not.match(q.stdout, /^x\b/m, 'another version is not listed');
+
+  const cpu = await runAsync(['hosts', '--top', 'cpu', '--n', '2']);
+  assert.is(cpu.status, 0, cpu.stderr);
+  assert.equal(
+    cpu.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('p/z/'))
+      .map((l) => l.split(/\s{2,}/).slice(0, 2)),
+    [
+      ['p/z/hot', '23.5'],
+      ['p/z/mid', '4.0'],
+    ],
+  );
+  const memory = await runAsync(['hosts', '--top', 'memory']);
+  assert.match(
+    memory.stdout.split('\n').find((l) => l.startsWith('p/z/'))!,
+    /^p\/z\/calm/,
+  );
+  assertOneLineFailure(await runAsync(['hosts', '--top', 'disk']), /--top must be cpu or memory/);
+  assertOneLineFailure(await runAsync(['queries', '--hours', '0']), /--hours must be a positive number/);
+});
+
 t('render --zone Z --project P works offline: no credentials, no Firestore; says so in one line', () => {
   for (const extra of [{}, { GOOGLE_CLOUD_PROJECT: 'orchestrator' }] as Array<Record<string, string>>) {
     const r = runIn(['render', '--zone', 'Z', '--project', 'P'], offlineEnv(extra));
@@ -281,7 +359,7 @@ t(
 );
 
 /** One line on stderr starting with osq-orch, no stack trace, a non-zero exit. */
-function assertOneLineFailure(r: ReturnType<typeof runIn>, reason: RegExp) {
+function assertOneLineFailure(r: { status: number | null; stdout: string; stderr: string }, reason: RegExp) {
   assert.ok(r.status !== 0 && r.status !== null, `exit ${r.status}: ${r.stdout}${r.stderr}`);
   const lines = r.stderr.trim().split('\n');
   assert.is(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);

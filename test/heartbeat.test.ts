@@ -30,13 +30,14 @@ t('many lines, numbers or numeric strings, out of order; malformed lines next to
     '42',
   ].join('\n');
   const parsed = parseLogLines(lines, now);
-  assert.equal(parsed, { newest: now - 5_000, lines: 4, malformed: 4 });
+  assert.equal(parsed, { newest: now - 5_000, lines: 4, malformed: 4, telemetry: [] });
   assert.equal(parseLogLines(JSON.stringify([{ unixTime: s(now) }, { unixTime: s(now - 1000) }]), now), {
     newest: now,
     lines: 2,
     malformed: 0,
+    telemetry: [],
   });
-  assert.equal(parseLogLines('', now), { newest: null, lines: 0, malformed: 0 });
+  assert.equal(parseLogLines('', now), { newest: null, lines: 0, malformed: 0, telemetry: [] });
 });
 
 const host = (state: string, lastLogAt: number | null) => ({

@@ -125,21 +125,41 @@ t('configuration versions live, the rollout of the current version, open alerts'
     { version: '5.23.1', hosts: view.osquery.versions[0]!.hosts },
     ...view.osquery.versions.slice(1),
   ]);
-  assert.is(view.alerts.open, 3);
+  assert.is(view.alerts.open, 5);
   assert.equal(view.alerts.shown.map((a) => [a.kind, a.host?.name, a.notified]).sort(), [
     ['host.blocked', 'agentless', true],
     ['host.noncompliant', 'failing', true],
     ['host.silent', 'quiet', true],
+    ['query.denylisted', undefined, true],
+    ['query.expensive', undefined, true],
   ]);
+  // osquery's cost, as the run's close left it: hosts by CPU from their heartbeats, queries by cost.
+  assert.is(view.osquery.cost?.runId, 'run-2');
+  assert.equal(
+    view.osquery.topHosts!.cpu.map((h) => [h.name, h.cpuPercent]),
+    [
+      ['r1', 14],
+      ['r2', 2],
+      ['r3', 0.5],
+    ],
+  );
+  assert.equal(
+    view.osquery.topQueries!.map((q) => [q.query, q.class, q.denylistedHosts]),
+    [
+      ['pack_fim_file_hashes', 'considerable', 0],
+      ['pack_network_listening_ports', 'minimal', 0],
+      ['pack_users_logged_in', 'minimal', 1],
+    ],
+  );
 });
 
 t('a page view reads aggregates: a fixed number of documents, never the hosts', async ({ stack }) => {
   const { res } = await api(stack);
   const reads = Number(/"(\d+) reads"/.exec(res.headers.get('server-timing') ?? '')?.[1]);
-  // status/fleet + config/current + rollouts/{version} + the open-alert count + the 3 open alerts.
-  assert.is(reads, 7, res.headers.get('server-timing') ?? 'no Server-Timing header');
+  // status/fleet + config/current + rollouts/{version} + the open-alert count + the 5 open alerts + status/osquery.
+  assert.is(reads, 10, res.headers.get('server-timing') ?? 'no Server-Timing header');
   const filtered = await api(stack, `?project=${A}`);
-  assert.match(filtered.res.headers.get('server-timing') ?? '', /"8 reads"/, 'plus the project snapshot');
+  assert.match(filtered.res.headers.get('server-timing') ?? '', /"11 reads"/, 'plus the project snapshot');
   const page = await get(stack, '');
   assert.is(page.res.status, 200);
   assert.match(page.res.headers.get('content-security-policy') ?? '', /default-src 'none'/);

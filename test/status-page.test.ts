@@ -56,7 +56,7 @@ t('the page shows the coverage figure, its chart and a silent host, with no cons
   const alerts = await page.evaluate<string[]>(
     `[...document.querySelectorAll('#alerts tr[data-kind]')].map((r) => r.dataset.kind).sort()`,
   );
-  assert.equal(alerts, ['host.blocked', 'host.noncompliant', 'host.silent']);
+  assert.equal(alerts, ['host.blocked', 'host.noncompliant', 'host.silent', 'query.denylisted', 'query.expensive']);
   const exempt = await page.evaluate<string[]>(
     `[...document.querySelectorAll('#exempt tr[data-state] .host')].map((c) => c.textContent)`,
   );
@@ -66,6 +66,23 @@ t('the page shows the coverage figure, its chart and a silent host, with no cons
     /No staged rollout/,
     'the first version went everywhere at once',
   );
+  // Where osqueryd costs most: the hosts by CPU from their heartbeats, the queries by cost from the snapshots.
+  const byCpu = await page.evaluate<string[][]>(
+    `[...document.querySelectorAll('#osqueryd-cpu tr[data-instance-id]')].map((r) => [r.querySelector('.host').textContent.trim(), r.cells[2].textContent])`,
+  );
+  assert.equal(byCpu, [
+    ['r1', '14.0'],
+    ['r2', '2.0'],
+    ['r3', '0.5'],
+  ]);
+  const queries = await page.evaluate<string[][]>(
+    `[...document.querySelectorAll('#expensive-queries tr[data-query]')].map((r) => [r.dataset.query, r.dataset.class, r.cells[7].textContent])`,
+  );
+  assert.equal(queries, [
+    ['pack_fim_file_hashes', 'considerable', '-'],
+    ['pack_network_listening_ports', 'minimal', '-'],
+    ['pack_users_logged_in', 'minimal', '1'],
+  ]);
   mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot(path.join(OUTPUT, 'status-page.png'));
   assert.equal(page.errors, [], 'no console errors, exceptions, failed loads or policy violations');

@@ -430,7 +430,7 @@ function fleetHour(n: number, cost: (i: number) => number, opts: { denylisted?: 
     const denied = opts.denylisted?.includes(i) ? 1 : 0;
     const restarted = opts.restarted?.includes(i);
     const now = restarted
-      ? snap(T0 + 30 * MIN, { pid: 9000 + i, start: 1_700_003_000 }, [
+      ? snap(T0 + 30 * MIN, { pid: 9000 + i, start: T0 / 1000 }, [
           row('heartbeat', 6, 60, 30),
           row('pack_q', 1, cost(i), 0, 100, denied),
         ])
@@ -463,10 +463,14 @@ t('fleet statistics: per-window counters from every host, one document per query
   const window = docs.get('v123~pack_q')!.windows[windowOf(T0 + 30 * MIN)] as QueryWindow;
   assert.is(window.snapshots, 20);
   assert.is(window.measured, 18, 'denylisted hosts did not run it');
-  assert.is(q.hosts, 18);
+  assert.is(window.spanMs, 19 * H + 30 * MIN, 'an hour since the last snapshot, half an hour since the restart');
+  assert.is(q.hosts, 20);
+  assert.is(q.samples, 18);
   assert.is(q.denylistedHosts, 2);
-  assert.is(q.executionsPerHour, 18, '17 ran once since the last snapshot, the restarted one once since it started');
-  assert.is(q.outputBytesPerHour, 17 * 100 + 100);
+  // 17 ran once in the hour since their last snapshot, the restarted one once in the half hour since it started.
+  assert.is(q.executionsPerHostHour, 18 / 19.5);
+  assert.is(q.executionsPerHour, (18 / 19.5) * 20, 'per host and hour, times the hosts');
+  assert.is(q.outputBytesPerHostHour, (19 * 100 + 100) / 19.5, 'every host wrote 100 bytes');
   const ran = Array.from({ length: 20 }, (_, i) => i)
     .filter((i) => ![3, 7].includes(i))
     .map(costs);
@@ -480,9 +484,11 @@ t('fleet statistics: per-window counters from every host, one document per query
   assert.is(q.systemP50, 0.5, 'no system time: the [0, 1) ms bucket');
   assert.is(q.class, 'minimal', `${q.cpuP50} ms at p50`);
   const hb = summarizeQuery(docs.get('v123~heartbeat')!, now);
-  assert.is(hb.executionsPerHour, 19 * 12 + 6);
+  assert.is(hb.executionsPerHostHour, 12, 'every 5 minutes, restarted or not');
+  assert.is(hb.executionsPerHour, 240);
   assert.is(hb.class, 'minimal');
-  assert.is(summarizeQuery(docs.get('v123~pack_q')!, T0 + 30 * MIN).hosts, 0, 'the current hour is not complete yet');
+  assert.is(summarizeQuery(docs.get('v123~pack_q')!, T0 + 30 * MIN).hosts, 20, 'the current hour counts');
+  assert.is(summarizeQuery(docs.get('v123~pack_q')!, T0 + 3 * H).hosts, 0, 'two hours later it has aged out');
   assert.is(summarizeQuery(docs.get('v123~pack_q')!, now).configVersion, 'v123');
 });
 
@@ -492,7 +498,7 @@ t('increments as one nested merge', () => {
   });
 });
 
-t('a first snapshot samples cost per execution but attributes no totals to the window', () => {
+t('a first snapshot samples cost per execution and its totals over the time since the worker started', () => {
   const step = scheduleStep(null, snap(T0, W1, [row('pack_q', 1000, 50_000, 10_000, 1e6)]));
   const [inc] = statsIncrements(step, 'v1');
   const w = `windows.${windowOf(T0)}`;
@@ -501,7 +507,19 @@ t('a first snapshot samples cost per execution but attributes no totals to the w
     [`${w}.measured`]: 1,
     [`${w}.user.b${costBucket(50)}`]: 1,
     [`${w}.system.b${costBucket(10)}`]: 1,
+    [`${w}.spanMs`]: T0 - W1.start * 1000,
+    [`${w}.executions`]: 1000,
+    [`${w}.outputBytes`]: 1e6,
+    [`${w}.userMs`]: 50_000,
+    [`${w}.systemMs`]: 10_000,
+    [`${w}.wallMs`]: 60_000,
   });
+  const older = scheduleStep(null, { ...snap(T0, W1, [row('pack_q', 1000, 50_000, 10_000, 1e6)]), worker: null });
+  assert.equal(
+    Object.keys(statsIncrements(older, 'v1')[0]!.increments).filter((k) => /spanMs|executions/.test(k)),
+    [],
+    'an older bundle without worker columns: no span known, no totals',
+  );
   assert.equal(statsIncrements(scheduleStep(step.next, snap(T0, W1, [row('pack_q', 1, 1, 1)])), 'v1'), [], 'stale');
   assert.is(queryStatsId('v1', 'pack/odd'), 'v1~pack%2Fodd');
 });
@@ -557,9 +575,9 @@ t('query alerts: denylisted on any host, expensive at p95; one firing and one re
   );
 });
 
-t('windows: UTC hours, the complete ones before now, and the expired ones', () => {
+t('windows: UTC hours, the current one and those before it, and the expired ones', () => {
   assert.is(windowOf(Date.parse('2026-11-27T12:59:59Z')), 'h2026112712');
-  assert.equal(recentWindows(Date.parse('2026-11-27T12:10:00Z'), 2), ['h2026112711', 'h2026112710']);
+  assert.equal(recentWindows(Date.parse('2026-11-27T12:10:00Z'), 2), ['h2026112712', 'h2026112711', 'h2026112710']);
   assert.equal(expiredWindows({ windows: { h2026112712: {}, h2026112610: {}, h2026112612: {} } }, T0, 24), [
     'h2026112610',
   ]);

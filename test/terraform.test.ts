@@ -1037,7 +1037,7 @@ t('Cloud Monitoring: a Pub/Sub channel on the incidents topic, per-VM osqueryd p
     assert.equal(p.notification_channels, [`\${${channelKey}.id}`], `${key} notifies the incidents channel`);
   for (const [metric, aligner, variable, def] of [
     ['agent.googleapis.com/processes/cpu_time', 'ALIGN_RATE', 'osqueryd_cpu_percent', 10],
-    ['agent.googleapis.com/processes/rss_usage', 'ALIGN_MEAN', 'osqueryd_memory_mb', 350],
+    ['agent.googleapis.com/processes/rss_usage', 'ALIGN_MEAN', 'osqueryd_memory_mb', 300],
   ] as const) {
     const [key, p] = byMetric(metric);
     const c = one(one(p, 'conditions'), 'condition_threshold');

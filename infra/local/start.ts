@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { startEmulators, MissingPrerequisiteError, type Emulators } from './emulators.js';
 import { startSimulator, type Simulator } from './simulator/server.js';
 import { config, parseConfig } from '../../shared/config.js';
+import type { OsqueryCostStatus } from '../../shared/domain/telemetry.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
 
 quietKnownWarnings();
@@ -80,6 +81,8 @@ Object.assign(process.env, {
   GRACE_PERIOD_MINUTES: process.env.GRACE_PERIOD_MINUTES ?? '1',
   SILENCE_THRESHOLD_MINUTES: process.env.SILENCE_THRESHOLD_MINUTES ?? '1',
   HEARTBEAT_WRITE_WINDOW_SECONDS: process.env.HEARTBEAT_WRITE_WINDOW_SECONDS ?? '15',
+  // osquery_schedule comes every 12 log rounds here (2 minutes): query statistics are written every 30 s.
+  QUERY_STATS_WRITE_WINDOW_SECONDS: process.env.QUERY_STATS_WRITE_WINDOW_SECONDS ?? '30',
 });
 // The simulator's URL is set once it listens; whatever the shell had is not used.
 delete process.env.GOOGLE_API_ENDPOINT;
@@ -170,10 +173,17 @@ async function run(emulators: Emulators): Promise<void> {
       severity: string;
       host: { name: string; project: string; zone: string } | null;
       reason: string | null;
+      source?: string;
+      query?: { configVersion: string; name: string };
     };
+    const about = a.host
+      ? `${a.host.project}/${a.host.zone}/${a.host.name}`
+      : a.query
+        ? `query ${a.query.name} (${a.query.configVersion})`
+        : '(no host)';
     say(
-      `ALERT ${a.status.toUpperCase().padEnd(8)} ${a.kind} [${a.severity}] ` +
-        `${a.host ? `${a.host.project}/${a.host.zone}/${a.host.name}` : '(no host)'}${a.reason ? ` ${a.reason}` : ''}`,
+      `ALERT ${a.status.toUpperCase().padEnd(8)} ${a.kind}${a.source ? ` (source ${a.source})` : ''} [${a.severity}] ` +
+        `${about}${a.reason ? ` ${a.reason}` : ''}`,
     );
     m.ack();
   });
@@ -246,6 +256,32 @@ async function run(emulators: Emulators): Promise<void> {
         }
       },
       (error) => say(`audits listener failed: ${error.message}`),
+    );
+
+  // osquery's own cost, as each audit run's close leaves it (status/osquery): the most expensive queries
+  // and the hosts where osqueryd costs most, printed when they change (at most every 2 minutes).
+  const { formatQueriesTable, formatHostsTable } = await import('../../cli/telemetry-tables.js');
+  let lastCost = '';
+  let lastCostAt = 0;
+  clients
+    .firestore()
+    .collection('status')
+    .doc('osquery')
+    .onSnapshot(
+      (doc) => {
+        const cost = doc.data() as OsqueryCostStatus | undefined;
+        if (!cost || cost.topQueries.length === 0) return;
+        const hosts = cost.topHosts.cpu.filter((h) => h.cpuPercent !== null).map((h) => ({ ...h, at: new Date(h.at) }));
+        const text =
+          `top queries (run ${cost.runId}, ${cost.queries} with statistics):\n${formatQueriesTable(cost.topQueries.slice(0, 8))}` +
+          (hosts.length ? `\nwhere osqueryd costs most (CPU):\n${formatHostsTable(hosts, 'cpu', 5)}` : '');
+        const shape = JSON.stringify([cost.topQueries.map((q) => [q.query, q.class]), hosts.map((h) => h.name)]);
+        if (shape === lastCost || (lastCost && Date.now() - lastCostAt < 120_000)) return;
+        lastCost = shape;
+        lastCostAt = Date.now();
+        for (const line of text.split('\n')) say(line);
+      },
+      (error) => say(`osquery cost listener failed: ${error.message}`),
     );
 
   // The log path's cost: lines the VMs shipped, and what the subscription filter let through to logHeartbeat.
@@ -354,8 +390,23 @@ async function run(emulators: Emulators): Promise<void> {
       `-H 'content-type: application/json' -d "{\\"messages\\":[{\\"data\\":\\"$(echo '${DEMO_INCIDENT}' | base64 -w0)\\"}]}"`,
   );
 
-  // The demo's story: web-2's logs stop after a minute (silent, then an alert), and resume two minutes later.
+  // The demo's story: web-2's logs stop after a minute (silent, then an alert), and resume two minutes later;
+  // web-1's osqueryd goes above 10% of a core for a while (host.performance from its own heartbeats).
   if (!values['no-demo']) {
+    const web1 = [...sim.world.vms.values()].find((vm) => vm.name === 'web-1');
+    if (web1) {
+      setTimeout(() => {
+        web1.osqueryd.cpuPercent = 35;
+        say(
+          "demo: web-1's osqueryd goes to 35% of a core (as the control call PATCH /control/vms/ID/osqueryd does); " +
+            'host.performance (source osquery) fires after two heartbeats above 10%',
+        );
+      }, 90_000).unref();
+      setTimeout(() => {
+        web1.osqueryd.cpuPercent = null;
+        say("demo: web-1's osqueryd is back to its usual cost; the alert resolves at its next heartbeat");
+      }, 210_000).unref();
+    }
     const web2 = [...sim.world.vms.values()].find((vm) => vm.name === 'web-2');
     if (web2) {
       setTimeout(() => {

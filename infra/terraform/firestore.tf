@@ -147,12 +147,48 @@ resource "google_firestore_index" "alerts_kind_since" {
   }
 }
 
+# The hosts where osqueryd costs most (shared/adapters/telemetry.ts topHostsByCost): in-scope hosts by the
+# osqueryd field's CPU or memory, highest first.
+resource "google_firestore_index" "hosts_in_scope_osqueryd_cpu" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "hosts"
+
+  fields {
+    field_path = "inScope"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "osqueryd.cpuPercent"
+    order      = "DESCENDING"
+  }
+}
+
+resource "google_firestore_index" "hosts_in_scope_osqueryd_rss" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "hosts"
+
+  fields {
+    field_path = "inScope"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "osqueryd.rssBytes"
+    order      = "DESCENDING"
+  }
+}
+
 # The status snapshots (status/fleet and status/fleet/projects/{project}) are read by id only. Their
 # maps and lists need no index: each index entry costs a write, and a document may have at most 40,000.
 locals {
   status_unindexed_fields = {
     status   = ["run", "projects", "configVersions", "osqueryVersions", "needingAction", "exempt", "history"]
     projects = ["counts", "zones", "zoneVersions", "configVersions", "osqueryVersions", "needingAction", "exempt"]
+    # A host's schedule baseline (a map per query) and queryStats' hourly windows (counters and histogram
+    # buckets): read by id, never queried; indexed they would cost an index entry per counter.
+    hosts      = ["querySchedule"]
+    queryStats = ["windows", "alerts"]
   }
 }
 

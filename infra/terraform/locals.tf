@@ -33,31 +33,36 @@ locals {
   # is passed explicitly: the nodejs22 runtime does not set it, and the log trace field names the project.
   # An empty value means "unset" (parseConfig drops empty strings) and is not passed at all.
   function_settings = {
-    GOOGLE_CLOUD_PROJECT           = var.project_id
-    OPT_OUT_LABEL                  = var.opt_out_label
-    REMEDIATE_OSCONFIG_METADATA    = tostring(var.remediate_osconfig_metadata)
-    ASSIGNMENT_ID                  = var.assignment_id
-    ROLLOUT_DISRUPTION_PERCENT     = tostring(var.rollout_disruption_percent)
-    ROLLOUT_MIN_WAIT_SECONDS       = tostring(var.rollout_min_wait_seconds)
-    FIRESTORE_DATABASE             = google_firestore_database.main.name
-    TARGET_PROJECTS                = join(",", var.target_projects)
-    LOG_TOPIC                      = var.log_topic
-    LOG_TOPIC_PROJECT              = local.log_topic_project
-    CONFIG_BUCKET                  = google_storage_bucket.config.name
-    OSQUERY_VERSION                = var.osquery_version
-    ALERT_TOPIC                    = google_pubsub_topic.alerts.name
-    INCIDENT_TOPIC                 = google_pubsub_topic.incidents.name
-    HEARTBEAT_WRITE_WINDOW_SECONDS = tostring(var.heartbeat_write_window_seconds)
-    DEAD_LETTER_TOPIC              = google_pubsub_topic.dead_letter.name
-    AUDIT_TICK_TOPIC               = google_pubsub_topic.audit_tick.name
-    AUDIT_SHARD_TOPIC              = google_pubsub_topic.audit_shards.name
-    GRACE_PERIOD_MINUTES           = tostring(var.grace_period_minutes)
-    HEARTBEAT_INTERVAL_SECONDS     = tostring(var.heartbeat_interval_seconds)
-    HEARTBEAT_SPLAY_PERCENT        = tostring(var.heartbeat_splay_percent)
-    SILENCE_THRESHOLD_MINUTES      = var.silence_threshold_minutes == null ? "" : tostring(var.silence_threshold_minutes)
-    OSCONFIG_READS_PER_MINUTE      = tostring(var.osconfig_reads_per_minute)
-    OSCONFIG_WRITES_PER_MINUTE     = tostring(var.osconfig_writes_per_minute)
-    LOG_LEVEL                      = var.log_level
+    GOOGLE_CLOUD_PROJECT             = var.project_id
+    OPT_OUT_LABEL                    = var.opt_out_label
+    REMEDIATE_OSCONFIG_METADATA      = tostring(var.remediate_osconfig_metadata)
+    ASSIGNMENT_ID                    = var.assignment_id
+    ROLLOUT_DISRUPTION_PERCENT       = tostring(var.rollout_disruption_percent)
+    ROLLOUT_MIN_WAIT_SECONDS         = tostring(var.rollout_min_wait_seconds)
+    FIRESTORE_DATABASE               = google_firestore_database.main.name
+    TARGET_PROJECTS                  = join(",", var.target_projects)
+    LOG_TOPIC                        = var.log_topic
+    LOG_TOPIC_PROJECT                = local.log_topic_project
+    CONFIG_BUCKET                    = google_storage_bucket.config.name
+    OSQUERY_VERSION                  = var.osquery_version
+    ALERT_TOPIC                      = google_pubsub_topic.alerts.name
+    INCIDENT_TOPIC                   = google_pubsub_topic.incidents.name
+    HEARTBEAT_WRITE_WINDOW_SECONDS   = tostring(var.heartbeat_write_window_seconds)
+    OSQUERYD_CPU_PERCENT             = tostring(var.osqueryd_cpu_percent)
+    OSQUERYD_CPU_CONSECUTIVE         = tostring(var.osqueryd_cpu_consecutive)
+    OSQUERYD_MEMORY_MB               = tostring(var.osqueryd_memory_mb)
+    QUERY_EXPENSIVE_P95_MS           = tostring(var.query_expensive_p95_ms)
+    QUERY_STATS_WRITE_WINDOW_SECONDS = tostring(var.query_stats_write_window_seconds)
+    DEAD_LETTER_TOPIC                = google_pubsub_topic.dead_letter.name
+    AUDIT_TICK_TOPIC                 = google_pubsub_topic.audit_tick.name
+    AUDIT_SHARD_TOPIC                = google_pubsub_topic.audit_shards.name
+    GRACE_PERIOD_MINUTES             = tostring(var.grace_period_minutes)
+    HEARTBEAT_INTERVAL_SECONDS       = tostring(var.heartbeat_interval_seconds)
+    HEARTBEAT_SPLAY_PERCENT          = tostring(var.heartbeat_splay_percent)
+    SILENCE_THRESHOLD_MINUTES        = var.silence_threshold_minutes == null ? "" : tostring(var.silence_threshold_minutes)
+    OSCONFIG_READS_PER_MINUTE        = tostring(var.osconfig_reads_per_minute)
+    OSCONFIG_WRITES_PER_MINUTE       = tostring(var.osconfig_writes_per_minute)
+    LOG_LEVEL                        = var.log_level
   }
   function_environment = { for k, v in local.function_settings : k => v if v != "" }
 

@@ -117,7 +117,7 @@ resource "google_monitoring_alert_policy" "osqueryd_memory" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "osqueryd on this VM held more than ${var.osqueryd_memory_mb} MiB resident for 5 minutes (the watchdog limit is 350 MB)."
+    content   = "osqueryd on this VM held more than ${var.osqueryd_memory_mb} MiB resident for 5 minutes (the watchdog kills it above 350 MB)."
   }
 }
 

@@ -194,6 +194,24 @@ variable "heartbeat_write_window_seconds" {
   default     = 60
 }
 
+variable "osqueryd_cpu_consecutive" {
+  description = "host.performance fires after this many consecutive heartbeats above osqueryd_cpu_percent (OSQUERYD_CPU_CONSECUTIVE)."
+  type        = number
+  default     = 2
+}
+
+variable "query_expensive_p95_ms" {
+  description = "query.expensive: a query's CPU ms per execution at p95 across hosts above this (QUERY_EXPENSIVE_P95_MS)."
+  type        = number
+  default     = 2000
+}
+
+variable "query_stats_write_window_seconds" {
+  description = "logHeartbeat writes each queryStats document at most once per this many seconds per instance (QUERY_STATS_WRITE_WINDOW_SECONDS)."
+  type        = number
+  default     = 300
+}
+
 # --- Scope and policy ----------------------------------------------------------------------------
 
 variable "opt_out_label" {
@@ -317,15 +335,15 @@ variable "log_heartbeat_concurrency" {
 # --- Monitoring ----------------------------------------------------------------------------------
 
 variable "osqueryd_cpu_percent" {
-  description = "Alert when osqueryd on a VM uses more than this percentage of one CPU for 5 minutes (the watchdog limit is 10)."
+  description = "Alert (host.performance) when osqueryd on a VM uses more than this percentage of one CPU: for 5 minutes in Cloud Monitoring, over osqueryd_cpu_consecutive heartbeats from osquery itself (OSQUERYD_CPU_PERCENT)."
   type        = number
   default     = 10
 }
 
 variable "osqueryd_memory_mb" {
-  description = "Alert when osqueryd's resident memory on a VM exceeds this many MiB for 5 minutes (the watchdog limit is 350)."
+  description = "Alert (host.performance) when osqueryd's resident memory on a VM exceeds this many MiB: for 5 minutes in Cloud Monitoring, on any heartbeat from osquery itself (OSQUERYD_MEMORY_MB). Below the watchdog's 350, so the alert comes before the kill."
   type        = number
-  default     = 350
+  default     = 300
 }
 
 variable "function_errors_threshold" {

@@ -8,6 +8,7 @@ import { countFirestore } from '../metrics.js';
 import {
   episodeKey,
   type AlertHost,
+  type AlertQuery,
   type Episode,
   type EpisodeChange,
   type EpisodeMessages,
@@ -35,6 +36,10 @@ export interface EpisodeDoc {
   owed: boolean;
   /** Kind-specific fields of its messages (rollout.halted). */
   details?: Record<string, unknown> | null;
+  /** host.performance: `osquery` or `monitoring`; absent for other kinds. */
+  source?: string;
+  /** query.* alerts: the query of one configuration version. */
+  query?: AlertQuery;
   leaseUntil?: Timestamp | null;
 }
 
@@ -42,7 +47,8 @@ export interface EpisodeDoc {
 export function stageEpisodes(writer: Writer, change: EpisodeChange, db: Firestore = clients.firestore()): string[] {
   const keys: string[] = [];
   if (change.close) {
-    const key = episodeKey(change.close.kind, change.close.instanceId, change.close.previousSince);
+    const key =
+      change.close.dedupKey ?? episodeKey(change.close.kind, change.close.instanceId, change.close.previousSince);
     // Merged field by field: a resolution already sent keeps its sentAt and is not sent again.
     writer.set(
       db.collection(ALERTS).doc(key),
@@ -63,6 +69,8 @@ export function stageEpisodes(writer: Writer, change: EpisodeChange, db: Firesto
       firing: { at: Timestamp.fromDate(o.since), sentAt: null },
       resolved: null,
       owed: true,
+      ...(o.source ? { source: o.source } : {}),
+      ...(o.query ? { query: o.query } : {}),
     };
     writer.set(db.collection(ALERTS).doc(o.dedupKey), doc as unknown as Record<string, unknown>);
     keys.push(o.dedupKey);
@@ -151,6 +159,8 @@ const episodeOf = (d: EpisodeDoc): Episode => ({
   firing: { at: d.firing.at.toDate(), sentAt: d.firing.sentAt?.toDate() ?? null },
   resolved: d.resolved && { at: d.resolved.at.toDate(), sentAt: d.resolved.sentAt?.toDate() ?? null },
   details: d.details ?? null,
+  source: d.source ?? null,
+  query: d.query ?? null,
 });
 
 /**

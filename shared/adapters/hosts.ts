@@ -8,11 +8,13 @@ import {
   type DocumentData,
   type Firestore,
   type Query,
+  type Transaction,
   type WriteBatch,
 } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { isInScope, type Host, type HostChange, type Transition } from '../domain/host.js';
-import type { HeartbeatWrite } from '../domain/heartbeat.js';
+import type { HeartbeatHost, HeartbeatWrite } from '../domain/heartbeat.js';
+import type { OsquerydState, ScheduleBaseline } from '../domain/telemetry.js';
 import type { OpenIncident } from '../domain/incident.js';
 import { stageEpisodes, type Writer } from './alerts.js';
 import { countFirestore } from '../metrics.js';
@@ -28,6 +30,21 @@ export function hostFromDoc(data: DocumentData): Host {
   const host = { ...data } as Record<string, unknown>;
   for (const f of DATE_FIELDS) if (host[f] instanceof Timestamp) host[f] = (host[f] as Timestamp).toDate();
   return host as unknown as Host;
+}
+
+const toDate = (v: unknown) => (v instanceof Timestamp ? v.toDate() : (v as Date));
+
+/** A host document with osquery's telemetry fields (hosts/{id}.osqueryd, .querySchedule), times as dates. */
+export function heartbeatHostFromDoc(data: DocumentData): HeartbeatHost {
+  const o = data.osqueryd as (OsquerydState & { at: unknown }) | undefined;
+  const q = data.querySchedule as (ScheduleBaseline & { at: unknown }) | undefined;
+  return {
+    ...hostFromDoc(data),
+    osqueryd: o
+      ? { ...o, at: toDate(o.at), episode: o.episode ? { ...o.episode, since: toDate(o.episode.since) } : null }
+      : null,
+    querySchedule: q ? { ...q, at: toDate(q.at) } : null,
+  };
 }
 
 /** Firestore stores Dates as Timestamps; transitions go to the subcollection with an id that orders them. */
@@ -268,32 +285,56 @@ export async function writeHostChanges(
   return { changesWritten, alertKeys, lost };
 }
 
+type HeartbeatUpdate = Extract<HeartbeatWrite, { write: 'update' }>;
+
 /**
- * Records a host's newest log line (logHeartbeat) in a transaction: `plan` says what to write to the host
- * as read (shared/domain/heartbeat.ts planHeartbeatWrite). A state change owns lastLogAt: it is written
- * with it.
+ * Stages one heartbeat write: the fields (and, when it ends a silent episode, the state change with its
+ * transition) on the host, and the alert episodes they open or close, in the same commit.
+ */
+function stageHeartbeat(
+  writer: Transaction | WriteBatch,
+  db: Firestore,
+  instanceId: string,
+  planned: HeartbeatUpdate,
+  readAt?: Timestamp,
+): string[] {
+  const ref = db.collection(HOSTS).doc(instanceId);
+  const data = { ...(planned.change?.host ?? {}), ...planned.fields } as Record<string, unknown>;
+  if (readAt) (writer as WriteBatch).update(ref, data, { lastUpdateTime: readAt });
+  else (writer as Transaction).update(ref, data);
+  const transition = planned.change?.transition;
+  if (transition)
+    (writer as Writer).set(
+      ref.collection(TRANSITIONS).doc(transitionId(transition)),
+      transition as unknown as DocumentData,
+    );
+  return [
+    ...(planned.change ? stageEpisodes(writer, planned.change.episodes, db) : []),
+    ...stageEpisodes(writer, planned.episodes, db),
+  ];
+}
+
+/**
+ * Records a host's log lines (logHeartbeat) in a transaction: `plan` says what to write to the host as
+ * read (shared/domain/heartbeat.ts planHeartbeatWrite): lastLogAt, osquery's telemetry fields, and the
+ * state change that ends a silent episode, with the alert episodes they open or close.
  */
 export async function recordHeartbeat(
   instanceId: string,
-  plan: (host: Host) => HeartbeatWrite,
+  plan: (host: HeartbeatHost) => HeartbeatWrite,
   db: Firestore = clients.firestore(),
-): Promise<{ known: boolean; written: boolean; endedSilence: boolean; alertKeys: string[] }> {
+): Promise<{ known: boolean; written: HeartbeatUpdate | null; alertKeys: string[] }> {
   const ref = db.collection(HOSTS).doc(instanceId);
   countFirestore('transactions');
   return db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);
     countFirestore('reads');
-    if (!snapshot.exists) return { known: false, written: false, endedSilence: false, alertKeys: [] };
-    const host = hostFromDoc(snapshot.data()!);
-    const planned = plan(host);
-    if (planned.write === 'nothing') return { known: true, written: false, endedSilence: false, alertKeys: [] };
-    if (planned.write === 'change') {
-      const alertKeys = stageChange(tx, db, host, planned.change, true);
-      return { known: true, written: true, endedSilence: true, alertKeys };
-    }
-    tx.update(ref, { lastLogAt: planned.lastLogAt, updatedAt: planned.updatedAt });
-    countFirestore('writes');
-    return { known: true, written: true, endedSilence: false, alertKeys: [] };
+    if (!snapshot.exists) return { known: false, written: null, alertKeys: [] };
+    const planned = plan(heartbeatHostFromDoc(snapshot.data()!));
+    if (planned.write === 'nothing') return { known: true, written: null, alertKeys: [] };
+    const alertKeys = stageHeartbeat(tx, db, instanceId, planned);
+    countFirestore('writes', planned.change?.transition ? 2 : 1);
+    return { known: true, written: planned, alertKeys };
   });
 }
 
@@ -301,38 +342,38 @@ export async function recordHeartbeat(
 export async function readHosts(
   instanceIds: string[],
   db: Firestore = clients.firestore(),
-): Promise<Map<string, { host: Host; updateTime: Timestamp }>> {
+): Promise<Map<string, { host: HeartbeatHost; updateTime: Timestamp }>> {
   if (instanceIds.length === 0) return new Map();
   const snapshots = await db.getAll(...instanceIds.map((id) => db.collection(HOSTS).doc(id)));
   countFirestore('reads', snapshots.length);
   return new Map(
-    snapshots.filter((s) => s.exists).map((s) => [s.id, { host: hostFromDoc(s.data()!), updateTime: s.updateTime! }]),
+    snapshots
+      .filter((s) => s.exists)
+      .map((s) => [s.id, { host: heartbeatHostFromDoc(s.data()!), updateTime: s.updateTime! }]),
   );
 }
 
 /**
- * Moves many hosts' lastLogAt forward in one commit, each only if its document is still as it was read.
- * False when any of them changed in between (nothing is written then; the caller decides again).
+ * Writes many hosts' heartbeat writes (and the episodes they open or close) in one commit, each only if its
+ * document is still as it was read. False when any of them changed in between (nothing is written then;
+ * the caller decides again). At most 500 operations: a write is the host and up to two episodes.
  */
-export async function advanceLastLogAt(
-  advances: Array<{ instanceId: string; lastLogAt: Date; readAt: Timestamp }>,
-  now: Date,
+export async function writeHeartbeats(
+  writes: Array<{ instanceId: string; planned: HeartbeatUpdate; readAt: Timestamp }>,
   db: Firestore = clients.firestore(),
-): Promise<boolean> {
-  if (advances.length === 0) return true;
+): Promise<{ committed: boolean; alertKeys: string[] }> {
+  if (writes.length === 0) return { committed: true, alertKeys: [] };
   const batch = db.batch();
-  for (const a of advances)
-    batch.update(
-      db.collection(HOSTS).doc(a.instanceId),
-      { lastLogAt: a.lastLogAt, updatedAt: now },
-      { lastUpdateTime: a.readAt },
-    );
+  const alertKeys = writes.flatMap((w) => stageHeartbeat(batch, db, w.instanceId, w.planned, w.readAt));
   try {
     await batch.commit();
-    countFirestore('writes', advances.length);
-    return true;
+    countFirestore(
+      'writes',
+      writes.reduce((n, w) => n + (w.planned.change?.transition ? 2 : 1), 0),
+    );
+    return { committed: true, alertKeys };
   } catch (error) {
-    if (isConditionNotMet(error)) return false;
+    if (isConditionNotMet(error)) return { committed: false, alertKeys: [] };
     throw error;
   }
 }

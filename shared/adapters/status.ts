@@ -142,6 +142,7 @@ export async function openAlerts(
         kind: String(a.kind ?? ''),
         severity: String(a.severity ?? ''),
         host: a.host ?? null,
+        query: a.query ?? null,
         reason: a.reason ?? null,
         since: iso(a.since) ?? '',
         notified: Boolean(a.firing?.sentAt),

@@ -1,7 +1,14 @@
 // Which alerts a host's state change owes (contracts.md: alert messages), pure.
 import type { Host, HostState, Transition } from './host.js';
 
-export type AlertKind = 'host.silent' | 'host.noncompliant' | 'host.blocked' | 'host.performance' | 'rollout.halted';
+export type AlertKind =
+  | 'host.silent'
+  | 'host.noncompliant'
+  | 'host.blocked'
+  | 'host.performance'
+  | 'query.denylisted'
+  | 'query.expensive'
+  | 'rollout.halted';
 export type Severity = 'info' | 'warning' | 'critical';
 
 export const STATE_ALERTS: Partial<Record<HostState, { kind: AlertKind; severity: Severity }>> = {
@@ -17,6 +24,12 @@ export interface AlertHost {
   zone: string;
 }
 
+/** The query a query.* alert is about: a scheduled query of one configuration version. */
+export interface AlertQuery {
+  configVersion: string;
+  name: string;
+}
+
 export interface AlertMessage {
   kind: AlertKind | string;
   status: 'firing' | 'resolved';
@@ -28,6 +41,10 @@ export interface AlertMessage {
   dedupKey: string;
   /** Kind-specific fields (rollout.halted: version, baseline, stage, gate, value, threshold, unit). */
   [detail: string]: unknown;
+  /** host.performance only: who measured it, `osquery` (its own heartbeat) or `monitoring` (Cloud Monitoring). */
+  source?: string;
+  /** query.* alerts only. */
+  query?: AlertQuery;
 }
 
 /** One problem episode of a host: kind + host + when it began. Firestore-safe as a document id. */
@@ -35,9 +52,21 @@ export const episodeKey = (kind: string, instanceId: string, since: Date | strin
   `${kind}:${instanceId}:${new Date(since).getTime()}`;
 
 export interface EpisodeChange {
-  open?: { kind: AlertKind; severity: Severity; dedupKey: string; host: AlertHost; reason: string | null; since: Date };
-  /** The episode this transition ends (found by the state it leaves). */
-  close?: { kind: AlertKind; instanceId: string; previousSince: Date; at: Date };
+  open?: {
+    kind: AlertKind;
+    severity: Severity;
+    dedupKey: string;
+    host: AlertHost | null;
+    reason: string | null;
+    since: Date;
+    source?: string;
+    query?: AlertQuery;
+  };
+  /**
+   * The episode this change ends: found by the state it leaves (kind, host, when that state began), or
+   * named by its key when it is not a host's (query alerts).
+   */
+  close?: { kind: AlertKind; instanceId: string; previousSince: Date; at: Date; dedupKey?: string };
 }
 
 /**
@@ -99,6 +128,8 @@ export interface Episode {
   resolved: { at: Date; sentAt: Date | null } | null;
   /** Kind-specific fields carried by both messages (never overriding the contract's own). */
   details?: Record<string, unknown> | null;
+  source?: string | null;
+  query?: AlertQuery | null;
 }
 
 /** Pure: the message on the alert topic for one of an episode's two messages (contracts.md). */
@@ -114,5 +145,7 @@ export function alertMessage(episode: Episode, status: 'firing' | 'resolved'): A
     since: episode.since.toISOString(),
     at: at.toISOString(),
     dedupKey: episode.dedupKey,
+    ...(episode.source ? { source: episode.source } : {}),
+    ...(episode.query ? { query: episode.query } : {}),
   };
 }

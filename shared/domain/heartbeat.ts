@@ -1,6 +1,22 @@
-// osquery log lines -> which host they came from and how recent its newest line is (pure).
+// osquery log lines -> which host they came from, how recent its newest line is, and what osquery says
+// about its own cost (pure).
+import type { EpisodeChange } from './alerts.js';
 import { planObservation, type Host, type HostChange } from './host.js';
 import { isInstanceId } from './ids.js';
+import {
+  DEFAULT_PERFORMANCE_THRESHOLDS,
+  foldOsqueryd,
+  foldSchedule,
+  performanceEpisodes,
+  telemetryOf,
+  type OsquerydState,
+  type PerformanceThresholds,
+  type QueryStatsIncrement,
+  type ScheduleBaseline,
+  type ScheduleSnapshot,
+  type Telemetry,
+  type WorkerSample,
+} from './telemetry.js';
 
 export interface HostIdentityAttributes {
   instanceId: string;
@@ -20,6 +36,8 @@ export interface ParsedLines {
   newest: number | null;
   lines: number;
   malformed: number;
+  /** The heartbeats' worker samples and the osquery_schedule snapshots among the good lines. */
+  telemetry: Telemetry[];
 }
 
 /** unixTime as a number or numeric string (seconds); calendarTime as a fallback. */
@@ -47,6 +65,7 @@ export function parseLogLines(data: string, now: number, maxFutureMs = 5 * 60_00
   let newest: number | null = null;
   let lines = 0;
   let malformed = 0;
+  const telemetry: Telemetry[] = [];
   const consider = (value: unknown) => {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       malformed += 1;
@@ -60,6 +79,8 @@ export function parseLogLines(data: string, now: number, maxFutureMs = 5 * 60_00
     }
     lines += 1;
     newest = newest === null ? t : Math.max(newest, t);
+    const found = telemetryOf(value);
+    if (found) telemetry.push(found);
   };
   const text = data.trim();
   if (text.startsWith('[')) {
@@ -67,7 +88,7 @@ export function parseLogLines(data: string, now: number, maxFutureMs = 5 * 60_00
       const array = JSON.parse(text) as unknown;
       if (Array.isArray(array)) {
         array.forEach(consider);
-        return { newest, lines, malformed };
+        return { newest, lines, malformed, telemetry };
       }
     } catch {
       // fall through to line-by-line
@@ -81,7 +102,7 @@ export function parseLogLines(data: string, now: number, maxFutureMs = 5 * 60_00
       malformed += 1;
     }
   }
-  return { newest, lines, malformed };
+  return { newest, lines, malformed, telemetry };
 }
 
 export interface HeartbeatPlan {
@@ -109,30 +130,81 @@ export function planHeartbeat(
   return { write: due, endsSilence: false };
 }
 
-/** What recording a heartbeat writes to a host read in a transaction. */
+/** A host document as logHeartbeat reads it: the host and osquery's telemetry fields (README: contracts). */
+export interface HeartbeatHost extends Host {
+  osqueryd: OsquerydState | null;
+  querySchedule: ScheduleBaseline | null;
+}
+
+/** What an instance holds for a host between its writes: the newest line time and the telemetry not yet written. */
+export interface PendingHeartbeat {
+  newest: number;
+  samples: readonly WorkerSample[];
+  snapshots: readonly ScheduleSnapshot[];
+}
+
+/** The host fields a heartbeat write sets (lastLogAt only forward). */
+export interface HeartbeatFields {
+  lastLogAt?: Date;
+  osqueryd?: OsquerydState;
+  querySchedule?: ScheduleBaseline;
+  updatedAt: Date;
+}
+
+/** What recording a heartbeat writes to a host as read (in a transaction, or conditioned on its update time). */
 export type HeartbeatWrite =
   | { write: 'nothing' }
-  /** lastLogAt moves forward; nothing else changes. */
-  | { write: 'lastLogAt'; lastLogAt: Date; updatedAt: Date }
-  /** A silent host reports again: its state change (and the alert episode it closes), lastLogAt with it. */
-  | { write: 'change'; change: HostChange };
+  | {
+      write: 'update';
+      fields: HeartbeatFields;
+      /** A silent host reports again: its state change (and the host.silent episode it closes), written with the fields. */
+      change: HostChange | null;
+      /** host.performance (source osquery) episodes the telemetry opens or closes, written with the fields. */
+      episodes: EpisodeChange;
+      /** What the schedule snapshots add to queryStats once the write is committed (buffered, written per window). */
+      stats: QueryStatsIncrement[];
+    };
 
-/** Pure: what a heartbeat writes to the host as read: planHeartbeat's answer, as a write. */
+/** The configuration version statistics are kept under for a host whose version is not known yet. */
+export const UNKNOWN_VERSION = 'none';
+
+/**
+ * Pure: what a heartbeat writes to the host as read: lastLogAt forward (planHeartbeat), the osqueryd field
+ * and its host.performance episode from the heartbeats' worker samples, the schedule baseline and the
+ * statistics from the osquery_schedule snapshots: one write, coalesced to one per window like lastLogAt
+ * (only the write that ends a silent episode is never held back).
+ */
 export function planHeartbeatWrite(
-  host: Host,
-  newest: number,
+  host: HeartbeatHost,
+  pending: PendingHeartbeat,
   lastWrittenAt: number | null,
   now: Date,
   windowMs: number,
   cause: string,
+  thresholds: PerformanceThresholds = DEFAULT_PERFORMANCE_THRESHOLDS,
 ): HeartbeatWrite {
-  const plan = planHeartbeat(host, newest, lastWrittenAt, now.getTime(), windowMs);
-  if (!plan.write) return { write: 'nothing' };
-  const lastLogAt = new Date(newest);
-  if (!plan.endsSilence) return { write: 'lastLogAt', lastLogAt, updatedAt: now };
+  const plan = planHeartbeat(host, pending.newest, lastWrittenAt, now.getTime(), windowMs);
+  const due = lastWrittenAt === null || now.getTime() - lastWrittenAt >= windowMs;
+  if (!due && !plan.endsSilence) return { write: 'nothing' };
+  const osqueryd = foldOsqueryd(host.osqueryd, pending.samples, thresholds);
+  const schedule = foldSchedule(host.querySchedule, pending.snapshots, host.configVersion ?? UNKNOWN_VERSION);
+  if (!plan.write && !osqueryd.next && !schedule.next) return { write: 'nothing' };
+  const fields: HeartbeatFields = { updatedAt: now };
+  if (plan.write) fields.lastLogAt = new Date(pending.newest);
+  if (osqueryd.next) fields.osqueryd = osqueryd.next;
+  if (schedule.next) fields.querySchedule = schedule.next;
   // silent -> reporting is always a change.
-  const change = planObservation(host, host, { state: 'reporting', reason: null }, now, cause)!;
-  return { write: 'change', change: { ...change, host: { ...change.host, lastLogAt } } };
+  const change = plan.endsSilence
+    ? planObservation(host, host, { state: 'reporting', reason: null }, now, cause)
+    : null;
+  const identity = { instanceId: host.instanceId, name: host.name, project: host.project, zone: host.zone };
+  return {
+    write: 'update',
+    fields,
+    change: change && { ...change, host: { ...change.host, lastLogAt: fields.lastLogAt ?? host.lastLogAt } },
+    episodes: performanceEpisodes(identity, osqueryd),
+    stats: schedule.increments,
+  };
 }
 
 /**

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { STATES_FOR_DISPLAY, type HostState } from './host.js';
 import type { StagedRollout } from './rollout.js';
+import type { OsqueryCostStatus, QuerySummary } from './telemetry.js';
 import {
   NEEDS_ACTION_STATES,
   type FleetStatus,
@@ -58,6 +59,8 @@ export interface AlertRow {
   kind: string;
   severity: string;
   host: { instanceId: string; name: string; project: string; zone: string } | null;
+  /** query.* alerts: the query of a configuration version they are about. */
+  query?: { configVersion: string; name: string } | null;
   reason: string | null;
   since: string;
   /** The firing message went out (false: owed, a publish failed and the next flush sends it). */
@@ -141,6 +144,8 @@ export function rolloutStagesView(r: StagedRollout): RolloutStagesView {
     },
   };
 }
+/** A host where osqueryd costs most, as status/osquery lists it. */
+export type OsqueryCostHost = OsqueryCostStatus['topHosts']['cpu'][number];
 
 export interface StatusInputs {
   fleet: FleetStatus | null;
@@ -151,6 +156,8 @@ export interface StatusInputs {
   /** The staged rollout under way, else the current version's (null: none staged). */
   stages?: RolloutStagesView | null;
   alerts: { open: number; shown: AlertRow[] };
+  /** status/osquery; absent or null before the first audit run closes with it. */
+  osqueryCost?: OsqueryCostStatus | null;
   filters: StatusFilters;
   now: Date;
 }
@@ -197,9 +204,15 @@ export interface StatusView {
   };
   osquery: {
     versions: Array<{ version: string; hosts: number }>;
-    /** The telemetry issue fills these in (hosts and queries by osqueryd cost); null until then. */
-    topHosts: null;
-    topQueries: null;
+    /**
+     * Where osqueryd costs most, from status/osquery (written at each audit run's close); null before the
+     * first: the hosts by CPU over their last heartbeat interval (measured ones) and by memory...
+     */
+    topHosts: { cpu: OsqueryCostHost[]; memory: OsqueryCostHost[] } | null;
+    /** ...the most expensive queries (every configuration version), by cost... */
+    topQueries: QuerySummary[] | null;
+    /** ...and what they are: the run that wrote them, when, the hours the query figures cover, the queries measured. */
+    cost: { runId: string; at: string; hours: number; queries: number } | null;
   };
   alerts: { open: number; shown: AlertRow[] };
 }
@@ -278,8 +291,21 @@ export function buildStatusView(i: StatusInputs): StatusView {
     },
     osquery: {
       versions: sorted(fleet?.osqueryVersions ?? {}).map(({ k, n }) => ({ version: k, hosts: n })),
-      topHosts: null,
-      topQueries: null,
+      topHosts: i.osqueryCost
+        ? {
+            cpu: i.osqueryCost.topHosts.cpu.filter((h) => h.cpuPercent !== null),
+            memory: i.osqueryCost.topHosts.memory,
+          }
+        : null,
+      topQueries: i.osqueryCost?.topQueries ?? null,
+      cost: i.osqueryCost
+        ? {
+            runId: i.osqueryCost.runId,
+            at: i.osqueryCost.at,
+            hours: i.osqueryCost.hours,
+            queries: i.osqueryCost.queries,
+          }
+        : null,
     },
     alerts: i.alerts,
   };

@@ -8,6 +8,7 @@
 // (VmRSS x 1024), start_time seconds since the epoch; osquery_schedule.user_time/system_time/wall_time_ms
 // are cumulative milliseconds and output_size cumulative bytes, all since the worker process started.
 import { HEARTBEAT_QUERY, SCHEDULE_QUERY } from '../osquery/log-routing.js';
+import { episodeKey, type AlertHost, type EpisodeChange } from './alerts.js';
 
 // --- Reading log lines --------------------------------------------------------------------------
 
@@ -175,7 +176,8 @@ export function cpuStep(
   if (sample.userMs < baseline.userMs || sample.systemMs < baseline.systemMs) return { kind: 'reset' };
   const cpuMs = sample.userMs - baseline.userMs + (sample.systemMs - baseline.systemMs);
   const intervalMs = sample.at - baseline.at;
-  return { kind: 'interval', cpuPercent: (cpuMs / intervalMs) * 100, intervalMs };
+  // Rounded to a thousandth of a percent: more is noise (CPU time comes in 10 ms ticks), less is not stored.
+  return { kind: 'interval', cpuPercent: Math.round((cpuMs / intervalMs) * 100_000) / 1000, intervalMs };
 }
 
 export interface PerformanceThresholds {
@@ -294,6 +296,76 @@ export function decideOsqueryd(
   return { step: step.kind, next, fire, resolve };
 }
 
+/** What several heartbeats of a host, written together, do to its `osqueryd` field and its episode. */
+export interface OsquerydFold {
+  /** The field to write; null when every sample was stale. */
+  next: OsquerydState | null;
+  /** The episode open after the samples that was not open before them: it fires. */
+  open: { since: Date; cause: PerformanceCause; reason: string } | null;
+  /** The episode open before the samples and closed after them: it resolves. */
+  close: { since: Date; at: Date; reason: string } | null;
+}
+
+/**
+ * Pure: the heartbeats a host sent since its last write (a write window holds one in production, several
+ * when deliveries pile up), in time order through decideOsqueryd, so consecutive heartbeats count exactly
+ * however they were coalesced. The write carries the net change of the episode: one that opened and
+ * closed between two writes (within one write window, only in a backlog of old heartbeats) is over by the
+ * time it is seen and does not alert.
+ */
+export function foldOsqueryd(
+  previous: OsquerydState | null,
+  samples: readonly WorkerSample[],
+  thresholds: PerformanceThresholds = DEFAULT_PERFORMANCE_THRESHOLDS,
+): OsquerydFold {
+  let state = previous;
+  let changed = false;
+  let fire: OsquerydDecision['fire'] = null;
+  let resolve: OsquerydDecision['resolve'] = null;
+  const before = previous?.episode ?? null;
+  for (const sample of [...samples].sort((a, b) => a.at - b.at)) {
+    const d = decideOsqueryd(state, sample, thresholds);
+    if (!d.next) continue;
+    state = d.next;
+    changed = true;
+    if (d.fire) fire = d.fire;
+    if (d.resolve && before && d.resolve.since.getTime() === before.since.getTime()) resolve ??= d.resolve;
+  }
+  const after = state?.episode ?? null;
+  const same = before !== null && after !== null && before.since.getTime() === after.since.getTime();
+  return {
+    next: changed ? state : null,
+    open: after && !same ? fire : null,
+    close: before && !same ? resolve : null,
+  };
+}
+
+/** host.performance from osquery's own heartbeats: a warning, like Cloud Monitoring's. */
+export const PERFORMANCE_SOURCE = 'osquery';
+
+/** Pure: the host.performance (source osquery) episode records a fold opens or closes. */
+export function performanceEpisodes(host: AlertHost, fold: OsquerydFold): EpisodeChange {
+  const change: EpisodeChange = {};
+  if (fold.close)
+    change.close = {
+      kind: 'host.performance',
+      instanceId: host.instanceId,
+      previousSince: fold.close.since,
+      at: fold.close.at,
+    };
+  if (fold.open)
+    change.open = {
+      kind: 'host.performance',
+      severity: 'warning',
+      dedupKey: episodeKey('host.performance', host.instanceId, fold.open.since),
+      host,
+      reason: fold.open.reason,
+      since: fold.open.since,
+      source: PERFORMANCE_SOURCE,
+    };
+  return change;
+}
+
 // --- Query cost per host: osquery_schedule deltas -------------------------------------------------
 
 export interface QueryBaselineEntry {
@@ -333,6 +405,12 @@ export interface ScheduleStep {
    * newer than the baseline, ignored.
    */
   kind: 'interval' | 'restart' | 'first' | 'stale';
+  /**
+   * The time the deltas cover, ms: since the baseline (interval), since the worker started (restart,
+   * first: the snapshot names its worker); null when unknown (an older bundle's snapshot without
+   * worker columns after a restart or as a first), and then no totals are attributed.
+   */
+  spanMs: number | null;
   /** The baseline to keep; null when stale (nothing to write). */
   next: ScheduleBaseline | null;
   /** One per query in the snapshot; empty when stale. */
@@ -343,7 +421,7 @@ const COUNTERS = ['executions', 'outputBytes', 'userMs', 'systemMs', 'wallMs'] a
 
 /** Pure: an osquery_schedule snapshot against the host's baseline -> per-query deltas and the next baseline. */
 export function scheduleStep(baseline: ScheduleBaseline | null, snapshot: ScheduleSnapshot): ScheduleStep {
-  if (baseline && snapshot.at <= baseline.at.getTime()) return { kind: 'stale', next: null, deltas: [] };
+  if (baseline && snapshot.at <= baseline.at.getTime()) return { kind: 'stale', spanMs: null, next: null, deltas: [] };
   let kind: ScheduleStep['kind'] = baseline ? 'interval' : 'first';
   if (baseline) {
     const otherWorker = baseline.worker && snapshot.worker && !sameWorker(baseline.worker, snapshot.worker);
@@ -376,14 +454,48 @@ export function scheduleStep(baseline: ScheduleBaseline | null, snapshot: Schedu
     });
     queries[query] = counters;
   }
-  return { kind, next: { at: new Date(snapshot.at), worker: snapshot.worker, queries }, deltas };
+  const sinceStart = snapshot.worker ? snapshot.at - snapshot.worker.startTime * 1000 : null;
+  const spanMs =
+    kind === 'interval'
+      ? snapshot.at - baseline!.at.getTime()
+      : sinceStart !== null && sinceStart > 0
+        ? sinceStart
+        : null;
+  return { kind, spanMs, next: { at: new Date(snapshot.at), worker: snapshot.worker, queries }, deltas };
+}
+
+/** What a host's schedule snapshots since its last write do: the baseline to keep and the statistics they add. */
+export interface ScheduleFold {
+  /** The baseline to write; null when every snapshot was stale. */
+  next: ScheduleBaseline | null;
+  increments: QueryStatsIncrement[];
+}
+
+/** Pure: the snapshots in time order through scheduleStep, their statistics on the host's configuration version. */
+export function foldSchedule(
+  baseline: ScheduleBaseline | null,
+  snapshots: readonly ScheduleSnapshot[],
+  configVersion: string,
+): ScheduleFold {
+  let current = baseline;
+  let changed = false;
+  const increments: QueryStatsIncrement[] = [];
+  for (const snapshot of [...snapshots].sort((a, b) => a.at - b.at)) {
+    const step = scheduleStep(current, snapshot);
+    if (!step.next) continue;
+    current = step.next;
+    changed = true;
+    increments.push(...statsIncrements(step, configVersion));
+  }
+  return { next: changed ? current : null, increments };
 }
 
 // --- Fleet statistics per (configVersion, query) ----------------------------------------------------
 //
 // queryStats/{configVersion}~{query} holds, per UTC hour of snapshot time (`windows.h2026112712`), counters
-// that only ever grow by increments: host snapshots, executions, output bytes, CPU and wall ms, denylisted
-// host snapshots, and two log-scale histograms of per-host ms per execution (user, system). Increments
+// that only ever grow by increments: host snapshots, executions, output bytes, CPU and wall ms and the
+// time they cover (spanMs, for rates per host and hour), denylisted host snapshots, and two log-scale
+// histograms of per-host ms per execution (user, system). Increments
 // commute, so any number of logHeartbeat instances can buffer them and write one update per document per
 // write window. A host lands in the window of its own snapshot (hourly, so about once per window): no
 // per-host memory of past contributions is needed, a lost or late update costs one sample rather than a
@@ -447,6 +559,8 @@ export interface QueryWindow {
   userMs: number;
   systemMs: number;
   wallMs: number;
+  /** The time the totals above cover, summed over host snapshots (ms). */
+  spanMs: number;
   /** Host snapshots where it was denylisted. */
   denylisted: number;
   user: Histogram;
@@ -459,6 +573,8 @@ export interface QueryStatsDoc {
   query: string;
   interval: number | null;
   windows: Record<string, Partial<QueryWindow>>;
+  /** Open query alert episodes: kind -> when the episode began. */
+  alerts?: Partial<Record<QueryAlertKind, Date>>;
 }
 
 /** Firestore document id: `{configVersion}~{query}` (a `/` in a name is escaped, ids cannot hold it). */
@@ -499,9 +615,12 @@ export function statsIncrements(step: ScheduleStep, configVersion: string): Quer
       inc[`${w}.measured`] = 1;
       inc[`${w}.user.b${costBucket(d.userMsPerExecution!)}`] = 1;
       inc[`${w}.system.b${costBucket(d.systemMsPerExecution!)}`] = 1;
-      // A first snapshot's counts span the worker's whole life: its cost per execution is a fair sample,
-      // its totals belong to no window.
-      if (step.kind !== 'first') for (const k of COUNTERS) if (d[k] > 0) inc[`${w}.${k}`] = d[k];
+    }
+    // Totals with the time they cover, so rates are per host and hour whatever the span (an hour between
+    // snapshots, or a worker's whole life on a first snapshot); without a known span, none.
+    if (step.spanMs !== null) {
+      inc[`${w}.spanMs`] = step.spanMs;
+      for (const k of COUNTERS) if (d[k] > 0) inc[`${w}.${k}`] = d[k];
     }
     return {
       id: queryStatsId(configVersion, d.query),
@@ -550,6 +669,7 @@ const emptyWindow = (): QueryWindow => ({
   userMs: 0,
   systemMs: 0,
   wallMs: 0,
+  spanMs: 0,
   denylisted: 0,
   user: {},
   system: {},
@@ -559,18 +679,21 @@ const emptyWindow = (): QueryWindow => ({
 export function mergeWindows(windows: Array<Partial<QueryWindow>>): QueryWindow {
   const out = emptyWindow();
   for (const w of windows) {
-    for (const k of ['snapshots', 'measured', 'denylisted', ...COUNTERS] as const) out[k] += w[k] ?? 0;
+    for (const k of ['snapshots', 'measured', 'denylisted', 'spanMs', ...COUNTERS] as const) out[k] += w[k] ?? 0;
     for (const h of ['user', 'system'] as const)
       for (const [b, n] of Object.entries(w[h] ?? {})) out[h][b] = (out[h][b] ?? 0) + n;
   }
   return out;
 }
 
-/** The complete hour windows before `now`, newest first. */
+/** The windows of the last `hours` hours: the current (incomplete) one and the `hours` before it, newest first. */
 export function recentWindows(now: number | Date, hours: number): string[] {
   const current = windowStart(windowOf(now));
-  return Array.from({ length: hours }, (_, i) => windowOf(current - (i + 1) * 3_600_000));
+  return Array.from({ length: hours + 1 }, (_, i) => windowOf(current - i * 3_600_000));
 }
+
+/** How long query statistics are kept: two days of hourly windows. */
+export const QUERY_STATS_KEEP_HOURS = 48;
 
 /** Windows older than `keepHours` complete hours: to delete. */
 export function expiredWindows(doc: Pick<QueryStatsDoc, 'windows'>, now: number | Date, keepHours: number): string[] {
@@ -598,13 +721,19 @@ export interface QuerySummary {
   configVersion: string;
   query: string;
   interval: number | null;
-  /** Complete hours summarized. */
+  /** Hours summarized: the current window and this many before it. */
   hours: number;
-  /** Host snapshots where the query ran (the percentiles' sample count). */
+  /** Host snapshots that listed it in one window, at most: each host snapshots once an hour. */
   hosts: number;
+  /** Host snapshots where it ran: the percentiles' sample count. */
+  samples: number;
+  /** Executions and output per host and hour: totals over the time they cover. */
+  executionsPerHostHour: number;
+  outputBytesPerHostHour: number;
+  /** The same for the fleet: per host and hour x hosts. */
   executionsPerHour: number;
   outputBytesPerHour: number;
-  /** ms per execution across hosts (within PERCENTILE_PRECISION); null when it never ran. */
+  /** ms per execution across host snapshots (within PERCENTILE_PRECISION); null when it never ran. */
   userP50: number | null;
   userP95: number | null;
   systemP50: number | null;
@@ -612,36 +741,46 @@ export interface QuerySummary {
   /** user + system: Fleet's indicator at p50, and the same at p95. */
   cpuP50: number | null;
   cpuP95: number | null;
-  /** Hosts that had the query denylisted (host snapshots per hour). */
+  /** Hosts that had it denylisted by the watchdog (host snapshots in one window, at most). */
   denylistedHosts: number;
   class: QueryClass;
 }
 
 const plus = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b);
 
-/** Pure: the summary of a queryStats document over the last `hours` complete hours before `now`. */
+/**
+ * Pure: the summary of a queryStats document over the current window and the `hours` before it (by
+ * default the last one to two hours: a summary is never empty just because an hour began).
+ */
 export function summarizeQuery(doc: QueryStatsDoc, now: number | Date, hours = 1): QuerySummary {
-  const w = mergeWindows(recentWindows(now, hours).map((id) => doc.windows[id] ?? {}));
+  const windows = recentWindows(now, hours).map((id) => doc.windows[id] ?? {});
+  const w = mergeWindows(windows);
   const userP50 = percentile(w.user, 0.5);
   const systemP50 = percentile(w.system, 0.5);
   const userP95 = percentile(w.user, 0.95);
   const systemP95 = percentile(w.system, 0.95);
   const cpuP50 = plus(userP50, systemP50);
+  const hostHours = w.spanMs / 3_600_000;
+  const hosts = Math.max(0, ...windows.map((x) => x.snapshots ?? 0));
+  const perHostHour = (total: number) => (hostHours > 0 ? total / hostHours : 0);
   return {
     configVersion: doc.configVersion,
     query: doc.query,
     interval: doc.interval,
     hours,
-    hosts: w.measured,
-    executionsPerHour: w.executions / hours,
-    outputBytesPerHour: w.outputBytes / hours,
+    hosts,
+    samples: w.measured,
+    executionsPerHostHour: perHostHour(w.executions),
+    outputBytesPerHostHour: perHostHour(w.outputBytes),
+    executionsPerHour: perHostHour(w.executions) * hosts,
+    outputBytesPerHour: perHostHour(w.outputBytes) * hosts,
     userP50,
     userP95,
     systemP50,
     systemP95,
     cpuP50,
     cpuP95: plus(userP95, systemP95),
-    denylistedHosts: w.denylisted / hours,
+    denylistedHosts: Math.max(0, ...windows.map((x) => x.denylisted ?? 0)),
     class: classify(cpuP50),
   };
 }
@@ -668,7 +807,7 @@ export function queryAlertsOf(
   const out: Partial<Record<QueryAlertKind, string>> = {};
   if (s.denylistedHosts > 0)
     out['query.denylisted'] =
-      `${s.query} (${s.configVersion}) denylisted by the watchdog on ${Math.ceil(s.denylistedHosts)} host(s)`;
+      `${s.query} (${s.configVersion}) denylisted by the watchdog on ${s.denylistedHosts} host(s)`;
   if (s.cpuP95 !== null && s.cpuP95 > thresholds.expensiveP95Ms)
     out['query.expensive'] =
       `${s.query} (${s.configVersion}) costs ${Math.round(s.cpuP95)} ms CPU per run at p95 (threshold ${thresholds.expensiveP95Ms} ms)`;
@@ -708,4 +847,129 @@ export function queryAlertChanges(
       });
   }
   return changes;
+}
+
+/** query.* alerts say what to look at; neither stops a host from reporting. */
+const QUERY_ALERT_SEVERITY = 'warning' as const;
+
+/** The episode key of a query alert: kind, the queryStats document, when it began. */
+export const queryEpisodeKey = (kind: QueryAlertKind, statsId: string, since: Date) => episodeKey(kind, statsId, since);
+
+/** What the audit's run close does to one queryStats document. */
+export interface QueryStatsPlan {
+  summary: QuerySummary;
+  /** The open episodes after this evaluation (the document's `alerts`). */
+  alerts: Partial<Record<QueryAlertKind, Date>>;
+  /** The episode records to write with it: one firing or resolved change each. */
+  episodes: EpisodeChange[];
+  /** Windows past QUERY_STATS_KEEP_HOURS, to delete. */
+  expired: string[];
+  /** Nothing left (every window expired, no open episode): delete the document. */
+  remove: boolean;
+  /** Something to write. */
+  changed: boolean;
+}
+
+/**
+ * Pure: a queryStats document at the audit's run close: its summary over the last hours, the query
+ * alerts that open or close (episodes kept on the document, so a second evaluation opens nothing twice),
+ * and the windows to expire.
+ */
+export function planQueryStats(
+  id: string,
+  doc: QueryStatsDoc,
+  now: Date,
+  thresholds: QueryAlertThresholds = DEFAULT_QUERY_ALERT_THRESHOLDS,
+  keepHours = QUERY_STATS_KEEP_HOURS,
+): QueryStatsPlan {
+  const summary = summarizeQuery(doc, now);
+  const open = { ...(doc.alerts ?? {}) };
+  const episodes: EpisodeChange[] = [];
+  const query = { configVersion: doc.configVersion, name: doc.query };
+  for (const c of queryAlertChanges(open, summary, now, thresholds)) {
+    const dedupKey = queryEpisodeKey(c.kind, id, c.since);
+    if (c.status === 'firing') {
+      open[c.kind] = c.since;
+      episodes.push({
+        open: {
+          kind: c.kind,
+          severity: QUERY_ALERT_SEVERITY,
+          dedupKey,
+          host: null,
+          reason: c.reason,
+          since: c.since,
+          query,
+        },
+      });
+    } else {
+      delete open[c.kind];
+      episodes.push({ close: { kind: c.kind, instanceId: '', previousSince: c.since, at: now, dedupKey } });
+    }
+  }
+  const expired = expiredWindows(doc, now, keepHours);
+  const remove = expired.length === Object.keys(doc.windows).length && Object.keys(open).length === 0;
+  return { summary, alerts: open, episodes, expired, remove, changed: episodes.length > 0 || expired.length > 0 };
+}
+
+// --- Where osqueryd costs most ---------------------------------------------------------------------
+
+/** A host's osqueryd cost, as hosts/{id}.osqueryd keeps it. */
+export interface HostCost {
+  instanceId: string;
+  name: string;
+  project: string;
+  zone: string;
+  configVersion: string | null;
+  /** Over the last heartbeat interval; null right after a first sample or a restart. */
+  cpuPercent: number | null;
+  rssBytes: number;
+  at: Date;
+  /** A host.performance (source osquery) episode is open. */
+  alerting: boolean;
+}
+
+/** Most expensive first (p95 CPU, then p50, then executions per host and hour); queries that never ran last. */
+export function byCost(a: QuerySummary, b: QuerySummary): number {
+  return (
+    (b.cpuP95 ?? -1) - (a.cpuP95 ?? -1) ||
+    (b.cpuP50 ?? -1) - (a.cpuP50 ?? -1) ||
+    b.executionsPerHostHour - a.executionsPerHostHour ||
+    a.query.localeCompare(b.query) ||
+    a.configVersion.localeCompare(b.configVersion)
+  );
+}
+
+/** status/osquery: the status page's view of osquery's cost, written at each audit run's close. */
+export interface OsqueryCostStatus {
+  runId: string;
+  at: string;
+  /** The summaries cover the current hour and this many before it. */
+  hours: number;
+  topHosts: { cpu: Array<Omit<HostCost, 'at'> & { at: string }>; memory: Array<Omit<HostCost, 'at'> & { at: string }> };
+  /** The most expensive queries of every configuration version with statistics, by cost. */
+  topQueries: QuerySummary[];
+  /** Queries (per version) with statistics in those hours. */
+  queries: number;
+}
+
+/** How many hosts and queries the status page lists. */
+export const STATUS_TOP = 10;
+
+/** Pure: the snapshot from the top hosts and every query's summary (those with samples or denylisted). */
+export function osqueryCostStatus(
+  runId: string,
+  now: Date,
+  hosts: { cpu: HostCost[]; memory: HostCost[] },
+  summaries: QuerySummary[],
+): OsqueryCostStatus {
+  const row = (h: HostCost) => ({ ...h, at: h.at.toISOString() });
+  const seen = summaries.filter((s) => s.samples > 0 || s.denylistedHosts > 0);
+  return {
+    runId,
+    at: now.toISOString(),
+    hours: summaries[0]?.hours ?? 1,
+    topHosts: { cpu: hosts.cpu.slice(0, STATUS_TOP).map(row), memory: hosts.memory.slice(0, STATUS_TOP).map(row) },
+    topQueries: [...seen].sort(byCost).slice(0, STATUS_TOP),
+    queries: seen.length,
+  };
 }

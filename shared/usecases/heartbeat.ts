@@ -1,10 +1,24 @@
-// logHeartbeat: when each host's osquery logs last arrived.
-import { config } from '../config.js';
+// logHeartbeat: when each host's osquery logs last arrived, and what osquery says about its own cost
+// (hosts/{id}.osqueryd and host.performance from the heartbeat, queryStats from osquery_schedule).
+import { config, performanceThresholds } from '../config.js';
 import { log } from '../log.js';
-import { identityOf, parseLogLines, planHeartbeat, planHeartbeatWrite } from '../domain/heartbeat.js';
+import {
+  identityOf,
+  parseLogLines,
+  planHeartbeatWrite,
+  type HeartbeatWrite,
+  type PendingHeartbeat,
+} from '../domain/heartbeat.js';
+import {
+  addIncrements,
+  type QueryStatsIncrement,
+  type ScheduleSnapshot,
+  type WorkerSample,
+} from '../domain/telemetry.js';
 import type { PubSubMessage } from '../adapters/pubsub.js';
 import type { Timestamp } from '@google-cloud/firestore';
 import * as hosts from '../adapters/hosts.js';
+import { writeQueryStats } from '../adapters/telemetry.js';
 import { deliverAlerts } from './alerts.js';
 
 export type HeartbeatOutcome = 'recorded' | 'coalesced' | 'unchanged' | 'unknown-host' | 'no-identity' | 'no-lines';
@@ -20,13 +34,70 @@ interface HostMemory {
   writtenAt: number | null;
   /** The newest line time this instance has acknowledged or is about to (ms). */
   newest: number;
+  /**
+   * Heartbeat samples and schedule snapshots acknowledged and not yet written. Their counters are
+   * cumulative, so one lost with an instance costs resolution, not correctness: the next one is measured
+   * against the baseline on the host document.
+   */
+  samples: WorkerSample[];
+  snapshots: ScheduleSnapshot[];
   /** The write in flight for this host: messages arriving meanwhile are acknowledged with it. */
   writing: Promise<HeartbeatOutcome> | null;
 }
 const memory = new Map<string, HostMemory>();
 
+/**
+ * queryStats increments of the hosts written, per document, until the stats window ends: then one
+ * write per query document (increments commute, so instances need not agree on anything).
+ */
+const statsBuffer = new Map<string, QueryStatsIncrement>();
+let statsSince: number | null = null;
+let statsFlushing: Promise<number> | null = null;
+
 export function forgetHeartbeatCache(): void {
   memory.clear();
+  statsBuffer.clear();
+  statsSince = null;
+}
+
+/**
+ * Writes the buffered queryStats increments now (one write per query document); the number written.
+ * A failed write keeps them for the next flush: the hosts' baselines have moved on, a redelivery would
+ * not bring them back.
+ */
+export async function flushQueryStats(): Promise<number> {
+  if (statsFlushing) await statsFlushing.catch(() => 0);
+  if (statsBuffer.size === 0) return 0;
+  const increments = [...statsBuffer.values()];
+  statsBuffer.clear();
+  statsSince = null;
+  statsFlushing = writeQueryStats(increments);
+  try {
+    return await statsFlushing;
+  } catch (error) {
+    addIncrements(statsBuffer, increments);
+    statsSince ??= Date.now();
+    throw error;
+  } finally {
+    statsFlushing = null;
+  }
+}
+
+/** Buffers a committed write's statistics; flushes when the buffer is older than the stats window. */
+async function bufferQueryStats(increments: QueryStatsIncrement[], now: number): Promise<void> {
+  if (increments.length > 0) {
+    addIncrements(statsBuffer, increments);
+    statsSince ??= now;
+  }
+  if (statsSince === null || now - statsSince < config().QUERY_STATS_WRITE_WINDOW_SECONDS * 1000) return;
+  try {
+    await flushQueryStats();
+  } catch (error) {
+    log.warn(
+      { err: error, documents: statsBuffer.size },
+      'logHeartbeat: queryStats write failed, kept for the next window',
+    );
+  }
 }
 
 export interface HeartbeatResult {
@@ -52,8 +123,12 @@ export async function recordLogMessage(message: PubSubMessage, now = new Date())
 
   const windowMs = config().HEARTBEAT_WRITE_WINDOW_SECONDS * 1000;
   let host = memory.get(identity.instanceId);
-  if (!host) memory.set(identity.instanceId, (host = { writtenAt: null, newest: 0, writing: null }));
+  if (!host)
+    memory.set(identity.instanceId, (host = { writtenAt: null, newest: 0, samples: [], snapshots: [], writing: null }));
   host.newest = Math.max(host.newest, parsed.newest);
+  for (const t of parsed.telemetry)
+    if (t.kind === 'heartbeat') host.samples.push(t.sample);
+    else host.snapshots.push(t.snapshot);
   if (host.writing) {
     // The write in flight reads `newest` when it plans, and writes again if it recorded nothing while
     // newer lines came in: this line reaches lastLogAt with it. Its failure is this message's too
@@ -61,7 +136,10 @@ export async function recordLogMessage(message: PubSubMessage, now = new Date())
     const outcome = await host.writing;
     return { ...base, outcome: outcome === 'unknown-host' ? outcome : 'coalesced' };
   }
-  if (host.writtenAt !== null && now.getTime() - host.writtenAt < windowMs) return { ...base, outcome: 'coalesced' };
+  if (host.writtenAt !== null && now.getTime() - host.writtenAt < windowMs) {
+    await bufferQueryStats([], now.getTime());
+    return { ...base, outcome: 'coalesced' };
+  }
 
   const cause = `logHeartbeat ${message.messageId ?? ''}`.trim();
   const writing = writeNewest(identity.instanceId, host, windowMs, now, cause);
@@ -94,23 +172,30 @@ async function writeNewest(
   cause: string,
 ): Promise<HeartbeatOutcome> {
   for (let attempt = 0; ; attempt++) {
-    const { outcome, newest } = await queueWrite({
+    const { outcome, newest, written } = await queueWrite({
       instanceId,
-      newest: () => host.newest,
+      pending: () => ({ newest: host.newest, samples: [...host.samples], snapshots: [...host.snapshots] }),
       lastWrittenAt: host.writtenAt,
       windowMs,
       now,
       cause,
     });
     if (outcome === 'recorded') host.writtenAt = now.getTime();
+    if (written) {
+      // What the write carried (or found stale) is done; what arrived while it was in flight waits.
+      const done = new Set<unknown>([...written.samples, ...written.snapshots]);
+      host.samples = host.samples.filter((x) => !done.has(x));
+      host.snapshots = host.snapshots.filter((x) => !done.has(x));
+      await bufferQueryStats(written.stats, now.getTime());
+    }
     if (outcome !== 'unchanged' || host.newest <= newest || attempt >= 3) return outcome;
   }
 }
 
 interface PendingWrite {
   instanceId: string;
-  /** Read when the write is planned: the newest line known by then. */
-  newest: () => number;
+  /** Read when the write is planned: the newest line and the telemetry known by then. */
+  pending: () => PendingHeartbeat;
   lastWrittenAt: number | null;
   windowMs: number;
   now: Date;
@@ -120,12 +205,15 @@ interface PendingWrite {
 // Messages handled concurrently by this instance share one read: their hosts are fetched together
 // (getAll), then each lastLogAt is advanced with a write conditioned on what was read. A message is
 // acknowledged only after its write.
-const MAX_BATCH = 400;
+// At most 500 operations a commit: a host update and up to two host.performance episode records each.
+const MAX_BATCH = 160;
 const BATCH_DELAY_MS = 5;
 interface WriteResult {
   outcome: HeartbeatOutcome;
   /** The line time the write planned with. */
   newest: number;
+  /** The telemetry the committed write (or a decision to write nothing) disposed of, and the statistics it owes. */
+  written?: PendingHeartbeat & { stats: QueryStatsIncrement[] };
 }
 let queue: Array<{ write: PendingWrite; resolve: (r: WriteResult) => void; reject: (e: unknown) => void }> = [];
 let timer: NodeJS.Timeout | undefined;
@@ -146,54 +234,77 @@ function flushQueue(): void {
   void writeBatch(batch);
 }
 
+type Planned = Extract<HeartbeatWrite, { write: 'update' }>;
+
 async function writeBatch(batch: typeof queue): Promise<void> {
   try {
+    const thresholds = performanceThresholds();
     const read = await hosts.readHosts([...new Set(batch.map((b) => b.write.instanceId))]);
     const slow: typeof queue = [];
-    const fast: Array<(typeof queue)[number] & { newest: number }> = [];
+    // One write per host in a commit: a host's messages share one memory, the first planned carries it all.
+    const fast = new Map<
+      string,
+      { items: typeof queue; pending: PendingHeartbeat; planned: Planned; readAt: Timestamp }
+    >();
     for (const item of batch) {
-      const newest = item.write.newest();
-      const found = read.get(item.write.instanceId);
-      if (!found) {
-        item.resolve({ outcome: 'unknown-host', newest });
+      const { write } = item;
+      const pending = write.pending();
+      const same = fast.get(write.instanceId);
+      if (same) {
+        same.items.push(item);
         continue;
       }
-      const plan = planHeartbeat(
+      const found = read.get(write.instanceId);
+      if (!found) {
+        item.resolve({ outcome: 'unknown-host', newest: pending.newest });
+        continue;
+      }
+      const planned = planHeartbeatWrite(
         found.host,
-        newest,
-        item.write.lastWrittenAt,
-        item.write.now.getTime(),
-        item.write.windowMs,
+        pending,
+        write.lastWrittenAt,
+        write.now,
+        write.windowMs,
+        write.cause,
+        thresholds,
       );
-      if (!plan.write) item.resolve({ outcome: 'unchanged', newest });
+      if (planned.write === 'nothing') item.resolve({ outcome: 'unchanged', newest: pending.newest });
       // Ending a silent episode changes state and alerts: a transaction of its own.
-      else if (plan.endsSilence) slow.push(item);
-      else fast.push({ ...item, newest });
+      else if (planned.change) slow.push(item);
+      else fast.set(write.instanceId, { items: [item], pending, planned, readAt: found.updateTime });
     }
-    // One commit for the plain advances, each conditioned on the document being as read.
-    const advances = new Map<string, { instanceId: string; lastLogAt: Date; readAt: Timestamp }>();
-    for (const { write, newest } of fast) {
-      const prior = advances.get(write.instanceId);
-      if (!prior || prior.lastLogAt.getTime() < newest)
-        advances.set(write.instanceId, {
-          instanceId: write.instanceId,
-          lastLogAt: new Date(newest),
-          readAt: read.get(write.instanceId)!.updateTime,
-        });
-    }
-    if (await hosts.advanceLastLogAt([...advances.values()], new Date()))
-      fast.forEach((item) => item.resolve({ outcome: 'recorded', newest: item.newest }));
-    else slow.push(...fast); // someone wrote in between: decide again, one transaction each
+    // One commit for the plain updates, each conditioned on the document being as read.
+    const updates = [...fast.entries()].map(([instanceId, f]) => ({
+      instanceId,
+      planned: f.planned,
+      readAt: f.readAt,
+    }));
+    const committed = await hosts.writeHeartbeats(updates);
+    if (committed.committed) {
+      await deliverAlerts(committed.alertKeys);
+      for (const f of fast.values())
+        f.items.forEach((item, i) =>
+          item.resolve({
+            outcome: 'recorded',
+            newest: f.pending.newest,
+            ...(i === 0 ? { written: { ...f.pending, stats: f.planned.stats } } : {}),
+          }),
+        );
+    } else for (const f of fast.values()) slow.push(...f.items); // someone wrote in between: decide again, one transaction each
     await Promise.all(
       slow.map(async ({ write, resolve, reject }) => {
         try {
           // Planned again on a fresh read, with whatever newer lines arrived meanwhile.
-          const newest = write.newest();
+          const pending = write.pending();
           const result = await hosts.recordHeartbeat(write.instanceId, (host) =>
-            planHeartbeatWrite(host, newest, write.lastWrittenAt, write.now, write.windowMs, write.cause),
+            planHeartbeatWrite(host, pending, write.lastWrittenAt, write.now, write.windowMs, write.cause, thresholds),
           );
           await deliverAlerts(result.alertKeys);
-          resolve({ outcome: !result.known ? 'unknown-host' : result.written ? 'recorded' : 'unchanged', newest });
+          resolve({
+            outcome: !result.known ? 'unknown-host' : result.written ? 'recorded' : 'unchanged',
+            newest: pending.newest,
+            ...(result.written ? { written: { ...pending, stats: result.written.stats } } : {}),
+          });
         } catch (error) {
           reject(error);
         }

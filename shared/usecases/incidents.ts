@@ -108,6 +108,7 @@ export async function handleIncident(notification: Notification, now = new Date(
       dedupKey: key,
       kind: 'host.performance',
       severity: 'warning',
+      source: 'monitoring',
       host: alertHost,
       reason,
       since: started,

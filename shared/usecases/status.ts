@@ -8,6 +8,8 @@ import { buildStatusView, rolloutStagesView, type StatusFilters, type StatusView
 import * as status from '../adapters/status.js';
 import * as hosts from '../adapters/hosts.js';
 import * as rollouts from '../adapters/rollouts.js';
+import { getOsqueryStatus } from '../adapters/telemetry.js';
+import { evaluateQueryCosts } from './telemetry.js';
 import { EVIDENCE_WRITERS, evidenceRow, type EvidenceFormat } from '../views/evidence.js';
 
 /** Open alerts listed on the page (the count covers them all). */
@@ -24,6 +26,9 @@ export async function recordProjectStatus(runId: string, project: string, hosts:
  */
 export async function publishRunStatus(runId: string, now = new Date()): Promise<status.PublishOutcome> {
   const outcome = await status.publishRunStatus(runId, now, mergeFleetStatus);
+  // osquery's cost once per closed run: also on a redelivery when the close's evaluation failed (it rethrew).
+  if (outcome.published ? outcome.latest : outcome.reason === 'already' && (await getOsqueryStatus())?.runId !== runId)
+    await evaluateQueryCosts(runId, now);
   if (outcome.published) {
     const r = outcome.run;
     log.info(
@@ -46,18 +51,20 @@ export async function publishRunStatus(runId: string, now = new Date()): Promise
 /**
  * One page view: status/fleet, the filtered project's snapshot (only with a project filter), the current
  * version's record and the staged rollout under way (its stages, gates and next action as the controller
- * last saw them), and the open alerts (a count and at most ALERTS_SHOWN episodes).
+ * last saw them), the open alerts (a count and at most ALERTS_SHOWN episodes), and status/osquery (where
+ * osqueryd costs most).
  */
 export async function loadStatusView(
   filters: StatusFilters,
   now = new Date(),
 ): Promise<{ view: StatusView; firestoreReads: number }> {
   const before = usageSnapshot();
-  const [fleet, project, configuration, alerts] = await Promise.all([
+  const [fleet, project, configuration, alerts, osqueryCost] = await Promise.all([
     status.getFleetStatus(),
     filters.project ? status.getProjectStatus(filters.project) : Promise.resolve(null),
     rollouts.readConfiguration(),
     status.openAlerts(ALERTS_SHOWN),
+    getOsqueryStatus(),
   ]);
   const record = configuration.currentRecord;
   const staged = (configuration.rolloutRecord ?? configuration.currentRecord)?.staged;
@@ -77,6 +84,7 @@ export async function loadStatusView(
       : null,
     stages: staged?.mode === 'staged' ? rolloutStagesView(staged) : null,
     alerts,
+    osqueryCost,
     filters,
     now,
   });

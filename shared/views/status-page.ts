@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { HistoryPoint, HostEntry } from '../domain/status.js';
 import { NEEDS_ACTION_STATES } from '../domain/status.js';
-import type { AlertRow, ListView, RolloutStagesView, StatusView } from '../domain/status-view.js';
+import type { AlertRow, ListView, OsqueryCostHost, RolloutStagesView, StatusView } from '../domain/status-view.js';
 import { Html, html, withQuery } from './html.js';
 
 export const EVIDENCE_PATH = 'evidence.csv';
@@ -27,6 +27,7 @@ th{font-weight:600;background:#fafbfc}td.n,th.n{text-align:right;font-variant-nu
 form.filters{display:flex;gap:10px;flex-wrap:wrap;align-items:end;margin:0 0 10px}
 form.filters label{display:flex;flex-direction:column;font-size:12px;color:var(--muted)}
 select,input,button{font:inherit;padding:3px 6px}.later{border-left:3px solid var(--line);padding-left:10px;color:var(--muted)}
+.q-minimal{background:#dcf2e1;color:var(--ok)}.q-considerable{background:#fdebd3;color:var(--warn)}.q-excessive{background:#fbe0de;color:var(--bad)}
 .cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:18px}svg text{font-size:11px;fill:var(--muted)}
 `;
 
@@ -145,6 +146,107 @@ function rolloutStages(r: RolloutStagesView | null, now: string): Html {
     }
     ${r.next ? html`<p id="rollout-next">Next: <strong>${r.next.action}</strong> (${r.next.reason})</p>` : ''}
   </div>`;
+}
+
+const MiB = 1024 * 1024;
+const ms = (v: number | null) => (v === null ? '-' : v < 10 ? v.toFixed(1) : num(Math.round(v)));
+const rate = (v: number) => (v === 0 ? '0' : v < 10 ? v.toFixed(1) : num(Math.round(v)));
+const bytes = (v: number) =>
+  v < 1024 ? `${Math.round(v)} B` : v < MiB ? `${(v / 1024).toFixed(1)} KiB` : `${(v / MiB).toFixed(1)} MiB`;
+const every = (s: number | null) =>
+  s === null
+    ? '-'
+    : s % 86400 === 0
+      ? `${s / 86400}d`
+      : s % 3600 === 0
+        ? `${s / 3600}h`
+        : s % 60 === 0
+          ? `${s / 60}m`
+          : `${s}s`;
+
+/** The hosts where osqueryd costs most by CPU over its last heartbeat interval, then by memory (status/osquery). */
+function osquerydHosts(view: StatusView): Html {
+  const { cost, topHosts } = view.osquery;
+  if (!cost || !topHosts)
+    return html`<p class="note" id="osquery-cost">
+      No measurement yet: osqueryd's own CPU and memory come with each host's 5-minute heartbeat and appear here when an
+      audit run closes.
+    </p>`;
+  const rows = (hosts: OsqueryCostHost[], by: 'cpu' | 'memory') =>
+    hosts.length
+      ? html`<table id="osqueryd-${by}">
+          <tr>
+            <th>Host</th>
+            <th>Project / zone</th>
+            <th class="n">CPU %</th>
+            <th class="n">Memory</th>
+            <th>Measured</th>
+          </tr>
+          ${hosts.map(
+            (h) =>
+              html`<tr data-instance-id="${h.instanceId}" data-alerting="${String(h.alerting)}">
+                <td class="host">${h.name}${h.alerting ? html` ${chip('host.performance', 'sev-warning')}` : ''}</td>
+                <td>${h.project} / ${h.zone}</td>
+                <td class="n">${h.cpuPercent === null ? '-' : h.cpuPercent.toFixed(1)}</td>
+                <td class="n">${bytes(h.rssBytes)}</td>
+                <td>${when(h.at, view.generatedAt)}</td>
+              </tr>`,
+          )}
+        </table>`
+      : html`<p class="note">No host has reported it yet.</p>`;
+  return html`<div id="osquery-cost">
+    <p class="note">
+      osqueryd's worker, from its own heartbeat: CPU over the last 5-minute interval (percent of one core) and resident
+      memory, as of the run ${cost.runId} (${when(cost.at, view.generatedAt)}).
+    </p>
+    <h3>By CPU</h3>
+    ${rows(topHosts.cpu, 'cpu')}
+    <h3>By memory</h3>
+    ${rows(topHosts.memory, 'memory')}
+  </div>`;
+}
+
+/** The most expensive scheduled queries per configuration version (queryStats, summarized at the run's close). */
+function expensiveQueries(view: StatusView): Html {
+  const { cost, topQueries: queries } = view.osquery;
+  if (!cost || !queries) return html``;
+  return html`<h3>The most expensive queries</h3>
+    ${
+      queries.length
+        ? html`<p class="note">
+              ${num(queries.length)} of ${num(cost.queries)} queries with statistics, over the current hour and the
+              ${cost.hours} before it; CPU is user + system ms per execution across hosts (classes: minimal below 2000
+              ms at p50, considerable below 4000 ms, excessive above).
+            </p>
+            <table id="expensive-queries">
+              <tr>
+                <th>Query</th>
+                <th>Version</th>
+                <th>Every</th>
+                <th class="n">CPU p50 ms</th>
+                <th class="n">CPU p95 ms</th>
+                <th class="n">Runs / h</th>
+                <th class="n">Output / h</th>
+                <th class="n">Denylisted on</th>
+                <th>Class</th>
+              </tr>
+              ${queries.map(
+                (q) =>
+                  html`<tr data-query="${q.query}" data-class="${q.class}">
+                    <td><code>${q.query}</code></td>
+                    <td><code>${q.configVersion}</code></td>
+                    <td>${every(q.interval)}</td>
+                    <td class="n">${ms(q.cpuP50)}</td>
+                    <td class="n">${ms(q.cpuP95)}</td>
+                    <td class="n">${rate(q.executionsPerHour)}</td>
+                    <td class="n">${bytes(q.outputBytesPerHour)}</td>
+                    <td class="n">${q.denylistedHosts ? num(q.denylistedHosts) : '-'}</td>
+                    <td>${chip(q.class, `q-${q.class}`)}</td>
+                  </tr>`,
+              )}
+            </table>`
+        : html`<p class="note">No query statistics yet: they come from the hourly osquery_schedule snapshot.</p>`
+    }`;
 }
 
 /** Coverage over the kept runs, as an inline SVG line chart (0-100 %, time on the x axis). */
@@ -268,8 +370,10 @@ function alertRows(alerts: AlertRow[], now: string): Html {
       html`<tr data-kind="${a.kind}">
         <td>${chip(a.severity, `sev-${a.severity}`)}</td>
         <td>${a.kind}</td>
-        <td class="host">${a.host ? a.host.name : '(no host)'}</td>
-        <td>${a.host ? `${a.host.project} / ${a.host.zone}` : '-'}</td>
+        <td class="host">${a.host ? a.host.name : a.query ? html`query <code>${a.query.name}</code>` : '(no host)'}</td>
+        <td>
+          ${a.host ? `${a.host.project} / ${a.host.zone}` : a.query ? html`version <code>${a.query.configVersion}</code>` : '-'}
+        </td>
         <td>${a.reason ?? '-'}</td>
         <td>${when(a.since, now)}</td>
         <td>${a.notified ? 'sent' : 'owed'}</td>
@@ -504,13 +608,10 @@ export function renderStatusPage(view: StatusView, options: { refreshSeconds?: n
               </div>
               <div>
                 <h3>Where osqueryd costs most</h3>
-                <p class="later" id="osquery-cost">
-                  The hosts and queries where osqueryd costs most appear here when the telemetry issue lands. Until then
-                  the Cloud Monitoring dashboard &ldquo;osquery fleet&rdquo; shows the 10 VMs with the most osqueryd
-                  CPU, memory and disk IO.
-                </p>
+                ${osquerydHosts(view)}
               </div>
             </div>
+            ${expensiveQueries(view)}
           </section>
 
           <section id="alerts">

@@ -12,6 +12,7 @@ import { FUNCTION_NAMES, type FunctionName } from '../../infra/local/functions.j
 import { quietKnownWarnings } from '../../shared/warnings.js';
 import { ENROLL_RECORD, ENROLL_SINK_TOPIC, type EnrollLatencyRecord } from './enroll-latency.js';
 import { ROLLOUT_RECORDS, type RolloutRecord } from './rollout.js';
+import type { TelemetryRecord } from './heartbeat-telemetry.js';
 
 quietKnownWarnings();
 const { values } = parseArgs({
@@ -29,7 +30,14 @@ const ONLY = values.only
   .map((p) => p.trim())
   .filter(Boolean);
 const wants = (name: string) => !ONLY || ONLY.some((prefix) => name.startsWith(prefix));
-const FLEET_RECORDS = ['audit.first', 'audit.unchanged', 'audit.naive', 'heartbeat.coalesced', 'heartbeat.naive'];
+const FLEET_RECORDS = [
+  'audit.first',
+  'audit.unchanged',
+  'audit.naive',
+  'heartbeat.coalesced',
+  'heartbeat.naive',
+  'heartbeat.telemetry',
+];
 const ENROLL = wants(ENROLL_RECORD);
 const ROLLOUTS = ROLLOUT_RECORDS.filter(wants);
 const COLDSTART_RUNS = 3;
@@ -163,7 +171,7 @@ const control = async (method: string, p: string, body?: unknown) => {
   if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
   return res.json();
 };
-for (let i = 0; i < 100; i++) {
+for (let i = 0; i < 300; i++) {
   try {
     await control('GET', '/health');
     break;
@@ -346,7 +354,7 @@ async function fleetBenchmarks(): Promise<void> {
 
   // logHeartbeat: 5,000 hosts x 20 lines, one line per message (the shipper publishes one record per
   // message), 64 deliveries in flight as one busy function instance would see them.
-  if (wants('heartbeat.')) {
+  if (wants('heartbeat.coalesced') || wants('heartbeat.naive')) {
     const { logHeartbeat } = await import('../../functions/log-heartbeat.js');
     const { forgetHeartbeatCache } = await import('../../shared/usecases/heartbeat.js');
     const { mapLimit } = await import('../../shared/rate.js');
@@ -405,6 +413,11 @@ async function fleetBenchmarks(): Promise<void> {
       apiCalls: 0,
       firestoreWrites: messages.length,
     });
+  }
+  // After the coalesced records: its hour of lines is newer than theirs, which would then be stale.
+  if (wants('heartbeat.telemetry')) {
+    const { telemetryBenchmark } = await import('./heartbeat-telemetry.js');
+    records.push({ ...(await telemetryBenchmark(PROJECT, HEARTBEAT_HOSTS)) });
   }
 }
 
@@ -492,6 +505,34 @@ if (hb && hbNaive) {
   console.log(
     `targets: writes <= one per host per window: ${hb.firestoreWrites} for ${hb.hosts} hosts; ` +
       `throughput >= 10x naive: ${ratio(hb.linesPerSec as number, hbNaive.linesPerSec as number)}`,
+  );
+}
+const tel = byName['heartbeat.telemetry'];
+if (tel) {
+  const t = tel as unknown as TelemetryRecord;
+  console.log(
+    `\nheartbeat.telemetry: ${t.hosts} hosts x one hour, ${t.lines} lines (${t.heartbeats} heartbeats, ${t.snapshots} ` +
+      `osquery_schedule snapshots, ${t.lines - t.heartbeats - t.snapshots} other results), ${t.queries} queries, ${t.windows} windows`,
+  );
+  console.log('                      invocations   Firestore writes   wall ms');
+  console.log(
+    `filtered + aggregated ${row([
+      [t.invocations, 11],
+      [t.firestoreWrites, 18],
+      [t.wallMs, 9],
+    ])}`,
+  );
+  console.log(
+    `naive                 ${row([
+      [t.naiveInvocations, 11],
+      [t.naiveFirestoreWrites, 18],
+      [t.naiveWallMs, 9],
+    ])}`,
+  );
+  console.log(
+    `targets: invocations >= 5x fewer than one per line: ${ratio(t.naiveInvocations, t.invocations)} fewer; ` +
+      `writes <= hosts x windows + queries x windows = ${t.hosts * t.windows + t.queries * t.windows}: ${t.firestoreWrites} ` +
+      `(${t.hostWrites} host, ${t.queryStatsWrites} queryStats)`,
   );
 }
 for (const e of enrollments)

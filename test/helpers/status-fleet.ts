@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import type { Stack } from './stack.js';
 import { runAuditShard } from '../../shared/usecases/audit.js';
 import { publish } from '../../shared/usecases/publish.js';
-import { forgetHeartbeatCache, recordLogMessage } from '../../shared/usecases/heartbeat.js';
+import { flushQueryStats, forgetHeartbeatCache, recordLogMessage } from '../../shared/usecases/heartbeat.js';
 import { createRun } from '../../shared/adapters/audits.js';
 import { getFleetStatus } from '../../shared/adapters/status.js';
 
@@ -72,13 +72,67 @@ export async function buildStatusFleet(stack: Stack): Promise<Fleet> {
   w.removeVm(w.vms.get(ids.doomed)!);
   await stack.control('POST', '/agents/run');
   forgetHeartbeatCache();
-  for (const id of [ids.r1, ids.r2, ids.r3]) {
-    const line = JSON.stringify({ name: 'heartbeat', unixTime: Math.floor(at(44).getTime() / 1000) });
-    await recordLogMessage(
-      { data: Buffer.from(line), attributes: { gce_instance_id: id }, messageId: `m-${id}`, publishTime: at(44) },
-      at(44),
-    );
-  }
+  // Two heartbeats each, 5 minutes apart, with osqueryd's worker (r1 at 14% of a core), and at the second
+  // the hourly osquery_schedule snapshot: the status page's osquery cost comes from them.
+  const cpuPercent: Record<string, number> = { [ids.r1]: 14, [ids.r2]: 2, [ids.r3]: 0.5 };
+  for (const [k, minute] of [39, 44].entries())
+    for (const [i, id] of [ids.r1, ids.r2, ids.r3].entries()) {
+      const unixTime = Math.floor(at(minute).getTime() / 1000);
+      const worker = { pid: 700 + i, start: Math.floor(at(30).getTime() / 1000) };
+      const cpuMs = Math.round((cpuPercent[id]! / 100) * (unixTime - worker.start) * 1000);
+      const lines = [
+        {
+          name: 'heartbeat',
+          unixTime,
+          snapshot: [
+            {
+              heartbeat_at: String(unixTime),
+              pid: String(worker.pid),
+              start_time: String(worker.start),
+              user_time: String(cpuMs),
+              system_time: '0',
+              resident_size: String((40 + 10 * i) * 1024 * 1024),
+            },
+          ],
+        },
+        ...(k === 1 ? [scheduleSnapshot(unixTime, worker, i)] : []),
+      ];
+      await recordLogMessage(
+        {
+          data: Buffer.from(lines.map((l) => JSON.stringify(l)).join('\n')),
+          attributes: { gce_instance_id: id },
+          messageId: `m-${id}-${minute}`,
+          publishTime: at(minute),
+        },
+        at(minute),
+      );
+    }
+  await flushQueryStats();
   await audit('run-2', at(45));
   return { ids, run1: 'run-1', run2: 'run-2', version: configVersion };
+}
+
+/** An osquery_schedule snapshot: a costly query (2.5 s of CPU a run), a cheap one, and one denylisted on r3. */
+function scheduleSnapshot(unixTime: number, worker: { pid: number; start: number }, host: number) {
+  const row = (name: string, interval: number, executions: number, msPerRun: number, denylisted = false) => ({
+    name,
+    interval: String(interval),
+    executions: String(executions),
+    denylisted: denylisted ? '1' : '0',
+    output_size: String(executions * 2048),
+    wall_time_ms: String(executions * msPerRun),
+    user_time: String(executions * msPerRun),
+    system_time: '0',
+    worker_pid: String(worker.pid),
+    worker_start_time: String(worker.start),
+  });
+  return {
+    name: 'pack_osquery-health_osquery_schedule',
+    unixTime,
+    snapshot: [
+      row('pack_fim_file_hashes', 3600, 1, 2500),
+      row('pack_network_listening_ports', 300, 3, 40),
+      row('pack_users_logged_in', 600, host === 2 ? 0 : 1, 15, host === 2),
+    ],
+  };
 }

@@ -1,0 +1,162 @@
+// Firestore: osquery's cost as the orchestrator keeps it. queryStats/{configVersion}~{query} (hourly
+// windows of increments, written by logHeartbeat; alerts and expiry by the audit's run close), the hosts
+// where osqueryd costs most (hosts/{id}.osqueryd, a bounded query), and status/osquery (the status
+// page's snapshot of both).
+import { FieldValue, Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
+import { clients } from '../clients.js';
+import { countFirestore } from '../metrics.js';
+import {
+  incrementTree,
+  type HostCost,
+  type OsqueryCostStatus,
+  type QueryAlertKind,
+  type QueryStatsDoc,
+  type QueryStatsIncrement,
+  type QueryStatsPlan,
+} from '../domain/telemetry.js';
+import { stageEpisodes } from './alerts.js';
+import { HOSTS } from './hosts.js';
+import { STATUS } from './status.js';
+
+export const QUERY_STATS = 'queryStats';
+const OSQUERY_STATUS = 'osquery';
+
+/** The numbers of an increment tree as FieldValue.increment (the tree's shape is the document's). */
+function asIncrements(tree: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(tree).map(([k, v]) => [
+      k,
+      typeof v === 'number' ? FieldValue.increment(v) : asIncrements(v as Record<string, unknown>),
+    ]),
+  );
+}
+
+/**
+ * Adds buffered increments to their queryStats documents: one set(..., {merge: true}) per document
+ * (created when missing), in commits of at most 500. Returns the documents written.
+ */
+export async function writeQueryStats(
+  increments: QueryStatsIncrement[],
+  db: Firestore = clients.firestore(),
+): Promise<number> {
+  for (let i = 0; i < increments.length; i += 500) {
+    const chunk = increments.slice(i, i + 500);
+    const batch = db.batch();
+    for (const inc of chunk)
+      batch.set(
+        db.collection(QUERY_STATS).doc(inc.id),
+        {
+          configVersion: inc.configVersion,
+          query: inc.query,
+          ...(inc.interval === null ? {} : { interval: inc.interval }),
+          ...asIncrements(incrementTree(inc.increments)),
+        },
+        { merge: true },
+      );
+    await batch.commit();
+    countFirestore('writes', chunk.length);
+  }
+  return increments.length;
+}
+
+function queryStatsFromDoc(data: DocumentData): QueryStatsDoc {
+  const alerts = (data.alerts ?? {}) as Record<string, Timestamp>;
+  return {
+    configVersion: String(data.configVersion),
+    query: String(data.query),
+    interval: typeof data.interval === 'number' ? data.interval : null,
+    windows: (data.windows ?? {}) as QueryStatsDoc['windows'],
+    alerts: Object.fromEntries(Object.entries(alerts).map(([k, v]) => [k, v.toDate()])) as Partial<
+      Record<QueryAlertKind, Date>
+    >,
+  };
+}
+
+/** Every queryStats document, or those of one configuration version. */
+export async function listQueryStats(
+  configVersion?: string,
+  db: Firestore = clients.firestore(),
+): Promise<Array<{ id: string; doc: QueryStatsDoc }>> {
+  const snapshot = await (
+    configVersion ? db.collection(QUERY_STATS).where('configVersion', '==', configVersion) : db.collection(QUERY_STATS)
+  ).get();
+  countFirestore('reads', Math.max(1, snapshot.size));
+  return snapshot.docs.map((d) => ({ id: d.id, doc: queryStatsFromDoc(d.data()) }));
+}
+
+/**
+ * Reads a queryStats document and writes `plan`'s decision in one transaction: its open query alerts
+ * with the episode records they open or close, and its expired windows deleted (the document itself once
+ * nothing is left). Null when the document is gone or nothing changed.
+ */
+export async function applyQueryStatsPlan(
+  id: string,
+  plan: (doc: QueryStatsDoc) => QueryStatsPlan,
+  db: Firestore = clients.firestore(),
+): Promise<{ plan: QueryStatsPlan | null; alertKeys: string[] }> {
+  const ref = db.collection(QUERY_STATS).doc(id);
+  countFirestore('transactions');
+  return db.runTransaction(async (tx) => {
+    const snapshot = await tx.get(ref);
+    countFirestore('reads');
+    if (!snapshot.exists) return { plan: null, alertKeys: [] };
+    const decided = plan(queryStatsFromDoc(snapshot.data()!));
+    if (!decided.changed) return { plan: decided, alertKeys: [] };
+    if (decided.remove) tx.delete(ref);
+    else
+      tx.update(ref, {
+        // The whole map: its keys (`query.expensive`) hold dots.
+        alerts: Object.fromEntries(Object.entries(decided.alerts).map(([k, d]) => [k, Timestamp.fromDate(d)])),
+        ...Object.fromEntries(decided.expired.map((w) => [`windows.${w}`, FieldValue.delete()])),
+      });
+    countFirestore('writes');
+    return { plan: decided, alertKeys: decided.episodes.flatMap((e) => stageEpisodes(tx, e, db)) };
+  });
+}
+
+/**
+ * The in-scope hosts where osqueryd costs most, by CPU over its last heartbeat interval or by resident
+ * memory: a bounded query (composite index hosts(inScope, osqueryd.cpuPercent | osqueryd.rssBytes)).
+ */
+export async function topHostsByCost(
+  by: 'cpu' | 'memory',
+  n: number,
+  db: Firestore = clients.firestore(),
+): Promise<HostCost[]> {
+  // Whole chains, so the Terraform contract test finds each query's composite index.
+  const ordered =
+    by === 'cpu'
+      ? db.collection(HOSTS).where('inScope', '==', true).orderBy('osqueryd.cpuPercent', 'desc')
+      : db.collection(HOSTS).where('inScope', '==', true).orderBy('osqueryd.rssBytes', 'desc');
+  const snapshot = await ordered.select('name', 'project', 'zone', 'configVersion', 'osqueryd').limit(n).get();
+  countFirestore('reads', Math.max(1, snapshot.size));
+  return snapshot.docs.map((d) => {
+    const o = d.get('osqueryd') as { cpuPercent: number | null; rssBytes: number; at: Timestamp; episode: unknown };
+    return {
+      instanceId: d.id,
+      name: String(d.get('name')),
+      project: String(d.get('project')),
+      zone: String(d.get('zone')),
+      configVersion: (d.get('configVersion') as string | null) ?? null,
+      cpuPercent: o.cpuPercent ?? null,
+      rssBytes: o.rssBytes,
+      at: o.at.toDate(),
+      alerting: Boolean(o.episode),
+    };
+  });
+}
+
+/** status/osquery: what the status page shows of osquery's cost, written at each audit run's close. */
+export async function writeOsqueryStatus(status: OsqueryCostStatus, db: Firestore = clients.firestore()) {
+  await db
+    .collection(STATUS)
+    .doc(OSQUERY_STATUS)
+    .set(status as unknown as DocumentData);
+  countFirestore('writes');
+}
+
+export async function getOsqueryStatus(db: Firestore = clients.firestore()): Promise<OsqueryCostStatus | null> {
+  const snapshot = await db.collection(STATUS).doc(OSQUERY_STATUS).get();
+  countFirestore('reads');
+  return snapshot.exists ? (snapshot.data() as OsqueryCostStatus) : null;
+}

@@ -1,0 +1,60 @@
+// osquery's cost at fleet level: the query alerts and the status page's snapshot at each audit run's
+// close, and what `osq-orch queries` and `osq-orch hosts --top` read.
+import { queryAlertThresholds } from '../config.js';
+import { log } from '../log.js';
+import {
+  byCost,
+  osqueryCostStatus,
+  planQueryStats,
+  STATUS_TOP,
+  summarizeQuery,
+  type HostCost,
+  type OsqueryCostStatus,
+  type QuerySummary,
+} from '../domain/telemetry.js';
+import * as telemetry from '../adapters/telemetry.js';
+import { deliverAlerts } from './alerts.js';
+
+/**
+ * At an audit run's close: every queryStats document's summary, its query.denylisted and query.expensive
+ * episodes opened or closed (kept on the document, so a second evaluation sends nothing twice), its
+ * expired windows deleted; then status/osquery for the status page. Returns the snapshot.
+ */
+export async function evaluateQueryCosts(runId: string, now = new Date()): Promise<OsqueryCostStatus> {
+  const thresholds = queryAlertThresholds();
+  const summaries: QuerySummary[] = [];
+  const alertKeys: string[] = [];
+  for (const { id, doc } of await telemetry.listQueryStats()) {
+    const planned = planQueryStats(id, doc, now, thresholds);
+    // Most documents change nothing at a run's close: only those that do are read again and written, in a transaction.
+    if (!planned.changed) {
+      summaries.push(planned.summary);
+      continue;
+    }
+    const { plan, alertKeys: keys } = await telemetry.applyQueryStatsPlan(id, (d) =>
+      planQueryStats(id, d, now, thresholds),
+    );
+    alertKeys.push(...keys);
+    summaries.push(plan?.summary ?? summarizeQuery(doc, now));
+  }
+  await deliverAlerts(alertKeys);
+  const [cpu, memory] = await Promise.all([
+    telemetry.topHostsByCost('cpu', STATUS_TOP),
+    telemetry.topHostsByCost('memory', STATUS_TOP),
+  ]);
+  const status = osqueryCostStatus(runId, now, { cpu, memory }, summaries);
+  await telemetry.writeOsqueryStatus(status);
+  if (alertKeys.length > 0) log.info({ runId, alerts: alertKeys.length }, 'query alerts opened or closed');
+  return status;
+}
+
+/** `osq-orch queries`: every query of a version (or of all), summarized over the last hours, by cost. */
+export async function queryCosts(configVersion?: string, now = new Date(), hours = 1): Promise<QuerySummary[]> {
+  const docs = await telemetry.listQueryStats(configVersion);
+  return docs.map(({ doc }) => summarizeQuery(doc, now, hours)).sort(byCost);
+}
+
+/** `osq-orch hosts --top`: the n in-scope hosts where osqueryd costs most. */
+export function topHosts(by: 'cpu' | 'memory', n: number): Promise<HostCost[]> {
+  return telemetry.topHostsByCost(by, n);
+}

@@ -1,0 +1,189 @@
+// heartbeat.telemetry: one hour of a fleet's realistic osquery lines (the simulator's osqueryd: every
+// scheduled query of the bundle, the 5-minute heartbeat with the worker's counters, the hourly
+// osquery_schedule snapshot), through the log subscription's filter into logHeartbeat (coalesced host
+// writes, buffered queryStats), against the same lines unfiltered and unaggregated (naive: every line an
+// invocation and a host write, every snapshot row a queryStats write), in the same run.
+import { FieldValue } from '@google-cloud/firestore';
+import { compileFilter } from '../../infra/local/pubsub-filter.js';
+import {
+  newOsqueryd,
+  resolveCosts,
+  runRound,
+  ROUND_SECONDS,
+  scheduleFromFiles,
+  startWorker,
+} from '../../infra/local/simulator/osqueryd.js';
+import { clients } from '../../shared/clients.js';
+import { parseLogLines } from '../../shared/domain/heartbeat.js';
+import { queryStatsId, windowOf } from '../../shared/domain/telemetry.js';
+import { usageSince, usageSnapshot } from '../../shared/metrics.js';
+import { loadBundle } from '../../shared/osquery/bundle.js';
+import { LOG_HEARTBEAT_FILTER } from '../../shared/osquery/log-routing.js';
+import { renderBundle } from '../../shared/osquery/render.js';
+import { mapLimit } from '../../shared/rate.js';
+import type { PubSubMessage } from '../../shared/adapters/pubsub.js';
+
+export interface TelemetryRecord {
+  name: 'heartbeat.telemetry';
+  hosts: number;
+  lines: number;
+  heartbeats: number;
+  snapshots: number;
+  /** logHeartbeat invocations: the lines the subscription filter lets through (one line per message). */
+  invocations: number;
+  naiveInvocations: number;
+  firestoreWrites: number;
+  hostWrites: number;
+  queryStatsWrites: number;
+  naiveFirestoreWrites: number;
+  /** Heartbeat rounds (5 minutes each): the write windows the hour spans. */
+  windows: number;
+  /** Scheduled queries of the configuration version (queryStats documents). */
+  queries: number;
+  wallMs: number;
+  naiveWallMs: number;
+  apiCalls: number;
+}
+
+/** A seeded generator, so every run ships the same lines. */
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const IN_FLIGHT = 64;
+
+export async function telemetryBenchmark(project: string, hostCount: number): Promise<TelemetryRecord> {
+  const { recordLogMessage, forgetHeartbeatCache, flushQueryStats } =
+    await import('../../shared/usecases/heartbeat.js');
+  const db = clients.firestore();
+  const hosts = (
+    await db
+      .collection('hosts')
+      .where('project', '==', project)
+      .where('state', 'in', ['compliant', 'reporting'])
+      .select('name', 'zone', 'configVersion')
+      .limit(hostCount)
+      .get()
+  ).docs.map((d) => ({
+    id: d.id,
+    name: String(d.get('name')),
+    zone: String(d.get('zone')),
+    version: (d.get('configVersion') as string | null) ?? null,
+  }));
+  const rendered = renderBundle(await loadBundle(), { logTopic: 'osquery-logs', logTopicProject: project });
+  const files = Object.fromEntries(
+    rendered.files.filter((f) => f.vmPath.startsWith('/etc/osquery/')).map((f) => [f.vmPath, f.content]),
+  );
+  const schedule = scheduleFromFiles(files);
+
+  // One hour: 12 rounds of 5 minutes, ending a minute ago; each worker started two hours before.
+  const rounds = 3600 / ROUND_SECONDS;
+  const t0 = Date.now() - 3600_000 - 60_000;
+  const random = seeded(11);
+  const workers = hosts.map((h) => startWorker(schedule, h.version, new Date(t0 - 2 * 3600_000)));
+  const costs = hosts.map((h) => resolveCosts(new Map(), h.version, newOsqueryd()));
+  const passes = compileFilter(LOG_HEARTBEAT_FILTER);
+  const byRound: PubSubMessage[][] = [];
+  let heartbeats = 0;
+  let snapshots = 0;
+  let k = 0;
+  for (let r = 0; r < rounds; r++) {
+    const now = new Date(t0 + (r + 1) * ROUND_SECONDS * 1000);
+    const messages: PubSubMessage[] = [];
+    hosts.forEach((h, i) => {
+      for (const shipped of runRound(h, workers[i]!, costs[i]!, now, random)) {
+        if (shipped.attributes.osquery_name === 'heartbeat') heartbeats += 1;
+        else if (shipped.attributes.osquery_name === 'pack_osquery-health_osquery_schedule') snapshots += 1;
+        messages.push({
+          data: Buffer.from(JSON.stringify(shipped.line)),
+          attributes: { gce_instance_id: h.id, gce_project_id: project, gce_zone: h.zone, ...shipped.attributes },
+          messageId: `t${k++}`,
+          publishTime: now,
+        });
+      }
+    });
+    byRound.push(messages);
+  }
+  const lines = k;
+  const deliveredAt = (r: number) => new Date(t0 + (r + 1) * ROUND_SECONDS * 1000 + 5_000);
+
+  process.stdout.write(`heartbeat.telemetry: ${hosts.length} hosts, ${lines} lines; filtered and aggregated... `);
+  // The filtered, aggregated path: what the subscription lets through, each round as it arrives.
+  forgetHeartbeatCache();
+  let invocations = 0;
+  let hostWrites = 0;
+  const before = usageSnapshot();
+  let start = performance.now();
+  for (const [r, messages] of byRound.entries()) {
+    const through = messages.filter((m) => passes(m.attributes));
+    invocations += through.length;
+    const outcomes = await mapLimit(through, IN_FLIGHT, (m) => recordLogMessage(m, deliveredAt(r)));
+    hostWrites += outcomes.filter((o) => o.outcome === 'recorded').length;
+  }
+  // The last window's statistics: the next message would write them; the hour is over, so now.
+  await flushQueryStats();
+  const wallMs = Math.round(performance.now() - start);
+  const spent = usageSince(before);
+  const queries = (await db.collection('queryStats').where('configVersion', '==', hosts[0]!.version).get()).size;
+
+  process.stdout.write(`${wallMs} ms; naive... `);
+  // Naive: no filter (every line invokes), no aggregation (every line writes its host, every row of a
+  // schedule snapshot writes its query's statistics).
+  let naiveWrites = 0;
+  start = performance.now();
+  for (const [r, messages] of byRound.entries()) {
+    await mapLimit(messages, IN_FLIGHT, async (m) => {
+      const parsed = parseLogLines(m.data.toString('utf8'), deliveredAt(r).getTime());
+      const id = m.attributes.gce_instance_id!;
+      const update: Record<string, unknown> = { lastLogAt: new Date(parsed.newest!) };
+      const writes: Array<Promise<unknown>> = [];
+      for (const t of parsed.telemetry)
+        if (t.kind === 'heartbeat') update.naiveOsqueryd = { ...t.sample };
+        else
+          for (const [query, c] of Object.entries(t.snapshot.queries))
+            writes.push(
+              db
+                .collection('naive_queryStats')
+                .doc(queryStatsId(`${m.attributes.gce_instance_id}`, query))
+                .set(
+                  {
+                    [windowOf(t.snapshot.at)]: {
+                      executions: FieldValue.increment(c.executions),
+                      userMs: FieldValue.increment(c.userMs),
+                      systemMs: FieldValue.increment(c.systemMs),
+                    },
+                  },
+                  { merge: true },
+                ),
+            );
+      writes.push(db.collection('hosts').doc(id).update(update));
+      await Promise.all(writes);
+      naiveWrites += writes.length;
+    });
+  }
+  const naiveWallMs = Math.round(performance.now() - start);
+  console.log(`${naiveWallMs} ms`);
+
+  return {
+    name: 'heartbeat.telemetry',
+    hosts: hosts.length,
+    lines,
+    heartbeats,
+    snapshots,
+    invocations,
+    naiveInvocations: lines,
+    firestoreWrites: spent.firestoreWrites,
+    hostWrites,
+    queryStatsWrites: spent.firestoreWrites - hostWrites,
+    naiveFirestoreWrites: naiveWrites,
+    windows: rounds,
+    queries,
+    wallMs,
+    naiveWallMs,
+    apiCalls: 0,
+  };
+}
