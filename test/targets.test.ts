@@ -12,6 +12,7 @@ import { createRun, getRun, recordProjectResult } from '../shared/adapters/audit
 import { listProjectVms } from '../shared/adapters/compute.js';
 import { clients } from '../shared/clients.js';
 import { config, ConfigError, parseConfig, resetConfig } from '../shared/config.js';
+import { runTotals } from '../shared/domain/audit.js';
 import { isTarget, skipReason } from '../shared/domain/targets.js';
 import { usageSince, usageSnapshot } from '../shared/metrics.js';
 import { isPermissionDenied, statusOf } from '../shared/errors.js';
