@@ -143,6 +143,8 @@ const simPort = await freePort();
 const simulator = spawn(
   process.execPath,
   [
+    // BENCH_CPU_PROF=<dir>: a CPU profile of the simulator (and of audit.fleet100k's function instances).
+    ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
     '--import',
     'tsx',
     path.join(import.meta.dirname, '../../infra/local/simulator/main.ts'),
@@ -214,6 +216,7 @@ try {
       simRequests,
       mainModule: mainModule!,
       projects: Number(values['fleet-projects']),
+      unchanged: wants(`${FLEET100K_RECORD}.unchanged`),
       vmsPerProject: Number(values['fleet-vms-per-project']),
       log: (line) => console.log(`  ${line}`),
     });

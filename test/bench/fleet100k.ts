@@ -27,12 +27,26 @@ export interface Fleet100kRecord {
   firestoreWrites: number;
   /** Host documents written (the run's hostWrites). */
   hostWrites: number;
-  /** Peak resident memory of a fleetAuditShard instance (one shard at a time), the largest of the pool. */
+  /**
+   * Peak resident memory of a fleetAuditShard instance (one shard at a time) over the run, the largest of
+   * the pool: each instance serves about half the shards, and with no memory limit V8 collects lazily.
+   */
   peakShardRssMb: number;
+  /** Peak resident memory of a fresh instance through its first shard (its cold start included), the largest. */
+  firstShardPeakRssMb: number;
+  /** The largest heap a shard instance still held after the run (after a full collection): what shards leave behind. */
+  shardHeapAfterRunMb: number;
   shardInstances: number;
   /** Shard pushes the instances served (100 without redeliveries) and the messages delivered twice or more. */
   shardPushes: number;
   redeliveredShards: number;
+  /** Milliseconds after the tick's publication: fleetAudit answered, the first shard arrived, the last answered. */
+  tickAnsweredMs: number;
+  firstShardArrivedMs: number;
+  lastShardAnsweredMs: number;
+  /** One shard's time in fleetAuditShard (its queueing at the front included), median and max. */
+  shardMsMedian: number;
+  shardMsMax: number;
   runStatus: string;
   counts: Record<string, number>;
   coverage: number | null;
@@ -50,14 +64,20 @@ interface InstanceReport {
   refused: number;
   rssMb: number;
   peakRssMb: number;
+  firstRequestPeakRssMb: number | null;
+  heapUsedAfterGcMb: number | null;
 }
 
 /** Starts one instance of `fn` (a fresh process: its cold start is part of the run, as on Google Cloud). */
 async function startInstance(mainModule: string, fn: string, env: NodeJS.ProcessEnv): Promise<Instance> {
   const child = fork(path.join(import.meta.dirname, 'function-instance.mjs'), [mainModule, fn], {
     env,
-    execArgv: [],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    // BENCH_CPU_PROF=<dir>: a CPU profile of each instance, written as it exits.
+    execArgv: [
+      '--expose-gc',
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
+    ],
+    stdio: ['ignore', process.env.BENCH_INSTANCE_LOGS ? 'inherit' : 'ignore', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
@@ -81,6 +101,8 @@ async function startFront(instances: Instance[]) {
   const waiting: Array<(i: Instance) => void> = [];
   const seen = new Map<string, number>();
   const stats = { pushes: 0, failed: 0, maxWaiting: 0 };
+  /** Per push: when it arrived and when the function answered it (performance.now()). */
+  const timeline: Array<{ arrived: number; answered: number }> = [];
   const acquire = () =>
     new Promise<Instance>((resolve) => {
       const free = instances.find((i) => !i.busy);
@@ -110,6 +132,7 @@ async function startFront(instances: Instance[]) {
           // not a push body: the function answers it
         }
         stats.pushes += 1;
+        const arrived = performance.now();
         const instance = await acquire();
         try {
           const upstream = await fetch(`${instance.url}${req.url ?? '/'}`, {
@@ -124,6 +147,7 @@ async function startFront(instances: Instance[]) {
           stats.failed += 1;
           res.writeHead(503).end();
         } finally {
+          timeline.push({ arrived, answered: performance.now() });
           release(instance);
         }
       })();
@@ -133,6 +157,7 @@ async function startFront(instances: Instance[]) {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
     stats,
+    timeline,
     redelivered: () => [...seen.values()].filter((n) => n > 1).length,
     close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
   };
@@ -158,6 +183,8 @@ export async function measureFleet100k(options: {
   /** fleetAuditShard instances; the emulator pushes at most 2 messages at a time per subscription. */
   shardInstances?: number;
   log?: (line: string) => void;
+  /** Also the run with nothing changed (default true). */
+  unchanged?: boolean;
 }): Promise<Fleet100kRecord[]> {
   const { control, mainModule } = options;
   const projectCount = options.projects ?? 100;
@@ -203,13 +230,17 @@ export async function measureFleet100k(options: {
   await control('POST', '/agents/run');
   say('published, agents reported');
 
-  const env: NodeJS.ProcessEnv = { ...process.env, TARGET_PROJECTS: `folders/${folder}`, LOG_LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TARGET_PROJECTS: `folders/${folder}`,
+    LOG_LEVEL: process.env.BENCH_INSTANCE_LOGS ?? 'warn',
+  };
   delete env.NODE_OPTIONS;
   const c = config();
   const pubsub = await clients.pubsub();
 
   const records: Fleet100kRecord[] = [];
-  for (const which of ['first', 'unchanged'] as const) {
+  for (const which of options.unchanged === false ? (['first'] as const) : (['first', 'unchanged'] as const)) {
     // Fresh instances per run (as after the idle time between two ticks): each run's peak is its own.
     const tickInstances = [await startInstance(mainModule, 'fleetAudit', env)];
     const shardPool = await Promise.all(
@@ -238,6 +269,9 @@ export async function measureFleet100k(options: {
         await new Promise((r) => setTimeout(r, 250));
       }
       const wallMs = Math.round(performance.now() - t0);
+      const pushes = shardFront.timeline;
+      const ms = (x: number) => Math.round(x);
+      const shardMs = pushes.map((p) => p.answered - p.arrived).sort((a, b) => a - b);
       const simCalls = (await options.simRequests()) - simBefore;
       const shardReports = await Promise.all(shardPool.map(report));
       const spent = sumUsage([...(await Promise.all(tickInstances.map(report))), ...shardReports]);
@@ -251,9 +285,16 @@ export async function measureFleet100k(options: {
         firestoreWrites: spent.firestoreWrites,
         hostWrites: run!.hostWrites,
         peakShardRssMb: Math.max(...shardReports.map((r) => r.peakRssMb)),
+        firstShardPeakRssMb: Math.max(...shardReports.map((r) => r.firstRequestPeakRssMb ?? 0)),
+        shardHeapAfterRunMb: Math.max(...shardReports.map((r) => r.heapUsedAfterGcMb ?? 0)),
         shardInstances: poolSize,
         shardPushes: shardFront.stats.pushes,
         redeliveredShards: shardFront.redelivered(),
+        tickAnsweredMs: ms((tickFront.timeline[0]?.answered ?? t0) - t0),
+        firstShardArrivedMs: ms(Math.min(...pushes.map((p) => p.arrived)) - t0),
+        lastShardAnsweredMs: ms(Math.max(...pushes.map((p) => p.answered)) - t0),
+        shardMsMedian: ms(shardMs[Math.floor(shardMs.length / 2)] ?? 0),
+        shardMsMax: ms(shardMs.at(-1) ?? 0),
         runStatus: run!.status,
         counts: run!.counts,
         coverage: run!.coverage,
@@ -261,7 +302,8 @@ export async function measureFleet100k(options: {
     } finally {
       await tickFront.close();
       await shardFront.close();
-      for (const i of [...tickInstances, ...shardPool]) i.child.kill();
+      // Disconnected, an instance exits by itself (and writes its CPU profile when asked to).
+      for (const i of [...tickInstances, ...shardPool]) i.child.disconnect();
     }
   }
   return records;

@@ -6,7 +6,8 @@
 // Plain JavaScript, run without tsx: its memory is the instance's, nothing else's.
 //   node function-instance.mjs <path of dist/functions/index.js> <function>
 // Tells its parent (IPC) {port} once listening; answers the message 'usage' with what it spent so far
-// (shared/metrics.ts counters), the requests it served and its peak resident memory.
+// (shared/metrics.ts counters), the requests it served, its peak resident memory and, when started with
+// --expose-gc, the heap still in use after a full collection (what the requests it served left behind).
 import { createServer } from 'node:http';
 import path from 'node:path';
 import process from 'node:process';
@@ -19,6 +20,11 @@ const { usageSnapshot } = await import(pathToFileURL(path.join(path.dirname(main
 const { getTestServer } = await import('@google-cloud/functions-framework/testing');
 const app = getTestServer(target).listeners('request')[0];
 
+const mb = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10;
+// maxRSS is in KiB: the peak over the life of the process so far.
+const peakRssMb = () => mb(process.resourceUsage().maxRSS * 1024);
+/** The peak once the first request was answered: a fresh instance's cold start and one request. */
+let firstRequestPeakRssMb = null;
 let busy = false;
 let served = 0;
 let refused = 0;
@@ -30,20 +36,24 @@ const server = createServer((req, res) => {
   }
   busy = true;
   served += 1;
-  res.on('close', () => (busy = false));
+  res.on('close', () => {
+    busy = false;
+    firstRequestPeakRssMb ??= peakRssMb();
+  });
   app(req, res);
 });
 server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
 process.on('message', (message) => {
   if (message !== 'usage') return;
-  // maxRSS is in KiB: the peak over the whole life of the process, every request it served included.
-  const mb = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10;
+  globalThis.gc?.();
   process.send({
+    heapUsedAfterGcMb: globalThis.gc ? mb(process.memoryUsage().heapUsed) : null,
     usage: usageSnapshot(),
     served,
     refused,
     rssMb: mb(process.memoryUsage().rss),
-    peakRssMb: mb(process.resourceUsage().maxRSS * 1024),
+    peakRssMb: peakRssMb(),
+    firstRequestPeakRssMb,
   });
 });
 process.on('disconnect', () => process.exit(0));
