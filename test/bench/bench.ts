@@ -196,32 +196,44 @@ const records: BenchRecord[] = [];
 const coldStarts: ColdStartRecord[] = [];
 const enrollments: EnrollLatencyRecord[] = [];
 const fleet100k: Fleet100kRecord[] = [];
+/** Families whose measurement failed: the others' figures are still printed and written, and the bench exits 1. */
+const failures: string[] = [];
+const family = async (name: string, measure: () => Promise<void>) => {
+  try {
+    await measure();
+  } catch (error) {
+    failures.push(name);
+    console.error(`\n${name} failed:`, error);
+  }
+};
 try {
-  if (mainModule) coldStarts.push(...(await measureColdStarts(mainModule)));
-  if (FLEET_RECORDS.some(wants)) await fleetBenchmarks();
-  if (ENROLL) {
-    process.stdout.write(`${ENROLL_RECORD}: 200 VMs in another project, through the log sink... `);
-    const { measureEnrollLatency } = await import('./enroll-latency.js');
-    enrollments.push(await measureEnrollLatency({ control }));
-    console.log('done');
-  }
-  if (FLEET100K) {
-    console.log(
-      `${FLEET100K_RECORD}: ${values['fleet-vms-per-project']} VMs in each of ${values['fleet-projects']} projects, ` +
-        `through fleetAudit and fleetAuditShard instances`,
-    );
-    const { measureFleet100k } = await import('./fleet100k.js');
-    const measured = await measureFleet100k({
-      control,
-      simRequests,
-      mainModule: mainModule!,
-      projects: Number(values['fleet-projects']),
-      unchanged: wants(`${FLEET100K_RECORD}.unchanged`),
-      vmsPerProject: Number(values['fleet-vms-per-project']),
-      log: (line) => console.log(`  ${line}`),
+  if (mainModule) await family('coldstart', async () => void coldStarts.push(...(await measureColdStarts(mainModule))));
+  if (FLEET_RECORDS.some(wants)) await family('audit/heartbeat', fleetBenchmarks);
+  if (ENROLL)
+    await family(ENROLL_RECORD, async () => {
+      process.stdout.write(`${ENROLL_RECORD}: 200 VMs in another project, through the log sink... `);
+      const { measureEnrollLatency } = await import('./enroll-latency.js');
+      enrollments.push(await measureEnrollLatency({ control }));
+      console.log('done');
     });
-    fleet100k.push(...measured.filter((r) => wants(r.name)));
-  }
+  if (FLEET100K)
+    await family(FLEET100K_RECORD, async () => {
+      console.log(
+        `${FLEET100K_RECORD}: ${values['fleet-vms-per-project']} VMs in each of ${values['fleet-projects']} projects, ` +
+          `through fleetAudit and fleetAuditShard instances`,
+      );
+      const { measureFleet100k } = await import('./fleet100k.js');
+      const measured = await measureFleet100k({
+        control,
+        simRequests,
+        mainModule: mainModule!,
+        projects: Number(values['fleet-projects']),
+        unchanged: wants(`${FLEET100K_RECORD}.unchanged`),
+        vmsPerProject: Number(values['fleet-vms-per-project']),
+        log: (line) => console.log(`  ${line}`),
+      });
+      fleet100k.push(...measured.filter((r) => wants(r.name)));
+    });
 } finally {
   simulator.kill();
   await emulators.stop();
@@ -568,7 +580,8 @@ if (values.out) {
   writeFileSync(values.out, `${JSON.stringify([...coldStarts, ...records, ...enrollments, ...fleet100k], null, 2)}\n`);
   console.log(`figures written to ${values.out}`);
 }
-process.exit(process.exitCode ?? 0);
+if (failures.length > 0) console.error(`failed: ${failures.join(', ')} (their figures are missing above)`);
+process.exit(failures.length > 0 ? 1 : (process.exitCode ?? 0));
 
 /**
  * Each function's cold start, COLDSTART_RUNS times, each in a fresh process (test/bench/coldstart.mjs):
