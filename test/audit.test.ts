@@ -6,6 +6,7 @@ import { auditProject, runAuditShard, startAuditRun } from '../shared/usecases/a
 import { publish } from '../shared/usecases/publish.js';
 import { getHost, listTransitions } from '../shared/adapters/hosts.js';
 import { createRun, getRun } from '../shared/adapters/audits.js';
+import { getFleetStatus } from '../shared/adapters/status.js';
 import { currentVersion, getRollout, readCurrent, recordRolloutStart } from '../shared/adapters/rollouts.js';
 import { allAtOnce } from '../shared/domain/rollout.js';
 import { clients } from '../shared/clients.js';
@@ -420,6 +421,91 @@ t(
     await auditProject(P, { now: later(1) });
     assert.equal(await state(a.id), ['compliant', null]);
     assert.equal(await state(b.id), ['pending', 'policy-applying']);
+  },
+);
+
+/** Polls until the fleet status is the run's (published after the run closed, by the shard that closed it). */
+async function waitForFleetStatus(runId: string) {
+  for (let i = 0; i < 150; i++) {
+    const fleet = await getFleetStatus();
+    if (fleet?.run.runId === runId) return fleet;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the fleet status of ${runId} was never published`);
+}
+
+t(
+  'shards run twice at once and delivered again: each host written once, the run closes once with each project counted once',
+  async ({ stack }) => {
+    const fleetVms = [];
+    for (let i = 0; i < 3; i++) fleetVms.push(await vm(stack, { name: `twice-${i}`, os: 'debian-12' }));
+    const otherVms = [await vm(stack, { project: 'other', name: 'twice-x', os: 'ubuntu-2204' })];
+    await stack.control('POST', '/faults', { eventSinkUp: false }); // this one only the audit finds
+    otherVms.push(await vm(stack, { project: 'other', name: 'twice-y', os: 'rhel-9' }));
+    await stack.control('POST', '/faults', { eventSinkUp: true });
+    await stack.control('POST', '/agents/run');
+    await createRun('twice-run', [P, 'other'], new Date());
+    const { result: outcomes, logs } = await captureLogs(() =>
+      Promise.all([P, P, 'other', 'other'].map((project) => runAuditShard({ runId: 'twice-run', project }, later(1)))),
+    );
+    assert.equal(outcomes.slice(0, 2).sort(), ['done', 'duplicate'], 'one of the two runs of a shard counts');
+    assert.equal(outcomes.slice(2).sort(), ['done', 'duplicate']);
+    const run = await getRun('twice-run');
+    assert.is(run?.status, 'succeeded');
+    assert.equal([run?.projects[P].instances, run?.projects.other.instances], [3, 2]);
+    assert.equal(run?.counts, { compliant: 5 }, 'every host counted once');
+    // Each VM's host went pending (vmLifecycle) or was created, then compliant: once, whoever ran it.
+    for (const one of [...fleetVms, ...otherVms]) {
+      const transitions = await listTransitions(one.id);
+      assert.is(transitions.filter((tr) => tr.to === 'compliant').length, 1, JSON.stringify(transitions));
+      assert.is((await getHost(one.id))?.state, 'compliant');
+    }
+    const fleet = await waitForFleetStatus('twice-run');
+    assert.is(fleet.history.filter((h) => h.runId === 'twice-run').length, 1);
+    assert.is(logs.filter((l) => l.message === 'audit run closed').length, 1, 'closed (and logged) once');
+
+    // Delivered again over Pub/Sub and run again directly, after the close: nothing is written.
+    const finishedAt = run!.finishedAt.toMillis();
+    const before = usageSnapshot();
+    for (const project of [P, 'other'])
+      assert.is(
+        await push(stack, 'fleetAuditShard', {
+          data: json({ runId: 'twice-run', project }),
+          messageId: `again-${project}`,
+        }),
+        204,
+      );
+    assert.is(await runAuditShard({ runId: 'twice-run', project: P }, later(2)), 'duplicate');
+    assert.is(usageSince(before).firestoreWrites, 0);
+    const after = await getRun('twice-run');
+    assert.equal(
+      [after?.finishedAt.toMillis(), after?.counts, after?.hostWrites],
+      [finishedAt, { compliant: 5 }, run!.hostWrites],
+    );
+  },
+);
+
+t(
+  'an unchanged run through the fan-out writes nothing but its summary: run, per project snapshot and result, fleet status',
+  async ({ stack }) => {
+    await publish({ projects: [P, 'other'] });
+    for (let i = 0; i < 4; i++) await vm(stack, { name: `same-${i}`, os: 'debian-12', zone: i % 2 ? Z1 : Z2 });
+    await vm(stack, { project: 'other', name: 'same-x', os: 'ubuntu-2204', agent: false });
+    await stack.control('POST', '/agents/run');
+    const first = await startAuditRun('unchanged-tick-1', new Date());
+    assert.ok((await waitForRun(first.runId))?.hostWrites > 0);
+    await waitForFleetStatus(first.runId!);
+
+    const before = usageSnapshot();
+    const second = await startAuditRun('unchanged-tick-2', new Date());
+    const run = await waitForRun(second.runId);
+    await waitForFleetStatus(second.runId!);
+    const spent = usageSince(before);
+    assert.is(run?.status, 'succeeded');
+    assert.is(run?.hostWrites, 0);
+    assert.equal(run?.counts, (await getRun(first.runId!))?.counts);
+    // The run document (created, shards published), per project its snapshot and its result, the fleet status.
+    assert.is(spent.firestoreWrites, 2 + 2 * 2 + 1);
   },
 );
 

@@ -71,7 +71,7 @@ export async function recordProjectResult(
 ): Promise<boolean> {
   const ref = db.collection(AUDITS).doc(runId);
   countFirestore('transactions');
-  return db.runTransaction(async (tx) => {
+  const recorded = await db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);
     countFirestore('reads');
     if (!snapshot.exists) throw new Error(`audit run ${runId} does not exist`);
@@ -96,7 +96,10 @@ export async function recordProjectResult(
       ...Array<[string | FieldPath, unknown]>,
     ];
     tx.update(ref, field, value, ...more.flat());
-    countFirestore('writes');
     return true;
   });
+  // Counted once committed: shards finishing together contend for the run, and a transaction that
+  // lost runs its body again.
+  if (recorded) countFirestore('writes');
+  return recorded;
 }

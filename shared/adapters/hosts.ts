@@ -8,6 +8,7 @@ import {
   type DocumentData,
   type Firestore,
   type Query,
+  type QueryDocumentSnapshot,
   type Transaction,
   type WriteBatch,
 } from '@google-cloud/firestore';
@@ -163,30 +164,27 @@ export interface ReadHost {
 /**
  * Every host document of a project, by instance id. Only the audited fields are read: on the emulator
  * that halves the time for 10,000 hosts (the projection skips decoding what the audit never looks at).
- * Projected query results still carry each document's update time.
+ * Projected query results still carry each document's update time. The documents are streamed: each
+ * becomes its compact record as it arrives, and the query's snapshots are never all held at once.
  */
 export async function listProjectHosts(
   project: string,
   db: Firestore = clients.firestore(),
 ): Promise<Map<string, ReadHost>> {
-  const snapshot = await db
+  const query = db
     .collection(HOSTS)
     .where('project', '==', project)
-    .select(...AUDITED_FIELDS)
-    .get();
-  countFirestore('reads', Math.max(1, snapshot.size));
-  return new Map(
-    snapshot.docs.map((d) => {
-      const host = hostFromDoc({ ...d.data(), instanceId: d.id });
-      return [
-        d.id,
-        {
-          host: { ...host, lastLogAt: host.lastLogAt ?? null, inScope: isInScope(host.state) },
-          readAt: d.updateTime,
-        },
-      ];
-    }),
-  );
+    .select(...AUDITED_FIELDS);
+  const hosts = new Map<string, ReadHost>();
+  for await (const d of query.stream() as AsyncIterable<QueryDocumentSnapshot>) {
+    const host = hostFromDoc({ ...d.data(), instanceId: d.id });
+    hosts.set(d.id, {
+      host: { ...host, lastLogAt: host.lastLogAt ?? null, inScope: isInScope(host.state) },
+      readAt: d.updateTime,
+    });
+  }
+  countFirestore('reads', Math.max(1, hosts.size));
+  return hosts;
 }
 
 /**

@@ -26,15 +26,16 @@ const iso = (v: unknown): string | null =>
 export async function writeProjectStatus(status: ProjectStatus, db: Firestore = clients.firestore()): Promise<boolean> {
   const ref = projectRef(db, status.project);
   countFirestore('transactions');
-  return db.runTransaction(async (tx) => {
+  const written = await db.runTransaction(async (tx) => {
     const stored = await tx.get(ref);
     countFirestore('reads');
     const at = stored.get('at') as string | undefined;
     if (at && at > status.at) return false;
     tx.set(ref, status as unknown as DocumentData);
-    countFirestore('writes');
     return true;
   });
+  if (written) countFirestore('writes'); // once committed: a contended transaction runs its body again
+  return written;
 }
 
 export async function getProjectStatus(
@@ -106,7 +107,7 @@ export async function publishRunStatus(
   countFirestore('reads', snapshots.length);
   const statuses = snapshots.filter((s) => s.exists).map((s) => s.data() as ProjectStatus);
   countFirestore('transactions');
-  return db.runTransaction(async (tx): Promise<PublishOutcome> => {
+  const outcome = await db.runTransaction(async (tx): Promise<PublishOutcome> => {
     const stored = await tx.get(fleetRef(db));
     countFirestore('reads');
     const previous = stored.exists ? (stored.data() as FleetStatus) : null;
@@ -114,9 +115,10 @@ export async function publishRunStatus(
     const merged = merge(run, statuses, previous?.history ?? [], now);
     const latest = !previous || previous.run.startedAt <= run.startedAt;
     tx.set(fleetRef(db), (latest ? merged : { ...previous, history: merged.history }) as unknown as DocumentData);
-    countFirestore('writes');
     return { published: true, latest, run: merged.run };
   });
+  if (outcome.published) countFirestore('writes'); // once committed: a contended transaction runs its body again
+  return outcome;
 }
 
 /**

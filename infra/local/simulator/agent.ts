@@ -161,10 +161,13 @@ export function runAgents(world: World, now = new Date()): number {
   return written;
 }
 
+/** Whether OS Config holds an inventory of the VM: its agent runs (and can reach the API). */
+export const hasInventory = (world: World, vm: SimVm) =>
+  !vm.faults.agentMissing && vm.status === 'RUNNING' && Boolean(vm.serviceAccount) && world.osConfigEnabled(vm);
+
 /** The FULL inventory of a VM whose agent runs, as OS Config stores it. */
 export function inventoryOf(world: World, vm: SimVm, now = new Date()): Json | null {
-  if (vm.faults.agentMissing || vm.status !== 'RUNNING' || !vm.serviceAccount || !world.osConfigEnabled(vm))
-    return null;
+  if (!hasInventory(world, vm)) return null;
   const os = SIM_OS[vm.os];
   const items: Json = {};
   for (const [name, version] of Object.entries(vm.installed)) {

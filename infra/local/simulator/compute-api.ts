@@ -99,7 +99,7 @@ function vmOr404(world: World, project: string, zone: string, name: string): Sim
   return vm;
 }
 
-function page<T>(items: T[], query: URLSearchParams): { page: T[]; nextPageToken?: string } {
+function page<T>(items: readonly T[], query: URLSearchParams): { page: T[]; nextPageToken?: string } {
   const max = Math.min(Number(query.get('maxResults') ?? 500) || 500, 500);
   const start = Number(query.get('pageToken') ?? 0) || 0;
   const slice = items.slice(start, start + max);
@@ -114,8 +114,6 @@ function racingWrite(world: World, vm: SimVm): void {
   vm.metadataFingerprint = fingerprint([vm.metadata, world.newId()]);
 }
 
-const byZoneThenName = (a: SimVm, b: SimVm) => a.zone.localeCompare(b.zone) || a.name.localeCompare(b.name);
-
 export function computeRoutes(world: World, sink: AuditLogSink): Route[] {
   const P = '/compute/v1/projects/([^/]+)';
   return [
@@ -124,8 +122,7 @@ export function computeRoutes(world: World, sink: AuditLogSink): Route[] {
       new RegExp(`^${P}/aggregated/instances$`),
       'compute.instances.aggregatedList',
       ({ params: [project], query }) => {
-        const vms = [...world.vms.values()].filter((v) => v.project === project).sort(byZoneThenName);
-        const { page: slice, nextPageToken } = page(vms, query);
+        const { page: slice, nextPageToken } = page(world.vms.inProject(project!), query);
         const items: Record<string, unknown> = {};
         for (const vm of slice) {
           const scope = `zones/${vm.zone}`;
@@ -145,10 +142,7 @@ export function computeRoutes(world: World, sink: AuditLogSink): Route[] {
       new RegExp(`^${P}/zones/([^/]+)/instances$`),
       'compute.instances.list',
       ({ params: [project, zone], query }) => {
-        const vms = [...world.vms.values()]
-          .filter((v) => v.project === project && v.zone === zone)
-          .sort(byZoneThenName);
-        const { page: slice, nextPageToken } = page(vms, query);
+        const { page: slice, nextPageToken } = page(world.vms.inZone(project!, zone!), query);
         return {
           kind: 'compute#instanceList',
           items: slice.map(instanceJson),

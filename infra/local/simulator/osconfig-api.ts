@@ -2,7 +2,7 @@
 // as integers ($alt=json;enum-encoding=int); they are stored by name so the agent can read them.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { HttpError, route, type Route } from './http.js';
-import { inventoryOf } from './agent.js';
+import { hasInventory, inventoryOf } from './agent.js';
 import type { SimAssignment, World } from './world.js';
 
 // Enum fields of OSPolicyAssignment, by JSON key: index = proto number.
@@ -176,7 +176,7 @@ export function osConfigRoutes(world: World): Route[] {
       ({ params: [project, zone, id] }) => {
         const a = assignmentOr404(project!, zone!, id!);
         world.assignments.delete(a.name);
-        for (const key of [...world.reports.keys()]) if (key.startsWith(`${a.name}|`)) world.reports.delete(key);
+        for (const key of world.reports.keysOfAssignment(a.name)) world.reports.delete(key);
         return startOperation(a, 'DELETE', { '@type': EMPTY_TYPE });
       },
     ),
@@ -198,7 +198,8 @@ export function osConfigRoutes(world: World): Route[] {
       new RegExp(`^${L}/instances/([^/]+)/osPolicyAssignments/([^/]+)/reports$`),
       'osconfig.reports.list',
       ({ params: [project, zone, instance, assignment], query }) => {
-        const reports = [...world.reports.values()].filter((r) => {
+        // Only the zone's reports (every zone's for `-`) are looked at, never the whole world's.
+        const reports = [...world.reports.inZone(project!, zone!)].filter((r) => {
           const [, p, z, i, a] =
             /^projects\/([^/]+)\/locations\/([^/]+)\/instances\/([^/]+)\/osPolicyAssignments\/([^/]+)\/report$/.exec(
               String(r.name),
@@ -210,7 +211,8 @@ export function osConfigRoutes(world: World): Route[] {
             (assignment === '-' || a === assignment)
           );
         });
-        return paged('osPolicyAssignmentReports', reports, query);
+        const { items, nextPageToken } = paged(reports, query);
+        return { osPolicyAssignmentReports: items, nextPageToken };
       },
     ),
     route(
@@ -231,19 +233,19 @@ export function osConfigRoutes(world: World): Route[] {
       'osconfig.inventories.list',
       ({ params: [project, zone, instance], query }) => {
         const now = new Date();
-        const inventories = [...world.vms.values()]
-          .filter(
-            (vm) =>
-              vm.project === project &&
-              (zone === '-' || vm.zone === zone) &&
-              (instance === '-' || vm.id === instance || vm.name === instance),
-          )
-          .map((vm) => inventoryOf(world, vm, now))
-          .filter((inv) => inv !== null)
-          .map((inv) =>
-            query.get('view') === 'FULL' || query.get('view') === '2' ? inv : { ...inv, items: undefined },
-          );
-        return paged('inventories', inventories, query);
+        const full = query.get('view') === 'FULL' || query.get('view') === '2';
+        const vms = (zone === '-' ? world.vms.inProject(project!) : world.vms.inZone(project!, zone!)).filter(
+          (vm) => (instance === '-' || vm.id === instance || vm.name === instance) && hasInventory(world, vm),
+        );
+        // Only the page's inventories are built.
+        const { items, nextPageToken } = paged(vms, query);
+        return {
+          inventories: items.map((vm) => {
+            const inv = inventoryOf(world, vm, now)!;
+            return full ? inv : { ...inv, items: undefined };
+          }),
+          nextPageToken,
+        };
       },
     ),
     route(
@@ -251,9 +253,9 @@ export function osConfigRoutes(world: World): Route[] {
       new RegExp(`^${L}/instances/([^/]+)/inventory$`),
       'osconfig.inventories.get',
       ({ params: [project, zone, instance] }) => {
-        const vm = [...world.vms.values()].find(
-          (v) => v.project === project && v.zone === zone && (v.id === instance || v.name === instance),
-        );
+        const byId = world.vms.get(instance!);
+        const vm =
+          byId && byId.project === project && byId.zone === zone ? byId : world.findVm(project!, zone!, instance!);
         const inv = vm ? inventoryOf(world, vm) : null;
         if (!inv) throw rpcError(404, 'NOT_FOUND', `inventory for instance ${instance} not found`);
         return inv;
@@ -262,9 +264,9 @@ export function osConfigRoutes(world: World): Route[] {
   ];
 }
 
-function paged(field: string, items: unknown[], query: URLSearchParams) {
+function paged<T>(all: readonly T[], query: URLSearchParams): { items: T[]; nextPageToken: string } {
   const size = Math.min(Number(query.get('pageSize') ?? 1000) || 1000, 1000);
   const start = Number(query.get('pageToken') ?? 0) || 0;
-  const next = start + size < items.length ? String(start + size) : '';
-  return { [field]: items.slice(start, start + size), nextPageToken: next };
+  const next = start + size < all.length ? String(start + size) : '';
+  return { items: all.slice(start, start + size), nextPageToken: next };
 }
