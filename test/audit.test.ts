@@ -486,7 +486,7 @@ t(
 );
 
 t(
-  'an unchanged run through the fan-out writes nothing but its summary: run, per project snapshot and result, fleet status',
+  'an unchanged run through the fan-out writes nothing but its summary: run, per project snapshot and result, fleet and osquery status',
   async ({ stack }) => {
     await publish({ projects: [P, 'other'] });
     for (let i = 0; i < 4; i++) await vm(stack, { name: `same-${i}`, os: 'debian-12', zone: i % 2 ? Z1 : Z2 });
@@ -504,8 +504,9 @@ t(
     assert.is(run?.status, 'succeeded');
     assert.is(run?.hostWrites, 0);
     assert.equal(run?.counts, (await getRun(first.runId!))?.counts);
-    // The run document (created, shards published), per project its snapshot and its result, the fleet status.
-    assert.is(spent.firestoreWrites, 2 + 2 * 2 + 1);
+    // The run document (created, shards published), per project its snapshot and its result, the fleet status
+    // and osquery's cost status (status/osquery, stamped with the run).
+    assert.is(spent.firestoreWrites, 2 + 2 * 2 + 2);
   },
 );
 
