@@ -27,10 +27,16 @@ t.before(async (ctx) => {
     throw error;
   }
   ctx.stack = await startStack(STATUS_FLEET_ENV);
-  await clearFirestore();
-  ctx.fleet = await buildStatusFleet(ctx.stack);
-  ctx.browser = await launchChromium();
-  ctx.page = await ctx.browser.newPage();
+  try {
+    await clearFirestore();
+    ctx.fleet = await buildStatusFleet(ctx.stack);
+    ctx.browser = await launchChromium();
+    ctx.page = await ctx.browser.newPage();
+  } catch (error) {
+    // uvu does not print a hook's error (its `after` still closes what started).
+    console.error(`\n  setting up the page test failed: ${(error as Error).stack}\n`);
+    throw error;
+  }
 });
 t.after(async (ctx) => {
   await ctx.browser?.close();

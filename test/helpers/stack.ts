@@ -88,15 +88,22 @@ export async function startStack(env: Record<string, string> = {}, options: Stac
   };
 }
 
-/** Deletes every document in the emulator's database. */
-export async function clearFirestore(): Promise<void> {
+/**
+ * Deletes every document in the emulator's database. The emulator refuses (409) while a transaction holds
+ * a lock, and a test file that ended mid-transaction (its process gone) leaves one until the emulator
+ * expires it: wait for that rather than fail every file after it.
+ */
+export async function clearFirestore(waitMs = 90_000): Promise<void> {
   requireEmulators();
   const project = process.env.GOOGLE_CLOUD_PROJECT;
-  const res = await fetch(
-    `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${project}/databases/(default)/documents`,
-    { method: 'DELETE' },
-  );
-  if (!res.ok) throw new Error(`clearing Firestore failed: ${res.status}`);
+  const url = `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${project}/databases/(default)/documents`;
+  for (let delay = 250, deadline = Date.now() + waitMs; ; delay = Math.min(delay * 2, 5_000)) {
+    const res = await fetch(url, { method: 'DELETE' });
+    if (res.ok) return;
+    if (res.status !== 409 || Date.now() + delay > deadline)
+      throw new Error(`clearing Firestore failed: ${res.status} ${(await res.text()).slice(0, 200)}`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
 }
 
 export interface LogLine {
