@@ -7,6 +7,7 @@ import { publish } from '../shared/usecases/publish.js';
 import { getHost, listTransitions } from '../shared/adapters/hosts.js';
 import { createRun, getRun } from '../shared/adapters/audits.js';
 import { getFleetStatus } from '../shared/adapters/status.js';
+import { getOsqueryStatus } from '../shared/adapters/telemetry.js';
 import { currentVersion, getRollout, readCurrent, recordRolloutStart } from '../shared/adapters/rollouts.js';
 import { allAtOnce } from '../shared/domain/rollout.js';
 import { clients } from '../shared/clients.js';
@@ -434,6 +435,15 @@ async function waitForFleetStatus(runId: string) {
   throw new Error(`the fleet status of ${runId} was never published`);
 }
 
+/** osquery's cost status is written after the fleet status, as the run's last step. */
+async function waitForOsqueryStatus(runId: string) {
+  for (let i = 0; i < 150; i++) {
+    if ((await getOsqueryStatus())?.runId === runId) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`status/osquery of ${runId} was never written`);
+}
+
 t(
   'shards run twice at once and delivered again: each host written once, the run closes once with each project counted once',
   async ({ stack }) => {
@@ -495,11 +505,13 @@ t(
     const first = await startAuditRun('unchanged-tick-1', new Date());
     assert.ok((await waitForRun(first.runId))?.hostWrites > 0);
     await waitForFleetStatus(first.runId!);
+    await waitForOsqueryStatus(first.runId!);
 
     const before = usageSnapshot();
     const second = await startAuditRun('unchanged-tick-2', new Date());
     const run = await waitForRun(second.runId);
     await waitForFleetStatus(second.runId!);
+    await waitForOsqueryStatus(second.runId!);
     const spent = usageSince(before);
     assert.is(run?.status, 'succeeded');
     assert.is(run?.hostWrites, 0);
