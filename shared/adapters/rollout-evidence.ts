@@ -60,38 +60,25 @@ export async function hostsInState(
   return listed(page.docs, (id, d) => sighting(id, d, d.stateSince));
 }
 
-/** Hosts on `version` whose latest osqueryd sample is above a CPU percent, dated by the sample. */
-export async function osquerydCpuAbove(
+/**
+ * Hosts on `version` whose latest osqueryd sample is above `threshold` in one measure (CPU percent or
+ * resident bytes), dated by the sample.
+ */
+export async function osquerydAbove(
   version: string,
-  cpuPercent: number,
+  measure: 'cpuPercent' | 'rssBytes',
+  threshold: number,
   db: Firestore = clients.firestore(),
 ): Promise<Listed> {
   const page = await db
     .collection(HOSTS)
     .where('configVersion', '==', version)
-    .where('osqueryd.cpuPercent', '>', cpuPercent)
+    .where(`osqueryd.${measure}`, '>', threshold)
     .select('name', 'project', 'zone', 'osqueryd')
     .limit(SIGHTINGS_LIMIT)
     .get();
   countFirestore('reads', Math.max(1, page.size));
-  return listed(page.docs, (id, d) => sighting(id, d, d.osqueryd?.at, d.osqueryd?.cpuPercent));
-}
-
-/** Hosts on `version` whose osqueryd resident memory is above `rssBytes`, dated by the sample. */
-export async function osquerydMemoryAbove(
-  version: string,
-  rssBytes: number,
-  db: Firestore = clients.firestore(),
-): Promise<Listed> {
-  const page = await db
-    .collection(HOSTS)
-    .where('configVersion', '==', version)
-    .where('osqueryd.rssBytes', '>', rssBytes)
-    .select('name', 'project', 'zone', 'osqueryd')
-    .limit(SIGHTINGS_LIMIT)
-    .get();
-  countFirestore('reads', Math.max(1, page.size));
-  return listed(page.docs, (id, d) => sighting(id, d, d.osqueryd?.at, d.osqueryd?.rssBytes));
+  return listed(page.docs, (id, d) => sighting(id, d, d.osqueryd?.at, d.osqueryd?.[measure]));
 }
 
 /**

@@ -59,8 +59,8 @@ export async function gatherEvidence(r: StagedRollout, now: Date): Promise<Rollo
     getProjectStatuses(projects),
     evidence.hostsInState(version, 'noncompliant'),
     evidence.hostsInState(version, 'silent'),
-    evidence.osquerydCpuAbove(version, gates.osquerydCpu.cpuPercent),
-    evidence.osquerydMemoryAbove(version, gates.osquerydMemory.rssMiB * 1024 * 1024),
+    evidence.osquerydAbove(version, 'cpuPercent', gates.osquerydCpu.cpuPercent),
+    evidence.osquerydAbove(version, 'rssBytes', gates.osquerydMemory.rssMiB * 1024 * 1024),
     evidence.incidentsSince(version, earliest),
     evidence.denylistedByWindow(version, windowsBetween(r.resumedAt ?? r.stages[0]?.startedAt ?? r.startedAt, now)),
   ]);
