@@ -28,6 +28,7 @@ import {
   runRound,
   scheduleFromFiles,
   startWorker,
+  typicalRows,
   type CostProfile,
   type ShippedLine,
   type SimOsqueryd,
@@ -70,8 +71,9 @@ t(
     const schedule = scheduleFromFiles(files);
     assert.is(schedule.length, 27, 'as osq-orch lint counts them');
     const by = Object.fromEntries(schedule.map((q) => [q.name, q]));
-    assert.equal(by[HEARTBEAT_QUERY], { name: HEARTBEAT_QUERY, interval: 300, snapshot: true });
-    assert.equal(by[SCHEDULE_QUERY], { name: SCHEDULE_QUERY, interval: 3600, snapshot: true });
+    assert.equal(by[HEARTBEAT_QUERY], { name: HEARTBEAT_QUERY, interval: 300, snapshot: true, removed: false });
+    assert.equal(by[SCHEDULE_QUERY], { name: SCHEDULE_QUERY, interval: 3600, snapshot: true, removed: true });
+    assert.equal(by.pack_users_last?.removed, false, 'last logs additions only (its pack says removed: false)');
     assert.ok(by.pack_network_listening_ports);
     assert.equal(scheduleFromFiles({}), FALLBACK_SCHEDULE);
   },
@@ -128,21 +130,63 @@ t(
 );
 
 t(
+  'result lines as osquery logs them: every row on a first run, then one line per changed row',
+  ({ files, version }) => {
+    const schedule = scheduleFromFiles(files);
+    const count = (lines: ShippedLine[][], query: string, action?: string) =>
+      lines.flat().filter((l) => l.line.name === query && (!action || l.line.action === action)).length;
+    const kernel = 'pack_system_kernel_modules';
+    const outbound = 'pack_network_outbound_connections';
+    const last = 'pack_users_last';
+
+    // A new host: the first run of a differential query logs every row it returns as added.
+    const fresh = newOsqueryd();
+    fresh.worker = startWorker(schedule, version, new Date(T0));
+    const firstHour = rounds(fresh, new Map(), 12);
+    assert.is(count(firstHour, kernel, 'added'), typicalRows(kernel).rows);
+    assert.is(count(firstHour, outbound, 'added'), typicalRows(outbound).rows);
+    assert.ok(firstHour.flat().every((l) => l.line.action !== 'added' || typeof l.line.columns === 'object'));
+
+    // A host that has run the schedule before: only changes, removals among them, none for `last` (removed: false).
+    const steady = newOsqueryd();
+    steady.worker = startWorker(schedule, version, new Date(T0), { storedResults: 'all' });
+    const day = rounds(steady, new Map(), 12 * 24);
+    const perHour = (q: string) => count(day, q) / 24;
+    assert.ok(perHour(kernel) < 1, `kernel_modules barely changes (${perHour(kernel)}/h)`);
+    const churn = typicalRows(outbound).churnPerHour;
+    assert.ok(Math.abs(perHour(outbound) - churn) < churn / 2, `outbound ~${churn}/h, got ${perHour(outbound)}`);
+    assert.ok(count(day, outbound, 'removed') > 0 && count(day, outbound, 'added') > 0);
+    assert.ok(count(day, last, 'added') > 0);
+    assert.is(count(day, last, 'removed'), 0, 'last does not log removals');
+    // A snapshot query logs one line per run with all its rows.
+    const packages = day.flat().filter((l) => l.line.name === 'pack_packages_deb_packages');
+    assert.is(packages.length, 1, 'a daily snapshot, once a day');
+    assert.is((packages[0]!.line.snapshot as unknown[]).length, typicalRows('pack_packages_deb_packages').rows);
+
+    // A worker restarted by the watchdog keeps the host's stored results: no second full dump.
+    restartWorker(steady, new Date(T0 + 24 * 3600_000));
+    const afterRestart = rounds(steady, new Map(), 12, 10, T0 + 24 * 3600_000);
+    assert.ok(count(afterRestart, kernel) < typicalRows(kernel).rows);
+  },
+);
+
+t(
   'a restart resets the counters with a new pid; a denylisted query stops running and is reported',
   ({ files, version }) => {
     const os = newOsqueryd();
     os.worker = startWorker(scheduleFromFiles(files), version, new Date(T0));
-    const before = rounds(os, new Map(), 12);
+    // Two hours: the last schedule snapshot comes after every hourly query's first run (splay spreads them).
+    const before = rounds(os, new Map(), 24);
     const old = { pid: os.worker.pid };
     const killed = 'pack_users_authorized_keys';
-    restartWorker(os, new Date(T0 + 130_000), killed);
+    restartWorker(os, new Date(T0 + 250_000), killed);
     assert.ok(os.worker!.pid > old.pid, 'a new worker process');
-    const after = rounds(os, new Map(), 12, 10, T0 + 130_000);
+    const after = rounds(os, new Map(), 12, 10, T0 + 250_000);
     const lastBefore = samplesOf(before).pop()!;
     const firstAfter = samplesOf(after)[0]!;
     assert.is(cpuStep(lastBefore, firstAfter).kind, 'restart');
     assert.ok(firstAfter.userMs + firstAfter.systemMs < lastBefore.userMs + lastBefore.systemMs, 'counters from zero');
-    const snapBefore = scheduleSnapshotOf(before.flat().find((l) => l.line.name === SCHEDULE_QUERY)!.line)!;
+    const snapBefore = scheduleSnapshotOf(before.flat().findLast((l) => l.line.name === SCHEDULE_QUERY)!.line)!;
     const snapAfter = scheduleSnapshotOf(after.flat().find((l) => l.line.name === SCHEDULE_QUERY)!.line)!;
     const step = scheduleStep(scheduleStep(null, snapBefore).next, snapAfter);
     assert.is(step.kind, 'restart');

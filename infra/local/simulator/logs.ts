@@ -34,7 +34,10 @@ export function workerOf(vm: SimVm, now: Date): SimWorker {
   const version = runningVersion(vm);
   const current = vm.osqueryd.worker;
   if (current && current.configVersion === version) return current;
-  vm.osqueryd.worker = startWorker(scheduleFromFiles(vm.osqueryFiles), version, now);
+  // osquery's database (a query's stored results) outlives the worker: a new version's run of a query
+  // it had before logs only what changed.
+  const storedResults = new Set(Object.entries(current?.queries ?? {}).flatMap(([q, s]) => (s.hasResults ? [q] : [])));
+  vm.osqueryd.worker = startWorker(scheduleFromFiles(vm.osqueryFiles), version, now, { storedResults });
   return vm.osqueryd.worker;
 }
 

@@ -22,10 +22,14 @@ export interface SimQuery {
   name: string;
   interval: number;
   snapshot: boolean;
+  /** Differential queries log removed rows too unless `removed: false` (osquery's default: true). */
+  removed: boolean;
 }
 
 /** A worker whose configuration could not be read still runs a heartbeat (osquery's monitoring would). */
-export const FALLBACK_SCHEDULE: SimQuery[] = [{ name: HEARTBEAT_QUERY, interval: ROUND_SECONDS, snapshot: true }];
+export const FALLBACK_SCHEDULE: SimQuery[] = [
+  { name: HEARTBEAT_QUERY, interval: ROUND_SECONDS, snapshot: true, removed: false },
+];
 
 type Json = Record<string, unknown>;
 
@@ -46,7 +50,12 @@ export function scheduleFromFiles(files: Record<string, string>): SimQuery[] {
   const add = (name: string, q: unknown) => {
     if (typeof q !== 'object' || q === null) return;
     const body = q as Json;
-    out.push({ name, interval: parseInterval(body.interval ?? 3600) ?? 3600, snapshot: body.snapshot === true });
+    out.push({
+      name,
+      interval: parseInterval(body.interval ?? 3600) ?? 3600,
+      snapshot: body.snapshot === true,
+      removed: body.removed !== false,
+    });
   };
   for (const [name, q] of Object.entries((conf.schedule ?? {}) as Json)) add(name, q);
   for (const [pack, ref] of Object.entries((conf.packs ?? {}) as Json)) {
@@ -91,6 +100,67 @@ export function defaultQueryCost(name: string): QueryCost {
   return { userMs: 3 + (h % 60), systemMs: 1 + ((h >>> 8) % 20), outputBytes: 150 + ((h >>> 16) % 4_000) };
 }
 
+/**
+ * What a query returns on a typical Debian/Ubuntu server on Compute Engine: its row count, and how many
+ * rows change per hour (added plus removed). A differential query logs one line per changed row (osquery's
+ * event format), all its rows as `added` on its first run on a host (no stored results yet), then only
+ * the changes; a snapshot query logs one line per run whatever its rows. Estimates, not measurements: the
+ * churn is dominated by outbound connections (rotating API endpoints) and logins.
+ */
+const TYPICAL_ROWS: Record<string, { rows: number; churnPerHour: number }> = {
+  listening_ports: { rows: 8, churnPerHour: 0.1 },
+  outbound_connections: { rows: 24, churnPerHour: 16 },
+  arp_cache: { rows: 3, churnPerHour: 0.02 },
+  routes: { rows: 12, churnPerHour: 0 },
+  interface_addresses: { rows: 6, churnPerHour: 0 },
+  users: { rows: 32, churnPerHour: 0.01 },
+  groups: { rows: 58, churnPerHour: 0.01 },
+  privileged_group_members: { rows: 6, churnPerHour: 0.01 },
+  sudoers: { rows: 12, churnPerHour: 0 },
+  authorized_keys: { rows: 4, churnPerHour: 0.2 },
+  logged_in_users: { rows: 1, churnPerHour: 1.5 },
+  last: { rows: 40, churnPerHour: 3 },
+  shadow_status: { rows: 32, churnPerHour: 0.01 },
+  crontab: { rows: 8, churnPerHour: 0.01 },
+  kernel_modules: { rows: 70, churnPerHour: 0.05 },
+  running_services: { rows: 38, churnPerHour: 0.3 },
+  mounts: { rows: 6, churnPerHour: 0.05 },
+  suid_binaries: { rows: 22, churnPerHour: 0 },
+  os_version: { rows: 1, churnPerHour: 0 },
+  kernel_info: { rows: 1, churnPerHour: 0 },
+  osquery_info: { rows: 1, churnPerHour: 0 },
+  watchdog_flags: { rows: 4, churnPerHour: 0 },
+  osquery_events: { rows: 12, churnPerHour: 0 },
+  deb_packages: { rows: 520, churnPerHour: 0.05 },
+  rpm_packages: { rows: 0, churnPerHour: 0 },
+};
+
+/** Rows and hourly churn of a query (by its name in the pack, `pack_{pack}_{query}` or a schedule name). */
+export function typicalRows(name: string): { rows: number; churnPerHour: number } {
+  // The longest known name the pack query ends with (`pack_users_logged_in_users` is logged_in_users, not users).
+  const known =
+    TYPICAL_ROWS[name] ??
+    Object.entries(TYPICAL_ROWS)
+      .filter(([q]) => name.endsWith(`_${q}`))
+      .sort(([a], [b]) => b.length - a.length)[0]?.[1];
+  if (known) return known;
+  const h = hash(`rows:${name}`);
+  return { rows: 1 + (h % 20), churnPerHour: ((h >>> 8) % 5) / 10 };
+}
+
+/** Draws how many rows changed, Poisson with mean `mean` (normal above 30, where Knuth's method underflows). */
+function changedRows(mean: number, random: () => number): number {
+  if (mean <= 0) return 0;
+  if (mean > 30) {
+    const gauss = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+    return Math.max(0, Math.round(mean + Math.sqrt(mean) * gauss));
+  }
+  const limit = Math.exp(-mean);
+  let n = 0;
+  for (let p = random(); p > limit; p *= random()) n += 1;
+  return n;
+}
+
 export const DEFAULT_CPU_PERCENT = 0.8;
 export const DEFAULT_RSS_BYTES = 48 * MiB;
 
@@ -105,6 +175,11 @@ interface QueryState {
   nextRun: number;
   /** Osquery time until which the watchdog denylists it (0: not denylisted). */
   denylistedUntil: number;
+  /** A differential query has stored results on this host (osquery's database, kept across restarts). */
+  hasResults: boolean;
+  /** Rows it returns on this host; the next row id its changes use. */
+  rows: number;
+  nextRow: number;
 }
 
 /** The osquery worker process: what processes and osquery_schedule report about it. */
@@ -135,17 +210,33 @@ export interface SimOsqueryd {
 
 export const newOsqueryd = (): SimOsqueryd => ({ worker: null, cpuPercent: null, rssBytes: null });
 
+/** What a (re)started worker inherits from the host. */
+export interface WorkerStart {
+  /** Queries the watchdog still denylists, with the osquery seconds left. */
+  carryDenylist?: Record<string, number>;
+  /** The previous worker's pid: Linux hands out increasing pids, a restarted worker gets a later one. */
+  previousPid?: number;
+  /**
+   * Queries with stored results on the host (osquery's database outlives the worker): their next run logs
+   * only changes. `all`: a host that has run this schedule for a while (the steady state of a fleet).
+   */
+  storedResults?: ReadonlySet<string> | 'all';
+}
+
 /** Starts a worker (first start, OS Config's restart for a new version, or the watchdog's). */
 export function startWorker(
   schedule: SimQuery[],
   configVersion: string | null,
   now: Date,
-  carryDenylist: Record<string, number> = {},
-  previousPid?: number,
+  { carryDenylist = {}, previousPid, storedResults = new Set<string>() }: WorkerStart = {},
 ): SimWorker {
   const startTime = Math.floor(now.getTime() / 1000);
+  const pid = previousPid
+    ? previousPid + 1 + Math.floor(Math.random() * 500)
+    : 1_000 + Math.floor(Math.random() * 60_000);
   const queries: Record<string, QueryState> = {};
-  for (const q of schedule)
+  for (const q of schedule) {
+    const rows = typicalRows(q.name).rows;
     queries[q.name] = {
       executions: 0,
       outputBytes: 0,
@@ -153,13 +244,17 @@ export function startWorker(
       systemMs: 0,
       wallMs: 0,
       lastExecuted: 0,
-      // osquery runs every query soon after start, then every interval; spread the first runs as splay does.
-      nextRun: q.interval <= ROUND_SECONDS ? 0 : hash(q.name) % q.interval,
+      // osquery runs every query soon after start, then every interval; splay spreads the first runs, so
+      // across a fleet a daily query runs on about 1/24 of the hosts in any hour.
+      nextRun: q.interval <= ROUND_SECONDS ? 0 : hash(`${q.name}:${pid}`) % q.interval,
       denylistedUntil: carryDenylist[q.name] ?? 0,
+      hasResults: storedResults === 'all' || storedResults.has(q.name),
+      rows,
+      nextRow: rows,
     };
+  }
   return {
-    // Linux hands out increasing pids: a restarted worker gets a later one.
-    pid: previousPid ? previousPid + 1 + Math.floor(Math.random() * 500) : 1_000 + Math.floor(Math.random() * 60_000),
+    pid,
     startTime,
     cpuMs: 0,
     advancedTo: startTime,
@@ -182,7 +277,12 @@ export function restartWorker(osqueryd: SimOsqueryd, now: Date, query?: string):
   for (const [name, q] of Object.entries(old.queries))
     if (q.denylistedUntil > old.clock) carry[name] = q.denylistedUntil - old.clock;
   if (query) carry[query] = DENYLIST_SECONDS;
-  osqueryd.worker = startWorker(old.schedule, old.configVersion, now, carry, old.pid);
+  const storedResults = new Set(Object.keys(old.queries).filter((name) => old.queries[name]!.hasResults));
+  osqueryd.worker = startWorker(old.schedule, old.configVersion, now, {
+    carryDenylist: carry,
+    previousPid: old.pid,
+    storedResults,
+  });
   return osqueryd.worker;
 }
 
@@ -305,18 +405,43 @@ function isDenylisted(worker: SimWorker, name: string, costs: ResolvedCosts): bo
   return (worker.queries[name]?.denylistedUntil ?? 0) > worker.clock || costs.query(name).denylisted;
 }
 
-function resultLine(host: LineHost, q: SimQuery, now: Date): Json {
-  const row = { value: `${q.name}-row`, host: host.name };
-  return q.snapshot
-    ? { ...envelope(host, q.name, now, 'snapshot'), snapshot: [row] }
-    : { ...envelope(host, q.name, now, 'added'), columns: row };
+const rowOf = (host: LineHost, q: SimQuery, id: number) => ({ value: `${q.name}-row-${id}`, host: host.name });
+
+/**
+ * The lines one run of a query logs (osquery's event format): a snapshot query one line with every row;
+ * a differential query every row as `added` on its first run on the host, then one line per changed row
+ * (about `churnPerHour` per hour of its interval; `removed` lines only if the query logs removals).
+ */
+function resultLines(host: LineHost, q: SimQuery, s: QueryState, now: Date, random: () => number): Json[] {
+  if (q.snapshot)
+    return [{ ...envelope(host, q.name, now, 'snapshot'), snapshot: rowIds(0, s.rows).map((i) => rowOf(host, q, i)) }];
+  if (!s.hasResults) {
+    s.hasResults = true;
+    return rowIds(s.nextRow - s.rows, s.rows).map((i) => ({
+      ...envelope(host, q.name, now, 'added'),
+      columns: rowOf(host, q, i),
+    }));
+  }
+  const changes = changedRows((typicalRows(q.name).churnPerHour * q.interval) / 3600, random);
+  const lines: Json[] = [];
+  for (let c = 0; c < changes; c++) {
+    // A removal retires the oldest row; an addition (or any change of a query that does not log removals) is a new row.
+    const removal = q.removed && s.rows > 0 && random() < 0.5;
+    const id = removal ? s.nextRow - s.rows : s.nextRow++;
+    if (removal) s.rows -= 1;
+    else if (q.removed) s.rows += 1;
+    lines.push({ ...envelope(host, q.name, now, removal ? 'removed' : 'added'), columns: rowOf(host, q, id) });
+  }
+  return lines;
 }
+
+const rowIds = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 
 /**
  * One round of a VM's osqueryd: the worker's CPU counters advance over the real seconds since the last
  * round, osquery time advances one heartbeat interval, every due query that is not denylisted runs, and
  * the lines it writes are returned (the heartbeat, the schedule snapshot when it runs, other queries'
- * results: all rows on a first run, then changes now and then).
+ * results: see resultLines).
  */
 export function runRound(
   host: LineHost,
@@ -339,7 +464,6 @@ export function runRound(
     while (s.nextRun <= worker.clock) s.nextRun += q.interval;
     if (isDenylisted(worker, q.name, costs)) continue;
     const cost = costs.query(q.name);
-    const first = s.executions === 0;
     s.executions += 1;
     s.lastExecuted = second;
     const user = ticks(cost.userMs * jitter(random));
@@ -353,8 +477,9 @@ export function runRound(
       lines.push({ line: heartbeatLine(host, worker, rss, now), attributes: { log_type, osquery_name: q.name } });
     else if (q.name === SCHEDULE_QUERY)
       lines.push({ line: scheduleLine(host, worker, costs, now), attributes: { log_type, osquery_name: q.name } });
-    else if (first || q.snapshot || random() < 0.3)
-      lines.push({ line: resultLine(host, q, now), attributes: { log_type, osquery_name: q.name } });
+    else
+      for (const line of resultLines(host, q, s, now, random))
+        lines.push({ line, attributes: { log_type, osquery_name: q.name } });
   }
   return lines;
 }
