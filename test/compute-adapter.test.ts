@@ -1,11 +1,13 @@
 // The Compute adapter through @google-cloud/compute against the simulator: paging and shapes.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { startSimulator, type Simulator } from '../infra/local/simulator/server.js';
 import { resetConfig } from '../shared/config.js';
-import { resetClients } from '../shared/clients.js';
+import { clients, resetClients } from '../shared/clients.js';
 import { getProjectMetadata, getVm, listProjectVms, listZoneVms } from '../shared/adapters/compute.js';
-import { isPermissionDenied, isTransient } from '../shared/errors.js';
+import { clientRetryOff, isPermissionDenied, isTransient } from '../shared/errors.js';
 
 const t = suite<{ sim: Simulator }>('compute adapter');
 t.before(async (ctx) => {
@@ -70,6 +72,34 @@ t('a denied project fails permanently (403), not retried', async ({ sim }) => {
     assert.not.ok(isTransient(error));
   }
   assert.is(sim.world.requests.get('compute.instances.get'), 1);
+});
+
+// A full collection on demand, as --expose-gc gives (the test runner starts no flags).
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+t('a finished Compute call leaves nothing of its response behind', async ({ sim }) => {
+  for (let i = 0; i < 3; i++) sim.world.addVm({ project: 'gone', zone: 'z-1', name: `vm-${i}`, os: 'debian-12' });
+  // A response, a page of a listing and a zone's part of an aggregated listing, watched through weak references only.
+  const watch = async () => {
+    const instances = await clients.instances();
+    const [instance] = await instances.get({ project: 'gone', zone: 'z-1', instance: 'vm-0' }, clientRetryOff());
+    const [page] = await instances.list({ project: 'gone', zone: 'z-1', maxResults: 2 }, clientRetryOff());
+    const scopes: object[] = [];
+    for await (const [, list] of instances.aggregatedListAsync({ project: 'gone' }, clientRetryOff()))
+      scopes.push(list);
+    return [new WeakRef(instance), new WeakRef(page), new WeakRef(scopes[0]!)];
+  };
+  const refs = await watch();
+  assert.ok(refs.every((r) => r.deref() !== undefined));
+  // Long before the calls' deadlines (600 s by default): nothing may hold on to their responses till then.
+  await new Promise((r) => setImmediate(r));
+  collectGarbage();
+  assert.equal(
+    refs.map((r) => r.deref() === undefined),
+    [true, true, true],
+    'responses released',
+  );
 });
 
 t.run();
