@@ -2,6 +2,8 @@
 // drained by logHeartbeatDrain's use case (and its handler) into the same host writes as the push path.
 // The emulator stores subscription filters without applying them (infra/local/filter-relay.ts): only
 // lines that pass LOG_HEARTBEAT_FILTER are published here; the filter itself is tested in log-routing.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Subscription, Topic } from '@google-cloud/pubsub';
@@ -11,7 +13,7 @@ import { createVm } from './helpers/fleet.js';
 import { drain as drainAlerts } from './helpers/pubsub.js';
 import { acknowledge, pullMessages } from '../shared/adapters/pubsub.js';
 import { clients } from '../shared/clients.js';
-import { config } from '../shared/config.js';
+import { config, resetConfig } from '../shared/config.js';
 import { usageSnapshot } from '../shared/metrics.js';
 import { forgetHeartbeatCache } from '../shared/usecases/heartbeat.js';
 import { drainLogSubscription, type DrainOptions } from '../shared/usecases/log-drain.js';
@@ -238,6 +240,72 @@ t(
         `${vm.name} recorded`,
       );
     assert.is((await drainNow(ctx)).pulled, 0);
+  },
+);
+
+/** logHeartbeatDrain served by the Functions Framework, as Cloud Functions runs it; one tick posted to it. */
+async function tick(): Promise<number> {
+  const { getTestServer } = await import('@google-cloud/functions-framework/testing');
+  const server: Server = getTestServer('logHeartbeatDrain');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const project = process.env.GOOGLE_CLOUD_PROJECT;
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/projects/${project}/topics/${config().LOG_DRAIN_TICK_TOPIC}`;
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        message: {
+          data: Buffer.from(JSON.stringify({ source: 'cloud-scheduler' })).toString('base64'),
+          messageId: String(Math.random()).slice(2),
+        },
+        subscription: `projects/${project}/subscriptions/tick`,
+      }),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+}
+
+t(
+  'the handler: a missing or wrong subscription setting answers 500 and acknowledges no line; fixed, it drains',
+  async (ctx) => {
+    const [vm] = await vms(ctx.stack, 1, 'tick');
+    const at = Date.now() - MIN;
+    await send(ctx.topic, vm!, heartbeat(at, 0));
+    const saved = process.env.LOG_HEARTBEAT_SUBSCRIPTION;
+    try {
+      for (const [setting, why] of [
+        [undefined, 'unset'],
+        ['no-such-subscription', 'not found'],
+      ] as const) {
+        if (setting === undefined) delete process.env.LOG_HEARTBEAT_SUBSCRIPTION;
+        else process.env.LOG_HEARTBEAT_SUBSCRIPTION = setting;
+        resetConfig();
+        const { result: status, logs } = await captureLogs(tick);
+        assert.is(status, 500, `${why}: the tick is not acknowledged`);
+        const failure = logs.find((l) => l.message === 'logHeartbeatDrain: bad configuration, will be redelivered');
+        assert.match(String(failure?.reason), /LOG_HEARTBEAT_SUBSCRIPTION/, `${why}: the error names the setting`);
+        assert.is((await hostDoc(vm!.id)).get('lastLogAt') ?? null, null, `${why}: nothing recorded`);
+      }
+      process.env.LOG_HEARTBEAT_SUBSCRIPTION = SUB; // an id in GOOGLE_CLOUD_PROJECT
+      process.env.LOG_DRAIN_BUDGET_SECONDS = '10';
+      resetConfig();
+      assert.is(await tick(), 204, 'a good setting: the tick is acknowledged');
+      assert.is(
+        (await hostDoc(vm!.id)).get('lastLogAt')?.toMillis(),
+        Math.floor(at / 1000) * 1000,
+        'the line waited on the subscription and is recorded',
+      );
+    } finally {
+      if (saved === undefined) delete process.env.LOG_HEARTBEAT_SUBSCRIPTION;
+      else process.env.LOG_HEARTBEAT_SUBSCRIPTION = saved;
+      delete process.env.LOG_DRAIN_BUDGET_SECONDS;
+      resetConfig();
+    }
   },
 );
 
