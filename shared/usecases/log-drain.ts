@@ -21,6 +21,8 @@ export interface DrainOptions {
   pullWaitMs?: number;
   /** The clock the budget is kept with. */
   clock?: () => number;
+  /** The time a message is recorded at (recordLogMessage's `now`): now, but simulated time in the benchmark. */
+  recordedAt?: () => Date;
 }
 
 export interface DrainResult {
@@ -48,6 +50,7 @@ type Verdict = 'ack' | 'failed' | 'leftover';
 export async function drainLogSubscription(options: DrainOptions): Promise<DrainResult> {
   const { subscription, budgetMs, maxMessages = 1000, concurrency = 160, pullWaitMs = 2000 } = options;
   const clock = options.clock ?? Date.now;
+  const recordedAt = options.recordedAt ?? (() => new Date());
   const deadline = clock() + budgetMs;
   const result: DrainResult = {
     pulled: 0,
@@ -81,7 +84,7 @@ export async function drainLogSubscription(options: DrainOptions): Promise<Drain
     const verdicts = await mapLimit(pulled, concurrency, async ({ message }): Promise<Verdict> => {
       if (configError || clock() >= deadline) return 'leftover';
       try {
-        const recorded = await recordLogMessage(message);
+        const recorded = await recordLogMessage(message, recordedAt());
         count(recorded.outcome);
         if (recorded.outcome === 'no-lines')
           // Counted and reported, never dropped silently (the other refusals log in recordLogMessage).

@@ -597,7 +597,15 @@ if (tel) {
     ])}`,
   );
   console.log(
-    `targets: invocations >= 5x fewer than one per line: ${ratio(t.naiveInvocations, t.invocations)} fewer; ` +
+    `pull (next hour)      ${row([
+      [t.pullInvocations, 11],
+      [t.pullFirestoreWrites, 18],
+      [t.pullWallMs, 9],
+    ])}   ${t.pullLines} filtered lines drained, ${t.pullHostWrites} host writes`,
+  );
+  console.log(
+    `targets: invocations >= 5x fewer than one per line: ${ratio(t.naiveInvocations, t.invocations)} fewer ` +
+      `(pull delivery: ${ratio(t.naiveInvocations, t.pullInvocations)}); ` +
       `writes <= hosts x windows + queries x windows = ${t.hosts * t.windows + t.queries * t.windows}: ${t.firestoreWrites} ` +
       `(${t.hostWrites} host, ${t.queryStatsWrites} queryStats)`,
   );
