@@ -6,7 +6,7 @@ import { asHandlerError, isNotFound, isPermissionDenied, PermanentError } from '
 import { log } from '../log.js';
 import { mapLimit } from '../rate.js';
 import { acknowledge, pullMessages, release, type PulledMessage } from '../adapters/pubsub.js';
-import { flushQueryStats, recordLogMessage, type HeartbeatOutcome } from './heartbeat.js';
+import { recordLogMessage, type HeartbeatOutcome } from './heartbeat.js';
 
 export interface DrainOptions {
   /** projects/P/subscriptions/S. */
@@ -36,7 +36,6 @@ export interface DrainResult {
   /** Of the nacked, those that were pulled and not processed because the budget ran out. */
   leftover: number;
   outcomes: Partial<Record<HeartbeatOutcome | 'failed' | 'permanent-failure', number>>;
-  queryStatsWritten: number;
 }
 
 type Verdict = 'ack' | 'failed' | 'leftover';
@@ -44,8 +43,9 @@ type Verdict = 'ack' | 'failed' | 'leftover';
 /**
  * Pulls the subscription until it is empty or the budget is spent, records every message with
  * recordLogMessage, acknowledges what is done (recorded, or refused with a logged reason) and releases
- * what failed transiently or was not reached, then writes the buffered queryStats. recordLogMessage is
- * idempotent per line, so a message redelivered after a lost acknowledgement changes nothing.
+ * what failed transiently or was not reached. recordLogMessage is idempotent per line, so a message
+ * redelivered after a lost acknowledgement changes nothing. queryStats follow push delivery's rule: the
+ * buffer is written once its window ends (one write per query per window, whatever the tick rate).
  */
 export async function drainLogSubscription(options: DrainOptions): Promise<DrainResult> {
   const { subscription, budgetMs, maxMessages = 1000, concurrency = 160, pullWaitMs = 2000 } = options;
@@ -59,11 +59,12 @@ export async function drainLogSubscription(options: DrainOptions): Promise<Drain
     batches: 0,
     leftover: 0,
     outcomes: {},
-    queryStatsWritten: 0,
   };
   const count = (outcome: keyof DrainResult['outcomes']) =>
     (result.outcomes[outcome] = (result.outcomes[outcome] ?? 0) + 1);
   let configError: ConfigError | null = null;
+  let emptied = false;
+  let outage = false;
 
   for (let remaining = deadline - clock(); remaining > 0; remaining = deadline - clock()) {
     let pulled: PulledMessage[];
@@ -77,7 +78,10 @@ export async function drainLogSubscription(options: DrainOptions): Promise<Drain
         );
       throw error;
     }
-    if (pulled.length === 0) break;
+    if (pulled.length === 0) {
+      emptied = true;
+      break;
+    }
     result.batches += 1;
     result.pulled += pulled.length;
 
@@ -129,15 +133,20 @@ export async function drainLogSubscription(options: DrainOptions): Promise<Drain
     result.leftover += verdicts.filter((v) => v === 'leftover').length;
     if (configError) throw configError;
     // Nothing in the batch went through: an outage, not a bad message. The next tick tries again.
-    if (done.length === 0) break;
+    if (done.length === 0) {
+      outage = true;
+      break;
+    }
   }
+  if (!emptied && !outage)
+    // Lines wait for the next tick; a drain that keeps ending this way has a fleet too large for one
+    // drain a minute, and hosts would turn silent once the backlog is older than the threshold.
+    log.error(
+      { pulled: result.pulled, leftover: result.leftover, budgetMs },
+      'logHeartbeatDrain: the budget ended before the subscription was empty (backlog); ' +
+        'if this repeats, use push delivery (log_heartbeat_delivery = "push") or a longer LOG_DRAIN_BUDGET_SECONDS',
+    );
 
-  try {
-    result.queryStatsWritten = await flushQueryStats();
-  } catch (error) {
-    // flushQueryStats keeps the increments for the next drain of this instance.
-    log.warn({ err: error }, 'logHeartbeatDrain: queryStats write failed, kept for the next drain');
-  }
   if (result.outcomes.failed)
     log.warn(
       { failed: result.outcomes.failed, nacked: result.nacked },

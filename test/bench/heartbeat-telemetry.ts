@@ -222,6 +222,8 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
         `heartbeat.telemetry: a drain pulled ${drained.pulled} and acked ${drained.acked} of ${through.length}`,
       );
   }
+  // The last window's statistics, as for push delivery above: the hour is over, so now.
+  await flushQueryStats();
   const pullSpent = usageSince(beforePull);
   await subscription.delete();
   await topic.delete();
