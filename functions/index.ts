@@ -30,6 +30,10 @@ functions.cloudEvent('fleetAuditShard', async (event: CloudEvent<unknown>) =>
 functions.cloudEvent('logHeartbeat', async (event: CloudEvent<unknown>) =>
   (await import('./log-heartbeat.js')).logHeartbeat(event),
 );
+// Pull delivery of the same lines (Terraform's log_heartbeat_delivery = "pull"): a drain per scheduler tick.
+functions.cloudEvent('logHeartbeatDrain', async (event: CloudEvent<unknown>) =>
+  (await import('./log-heartbeat-drain.js')).logHeartbeatDrain(event),
+);
 functions.cloudEvent('monitoringAlert', async (event: CloudEvent<unknown>) =>
   (await import('./monitoring-alert.js')).monitoringAlert(event),
 );

@@ -8,7 +8,7 @@ import { Firestore } from '@google-cloud/firestore';
 import type { InstancesClient, ProjectsClient, ZoneOperationsClient } from '@google-cloud/compute';
 import type { OsConfigZonalServiceClient } from '@google-cloud/os-config';
 import type { Storage } from '@google-cloud/storage';
-import type { PubSub } from '@google-cloud/pubsub';
+import type { PubSub, v1 } from '@google-cloud/pubsub';
 import { config } from './config.js';
 import { patchOsConfigDescriptors } from './adapters/osconfig-client-fix.js';
 import { countApiCall } from './metrics.js';
@@ -165,6 +165,19 @@ const pubsub = lazy(async (): Promise<PubSub> => {
   return new PubSub({ projectId: config().GOOGLE_CLOUD_PROJECT });
 });
 
+/**
+ * Synchronous pull (logHeartbeatDrain): the generated Subscriber client, on the same endpoint and
+ * credentials as the PubSub client above (the emulator's when PUBSUB_EMULATOR_HOST is set). The
+ * high-level Subscription only streams; a drain needs to pull a batch, ack it, and stop.
+ */
+const subscriber = lazy(async (): Promise<v1.SubscriberClient> => {
+  const { v1 } = await import('@google-cloud/pubsub');
+  const options = (await (await pubsub.get()).getClientConfig()) as ConstructorParameters<
+    typeof v1.SubscriberClient
+  >[0];
+  return counted(new v1.SubscriberClient(options), 'pubsub.subscriber');
+});
+
 export const clients = {
   instances: instances.get,
   zoneOperations: zoneOperations.get,
@@ -173,10 +186,11 @@ export const clients = {
   firestore: firestore.get,
   storage: storage.get,
   pubsub: pubsub.get,
+  subscriber: subscriber.get,
   googleApis: googleApis.get,
 };
 
-const all = [instances, zoneOperations, projects, osConfig, firestore, storage, pubsub, googleApis];
+const all = [instances, zoneOperations, projects, osConfig, firestore, storage, pubsub, subscriber, googleApis];
 
 /** Drop every client so the next use reads the (changed) configuration again. */
 export function resetClients(): void {
@@ -187,6 +201,6 @@ export function resetClients(): void {
 export async function closeClients(): Promise<void> {
   await firestore.peek()?.terminate();
   await (await pubsub.peek())?.close();
-  for (const c of [instances, zoneOperations, projects, osConfig]) await (await c.peek())?.close();
+  for (const c of [instances, zoneOperations, projects, osConfig, subscriber]) await (await c.peek())?.close();
   resetClients();
 }

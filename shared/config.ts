@@ -85,6 +85,21 @@ const schema = z.object({
   QUERY_EXPENSIVE_P95_MS: z.coerce.number().gt(0).max(3_600_000).default(2000),
   /** logHeartbeat buffers queryStats increments and writes each query's document once per this many seconds. */
   QUERY_STATS_WRITE_WINDOW_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
+  /**
+   * Pull delivery of the log topic (Terraform's log_heartbeat_delivery = "pull"): the filtered pull
+   * subscription logHeartbeatDrain drains, an id in GOOGLE_CLOUD_PROJECT or projects/P/subscriptions/S.
+   */
+  LOG_HEARTBEAT_SUBSCRIPTION: z
+    .string()
+    .regex(
+      /^(projects\/[a-z0-9.:-]+\/subscriptions\/)?(?!goog)[A-Za-z][A-Za-z0-9._~+%-]{2,254}$/,
+      'expected a subscription id or projects/PROJECT/subscriptions/ID',
+    )
+    .optional(),
+  /** logHeartbeatDrain pulls for at most this many seconds a tick; what it has not processed by then is released. */
+  LOG_DRAIN_BUDGET_SECONDS: z.coerce.number().int().min(5).max(480).default(45),
+  /** Topic Cloud Scheduler publishes the drain tick to, every minute (pull delivery). */
+  LOG_DRAIN_TICK_TOPIC: z.string().min(1).default('osquery-log-drain-tick'),
   /** Malformed messages on any Pub/Sub entry point are republished here when set. */
   DEAD_LETTER_TOPIC: z.string().min(1).optional(),
   /** Topic Cloud Scheduler publishes the audit tick to (read by the local stack and Terraform). */
@@ -145,6 +160,12 @@ export function required<K extends keyof Config>(key: K): NonNullable<Config[K]>
   if (value === undefined || value === null || (Array.isArray(value) && value.length === 0))
     throw new ConfigError(`${key} must be set`);
   return value as NonNullable<Config[K]>;
+}
+
+/** The subscription logHeartbeatDrain drains, as a full resource name (ConfigError when unset). */
+export function logHeartbeatSubscription(): string {
+  const name = required('LOG_HEARTBEAT_SUBSCRIPTION');
+  return name.startsWith('projects/') ? name : `projects/${required('GOOGLE_CLOUD_PROJECT')}/subscriptions/${name}`;
 }
 
 /** The settings the pure scope and policy decisions take. */

@@ -19,6 +19,8 @@ export interface FunctionPermissions {
   firestore: boolean | 'read';
   /** Topics (by setting name) the function publishes to. */
   publishes: readonly string[];
+  /** Subscriptions (by setting name) the function pulls from, acknowledges and releases. */
+  subscribes?: readonly string[];
 }
 
 const COMPUTE_READ = [
@@ -70,6 +72,14 @@ export const FUNCTION_PERMISSIONS: Record<string, FunctionPermissions> = {
     publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'],
   },
   logHeartbeat: { target: [], parent: [], firestore: true, publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'] },
+  // logHeartbeat's pull delivery: the same writes, from the filtered pull subscription.
+  logHeartbeatDrain: {
+    target: [],
+    parent: [],
+    firestore: true,
+    publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'],
+    subscribes: ['LOG_HEARTBEAT_SUBSCRIPTION'],
+  },
   monitoringAlert: { target: [], parent: [], firestore: true, publishes: ['ALERT_TOPIC', 'DEAD_LETTER_TOPIC'] },
   // The status page: reads the status snapshots, open alerts, the rollout record, and hosts for the evidence CSV.
   fleetStatus: { target: [], parent: [], firestore: 'read', publishes: [] },

@@ -78,6 +78,38 @@ t("logHeartbeat's first event loads Firestore, and neither Compute, OS Config no
 });
 
 t(
+  "logHeartbeatDrain's first tick loads Pub/Sub and Firestore, and neither Compute, OS Config nor Storage",
+  async ({ sim }) => {
+    const { PubSub } = await import('@google-cloud/pubsub');
+    const pubsub = new PubSub({ projectId: process.env.GOOGLE_CLOUD_PROJECT });
+    const [topic] = await pubsub.createTopic('cold-drain-logs');
+    await topic.createSubscription('cold-drain');
+    await topic.publishMessage({
+      json: { name: 'heartbeat', unixTime: Math.floor(Date.now() / 1000) },
+      attributes: { gce_instance_id: '4242424242', gce_project_id: 'p', gce_zone: 'z', log_type: 'snapshot' },
+    });
+    await pubsub.close();
+    const tick = {
+      specversion: '1.0',
+      id: 'cold-start-drain-1',
+      type: 'google.cloud.pubsub.topic.v1.messagePublished',
+      source: '//pubsub.googleapis.com/projects/p/topics/osquery-log-drain-tick',
+      data: { message: { data: Buffer.from('{}').toString('base64'), messageId: 'cold-start-drain-1' } },
+    };
+    process.env.LOG_HEARTBEAT_SUBSCRIPTION = 'cold-drain';
+    try {
+      const packages = packagesOf(await loadedBy(sim, 'logHeartbeatDrain', tick));
+      assert.ok(packages.has('@google-cloud/pubsub'), 'it pulled');
+      assert.ok(packages.has('@google-cloud/firestore'), 'Firestore (the pulled line is recorded)');
+      for (const library of ['@google-cloud/compute', '@google-cloud/os-config', '@google-cloud/storage'])
+        assert.not.ok(packages.has(library), `${library} loaded by logHeartbeatDrain`);
+    } finally {
+      delete process.env.LOG_HEARTBEAT_SUBSCRIPTION;
+    }
+  },
+);
+
+t(
   "vmLifecycle loads Compute's and OS Config's clients one module each, never the packages' indexes",
   async ({ sim }) => {
     sim.world.setProjectMetadata('cold', { 'enable-osconfig': 'TRUE' });

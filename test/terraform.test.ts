@@ -38,6 +38,7 @@ const PUBSUB_TRIGGERS: Record<string, string> = {
   fleetAudit: 'AUDIT_TICK_TOPIC',
   fleetAuditShard: 'AUDIT_SHARD_TOPIC',
   monitoringAlert: 'INCIDENT_TOPIC',
+  logHeartbeatDrain: 'LOG_DRAIN_TICK_TOPIC',
 };
 /**
  * HTTP entry points: no trigger and no retry (a person reloads the page), reached from browsers, so not
@@ -49,6 +50,9 @@ const HTTP_FUNCTIONS: readonly string[] = ['fleetStatus'];
 const FILTERED_PUSH: Record<string, { setting: string; filter: string }> = {
   logHeartbeat: { setting: 'LOG_TOPIC', filter: LOG_HEARTBEAT_FILTER },
 };
+/** var.log_heartbeat_delivery: logHeartbeat (push) or logHeartbeatDrain (pull), never both. */
+const PUSH_ONLY = '${local.log_heartbeat_push ? 1 : 0}';
+const PULL_ONLY = '${local.log_heartbeat_pull ? 1 : 0}';
 const AUDIT_LOG_TYPE = 'google.cloud.audit.log.v1.written';
 const PUBSUB_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
 
@@ -249,6 +253,7 @@ function classify(tf: Tf, bindings: Binding[]) {
   const firestore: Binding[] = [];
   const firestoreRead: Binding[] = [];
   const publishesTo: string[] = [];
+  const subscribesTo: string[] = [];
   const other: Binding[] = [];
   for (const b of bindings) {
     const role = text(b.block.role);
@@ -274,9 +279,23 @@ function classify(tf: Tf, bindings: Binding[]) {
       const topics = topicsOf(tf, b.block.topic);
       assert.is(topics.length, 1, `${b.key} names one topic`);
       publishesTo.push(topics[0]!);
+    } else if (b.type === 'google_pubsub_subscription_iam_member' && role === 'roles/pubsub.subscriber') {
+      const subscription = /^\$\{(google_pubsub_subscription\.[a-z0-9_]+)(?:\[0\])?\.(?:name|id)\}$/.exec(
+        text(b.block.subscription),
+      )?.[1];
+      assert.ok(subscription, `${b.key} names one subscription`);
+      subscribesTo.push(subscription!);
     } else other.push(b);
   }
-  return { customTarget, customParent, firestore, firestoreRead, publishesTo: publishesTo.sort(), other };
+  return {
+    customTarget,
+    customParent,
+    firestore,
+    firestoreRead,
+    publishesTo: publishesTo.sort(),
+    subscribesTo: subscribesTo.sort(),
+    other,
+  };
 }
 
 /** A custom role made in, and bound in, every target project, with exactly `permissions`. */
@@ -538,11 +557,12 @@ t(
         `${key}: no trigger (it could not filter)`,
       );
       const subs = resourcesOf(tf, 'google_pubsub_subscription').filter(([, s]) =>
-        text(s.push_config).includes(`${key}.service_config[0].uri`),
+        text(s.push_config).includes(`${key}[0].service_config[0].uri`),
       );
       assert.is(subs.length, 1, `${key}: one push subscription`);
       const [skey, sub] = subs[0]!;
-      assert.not.ok(sub.count ?? sub.for_each, `${skey} always exists (the log topic in this project or another)`);
+      assert.is(fn.count, PUSH_ONLY, `${key}: deployed in push delivery only`);
+      assert.is(sub.count, PUSH_ONLY, `${skey}: exists with its function (the log topic in this project or another)`);
       assert.is(sub.project, '${var.project_id}', `${skey} lives in the orchestrator project`);
       assert.equal(topicsOf(tf, sub.topic), settingTopics(tf, setting), `${skey} reads the ${setting} topic`);
       assert.is(staticValue(tf, sub.filter), filter, `${skey}: the filter is the code's, character for character`);
@@ -550,12 +570,15 @@ t(
       const push = one(sub, 'push_config', skey);
       assert.match(
         text(push.push_endpoint),
-        /^\$\{google_cloudfunctions2_function\.[a-z0-9_]+\.service_config\[0\]\.uri\}\/projects\/\$\{local\.log_topic_project\}\/topics\/\$\{var\.log_topic\}$/,
+        new RegExp(
+          String.raw`^\$\{google_cloudfunctions2_function\.[a-z0-9_]+\[0\]\.service_config\[0\]\.uri\}` +
+            String.raw`/projects/\$\{local\.log_topic_project\}/topics/\$\{var\.log_topic\}$`,
+        ),
         `${skey}: the Functions Framework learns the topic from the path`,
       );
       const oidc = one(push, 'oidc_token', skey);
       assert.is(serviceAccountOf(oidc.service_account_email), 'google_service_account.trigger');
-      assert.is(oidc.audience, `\${${key}.service_config[0].uri}`, `${skey}: the token is for the function`);
+      assert.is(oidc.audience, `\${${key}[0].service_config[0].uri}`, `${skey}: the token is for the function`);
       const retry = one(sub, 'retry_policy', skey);
       assert.ok(retry.minimum_backoff && retry.maximum_backoff, `${skey} retries with backoff`);
       assert.is(one(sub, 'expiration_policy', skey).ttl, '', `${skey} never expires`);
@@ -563,11 +586,87 @@ t(
         Number(sub.ack_deadline_seconds) >= Number(one(fn, 'service_config', key).timeout_seconds),
         `${skey}: the ack deadline covers the function's timeout`,
       );
-      // Every other subscription on that topic (the SIEM's, should it be managed here) receives every line.
+      // Every other subscription on that topic (the SIEM's, should it be managed here) receives every line;
+      // the pull delivery's (next test) replaces this one.
       for (const [other, s] of resourcesOf(tf, 'google_pubsub_subscription'))
-        if (other !== skey && topicsOf(tf, s.topic).some((tk) => settingTopics(tf, setting).includes(tk)))
+        if (
+          other !== skey &&
+          other !== 'google_pubsub_subscription.log_heartbeat_pull' &&
+          topicsOf(tf, s.topic).some((tk) => settingTopics(tf, setting).includes(tk))
+        )
           assert.not.ok(s.filter, `${other} on the ${setting} topic is not filtered`);
     }
+  },
+);
+
+t(
+  "logHeartbeat's pull delivery: the code's filter on a pull subscription, drained by logHeartbeatDrain every minute",
+  ({ tf }) => {
+    const mode = tf.variables.log_heartbeat_delivery!;
+    assert.is(mode.default, 'push');
+    const modes = /contains\(\[([^\]]*)\], var\.log_heartbeat_delivery\)/.exec(
+      text(one(mode, 'validation').condition),
+    )?.[1];
+    assert.equal(
+      modes?.split(',').map((m) => m.trim().replace(/"/g, '')),
+      ['push', 'pull'],
+    );
+    assert.is(tf.locals.log_heartbeat_push, '${var.log_heartbeat_delivery == "push"}');
+    assert.is(tf.locals.log_heartbeat_pull, '${var.log_heartbeat_delivery == "pull"}');
+
+    const [key, fn] = functionsByEntryPoint(tf).get('logHeartbeatDrain')!;
+    assert.is(fn.count, PULL_ONLY, `${key}: deployed in pull delivery only`);
+    const subKey = 'google_pubsub_subscription.log_heartbeat_pull';
+    const sub = tf.resources.get(subKey)!;
+    assert.ok(sub, `${subKey} exists`);
+    assert.is(sub.count, PULL_ONLY, `${subKey}: with the drain`);
+    assert.not.ok(sub.push_config, `${subKey} is a pull subscription`);
+    assert.is(sub.project, '${var.project_id}', `${subKey} lives in the orchestrator project`);
+    assert.equal(topicsOf(tf, sub.topic), settingTopics(tf, 'LOG_TOPIC'), `${subKey} reads the log topic`);
+    assert.is(staticValue(tf, sub.filter), LOG_HEARTBEAT_FILTER, `${subKey}: the filter is the code's`);
+    const ack = Number(sub.ack_deadline_seconds);
+    assert.ok(ack >= 60 && ack <= 600, `${subKey}: an ack deadline for a pulled batch's processing (${ack} s)`);
+    const retry = one(sub, 'retry_policy', subKey);
+    assert.ok(retry.minimum_backoff && retry.maximum_backoff, `${subKey}: released lines come back with backoff`);
+    assert.is(one(sub, 'expiration_policy', subKey).ttl, '', `${subKey} never expires`);
+    assert.match(text(sub.message_retention_duration), /^\d+s$/);
+
+    // The drain reads the subscription Terraform made, from its setting; empty (unset) in push mode.
+    const settings = local(tf, 'function_settings') as Record<string, unknown>;
+    assert.is(
+      settings.LOG_HEARTBEAT_SUBSCRIPTION,
+      `\${local.log_heartbeat_pull ? ${subKey}[0].id : ""}`,
+      'LOG_HEARTBEAT_SUBSCRIPTION names the pull subscription (projects/P/subscriptions/S)',
+    );
+    assert.ok(parseConfig({ LOG_HEARTBEAT_SUBSCRIPTION: 'projects/acme-orch/subscriptions/osq-log-heartbeat-pull' }));
+    // Its budget ends well before its timeout: in-flight messages finish, the rest is released.
+    const service = one(fn, 'service_config', key);
+    assert.is(service.timeout_seconds, '${var.log_drain_budget_seconds + 60}');
+    const budget = tf.variables.log_drain_budget_seconds!;
+    assert.is(String(budget.default), String(parseConfig({}).LOG_DRAIN_BUDGET_SECONDS));
+    assert.match(text(one(budget, 'validation').condition), />= 5 && var\.log_drain_budget_seconds <= 480/);
+    for (const bad of ['4', '481'])
+      assert.throws(() => parseConfig({ LOG_DRAIN_BUDGET_SECONDS: bad }), /LOG_DRAIN_BUDGET_SECONDS/);
+
+    // Its service account pulls from that subscription, and only in pull mode has any binding at all.
+    const sa = serviceAccountOf(service.service_account_email)!;
+    const subscriber = bindingsOf(tf, sa).filter((b) => b.type === 'google_pubsub_subscription_iam_member');
+    assert.equal(
+      subscriber.map((b) => [b.block.role, b.block.subscription]),
+      [['roles/pubsub.subscriber', `\${${subKey}[0].name}`]],
+    );
+    for (const b of bindingsOf(tf, sa)) assert.is(b.block.count, PULL_ONLY, `${b.key}: pull delivery only`);
+
+    // Cloud Scheduler ticks every minute on the topic the drain is triggered by; both only in pull mode.
+    const job = tf.resources.get('google_cloud_scheduler_job.log_drain_tick')!;
+    assert.is(job.count, PULL_ONLY);
+    assert.is(job.schedule, '* * * * *', 'every minute');
+    const target = one(job, 'pubsub_target');
+    assert.equal(topicsOf(tf, target.topic_name), settingTopics(tf, 'LOG_DRAIN_TICK_TOPIC'));
+    assert.match(text(target.data), /^\$\{base64encode\(jsonencode\(\{.+\}\)\)\}$/s, 'a non-empty tick');
+    assert.is(tf.resources.get(settingTopics(tf, 'LOG_DRAIN_TICK_TOPIC')[0]!)!.count, PULL_ONLY);
+    const invoker = tf.resources.get('google_cloud_run_v2_service_iam_member.log_heartbeat_drain_invoker')!;
+    assert.is(invoker.count, PULL_ONLY);
   },
 );
 
@@ -779,8 +878,12 @@ t('every topic the code uses is a google_pubsub_topic with a deliberate retentio
   const pull = resourcesOf(tf, 'google_pubsub_subscription').filter(([, s]) => !s.push_config);
   assert.equal(
     pull.map(([, s]) => topicsOf(tf, s.topic)[0]).sort(),
-    [...settingTopics(tf, 'ALERT_TOPIC'), ...settingTopics(tf, 'DEAD_LETTER_TOPIC')].sort(),
-    'pull subscriptions on the alert and dead-letter topics',
+    [
+      ...settingTopics(tf, 'ALERT_TOPIC'),
+      ...settingTopics(tf, 'DEAD_LETTER_TOPIC'),
+      ...settingTopics(tf, 'LOG_TOPIC'), // logHeartbeat's pull delivery
+    ].sort(),
+    'pull subscriptions on the alert and dead-letter topics, and the log topic for the drain',
   );
 });
 
@@ -814,6 +917,13 @@ t("each function's service account holds exactly what shared/permissions.ts list
       got.publishesTo,
       want.publishes.flatMap((s) => settingTopics(tf, s)).sort(),
       `${ep} (${key}) publishes to exactly ${want.publishes.join(', ') || 'nothing'}`,
+    );
+    // A subscription setting names the subscription Terraform passes in it.
+    const settings = local(tf, 'function_settings') as Record<string, unknown>;
+    assert.equal(
+      got.subscribesTo,
+      (want.subscribes ?? []).map((s) => [...refsOf(tf, settings[s]).resources][0]).sort(),
+      `${ep} pulls from exactly ${want.subscribes?.join(', ') || 'nothing'}`,
     );
     assert.equal(
       got.other.map((b) => b.key),
@@ -866,7 +976,7 @@ t("the trigger account may invoke each function's service and receive events, no
     assert.is(b.block.role, 'roles/run.invoker', b.key);
     assert.match(
       text(b.block.name),
-      /^\$\{google_cloudfunctions2_function\.[a-z0-9_]+\.service_config\[0\]\.service\}$/,
+      /^\$\{google_cloudfunctions2_function\.[a-z0-9_]+(\[0\])?\.service_config\[0\]\.service\}$/,
       `${b.key}: one function's service`,
     );
   }
@@ -969,7 +1079,8 @@ t('Firestore: the status snapshots are read by id, so none of their maps or list
 });
 
 t('Cloud Scheduler publishes a non-empty tick to the audit tick topic every 15 minutes by default', ({ tf }) => {
-  const jobs = resourcesOf(tf, 'google_cloud_scheduler_job');
+  // The other job is the pull delivery's drain tick (checked with it).
+  const jobs = resourcesOf(tf, 'google_cloud_scheduler_job').filter(([k]) => !k.endsWith('.log_drain_tick'));
   assert.is(jobs.length, 1);
   const [key, job] = jobs[0]!;
   const target = one(job, 'pubsub_target', key);

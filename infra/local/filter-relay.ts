@@ -3,6 +3,8 @@
 // and the relay does what the service would: a message the filter rejects is acknowledged (204) and
 // never reaches the function; a matching one is forwarded unchanged (same path, headers and body) and
 // the function's answer is returned, so acknowledgements and redeliveries behave as without the relay.
+// For a pull subscription (logHeartbeat's pull delivery) the relay hands a matching message to a
+// callback instead (which republishes it where the pull subscription reads), and answers 204 once done.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { compileFilter } from './pubsub-filter.js';
@@ -29,8 +31,17 @@ export interface FilterRelay {
 
 const HOP_BY_HOP = new Set(['host', 'connection', 'content-length', 'keep-alive', 'transfer-encoding']);
 
-/** Starts a relay in front of `targetUrl` (a function's base URL, ending with a slash). */
-export async function startFilterRelay(targetUrl: string, port = 0): Promise<FilterRelay> {
+/** A matching message's data (base64, as pushed) and attributes. */
+export type RelayedMessage = { data: string; attributes: Record<string, string> };
+
+/**
+ * Starts a relay in front of `target`: a function's base URL (ending with a slash), or a callback that
+ * takes each matching message (a failure answers 502, so Pub/Sub redelivers it).
+ */
+export async function startFilterRelay(
+  target: string | ((message: RelayedMessage) => Promise<void>),
+  port = 0,
+): Promise<FilterRelay> {
   let filter = '';
   let passes = compileFilter('');
   const counts: RelayCounts = { forwarded: 0, filtered: 0, failed: 0 };
@@ -42,9 +53,13 @@ export async function startFilterRelay(targetUrl: string, port = 0): Promise<Fil
       void (async () => {
         const body = Buffer.concat(chunks);
         let attributes: Record<string, string> = {};
+        let data = '';
         try {
-          const push = JSON.parse(body.toString('utf8')) as { message?: { attributes?: Record<string, string> } };
+          const push = JSON.parse(body.toString('utf8')) as {
+            message?: { attributes?: Record<string, string>; data?: string };
+          };
           attributes = push.message?.attributes ?? {};
+          data = push.message?.data ?? '';
         } catch {
           // Not a push body: forwarded as is, the function answers it.
         }
@@ -53,11 +68,23 @@ export async function startFilterRelay(targetUrl: string, port = 0): Promise<Fil
           res.writeHead(204).end();
           return;
         }
+        if (typeof target !== 'string') {
+          try {
+            await target({ data, attributes });
+            counts.forwarded += 1;
+            res.writeHead(204).end();
+          } catch (error) {
+            counts.forwarded += 1;
+            counts.failed += 1;
+            res.writeHead(502, { 'content-type': 'text/plain' }).end(`relay: ${(error as Error).message}`);
+          }
+          return;
+        }
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(req.headers))
           if (!HOP_BY_HOP.has(k) && typeof v === 'string') headers[k] = v;
         try {
-          const upstream = await fetch(new URL((req.url ?? '/').replace(/^\//, ''), targetUrl), {
+          const upstream = await fetch(new URL((req.url ?? '/').replace(/^\//, ''), target), {
             method: req.method,
             headers,
             body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,

@@ -1,6 +1,7 @@
 // Serves every function of functions/index.ts on its own loopback port through the Functions
 // Framework (as Cloud Functions would: one function per server), and wires Pub/Sub push subscriptions
-// of the emulator to them.
+// of the emulator to them. logHeartbeat's delivery follows the setting, as Terraform's does: push, or
+// pull when LOG_HEARTBEAT_SUBSCRIPTION is set (logHeartbeatDrain drains it on the drain tick).
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startFilterRelay, type FilterRelay } from './filter-relay.js';
@@ -13,6 +14,7 @@ export const FUNCTION_NAMES = [
   'logHeartbeat',
   'monitoringAlert',
   'fleetStatus', // HTTP: the status page
+  'logHeartbeatDrain', // logHeartbeat's pull delivery (last: the other functions keep their ports)
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
@@ -22,9 +24,21 @@ export type FunctionName = (typeof FUNCTION_NAMES)[number];
  */
 export const COMPUTE_AUDIT_LOG_TOPIC = 'osquery-compute-audit-log';
 
+/**
+ * Pull delivery on the local stack: the topic the log filter relay republishes the lines that pass to
+ * (the emulator stores a filter, it never applies it), where the pull subscription logHeartbeatDrain
+ * drains is made. On Google Cloud the filtered pull subscription sits on the log topic itself.
+ */
+export const filteredLogTopic = (logTopic: string) => `${logTopic}-filtered`;
+
 export interface ServedFunctions {
   urls: Record<FunctionName, string>;
-  /** Applies the log subscription's filter in front of logHeartbeat (the emulator stores filters, never applies them). */
+  /** How the log topic's heartbeat lines reach the code: push (logHeartbeat) or pull (logHeartbeatDrain). */
+  logDelivery: 'push' | 'pull';
+  /**
+   * Applies the log subscription's filter (the emulator stores filters, never applies them): in front of
+   * logHeartbeat, or, in pull delivery, in front of the pull subscription logHeartbeatDrain drains.
+   */
   logRelay: FilterRelay;
   /**
    * In front of vmLifecycle on the audit-log sink's subscription: no filter (Cloud Logging filters a sink,
@@ -49,11 +63,26 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
     servers.push(server);
     urls[name] = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   }
-  const logRelay = await startFilterRelay(urls.logHeartbeat, basePort ? basePort + FUNCTION_NAMES.length : 0);
+  const { config, logHeartbeatSubscription } = await import('../../shared/config.js');
+  const { clients } = await import('../../shared/clients.js');
+  const logDelivery = config().LOG_HEARTBEAT_SUBSCRIPTION ? 'pull' : 'push';
+  const filteredTopic = filteredLogTopic(config().LOG_TOPIC);
+  const logRelay = await startFilterRelay(
+    logDelivery === 'push'
+      ? urls.logHeartbeat
+      : async ({ data, attributes }) => {
+          await (
+            await clients.pubsub()
+          )
+            .topic(filteredTopic)
+            .publishMessage({ data: Buffer.from(data, 'base64'), attributes });
+        },
+    basePort ? basePort + FUNCTION_NAMES.length : 0,
+  );
   const sinkRelay = await startFilterRelay(urls.vmLifecycle, basePort ? basePort + FUNCTION_NAMES.length + 1 : 0);
-  const { config } = await import('../../shared/config.js');
   return {
     urls,
+    logDelivery,
     logRelay,
     sinkRelay,
     wireTriggers: async () => {
@@ -67,10 +96,13 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
           { topic: c.INCIDENT_TOPIC, functionUrl: urls.monitoringAlert },
           // As in Terraform (sink.tf): the log sink's topic, pushed to vmLifecycle.
           { topic: COMPUTE_AUDIT_LOG_TOPIC, functionUrl: sinkRelay.url },
+          // Pull delivery, as in Terraform: the scheduler's drain tick, pushed to logHeartbeatDrain.
+          ...(logDelivery === 'pull' ? [{ topic: c.LOG_DRAIN_TICK_TOPIC, functionUrl: urls.logHeartbeatDrain }] : []),
         ],
         [c.ALERT_TOPIC],
       );
       await logRelay.useFilterOf(`${c.LOG_TOPIC}-push`);
+      if (logDelivery === 'pull') await ensurePullSubscription(filteredTopic, logHeartbeatSubscription());
     },
     close: async () => {
       await logRelay.close();
@@ -86,6 +118,24 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
       );
     },
   };
+}
+
+/** The pull subscription logHeartbeatDrain drains (full name), on `topic`, with the code's filter (stored, as in Terraform). */
+async function ensurePullSubscription(topicName: string, subscription: string): Promise<void> {
+  const { PubSub } = await import('@google-cloud/pubsub');
+  const pubsub = new PubSub({ projectId: process.env.GOOGLE_CLOUD_PROJECT });
+  try {
+    const topic = pubsub.topic(topicName);
+    if (!(await topic.exists())[0]) await topic.create();
+    const sub = pubsub.subscription(subscription);
+    if (!(await sub.exists())[0])
+      await topic.createSubscription(subscription.split('/').pop()!, {
+        filter: LOG_HEARTBEAT_FILTER,
+        ackDeadlineSeconds: 120,
+      });
+  } finally {
+    await pubsub.close();
+  }
 }
 
 /**

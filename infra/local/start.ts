@@ -48,6 +48,8 @@ let values: {
   'audit-every': string;
   'log-every': string;
   'rollout-after': string;
+  'log-delivery': string;
+  'drain-every': string;
 };
 try {
   ({ values } = parseArgs({
@@ -59,8 +61,13 @@ try {
       'audit-every': { type: 'string', default: process.env.AUDIT_EVERY_SECONDS ?? '20' },
       'log-every': { type: 'string', default: process.env.LOG_EVERY_SECONDS ?? '10' },
       'rollout-after': { type: 'string', default: process.env.ROLLOUT_DEMO_AFTER_SECONDS ?? '300' },
+      // logHeartbeat's delivery, as Terraform's log_heartbeat_delivery: push, or pull (logHeartbeatDrain).
+      'log-delivery': { type: 'string', default: process.env.LOG_DELIVERY ?? 'push' },
+      'drain-every': { type: 'string', default: process.env.DRAIN_EVERY_SECONDS ?? '5' },
     },
   }));
+  if (!['push', 'pull'].includes(values['log-delivery']))
+    throw new Error(`--log-delivery must be push or pull, not ${values['log-delivery']}`);
 } catch (error) {
   console.error(`npm start: ${reasonOf(error)}`);
   process.exit(2);
@@ -84,6 +91,10 @@ Object.assign(process.env, {
   // osquery_schedule comes every 12 log rounds here (2 minutes): query statistics are written every 30 s.
   QUERY_STATS_WRITE_WINDOW_SECONDS: process.env.QUERY_STATS_WRITE_WINDOW_SECONDS ?? '30',
 });
+// Pull delivery: the subscription logHeartbeatDrain drains (functions.ts makes it); push: none, as in Terraform.
+if (values['log-delivery'] === 'pull')
+  process.env.LOG_HEARTBEAT_SUBSCRIPTION ??= `${process.env.LOG_TOPIC ?? 'osquery-logs'}-heartbeat-pull`;
+else delete process.env.LOG_HEARTBEAT_SUBSCRIPTION;
 // The simulator's URL is set once it listens; whatever the shell had is not used.
 delete process.env.GOOGLE_API_ENDPOINT;
 // A bad setting stops here, before anything is started (the functions would refuse to load anyway).
@@ -117,7 +128,7 @@ try {
 async function run(emulators: Emulators): Promise<void> {
   // Imported only now: the functions read (and validate) configuration as they load, after the
   // environment above is complete.
-  const { COMPUTE_AUDIT_LOG_TOPIC, serveFunctions } = await import('./functions.js');
+  const { COMPUTE_AUDIT_LOG_TOPIC, filteredLogTopic, serveFunctions } = await import('./functions.js');
   const { clients } = await import('../../shared/clients.js');
 
   // Each simulated VM ships a heartbeat every --log-every seconds: osquery's 5 minutes, accelerated.
@@ -190,7 +201,14 @@ async function run(emulators: Emulators): Promise<void> {
 
   say(`simulator           ${sim.url}   (control API: ${sim.url}/control)`);
   for (const [name, url] of Object.entries(functions.urls)) say(`${name.padEnd(19)} ${url}`);
+  const pull = functions.logDelivery === 'pull';
   say(`log filter relay    ${logRelay.url}   (logHeartbeat's subscription filter: ${logRelay.filter})`);
+  if (pull)
+    say(
+      `log delivery        pull: the lines the filter passes go to topic ${filteredLogTopic(config().LOG_TOPIC)}, ` +
+        `subscription ${config().LOG_HEARTBEAT_SUBSCRIPTION}; every ${values['drain-every']} s a tick on ` +
+        `${config().LOG_DRAIN_TICK_TOPIC} -> logHeartbeatDrain drains it (Cloud Scheduler: every minute)`,
+    );
   say(`audit logs          ${EVENTARC_PROJECT}: Eventarc -> vmLifecycle (the orchestrator project's own trigger)`);
   say(
     `                    every project: organisation log sink -> topic ${COMPUTE_AUDIT_LOG_TOPIC} -> push -> vmLifecycle ` +
@@ -291,7 +309,10 @@ async function run(emulators: Emulators): Promise<void> {
     const c = logRelay.counts;
     const line =
       `logs: ${sim!.shipper?.shipped ?? 0} lines shipped (the SIEM gets all), ` +
-      `${c.forwarded} to logHeartbeat, ${c.filtered} acknowledged by the filter`;
+      (pull
+        ? `${c.forwarded} to logHeartbeatDrain's subscription, read in ${drainTicks} drains, `
+        : `${c.forwarded} to logHeartbeat, `) +
+      `${c.filtered} acknowledged by the filter`;
     if (line !== lastLogLine) say(line);
     lastLogLine = line;
     // The enrollment paths: what the organisation sink published, what vmLifecycle took from it and from Eventarc.
@@ -303,6 +324,20 @@ async function run(emulators: Emulators): Promise<void> {
     if (sinkLine !== lastSinkLine) say(sinkLine);
     lastSinkLine = sinkLine;
   }, 60_000).unref();
+
+  // Cloud Scheduler stand-in, pull delivery: the drain tick (every minute on Google Cloud).
+  let drainTicks = 0;
+  if (pull)
+    setInterval(
+      () => {
+        drainTicks += 1;
+        void pubsub
+          .topic(config().LOG_DRAIN_TICK_TOPIC)
+          .publishMessage({ json: { source: 'local-scheduler' } })
+          .catch((error: Error) => say(`drain tick failed: ${error.message}`));
+      },
+      Number(values['drain-every']) * 1000,
+    ).unref();
 
   // Cloud Scheduler stand-in: the audit tick.
   setInterval(

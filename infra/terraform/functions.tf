@@ -1,4 +1,5 @@
-# The five entry points of functions/index.ts (contracts.md), 2nd gen, one service account each.
+# The entry points of functions/index.ts (contracts.md), 2nd gen, one service account each; logHeartbeat
+# or logHeartbeatDrain, as var.log_heartbeat_delivery says.
 # Every trigger retries (the code throws only for transient faults and acknowledges bad input), every
 # function takes internal traffic only (Eventarc and Pub/Sub pushes are internal), nobody else may
 # invoke them: the trigger service account holds roles/run.invoker on each service, and only that.
@@ -37,16 +38,20 @@ locals {
     fleetAudit      = 149
     fleetAuditShard = 489
     logHeartbeat    = 147
-    monitoringAlert = 148
-    fleetStatus     = 123
+    # Ending a silent episode through a drain tick (one run: 147.2 MB; a drain holds up to 1,000 pulled
+    # messages of ~1 KB at once, well inside the margin).
+    logHeartbeatDrain = 148
+    monitoringAlert   = 148
+    fleetStatus       = 123
   }
   function_memory = {
-    vmLifecycle     = "512Mi"
-    fleetAudit      = "512Mi"
-    fleetAuditShard = "1024Mi"
-    logHeartbeat    = "512Mi"
-    monitoringAlert = "512Mi"
-    fleetStatus     = "256Mi"
+    vmLifecycle       = "512Mi"
+    fleetAudit        = "512Mi"
+    fleetAuditShard   = "1024Mi"
+    logHeartbeat      = "512Mi"
+    logHeartbeatDrain = "512Mi"
+    monitoringAlert   = "512Mi"
+    fleetStatus       = "256Mi"
   }
 }
 
@@ -226,6 +231,8 @@ resource "google_cloudfunctions2_function" "fleet_audit_shard" {
 # --- logHeartbeat: the osquery log topic ---------------------------------------------------------
 
 resource "google_cloudfunctions2_function" "log_heartbeat" {
+  count = local.log_heartbeat_push ? 1 : 0
+
   project     = var.project_id
   location    = var.region
   name        = local.function_names.logHeartbeat
@@ -274,6 +281,8 @@ resource "google_cloudfunctions2_function" "log_heartbeat" {
 # this also serves a log topic in log_topic_project. Pub/Sub cannot change a filter: a new one replaces
 # the subscription (unacknowledged heartbeats of that moment are lost to logHeartbeat, not to the SIEM).
 resource "google_pubsub_subscription" "log_heartbeat_push" {
+  count = local.log_heartbeat_push ? 1 : 0
+
   project                    = var.project_id
   name                       = "${local.function_names.logHeartbeat}-push"
   topic                      = local.log_topic_id
@@ -283,10 +292,10 @@ resource "google_pubsub_subscription" "log_heartbeat_push" {
   labels                     = var.labels
 
   push_config {
-    push_endpoint = "${google_cloudfunctions2_function.log_heartbeat.service_config[0].uri}/projects/${local.log_topic_project}/topics/${var.log_topic}"
+    push_endpoint = "${google_cloudfunctions2_function.log_heartbeat[0].service_config[0].uri}/projects/${local.log_topic_project}/topics/${var.log_topic}"
     oidc_token {
       service_account_email = google_service_account.trigger.email
-      audience              = google_cloudfunctions2_function.log_heartbeat.service_config[0].uri
+      audience              = google_cloudfunctions2_function.log_heartbeat[0].service_config[0].uri
     }
   }
 
@@ -300,6 +309,97 @@ resource "google_pubsub_subscription" "log_heartbeat_push" {
   }
 
   depends_on = [google_cloud_run_v2_service_iam_member.log_heartbeat_invoker, google_service_account_iam_member.trigger_pubsub_token_creator]
+}
+
+# Deployments made before log_heartbeat_delivery existed keep their push path as it is.
+moved {
+  from = google_cloudfunctions2_function.log_heartbeat
+  to   = google_cloudfunctions2_function.log_heartbeat[0]
+}
+moved {
+  from = google_pubsub_subscription.log_heartbeat_push
+  to   = google_pubsub_subscription.log_heartbeat_push[0]
+}
+moved {
+  from = google_cloud_run_v2_service_iam_member.log_heartbeat_invoker
+  to   = google_cloud_run_v2_service_iam_member.log_heartbeat_invoker[0]
+}
+
+# --- logHeartbeatDrain: pull delivery of the same lines (log_heartbeat_delivery = "pull") ---------
+
+# Push delivery invokes logHeartbeat once per heartbeat line: a host's 13 lines an hour, whatever the
+# batching inside. In pull mode the same filter sits on a pull subscription, and a drain a minute reads
+# every host's lines of that minute in one invocation (shared/usecases/log-drain.ts). Pub/Sub filters
+# here too, so other result lines never count against it. Unacknowledged lines are kept a day; the ack
+# deadline covers one pulled batch's processing (seconds), not the drain's budget. Released (nacked)
+# lines come back after the retry policy's backoff. Replacing the filter replaces the subscription, as
+# for the push one.
+resource "google_pubsub_subscription" "log_heartbeat_pull" {
+  count = local.log_heartbeat_pull ? 1 : 0
+
+  project                    = var.project_id
+  name                       = "${local.function_names.logHeartbeat}-pull"
+  topic                      = local.log_topic_id
+  filter                     = local.log_heartbeat_filter
+  ack_deadline_seconds       = 120
+  message_retention_duration = "86400s"
+  labels                     = var.labels
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [google_project_service.orchestrator]
+}
+
+resource "google_cloudfunctions2_function" "log_heartbeat_drain" {
+  count = local.log_heartbeat_pull ? 1 : 0
+
+  project     = var.project_id
+  location    = var.region
+  name        = local.function_names.logHeartbeatDrain
+  description = "Drains the filtered log subscription every minute: when each host's osquery logs last arrived."
+  labels      = var.labels
+
+  build_config {
+    runtime         = "nodejs22"
+    entry_point     = "logHeartbeatDrain"
+    service_account = google_service_account.build.id
+    source {
+      storage_source {
+        bucket = local.function_source.bucket
+        object = local.function_source.object
+      }
+    }
+  }
+
+  service_config {
+    max_instance_count = var.max_instances
+    min_instance_count = 0
+    # One drain per instance (the default concurrency): a drain keeps 160 messages in flight itself.
+    available_cpu                  = "1"
+    available_memory               = local.function_memory.logHeartbeatDrain
+    timeout_seconds                = var.log_drain_budget_seconds + 60
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.log_heartbeat_drain.email
+    environment_variables          = local.function_environment
+  }
+
+  event_trigger {
+    trigger_region        = var.region
+    event_type            = local.pubsub_event_type
+    pubsub_topic          = google_pubsub_topic.log_drain_tick[0].id
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.trigger.email
+  }
+
+  depends_on = [google_project_service.orchestrator, google_project_iam_member.build_builder, google_storage_bucket_iam_member.build_source, google_pubsub_subscription_iam_member.log_heartbeat_drain_subscriber]
 }
 
 # --- monitoringAlert: Cloud Monitoring incidents -------------------------------------------------
@@ -372,9 +472,21 @@ resource "google_cloud_run_v2_service_iam_member" "fleet_audit_shard_invoker" {
 }
 
 resource "google_cloud_run_v2_service_iam_member" "log_heartbeat_invoker" {
+  count = local.log_heartbeat_push ? 1 : 0
+
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.log_heartbeat.service_config[0].service
+  name     = google_cloudfunctions2_function.log_heartbeat[0].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "log_heartbeat_drain_invoker" {
+  count = local.log_heartbeat_pull ? 1 : 0
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.log_heartbeat_drain[0].service_config[0].service
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.trigger.email}"
 }

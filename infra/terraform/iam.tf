@@ -41,6 +41,15 @@ resource "google_service_account" "log_heartbeat" {
   description  = "Runs logHeartbeat: records when each host's logs last arrived."
 }
 
+# Made in both delivery modes (an identity without bindings in push mode), so switching modes never
+# recreates it; its bindings follow the mode.
+resource "google_service_account" "log_heartbeat_drain" {
+  project      = var.project_id
+  account_id   = local.function_names.logHeartbeatDrain
+  display_name = "osquery-orchestrator logHeartbeatDrain"
+  description  = "Runs logHeartbeatDrain: drains the filtered log subscription (pull delivery)."
+}
+
 resource "google_service_account" "monitoring_alert" {
   project      = var.project_id
   account_id   = local.function_names.monitoringAlert
@@ -228,6 +237,44 @@ resource "google_pubsub_topic_iam_member" "log_heartbeat_dead_letter" {
   topic   = google_pubsub_topic.dead_letter.name
   role    = "roles/pubsub.publisher"
   member  = "serviceAccount:${google_service_account.log_heartbeat.email}"
+}
+
+# --- logHeartbeatDrain (pull delivery) -----------------------------------------------------------
+
+resource "google_project_iam_member" "log_heartbeat_drain_firestore" {
+  count = local.log_heartbeat_pull ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.log_heartbeat_drain.email}"
+}
+
+resource "google_pubsub_topic_iam_member" "log_heartbeat_drain_alerts" {
+  count = local.log_heartbeat_pull ? 1 : 0
+
+  project = var.project_id
+  topic   = google_pubsub_topic.alerts.name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.log_heartbeat_drain.email}"
+}
+
+resource "google_pubsub_topic_iam_member" "log_heartbeat_drain_dead_letter" {
+  count = local.log_heartbeat_pull ? 1 : 0
+
+  project = var.project_id
+  topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.log_heartbeat_drain.email}"
+}
+
+# Pull, acknowledge and release on its own subscription, nothing else.
+resource "google_pubsub_subscription_iam_member" "log_heartbeat_drain_subscriber" {
+  count = local.log_heartbeat_pull ? 1 : 0
+
+  project      = var.project_id
+  subscription = google_pubsub_subscription.log_heartbeat_pull[0].name
+  role         = "roles/pubsub.subscriber"
+  member       = "serviceAccount:${google_service_account.log_heartbeat_drain.email}"
 }
 
 # --- monitoringAlert -----------------------------------------------------------------------------

@@ -5,6 +5,11 @@ locals {
   # The lines logHeartbeat reads (heartbeats, osquery_schedule snapshots, and lines of shippers that
   # predate the osquery_name attribute). Exactly LOG_HEARTBEAT_FILTER of shared/osquery/log-routing.ts:
   # test/terraform.test.ts compares them.
+  # log_heartbeat_delivery: push deploys logHeartbeat and its push subscription; pull deploys
+  # logHeartbeatDrain, a pull subscription with the same filter and the drain tick.
+  log_heartbeat_push = var.log_heartbeat_delivery == "push"
+  log_heartbeat_pull = var.log_heartbeat_delivery == "pull"
+
   log_heartbeat_filter = "NOT attributes:osquery_name OR attributes.osquery_name = \"heartbeat\" OR attributes.osquery_name = \"pack_osquery-health_osquery_schedule\""
 
   # TARGET_PROJECTS may name folders and organisations besides projects (shared/domain/targets.ts):
@@ -24,8 +29,10 @@ locals {
     fleetAudit      = "${var.name_prefix}-fleet-audit"
     fleetAuditShard = "${var.name_prefix}-fleet-audit-shard"
     logHeartbeat    = "${var.name_prefix}-log-heartbeat"
-    monitoringAlert = "${var.name_prefix}-monitoring-alert"
-    fleetStatus     = "${var.name_prefix}-fleet-status"
+    # 8 (name_prefix at most) + 20: within the 30 characters of a service account id.
+    logHeartbeatDrain = "${var.name_prefix}-log-heartbeat-drain"
+    monitoringAlert   = "${var.name_prefix}-monitoring-alert"
+    fleetStatus       = "${var.name_prefix}-fleet-status"
   }
 
   # Every setting the functions read (shared/config.ts, plus LOG_LEVEL from shared/log.ts). Left out:
@@ -54,6 +61,9 @@ locals {
     QUERY_EXPENSIVE_P95_MS           = tostring(var.query_expensive_p95_ms)
     QUERY_STATS_WRITE_WINDOW_SECONDS = tostring(var.query_stats_write_window_seconds)
     DEAD_LETTER_TOPIC                = google_pubsub_topic.dead_letter.name
+    LOG_HEARTBEAT_SUBSCRIPTION       = local.log_heartbeat_pull ? google_pubsub_subscription.log_heartbeat_pull[0].id : ""
+    LOG_DRAIN_BUDGET_SECONDS         = tostring(var.log_drain_budget_seconds)
+    LOG_DRAIN_TICK_TOPIC             = var.log_drain_tick_topic
     AUDIT_TICK_TOPIC                 = google_pubsub_topic.audit_tick.name
     AUDIT_SHARD_TOPIC                = google_pubsub_topic.audit_shards.name
     GRACE_PERIOD_MINUTES             = tostring(var.grace_period_minutes)

@@ -4,21 +4,24 @@ output "function_names" {
     vmLifecycle     = google_cloudfunctions2_function.vm_lifecycle.name
     fleetAudit      = google_cloudfunctions2_function.fleet_audit.name
     fleetAuditShard = google_cloudfunctions2_function.fleet_audit_shard.name
-    logHeartbeat    = google_cloudfunctions2_function.log_heartbeat.name
-    monitoringAlert = google_cloudfunctions2_function.monitoring_alert.name
-    fleetStatus     = google_cloudfunctions2_function.fleet_status.name
+    logHeartbeat    = one(google_cloudfunctions2_function.log_heartbeat[*].name)
+    # log_heartbeat_delivery = "pull": logHeartbeatDrain instead of logHeartbeat (the other is null).
+    logHeartbeatDrain = one(google_cloudfunctions2_function.log_heartbeat_drain[*].name)
+    monitoringAlert   = google_cloudfunctions2_function.monitoring_alert.name
+    fleetStatus       = google_cloudfunctions2_function.fleet_status.name
   }
 }
 
 output "topics" {
   description = "Pub/Sub topics by setting name."
   value = {
-    LOG_TOPIC         = local.log_topic_id
-    ALERT_TOPIC       = google_pubsub_topic.alerts.id
-    INCIDENT_TOPIC    = google_pubsub_topic.incidents.id
-    AUDIT_TICK_TOPIC  = google_pubsub_topic.audit_tick.id
-    AUDIT_SHARD_TOPIC = google_pubsub_topic.audit_shards.id
-    DEAD_LETTER_TOPIC = google_pubsub_topic.dead_letter.id
+    LOG_TOPIC            = local.log_topic_id
+    ALERT_TOPIC          = google_pubsub_topic.alerts.id
+    INCIDENT_TOPIC       = google_pubsub_topic.incidents.id
+    AUDIT_TICK_TOPIC     = google_pubsub_topic.audit_tick.id
+    AUDIT_SHARD_TOPIC    = google_pubsub_topic.audit_shards.id
+    DEAD_LETTER_TOPIC    = google_pubsub_topic.dead_letter.id
+    LOG_DRAIN_TICK_TOPIC = one(google_pubsub_topic.log_drain_tick[*].id)
   }
 }
 
@@ -27,6 +30,8 @@ output "subscriptions" {
   value = {
     alerts      = google_pubsub_subscription.alerts_consumer.id
     dead_letter = google_pubsub_subscription.dead_letter_inspect.id
+    # Pull delivery: the filtered log subscription logHeartbeatDrain drains (null in push mode).
+    log_heartbeat = one(google_pubsub_subscription.log_heartbeat_pull[*].id)
   }
 }
 
@@ -52,15 +57,16 @@ output "publish_env_object" {
 output "service_accounts" {
   description = "Service account emails."
   value = {
-    vmLifecycle     = google_service_account.vm_lifecycle.email
-    fleetAudit      = google_service_account.fleet_audit.email
-    fleetAuditShard = google_service_account.fleet_audit_shard.email
-    logHeartbeat    = google_service_account.log_heartbeat.email
-    monitoringAlert = google_service_account.monitoring_alert.email
-    fleetStatus     = google_service_account.fleet_status.email
-    trigger         = google_service_account.trigger.email
-    publisher       = google_service_account.publisher.email
-    build           = google_service_account.build.email
+    vmLifecycle       = google_service_account.vm_lifecycle.email
+    fleetAudit        = google_service_account.fleet_audit.email
+    fleetAuditShard   = google_service_account.fleet_audit_shard.email
+    logHeartbeat      = google_service_account.log_heartbeat.email
+    logHeartbeatDrain = google_service_account.log_heartbeat_drain.email
+    monitoringAlert   = google_service_account.monitoring_alert.email
+    fleetStatus       = google_service_account.fleet_status.email
+    trigger           = google_service_account.trigger.email
+    publisher         = google_service_account.publisher.email
+    build             = google_service_account.build.email
   }
 }
 

@@ -1,7 +1,8 @@
 # Topics. message_retention_duration is the topic's own retention: it lets a subscription created
 # later, or one rewound with seek, replay what was published before. Push subscriptions of the
 # function triggers are created by Cloud Functions (Eventarc) itself, except logHeartbeat's filtered
-# one on the log topic (functions.tf).
+# one on the log topic (functions.tf; or, with log_heartbeat_delivery = "pull", the filtered pull
+# subscription logHeartbeatDrain drains).
 
 # Where the shipper on every VM publishes osquery results. High volume and already consumed by the
 # SIEM's own subscription: one hour is enough to rewind logHeartbeat after an incident.
@@ -31,6 +32,19 @@ resource "google_pubsub_topic" "alerts" {
 resource "google_pubsub_topic" "audit_tick" {
   project                    = var.project_id
   name                       = var.audit_tick_topic
+  message_retention_duration = "600s"
+  labels                     = var.labels
+
+  depends_on = [google_project_service.orchestrator]
+}
+
+# Pull delivery: Cloud Scheduler's drain tick, every minute. A tick older than the next is worthless
+# (10 minutes is the shortest retention Pub/Sub takes).
+resource "google_pubsub_topic" "log_drain_tick" {
+  count = local.log_heartbeat_pull ? 1 : 0
+
+  project                    = var.project_id
+  name                       = var.log_drain_tick_topic
   message_retention_duration = "600s"
   labels                     = var.labels
 

@@ -332,6 +332,34 @@ variable "log_heartbeat_concurrency" {
   default     = 16
 }
 
+variable "log_heartbeat_delivery" {
+  description = "How the log topic's heartbeat lines reach the code: \"push\" (a filtered push subscription invokes logHeartbeat once per message) or \"pull\" (a filtered pull subscription that logHeartbeatDrain drains on a Cloud Scheduler tick every minute: one invocation a minute for the whole fleet)."
+  type        = string
+  default     = "push"
+
+  validation {
+    condition     = contains(["push", "pull"], var.log_heartbeat_delivery)
+    error_message = "log_heartbeat_delivery must be \"push\" or \"pull\"."
+  }
+}
+
+variable "log_drain_budget_seconds" {
+  description = "Pull delivery: seconds a drain keeps pulling and processing before it releases the rest for the next tick (LOG_DRAIN_BUDGET_SECONDS); logHeartbeatDrain's timeout is this plus 60."
+  type        = number
+  default     = 45
+
+  validation {
+    condition     = var.log_drain_budget_seconds >= 5 && var.log_drain_budget_seconds <= 480 && floor(var.log_drain_budget_seconds) == var.log_drain_budget_seconds
+    error_message = "log_drain_budget_seconds must be a whole number from 5 to 480."
+  }
+}
+
+variable "log_drain_tick_topic" {
+  description = "Pull delivery: topic Cloud Scheduler publishes the drain tick to every minute (LOG_DRAIN_TICK_TOPIC); logHeartbeatDrain reads it."
+  type        = string
+  default     = "osquery-log-drain-tick"
+}
+
 # --- Monitoring ----------------------------------------------------------------------------------
 
 variable "osqueryd_cpu_percent" {

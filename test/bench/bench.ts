@@ -599,7 +599,15 @@ if (tel) {
     ])}`,
   );
   console.log(
-    `targets: invocations >= 5x fewer than one per line: ${ratio(t.naiveInvocations, t.invocations)} fewer; ` +
+    `pull (next hour)      ${row([
+      [t.pullInvocations, 11],
+      [t.pullFirestoreWrites, 18],
+      [t.pullWallMs, 9],
+    ])}   ${t.pullLines} filtered lines drained, ${t.pullHostWrites} host writes`,
+  );
+  console.log(
+    `targets: invocations >= 5x fewer than one per line: ${ratio(t.naiveInvocations, t.invocations)} fewer ` +
+      `(pull delivery: ${ratio(t.naiveInvocations, t.pullInvocations)}); ` +
       `writes <= hosts x windows + queries x windows = ${t.hosts * t.windows + t.queries * t.windows}: ${t.firestoreWrites} ` +
       `(${t.hostWrites} host, ${t.queryStatsWrites} queryStats)`,
   );
@@ -703,6 +711,9 @@ async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]>
   };
   // One event per run; each function's work is checked after it, so a handler that acknowledged a
   // failure cannot pass as a fast cold start.
+  const DRAIN_TOPIC = 'coldstart-drain-logs';
+  const DRAIN_SUBSCRIPTION = 'coldstart-drain';
+  const drainVms: Array<{ id: string; name: string }> = [];
   const scenarios: Record<FunctionName, (run: number) => Promise<{ event: unknown; check: () => Promise<boolean> }>> = {
     vmLifecycle: async (run) => {
       const vm = vms[run]!;
@@ -757,6 +768,33 @@ async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]>
         },
       };
     },
+    // The same path through the pull delivery: the heartbeat waits on the drain's pull subscription, the
+    // event is the scheduler's tick. Hosts of their own (logHeartbeat's have reported by now), made silent.
+    logHeartbeatDrain: async (run) => {
+      if (run === 0) {
+        for (let i = 0; i < COLDSTART_RUNS; i++)
+          drainVms.push(
+            await control('POST', '/vms', { project, zone, name: `coldstart-drain-vm-${i}`, os: 'debian-12' }),
+          );
+        await control('POST', '/agents/run');
+        await silenceHosts(drainVms);
+        if (!(await pubsub.topic(DRAIN_TOPIC).exists())[0]) await pubsub.topic(DRAIN_TOPIC).create();
+        await pubsub.topic(DRAIN_TOPIC).createSubscription(DRAIN_SUBSCRIPTION, { ackDeadlineSeconds: 120 });
+      }
+      const vm = drainVms[run]!;
+      const unixTime = Math.floor(Date.now() / 1000);
+      await pubsub.topic(DRAIN_TOPIC).publishMessage({
+        json: { name: 'heartbeat', unixTime, action: 'snapshot', snapshot: [] },
+        attributes: { gce_instance_id: vm.id, gce_project_id: project, gce_zone: zone, log_type: 'snapshot' },
+      });
+      return {
+        event: pubsubEvent(c.LOG_DRAIN_TICK_TOPIC, { source: `coldstart-${run}` }),
+        check: async () => {
+          const host = (await clients.firestore().collection('hosts').doc(vm.id).get()).data();
+          return host?.state === 'reporting' && host.lastLogAt?.toMillis() === unixTime * 1000;
+        },
+      };
+    },
     monitoringAlert: async (run) => {
       const vm = vms[run]!;
       const incidentId = `coldstart-${Date.now()}-${run}`;
@@ -782,13 +820,13 @@ async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]>
     }),
   };
 
-  async function silenceHosts(): Promise<void> {
+  async function silenceHosts(hosts = vms): Promise<void> {
     const { auditProject } = await import('../../shared/usecases/audit.js');
     const { recordLogMessage } = await import('../../shared/usecases/heartbeat.js');
     await auditProject(project); // discovers the hosts, heals the zone's assignment
     await control('POST', '/agents/run'); // the agents apply it and report compliant
     const twoHoursAgo = Math.floor(Date.now() / 1000) - 7200;
-    for (const vm of vms)
+    for (const vm of hosts)
       await recordLogMessage({
         data: Buffer.from(JSON.stringify({ name: 'heartbeat', unixTime: twoHoursAgo })),
         attributes: { gce_instance_id: vm.id, gce_project_id: project, gce_zone: zone },
@@ -796,13 +834,18 @@ async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]>
         publishTime: null,
       });
     await auditProject(project);
-    for (const vm of vms) {
+    for (const vm of hosts) {
       const state = (await clients.firestore().collection('hosts').doc(vm.id).get()).get('state');
       if (state !== 'silent') throw new Error(`coldstart.logHeartbeat: host ${vm.id} is ${state}, not silent`);
     }
   }
 
-  const env: NodeJS.ProcessEnv = { ...process.env, TARGET_PROJECTS: project, LOG_LEVEL: 'error' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TARGET_PROJECTS: project,
+    LOG_LEVEL: 'error',
+    LOG_HEARTBEAT_SUBSCRIPTION: DRAIN_SUBSCRIPTION,
+  };
   delete env.NODE_OPTIONS;
   const out: ColdStartRecord[] = [];
   for (const fn of FUNCTION_NAMES) {

@@ -2,7 +2,9 @@
 // scheduled query of the bundle, the 5-minute heartbeat with the worker's counters, the hourly
 // osquery_schedule snapshot), through the log subscription's filter into logHeartbeat (coalesced host
 // writes, buffered queryStats), against the same lines unfiltered and unaggregated (naive: every line an
-// invocation and a host write, every snapshot row a queryStats write), in the same run.
+// invocation and a host write, every snapshot row a queryStats write), in the same run. The next hour of
+// the same fleet goes the pull delivery's way: its filtered lines published to a pull subscription of the
+// Pub/Sub emulator, drained by logHeartbeatDrain's use case (a drain tick a minute).
 import { FieldValue } from '@google-cloud/firestore';
 import { compileFilter } from '../../infra/local/pubsub-filter.js';
 import {
@@ -31,6 +33,16 @@ export interface TelemetryRecord {
   snapshots: number;
   /** logHeartbeat invocations: the lines the subscription filter lets through (one line per message). */
   invocations: number;
+  /**
+   * Pull delivery, the fleet's next hour: logHeartbeatDrain invocations (Cloud Scheduler's ticks, one a
+   * minute, whether or not lines wait), the filtered lines it pulled, its Firestore writes and the
+   * drains' wall time (publishing excluded: that is the shippers' work).
+   */
+  pullInvocations: number;
+  pullLines: number;
+  pullFirestoreWrites: number;
+  pullHostWrites: number;
+  pullWallMs: number;
   naiveInvocations: number;
   firestoreWrites: number;
   hostWrites: number;
@@ -64,6 +76,7 @@ const NAIVE_SAMPLE_HOSTS = 500;
 export async function telemetryBenchmark(project: string, hostCount: number): Promise<TelemetryRecord> {
   const { recordLogMessage, forgetHeartbeatCache, flushQueryStats } =
     await import('../../shared/usecases/heartbeat.js');
+  const { drainLogSubscription } = await import('../../shared/usecases/log-drain.js');
   const db = clients.firestore();
   const hosts = (
     await db
@@ -85,9 +98,10 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
   );
   const schedule = scheduleFromFiles(files);
 
-  // One hour: 12 rounds of 5 minutes, ending a minute ago; each worker started two hours before.
+  // Two hours of 12 rounds of 5 minutes, ending a minute ago (the first through push delivery, the second
+  // through pull); each worker started two hours before.
   const rounds = 3600 / ROUND_SECONDS;
-  const t0 = Date.now() - 3600_000 - 60_000;
+  const t0 = Date.now() - 2 * 3600_000 - 60_000;
   const random = seeded(11);
   // A fleet in its steady state: every host has run the schedule before (its differential queries log changes only).
   const workers = hosts.map((h) =>
@@ -99,12 +113,14 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
   let heartbeats = 0;
   let snapshots = 0;
   let k = 0;
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < 2 * rounds; r++) {
     const now = new Date(t0 + (r + 1) * ROUND_SECONDS * 1000);
     const messages: PubSubMessage[] = [];
     hosts.forEach((h, i) => {
       for (const shipped of runRound(h, workers[i]!, costs[i]!, now, random)) {
-        if (shipped.attributes.osquery_name === 'heartbeat') heartbeats += 1;
+        if (r >= rounds) {
+          // The pull delivery's hour: counted there.
+        } else if (shipped.attributes.osquery_name === 'heartbeat') heartbeats += 1;
         else if (shipped.attributes.osquery_name === 'pack_osquery-health_osquery_schedule') snapshots += 1;
         messages.push({
           data: Buffer.from(JSON.stringify(shipped.line)),
@@ -116,7 +132,8 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
     });
     byRound.push(messages);
   }
-  const lines = k;
+  const pullRounds = byRound.splice(rounds);
+  const lines = byRound.reduce((n, messages) => n + messages.length, 0);
   const deliveredAt = (r: number) => new Date(t0 + (r + 1) * ROUND_SECONDS * 1000 + 5_000);
 
   process.stdout.write(`heartbeat.telemetry: ${hosts.length} hosts, ${lines} lines; filtered and aggregated... `);
@@ -187,7 +204,50 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
   }
   const naiveWallMsMeasured = Math.round(performance.now() - start);
   const naiveWallMs = Math.round((naiveWallMsMeasured * lines) / Math.max(1, sampledLines));
-  console.log(`${naiveWallMsMeasured} ms (${naiveWrites} writes), ${naiveWallMs} ms scaled to ${lines} lines`);
+  process.stdout.write(
+    `${naiveWallMsMeasured} ms (${naiveWrites} writes), ${naiveWallMs} ms scaled to ${lines} lines; pull delivery (the next hour)... `,
+  );
+
+  // Pull delivery: each round's filtered lines wait on the subscription (the emulator stores a filter
+  // without applying it, so only the lines that pass are published); the round's first tick drains
+  // them, its other four find the subscription empty. Each drain records at the round's delivery time.
+  const pubsub = await clients.pubsub();
+  const [topic] = await pubsub.createTopic(`bench-telemetry-${Date.now()}`);
+  const [subscription] = await topic.createSubscription(`${topic.name.split('/').pop()}-pull`, {
+    filter: LOG_HEARTBEAT_FILTER,
+    ackDeadlineSeconds: 120,
+  });
+  forgetHeartbeatCache();
+  const ticksPerRound = ROUND_SECONDS / 60;
+  let pullLines = 0;
+  let pullHostWrites = 0;
+  let pullWallMs = 0;
+  const beforePull = usageSnapshot();
+  for (const [r, messages] of pullRounds.entries()) {
+    const through = messages.filter((m) => passes(m.attributes));
+    pullLines += through.length;
+    await mapLimit(through, IN_FLIGHT, (m) => topic.publishMessage({ data: m.data, attributes: m.attributes }));
+    const at = new Date(deliveredAt(rounds + r).getTime() + 55_000); // the tick after the round's lines
+    start = performance.now();
+    const drained = await drainLogSubscription({
+      subscription: subscription.name,
+      budgetMs: 45_000,
+      pullWaitMs: 500,
+      recordedAt: () => at,
+    });
+    pullWallMs += performance.now() - start;
+    pullHostWrites += drained.outcomes.recorded ?? 0;
+    if (drained.pulled !== through.length || drained.acked !== through.length)
+      throw new Error(
+        `heartbeat.telemetry: a drain pulled ${drained.pulled} and acked ${drained.acked} of ${through.length}`,
+      );
+  }
+  // The last window's statistics, as for push delivery above: the hour is over, so now.
+  await flushQueryStats();
+  const pullSpent = usageSince(beforePull);
+  await subscription.delete();
+  await topic.delete();
+  console.log(`${Math.round(pullWallMs)} ms`);
 
   return {
     name: 'heartbeat.telemetry',
@@ -196,6 +256,11 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
     heartbeats,
     snapshots,
     invocations,
+    pullInvocations: pullRounds.length * ticksPerRound,
+    pullLines,
+    pullFirestoreWrites: pullSpent.firestoreWrites,
+    pullHostWrites,
+    pullWallMs: Math.round(pullWallMs),
     naiveInvocations: lines,
     firestoreWrites: spent.firestoreWrites,
     hostWrites,

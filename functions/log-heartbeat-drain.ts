@@ -1,0 +1,16 @@
+import { pubsubHandler } from './pubsub-handler.js';
+import { config, logHeartbeatSubscription } from '../shared/config.js';
+import { drainLogSubscription } from '../shared/usecases/log-drain.js';
+
+/**
+ * Pub/Sub, the drain tick Cloud Scheduler publishes every minute (pull delivery of the log topic): one
+ * invocation drains every host's heartbeat and osquery_schedule lines since the last tick, through
+ * logHeartbeat's own use case. The tick's content does not matter. A wrong subscription setting is a
+ * ConfigError (rethrown: 5xx, the tick is retried), so no line is acknowledged unread.
+ */
+export const logHeartbeatDrain = pubsubHandler('logHeartbeatDrain', null, () =>
+  drainLogSubscription({
+    subscription: logHeartbeatSubscription(),
+    budgetMs: config().LOG_DRAIN_BUDGET_SECONDS * 1000,
+  }),
+);
