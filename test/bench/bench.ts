@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, startEmulators } from '../../infra/local/emulators.js';
+import { startEmulators } from '../../infra/local/emulators.js';
+import { startSimulatorProcess } from './simulator-process.js';
 import { FUNCTION_NAMES, type FunctionName } from '../../infra/local/functions.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
 import { ENROLL_RECORD, ENROLL_SINK_TOPIC, type EnrollLatencyRecord } from './enroll-latency.js';
@@ -150,49 +151,16 @@ function ensureBuilt(): string {
 
 const mainModule = FUNCTION_NAMES.some((f) => wants(`coldstart.${f}`)) || FLEET100K ? ensureBuilt() : null;
 const emulators = await startEmulators();
-// The simulator runs in its own process, as the real APIs are remote: its work does not share this
-// process's event loop with the code being measured.
-const simPort = await freePort();
-const simulator = spawn(
-  process.execPath,
-  [
-    // BENCH_CPU_PROF=<dir>: a CPU profile of the simulator (and of audit.fleet100k's function instances).
-    ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
-    '--import',
-    'tsx',
-    path.join(import.meta.dirname, '../../infra/local/simulator/main.ts'),
-    '--port',
-    String(simPort),
-    '--agent-interval-ms',
-    '0',
-    // enroll.latency: every project's audit entries through the log sink (nothing else creates VMs with entries).
-    '--audit-log-topic',
-    ENROLL_SINK_TOPIC,
-  ],
-  {
-    stdio: 'ignore',
-    env: { ...process.env, PUBSUB_EMULATOR_HOST: emulators.pubsubHost, GOOGLE_CLOUD_PROJECT: emulators.projectId },
-  },
+const simulator = await startSimulatorProcess(
+  emulators,
+  // enroll.latency: every project's audit entries through the log sink (nothing else creates VMs with entries).
+  ['--audit-log-topic', ENROLL_SINK_TOPIC],
+  // BENCH_CPU_PROF=<dir>: a CPU profile of the simulator (and of audit.fleet100k's function instances).
+  process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [],
 );
-const simUrl = `http://127.0.0.1:${simPort}`;
-const control = async (method: string, p: string, body?: unknown) => {
-  const res = await fetch(`${simUrl}/control${p}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
-  return res.json();
-};
-for (let i = 0; i < 300; i++) {
-  try {
-    await control('GET', '/health');
-    break;
-  } catch {
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-const simRequests = async () => ((await control('GET', '/stats')) as { total: number }).total;
+const simUrl = simulator.url;
+const control = simulator.control;
+const simRequests = simulator.requests;
 Object.assign(process.env, {
   FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
   PUBSUB_EMULATOR_HOST: emulators.pubsubHost,

@@ -5,11 +5,11 @@
 // counterpart of audit.fleet100k's shardHeapAfterRunMb, quick enough to bisect a creep with.
 //   node --expose-gc --import tsx test/bench/shard-heap.ts [--projects 40] [--vms 500] [--snapshots DIR]
 // --snapshots DIR writes a heap snapshot after the first shard, the middle one and the last.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeHeapSnapshot } from 'node:v8';
-import { freePort, startEmulators } from '../../infra/local/emulators.js';
+import { startEmulators } from '../../infra/local/emulators.js';
+import { startSimulatorProcess } from './simulator-process.js';
 
 const { values } = parseArgs({
   options: { projects: { type: 'string' }, vms: { type: 'string' }, snapshots: { type: 'string' } },
@@ -20,41 +20,9 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 
 const emulators = await startEmulators();
-const simPort = await freePort();
-const simulator = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    path.join(import.meta.dirname, '../../infra/local/simulator/main.ts'),
-    '--port',
-    String(simPort),
-    '--agent-interval-ms',
-    '0',
-  ],
-  {
-    stdio: 'ignore',
-    env: { ...process.env, PUBSUB_EMULATOR_HOST: emulators.pubsubHost, GOOGLE_CLOUD_PROJECT: emulators.projectId },
-  },
-);
-const simUrl = `http://127.0.0.1:${simPort}`;
-const control = async (method: string, p: string, body?: unknown) => {
-  const res = await fetch(`${simUrl}/control${p}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
-  return res.json();
-};
-for (let i = 0; i < 300; i++) {
-  try {
-    await control('GET', '/health');
-    break;
-  } catch {
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const simulator = await startSimulatorProcess(emulators);
+const simUrl = simulator.url;
+const control = simulator.control;
 const projects = Array.from({ length: PROJECTS }, (_, i) => `heap-${String(i).padStart(3, '0')}`);
 Object.assign(process.env, {
   FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
