@@ -40,7 +40,7 @@ locals {
     logHeartbeat    = 147
     # Ending a silent episode through a drain tick (one run: 147.2 MB; a drain holds up to 1,000 pulled
     # messages of ~1 KB at once, well inside the margin).
-    logHeartbeatDrain = 148
+    logHeartbeatDrain = 150
     monitoringAlert   = 148
     fleetStatus       = 123
   }
