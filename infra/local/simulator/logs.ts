@@ -8,6 +8,7 @@ import {
   runRound,
   scheduleFromFiles,
   startWorker,
+  storedResultsOf,
   type ShippedLine,
   type SimWorker,
 } from './osqueryd.js';
@@ -36,8 +37,9 @@ export function workerOf(vm: SimVm, now: Date): SimWorker {
   if (current && current.configVersion === version) return current;
   // osquery's database (a query's stored results) outlives the worker: a new version's run of a query
   // it had before logs only what changed.
-  const storedResults = new Set(Object.entries(current?.queries ?? {}).flatMap(([q, s]) => (s.hasResults ? [q] : [])));
-  vm.osqueryd.worker = startWorker(scheduleFromFiles(vm.osqueryFiles), version, now, { storedResults });
+  vm.osqueryd.worker = startWorker(scheduleFromFiles(vm.osqueryFiles), version, now, {
+    storedResults: storedResultsOf(current),
+  });
   return vm.osqueryd.worker;
 }
 

@@ -177,9 +177,10 @@ interface QueryState {
   denylistedUntil: number;
   /** A differential query has stored results on this host (osquery's database, kept across restarts). */
   hasResults: boolean;
-  /** Rows it returns on this host; the next row id its changes use. */
+  /** Rows it returns on this host; the next row id its changes use; changed rows per hour (typicalRows). */
   rows: number;
   nextRow: number;
+  churnPerHour: number;
 }
 
 /** The osquery worker process: what processes and osquery_schedule report about it. */
@@ -236,7 +237,7 @@ export function startWorker(
     : 1_000 + Math.floor(Math.random() * 60_000);
   const queries: Record<string, QueryState> = {};
   for (const q of schedule) {
-    const rows = typicalRows(q.name).rows;
+    const { rows, churnPerHour } = typicalRows(q.name);
     queries[q.name] = {
       executions: 0,
       outputBytes: 0,
@@ -251,6 +252,7 @@ export function startWorker(
       hasResults: storedResults === 'all' || storedResults.has(q.name),
       rows,
       nextRow: rows,
+      churnPerHour,
     };
   }
   return {
@@ -265,6 +267,11 @@ export function startWorker(
   };
 }
 
+/** The queries with stored results on the worker's host: what the next worker inherits (osquery's database outlives it). */
+export function storedResultsOf(worker: SimWorker | null): Set<string> {
+  return new Set(Object.entries(worker?.queries ?? {}).flatMap(([name, q]) => (q.hasResults ? [name] : [])));
+}
+
 /**
  * The watchdog kills the worker while it runs `query`: the next worker starts with counters at zero and
  * that query denylisted for 24 h of osquery time (osquery: the executing query is recorded before each
@@ -277,11 +284,10 @@ export function restartWorker(osqueryd: SimOsqueryd, now: Date, query?: string):
   for (const [name, q] of Object.entries(old.queries))
     if (q.denylistedUntil > old.clock) carry[name] = q.denylistedUntil - old.clock;
   if (query) carry[query] = DENYLIST_SECONDS;
-  const storedResults = new Set(Object.keys(old.queries).filter((name) => old.queries[name]!.hasResults));
   osqueryd.worker = startWorker(old.schedule, old.configVersion, now, {
     carryDenylist: carry,
     previousPid: old.pid,
-    storedResults,
+    storedResults: storedResultsOf(old),
   });
   return osqueryd.worker;
 }
@@ -422,7 +428,7 @@ function resultLines(host: LineHost, q: SimQuery, s: QueryState, now: Date, rand
       columns: rowOf(host, q, i),
     }));
   }
-  const changes = changedRows((typicalRows(q.name).churnPerHour * q.interval) / 3600, random);
+  const changes = changedRows((s.churnPerHour * q.interval) / 3600, random);
   const lines: Json[] = [];
   for (let c = 0; c < changes; c++) {
     // A removal retires the oldest row; an addition (or any change of a query that does not log removals) is a new row.
