@@ -92,6 +92,14 @@ export async function pullMessages(
   });
 }
 
+/** Sends ack ids in requests of at most ACK_CHUNK, each retried on its own. */
+async function inAckChunks(ackIds: readonly string[], send: (chunk: string[]) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < ackIds.length; i += ACK_CHUNK) {
+    const chunk = ackIds.slice(i, i + ACK_CHUNK);
+    await withRetry(() => send(chunk));
+  }
+}
+
 /** Acknowledges pulled messages: Pub/Sub will not deliver them again. */
 export async function acknowledge(
   subscription: string,
@@ -99,10 +107,7 @@ export async function acknowledge(
   subscriber: Awaitable<Subscriber> = clients.subscriber(),
 ): Promise<void> {
   const client = await subscriber;
-  for (let i = 0; i < ackIds.length; i += ACK_CHUNK) {
-    const chunk = ackIds.slice(i, i + ACK_CHUNK);
-    await withRetry(() => client.acknowledge({ subscription, ackIds: chunk }, clientRetryOff()));
-  }
+  await inAckChunks(ackIds, (chunk) => client.acknowledge({ subscription, ackIds: chunk }, clientRetryOff()));
 }
 
 /**
@@ -115,10 +120,7 @@ export async function release(
   subscriber: Awaitable<Subscriber> = clients.subscriber(),
 ): Promise<void> {
   const client = await subscriber;
-  for (let i = 0; i < ackIds.length; i += ACK_CHUNK) {
-    const chunk = ackIds.slice(i, i + ACK_CHUNK);
-    await withRetry(() =>
-      client.modifyAckDeadline({ subscription, ackIds: chunk, ackDeadlineSeconds: 0 }, clientRetryOff()),
-    );
-  }
+  await inAckChunks(ackIds, (chunk) =>
+    client.modifyAckDeadline({ subscription, ackIds: chunk, ackDeadlineSeconds: 0 }, clientRetryOff()),
+  );
 }
