@@ -3,7 +3,7 @@
 // to the pull subscription, and one drain tick (Pub/Sub push to logHeartbeatDrain) records them all.
 import * as assert from 'uvu/assert';
 import { createVm } from './helpers/fleet.js';
-import { stackSuite, type Stack } from './helpers/stack.js';
+import { stackSuite, waitFor, type Stack } from './helpers/stack.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { pullMessages } from '../shared/adapters/pubsub.js';
 import { clients } from '../shared/clients.js';
@@ -28,16 +28,6 @@ const t = stackSuite(
     forgetHeartbeatCache();
   },
 );
-
-async function waitFor<T>(what: string, get: () => Promise<T> | T, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function tick(): Promise<void> {
   await (await clients.pubsub()).topic(config().LOG_DRAIN_TICK_TOPIC).publishMessage({ json: { source: 'test' } });
@@ -68,6 +58,7 @@ t(
       `the relay to handle ${lines} lines`,
       () => ({ ...stack.functions.logRelay.counts }),
       (c) => c.forwarded - before.forwarded + (c.filtered - before.filtered) >= lines,
+      20_000,
     );
     assert.is(counts.forwarded - before.forwarded, 13, 'twelve heartbeats and one osquery_schedule snapshot');
     assert.is(counts.failed - before.failed, 0);
@@ -78,6 +69,7 @@ t(
       'the drain to record the host',
       () => getHost(vm.id),
       (h) => Boolean(h?.lastLogAt),
+      20_000,
     );
     assert.ok(host?.lastLogAt, 'logHeartbeatDrain recorded the heartbeats');
     assert.is((await pullMessages(logHeartbeatSubscription(), 100, 500)).length, 0, 'the subscription is empty');

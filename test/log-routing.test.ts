@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Subscription } from '@google-cloud/pubsub';
-import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { clearFirestore, startStack, waitFor, type Stack } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { forgetHeartbeatCache } from '../shared/usecases/heartbeat.js';
@@ -39,16 +39,6 @@ t.before.each(async ({ stack }) => {
   await stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
   forgetHeartbeatCache();
 });
-
-async function waitFor<T>(what: string, get: () => Promise<T> | T, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Everything on a pull subscription now. */
 async function drain(sub: Subscription, expect: number): Promise<Array<Record<string, string>>> {

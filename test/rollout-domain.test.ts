@@ -12,22 +12,13 @@ import {
   type RolloutEvidence,
   type StagedRollout,
 } from '../shared/domain/rollout.js';
+import { planText } from './helpers/rollout-plan.js';
 
 const t = suite('rollout (pure)');
 const MIN = 60_000;
 const T0 = new Date('2026-11-28T08:00:00Z');
 const at = (minutes: number) => new Date(T0.getTime() + minutes * MIN);
 
-const GATES = {
-  noncompliant: { maxPercent: 5 },
-  silent: { maxPercent: 5 },
-  incidents: { maxPercent: 5 },
-  osquerydCpu: { cpuPercent: 25, maxPercent: 5 },
-  osquerydMemory: { rssMiB: 512, maxPercent: 5 },
-  denylistedQueries: { max: 0 },
-};
-const planText = (stages: unknown[], extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ stages, gates: GATES, observe: { minPercent: 50, minHosts: 1 }, ...extra });
 const PLAN = parsePlan(
   planText([
     { name: 'canary', select: { label: 'osquery-ring=canary' }, bakeMinutes: 30 },

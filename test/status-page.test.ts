@@ -13,6 +13,7 @@ import { publish } from '../shared/usecases/publish.js';
 import { runAuditShard } from '../shared/usecases/audit.js';
 import { createRun } from '../shared/adapters/audits.js';
 import { parsePlan } from '../shared/domain/rollout-plan.js';
+import { planText } from './helpers/rollout-plan.js';
 import { DEFAULT_BUNDLE_DIR } from '../shared/osquery/bundle.js';
 
 const OUTPUT = path.resolve(import.meta.dirname, 'output'); // git-ignored
@@ -129,21 +130,10 @@ t(
   async ({ page, stack }) => {
     // A second version, staged: the canary is stat-a's first zone; the audit run's close evaluates it.
     const plan = parsePlan(
-      JSON.stringify({
-        stages: [
-          { name: 'canary', select: { zones: [`${A}/${Z1}`] }, bakeMinutes: 30 },
-          { name: 'all', select: { percent: 100 }, bakeMinutes: 30 },
-        ],
-        gates: {
-          noncompliant: { maxPercent: 5 },
-          silent: { maxPercent: 5 },
-          incidents: { maxPercent: 5 },
-          osquerydCpu: { cpuPercent: 25, maxPercent: 5 },
-          osquerydMemory: { rssMiB: 512, maxPercent: 5 },
-          denylistedQueries: { max: 0 },
-        },
-        observe: { minPercent: 50, minHosts: 1 },
-      }),
+      planText([
+        { name: 'canary', select: { zones: [`${A}/${Z1}`] }, bakeMinutes: 30 },
+        { name: 'all', select: { percent: 100 }, bakeMinutes: 30 },
+      ]),
       'page test plan',
     );
     const dir = mkdtempSync(path.join(tmpdir(), 'bundle-'));

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { type Stack, stackSuite } from './stack.js';
+import { planText } from './rollout-plan.js';
 import { publish } from '../../shared/usecases/publish.js';
 import { runAuditShard } from '../../shared/usecases/audit.js';
 import { createRun } from '../../shared/adapters/audits.js';
@@ -36,23 +37,12 @@ export const ZONES = [
 export const CANARY = `${P}/${ZONES[0]}`;
 
 export const PLAN: RolloutPlan = parsePlan(
-  JSON.stringify({
-    stages: [
-      { name: 'canary', select: { label: 'osquery-ring=canary' }, bakeMinutes: 30 },
-      { name: '30%', select: { percent: 30 }, bakeMinutes: 30 },
-      { name: '60%', select: { percent: 60 }, bakeMinutes: 30 },
-      { name: '100%', select: { percent: 100 }, bakeMinutes: 30 },
-    ],
-    gates: {
-      noncompliant: { maxPercent: 5 },
-      silent: { maxPercent: 5 },
-      incidents: { maxPercent: 5 },
-      osquerydCpu: { cpuPercent: 25, maxPercent: 5 },
-      osquerydMemory: { rssMiB: 512, maxPercent: 5 },
-      denylistedQueries: { max: 0 },
-    },
-    observe: { minPercent: 50, minHosts: 1 },
-  }),
+  planText([
+    { name: 'canary', select: { label: 'osquery-ring=canary' }, bakeMinutes: 30 },
+    { name: '30%', select: { percent: 30 }, bakeMinutes: 30 },
+    { name: '60%', select: { percent: 60 }, bakeMinutes: 30 },
+    { name: '100%', select: { percent: 100 }, bakeMinutes: 30 },
+  ]),
   'test plan',
 );
 

@@ -106,6 +106,22 @@ export async function clearFirestore(waitMs = 90_000): Promise<void> {
   }
 }
 
+/** Polls `get` every 100 ms until `ok` holds; after `ms`, throws naming what it waited for and the last value. */
+export async function waitFor<T>(
+  what: string,
+  get: () => Promise<T> | T,
+  ok: (v: T) => boolean,
+  ms = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await get();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export interface LogLine {
   severity: string;
   message: string;
