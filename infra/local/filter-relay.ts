@@ -68,38 +68,33 @@ export async function startFilterRelay(
           res.writeHead(204).end();
           return;
         }
-        if (typeof target !== 'string') {
-          try {
-            await target({ data, attributes });
-            counts.forwarded += 1;
-            res.writeHead(204).end();
-          } catch (error) {
-            counts.forwarded += 1;
-            counts.failed += 1;
-            res.writeHead(502, { 'content-type': 'text/plain' }).end(`relay: ${(error as Error).message}`);
-          }
-          return;
-        }
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers))
-          if (!HOP_BY_HOP.has(k) && typeof v === 'string') headers[k] = v;
+        // The target's answer (a callback that returns has acknowledged), or 502 when it cannot be reached.
+        let answer: { status: number; type: string; body: Buffer | string };
         try {
-          const upstream = await fetch(new URL((req.url ?? '/').replace(/^\//, ''), target), {
-            method: req.method,
-            headers,
-            body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
-          });
-          const answer = Buffer.from(await upstream.arrayBuffer());
-          counts.forwarded += 1;
-          if (!upstream.ok) counts.failed += 1;
-          res
-            .writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/plain' })
-            .end(answer);
+          if (typeof target !== 'string') {
+            await target({ data, attributes });
+            answer = { status: 204, type: 'text/plain', body: '' };
+          } else {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(req.headers))
+              if (!HOP_BY_HOP.has(k) && typeof v === 'string') headers[k] = v;
+            const upstream = await fetch(new URL((req.url ?? '/').replace(/^\//, ''), target), {
+              method: req.method,
+              headers,
+              body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
+            });
+            answer = {
+              status: upstream.status,
+              type: upstream.headers.get('content-type') ?? 'text/plain',
+              body: Buffer.from(await upstream.arrayBuffer()),
+            };
+          }
         } catch (error) {
-          counts.forwarded += 1;
-          counts.failed += 1;
-          res.writeHead(502, { 'content-type': 'text/plain' }).end(`relay: ${(error as Error).message}`);
+          answer = { status: 502, type: 'text/plain', body: `relay: ${(error as Error).message}` };
         }
+        counts.forwarded += 1;
+        if (answer.status < 200 || answer.status > 299) counts.failed += 1;
+        res.writeHead(answer.status, { 'content-type': answer.type }).end(answer.body);
       })();
     });
   });
