@@ -9,7 +9,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEmulators } from '../../infra/local/emulators.js';
-import { startSimulatorProcess } from './simulator-process.js';
+import { startSimulatorProcess, useBenchStack } from './simulator-process.js';
 import { FUNCTION_NAMES, type FunctionName } from '../../infra/local/functions.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
 import { ENROLL_RECORD, ENROLL_SINK_TOPIC, type EnrollLatencyRecord } from './enroll-latency.js';
@@ -158,21 +158,9 @@ const simulator = await startSimulatorProcess(
   // BENCH_CPU_PROF=<dir>: a CPU profile of the simulator (and of audit.fleet100k's function instances).
   process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [],
 );
-const simUrl = simulator.url;
 const control = simulator.control;
 const simRequests = simulator.requests;
-Object.assign(process.env, {
-  FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
-  PUBSUB_EMULATOR_HOST: emulators.pubsubHost,
-  GOOGLE_CLOUD_PROJECT: emulators.projectId,
-  GOOGLE_API_ENDPOINT: simUrl,
-  METADATA_SERVER_DETECTION: 'none',
-  LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-  TARGET_PROJECTS: AUDIT_PROJECTS.join(','),
-  CONFIG_BUCKET: 'bench-config',
-  OSCONFIG_WRITES_PER_MINUTE: '6000',
-  OSCONFIG_READS_PER_MINUTE: '6000',
-});
+useBenchStack(emulators, simulator, AUDIT_PROJECTS);
 const records: BenchRecord[] = [];
 const coldStarts: ColdStartRecord[] = [];
 const enrollments: EnrollLatencyRecord[] = [];

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeHeapSnapshot } from 'node:v8';
 import { startEmulators } from '../../infra/local/emulators.js';
-import { startSimulatorProcess } from './simulator-process.js';
+import { startSimulatorProcess, useBenchStack } from './simulator-process.js';
 
 const { values } = parseArgs({
   options: { projects: { type: 'string' }, vms: { type: 'string' }, snapshots: { type: 'string' } },
@@ -21,21 +21,9 @@ if (!gc) throw new Error('run with node --expose-gc');
 
 const emulators = await startEmulators();
 const simulator = await startSimulatorProcess(emulators);
-const simUrl = simulator.url;
 const control = simulator.control;
 const projects = Array.from({ length: PROJECTS }, (_, i) => `heap-${String(i).padStart(3, '0')}`);
-Object.assign(process.env, {
-  FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
-  PUBSUB_EMULATOR_HOST: emulators.pubsubHost,
-  GOOGLE_CLOUD_PROJECT: emulators.projectId,
-  GOOGLE_API_ENDPOINT: simUrl,
-  METADATA_SERVER_DETECTION: 'none',
-  LOG_LEVEL: 'warn',
-  TARGET_PROJECTS: projects.join(','),
-  CONFIG_BUCKET: 'bench-config',
-  OSCONFIG_WRITES_PER_MINUTE: '6000',
-  OSCONFIG_READS_PER_MINUTE: '6000',
-});
+useBenchStack(emulators, simulator, projects);
 
 try {
   const { publish } = await import('../../shared/usecases/publish.js');

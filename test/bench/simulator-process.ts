@@ -63,3 +63,22 @@ export async function startSimulatorProcess(
     kill: () => child.kill(),
   };
 }
+
+/**
+ * Points this process's clients and configuration at the emulators and the simulator, with the benches'
+ * settings: audits of `targetProjects`, OS Config pacing out of the way, logs at LOG_LEVEL or `warn`.
+ */
+export function useBenchStack(emulators: Emulators, simulator: SimulatorProcess, targetProjects: string[]): void {
+  Object.assign(process.env, {
+    FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
+    PUBSUB_EMULATOR_HOST: emulators.pubsubHost,
+    GOOGLE_CLOUD_PROJECT: emulators.projectId,
+    GOOGLE_API_ENDPOINT: simulator.url,
+    METADATA_SERVER_DETECTION: 'none',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    TARGET_PROJECTS: targetProjects.join(','),
+    CONFIG_BUCKET: 'bench-config',
+    OSCONFIG_WRITES_PER_MINUTE: '6000',
+    OSCONFIG_READS_PER_MINUTE: '6000',
+  });
+}
