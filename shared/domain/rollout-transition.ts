@@ -88,17 +88,20 @@ export const stallKey = (version: string, since: Date) => `rollout.stalled:${ver
 /** A state of zones: which version each one gets (planOfZones) under a configuration. */
 const zoneState = (current: string | null, rollout: StagedRollout | null): ZoneState => ({ current, rollout });
 
-/** The episodes a record's move from `before` to `after` ends: a halt it leaves, a stall it leaves. */
+/**
+ * The episodes a record's move from `before` to `after` ends: a halt it leaves, and a stall (any decision
+ * ends one: the controller decides only on fresh evidence, and an operator's decision supersedes the wait).
+ */
 function episodesLeft(before: StagedRollout, after: StagedRollout): string[] {
   const keys: string[] = [];
   if (before.status === 'halted' && after.status !== 'halted' && before.halt) keys.push(before.halt.dedupKey);
-  if (before.stall && after.status !== 'running') keys.push(before.stall.dedupKey);
+  if (before.stall) keys.push(before.stall.dedupKey);
   return keys;
 }
 
-/** A record after a move, with the stall it left cleared. */
+/** A record after a move, with the stall it ended cleared. */
 const settled = (before: StagedRollout, after: StagedRollout): StagedRollout =>
-  before.stall && after.status !== 'running' ? { ...after, stall: null } : after;
+  before.stall ? { ...after, stall: null } : after;
 
 /**
  * Pure: a decision on the rollout under way (the controller's, or an operator's command), with the
