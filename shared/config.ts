@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { silenceThresholdMs } from './domain/heartbeat.js';
 import type { PolicySettings } from './domain/policy.js';
 import type { ReconcileSettings } from './domain/reconcile.js';
+import type { EvidenceSettings } from './domain/rollout.js';
 import type { ScopeSettings } from './domain/scope.js';
 import { isTarget } from './domain/targets.js';
 import type { PerformanceThresholds, QueryAlertThresholds } from './domain/telemetry.js';
@@ -113,6 +114,12 @@ const schema = z.object({
   HEARTBEAT_SPLAY_PERCENT: z.coerce.number().min(0).max(100).default(10),
   /** Minutes without logs before a compliant host is silent; default 3 heartbeat intervals plus splay. */
   SILENCE_THRESHOLD_MINUTES: z.coerce.number().min(1).max(10_080).optional(),
+  /**
+   * The rollout controller decides only on evidence this fresh: every project of the stages reached audited
+   * successfully within this many minutes (and since the stage started); a project failing longer holds the
+   * rollout and raises rollout.stalled. Default: two missed 15-minute audit runs.
+   */
+  ROLLOUT_EVIDENCE_MAX_AGE_MINUTES: z.coerce.number().int().min(1).max(10_080).default(30),
   /** OS Config reads allowed per minute (the API allows about 60-100 per minute per region). */
   OSCONFIG_READS_PER_MINUTE: z.coerce.number().int().min(1).max(6000).default(60),
   /** OS Config writes allowed per minute (the API's default quota is 60 per minute per region). */
@@ -201,6 +208,11 @@ export function performanceThresholds(): PerformanceThresholds {
     consecutive: c.OSQUERYD_CPU_CONSECUTIVE,
     rssBytes: c.OSQUERYD_MEMORY_MB * 1024 * 1024,
   };
+}
+
+/** How fresh the rollout controller's evidence must be (shared/domain/rollout.ts EvidenceSettings). */
+export function evidenceSettings(): EvidenceSettings {
+  return { maxAgeMs: config().ROLLOUT_EVIDENCE_MAX_AGE_MINUTES * 60_000 };
 }
 
 /** query.expensive's threshold. */

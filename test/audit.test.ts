@@ -8,8 +8,9 @@ import { getHost, listTransitions } from '../shared/adapters/hosts.js';
 import { createRun, getRun } from '../shared/adapters/audits.js';
 import { getFleetStatus } from '../shared/adapters/status.js';
 import { getOsqueryStatus } from '../shared/adapters/telemetry.js';
-import { currentVersion, getRollout, readCurrent, recordRolloutStart } from '../shared/adapters/rollouts.js';
-import { allAtOnce } from '../shared/domain/rollout.js';
+import { commitTransition, currentVersion, getRollout } from '../shared/adapters/rollouts.js';
+import { publishTransition } from '../shared/domain/rollout-transition.js';
+import { readConfigurationState } from '../shared/usecases/rollout-apply.js';
 import { clients } from '../shared/clients.js';
 import { config } from '../shared/config.js';
 import { usageSince, usageSnapshot } from '../shared/metrics.js';
@@ -162,17 +163,22 @@ t('a zone missing its assignment gets one; an outdated one is updated once', asy
   // A newer version becomes current without the zone being updated (publish interrupted).
   const rollout = (await getRollout(first.configVersion))!;
   const newer = { ...rollout.policyConfig, configVersion: 'vnewer000001' };
-  const current = await readCurrent();
-  await recordRolloutStart(
-    { configVersion: 'vnewer000001', bucket: rollout.bucket, files: rollout.files, policyConfig: newer },
-    allAtOnce({
-      version: 'vnewer000001',
-      baseline: current.configVersion,
-      actor: { by: 'test', reason: '' },
-      now: new Date(),
-    }),
-    current,
-  );
+  const { state } = await readConfigurationState();
+  const { transition } = publishTransition(state, {
+    version: 'vnewer000001',
+    previous: null,
+    republished: false,
+    allAtOnce: true,
+    stages: () => ({ stages: [], skipped: [], observe: { minPercent: 0, minHosts: 0 } }),
+    actor: { by: 'test', reason: '' },
+    now: new Date(),
+  });
+  await commitTransition(transition, {
+    configVersion: 'vnewer000001',
+    bucket: rollout.bucket,
+    files: rollout.files,
+    policyConfig: newer,
+  });
   assert.is(await currentVersion(), 'vnewer000001');
   await stack.control('POST', '/stats/reset');
   const updated = await auditProject(P, { now: later(2) });

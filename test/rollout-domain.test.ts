@@ -219,4 +219,99 @@ t('a gate halts at once; trouble from before the stage started is not the target
   assert.equal([resumed.status, resumed.resumedAt], ['running', at(20)]);
 });
 
+// --- The guard judges what is true now (issue 20: each failed on 4797a44) ------------------------------------
+
+const canaryHost = (
+  r: StagedRollout,
+  n: number,
+  minutes: number,
+  extra: Partial<RolloutEvidence['incidents'][0]> = {},
+) => ({
+  instanceId: `${n}`,
+  name: `h${n}`,
+  project: 'p',
+  zone: r.stages[0]!.zones[0]!.split('/')[1]!,
+  at: at(minutes),
+  ...extra,
+});
+const halt = (r: StagedRollout, minutes: number) => {
+  const failing = evaluateRollout(
+    r,
+    evidence(r, at(minutes), () => true, { noncompliant: [canaryHost(r, 9, 1)] }),
+    at(minutes),
+  );
+  const gate = failing.gates.find((g) => !g.passed)!;
+  return decide(r, { kind: 'halt', gate, dedupKey: 'k' }, { by: 'controller', reason: '' }, at(minutes));
+};
+const gateOf = (e: ReturnType<typeof evaluateRollout>, name: string) => e.gates.find((g) => g.gate === name)!;
+
+t('a resume does not hide a host still failing on the target since before it', () => {
+  const r = rollout();
+  const inCanary = (k: string) => k === r.stages[0]!.zones[0];
+  const resumed = decide(halt(r, 10), { kind: 'resume' }, { by: 'bob', reason: 'looks transient' }, at(20));
+  // Noncompliant since minute 5: after its zone got the target, before the resume, and still so.
+  const e = evaluateRollout(
+    resumed,
+    evidence(resumed, at(25), inCanary, { noncompliant: [canaryHost(r, 1, 5)] }),
+    at(25),
+  );
+  assert.is(gateOf(e, 'noncompliant').count, 1, 'the host still failing counts');
+  assert.is(e.next.action, 'halt');
+  const before = evaluateRollout(
+    resumed,
+    evidence(resumed, at(25), inCanary, { noncompliant: [canaryHost(r, 1, -30)] }),
+    at(25),
+  );
+  assert.is(gateOf(before, 'noncompliant').count, 0, 'noncompliant since before the rollout: not the target');
+});
+
+t('an incident still open counts after a resume; one over before the resume does not', () => {
+  const r = rollout();
+  const inCanary = (k: string) => k === r.stages[0]!.zones[0];
+  const resumed = decide(halt(r, 10), { kind: 'resume' }, { by: 'bob', reason: 'looks transient' }, at(20));
+  const judge = (incident: ReturnType<typeof canaryHost>) =>
+    gateOf(
+      evaluateRollout(resumed, evidence(resumed, at(25), inCanary, { incidents: [incident] }), at(25)),
+      'incidents',
+    );
+  assert.is(judge(canaryHost(r, 1, 5, { open: true })).count, 1, 'open since minute 5');
+  assert.is(judge(canaryHost(r, 1, 5, { open: false })).count, 0, 'over before the resume');
+  assert.is(judge(canaryHost(r, 1, 22, { open: false })).count, 1, 'begun since the resume');
+  assert.is(judge(canaryHost(r, 1, -5, { open: true })).count, 0, 'open since before its zone got the target');
+});
+
+t('the denylist gate reads what is denylisted now, not an hour long past', () => {
+  const r = rollout();
+  const inCanary = (k: string) => k === r.stages[0]!.zones[0];
+  // Denylisted in the rollout's first hour only (the denylist has expired since): at 11:20 it is not now.
+  const past = evaluateRollout(
+    r,
+    evidence(r, at(199), inCanary, { denylisted: [{ query: 'pack_x_y', windows: { h2026112808: 2 } }] }),
+    at(200),
+  );
+  assert.equal(gateOf(past, 'denylistedQueries').queries, []);
+  const now = evaluateRollout(
+    r,
+    evidence(r, at(199), inCanary, { denylisted: [{ query: 'pack_x_y', windows: { h2026112810: 1 } }] }),
+    at(200),
+  );
+  assert.equal(gateOf(now, 'denylistedQueries').queries, ['pack_x_y'], 'in the last complete hour: now');
+});
+
+t('stale evidence holds: a project whose audits keep failing is not promoted on an old snapshot', () => {
+  const r = rollout();
+  const inCanary = (k: string) => k === r.stages[0]!.zones[0];
+  // Audited at minute 31 (after the stage started), failing in every run since; the bake is long over.
+  const stale = evaluateRollout(
+    r,
+    { ...evidence(r, at(31), inCanary), failures: { p: '7 PERMISSION_DENIED: compute.instances.list' } },
+    at(75),
+  );
+  assert.is(stale.next.action, 'hold');
+  assert.match(stale.next.reason, /p: last audited 44 min ago; its audit fails: 7 PERMISSION_DENIED/);
+  assert.equal(stale.stale, ['p']);
+  // Within the bound (30 minutes by default), the same snapshot is fresh enough.
+  assert.is(evaluateRollout(r, evidence(r, at(31), inCanary), at(50)).next.action, 'promote');
+});
+
 t.run();

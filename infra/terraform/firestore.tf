@@ -86,7 +86,7 @@ resource "google_firestore_index" "hosts_project_state" {
 }
 
 # The progressive rollout's gates (shared/adapters/rollout-evidence.ts): hosts in trouble on the target
-# version (by state, by osqueryd CPU and memory) and Cloud Monitoring incidents since a stage started.
+# version (by state, by osqueryd CPU and memory).
 resource "google_firestore_index" "hosts_version_state" {
   project    = var.project_id
   database   = google_firestore_database.main.name
@@ -132,13 +132,46 @@ resource "google_firestore_index" "hosts_version_osqueryd_memory" {
   }
 }
 
-resource "google_firestore_index" "alerts_kind_since" {
+# Cloud Monitoring incidents on hosts of the zones a rollout reached: those still open, and those begun since
+# a zone first got the target.
+resource "google_firestore_index" "alerts_monitoring_zone_open" {
   project    = var.project_id
   database   = google_firestore_database.main.name
   collection = "alerts"
 
   fields {
     field_path = "kind"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "source"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "host.zone"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "resolved"
+    order      = "ASCENDING"
+  }
+}
+
+resource "google_firestore_index" "alerts_monitoring_zone_since" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "alerts"
+
+  fields {
+    field_path = "kind"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "source"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "host.zone"
     order      = "ASCENDING"
   }
   fields {

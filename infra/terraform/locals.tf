@@ -72,6 +72,7 @@ locals {
     SILENCE_THRESHOLD_MINUTES        = var.silence_threshold_minutes == null ? "" : tostring(var.silence_threshold_minutes)
     OSCONFIG_READS_PER_MINUTE        = tostring(var.osconfig_reads_per_minute)
     OSCONFIG_WRITES_PER_MINUTE       = tostring(var.osconfig_writes_per_minute)
+    ROLLOUT_EVIDENCE_MAX_AGE_MINUTES = tostring(var.rollout_evidence_max_age_minutes)
     LOG_LEVEL                        = var.log_level
   }
   function_environment = { for k, v in local.function_settings : k => v if v != "" }

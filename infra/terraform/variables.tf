@@ -249,6 +249,12 @@ variable "rollout_min_wait_seconds" {
   default     = 60
 }
 
+variable "rollout_evidence_max_age_minutes" {
+  description = "The rollout controller decides only if every project of the stages reached had a successful audit within this many minutes; longer holds the rollout and raises rollout.stalled (ROLLOUT_EVIDENCE_MAX_AGE_MINUTES)."
+  type        = number
+  default     = 30
+}
+
 variable "osconfig_reads_per_minute" {
   description = "OS Config reads allowed per minute per function instance (OSCONFIG_READS_PER_MINUTE)."
   type        = number

@@ -6,16 +6,18 @@ import {
   FieldValue,
   Timestamp,
   type DocumentData,
+  type DocumentSnapshot,
   type Firestore,
   type Transaction,
 } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
-import { isNotFound } from '../errors.js';
+import { isNotFound, PermanentError } from '../errors.js';
 import { countFirestore } from '../metrics.js';
 import type { PolicyConfig } from '../domain/policy.js';
 import type { ZoneRollout } from '../domain/assignment.js';
-import type { Evaluation, StagedRollout } from '../domain/rollout.js';
-import { stageEpisodeOpen } from './alerts.js';
+import type { StagedRollout } from '../domain/rollout.js';
+import type { RolloutEpisode, RolloutTransition } from '../domain/rollout-transition.js';
+import { ALERTS, stageEpisodeOpen } from './alerts.js';
 
 export const ROLLOUTS = 'rollouts';
 export const CURRENT = { collection: 'config', doc: 'current' } as const;
@@ -49,6 +51,7 @@ const STAGED_FIELDS = [
   'resumedAt',
   'halt',
   'evaluation',
+  'stall',
   'history',
 ] as const;
 
@@ -104,132 +107,88 @@ export async function readCurrent(db: Firestore = clients.firestore()): Promise<
   return currentOf(snapshot.data());
 }
 
-/** Against config/current as the caller read it: anything else means another publish or decision came first. */
-function expectCurrent(tx: Transaction, db: Firestore, expected: CurrentConfig) {
-  return tx.get(db.collection(CURRENT.collection).doc(CURRENT.doc)).then((snapshot) => {
-    countFirestore('reads');
-    const now = currentOf(snapshot.data());
-    if (now.configVersion !== expected.configVersion || now.rollout !== expected.rollout)
-      throw new RolloutConflict(
-        `config/current changed meanwhile (now ${now.configVersion ?? 'nothing'}` +
-          `${now.rollout ? `, rollout of ${now.rollout}` : ''}): run the command again`,
-      );
-  });
-}
+/** What publish records of a version besides its rollout: the files and the policy built from them. */
+export type PublishedFields = Omit<RolloutRecord, 'zones' | 'publishedAt' | 'staged' | 'hostCounts'>;
 
-function writeCurrent(
-  tx: Transaction,
-  db: Firestore,
-  next: { configVersion: string | null; rollout: string | null },
-  since: Date,
-) {
-  tx.set(db.collection(CURRENT.collection).doc(CURRENT.doc), { ...next, since: Timestamp.fromDate(since) });
-  countFirestore('writes');
+/** The revision a record's staged rollout is at (null: no staged rollout yet, or no record). */
+const revisionOf = (snapshot: DocumentSnapshot) =>
+  snapshot.exists ? ((snapshot.get('revision') as number | undefined) ?? null) : null;
+
+/** Resolves the episodes a transition ends: each once (one already resolved is left as it is). */
+function closeEpisodes(tx: Transaction, snapshots: DocumentSnapshot[], at: Date) {
+  for (const s of snapshots)
+    if (s.exists && !s.get('resolved')) {
+      tx.update(s.ref, { resolved: { at: Timestamp.fromDate(at), sentAt: null }, owed: true });
+      countFirestore('writes');
+    }
 }
 
 /**
- * Records a published version and its rollout in one transaction, against config/current as the caller
- * read it: the version becomes current when nothing is left to stage (published all at once, or no
- * zone), else it becomes the rollout under way beside the unchanged current version. `superseded` is a
- * rollout under way that this one replaces (all at once), at its next revision.
+ * Commits a rollout transition (shared/domain/rollout-transition.ts) in one transaction, only while
+ * config/current and every record it writes are as they were read (false otherwise: another publish,
+ * decision or command came first, and nothing is written): the staged rollouts (and, for a publish, what
+ * was published), config/current, the alert episodes it opens and the ones it ends.
  */
-export async function recordRolloutStart(
-  published: Omit<RolloutRecord, 'zones' | 'publishedAt' | 'staged' | 'hostCounts'>,
-  staged: StagedRollout,
-  expected: CurrentConfig,
-  superseded: StagedRollout | null = null,
-  db: Firestore = clients.firestore(),
-): Promise<{ created: boolean; madeCurrent: boolean }> {
-  const ref = db.collection(ROLLOUTS).doc(published.configVersion);
-  countFirestore('transactions');
-  return db.runTransaction(async (tx) => {
-    const [existing] = await Promise.all([tx.get(ref), expectCurrent(tx, db, expected)]);
-    countFirestore('reads');
-    if (superseded && !(await expectRevision(tx, db, superseded)))
-      throw new RolloutConflict(`the rollout of ${superseded.configVersion} changed meanwhile: run the command again`);
-    const now = staged.startedAt;
-    if (existing.exists) tx.update(ref, stagedFields(staged));
-    else tx.set(ref, { ...published, publishedAt: Timestamp.fromDate(now), zones: {}, ...stagedFields(staged) });
-    if (superseded) tx.update(db.collection(ROLLOUTS).doc(superseded.configVersion), stagedFields(superseded));
-    const madeCurrent = staged.status === 'completed';
-    writeCurrent(
-      tx,
-      db,
-      madeCurrent
-        ? { configVersion: published.configVersion, rollout: null }
-        : { configVersion: expected.configVersion, rollout: published.configVersion },
-      madeCurrent ? now : (expected.since ?? now),
-    );
-    countFirestore('writes', 1 + Number(Boolean(superseded)));
-    return { created: !existing.exists, madeCurrent };
-  });
-}
-
-async function expectRevision(tx: Transaction, db: Firestore, next: StagedRollout): Promise<boolean> {
-  const snapshot = await tx.get(db.collection(ROLLOUTS).doc(next.configVersion));
-  countFirestore('reads');
-  return snapshot.exists && snapshot.get('revision') === next.revision - 1;
-}
-
-/**
- * Writes a decision on a rollout only if the record is still at the revision it was made on (false
- * otherwise: another controller or an operator decided first, and nothing is written). In the same
- * transaction: config/current when the decision changes it (completed, rolled back to a version), and
- * the opening of the alert episode a halt owes.
- */
-export async function applyDecision(
-  next: StagedRollout,
-  also: {
-    current?: { expected: CurrentConfig; next: { configVersion: string | null; rollout: string | null } };
-    episode?: Parameters<typeof stageEpisodeOpen>[1];
-  } = {},
+export async function commitTransition(
+  t: RolloutTransition,
+  published: PublishedFields | null = null,
   db: Firestore = clients.firestore(),
 ): Promise<boolean> {
-  const ref = db.collection(ROLLOUTS).doc(next.configVersion);
+  const currentRef = db.collection(CURRENT.collection).doc(CURRENT.doc);
+  const refs = t.writes.map((w) => db.collection(ROLLOUTS).doc(w.rollout.configVersion));
+  const closing = t.closes.map((key) => db.collection(ALERTS).doc(key));
   countFirestore('transactions');
   return db.runTransaction(async (tx) => {
-    const [fresh] = await Promise.all([
-      expectRevision(tx, db, next),
-      also.current ? expectCurrent(tx, db, also.current.expected) : undefined,
-    ]);
-    if (!fresh) return false;
-    tx.update(ref, stagedFields(next));
-    countFirestore('writes');
-    if (also.current) writeCurrent(tx, db, also.current.next, next.history.at(-1)?.at ?? new Date());
-    if (also.episode) stageEpisodeOpen(tx, also.episode, db);
+    const [currentSnapshot, ...snapshots] = await tx.getAll(currentRef, ...refs, ...closing);
+    countFirestore('reads', 1 + refs.length + closing.length);
+    const read = currentOf(currentSnapshot!.data());
+    if (read.configVersion !== t.expectedCurrent.configVersion || read.rollout !== t.expectedCurrent.rollout)
+      return false;
+    const records = snapshots.slice(0, refs.length);
+    if (t.writes.some((w, i) => revisionOf(records[i]!) !== w.expectedRevision)) return false;
+    for (const [i, w] of t.writes.entries()) {
+      const fields = {
+        ...(w.published && published?.configVersion === w.rollout.configVersion ? published : {}),
+        ...stagedFields(w.rollout),
+      };
+      if (records[i]!.exists) tx.update(refs[i]!, fields);
+      else if (published?.configVersion === w.rollout.configVersion)
+        tx.set(refs[i]!, { ...published, publishedAt: Timestamp.fromDate(t.at), zones: {}, ...fields });
+      else throw new Error(`rollouts/${w.rollout.configVersion} is missing: nothing to decide on`);
+    }
+    countFirestore('writes', t.writes.length);
+    if (t.current) {
+      // `since` is when config/current's version became what it is: kept while it stays.
+      const since = t.current.configVersion === read.configVersion ? (read.since ?? t.at) : t.at;
+      tx.set(currentRef, { ...t.current, since: Timestamp.fromDate(since) });
+      countFirestore('writes');
+    }
+    for (const episode of t.opens) stageEpisodeOpen(tx, episode, db);
+    closeEpisodes(tx, snapshots.slice(refs.length), t.at);
     return true;
   });
 }
 
-/** Makes a published version current, no rollout under way (rollback --to when no rollout record decides it). */
-export async function setCurrent(
-  expected: CurrentConfig,
-  next: { configVersion: string | null; rollout: string | null },
+/**
+ * Records the controller's look at a rollout that holds (its evaluation, the stall episode it opens or
+ * ends) unless a decision changed the rollout since (false then).
+ */
+export async function recordHold(
+  hold: { rollout: StagedRollout; opens: RolloutEpisode[]; closes: string[] },
   at: Date,
   db: Firestore = clients.firestore(),
-): Promise<void> {
-  countFirestore('transactions');
-  await db.runTransaction(async (tx) => {
-    await expectCurrent(tx, db, expected);
-    writeCurrent(tx, db, next, at);
-  });
-}
-
-/** Records the controller's latest look at a rollout, unless a decision changed it since. */
-export async function recordEvaluation(
-  configVersion: string,
-  revision: number,
-  evaluation: Evaluation,
-  db: Firestore = clients.firestore(),
 ): Promise<boolean> {
-  const ref = db.collection(ROLLOUTS).doc(configVersion);
+  const ref = db.collection(ROLLOUTS).doc(hold.rollout.configVersion);
+  const closing = hold.closes.map((key) => db.collection(ALERTS).doc(key));
   countFirestore('transactions');
   return db.runTransaction(async (tx) => {
-    const snapshot = await tx.get(ref);
-    countFirestore('reads');
-    if (!snapshot.exists || snapshot.get('revision') !== revision) return false;
-    tx.update(ref, { evaluation });
+    const [snapshot, ...episodes] = await tx.getAll(ref, ...closing);
+    countFirestore('reads', 1 + closing.length);
+    if (revisionOf(snapshot!) !== hold.rollout.revision) return false;
+    tx.update(ref, { evaluation: hold.rollout.evaluation, stall: hold.rollout.stall });
     countFirestore('writes');
+    for (const episode of hold.opens) stageEpisodeOpen(tx, episode, db);
+    closeEpisodes(tx, episodes, at);
     return true;
   });
 }
@@ -321,10 +280,25 @@ export async function recordHostCounts(
   const same =
     previous && JSON.stringify(Object.entries(previous).sort()) === JSON.stringify(Object.entries(counts).sort());
   if (same) return;
-  // update() replaces the project's map whole (a state that dropped to zero disappears).
-  await db
-    .collection(ROLLOUTS)
-    .doc(configVersion)
-    .update({ [`hostCounts.${project}`]: counts });
-  countFirestore('writes');
+  // update() replaces the project's map whole (a state that dropped to zero disappears); the field path
+  // quotes the project id, which may hold dots and colons (`example.com:acme`).
+  try {
+    await db.collection(ROLLOUTS).doc(configVersion).update(new FieldPath('hostCounts', project), counts);
+    countFirestore('writes');
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    // The current version's record is gone (deleted by hand): said loudly, and the project's audit goes on.
+    throw new MissingRolloutRecord(configVersion);
+  }
+}
+
+/** config/current names a version whose rollouts/{version} record is missing: nothing is written on its behalf. */
+export class MissingRolloutRecord extends PermanentError {
+  override name = 'MissingRolloutRecord';
+  constructor(readonly configVersion: string) {
+    super(
+      `rollouts/${configVersion} is missing (config/current names it): zones are left as they are ` +
+        '(publish the version again to restore its record)',
+    );
+  }
 }

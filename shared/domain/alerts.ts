@@ -8,7 +8,8 @@ export type AlertKind =
   | 'host.performance'
   | 'query.denylisted'
   | 'query.expensive'
-  | 'rollout.halted';
+  | 'rollout.halted'
+  | 'rollout.stalled';
 export type Severity = 'info' | 'warning' | 'critical';
 
 export const STATE_ALERTS: Partial<Record<HostState, { kind: AlertKind; severity: Severity }>> = {

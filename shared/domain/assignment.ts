@@ -10,14 +10,39 @@ export interface ZoneRollout {
   rolloutState: string;
 }
 
-/** Pure: what a zone's assignment needs to be at `policy`'s version: created, updated, or nothing. */
+/**
+ * Pure: what a zone's assignment needs to be at `policy`'s version: created, updated, or nothing. The
+ * version names the content; the Cloud Storage generations its files are pinned to are compared too, so a
+ * version republished after an object was deleted (new generations) reaches the zones already at it.
+ */
 export function assignmentStep(
   existing: Pick<OsqueryAssignment, 'osPolicies'> | null,
   policy: PolicyConfig | null,
 ): 'create' | 'update' | 'none' {
   if (!existing) return 'create';
-  return existing.osPolicies?.[0]?.id === policyIdFor(policy?.configVersion) ? 'none' : 'update';
+  if (existing.osPolicies?.[0]?.id !== policyIdFor(policy?.configVersion)) return 'update';
+  const wanted = (policy?.files ?? []).flatMap((f) => (f.gcs ? [`${f.gcs.object}#${f.gcs.generation}`] : []));
+  return samePins(pinnedObjects(existing), wanted) ? 'none' : 'update';
 }
+
+/** The Cloud Storage objects an assignment's file resources are pinned to, as `object#generation`. */
+export function pinnedObjects(assignment: Pick<OsqueryAssignment, 'osPolicies'>): string[] {
+  const pins: string[] = [];
+  for (const policy of assignment.osPolicies ?? [])
+    for (const group of policy.resourceGroups ?? [])
+      for (const resource of group.resources ?? []) {
+        const gcs = resource.file?.file?.gcs;
+        if (gcs?.object) pins.push(`${gcs.object}#${String(gcs.generation ?? '')}`);
+      }
+  return pins;
+}
+
+/** The same objects at the same generations (an assignment repeats them once per OS family's group). */
+const samePins = (have: string[], want: string[]) => {
+  const a = new Set(have);
+  const b = new Set(want);
+  return a.size === b.size && [...a].every((x) => b.has(x));
+};
 
 // LRO results arrive protobuf-decoded (enums as numbers); plain reads as names.
 const ROLLOUT_STATES = ['ROLLOUT_STATE_UNSPECIFIED', 'IN_PROGRESS', 'CANCELLING', 'CANCELLED', 'SUCCEEDED'];

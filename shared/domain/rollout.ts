@@ -7,7 +7,7 @@
 // the target), `rollout` names the target of the staged rollout that has not completed (running,
 // paused, halted or rolled back), null otherwise.
 import { type Gates, type GateName, type ResolvedStage, GATE_NAMES } from './rollout-plan.js';
-import { windowOf } from './telemetry.js';
+import { windowOf, windowStart } from './telemetry.js';
 import type { HostState } from './host.js';
 import type { StateCounts } from './status.js';
 
@@ -29,7 +29,9 @@ export type HistoryAction =
   | 'resumed'
   | 'rolled-back'
   | 'superseded'
-  | 'published-all-at-once';
+  | 'published-all-at-once'
+  /** The version's files were uploaded again (an object was missing); the zones got the new generations. */
+  | 'republished';
 
 export interface HistoryEntry {
   at: Date;
@@ -97,7 +99,19 @@ export interface StagedRollout {
   halt: HaltRecord | null;
   /** The controller's latest look (what `rollout status` and the status page show). */
   evaluation: Evaluation | null;
+  /**
+   * The open rollout.stalled episode: the rollout has waited longer than the evidence bound for a fresh
+   * audit of some project of the stages reached (their audits keep failing). Null: none open.
+   */
+  stall: StallRecord | null;
   history: HistoryEntry[];
+}
+
+export interface StallRecord {
+  since: Date;
+  /** The rollout.stalled alert episode (alerts/{dedupKey}). */
+  dedupKey: string;
+  projects: string[];
 }
 
 /** The statuses in which the rollout's reached stages run the target. */
@@ -163,6 +177,8 @@ export interface Sighting extends HostRef {
   at: Date;
   /** CPU percent or resident bytes for the osqueryd gates. */
   value?: number;
+  /** An incident still open (the incidents gate counts it whenever it began on the target). */
+  open?: boolean;
 }
 
 /** What the controller reads: aggregates for the denominators, bounded lists for the hosts in trouble. */
@@ -181,7 +197,17 @@ export interface RolloutEvidence {
   denylisted: Array<{ query: string; windows: Record<string, number> }>;
   /** Lists that hit their read limit: their gate's value is a lower bound. */
   capped: GateName[];
+  /** Why a project's audit failed in the latest run (projects that failed only), for the hold's reason. */
+  failures?: Record<string, string>;
 }
+
+/** How the controller judges evidence: how old a project's last successful audit may be for a decision. */
+export interface EvidenceSettings {
+  maxAgeMs: number;
+}
+
+/** Two missed 15-minute audit runs: one failure is tolerated, a project failing longer holds the rollout. */
+export const DEFAULT_EVIDENCE_SETTINGS: EvidenceSettings = { maxAgeMs: 30 * 60_000 };
 
 export type GateUnit = '%' | 'queries';
 
@@ -225,8 +251,10 @@ export interface Evaluation {
   gates: GateResult[];
   stages: StageView[];
   observed: { stage: number; needed: number; total: number; minHosts: number };
-  /** Projects of the stages reached not audited since the stage started. */
+  /** Projects of the stages reached without a successful audit since the stage started, within the bound. */
   stale: string[];
+  /** Of those, the ones the rollout has waited on longer than the bound (rollout.stalled), with why. */
+  stalled?: Array<{ project: string; lastAuditAt: string | null; reason: string }>;
   bakeLeftMinutes: number;
   next: { action: NextAction; reason: string };
 }
@@ -247,12 +275,26 @@ const round1 = (n: number) => Math.round(n * 10) / 10;
 const later = (a: Date | null, b: Date | null) => (a && b ? (a > b ? a : b) : (a ?? b));
 const minutes = (ms: number) => Math.ceil(ms / 60_000);
 
-/** When each zone of the stages reached got the target (its stage's start, or the resume, whichever is later). */
-export function zoneSince(r: Pick<StagedRollout, 'stage' | 'stages' | 'resumedAt'>): Map<string, Date> {
+/**
+ * When each zone of the stages reached first got the target in this rollout: its stage's start. Trouble
+ * from before it is not the target's doing; trouble since is, and a resume does not make it older (a host
+ * still failing after a resume is still failing on the target).
+ */
+export function zoneSince(r: Pick<StagedRollout, 'stage' | 'stages'>): Map<string, Date> {
   const out = new Map<string, Date>();
-  for (const s of r.stages.slice(0, r.stage + 1))
-    for (const k of s.zones) out.set(k, later(s.startedAt, r.resumedAt) ?? new Date(0));
+  for (const s of r.stages.slice(0, r.stage + 1)) for (const k of s.zones) out.set(k, s.startedAt ?? new Date(0));
   return out;
+}
+
+/**
+ * The hour windows of query statistics that say what is denylisted now: the current one and the one before
+ * (each host snapshots osquery_schedule once an hour, and the watchdog's denylist lasts a day, so a query
+ * still denylisted shows in them), never a window from before the rollout's first stage.
+ */
+export function denylistWindows(r: Pick<StagedRollout, 'stages' | 'startedAt'>, now: Date): string[] {
+  const first = windowStart(windowOf(r.stages[0]?.startedAt ?? r.startedAt));
+  const current = windowStart(windowOf(now));
+  return [current - 3_600_000, current].filter((t) => t >= first).map((t) => windowOf(t));
 }
 
 /** The current stage's start, for the bake and for fresh evidence. */
@@ -266,16 +308,19 @@ const ref = ({ instanceId, name, project, zone }: HostRef): HostRef => ({ instan
 
 /**
  * Pure: the gates over the hosts on the target version in the stages reached, and what comes next.
- * Host gates count hosts that got into trouble after their zone got the target (a host noncompliant
- * since before, for another reason, is not the target's doing) and are shares of the hosts those
- * stages target. A failed gate halts at once; promotion also needs an audit of every project since
- * the stage started, enough of the stage's hosts reporting on the target, and the bake over.
+ * Host gates judge what is true now: hosts in trouble now that got into it after their zone first got
+ * the target (a host noncompliant since before, for another reason, is not the target's doing), incidents
+ * still open or begun since the latest resume, queries denylisted in the latest snapshots; each a share of
+ * the hosts those stages target. A failed gate halts at once; promotion also needs a successful audit of
+ * every project since the stage started and within the evidence bound, enough of the stage's hosts
+ * reporting on the target, and the bake over.
  */
 export function evaluateRollout(
   r: StagedRollout,
   e: RolloutEvidence,
   now: Date,
   runId: string | null = null,
+  settings: EvidenceSettings = DEFAULT_EVIDENCE_SETTINGS,
 ): Evaluation {
   const gates = currentGates(r);
   const since = zoneSince(r);
@@ -334,15 +379,21 @@ export function evaluateRollout(
       capped: e.capped.includes(gate),
     };
   };
-  const fromWindow = windowOf(r.resumedAt ?? r.stages[0]?.startedAt ?? r.startedAt);
+  const windows = new Set(denylistWindows(r, now));
   const denylisted = e.denylisted
-    .filter((q) => Object.entries(q.windows).some(([w, n]) => w >= fromWindow && n > 0))
+    .filter((q) => Object.entries(q.windows).some(([w, n]) => windows.has(w) && n > 0))
     .map((q) => q.query)
     .sort();
+  // An incident over before the latest resume was seen by whoever resumed; one still open counts.
+  const resumed = r.resumedAt?.getTime() ?? 0;
   const results: GateResult[] = [
     share('noncompliant', inTrouble(e.noncompliant), gates.noncompliant.maxPercent),
     share('silent', inTrouble(e.silent), gates.silent.maxPercent),
-    share('incidents', inTrouble(e.incidents), gates.incidents.maxPercent),
+    share(
+      'incidents',
+      inTrouble(e.incidents, (s) => s.open === true || s.at.getTime() >= resumed),
+      gates.incidents.maxPercent,
+    ),
     share(
       'osquerydCpu',
       inTrouble(e.cpu, (s) => (s.value ?? 0) > gates.osquerydCpu.cpuPercent),
@@ -369,12 +420,30 @@ export function evaluateRollout(
 
   const current = stages[r.stage]!;
   const start = stageStart(r);
-  // Evidence for promotion comes from audits that ran after the stage started, of every project it spans.
+  // Evidence for promotion comes from successful audits of every project the stages span, after the stage
+  // started and within the bound: a project whose audits keep failing holds the rollout (and past the
+  // bound, stalls it: rollout.stalled), however fresh its last snapshot once was.
   const projects = [...new Set(reached.flatMap((s) => s.zones.map((k) => splitKey(k).project)))].sort();
-  const stale = projects.filter((p) => {
+  const auditedAt = (p: string) => {
     const s = e.snapshots[p];
-    return !s || Date.parse(s.at) <= start.getTime();
+    return s ? Date.parse(s.at) : null;
+  };
+  const stale = projects.filter((p) => {
+    const t = auditedAt(p);
+    return t === null || t <= start.getTime() || now.getTime() - t > settings.maxAgeMs;
   });
+  const stalled = stale
+    .filter((p) => now.getTime() - Math.max(auditedAt(p) ?? 0, start.getTime()) > settings.maxAgeMs)
+    .map((p) => {
+      const t = auditedAt(p);
+      const last = t === null ? 'never audited' : `last audited ${minutes(now.getTime() - t)} min ago`;
+      const failure = e.failures?.[p];
+      return {
+        project: p,
+        lastAuditAt: t === null ? null : new Date(t).toISOString(),
+        reason: `${p}: ${last}${failure ? `; its audit fails: ${failure}` : ''}`,
+      };
+    });
   const observedStage = current.onTarget - sumOver(r.stages[r.stage]!.zones, snapshotOf, target, 'pending');
   const observedTotal = reached.reduce(
     (n, s, i) => n + s.onTarget - sumOver(r.stages[i]!.zones, snapshotOf, target, 'pending'),
@@ -387,6 +456,12 @@ export function evaluateRollout(
   const next = ((): Evaluation['next'] => {
     if (r.status !== 'running') return { action: 'none', reason: `the rollout is ${r.status}` };
     if (failed) return { action: 'halt', reason: `gate ${failed.gate} ${describe(failed)}` };
+    if (stalled.length)
+      return {
+        action: 'hold',
+        reason:
+          `no successful audit within ${minutes(settings.maxAgeMs)} min of ` + stalled.map((s) => s.reason).join('; '),
+      };
     if (stale.length)
       return { action: 'hold', reason: `waiting for an audit of ${stale.join(', ')} after the stage started` };
     const capped = results.filter((g) => g.capped).map((g) => g.gate);
@@ -413,6 +488,7 @@ export function evaluateRollout(
     stages,
     observed: { stage: observedStage, needed, total: observedTotal, minHosts: r.observe.minHosts },
     stale,
+    stalled,
     bakeLeftMinutes,
     next,
   };
@@ -569,6 +645,7 @@ export function newRollout(input: {
     resumedAt: null,
     halt: null,
     evaluation: null,
+    stall: null,
     history:
       stages.length === 0 ? [started, { ...started, action: 'completed', reason: 'no zone to stage' }] : [started],
   };
@@ -597,6 +674,7 @@ export function allAtOnce(input: {
     resumedAt: null,
     halt: null,
     evaluation: null,
+    stall: null,
     history: [
       ...(input.history ?? []),
       {

@@ -59,10 +59,13 @@ export async function reconcileZoneAssignment(
  * running or paused rollout reached (planOfZones). Null: nothing published (the unconfigured base policy).
  */
 export async function policyForZone(project: string, zone: string): Promise<PolicyConfig | null> {
-  const { current, currentRecord, rolloutRecord } = await rollouts.readConfiguration();
-  const version = planOfZones(current.configVersion, rolloutRecord?.staged ?? null)(zoneKey(project, zone));
-  const record = version === rolloutRecord?.configVersion ? rolloutRecord : currentRecord;
-  return version && record?.configVersion === version ? record.policyConfig : null;
+  const versions = zoneVersionsOf(await rollouts.readConfiguration());
+  const version = versions.versionOf(zoneKey(project, zone));
+  if (!version) return null;
+  const record = versions.records.get(version);
+  // Never the base policy in place of a version whose record is gone: that would strip the configuration.
+  if (!record) throw new rollouts.MissingRolloutRecord(version);
+  return record.policyConfig;
 }
 
 /**
@@ -84,39 +87,107 @@ export interface ZonesBrought {
   failed: Record<string, string>;
 }
 
+/** What each zone gets under a configuration as read: its version, and the records of the versions zones get. */
+export interface ZoneVersions {
+  versionOf: (key: string) => string | null;
+  records: ReadonlyMap<string, rollouts.RolloutRecord>;
+  /** Changes whenever config/current or a staged rollout's revision does: a publish or a decision came. */
+  fingerprint: string;
+}
+
+/** Pure: the zone versions of a configuration read (config/current and the records it names). */
+export function zoneVersionsOf(read: {
+  current: rollouts.CurrentConfig;
+  currentRecord: rollouts.RolloutRecord | null;
+  rolloutRecord: rollouts.RolloutRecord | null;
+}): ZoneVersions {
+  const { current, currentRecord, rolloutRecord } = read;
+  const records = new Map(
+    [currentRecord, rolloutRecord]
+      .filter((r): r is rollouts.RolloutRecord => r !== null)
+      .map((r) => [r.configVersion, r]),
+  );
+  const fingerprint = [
+    current.configVersion,
+    current.rollout,
+    currentRecord?.staged?.revision,
+    rolloutRecord?.staged?.revision,
+  ].join('|');
+  return { versionOf: planOfZones(current.configVersion, rolloutRecord?.staged ?? null), records, fingerprint };
+}
+
+/** What a zone is brought to under a configuration: its version and that version's revision. */
+const zoneTarget = (v: ZoneVersions, key: string) => {
+  const version = v.versionOf(key);
+  return `${version}@${version ? v.records.get(version)?.staged?.revision : ''}`;
+};
+
 /**
- * Brings each zone (`project/zone`) to the version `versionOf` says, with that version's policy and
- * recorded rollout from `records` (null: the unconfigured base policy). Reads in parallel (bounded),
- * writes paced by `takeWrite`. A zone that fails costs that zone only: it is reported, and the next
- * audit's heal stage brings it to the same version.
+ * Brings zones under the latest configuration, whoever decided it: `bring` runs for each zone under the
+ * configuration read (`known`, else read now), then the configuration is read again, and the zones a newer
+ * one (a publish or a decision committed meanwhile) gives another version are brought again, until the
+ * configuration read after the writes is the one they were made under. A writer that read the world before
+ * a decision (the audit's heal, a slow applier) can so never leave a zone at what the decision replaced:
+ * the decision's own applier writes after its commit, and whoever wrote last sees the commit when it checks.
+ * Returns the zones that could not be settled (the configuration kept changing): the next audit brings them.
+ */
+export async function underLatestConfiguration(
+  keys: readonly string[],
+  bring: (key: string, versions: ZoneVersions) => Promise<void>,
+  known?: ZoneVersions,
+): Promise<string[]> {
+  let versions = known ?? zoneVersionsOf(await rollouts.readConfiguration());
+  let pending = [...keys];
+  for (let round = 0; pending.length > 0; round++) {
+    const under = versions;
+    await mapLimit(pending, 4, (key) => bring(key, under));
+    const fresh = zoneVersionsOf(await rollouts.readConfiguration());
+    if (fresh.fingerprint === versions.fingerprint) return [];
+    pending = keys.filter((key) => zoneTarget(fresh, key) !== zoneTarget(versions, key));
+    versions = fresh;
+    if (round >= 3) return pending;
+  }
+  return [];
+}
+
+/**
+ * Brings each zone (`project/zone`) to the version the configuration gives it, with that version's policy
+ * and recorded rollout (null version: the unconfigured base policy; a version without a record is refused,
+ * never replaced by the base policy). Reads in parallel (bounded), writes paced by `takeWrite`. A zone that
+ * fails costs that zone only: it is reported, and the next audit's heal stage brings it to the same version.
  */
 export async function bringZones(
   keys: readonly string[],
-  versionOf: (key: string) => string | null,
-  records: ReadonlyMap<string, rollouts.RolloutRecord>,
   takeWrite: () => Promise<void>,
+  known?: ZoneVersions,
 ): Promise<ZonesBrought> {
+  const outcome = new Map<string, ZoneOutcome | string>();
+  const unsettled = await underLatestConfiguration(
+    keys,
+    async (key, versions) => {
+      const i = key.lastIndexOf('/');
+      const [project, zone] = [key.slice(0, i), key.slice(i + 1)];
+      const version = versions.versionOf(key);
+      try {
+        const record = version ? versions.records.get(version) : null;
+        if (version && !record) throw new rollouts.MissingRolloutRecord(version);
+        outcome.set(
+          key,
+          await reconcileZoneAssignment(project, zone, record?.policyConfig ?? null, takeWrite, record?.zones?.[key]),
+        );
+      } catch (error) {
+        // Transient faults too (withRetry already retried them): the zone is re-driven by the next audit.
+        outcome.set(key, `failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    },
+    known,
+  );
+  for (const key of unsettled)
+    outcome.set(key, 'failed: the configuration kept changing while the zone was brought; the next audit brings it');
   const out: ZonesBrought = { created: [], updated: [], unchanged: [], failed: {} };
-  await mapLimit([...keys], 4, async (key) => {
-    const i = key.lastIndexOf('/');
-    const [project, zone] = [key.slice(0, i), key.slice(i + 1)];
-    const version = versionOf(key);
-    try {
-      const record = version ? records.get(version) : null;
-      if (version && !record) throw new Error(`version ${version} has no rollout record`);
-      const outcome = await reconcileZoneAssignment(
-        project,
-        zone,
-        record?.policyConfig ?? null,
-        takeWrite,
-        record?.zones?.[key],
-      );
-      out[outcome].push(key);
-    } catch (error) {
-      // Transient faults too (withRetry already retried them): the zone is re-driven by the next audit.
-      out.failed[key] = error instanceof Error ? error.message : String(error);
-    }
-  });
+  for (const [key, o] of outcome)
+    if (o === 'created' || o === 'updated' || o === 'unchanged') out[o].push(key);
+    else out.failed[key] = o.slice('failed: '.length);
   for (const list of [out.created, out.updated, out.unchanged]) list.sort();
   return out;
 }

@@ -14,8 +14,7 @@ import { readWorld } from './audit/read.js';
 import { heal } from './audit/heal.js';
 import { writeHosts } from './audit/write.js';
 import { recordAudit, type ProjectAudit } from './audit/record.js';
-import { publishRunStatus } from './status.js';
-import { controlRollout } from './rollout.js';
+import { closeAuditRun } from './run-close.js';
 import { resolveTargets } from './targets.js';
 
 export type { AuditOptions, AuditProgress } from './audit/context.js';
@@ -78,16 +77,14 @@ export async function startAuditRun(
 }
 
 /**
- * fleetAuditShard: reconcile one project and record it on the run; when that closes the run, publish the
- * fleet status (once per run, however often delivered). A project whose APIs refuse it (permission
+ * fleetAuditShard: reconcile one project and record it on the run; when that closes the run, do what a
+ * run's close does (shared/usecases/run-close.ts), once per run however often delivered. A project whose APIs refuse it (permission
  * denied, API disabled, unknown project) is recorded as failed; transient faults rethrow.
  */
 export async function runAuditShard(shard: AuditShard, now?: Date): Promise<'done' | 'failed' | 'duplicate'> {
   const outcome = await auditShardProject(shard, now ?? new Date());
-  const status = await publishRunStatus(shard.runId, now);
-  // The rollout controller runs once the run is closed: every project was just audited, so its gates read
-  // fresh host states. A redelivered shard calls it again; it evaluates each run once (controlRollout).
-  if (status.published || status.reason === 'already') await controlRollout(shard.runId, now ?? new Date());
+  // Once the run is closed: its status, osquery's cost, the rollout controller (each once per run).
+  await closeAuditRun(shard.runId, now);
   return outcome;
 }
 

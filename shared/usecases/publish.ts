@@ -2,20 +2,11 @@
 // first stage's zones get the version, every other zone keeps the baseline), or every zone at once.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { config, renderSettings, required } from '../config.js';
+import { renderSettings, required } from '../config.js';
 import { log } from '../log.js';
-import { perMinuteLimiter } from '../rate.js';
 import { parsePlan, resolveStages, zoneKey, type RolloutPlan } from '../domain/rollout-plan.js';
-import {
-  allAtOnce,
-  decide,
-  LIVE,
-  newRollout,
-  planOfZones,
-  RolloutRefused,
-  type Actor,
-  type StagedRollout,
-} from '../domain/rollout.js';
+import type { Actor, StagedRollout } from '../domain/rollout.js';
+import { checkPublish, publishTransition } from '../domain/rollout-transition.js';
 import { loadBundle, DEFAULT_BUNDLE_DIR } from '../osquery/bundle.js';
 import { formatFinding, lintBundle } from '../osquery/lint.js';
 import { lintOptionsFor } from '../osquery/lint-policy.js';
@@ -23,8 +14,8 @@ import type { OsquerySchema } from '../osquery/schema.js';
 import { objectNameOf, policyConfigOf, renderBundle, type RenderedConfig } from '../osquery/render.js';
 import * as rollouts from '../adapters/rollouts.js';
 import * as storage from '../adapters/storage.js';
-import { bringZones, fleetZones } from './assignments.js';
-import { endHaltEpisode } from './rollout.js';
+import { fleetZones } from './assignments.js';
+import { applyTransition, readConfigurationState } from './rollout-apply.js';
 import { resolveTargets } from './targets.js';
 
 /** The rollout plan beside the bundle (shared/osquery/rollout.json). */
@@ -112,24 +103,8 @@ export async function publish(options: PublishOptions = {}): Promise<PublishRepo
   }
   const rendered = renderBundle(bundle, renderSettings());
   const version = rendered.configVersion;
-  const { current, currentRecord, rolloutRecord } = await rollouts.readConfiguration();
-  const under = rolloutRecord?.staged ?? null;
-  if (
-    under &&
-    under.configVersion === version &&
-    (under.status === 'halted' || under.status === 'rolled-back') &&
-    !options.allAtOnce
-  )
-    throw new RolloutRefused(
-      `${version} was ${under.status} at stage ${under.stages[under.stage]?.name}: only an operator resumes it ` +
-        '(osq-orch rollout resume --reason ...)',
-    );
-  if (under && LIVE.has(under.status) && under.configVersion !== version && !options.allAtOnce)
-    throw new RolloutRefused(
-      `the rollout of ${under.configVersion} is ${under.status} at stage ${under.stages[under.stage]?.name}: ` +
-        'let it complete, or roll it back (osq-orch rollout rollback), before publishing another version ' +
-        '(publish --all-at-once replaces it, for emergencies)',
-    );
+  const { state, currentRecord, rolloutRecord } = await readConfigurationState();
+  checkPublish(state, version, Boolean(options.allAtOnce));
 
   const needsBucket = rendered.files.some((f) => f.viaStorage);
   const bucket = needsBucket ? required('CONFIG_BUCKET') : null;
@@ -137,7 +112,7 @@ export async function publish(options: PublishOptions = {}): Promise<PublishRepo
     ? await upload(rendered, bucket)
     : { generations: {}, uploaded: 0, reused: 0 };
   const policy = policyConfigOf(rendered, bucket ?? '', generations);
-  const published = {
+  const published: rollouts.PublishedFields = {
     configVersion: version,
     bucket,
     files: rendered.files.map((f) => ({
@@ -152,79 +127,49 @@ export async function publish(options: PublishOptions = {}): Promise<PublishRepo
   const projects = options.projects ?? (await resolveTargets(required('TARGET_PROJECTS'))).projects;
   const fleet = await fleetZones(projects);
 
-  // What this publish records: nothing new when the version is already current or already rolling out.
-  const existing =
-    version === current.configVersion ? currentRecord : version === current.rollout ? rolloutRecord : null;
-  let staged: StagedRollout;
-  let recorded = false;
-  let note: string | null = null;
-  if (existing?.staged && (version === current.configVersion || LIVE.has(existing.staged.status))) {
-    staged = existing.staged;
-  } else {
-    const previous = existing?.staged ?? (await rollouts.getRollout(version))?.staged ?? null;
-    const revision = previous?.revision ?? 0;
-    const baseline = current.configVersion === version ? (previous?.baseline ?? null) : current.configVersion;
-    if (options.allAtOnce || !baseline) {
-      note = options.allAtOnce
-        ? 'published all at once (--all-at-once): every zone gets it now; no canary, no gates, no automatic rollback'
-        : 'nothing was published before: no baseline to roll back to, so every zone gets it now';
-      staged = allAtOnce({
-        version,
-        baseline,
-        actor: { ...actor, reason: actor.reason || note },
-        now,
-        revision,
-        history: previous?.history,
-      });
-    } else {
-      const resolution = resolveStages(plan!, version, fleet.zones);
-      staged = newRollout({
-        version,
-        baseline,
-        stages: resolution.stages,
-        skipped: resolution.skipped,
-        observe: plan!.observe,
-        actor,
-        now,
-        revision,
-      });
-    }
-    // A rollout under way of another version (halted, rolled back, or replaced all at once) ends here.
-    const superseded =
-      under && under.configVersion !== version && under.status !== 'superseded' && under.status !== 'completed'
-        ? decide(under, { kind: 'supersede', by: version }, actor, now)
-        : null;
-    const start = await rollouts.recordRolloutStart(published, staged, current, superseded);
-    // A halted rollout left behind by this publish: its alert episode ends.
-    if (under?.halt && under.status === 'halted' && superseded) await endHaltEpisode(under, now);
-    recorded = true;
-    if (!start.created)
-      log.info({ configVersion: version }, 'publish: the version was published before; a new rollout of it starts');
-  }
-
-  const nextCurrent = staged.status === 'completed' ? version : current.configVersion;
-  const versionOf = planOfZones(nextCurrent, staged);
-  const records = new Map<string, rollouts.RolloutRecord>();
-  for (const v of new Set([version, nextCurrent].filter((x): x is string => Boolean(x)))) {
-    const record = await rollouts.getRollout(v);
-    if (record) records.set(v, record);
-  }
-  const limiter = perMinuteLimiter(config().OSCONFIG_WRITES_PER_MINUTE);
-  let osConfigWrites = 0;
-  const brought = await bringZones(
-    fleet.zones.map((z) => zoneKey(z.project, z.zone)),
-    versionOf,
-    records,
-    async () => {
-      await limiter.take();
-      osConfigWrites += 1;
-    },
+  const record =
+    version === state.current.configVersion
+      ? currentRecord
+      : version === state.current.rollout
+        ? rolloutRecord
+        : await rollouts.getRollout(version);
+  // An object of the version deleted since it was published was uploaded again, at a new generation: the
+  // record (and every zone at the version) must pin the new one.
+  const republished = Boolean(
+    record &&
+    published.files.some(
+      (f) => f.generation && record.files.find((r) => r.source === f.source)?.generation !== f.generation,
+    ),
   );
+  const planned = publishTransition(state, {
+    version,
+    previous: record?.staged ?? null,
+    republished,
+    allAtOnce: Boolean(options.allAtOnce),
+    stages: () => ({ ...resolveStages(plan!, version, fleet.zones), observe: plan!.observe }),
+    actor,
+    now,
+  });
+  let osConfigWrites = 0;
+  const applied = await applyTransition(planned.transition, {
+    published,
+    fleet: async () => fleet.zones.map((z) => zoneKey(z.project, z.zone)),
+    onWrite: () => (osConfigWrites += 1),
+  });
+  if (!applied.committed)
+    throw new rollouts.RolloutConflict(
+      'config/current changed meanwhile (another publish or a decision): run it again',
+    );
+  if (record && planned.recorded && !republished)
+    log.info({ configVersion: version }, 'publish: the version was published before; a new rollout of it starts');
+  const staged = planned.rollout;
+  const note = planned.note;
+  const brought = applied.zones;
   const report: PublishReport = {
     configVersion: version,
     uploaded,
     reused,
-    recorded,
+    recorded: planned.recorded,
     rollout: {
       mode: staged.mode,
       status: staged.status,

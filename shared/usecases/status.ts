@@ -9,7 +9,6 @@ import * as status from '../adapters/status.js';
 import * as hosts from '../adapters/hosts.js';
 import * as rollouts from '../adapters/rollouts.js';
 import { getOsqueryStatus } from '../adapters/telemetry.js';
-import { evaluateQueryCosts } from './telemetry.js';
 import { EVIDENCE_WRITERS, evidenceRow, type EvidenceFormat } from '../views/evidence.js';
 
 /** Open alerts listed on the page (the count covers them all). */
@@ -22,13 +21,10 @@ export async function recordProjectStatus(runId: string, project: string, hosts:
 
 /**
  * After any shard of a run: when the run is closed, publish the fleet status (once per run, whoever
- * calls, however often) and log the run's coverage.
+ * calls, however often) and log the run's coverage. The rest of a run's close: shared/usecases/run-close.ts.
  */
 export async function publishRunStatus(runId: string, now = new Date()): Promise<status.PublishOutcome> {
   const outcome = await status.publishRunStatus(runId, now, mergeFleetStatus);
-  // osquery's cost once per closed run: also on a redelivery when the close's evaluation failed (it rethrew).
-  if (outcome.published ? outcome.latest : outcome.reason === 'already' && (await getOsqueryStatus())?.runId !== runId)
-    await evaluateQueryCosts(runId, now);
   if (outcome.published) {
     const r = outcome.run;
     log.info(

@@ -8,7 +8,8 @@ import { fixesOf, withoutFailedFixes, zonesToCheck, type HostPlan, type VmFix } 
 import type { Action, ReconcileSettings } from '../../domain/reconcile.js';
 import type { Vm } from '../../domain/vm.js';
 import * as compute from '../../adapters/compute.js';
-import { reconcileZoneAssignment } from '../assignments.js';
+import { reconcileZoneAssignment, underLatestConfiguration, type ZoneOutcome } from '../assignments.js';
+import { MissingRolloutRecord } from '../../adapters/rollouts.js';
 import type { Audit } from './context.js';
 import type { World } from './read.js';
 
@@ -55,19 +56,52 @@ export async function heal(world: World, plans: HostPlan[], audit: Audit): Promi
   return { applied: true, zonesHealed, fixFailures, plans: withoutFailedFixes(plans, failed) };
 }
 
+/**
+ * Brings each zone to the version the configuration gives it: the target in a stage a rollout reached, else
+ * current (the baseline). Under the configuration the world was read with, then again under any newer one
+ * (underLatestConfiguration): a halt, rollback or promotion decided after this audit read the world wins.
+ * A version whose record is missing is refused, loudly: the zone keeps what it has (never the base policy,
+ * which would strip the configuration).
+ */
 async function healZones(world: World, zones: string[], audit: Audit): Promise<string[]> {
-  const healed: string[] = [];
+  const healed = new Map<string, ZoneOutcome>();
+  const refused = new Set<string>();
   const writes = perMinuteLimiter(config().OSCONFIG_WRITES_PER_MINUTE);
-  await mapLimit(zones, 4, async (zone) => {
-    // The version this zone gets: the target in a stage a rollout reached, else current (the baseline).
-    const key = `${audit.project}/${zone}`;
-    const version = world.versionOfZone(key);
-    const policy = (version && world.records.get(version)?.policyConfig) || null;
-    const recorded = world.zoneRollouts[key];
-    const outcome = await reconcileZoneAssignment(audit.project, zone, policy, () => writes.take(), recorded);
-    if (outcome !== 'unchanged') healed.push(`${zone}:${outcome}`);
-  });
-  return healed;
+  const keys = zones.map((zone) => `${audit.project}/${zone}`);
+  const unsettled = await underLatestConfiguration(
+    keys,
+    async (key, versions) => {
+      const zone = key.slice(key.lastIndexOf('/') + 1);
+      const version = versions.versionOf(key);
+      const record = version ? versions.records.get(version) : null;
+      if (version && !record) {
+        refused.add(version);
+        return;
+      }
+      // What the world read recorded for the zone, while the zone still gets the version it was read under.
+      const recorded = versions === world.zoneVersions ? world.zoneRollouts[key] : record?.zones?.[key];
+      const outcome = await reconcileZoneAssignment(
+        audit.project,
+        zone,
+        record?.policyConfig ?? null,
+        () => writes.take(),
+        recorded,
+      );
+      if (outcome !== 'unchanged') healed.set(zone, outcome);
+    },
+    world.zoneVersions,
+  );
+  for (const version of refused)
+    log.error(
+      { project: audit.project, configVersion: version, zones: zones.length },
+      new MissingRolloutRecord(version).message,
+    );
+  if (unsettled.length)
+    log.warn(
+      { project: audit.project, zones: unsettled },
+      'audit: the configuration kept changing; zones left for the next audit',
+    );
+  return [...healed].map(([zone, outcome]) => `${zone}:${outcome}`).sort();
 }
 
 /**

@@ -11,7 +11,7 @@ import * as osconfig from '../../adapters/osconfig.js';
 import * as hosts from '../../adapters/hosts.js';
 import * as rollouts from '../../adapters/rollouts.js';
 import type { ZoneRollout } from '../../domain/assignment.js';
-import { planOfZones } from '../../domain/rollout.js';
+import { zoneVersionsOf, type ZoneVersions } from '../assignments.js';
 import type { Audit } from './context.js';
 
 export interface World {
@@ -29,7 +29,9 @@ export interface World {
   /** The version each zone (`project/zone`) gets now: the rollout under way's target in the stages it reached, else current. */
   versionOfZone: (key: string) => string | null;
   /** The records of the versions zones get (current, and the target of a rollout under way). */
-  records: Map<string, rollouts.RolloutRecord>;
+  records: ReadonlyMap<string, rollouts.RolloutRecord>;
+  /** The configuration as read: what heal brings zones to, and what it checks for a newer decision after. */
+  zoneVersions: ZoneVersions;
   /** Per zone, the rollout recorded on the record of the version it gets (what heal trusts). */
   zoneRollouts: Record<string, ZoneRollout>;
 }
@@ -43,12 +45,11 @@ export async function readWorld(audit: Audit): Promise<World> {
   // Joined now, so a refusal (403) while the rollout record is read is handled, never left unhandled.
   const inventory = Promise.all([vmsListed, hostsRead]);
   inventory.catch(() => undefined); // awaited below
-  const { current, currentRecord: rollout, rolloutRecord } = await rollouts.readConfiguration();
-  const currentVersion = current.configVersion;
-  const versionOfZone = planOfZones(currentVersion, rolloutRecord?.staged ?? null);
-  const records = new Map(
-    [rollout, rolloutRecord].filter((r): r is rollouts.RolloutRecord => r !== null).map((r) => [r.configVersion, r]),
-  );
+  const configuration = await rollouts.readConfiguration();
+  const rollout = configuration.currentRecord;
+  const currentVersion = configuration.current.configVersion;
+  const zoneVersions = zoneVersionsOf(configuration);
+  const { versionOf: versionOfZone, records } = zoneVersions;
   // A record lists a zone while the zone's assignment is at its version: trusted only for the version the zone gets.
   const zoneRollouts: Record<string, ZoneRollout> = {};
   for (const record of records.values())
@@ -97,6 +98,7 @@ export async function readWorld(audit: Audit): Promise<World> {
     rollout,
     versionOfZone,
     records,
+    zoneVersions,
     zoneRollouts,
   };
 }

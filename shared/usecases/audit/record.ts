@@ -46,12 +46,13 @@ export async function recordAudit(
     // What this audit owes, and whatever earlier audits or heartbeats failed to send.
     await deliverOwedAlerts(writing.alertKeys);
     if (world.currentVersion)
-      await rollouts.recordHostCounts(
-        world.currentVersion,
-        project,
-        tally.onVersion,
-        world.rollout?.hostCounts?.[project],
-      );
+      await rollouts
+        .recordHostCounts(world.currentVersion, project, tally.onVersion, world.rollout?.hostCounts?.[project])
+        .catch((error: unknown) => {
+          // Refused loudly; the project's hosts are recorded all the same.
+          if (!(error instanceof rollouts.MissingRolloutRecord)) throw error;
+          log.error({ project, configVersion: error.configVersion }, error.message);
+        });
     // The status page's snapshot, before the run's result (written next) can close the run.
     if (audit.runId) await recordProjectStatus(audit.runId, project, writing.hosts.values(), audit.now);
   }
