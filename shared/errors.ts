@@ -14,6 +14,7 @@ export class PermanentError extends Error {
 // The REST clients (gax fallback) turn HTTP statuses into gRPC codes (403 -> 7); GaxiosErrors and other
 // transports keep HTTP statuses. The two share no numbers, so both are recognised.
 const GRPC = {
+  UNKNOWN: 2,
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   ALREADY_EXISTS: 6,
@@ -100,14 +101,32 @@ export function withRetry<T>(fn: (attempt: number) => Promise<T>, options: Retry
 export const clientRetryOff = (): { retry: null } => ({ retry: null });
 
 /**
- * Maps a failure that survived retries to what the trigger should do: acknowledge a PermanentError,
- * rethrow the rest so the event is redelivered. A ConfigError is never permanent: the event is fine,
- * the setting is not, and the event must still be there once the setting is fixed.
+ * Whether the client that failed said retrying cannot help: an HTTP status or gRPC code that is not
+ * transient (400, 403, 404, 409, 412, INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, ...). gRPC UNKNOWN
+ * says nothing, and an error without a status (a plain Error, a TypeError, a Date Firestore cannot store)
+ * says nothing either: neither is known to be permanent.
+ */
+export function isKnownPermanent(error: unknown): boolean {
+  if (error instanceof PermanentError) return true;
+  if (error instanceof TransientError || isTransient(error)) return false;
+  const status = statusOf(error);
+  if (typeof status === 'number') return status !== GRPC.UNKNOWN;
+  return typeof status === 'string' && /^4\d\d$/.test(status);
+}
+
+/**
+ * Maps a failure that survived retries to what the trigger should do. Acknowledged (PermanentError) only
+ * what is known to be permanent: an explicit PermanentError or a client status that says so
+ * (isKnownPermanent). Everything else is rethrown so the event is redelivered (TransientError): a
+ * transient fault, and a failure whose cause is unknown, because acknowledging it would drop the event
+ * unprocessed while the fault may lie elsewhere (one bad write in a batch, a bug fixed by the next
+ * deployment). A ConfigError is never permanent: the event is fine, the setting is not, and the event must
+ * still be there once the setting is fixed.
  */
 export function asHandlerError(error: unknown): TransientError | PermanentError | ConfigError {
   if (error instanceof TransientError || error instanceof PermanentError || error instanceof ConfigError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return isTransient(error)
-    ? new TransientError(message, { cause: error })
-    : new PermanentError(message, { cause: error });
+  return isKnownPermanent(error)
+    ? new PermanentError(message, { cause: error })
+    : new TransientError(message, { cause: error });
 }

@@ -46,7 +46,30 @@ t('withRetry retries transient faults and gives up on permanent ones at once', a
 t('asHandlerError: what a handler rethrows (transient) and what it acknowledges (permanent)', () => {
   assert.instance(asHandlerError(withCode(503)), TransientError);
   assert.instance(asHandlerError(withCode(403)), PermanentError);
-  assert.instance(asHandlerError('weird'), PermanentError);
+  // Issue 20: a failure of unknown cause is redelivered, never acknowledged unprocessed (was PermanentError).
+  assert.instance(asHandlerError('weird'), TransientError);
 });
+
+t(
+  'asHandlerError: acknowledged only when known permanent; no status, gRPC UNKNOWN or a local code is redelivered',
+  () => {
+    for (const code of [400, 403, 404, 409, 412, 3, 5, 6, 7, 9, '404'])
+      assert.instance(asHandlerError(withCode(code)), PermanentError, String(code));
+    assert.instance(asHandlerError(new PermanentError('no such project')), PermanentError);
+    // A Date Firestore cannot store fails the commit locally with a plain Error: the cause may be one write of many.
+    for (const unknown of [
+      new Error('Value for argument "data" is not a valid Firestore document. Cannot use "Invalid Date"'),
+      new TypeError("Cannot read properties of undefined (reading 'getTime')"),
+      withCode(2),
+      withCode('ERR_INVALID_ARG_TYPE'),
+      undefined,
+    ])
+      assert.instance(asHandlerError(unknown), TransientError, String(unknown));
+    assert.not.ok(
+      isTransient(new Error('boom')),
+      'still not retried in-process: redelivery, not withRetry, retries it',
+    );
+  },
+);
 
 t.run();

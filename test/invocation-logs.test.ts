@@ -219,12 +219,13 @@ t('one error mapping: done, permanent (acknowledged), configuration and transien
       ['WARNING', 'f: transient failure, will be redelivered', 'a', 'backend unavailable'],
     ],
   );
-  // HTTP, in the same spirit: transient -> 503, the rest -> 500.
+  // HTTP, in the same spirit: transient -> 503, the rest -> 500. An error of unknown cause (a plain Error) is
+  // not known to be permanent: retried like a transient one (issue 20; it was 500).
   assert.equal(
     [unavailable, new TransientError('x'), new ConfigError('x'), new PermanentError('x'), new Error('x')].map(
       (e) => httpStatusOf(e).status,
     ),
-    [503, 503, 500, 500, 500],
+    [503, 503, 500, 500, 503],
   );
 });
 

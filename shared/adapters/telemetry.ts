@@ -2,9 +2,11 @@
 // windows of increments, written by logHeartbeat; alerts and expiry by the audit's run close), the hosts
 // where osqueryd costs most (hosts/{id}.osqueryd, a bounded query), and status/osquery (the status
 // page's snapshot of both).
-import { FieldValue, Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
+import { FieldValue, Timestamp, type DocumentData, type Firestore, type WriteBatch } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
+import { isTransient } from '../errors.js';
 import { countFirestore } from '../metrics.js';
+import { mapLimit } from '../rate.js';
 import {
   incrementTree,
   type HostCost,
@@ -31,32 +33,62 @@ function asIncrements(tree: Record<string, unknown>): Record<string, unknown> {
   );
 }
 
+/** What writing buffered increments came to: the increments committed, and those that were not, with why. */
+export interface QueryStatsWrite {
+  written: QueryStatsIncrement[];
+  failed: Array<{ increment: QueryStatsIncrement; error: unknown }>;
+}
+
 /**
  * Adds buffered increments to their queryStats documents: one set(..., {merge: true}) per document
- * (created when missing), in commits of at most 500. Returns the documents written.
+ * (created when missing), in commits of at most 500. A commit that fails transiently stops the write (it
+ * and the commits after it are returned as failed: retry them later); one that fails otherwise is written
+ * again document by document, so one document that can never be written fails alone. Increments are not
+ * idempotent: what is returned as written was committed once, and nothing else was.
  */
 export async function writeQueryStats(
   increments: QueryStatsIncrement[],
   db: Firestore = clients.firestore(),
-): Promise<number> {
+): Promise<QueryStatsWrite> {
+  const result: QueryStatsWrite = { written: [], failed: [] };
+  const stage = (writer: WriteBatch, inc: QueryStatsIncrement) =>
+    writer.set(
+      db.collection(QUERY_STATS).doc(inc.id),
+      {
+        configVersion: inc.configVersion,
+        query: inc.query,
+        ...(inc.interval === null ? {} : { interval: inc.interval }),
+        ...asIncrements(incrementTree(inc.increments)),
+      },
+      { merge: true },
+    );
   for (let i = 0; i < increments.length; i += 500) {
     const chunk = increments.slice(i, i + 500);
-    const batch = db.batch();
-    for (const inc of chunk)
-      batch.set(
-        db.collection(QUERY_STATS).doc(inc.id),
-        {
-          configVersion: inc.configVersion,
-          query: inc.query,
-          ...(inc.interval === null ? {} : { interval: inc.interval }),
-          ...asIncrements(incrementTree(inc.increments)),
-        },
-        { merge: true },
-      );
-    await batch.commit();
-    countFirestore('writes', chunk.length);
+    try {
+      const batch = db.batch();
+      for (const inc of chunk) stage(batch, inc);
+      await batch.commit();
+      countFirestore('writes', chunk.length);
+      result.written.push(...chunk);
+    } catch (error) {
+      if (isTransient(error)) {
+        result.failed.push(...increments.slice(i).map((increment) => ({ increment, error })));
+        return result;
+      }
+      await mapLimit(chunk, 50, async (inc) => {
+        try {
+          const one = db.batch();
+          stage(one, inc);
+          await one.commit();
+          countFirestore('writes');
+          result.written.push(inc);
+        } catch (error) {
+          result.failed.push({ increment: inc, error });
+        }
+      });
+    }
   }
-  return increments.length;
+  return result;
 }
 
 function queryStatsFromDoc(data: DocumentData): QueryStatsDoc {

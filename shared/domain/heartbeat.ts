@@ -17,6 +17,7 @@ import {
   type Telemetry,
   type WorkerSample,
 } from './telemetry.js';
+import { reject, timeWindow, type Rejections } from './trust.js';
 
 export interface HostIdentityAttributes {
   instanceId: string;
@@ -38,6 +39,8 @@ export interface ParsedLines {
   malformed: number;
   /** The heartbeats' worker samples and the osquery_schedule snapshots among the good lines. */
   telemetry: Telemetry[];
+  /** What was not trusted, by reason (shared/domain/trust.ts): malformed lines and out-of-range values. */
+  rejected: Rejections;
 }
 
 /** unixTime as a number or numeric string (seconds); calendarTime as a fallback. */
@@ -59,36 +62,49 @@ function lineTime(line: Record<string, unknown>): number | null {
 
 /**
  * Pure: a message's data is one or many osquery result lines (JSON lines, or a JSON array). Malformed
- * lines are counted and skipped; the good ones next to them still count.
+ * lines and lines whose time is outside the trusted window of `now` (shared/domain/trust.ts) are counted
+ * and skipped; the good ones next to them still count. Telemetry with values out of range is left out of
+ * a good line. Every reason is counted in `rejected`.
  */
-export function parseLogLines(data: string, now: number, maxFutureMs = 5 * 60_000): ParsedLines {
+export function parseLogLines(data: string, now: number): ParsedLines {
+  const window = timeWindow(now);
   let newest: number | null = null;
   let lines = 0;
   let malformed = 0;
   const telemetry: Telemetry[] = [];
+  const rejected: Rejections = {};
   const consider = (value: unknown) => {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      malformed += 1;
-      return;
-    }
-    const t = lineTime(value as Record<string, unknown>);
+    const t =
+      typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? lineTime(value as Record<string, unknown>)
+        : null;
     // A clock far in the future would pin lastLogAt ahead of every real line: not trusted.
-    if (t === null || t > now + maxFutureMs) {
+    const problem =
+      t === null
+        ? 'line-malformed'
+        : t > window.latest
+          ? 'line-time-in-future'
+          : t < window.earliest
+            ? 'line-time-too-old'
+            : null;
+    if (problem) {
       malformed += 1;
+      reject(rejected, problem);
       return;
     }
     lines += 1;
-    newest = newest === null ? t : Math.max(newest, t);
-    const found = telemetryOf(value);
+    newest = newest === null ? t : Math.max(newest, t!);
+    const found = telemetryOf(value, window, rejected);
     if (found) telemetry.push(found);
   };
+  const done = () => ({ newest, lines, malformed, telemetry, rejected });
   const text = data.trim();
   if (text.startsWith('[')) {
     try {
       const array = JSON.parse(text) as unknown;
       if (Array.isArray(array)) {
         array.forEach(consider);
-        return { newest, lines, malformed, telemetry };
+        return done();
       }
     } catch {
       // fall through to line-by-line
@@ -100,9 +116,10 @@ export function parseLogLines(data: string, now: number, maxFutureMs = 5 * 60_00
       consider(JSON.parse(raw));
     } catch {
       malformed += 1;
+      reject(rejected, 'line-malformed');
     }
   }
-  return { newest, lines, malformed, telemetry };
+  return done();
 }
 
 export interface HeartbeatPlan {
@@ -113,8 +130,17 @@ export interface HeartbeatPlan {
 }
 
 /**
+ * Pure: whether logs whose newest line is `lastLogAt` show a host reporting at `now`. The audit's rule for
+ * silence (shared/domain/reconcile.ts) and logHeartbeat's for ending it are this one, so they agree.
+ */
+export const logsFresh = (lastLogAt: number, now: number, silenceThresholdMs: number): boolean =>
+  now - lastLogAt <= silenceThresholdMs;
+
+/**
  * Pure: whether a host's newest line must be written now. lastLogAt never moves backwards; writes are
- * coalesced to one per window; the write that ends a silent episode is never delayed.
+ * coalesced to one per window; the write that ends a silent episode is never delayed. Only a line fresh
+ * enough for the audit to call the host reporting ends silence: an old line (a backlog delivered after an
+ * outage) moves lastLogAt forward and leaves the host silent, or the next audit would open the episode again.
  */
 export function planHeartbeat(
   host: { lastLogAt: Date | null; state: string } | null,
@@ -122,10 +148,11 @@ export function planHeartbeat(
   lastWrittenAt: number | null,
   now: number,
   windowMs: number,
+  silenceThresholdMs: number,
 ): HeartbeatPlan {
   if (!host) return { write: false, endsSilence: false };
   if (host.lastLogAt && newest <= host.lastLogAt.getTime()) return { write: false, endsSilence: false };
-  if (host.state === 'silent') return { write: true, endsSilence: true };
+  if (host.state === 'silent' && logsFresh(newest, now, silenceThresholdMs)) return { write: true, endsSilence: true };
   const due = lastWrittenAt === null || now - lastWrittenAt >= windowMs;
   return { write: due, endsSilence: false };
 }
@@ -182,8 +209,9 @@ export function planHeartbeatWrite(
   windowMs: number,
   cause: string,
   thresholds: PerformanceThresholds = DEFAULT_PERFORMANCE_THRESHOLDS,
+  silenceMs = DEFAULT_SILENCE_THRESHOLD_MS,
 ): HeartbeatWrite {
-  const plan = planHeartbeat(host, pending.newest, lastWrittenAt, now.getTime(), windowMs);
+  const plan = planHeartbeat(host, pending.newest, lastWrittenAt, now.getTime(), windowMs, silenceMs);
   const due = lastWrittenAt === null || now.getTime() - lastWrittenAt >= windowMs;
   if (!due && !plan.endsSilence) return { write: 'nothing' };
   const osqueryd = foldOsqueryd(host.osqueryd, pending.samples, thresholds);
@@ -218,4 +246,22 @@ export function silenceThresholdMs(setting: {
 }): number {
   if (setting.minutes !== undefined) return setting.minutes * 60_000;
   return Math.round(3 * setting.heartbeatIntervalSeconds * (1 + setting.splayPercent / 100) * 1000);
+}
+
+/** The README's default: three 5-minute heartbeat intervals plus 10% splay (16.5 minutes). */
+export const DEFAULT_SILENCE_THRESHOLD_MS = silenceThresholdMs({ heartbeatIntervalSeconds: 300, splayPercent: 10 });
+
+/**
+ * How much telemetry an instance keeps for one host between two of its writes: a day of 5-minute
+ * heartbeats and of hourly snapshots, more than any backlog delivered within one write window. A host
+ * that sends more loses its oldest (their counters are cumulative: the newest still measure the span).
+ */
+export const MAX_PENDING_SAMPLES = 288;
+export const MAX_PENDING_SNAPSHOTS = 24;
+
+/** Pure: the newest `max` items by time, in their order; the rest are dropped. */
+export function newestOf<T extends { at: number }>(items: readonly T[], max: number): T[] {
+  if (items.length <= max) return [...items];
+  const keep = new Set([...items].sort((a, b) => b.at - a.at).slice(0, max));
+  return items.filter((x) => keep.has(x));
 }

@@ -1,4 +1,5 @@
 // The audit's pure decision: what state a host is in, from what Compute, OS Config and Firestore say.
+import { logsFresh } from './heartbeat.js';
 import type { Host, HostState } from './host.js';
 import { configVersionOfPolicy, assignmentSelects } from './policy.js';
 import { checkPrerequisites, decideScope, type ScopeSettings } from './scope.js';
@@ -117,7 +118,7 @@ export function reconcileHost(input: ReconcileInput, settings: ReconcileSettings
 function logState(host: Host | null, now: Date, settings: ReconcileSettings): Decision {
   const t = now.getTime();
   if (host?.lastLogAt) {
-    return t - host.lastLogAt.getTime() <= settings.silenceThresholdMs
+    return logsFresh(host.lastLogAt.getTime(), t, settings.silenceThresholdMs)
       ? decision('reporting', null)
       : decision('silent', 'logs-stopped');
   }

@@ -9,10 +9,25 @@
 // are cumulative milliseconds and output_size cumulative bytes, all since the worker process started.
 import { HEARTBEAT_QUERY, SCHEDULE_QUERY } from '../osquery/log-routing.js';
 import { episodeKey, type AlertHost, type EpisodeChange } from './alerts.js';
+import {
+  inWindow,
+  isCounter,
+  isPid,
+  MAX_INTERVAL_SECONDS,
+  MAX_QUERIES_PER_SNAPSHOT,
+  queryNameProblem,
+  reject,
+  STORABLE_TIMES,
+  type Rejections,
+  type TimeWindow,
+} from './trust.js';
 
 // --- Reading log lines --------------------------------------------------------------------------
 
-/** A number, or a numeric string as osquery writes them (numerics: false). */
+/**
+ * A number, or a numeric string as osquery writes them (numerics: false). A string of 400 digits reads as
+ * Infinity: the callers' range checks (shared/domain/trust.ts) refuse it.
+ */
 function num(value: unknown): number | null {
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (typeof value === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(value)) return Number(value);
@@ -49,8 +64,21 @@ export interface WorkerSample extends WorkerId {
   at: number;
 }
 
-/** A heartbeat line -> the worker sample; null for other lines and heartbeats without the worker columns (older bundles). */
-export function workerSampleOf(line: unknown): WorkerSample | null {
+/** A worker's start (seconds since the epoch): after the epoch, and not later than the window allows. */
+const isStartTime = (seconds: number, window: TimeWindow) =>
+  Number.isFinite(seconds) && seconds > 0 && seconds * 1000 <= window.latest;
+
+/**
+ * A heartbeat line -> the worker sample; null for other lines and heartbeats without the worker columns
+ * (older bundles). A sample with a value out of range (a time outside `window`, a pid, start time or counter
+ * osquery cannot report) is null too, and its reason is added to `rejected`: the line still counts for
+ * lastLogAt, its telemetry does not.
+ */
+export function workerSampleOf(
+  line: unknown,
+  window: TimeWindow = STORABLE_TIMES,
+  rejected: Rejections = {},
+): WorkerSample | null {
   if (!isObject(line) || line.name !== HEARTBEAT_QUERY) return null;
   const row = rowsOf(line)[0];
   if (!row) return null;
@@ -59,11 +87,17 @@ export function workerSampleOf(line: unknown): WorkerSample | null {
   const userMs = num(row.user_time);
   const systemMs = num(row.system_time);
   const rssBytes = num(row.resident_size);
+  if (pid === null || startTime === null || userMs === null || systemMs === null || rssBytes === null) return null;
   const heartbeatAt = num(row.heartbeat_at);
-  const at = heartbeatAt !== null && heartbeatAt > 0 ? heartbeatAt * 1000 : lineTimeMs(line);
-  if (pid === null || pid <= 0 || startTime === null || startTime <= 0 || at === null) return null;
-  if (userMs === null || userMs < 0 || systemMs === null || systemMs < 0 || rssBytes === null || rssBytes < 0)
+  const at = heartbeatAt !== null ? heartbeatAt * 1000 : lineTimeMs(line);
+  if (at === null || !inWindow(at, window)) {
+    reject(rejected, 'telemetry-time');
     return null;
+  }
+  if (!isPid(pid) || !isStartTime(startTime, window) || ![userMs, systemMs, rssBytes].every(isCounter)) {
+    reject(rejected, 'heartbeat-value');
+    return null;
+  }
   return { pid, startTime, userMs, systemMs, rssBytes, at };
 }
 
@@ -87,19 +121,40 @@ export interface ScheduleSnapshot {
   queries: Record<string, QueryCounters>;
 }
 
-/** An osquery_schedule snapshot line -> the counters of every scheduled query; null for other lines. */
-export function scheduleSnapshotOf(line: unknown): ScheduleSnapshot | null {
+/**
+ * An osquery_schedule snapshot line -> the counters of every scheduled query; null for other lines. A
+ * snapshot outside `window` or with more than MAX_QUERIES_PER_SNAPSHOT rows is null; a row whose name or
+ * counters are out of range is left out. Each reason is added to `rejected`.
+ */
+export function scheduleSnapshotOf(
+  line: unknown,
+  window: TimeWindow = STORABLE_TIMES,
+  rejected: Rejections = {},
+): ScheduleSnapshot | null {
   if (!isObject(line) || line.name !== SCHEDULE_QUERY) return null;
   const at = lineTimeMs(line);
   if (at === null) return null;
+  if (!inWindow(at, window)) {
+    reject(rejected, 'telemetry-time');
+    return null;
+  }
+  const rows = rowsOf(line);
+  if (rows.length > MAX_QUERIES_PER_SNAPSHOT) {
+    reject(rejected, 'schedule-too-many-queries');
+    return null;
+  }
   let worker: WorkerId | null = null;
   const queries: Record<string, QueryCounters> = {};
-  for (const row of rowsOf(line)) {
+  for (const row of rows) {
     const name = typeof row.name === 'string' ? row.name : null;
     const executions = num(row.executions);
     if (!name || executions === null || executions < 0) continue;
+    if (queryNameProblem(name)) {
+      reject(rejected, 'query-name');
+      continue;
+    }
     const wallMs = num(row.wall_time_ms) ?? (num(row.wall_time) ?? 0) * 1000;
-    queries[name] = {
+    const counters: QueryCounters = {
       executions,
       outputBytes: Math.max(0, num(row.output_size) ?? 0),
       userMs: Math.max(0, num(row.user_time) ?? 0),
@@ -108,20 +163,34 @@ export function scheduleSnapshotOf(line: unknown): ScheduleSnapshot | null {
       denylisted: num(row.denylisted) === 1 || row.denylisted === true,
       interval: num(row.interval),
     };
+    const { interval } = counters;
+    if (
+      !COUNTERS.every((k) => isCounter(counters[k])) ||
+      (interval !== null && !(interval >= 0 && interval <= MAX_INTERVAL_SECONDS))
+    ) {
+      reject(rejected, 'query-value');
+      continue;
+    }
+    queries[name] = counters;
     const pid = num(row.worker_pid);
     const startTime = num(row.worker_start_time);
-    if (!worker && pid !== null && pid > 0 && startTime !== null && startTime > 0) worker = { pid, startTime };
+    if (!worker && pid !== null && isPid(pid) && startTime !== null && isStartTime(startTime, window))
+      worker = { pid, startTime };
   }
   return { at, worker, queries };
 }
 
 export type Telemetry = { kind: 'heartbeat'; sample: WorkerSample } | { kind: 'schedule'; snapshot: ScheduleSnapshot };
 
-/** A parsed log line -> its telemetry, if it carries any. */
-export function telemetryOf(line: unknown): Telemetry | null {
-  const sample = workerSampleOf(line);
+/** A parsed log line -> its telemetry, if it carries any (and what in it was out of range, into `rejected`). */
+export function telemetryOf(
+  line: unknown,
+  window: TimeWindow = STORABLE_TIMES,
+  rejected: Rejections = {},
+): Telemetry | null {
+  const sample = workerSampleOf(line, window, rejected);
   if (sample) return { kind: 'heartbeat', sample };
-  const snapshot = scheduleSnapshotOf(line);
+  const snapshot = scheduleSnapshotOf(line, window, rejected);
   return snapshot ? { kind: 'schedule', snapshot } : null;
 }
 
@@ -146,7 +215,7 @@ export function parseTelemetry(data: string): Telemetry[] {
         // malformed: counted by the heartbeat parser, nothing to read here
       }
     }
-  return lines.map(telemetryOf).filter((t): t is Telemetry => t !== null);
+  return lines.map((line) => telemetryOf(line)).filter((t): t is Telemetry => t !== null);
 }
 
 const sameWorker = (a: WorkerId, b: WorkerId) => a.pid === b.pid && a.startTime === b.startTime;
@@ -425,16 +494,17 @@ export function scheduleStep(baseline: ScheduleBaseline | null, snapshot: Schedu
   let kind: ScheduleStep['kind'] = baseline ? 'interval' : 'first';
   if (baseline) {
     const otherWorker = baseline.worker && snapshot.worker && !sameWorker(baseline.worker, snapshot.worker);
+    // hasOwn: a query named `constructor` is not Object.prototype's.
     const backwards = Object.entries(snapshot.queries).some(([name, c]) => {
-      const before = baseline.queries[name];
-      return before !== undefined && COUNTERS.some((k) => c[k] < before[k]);
+      return Object.hasOwn(baseline.queries, name) && COUNTERS.some((k) => c[k] < baseline.queries[name]![k]);
     });
     if (otherWorker || backwards) kind = 'restart';
   }
   const deltas: QueryDelta[] = [];
   const queries: Record<string, QueryBaselineEntry> = {};
   for (const [query, c] of Object.entries(snapshot.queries)) {
-    const before = kind === 'interval' ? baseline!.queries[query] : undefined;
+    const before =
+      kind === 'interval' && Object.hasOwn(baseline!.queries, query) ? baseline!.queries[query] : undefined;
     const counters: QueryBaselineEntry = {
       executions: c.executions,
       outputBytes: c.outputBytes,
@@ -632,17 +702,26 @@ export function statsIncrements(step: ScheduleStep, configVersion: string): Quer
   });
 }
 
-/** Adds increments into a per-document buffer (what an instance writes at the end of its window). */
-export function addIncrements(buffer: Map<string, QueryStatsIncrement>, increments: QueryStatsIncrement[]): void {
+/**
+ * Adds increments into a per-document buffer (what an instance writes at the end of its window). A buffer
+ * holding `maxDocuments` documents takes more increments for those only; the number of increments refused
+ * (for other documents) is returned.
+ */
+export function addIncrements(
+  buffer: Map<string, QueryStatsIncrement>,
+  increments: QueryStatsIncrement[],
+  maxDocuments = Infinity,
+): number {
+  let refused = 0;
   for (const add of increments) {
     const into = buffer.get(add.id);
-    if (!into) {
-      buffer.set(add.id, { ...add, increments: { ...add.increments } });
-      continue;
-    }
+    if (!into && buffer.size >= maxDocuments) refused += 1;
+    else if (!into) buffer.set(add.id, { ...add, increments: { ...add.increments } });
+    if (!into) continue;
     for (const [path, n] of Object.entries(add.increments)) into.increments[path] = (into.increments[path] ?? 0) + n;
     into.interval ??= add.interval;
   }
+  return refused;
 }
 
 /**

@@ -29,7 +29,7 @@ export interface DrainResult {
   pulled: number;
   /** Recorded, or malformed / unknown / without identity (logged with the reason): never delivered again. */
   acked: number;
-  /** Failed transiently, or left when the budget ran out: released for redelivery. */
+  /** Failed transiently or for an unknown cause, or left when the budget ran out: released for redelivery. */
   nacked: number;
   /** Pulls that returned messages. */
   batches: number;
@@ -43,7 +43,7 @@ type Verdict = 'ack' | 'failed' | 'leftover';
 /**
  * Pulls the subscription until it is empty or the budget is spent, records every message with
  * recordLogMessage, acknowledges what is done (recorded, or refused with a logged reason) and releases
- * what failed transiently or was not reached. recordLogMessage is idempotent per line, so a message
+ * what failed transiently or for an unknown cause (asHandlerError), or was not reached. recordLogMessage is idempotent per line, so a message
  * redelivered after a lost acknowledgement changes nothing. queryStats follow push delivery's rule: the
  * buffer is written once its window ends (one write per query per window, whatever the tick rate).
  */
