@@ -1,8 +1,11 @@
-// What every entry point shares: each invocation's log context (function, event id, trace), and one
-// mapping from how a use case ended to what the trigger does. Pub/Sub and Eventarc redeliver on a
-// thrown error and drop the event on a return; HTTP answers a status code.
-import type { CloudEvent, Request } from '@google-cloud/functions-framework';
+// What every entry point shares: reading the CloudEvent a request carries (or refusing it, 4xx), each
+// invocation's log context (function, event id, trace), and one mapping from how a use case ended to what
+// the trigger does. Pub/Sub and Eventarc redeliver on a 5xx and drop the event on a 2xx; a 4xx goes only
+// to a request that is no event they send. HTTP answers a status code.
+import * as functions from '@google-cloud/functions-framework';
+import type { CloudEvent, Request, Response } from '@google-cloud/functions-framework';
 import { ConfigError, config } from '../shared/config.js';
+import { eventOfRequest } from '../shared/domain/event-request.js';
 import { asHandlerError, PermanentError, TransientError } from '../shared/errors.js';
 import { log, traceFields, withLogContext, type LogContext } from '../shared/log.js';
 
@@ -34,6 +37,59 @@ export function eventHandler(
     };
     return withLogContext(context, () => handle(event));
   };
+}
+
+/**
+ * Registers an event function, served as HTTP: the one place a request becomes a CloudEvent. The Functions
+ * Framework's own CloudEvent path answers 500 to some bodies that are no event (its legacy-event
+ * conversion throws on text, an empty body or an odd background event) and hands others to the function
+ * as events (forms, background events, CloudEvents missing attributes); a cloudEvent handler cannot
+ * answer anything but 204 or 500. Here a request that carries no event of a type in `accepts` is answered
+ * 400 (405 for a method other than POST) with the reason, logged, and reaches no use case; an event runs
+ * `handle`: 204 when it returns, 500 when it throws, so the trigger redelivers.
+ */
+export function eventFunction(
+  name: string,
+  accepts: readonly string[],
+  handle: (event: CloudEvent<unknown>) => Promise<void>,
+): void {
+  functions.http(name, async (req: Request, res: Response) => {
+    const read = eventOfRequest(
+      { method: req.method, path: req.path, headers: req.headers, body: req.body },
+      accepts,
+      new Date(),
+    );
+    if (!read.ok) {
+      const context = {
+        function: name,
+        ...traceFields(traceProject(undefined), { traceparent: req.get('traceparent') }),
+      };
+      withLogContext(context, () =>
+        log.warn(
+          { status: read.status, reason: read.reason, contentType: req.get('content-type') ?? null },
+          `${name}: refused a request that carries no event it takes`,
+        ),
+      );
+      res.status(read.status).type('text/plain').send(read.reason);
+      return;
+    }
+    try {
+      await handle(read.event as CloudEvent<unknown>);
+    } catch (error) {
+      // runUseCase logged what it rethrew; anything else failed before a use case ran.
+      if (!(error instanceof TransientError || error instanceof ConfigError))
+        log.error(
+          { function: name, reason: error instanceof Error ? error.message : String(error) },
+          `${name}: failed`,
+        );
+      // As the Functions Framework answers a handler that threw (the message only outside production).
+      res.set('X-Google-Status', 'error');
+      if (process.env.NODE_ENV === 'production') res.sendStatus(500);
+      else res.status(500).send(error instanceof Error ? error.message : String(error));
+      return;
+    }
+    res.sendStatus(204);
+  });
 }
 
 /** Runs an HTTP handler with its request's log context (function and trace). */

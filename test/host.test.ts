@@ -1,6 +1,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { planEnrollment, planRetirement, sameIdentity, type Host, type HostState } from '../shared/domain/host.js';
+import {
+  hostRetiredByName,
+  planEnrollment,
+  planRetirement,
+  sameIdentity,
+  type Host,
+  type HostState,
+} from '../shared/domain/host.js';
 
 const t = suite('host changes (pure)');
 const identity = { instanceId: '7', name: 'web', project: 'p', zone: 'z' };
@@ -107,6 +114,21 @@ t('identity: project, zone and name all match', () => {
   assert.not.ok(sameIdentity(host('compliant'), { project: 'q', zone: 'z', name: 'web' }));
   assert.not.ok(sameIdentity(host('compliant'), { project: 'p', zone: 'y', name: 'web' }));
   assert.not.ok(sameIdentity(host('compliant'), { project: 'p', zone: 'z', name: 'web-2' }));
+});
+
+t('a delete entry without an id retires by name only where nothing else can match', () => {
+  const gone = { vmNamed: null, hostVmExists: false };
+  assert.equal(hostRetiredByName(['7'], gone), { instanceId: '7' });
+  const refused = (ids: string[], evidence?: Parameters<typeof hostRetiredByName>[1]) => {
+    const verdict = hostRetiredByName(ids, evidence);
+    return verdict.instanceId === null ? verdict.reason : `retires ${verdict.instanceId}`;
+  };
+  assert.is(refused([], gone), 'no live host has that name');
+  assert.is(refused(['7', '8'], gone), '2 live hosts have that name');
+  assert.is(refused(['7']), 'Compute was not asked');
+  assert.is(refused(['7'], { vmNamed: '7', hostVmExists: true }), "the host's VM still exists under that name");
+  assert.is(refused(['7'], { vmNamed: '9', hostVmExists: false }), 'the name is in use by another VM now (instance 9)');
+  assert.is(refused(['7'], { vmNamed: null, hostVmExists: true }), "the host's VM still exists under another name");
 });
 
 t.run();

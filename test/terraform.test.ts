@@ -103,10 +103,12 @@ function sources(dir: string): Map<string, string> {
 }
 
 /** Entry points registered in functions/index.ts (CloudEvent and HTTP). */
-function entryPoints(kind: 'cloudEvent' | 'http' | 'any' = 'any'): string[] {
+function entryPoints(kind: 'event' | 'http' | 'any' = 'any'): string[] {
   const text = readFileSync(path.join(root, 'functions/index.ts'), 'utf8');
-  const re = /functions\.(cloudEvent|http)\(\s*['"]([A-Za-z0-9_]+)['"]/g;
-  return [...text.matchAll(re)].filter((m) => kind === 'any' || m[1] === kind).map((m) => m[2]!);
+  // Event functions register through eventFunction (served as HTTP, they read their CloudEvent themselves).
+  const re = /(functions\.cloudEvent|functions\.http|eventFunction)\(\s*['"]([A-Za-z0-9_]+)['"]/g;
+  const kindOf = (registrar: string) => (registrar === 'functions.http' ? 'http' : 'event');
+  return [...text.matchAll(re)].filter((m) => kind === 'any' || kindOf(m[1]!) === kind).map((m) => m[2]!);
 }
 
 /** Keys of the zod `schema` object in shared/config.ts. */

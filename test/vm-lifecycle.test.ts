@@ -147,19 +147,24 @@ t('a body that is not JSON, sent as bytes, is acknowledged with a logged reason'
   assert.match(String(line!.reason), /not JSON/);
 });
 
-t('a non-JSON body the framework rejects itself never reaches the function', async ({ stack }) => {
-  // Functions Framework 5.0.5: malformed JSON labelled application/json -> 400 from its body parser;
-  // a text/plain body -> 500 from its background-event middleware. No user code runs for either.
+t('a non-JSON body never reaches the function: 400', async ({ stack }) => {
+  // Malformed JSON labelled application/json -> 400 from the Functions Framework's body parser, before any
+  // code of ours; a text/plain body (500 from the framework's background-event middleware on 4797a44) ->
+  // 400 from eventFunction, with the reason logged. vmLifecycle runs for neither.
   const event = entry({ name: 'x' }, 'last');
-  for (const [contentType, status] of [
-    ['application/json', 400],
-    ['text/plain', 500],
+  for (const [contentType, status, lines] of [
+    ['application/json', 400, 0],
+    ['text/plain', 400, 1],
   ] as const) {
     const { result, logs } = await captureLogs(() =>
       post(stack, { headers: { ...event.headers, 'content-type': contentType }, body: '{"protoPayload": nope' }),
     );
     assert.is(result, status, contentType);
-    assert.is(logs.length, 0, 'vmLifecycle never ran');
+    assert.is(logs.length, lines, JSON.stringify(logs));
+    assert.ok(
+      logs.every((l) => /vmLifecycle: refused a request that carries no event/.test(l.message)),
+      'vmLifecycle never ran',
+    );
   }
 });
 
@@ -347,6 +352,78 @@ t(
       ['deleted', P, Z, 'live'],
       'retired under its recorded identity',
     );
+  },
+);
+
+/** The last delete entry of `name` as a route that drops resource.labels.instance_id delivers it. */
+const deleteWithoutId = (name: string, operationId: string) =>
+  entry({ name, method: 'v1.compute.instances.delete' }, 'last', operationId);
+
+const hostView = async (id: string) => {
+  const host = await getHost(id);
+  return { state: host?.state, updatedAt: host?.updatedAt.getTime(), transitions: (await listTransitions(id)).length };
+};
+
+t('a late delete entry without instance_id never retires the live VM that reuses the name', async ({ stack }) => {
+  const first = await createVm(stack, { name: 'web-1', os: 'debian-12' });
+  await stack.control('DELETE', `/vms/${P}/${Z}/web-1`);
+  await stack.flushEvents();
+  assert.is((await getHost(first.id))?.state, 'deleted', "the first VM's own entry retired it");
+  const second = await createVm(stack, { name: 'web-1', os: 'debian-12' });
+  assert.is.not(second.id, first.id);
+  const before = await hostView(second.id);
+  assert.is(before.state, 'pending');
+
+  // The first VM's delete entry again, late, through a route that lost its instance_id; then redelivered.
+  const late = deleteWithoutId('web-1', 'op-late-delete');
+  const { result, logs } = await captureLogs(async () => [await post(stack, late), await post(stack, late)]);
+  assert.equal(result, [204, 204]);
+  assert.equal(await hostView(second.id), before, 'the live VM that reuses the name keeps its host');
+  const refused = logs.filter((l) => /does not identify a host/.test(l.message));
+  assert.is(refused.length, 2, JSON.stringify(logs));
+  assert.ok(
+    refused.every(
+      (l) => l.severity === 'WARNING' && /in use by another VM|still exists under that name/.test(String(l.reason)),
+    ),
+    JSON.stringify(refused),
+  );
+  assert.equal((refused[0]!.entry as { name: string }).name, 'web-1');
+  assert.equal(refused[0]!.matched, [second.id]);
+});
+
+t('a delete entry without instance_id that two live hosts could mean changes neither', async ({ stack }) => {
+  // The first VM goes away unseen (its host stays live until an audit), then its name is reused.
+  const first = await createVm(stack, { name: 'web-2', os: 'debian-12' });
+  await stack.control('DELETE', `/vms/${P}/${Z}/web-2?silent=true`);
+  const second = await createVm(stack, { name: 'web-2', os: 'debian-12' });
+  const before = [await hostView(first.id), await hostView(second.id)];
+  const { result, logs } = await captureLogs(() => post(stack, deleteWithoutId('web-2', 'op-two')));
+  assert.is(result, 204);
+  assert.equal([await hostView(first.id), await hostView(second.id)], before);
+  assert.ok(
+    logs.some((l) => l.severity === 'WARNING' && String(l.reason) === '2 live hosts have that name'),
+    JSON.stringify(logs),
+  );
+});
+
+t(
+  'a delete entry without instance_id retires the only live host of that name once Compute has no such VM',
+  async ({ stack }) => {
+    const vm = await createVm(stack, { name: 'solo', os: 'debian-12' });
+    await stack.control('DELETE', `/vms/${P}/${Z}/solo?silent=true`);
+    const gone = deleteWithoutId('solo', 'op-solo');
+    assert.is(await post(stack, gone), 204);
+    const retired = await hostView(vm.id);
+    assert.is(retired.state, 'deleted');
+    assert.equal(
+      (await listTransitions(vm.id)).map((tr) => [tr.from, tr.to]),
+      [
+        [null, 'pending'],
+        ['pending', 'deleted'],
+      ],
+    );
+    assert.is(await post(stack, gone), 204);
+    assert.equal(await hostView(vm.id), retired, 'a redelivery changes nothing');
   },
 );
 

@@ -13,7 +13,7 @@ resource "google_firestore_database" "main" {
   depends_on = [google_project_service.orchestrator]
 }
 
-# shared/adapters/hosts.ts findLiveHostId: hosts where project == P and zone == Z and name == N.
+# shared/adapters/hosts.ts findLiveHostIds: hosts where project == P and zone == Z and name == N.
 # (hosts where project == P alone and transitions ordered by `at` use automatic single-field indexes.)
 resource "google_firestore_index" "hosts_project_zone_name" {
   project    = var.project_id

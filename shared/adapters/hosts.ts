@@ -114,13 +114,16 @@ export async function getHost(instanceId: string, db: Firestore = clients.firest
   return snapshot.exists ? hostFromDoc(snapshot.data()!) : null;
 }
 
-/** A delete entry without instance_id: find the live host by its name (names are unique per zone while alive). */
-export async function findLiveHostId(
+/**
+ * A delete entry without instance_id: the ids of every live host recorded under that name in that zone.
+ * Compute keeps names unique only among existing VMs, so a name reused after a delete can match several.
+ */
+export async function findLiveHostIds(
   project: string,
   zone: string,
   name: string,
   db: Firestore = clients.firestore(),
-): Promise<string | null> {
+): Promise<string[]> {
   const snapshot = await db
     .collection(HOSTS)
     .where('project', '==', project)
@@ -128,8 +131,7 @@ export async function findLiveHostId(
     .where('name', '==', name)
     .get();
   countFirestore('reads', Math.max(1, snapshot.size));
-  const live = snapshot.docs.find((d) => d.get('state') !== 'deleted');
-  return live?.id ?? null;
+  return snapshot.docs.filter((d) => d.get('state') !== 'deleted').map((d) => d.id);
 }
 
 export async function listTransitions(instanceId: string, db: Firestore = clients.firestore()): Promise<Transition[]> {

@@ -142,6 +142,35 @@ export function planObservation(
 export const sameIdentity = (host: HostIdentity, ref: Omit<HostIdentity, 'instanceId'>) =>
   host.project === ref.project && host.zone === ref.zone && host.name === ref.name;
 
+/** What Compute says now about a delete entry that names no instance id. */
+export interface NameEvidence {
+  /** The id of the VM that has the entry's name in its zone now, or null when there is none. */
+  vmNamed: string | null;
+  /** Whether the VM of the one live host recorded under that name still exists (under any name). */
+  hostVmExists: boolean;
+}
+
+/**
+ * Pure: the host a delete entry without an instance id retires, or why none. Names are reused once a VM
+ * is gone, so a name identifies a host only where nothing else can match: exactly one live host has it,
+ * no VM has it in that zone now, and that host's VM is gone by id (not merely renamed). `evidence` is
+ * read only for exactly one live host.
+ */
+export function hostRetiredByName(
+  liveIds: readonly string[],
+  evidence?: NameEvidence,
+): { instanceId: string } | { instanceId: null; reason: string } {
+  if (liveIds.length === 0) return { instanceId: null, reason: 'no live host has that name' };
+  if (liveIds.length > 1) return { instanceId: null, reason: `${liveIds.length} live hosts have that name` };
+  const [only] = liveIds as [string];
+  if (!evidence) return { instanceId: null, reason: 'Compute was not asked' };
+  if (evidence.vmNamed === only) return { instanceId: null, reason: "the host's VM still exists under that name" };
+  if (evidence.vmNamed)
+    return { instanceId: null, reason: `the name is in use by another VM now (instance ${evidence.vmNamed})` };
+  if (evidence.hostVmExists) return { instanceId: null, reason: "the host's VM still exists under another name" };
+  return { instanceId: only };
+}
+
 /**
  * Pure: the change a deletion makes (`deleted` is kept for history, under the identity recorded). A VM
  * never recorded leaves no tombstone: there is no history to keep, and nothing to stop alerting about.

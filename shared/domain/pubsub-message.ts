@@ -4,9 +4,13 @@ import { z } from 'zod';
 
 export const PUBSUB_MESSAGE_EVENT_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
 
+// Pub/Sub sends data base64-encoded (standard alphabet; the URL-safe one is decoded alike). Anything else
+// would decode to bytes nobody sent.
+const BASE64 = /^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2}(?:==)?|[A-Za-z0-9+/_-]{3}=?)?$/;
+
 const pubsubEvent = z.object({
   message: z.object({
-    data: z.string().optional(),
+    data: z.string().regex(BASE64, { message: 'not base64' }).optional(),
     attributes: z.record(z.string(), z.string()).nullish(),
     messageId: z.string().optional(),
     publishTime: z.string().optional(),

@@ -2,7 +2,15 @@
 import { config, policySettings } from '../config.js';
 import { log } from '../log.js';
 import type { InstanceRef, LifecycleAction } from '../domain/audit-event.js';
-import { planEnrollment, planRetirement, sameIdentity, type HostIdentity, type HostState } from '../domain/host.js';
+import {
+  hostRetiredByName,
+  planEnrollment,
+  planRetirement,
+  sameIdentity,
+  type HostIdentity,
+  type HostState,
+  type NameEvidence,
+} from '../domain/host.js';
 import { assignmentSelects } from '../domain/policy.js';
 import { checkPrerequisites, decideScope, instanceDecidesOsConfig } from '../domain/scope.js';
 import type { Vm } from '../domain/vm.js';
@@ -76,14 +84,41 @@ export async function enrollVm(
 }
 
 /**
+ * The host an entry without an instance id names, or null (logged). A name outlives its VM: another VM
+ * may carry it now, so it counts only where nothing else can match (hostRetiredByName), which Compute
+ * confirms.
+ */
+async function hostIdByName(ref: InstanceRef): Promise<string | null> {
+  const live = await hosts.findLiveHostIds(ref.project, ref.zone, ref.name);
+  let evidence: NameEvidence | undefined;
+  if (live.length === 1) {
+    const vmNamed = (await compute.getVm(ref))?.instanceId ?? null;
+    const hostVmExists = vmNamed === null && (await compute.instanceExists(ref.project, ref.zone, live[0]!));
+    evidence = { vmNamed, hostVmExists };
+  }
+  const verdict = hostRetiredByName(live, evidence);
+  if (verdict.instanceId === null) {
+    if (live.length === 0) log.info({ ...ref }, 'deleted VM was never recorded; nothing to retire');
+    else
+      log.warn(
+        { entry: ref, matched: live, ...evidence, reason: verdict.reason },
+        'vmLifecycle: a delete entry without instance_id does not identify a host for certain; nothing changed',
+      );
+  }
+  return verdict.instanceId;
+}
+
+/**
  * Retires the host of a deleted VM. An entry changes a host only when its project, zone and name are the
  * ones recorded for its instance id, or when Compute confirms that the VM with that id is gone from where
- * it was recorded (a rename, or an entry that disagrees with itself). A VM never recorded leaves nothing.
+ * it was recorded (a rename, or an entry that disagrees with itself). An entry without an id goes by name
+ * only where nothing else can match. A VM never recorded leaves nothing.
  */
 async function retire(ref: InstanceRef, cause: string): Promise<EnrollmentOutcome | null> {
-  const instanceId = ref.instanceId ?? (await hosts.findLiveHostId(ref.project, ref.zone, ref.name));
-  const recorded = instanceId ? await hosts.getHost(instanceId) : null;
-  if (!instanceId || !recorded) {
+  const instanceId = ref.instanceId ?? (await hostIdByName(ref));
+  if (!instanceId) return null;
+  const recorded = await hosts.getHost(instanceId);
+  if (!recorded) {
     log.info({ ...ref }, 'deleted VM was never recorded; nothing to retire');
     return null;
   }

@@ -1,7 +1,9 @@
 // Run in a fresh process (node --import tsx test/helpers/loaded-modules.ts FUNCTION [EVENT_JSON]):
 // imports functions/index.ts as Cloud Functions does, delivers the CloudEvent to FUNCTION when one is
-// given, and prints the files it resolved under node_modules as one JSON line.
+// given (POSTed to its Functions Framework server), and prints the files it resolved under node_modules
+// as one JSON line.
 import { registerHooks } from 'node:module';
+import type { AddressInfo } from 'node:net';
 
 const resolved = new Set<string>();
 registerHooks({
@@ -16,9 +18,19 @@ registerHooks({
 const [target, eventJson] = process.argv.slice(2);
 await import('../../functions/index.js');
 if (target && eventJson) {
-  const { getFunction } = await import('@google-cloud/functions-framework/testing');
-  const handler = getFunction(target) as (event: unknown) => Promise<void>;
-  await handler(JSON.parse(eventJson));
+  // Through the Functions Framework's server, as a structured-mode CloudEvent: the event functions read
+  // their CloudEvent from the request themselves.
+  const { getTestServer } = await import('@google-cloud/functions-framework/testing');
+  const server = getTestServer(target);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  const res = await fetch(`http://127.0.0.1:${port}/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/cloudevents+json' },
+    body: eventJson,
+  });
+  if (res.status !== 204) throw new Error(`${target} answered ${res.status}: ${await res.text()}`);
+  server.close();
 }
 process.stdout.write(`${JSON.stringify({ resolved: [...resolved] })}\n`);
 process.exit(0);
