@@ -127,12 +127,13 @@ async function ensurePullSubscription(topicName: string, subscription: string): 
   try {
     const topic = pubsub.topic(topicName);
     if (!(await topic.exists())[0]) await topic.create();
+    // Made anew (see wirePushSubscriptions): lines an earlier stack left unread are not this one's.
     const sub = pubsub.subscription(subscription);
-    if (!(await sub.exists())[0])
-      await topic.createSubscription(subscription.split('/').pop()!, {
-        filter: LOG_HEARTBEAT_FILTER,
-        ackDeadlineSeconds: 120,
-      });
+    if ((await sub.exists())[0]) await sub.delete();
+    await topic.createSubscription(subscription.split('/').pop()!, {
+      filter: LOG_HEARTBEAT_FILTER,
+      ackDeadlineSeconds: 120,
+    });
   } finally {
     await pubsub.close();
   }
@@ -159,20 +160,15 @@ export async function wirePushSubscriptions(
   for (const name of extraTopics) await ensureTopic(name);
   for (const { topic: name, functionUrl, filter = '' } of routes) {
     const topic = await ensureTopic(name);
+    // Made anew, as a deployment makes it: a backlog an earlier stack left on the emulator (its endpoint
+    // gone, the emulator still retrying) must not reach this stack's functions.
     const subscription = topic.subscription(`${name}-push`);
-    let [exists] = await subscription.exists();
-    if (exists && ((await subscription.getMetadata())[0].filter ?? '') !== filter) {
-      await subscription.delete();
-      exists = false;
-    }
-    const pushEndpoint = `${functionUrl}projects/${projectId}/topics/${name}`;
-    if (exists) await subscription.modifyPushConfig({ pushEndpoint });
-    else
-      await topic.createSubscription(`${name}-push`, {
-        pushConfig: { pushEndpoint },
-        ackDeadlineSeconds: 60,
-        ...(filter ? { filter } : {}),
-      });
+    if ((await subscription.exists())[0]) await subscription.delete();
+    await topic.createSubscription(`${name}-push`, {
+      pushConfig: { pushEndpoint: `${functionUrl}projects/${projectId}/topics/${name}` },
+      ackDeadlineSeconds: 60,
+      ...(filter ? { filter } : {}),
+    });
   }
   await pubsub.close();
 }
