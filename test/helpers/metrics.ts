@@ -10,9 +10,6 @@ export const OPS_AGENT_METRICS = [
   'agent.googleapis.com/processes/disk/write_bytes_count',
 ] as const;
 
-/** Cloud Run's request metrics of the functions' services (run.googleapis.com); request_latencies is a distribution. */
-export const CLOUD_RUN_METRICS = ['run.googleapis.com/request_count', 'run.googleapis.com/request_latencies'] as const;
-
 /** process-exporter's per-group metrics (ncabatoff/process-exporter, groupname="osqueryd"). */
 export const PROCESS_EXPORTER_METRICS = [
   'namedprocess_namegroup_cpu_seconds_total',
@@ -23,13 +20,24 @@ export const PROCESS_EXPORTER_METRICS = [
 
 const DISTRIBUTION_SUFFIXES = ['_sum', '_count', '_bucket'];
 
+/** A metric a query may name: who writes it, and the metric it is part of (a distribution's _sum is its distribution's). */
+export interface Known {
+  from: string;
+  metric: string;
+}
+
+function add(out: Map<string, Known>, name: string, from: string, distribution: boolean) {
+  out.set(name, { from, metric: name });
+  if (distribution) for (const s of DISTRIBUTION_SUFFIXES) out.set(name + s, { from, metric: name });
+}
+
 /**
  * The log-based metrics infra/terraform declares, by PromQL name (distributions with their _sum, _count
  * and _bucket), for_each expanded over its list and `${var.name_prefix}` at its default.
  */
-export function productMetrics(tf: Terraform): Map<string, string> {
+export function productMetrics(tf: Terraform): Map<string, Known> {
   const prefix = tf.variables.name_prefix?.default as string;
-  const out = new Map<string, string>();
+  const out = new Map<string, Known>();
   for (const [key, r] of tf.resources) {
     if (!key.startsWith('google_logging_metric.')) continue;
     const each = /^\$\{toset\(local\.([a-z0-9_]+)\)\}$/.exec(String(r.for_each ?? ''));
@@ -39,22 +47,19 @@ export function productMetrics(tf: Terraform): Map<string, string> {
       const name = String(r.name)
         .replaceAll('${var.name_prefix}', prefix)
         .replaceAll('${each.key}', k ?? '');
-      const base = promqlName(`logging.googleapis.com/user/${name}`);
-      for (const s of distribution ? DISTRIBUTION_SUFFIXES : ['']) out.set(base + s, `${key}${k ? `["${k}"]` : ''}`);
+      add(out, promqlName(`logging.googleapis.com/user/${name}`), `${key}${k ? `["${k}"]` : ''}`, distribution);
     }
   }
   return out;
 }
 
-/** Every metric name a query may use: PromQL name -> where it comes from. */
-export function knownMetrics(tf: Terraform): Map<string, string> {
+/** Every metric name a query may use, by PromQL name. */
+export function knownMetrics(tf: Terraform): Map<string, Known> {
   const out = productMetrics(tf);
-  for (const m of OPS_AGENT_METRICS) out.set(promqlName(m), 'the Ops Agent');
-  for (const m of CLOUD_RUN_METRICS) {
-    out.set(promqlName(m), 'Cloud Run');
-    for (const s of DISTRIBUTION_SUFFIXES) out.set(promqlName(m) + s, 'Cloud Run');
-  }
-  for (const m of PROCESS_EXPORTER_METRICS) out.set(m, 'process-exporter');
+  for (const m of OPS_AGENT_METRICS) add(out, promqlName(m), 'the Ops Agent', false);
+  add(out, promqlName('run.googleapis.com/request_count'), 'Cloud Run', false);
+  add(out, promqlName('run.googleapis.com/request_latencies'), 'Cloud Run', true);
+  for (const m of PROCESS_EXPORTER_METRICS) add(out, m, 'process-exporter', false);
   return out;
 }
 
@@ -62,6 +67,3 @@ export function knownMetrics(tf: Terraform): Map<string, string> {
 export function metricsIn(expr: string): string[] {
   return [...new Set([...expr.matchAll(/([A-Za-z_:][A-Za-z0-9_:]*)\{/g)].map((m) => m[1]!))];
 }
-
-/** A metric name without a distribution's suffix. */
-export const baseName = (name: string) => name.replace(/_(sum|count|bucket)$/, '');
