@@ -13,6 +13,8 @@ import { FUNCTION_PERMISSIONS, PUBLISHER_PERMISSIONS } from '../shared/permissio
 import { RUN_CLOSED_MESSAGE, mergeFleetStatus, summarizeProject } from '../shared/domain/status.js';
 import { LOG_HEARTBEAT_FILTER } from '../shared/osquery/log-routing.js';
 import { LIFECYCLE_METHODS } from '../shared/domain/audit-event.js';
+import { HOST_STATES } from '../shared/domain/host.js';
+import { haltReason } from '../shared/domain/rollout.js';
 import { COMPUTE_AUDIT_LOG_TOPIC } from '../infra/local/functions.js';
 import { parseFilter } from '../infra/local/pubsub-filter.js';
 
@@ -1364,6 +1366,85 @@ t('the Monitoring dashboard: top 10 VMs by osqueryd CPU, memory and disk IO; fun
     'the mean of a distribution (ALIGN_MEAN takes numbers only)',
   );
 });
+
+/** A Cloud Logging `jsonPayload.message=~"RE"` condition as a JavaScript regular expression (RE2 and JS agree on these). */
+function messageRegex(filter: string): RegExp {
+  const m = /jsonPayload\.message=~\\?"(.+?)\\?"(?: AND|$)/.exec(filter);
+  assert.ok(m, `a message regex in ${filter}`);
+  return new RegExp(m![1]!);
+}
+
+t(
+  "the orchestrator's state as log-based metrics: hosts per state and rollout decisions, from lines the code logs",
+  ({ tf }) => {
+    // Hosts per state: one distribution per state of the code, from the run-closed line's counts.
+    assert.equal(local(tf, 'host_states'), [...HOST_STATES], 'local.host_states is HOST_STATES');
+    const hosts = tf.resources.get('google_logging_metric.fleet_hosts')!;
+    assert.is(hosts.for_each, '${toset(local.host_states)}');
+    assert.is(hosts.name, '${var.name_prefix}-fleet-hosts-${each.key}');
+    const hostsFilter = String(resolveLocals(tf, hosts.filter));
+    assert.ok(hostsFilter.includes(`jsonPayload.message="${RUN_CLOSED_MESSAGE}"`), 'on the run-closed line');
+    assert.ok(hostsFilter.includes('jsonPayload.counts.${each.key}>=0'), 'only runs that counted the state');
+    assert.ok(refsOf(tf, hosts.filter).locals.has('function_names'), 'logged by fleetAuditShard');
+    assert.is(hosts.value_extractor, 'EXTRACT(jsonPayload.counts.${each.key})');
+    assert.match([...sources('shared').values()].join('\n'), /counts: r\.counts,/, 'the run-closed line logs counts');
+    assert.equal(
+      [one(hosts, 'metric_descriptor').metric_kind, one(hosts, 'metric_descriptor').value_type],
+      ['DELTA', 'DISTRIBUTION'],
+    );
+
+    // Rollout decisions: the controller's lines at a run's close, labelled by decision, stage and version.
+    const decisions = tf.resources.get('google_logging_metric.rollout_decisions')!;
+    const re = messageRegex(String(resolveLocals(tf, decisions.filter)));
+    const halt = {
+      at: new Date(0),
+      stage: 'canary',
+      gate: 'noncompliant' as const,
+      value: 40,
+      threshold: 5,
+      unit: '%' as const,
+      count: 2,
+      hosts: [],
+      queries: [],
+      dedupKey: 'rollout.halted:v2:r3',
+    };
+    const logged = ['rollout: holding', 'rollout: promoted', 'rollout: completed', `rollout of v2 ${haltReason(halt)}`];
+    for (const message of logged) assert.match(message, re, `the metric counts "${message}"`);
+    for (const message of [
+      'rollout: another controller decided first; nothing written',
+      'rollout: zone not moved; the next audit moves it',
+      'rollout: pause by hand',
+      'rollout: rolled back to v1 by hand',
+    ])
+      assert.not.match(message, re, `the metric leaves out "${message}"`);
+    // The controller still logs those messages (shared/usecases/rollout.ts).
+    const rollout = readFileSync(path.join(root, 'shared/usecases/rollout.ts'), 'utf8');
+    assert.ok(rollout.includes("'rollout: holding'"), 'rollout.ts logs "rollout: holding"');
+    assert.ok(
+      rollout.includes("`rollout: ${action === 'promote' ? 'promoted' : 'completed'}`"),
+      'promoted / completed',
+    );
+    assert.ok(rollout.includes('`rollout of ${r.configVersion} ${haltReason('), 'the halt line');
+    const labels = decisions.label_extractors as Record<string, string>;
+    assert.equal(Object.keys(labels).sort(), ['decision', 'stage', 'version']);
+    assert.is(labels.stage, 'EXTRACT(jsonPayload.stage)');
+    assert.is(labels.version, 'EXTRACT(jsonPayload.version)');
+    const decision = /^REGEXP_EXTRACT\(jsonPayload\.message, "(.+)"\)$/.exec(labels.decision!);
+    assert.ok(decision, labels.decision);
+    assert.equal(
+      logged.map((message) => new RegExp(decision![1]!).exec(message)?.[1]),
+      ['holding', 'promoted', 'completed', 'halted'],
+      'the decision label of each line',
+    );
+    const descriptor = one(decisions, 'metric_descriptor');
+    assert.equal([descriptor.metric_kind, descriptor.value_type], ['DELTA', 'INT64']);
+    assert.equal(
+      (descriptor.labels as Block[]).map((l) => l.key),
+      ['decision', 'stage', 'version'],
+      'every extracted label is declared',
+    );
+  },
+);
 
 t('APIs: everything the deployment uses is enabled', ({ tf }) => {
   const apis = local(tf, 'orchestrator_apis') as string[];
