@@ -58,7 +58,7 @@ resource "google_monitoring_alert_policy" "osqueryd_cpu" {
       filter          = "resource.type = \"gce_instance\" AND metric.type = \"agent.googleapis.com/processes/cpu_time\" AND metric.label.command = \"osqueryd\""
       comparison      = "COMPARISON_GT"
       threshold_value = var.osqueryd_cpu_percent * 10000
-      duration        = "300s"
+      duration        = "900s"
       aggregations {
         alignment_period     = "60s"
         per_series_aligner   = "ALIGN_RATE"
