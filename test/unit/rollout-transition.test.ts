@@ -2,7 +2,7 @@
 // the records it writes against their revisions, config/current after it, and the effects it owes.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parsePlan, resolveStages, type FleetZone } from '../shared/domain/rollout-plan.js';
+import { parsePlan, resolveStages, type FleetZone } from '../../shared/domain/rollout-plan.js';
 import {
   CONTROLLER,
   RolloutRefused,
@@ -10,7 +10,7 @@ import {
   newRollout,
   type Evaluation,
   type StagedRollout,
-} from '../shared/domain/rollout.js';
+} from '../../shared/domain/rollout.js';
 import {
   decisionTransition,
   holdTransition,
@@ -18,8 +18,8 @@ import {
   rollbackToTransition,
   type ConfigurationState,
   type PublishInput,
-} from '../shared/domain/rollout-transition.js';
-import { planText } from './helpers/rollout-plan.js';
+} from '../../shared/domain/rollout-transition.js';
+import { planText } from '../helpers/rollout-plan.js';
 
 const t = suite('rollout state machine (pure)');
 const MIN = 60_000;

@@ -17,9 +17,9 @@ import {
   readTerraform,
   type Flavour,
   type Terraform,
-} from '../infra/prometheus/rules.js';
-import { knownMetrics, metricsIn, PROCESS_EXPORTER_METRICS } from './helpers/metrics.js';
-import { promtool } from './helpers/promtool.js';
+} from '../../infra/prometheus/rules.js';
+import { knownMetrics, metricsIn, PROCESS_EXPORTER_METRICS } from '../helpers/metrics.js';
+import { promtool } from '../helpers/promtool.js';
 
 interface Alert {
   name: string;

@@ -7,9 +7,9 @@ import {
   reduceReport,
   type PolicyReport,
   type ReconcileInput,
-} from '../shared/domain/reconcile.js';
-import type { Host, HostState } from '../shared/domain/host.js';
-import type { Vm } from '../shared/domain/vm.js';
+} from '../../shared/domain/reconcile.js';
+import type { Host, HostState } from '../../shared/domain/host.js';
+import type { Vm } from '../../shared/domain/vm.js';
 
 const t = suite('reconcileHost (pure)');
 const MIN = 60_000;

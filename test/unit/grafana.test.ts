@@ -8,10 +8,10 @@ import path from 'node:path';
 import ts from 'typescript';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { promqlName, readTerraform, type Terraform } from '../infra/prometheus/rules.js';
-import { knownMetrics, metricsIn } from './helpers/metrics.js';
+import { promqlName, readTerraform, type Terraform } from '../../infra/prometheus/rules.js';
+import { knownMetrics, metricsIn } from '../helpers/metrics.js';
 
-const root = path.resolve(import.meta.dirname, '..');
+const root = path.resolve(import.meta.dirname, '../..');
 const DASHBOARD = path.join(root, 'infra/grafana/osquery-fleet.json');
 
 interface Target {

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assignmentSelects, buildOsqueryAssignment } from '../shared/domain/policy.js';
+import { assignmentSelects, buildOsqueryAssignment } from '../../shared/domain/policy.js';
 
 const t = suite('osquery OS policy assignment (pure)');
 const settings = { optOutLabel: { key: 'osquery-exempt', value: 'true' }, disruptionPercent: 10, minWaitSeconds: 60 };

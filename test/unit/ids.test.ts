@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isInstanceId, isProjectId } from '../shared/domain/ids.js';
+import { isInstanceId, isProjectId } from '../../shared/domain/ids.js';
 
 const t = suite('identifiers (pure)');
 

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Host, HostState } from '../shared/domain/host.js';
+import type { Host, HostState } from '../../shared/domain/host.js';
 import {
   EXEMPT_CAP,
   HISTORY_CAP,
@@ -16,10 +16,10 @@ import {
   summarizeProject,
   withHistoryPoint,
   type RunSummary,
-} from '../shared/domain/status.js';
-import { buildStatusView, parseFilters, type StatusInputs } from '../shared/domain/status-view.js';
-import { CONTENT_SECURITY_POLICY, coverageChart, renderStatusPage } from '../shared/views/status-page.js';
-import { EVIDENCE_WRITERS, csvField, evidenceRow } from '../shared/views/evidence.js';
+} from '../../shared/domain/status.js';
+import { buildStatusView, parseFilters, type StatusInputs } from '../../shared/domain/status-view.js';
+import { CONTENT_SECURITY_POLICY, coverageChart, renderStatusPage } from '../../shared/views/status-page.js';
+import { EVIDENCE_WRITERS, csvField, evidenceRow } from '../../shared/views/evidence.js';
 
 const t = suite('fleet status (pure)');
 const T = new Date('2026-11-27T12:00:00Z');

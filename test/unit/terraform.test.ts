@@ -8,17 +8,17 @@ import path from 'node:path';
 import { parse } from '@cdktf/hcl2json';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseConfig } from '../shared/config.js';
-import { FUNCTION_PERMISSIONS, PUBLISHER_PERMISSIONS } from '../shared/permissions.js';
-import { RUN_CLOSED_MESSAGE, mergeFleetStatus, summarizeProject } from '../shared/domain/status.js';
-import { LOG_HEARTBEAT_FILTER } from '../shared/osquery/log-routing.js';
-import { LIFECYCLE_METHODS } from '../shared/domain/audit-event.js';
-import { HOST_STATES } from '../shared/domain/host.js';
-import { haltReason } from '../shared/domain/rollout.js';
-import { COMPUTE_AUDIT_LOG_TOPIC } from '../infra/local/functions.js';
-import { parseFilter } from '../infra/local/pubsub-filter.js';
+import { parseConfig } from '../../shared/config.js';
+import { FUNCTION_PERMISSIONS, PUBLISHER_PERMISSIONS } from '../../shared/permissions.js';
+import { RUN_CLOSED_MESSAGE, mergeFleetStatus, summarizeProject } from '../../shared/domain/status.js';
+import { LOG_HEARTBEAT_FILTER } from '../../shared/osquery/log-routing.js';
+import { LIFECYCLE_METHODS } from '../../shared/domain/audit-event.js';
+import { HOST_STATES } from '../../shared/domain/host.js';
+import { haltReason } from '../../shared/domain/rollout.js';
+import { COMPUTE_AUDIT_LOG_TOPIC } from '../../infra/local/functions.js';
+import { parseFilter } from '../../infra/local/pubsub-filter.js';
 
-const root = path.resolve(import.meta.dirname, '..');
+const root = path.resolve(import.meta.dirname, '../..');
 const tfDir = path.join(root, 'infra/terraform');
 
 type Block = Record<string, unknown>;

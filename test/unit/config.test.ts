@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, parseConfig } from '../shared/config.js';
+import { ConfigError, parseConfig } from '../../shared/config.js';
 
 const t = suite('configuration');
 

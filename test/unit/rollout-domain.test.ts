@@ -2,7 +2,7 @@
 // zone gets, the gates and the next action, and the decisions.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PlanInvalid, parsePlan, resolveStages, type FleetZone } from '../shared/domain/rollout-plan.js';
+import { PlanInvalid, parsePlan, resolveStages, type FleetZone } from '../../shared/domain/rollout-plan.js';
 import {
   RolloutRefused,
   decide,
@@ -11,8 +11,8 @@ import {
   planOfZones,
   type RolloutEvidence,
   type StagedRollout,
-} from '../shared/domain/rollout.js';
-import { planText } from './helpers/rollout-plan.js';
+} from '../../shared/domain/rollout.js';
+import { planText } from '../helpers/rollout-plan.js';
 
 const t = suite('rollout (pure)');
 const MIN = 60_000;

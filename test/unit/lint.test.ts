@@ -4,17 +4,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadBundle, DEFAULT_BUNDLE_DIR } from '../shared/osquery/bundle.js';
+import { loadBundle, DEFAULT_BUNDLE_DIR } from '../../shared/osquery/bundle.js';
 import {
   DEFAULT_LINT_OPTIONS,
   formatFinding,
   lintBundle,
   type Finding,
   type LintOptions,
-} from '../shared/osquery/lint.js';
-import { lintOptionsFor } from '../shared/osquery/lint-policy.js';
-import { loadSchema, type OsquerySchema, bundledSchemaPath } from '../shared/osquery/schema.js';
-import { PINNED_OSQUERY_VERSION } from '../shared/osquery/version.js';
+} from '../../shared/osquery/lint.js';
+import { lintOptionsFor } from '../../shared/osquery/lint-policy.js';
+import { loadSchema, type OsquerySchema, bundledSchemaPath } from '../../shared/osquery/schema.js';
+import { PINNED_OSQUERY_VERSION } from '../../shared/osquery/version.js';
 
 export const SCHEMA_PATH = bundledSchemaPath(PINNED_OSQUERY_VERSION)!;
 const t = suite<{ schema: OsquerySchema }>('bundle linter');

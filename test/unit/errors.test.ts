@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { asHandlerError, isTransient, PermanentError, TransientError, withRetry } from '../shared/errors.js';
+import { asHandlerError, isTransient, PermanentError, TransientError, withRetry } from '../../shared/errors.js';
 
 const t = suite('error mapping and retries');
 const withCode = (code: number | string) => Object.assign(new Error(`code ${code}`), { code });

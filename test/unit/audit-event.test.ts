@@ -5,9 +5,9 @@ import {
   LIFECYCLE_METHODS,
   parseAuditLogEntry,
   parseAuditLogEvent,
-} from '../shared/domain/audit-event.js';
-import { PUBSUB_MESSAGE_EVENT_TYPE } from '../shared/domain/pubsub-message.js';
-import { buildAuditLogEvent, type EntrySpec } from '../infra/local/simulator/eventarc.js';
+} from '../../shared/domain/audit-event.js';
+import { PUBSUB_MESSAGE_EVENT_TYPE } from '../../shared/domain/pubsub-message.js';
+import { buildAuditLogEvent, type EntrySpec } from '../../infra/local/simulator/eventarc.js';
 
 const t = suite('parseAuditLogEvent (pure)');
 

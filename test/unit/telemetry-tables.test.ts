@@ -8,8 +8,8 @@ import {
   formatQueriesTable,
   topHosts,
   type HostCost,
-} from '../cli/telemetry-tables.js';
-import type { QuerySummary } from '../shared/domain/telemetry.js';
+} from '../../cli/telemetry-tables.js';
+import type { QuerySummary } from '../../shared/domain/telemetry.js';
 
 const t = suite('telemetry tables');
 

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkPrerequisites, decideScope, isGkeNode } from '../shared/domain/scope.js';
-import { osFamilyFromLicenses, type Vm } from '../shared/domain/vm.js';
+import { checkPrerequisites, decideScope, isGkeNode } from '../../shared/domain/scope.js';
+import { osFamilyFromLicenses, type Vm } from '../../shared/domain/vm.js';
 
 const t = suite('scope and prerequisites (pure)');
 const settings = { optOutLabel: { key: 'osquery-exempt', value: 'true' } };

@@ -1,12 +1,12 @@
 // The linter's model of osqueryd 5.23.1: evented tables' publishers and flags, platforms, flag values.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LINUX_EVENTED_TABLES, eventedTableStatus, eventsConfigOf, fimFlagsOn } from '../shared/osquery/events.js';
-import { effectiveFlags, parseBool } from '../shared/osquery/flags.js';
-import { systemsForPlatform } from '../shared/osquery/platform.js';
-import { bundledSchemaPath, loadSchema, runsOnLinux } from '../shared/osquery/schema.js';
-import { REMOVED_TABLES, TABLE_ALIASES, COLUMN_ALIASES } from '../shared/osquery/schema-extras.js';
-import { PINNED_OSQUERY_VERSION } from '../shared/osquery/version.js';
+import { LINUX_EVENTED_TABLES, eventedTableStatus, eventsConfigOf, fimFlagsOn } from '../../shared/osquery/events.js';
+import { effectiveFlags, parseBool } from '../../shared/osquery/flags.js';
+import { systemsForPlatform } from '../../shared/osquery/platform.js';
+import { bundledSchemaPath, loadSchema, runsOnLinux } from '../../shared/osquery/schema.js';
+import { REMOVED_TABLES, TABLE_ALIASES, COLUMN_ALIASES } from '../../shared/osquery/schema-extras.js';
+import { PINNED_OSQUERY_VERSION } from '../../shared/osquery/version.js';
 
 const t = suite('osquery model');
 const noConfig = eventsConfigOf({});

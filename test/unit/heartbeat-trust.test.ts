@@ -2,14 +2,14 @@
 // host record, queryStats or an alert (shared/domain/trust.ts, issue 20).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { newestOf, parseLogLines } from '../shared/domain/heartbeat.js';
+import { newestOf, parseLogLines } from '../../shared/domain/heartbeat.js';
 import {
   addIncrements,
   scheduleSnapshotOf,
   scheduleStep,
   workerSampleOf,
   type QueryStatsIncrement,
-} from '../shared/domain/telemetry.js';
+} from '../../shared/domain/telemetry.js';
 import {
   inWindow,
   MAX_AGE_MS,
@@ -19,8 +19,8 @@ import {
   queryNameProblem,
   timeWindow,
   type Rejections,
-} from '../shared/domain/trust.js';
-import { HEARTBEAT_QUERY, SCHEDULE_QUERY } from '../shared/osquery/log-routing.js';
+} from '../../shared/domain/trust.js';
+import { HEARTBEAT_QUERY, SCHEDULE_QUERY } from '../../shared/osquery/log-routing.js';
 
 const t = suite('the trust boundary: values from VMs (pure)');
 const now = Date.parse('2026-11-27T12:00:00Z');

@@ -33,8 +33,8 @@ import {
   type ScheduleBaseline,
   type ScheduleSnapshot,
   type WorkerSample,
-} from '../shared/domain/telemetry.js';
-import { HEARTBEAT_QUERY, SCHEDULE_QUERY } from '../shared/osquery/log-routing.js';
+} from '../../shared/domain/telemetry.js';
+import { HEARTBEAT_QUERY, SCHEDULE_QUERY } from '../../shared/osquery/log-routing.js';
 
 const t = suite('osquery telemetry (pure)');
 const T0 = Date.parse('2026-11-27T12:00:00Z');

@@ -7,7 +7,7 @@ import {
   sameIdentity,
   type Host,
   type HostState,
-} from '../shared/domain/host.js';
+} from '../../shared/domain/host.js';
 
 const t = suite('host changes (pure)');
 const identity = { instanceId: '7', name: 'web', project: 'p', zone: 'z' };

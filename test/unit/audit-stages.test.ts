@@ -12,16 +12,16 @@ import {
   zonesToCheck,
   type AuditBasis,
   type Observations,
-} from '../shared/domain/audit.js';
-import { assignmentStep, rolloutChanged, rolloutStateName, zoneRolloutOf } from '../shared/domain/assignment.js';
-import { planHeartbeatWrite, silenceThresholdMs } from '../shared/domain/heartbeat.js';
-import { alertMessage, type Episode } from '../shared/domain/alerts.js';
-import { withIncident, withoutIncident, type OpenIncident } from '../shared/domain/incident.js';
-import { observedKey, type PolicyReport } from '../shared/domain/reconcile.js';
-import { policyIdFor } from '../shared/domain/policy.js';
-import type { Host, HostState } from '../shared/domain/host.js';
-import type { Vm } from '../shared/domain/vm.js';
-import { instanceOfInventory, instanceOfReport } from '../shared/adapters/osconfig.js';
+} from '../../shared/domain/audit.js';
+import { assignmentStep, rolloutChanged, rolloutStateName, zoneRolloutOf } from '../../shared/domain/assignment.js';
+import { planHeartbeatWrite, silenceThresholdMs } from '../../shared/domain/heartbeat.js';
+import { alertMessage, type Episode } from '../../shared/domain/alerts.js';
+import { withIncident, withoutIncident, type OpenIncident } from '../../shared/domain/incident.js';
+import { observedKey, type PolicyReport } from '../../shared/domain/reconcile.js';
+import { policyIdFor } from '../../shared/domain/policy.js';
+import type { Host, HostState } from '../../shared/domain/host.js';
+import type { Vm } from '../../shared/domain/vm.js';
+import { instanceOfInventory, instanceOfReport } from '../../shared/adapters/osconfig.js';
 
 const t = suite('audit stages (pure)');
 const MIN = 60_000;

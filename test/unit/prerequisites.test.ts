@@ -5,7 +5,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkEmulatorPrerequisites, MissingPrerequisiteError } from '../infra/local/emulators.js';
+import { checkEmulatorPrerequisites, MissingPrerequisiteError } from '../../infra/local/emulators.js';
 
 const t = suite('emulator prerequisites');
 const which = (cmd: string) =>

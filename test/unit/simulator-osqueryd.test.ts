@@ -3,9 +3,9 @@
 // the control calls that set them.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadBundle } from '../shared/osquery/bundle.js';
-import { renderBundle } from '../shared/osquery/render.js';
-import { HEARTBEAT_QUERY, QUERY_NAME_ATTRIBUTE, SCHEDULE_QUERY } from '../shared/osquery/log-routing.js';
+import { loadBundle } from '../../shared/osquery/bundle.js';
+import { renderBundle } from '../../shared/osquery/render.js';
+import { HEARTBEAT_QUERY, QUERY_NAME_ATTRIBUTE, SCHEDULE_QUERY } from '../../shared/osquery/log-routing.js';
 import {
   cpuStep,
   decideOsqueryd,
@@ -18,7 +18,7 @@ import {
   type QueryStatsDoc,
   type ScheduleBaseline,
   type WorkerSample,
-} from '../shared/domain/telemetry.js';
+} from '../../shared/domain/telemetry.js';
 import {
   DEFAULT_CPU_PERCENT,
   FALLBACK_SCHEDULE,
@@ -32,9 +32,9 @@ import {
   type CostProfile,
   type ShippedLine,
   type SimOsqueryd,
-} from '../infra/local/simulator/osqueryd.js';
-import { startSimulator, type Simulator } from '../infra/local/simulator/server.js';
-import { policyIdFor } from '../shared/domain/policy.js';
+} from '../../infra/local/simulator/osqueryd.js';
+import { startSimulator, type Simulator } from '../../infra/local/simulator/server.js';
+import { policyIdFor } from '../../shared/domain/policy.js';
 
 const t = suite<{ files: Record<string, string>; version: string }>('simulated osqueryd');
 

@@ -2,15 +2,15 @@
 // subscription's filter (shared/osquery/log-routing.ts) against the bundle it routes.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compileFilter, FilterSyntaxError, matches, parseFilter } from '../infra/local/pubsub-filter.js';
+import { compileFilter, FilterSyntaxError, matches, parseFilter } from '../../infra/local/pubsub-filter.js';
 import {
   HEARTBEAT_QUERY,
   LOG_HEARTBEAT_FILTER,
   QUERY_NAME_ATTRIBUTE,
   SCHEDULE_QUERY,
-} from '../shared/osquery/log-routing.js';
-import { loadBundle } from '../shared/osquery/bundle.js';
-import { parseOsqueryJson } from '../shared/osquery/lint.js';
+} from '../../shared/osquery/log-routing.js';
+import { loadBundle } from '../../shared/osquery/bundle.js';
+import { parseOsqueryJson } from '../../shared/osquery/lint.js';
 
 const t = suite('Pub/Sub filters');
 

@@ -7,9 +7,9 @@ import {
   parseLogLines,
   planHeartbeat,
   planHeartbeatWrite,
-} from '../shared/domain/heartbeat.js';
-import { episodesFor, episodeKey, owedMessages } from '../shared/domain/alerts.js';
-import type { Host, HostState } from '../shared/domain/host.js';
+} from '../../shared/domain/heartbeat.js';
+import { episodesFor, episodeKey, owedMessages } from '../../shared/domain/alerts.js';
+import type { Host, HostState } from '../../shared/domain/host.js';
 
 const t = suite('heartbeat and alert episodes (pure)');
 const now = Date.parse('2026-11-27T12:00:00Z');

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mapLimit, perMinuteLimiter } from '../shared/rate.js';
+import { mapLimit, perMinuteLimiter } from '../../shared/rate.js';
 
 const t = suite('concurrency and quota pacing');
 
