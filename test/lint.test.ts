@@ -162,7 +162,8 @@ t('other publishers: file_events, syslog_events, hardware_events', async ({ sche
 });
 
 const RULE = (pipe = '/var/osquery/syslog_pipe') => ({
-  'rsyslog/60-osquery.conf': `template(name="T" type="string" string="%msg%\\n")\n*.* action(type="ompipe" Pipe="${pipe}" template="T")\n`,
+  'rsyslog/60-osquery.conf':
+    'template(name="T" type="string" string="%msg%\\n")\n' + `*.* action(type="ompipe" Pipe="${pipe}" template="T")\n`,
 });
 const SYSLOG_ON = '--enable_syslog=true\n--syslog_events_expiry=1200\n--watchdog_utilization_limit=10\n';
 const syslogConf = { schedule: { logs: q('SELECT message FROM syslog_events', 300, { removed: false }) } };
@@ -196,7 +197,8 @@ t(
     assert.equal(moved.findings, [], 'both moved together');
     const noRule = await lint(schema, syslogConf, {}, SYSLOG_ON);
     assert.equal(warnings(noRule.findings), [
-      'osqueryd reads syslog from /var/osquery/syslog_pipe, but no rsyslog rule in the bundle writes to it (rsyslog/*.conf)',
+      'osqueryd reads syslog from /var/osquery/syslog_pipe, but no rsyslog rule in the bundle writes to it ' +
+        '(rsyslog/*.conf)',
     ]);
     const off = await lint(schema, {}, RULE(), '--enable_syslog=false\n');
     assert.match(warnings(off.findings).join(), /osqueryd reads no syslog/);

@@ -65,7 +65,14 @@ if (
 ) {
   console.error(
     `--only ${values.only}: no record starts with that (records: coldstart.<function>, ` +
-      `${[...FLEET_RECORDS, ENROLL_RECORD, `${FLEET100K_RECORD}.first`, `${FLEET100K_RECORD}.unchanged`, ...ROLLOUT_RECORDS, SYSLOG_RECORD].join(', ')})`,
+      `${[
+        ...FLEET_RECORDS,
+        ENROLL_RECORD,
+        `${FLEET100K_RECORD}.first`,
+        `${FLEET100K_RECORD}.unchanged`,
+        ...ROLLOUT_RECORDS,
+        SYSLOG_RECORD,
+      ].join(', ')})`,
   );
   process.exit(2);
 }
@@ -625,7 +632,8 @@ for (const r of syslogs)
   console.log(
     `\n${r.name}: ${r.hosts} hosts, one logging ${r.linesPerSecond} lines/s (${r.ingestedPerSecond}/s ingested): ` +
       `osqueryd ${r.osquerydCpuPercent}% CPU, ${r.rssMb} MB against the canary's ${r.thresholds.cpuPercent}% and ` +
-      `${r.thresholds.rssMiB} MiB: ${r.halted ? `halted by ${r.haltGate}` : `not halted (${r.status}, stage ${r.stageReached})`}; ` +
+      `${r.thresholds.rssMiB} MiB: ` +
+      (r.halted ? `halted by ${r.haltGate}; ` : `not halted (${r.status}, stage ${r.stageReached}); `) +
       `${r.busyLinesPerHour} lines (${r.busyMbPerHour} MB) an hour to the SIEM`,
   );
 if (values.out) {
