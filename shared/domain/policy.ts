@@ -86,7 +86,7 @@ function shipperAtVersion(version: string): Exec {
   const marker = `${MARKER_DIR}/shipper.version`;
   return exec(
     `systemctl is-active --quiet fluentd && [ "$(cat ${marker} 2>/dev/null)" = "${version}" ] && exit 100\nexit 101`,
-    `mkdir -p ${MARKER_DIR} && systemctl enable fluentd && ` +
+    `mkdir -p ${MARKER_DIR} /var/osquery && systemctl enable fluentd && ` +
       `systemctl restart fluentd && echo ${version} > ${marker} && exit 100\nexit 1`,
   );
 }
