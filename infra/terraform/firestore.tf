@@ -216,8 +216,8 @@ resource "google_firestore_index" "hosts_in_scope_osqueryd_rss" {
 # maps and lists need no index: each index entry costs a write, and a document may have at most 40,000.
 locals {
   status_unindexed_fields = {
-    status   = ["run", "projects", "configVersions", "osqueryVersions", "needingAction", "exempt", "history"]
-    projects = ["counts", "zones", "zoneVersions", "configVersions", "osqueryVersions", "needingAction", "exempt"]
+    status   = ["run", "projects", "configVersions", "osqueryVersions", "needingAction", "exempt", "syslog", "history"]
+    projects = ["counts", "zones", "zoneVersions", "configVersions", "osqueryVersions", "needingAction", "exempt", "syslog"]
     # A host's schedule baseline (a map per query) and queryStats' hourly windows (counters and histogram
     # buckets): read by id, never queried; indexed they would cost an index entry per counter.
     hosts      = ["querySchedule"]

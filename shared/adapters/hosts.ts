@@ -27,13 +27,16 @@ export const TRANSITIONS = 'transitions';
 
 const DATE_FIELDS = ['stateSince', 'lastLogAt', 'updatedAt'] as const;
 
+const toDate = (v: unknown) => (v instanceof Timestamp ? v.toDate() : (v as Date));
+
 export function hostFromDoc(data: DocumentData): Host {
   const host = { ...data } as Record<string, unknown>;
   for (const f of DATE_FIELDS) if (host[f] instanceof Timestamp) host[f] = (host[f] as Timestamp).toDate();
+  const syslog = data.syslog as { scheduledAt: unknown; seenAt: unknown } | undefined;
+  if (syslog)
+    host.syslog = { scheduledAt: toDate(syslog.scheduledAt), seenAt: syslog.seenAt ? toDate(syslog.seenAt) : null };
   return host as unknown as Host;
 }
-
-const toDate = (v: unknown) => (v instanceof Timestamp ? v.toDate() : (v as Date));
 
 /** A host document with osquery's telemetry fields (hosts/{id}.osqueryd, .querySchedule), times as dates. */
 export function heartbeatHostFromDoc(data: DocumentData): HeartbeatHost {
@@ -62,8 +65,8 @@ export interface ApplyResult {
 }
 
 /**
- * Writes a host change, the transition beside it, and the alert episodes it opens or closes. lastLogAt
- * belongs to logHeartbeat: other writers merge around it instead of writing back what they read.
+ * Writes a host change, the transition beside it, and the alert episodes it opens or closes. lastLogAt and
+ * syslog belong to logHeartbeat: other writers merge around them instead of writing back what they read.
  */
 function stageChange(
   writer: Writer,
@@ -73,7 +76,7 @@ function stageChange(
   ownsLastLogAt = false,
 ): string[] {
   const ref = db.collection(HOSTS).doc(change.host.instanceId);
-  const { lastLogAt: _lastLogAt, ...owned } = change.host;
+  const { lastLogAt: _lastLogAt, syslog: _syslog, ...owned } = change.host;
   if (previous)
     writer.set(ref, ownsLastLogAt ? (change.host as unknown as Record<string, unknown>) : owned, { merge: true });
   else writer.set(ref, change.host as unknown as Record<string, unknown>);
@@ -154,6 +157,7 @@ export const RECORD_FIELDS = [
   'lastLogAt',
   'osqueryVersion',
   'configVersion',
+  'syslog',
 ] as const;
 const AUDITED_FIELDS = [...RECORD_FIELDS, 'updatedAt'] as const;
 
@@ -195,7 +199,7 @@ export async function listProjectHosts(
  */
 function stageAgainstRead(batch: WriteBatch, db: Firestore, change: HostChange, read: ReadHost | undefined): string[] {
   const ref = db.collection(HOSTS).doc(change.host.instanceId);
-  const { lastLogAt: _lastLogAt, ...owned } = change.host;
+  const { lastLogAt: _lastLogAt, syslog: _syslog, ...owned } = change.host;
   if (read) batch.update(ref, owned as Record<string, unknown>, { lastUpdateTime: read.readAt });
   else batch.create(ref, change.host as unknown as Record<string, unknown>);
   if (change.transition)

@@ -3,6 +3,7 @@
 import type { EpisodeChange } from './alerts.js';
 import { planObservation, type Host, type HostChange } from './host.js';
 import { isInstanceId } from './ids.js';
+import { foldSyslogEvidence, type SyslogEvidence } from './syslog.js';
 import {
   DEFAULT_PERFORMANCE_THRESHOLDS,
   foldOsqueryd,
@@ -175,6 +176,8 @@ export interface HeartbeatFields {
   lastLogAt?: Date;
   osqueryd?: OsquerydState;
   querySchedule?: ScheduleBaseline;
+  /** Syslog ingestion's evidence, from the same snapshots (shared/domain/syslog.ts). */
+  syslog?: SyslogEvidence;
   updatedAt: Date;
 }
 
@@ -221,6 +224,8 @@ export function planHeartbeatWrite(
   if (plan.write) fields.lastLogAt = new Date(pending.newest);
   if (osqueryd.next) fields.osqueryd = osqueryd.next;
   if (schedule.next) fields.querySchedule = schedule.next;
+  const syslog = foldSyslogEvidence(host.syslog ?? null, host.querySchedule, pending.snapshots);
+  if (syslog) fields.syslog = syslog;
   // silent -> reporting is always a change.
   const change = plan.endsSilence
     ? planObservation(host, host, { state: 'reporting', reason: null }, now, cause)

@@ -1,5 +1,6 @@
 // Host documents and their state changes (contracts.md: hosts/{instanceId} and its transitions).
 import { episodesFor, type EpisodeChange } from './alerts.js';
+import type { SyslogEvidence } from './syslog.js';
 
 export const HOST_STATES = [
   'exempt',
@@ -43,6 +44,8 @@ export interface Host extends HostIdentity {
   osqueryVersion: string | null;
   configVersion: string | null;
   updatedAt: Date;
+  /** Syslog ingestion's evidence, logHeartbeat's to write (like lastLogAt); absent until a snapshot says. */
+  syslog?: SyslogEvidence | null;
 }
 
 export interface Transition {
@@ -106,6 +109,8 @@ function changeTo(
     osqueryVersion,
     configVersion,
     updatedAt: now,
+    // Carried for what the audit summarises; never written back (the writers leave it to logHeartbeat).
+    ...(current?.syslog ? { syslog: current.syslog } : {}),
   };
   const transition =
     current?.state === state ? null : { from: current?.state ?? null, to: state, reason, at: now, cause };

@@ -27,6 +27,11 @@ export interface ConfigFile {
 export interface PolicyConfig {
   configVersion: string;
   files: ConfigFile[];
+  /**
+   * The pipe osqueryd creates and reads syslog from with this version's flags; null or absent (versions
+   * recorded before syslog ingestion) when it ingests none: then rsyslog is never restarted for it.
+   */
+  syslogPipe?: string | null;
 }
 
 /** OS Config's limit for inline file content and exec scripts. */
@@ -76,15 +81,41 @@ systemctl daemon-reload
 exit 100`,
 );
 
-/** rsyslog and the shipper re-read their configuration on restart: once per version. */
+/** The shipper re-reads its configuration (and identity.env) on restart: once per version. */
 function shipperAtVersion(version: string): Exec {
   const marker = `${MARKER_DIR}/shipper.version`;
   return exec(
     `systemctl is-active --quiet fluentd && [ "$(cat ${marker} 2>/dev/null)" = "${version}" ] && exit 100\nexit 101`,
-    `mkdir -p ${MARKER_DIR} /var/osquery && systemctl restart rsyslog && systemctl enable fluentd && ` +
+    `mkdir -p ${MARKER_DIR} /var/osquery && systemctl enable fluentd && ` +
       `systemctl restart fluentd && echo ${version} > ${marker} && exit 100\nexit 1`,
   );
 }
+
+/** How long the rsyslog restart waits for osqueryd to create the pipe (it does within seconds of starting). */
+export const SYSLOG_PIPE_WAIT_SECONDS = 60;
+
+/**
+ * rsyslog opens its ompipe target only when it starts, and osqueryd creates the pipe only when it starts
+ * (after the restart above, asynchronously): rsyslog is restarted once per version, after the pipe exists.
+ * validate: in the desired state once the marker names this version, whatever happens after (never a
+ * second restart). enforce: wait for the pipe (a FIFO), restart rsyslog, write the marker; no pipe within
+ * the wait fails the resource, and OS Config's next check tries again.
+ */
+function rsyslogReadsPipe(version: string, pipe: string): Exec {
+  const marker = `${MARKER_DIR}/rsyslog.version`;
+  return exec(
+    `[ "$(cat ${marker} 2>/dev/null)" = "${version}" ] && exit 100\nexit 101`,
+    `i=0; while [ ! -p ${pipe} ] && [ $i -lt ${SYSLOG_PIPE_WAIT_SECONDS} ]; do sleep 1; i=$((i+1)); done\n` +
+      `[ -p ${pipe} ] || { echo "no syslog pipe ${pipe}: osqueryd has not created it"; exit 1; }\n` +
+      `mkdir -p ${MARKER_DIR} && systemctl restart rsyslog && echo ${version} > ${marker} && exit 100\nexit 1`,
+  );
+}
+
+/** rsyslog reads the rule the bundle places: Debian 12's images do not ship it (Ubuntu's and RHEL's do). */
+const RSYSLOG_PACKAGE = {
+  apt: { id: 'install-rsyslog', pkg: { desiredState: 'INSTALLED', apt: { name: 'rsyslog' } } },
+  yum: { id: 'install-rsyslog', pkg: { desiredState: 'INSTALLED', yum: { name: 'rsyslog' } } },
+} as const;
 
 /** packs/network.conf -> file-packs-network-conf */
 export const resourceIdOf = (source: string) => `file-${source.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`.slice(0, 63);
@@ -102,15 +133,23 @@ function fileResource(f: ConfigFile): Resource {
   return { id: resourceIdOf(f.source), file } as Resource;
 }
 
-/** Files land before the services that read them restart: osquery's files, then rsyslog's and the shipper's. */
-function configuredResources(config: PolicyConfig): Resource[] {
+/**
+ * Files land before the services that read them restart: osquery's files, then rsyslog (installed) and the
+ * shipper's files, the shipper, and last rsyslog's restart onto the pipe osqueryd created.
+ */
+function configuredResources(config: PolicyConfig, manager: 'apt' | 'yum'): Resource[] {
   const isShipper = (f: ConfigFile) => f.source.startsWith('rsyslog/') || f.source.startsWith('fluentd/');
+  const rsyslogRules = config.files.some((f) => f.source.startsWith('rsyslog/'));
   return [
     ...config.files.filter((f) => !isShipper(f)).map(fileResource),
     { id: 'osqueryd-running', exec: osquerydAtVersion(config.configVersion) },
     { id: 'host-identity', exec: HOST_IDENTITY },
+    ...(rsyslogRules ? [RSYSLOG_PACKAGE[manager] as Resource] : []),
     ...config.files.filter(isShipper).map(fileResource),
     { id: 'shipper-running', exec: shipperAtVersion(config.configVersion) },
+    ...(config.syslogPipe
+      ? [{ id: 'rsyslog-reads-pipe', exec: rsyslogReadsPipe(config.configVersion, config.syslogPipe) }]
+      : []),
   ];
 }
 
@@ -146,6 +185,7 @@ function group(
   families: readonly OsFamily[],
   repository: Resource,
   pkg: Resource,
+  manager: 'apt' | 'yum',
   config?: PolicyConfig,
 ): ResourceGroup {
   return {
@@ -153,7 +193,7 @@ function group(
     resources: [
       repository,
       pkg,
-      ...(config ? configuredResources(config) : [{ id: 'osqueryd-running', exec: SERVICE_RUNNING }]),
+      ...(config ? configuredResources(config, manager) : [{ id: 'osqueryd-running', exec: SERVICE_RUNNING }]),
     ],
   };
 }
@@ -186,12 +226,14 @@ export function buildOsqueryAssignment(settings: PolicySettings, config?: Policy
             APT_FAMILIES,
             APT_REPOSITORY,
             { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', apt: { name: 'osquery' } } },
+            'apt',
             config,
           ),
           group(
             YUM_FAMILIES,
             YUM_REPOSITORY,
             { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', yum: { name: 'osquery' } } },
+            'yum',
             config,
           ),
         ],

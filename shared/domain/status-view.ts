@@ -11,6 +11,7 @@ import {
   type HostEntry,
   type ProjectStatus,
   type StateCounts,
+  type SyslogSummary,
 } from './status.js';
 
 const name = z
@@ -214,6 +215,8 @@ export interface StatusView {
     /** ...and what they are: the run that wrote them, when, the hours the query figures cover, the queries measured. */
     cost: { runId: string; at: string; hours: number; queries: number } | null;
   };
+  /** Syslog ingestion on the reporting hosts at the last audit (null: its snapshot predates it). */
+  syslog: { counts: SyslogSummary['counts']; missing: SyslogSummary['missing']; listed: number } | null;
   alerts: { open: number; shown: AlertRow[] };
 }
 
@@ -307,6 +310,15 @@ export function buildStatusView(i: StatusInputs): StatusView {
           }
         : null,
     },
+    syslog: lists?.syslog
+      ? {
+          counts: lists.syslog.counts,
+          listed: lists.syslog.missing.length,
+          missing: lists.syslog.missing.filter((h) =>
+            matches({ ...h, state: 'reporting', reason: null, since: '' }, exemptFilters),
+          ),
+        }
+      : null,
     alerts: i.alerts,
   };
 }

@@ -6,6 +6,7 @@
 // far below Firestore's 1 MiB document limit at any fleet size; their totals still count every host,
 // and the evidence report (osq-orch report, the page's CSV link) lists them all.
 import { isInScope, type Host, type HostState } from './host.js';
+import { syslogStatus, type SyslogStatus } from './syslog.js';
 
 /**
  * Logged once per closed run with its coverage: Cloud Monitoring's log-based metric `fleet-coverage`
@@ -46,6 +47,16 @@ export interface HostList {
 
 export type StateCounts = Partial<Record<HostState, number>>;
 
+/** Syslog ingestion on the hosts expected to report, as the audit's clock sees their evidence (domain/syslog.ts). */
+export interface SyslogSummary {
+  counts: Partial<Record<SyslogStatus, number>>;
+  /** Hosts that ingest syslog and whose results are missing, longest missing first (capped). */
+  missing: Array<{ instanceId: string; name: string; project: string; zone: string; seenAt: string | null }>;
+}
+
+/** Hosts kept in a snapshot's list of missing syslog. */
+export const SYSLOG_MISSING_CAP = 300;
+
 /** What one project's audit leaves behind: status/fleet/projects/{project}. */
 export interface ProjectStatus {
   project: string;
@@ -65,6 +76,8 @@ export interface ProjectStatus {
   osqueryVersions: Record<string, number>;
   needingAction: HostList;
   exempt: HostList;
+  /** Absent in snapshots written before syslog ingestion. */
+  syslog?: SyslogSummary;
 }
 
 export interface HistoryPoint {
@@ -106,6 +119,7 @@ export interface FleetStatus {
   osqueryVersions: Record<string, number>;
   needingAction: HostList;
   exempt: HostList;
+  syslog?: SyslogSummary;
   history: HistoryPoint[];
   publishedAt: string;
 }
@@ -201,7 +215,21 @@ export function summarizeProject(project: string, runId: string, at: Date, hosts
   };
   const needing: HostEntry[] = [];
   const exempt: HostEntry[] = [];
+  const syslog: SyslogSummary = { counts: {}, missing: [] };
   for (const h of hosts) {
+    // Every host expected to report (a noncompliant host's logs may still arrive).
+    if (isInScope(h.state) && h.state !== 'stopped') {
+      const seen = syslogStatus(h.syslog, at);
+      add(syslog.counts, seen);
+      if (seen === 'missing')
+        syslog.missing.push({
+          instanceId: h.instanceId,
+          name: h.name,
+          project: h.project,
+          zone: h.zone,
+          seenAt: h.syslog?.seenAt ? new Date(h.syslog.seenAt).toISOString() : null,
+        });
+    }
     add(status.counts, h.state);
     add((status.zones[h.zone] ??= {}) as Record<string, number>, h.state);
     if (isInScope(h.state)) {
@@ -223,6 +251,7 @@ export function summarizeProject(project: string, runId: string, at: Date, hosts
   status.exempt.total = exempt.length;
   status.needingAction.hosts = capNeedingAction(needing, NEEDS_ACTION_CAP);
   status.exempt.hosts = capExempt(exempt, EXEMPT_CAP);
+  status.syslog = { counts: syslog.counts, missing: capSyslogMissing(syslog.missing) };
   return fitToBudget(status);
 }
 
@@ -268,6 +297,28 @@ function mergeLists(lists: HostList[], cap: (hosts: HostEntry[]) => HostEntry[])
   }
   merged.hosts = cap(merged.hosts);
   merged.byKey = topKeys(merged.byKey);
+  return merged;
+}
+
+/** Longest missing first (never seen, then the oldest seen), then by name. */
+function capSyslogMissing(hosts: SyslogSummary['missing']): SyslogSummary['missing'] {
+  return [...hosts]
+    .sort(
+      (a, b) =>
+        (a.seenAt ?? '').localeCompare(b.seenAt ?? '') ||
+        a.name.localeCompare(b.name) ||
+        a.instanceId.localeCompare(b.instanceId),
+    )
+    .slice(0, SYSLOG_MISSING_CAP);
+}
+
+function mergeSyslog(parts: Array<SyslogSummary | undefined>): SyslogSummary {
+  const merged: SyslogSummary = { counts: {}, missing: [] };
+  for (const p of parts) {
+    for (const [k, n] of Object.entries(p?.counts ?? {})) add(merged.counts, k, n);
+    merged.missing.push(...(p?.missing ?? []));
+  }
+  merged.missing = capSyslogMissing(merged.missing);
   return merged;
 }
 
@@ -320,6 +371,7 @@ export function mergeFleetStatus(
       inRun.map((s) => s.exempt),
       (h) => capExempt(h, EXEMPT_CAP),
     ),
+    syslog: mergeSyslog(inRun.map((s) => s.syslog)),
     history: withHistoryPoint(history, {
       runId: run.runId,
       at: run.startedAt,

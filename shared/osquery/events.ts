@@ -45,6 +45,75 @@ export const PUBLISHERS: Record<PublisherName, { flags: FlagNeed[]; source: stri
   udev: { flags: [], source: 'osquery/events/linux/udev.cpp' },
 };
 
+/** osqueryd's --syslog_pipe_path default (osquery/events/linux/syslog.cpp:40-43). */
+export const DEFAULT_SYSLOG_PIPE = '/var/osquery/syslog_pipe';
+
+/**
+ * The pipe osqueryd creates and reads syslog from with these flags, or null when it reads none: events off
+ * (no publisher is set up: osquery/events/eventfactory.cpp:147) or --enable_syslog off (syslog.cpp:142).
+ */
+export function syslogPipeOf(flags: EffectiveFlags): string | null {
+  if (flags.bool('disable_events', false) || !flags.bool('enable_syslog', false)) return null;
+  return flags.text('syslog_pipe_path') ?? DEFAULT_SYSLOG_PIPE;
+}
+
+/**
+ * Publisher flags set to turn a publisher on while --disable_events=true makes them do nothing (osquery sets
+ * up no publisher then: osquery/events/eventfactory.cpp:147): the configuration says it collects, and
+ * osquery collects nothing.
+ */
+export function inertPublisherFlags(flags: EffectiveFlags): string[] {
+  if (!flags.bool('disable_events', false)) return [];
+  return Object.values(PUBLISHERS)
+    .flatMap((p) => p.flags)
+    .filter(
+      (f) => f.needs !== f.osqueryDefault && flags.origin(f.flag) && flags.bool(f.flag, f.osqueryDefault) === f.needs,
+    )
+    .map((f) => `--${f.flag}=${f.needs}`);
+}
+
+/** How long an evented table keeps rows, and the flag that says so (osquery 5.23.1's defaults). */
+export interface EventBuffer {
+  expiryFlag: string;
+  expirySeconds: number;
+  /** osquery's default applies (the flag is not set). */
+  expiryDefault: boolean;
+  source: string;
+}
+
+/**
+ * syslog_events overrides getEventsExpiry/getEventBatchesMax with its own flags
+ * (osquery/tables/events/linux/syslog_events.cpp:21-46): --events_expiry does not bound it. Every other
+ * subscriber uses --events_expiry (osquery/events/eventsubscriberplugin.cpp:80).
+ */
+export function eventBufferOf(table: string, flags: EffectiveFlags): EventBuffer {
+  const [flag, fallback, source] =
+    table === 'syslog_events'
+      ? ['syslog_events_expiry', 30 * 86_400, 'osquery/tables/events/linux/syslog_events.cpp']
+      : ['events_expiry', 3600, 'osquery/events/eventsubscriberplugin.cpp'];
+  const text = flags.text(flag);
+  const value = text !== undefined && /^\d+$/.test(text.trim()) ? Number(text) : null;
+  return { expiryFlag: flag, expirySeconds: value ?? fallback, expiryDefault: value === null, source };
+}
+
+/** The rsyslog rule's ompipe targets: `action(type="ompipe" Pipe="...")` (and the legacy `|/path` form). */
+export function rsyslogPipesOf(rule: string): string[] {
+  const pipes: string[] = [];
+  for (const raw of rule.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('#')) continue;
+    const action =
+      /type\s*=\s*"ompipe"[^)]*?\bpipe\s*=\s*"([^"]+)"/i.exec(line) ??
+      /\bpipe\s*=\s*"([^"]+)"[^)]*?type\s*=\s*"ompipe"/i.exec(line);
+    if (action) pipes.push(action[1]!);
+    else {
+      const legacy = /^\S+\s+\|([^;\s]+)/.exec(line);
+      if (legacy) pipes.push(legacy[1]!);
+    }
+  }
+  return pipes;
+}
+
 /** What in osquery.conf a subscriber subscribes from: without it, it watches nothing. */
 export type ConfigNeed = 'file_paths' | 'yara_file_paths';
 

@@ -3,7 +3,16 @@
 // (the file is named where a rule comes from); `policy` findings are this project's own rules.
 import path from 'node:path';
 import { parseFlags, type Bundle } from './bundle.js';
-import { eventedTableStatus, eventsConfigOf, fimFlagsOn, type EventsConfig } from './events.js';
+import {
+  eventBufferOf,
+  eventedTableStatus,
+  eventsConfigOf,
+  fimFlagsOn,
+  inertPublisherFlags,
+  rsyslogPipesOf,
+  syslogPipeOf,
+  type EventsConfig,
+} from './events.js';
 import { CLI_ONLY_FLAGS, FLAG_DEFAULTS, effectiveFlags, type EffectiveFlags } from './flags.js';
 import { DEFAULT_LINT_OPTIONS, type LintOptions } from './lint-policy.js';
 import { systemsForPlatform, type OsquerySystem } from './platform.js';
@@ -70,6 +79,8 @@ const DECORATOR_KEYS = new Set(['load', 'always', 'interval']);
 /** osquery skips queries whose names start or end with these (osquery/config/packs.cpp, osquery/database/database.cpp). */
 const RESERVED_NAME_PREFIXES = ['query.', 'cache.', 'config_views.'];
 const RESERVED_NAME_SUFFIXES = ['epoch', 'counter'];
+/** This project's longest buffer for an evented table a query reads (policy): osquery's syslog default is 30 days. */
+export const MAX_EVENTS_EXPIRY_SECONDS = 86_400;
 /** osquery's longest interval (kMaxQueryInterval, osquery/config/packs.cpp). */
 const MAX_INTERVAL = 604_800;
 
@@ -179,6 +190,16 @@ export function lintBundle(
       reason: `file integrity monitoring is off by policy: --${fim.join(' and --')} turns it on`,
     });
 
+  const inert = inertPublisherFlags(flags);
+  if (inert.length > 0)
+    error({
+      file: flags.origin('disable_events') === 'options' ? 'osquery.conf' : 'osquery.flags',
+      reason:
+        `${inert.join(' and ')} does nothing while --disable_events=true: osquery sets up no event publisher ` +
+        '(osquery/events/eventfactory.cpp)',
+    });
+  checkRsyslogRules(bundle, syslogPipeOf(flags), error, warning);
+
   const allSystems = systemsForPlatform(undefined);
   const queries: QueryRef[] = [];
   if (isObject(conf.schedule)) {
@@ -245,8 +266,10 @@ export function lintBundle(
   // A query without an interval runs every --schedule_default_interval (osquery/config/packs.cpp).
   const defaultInterval = flags.text('schedule_default_interval') ?? String(FLAG_DEFAULTS.schedule_default_interval);
   const checker = new SqlChecker(schema);
+  /** Evented tables that some query reads and that collect rows: their buffers are this project's concern. */
+  const eventedRead = new Map<string, Where>();
   const sql = (text: string, where: Where, systems: Set<OsquerySystem>) =>
-    checkSql(checker, schema, text, where, { systems, flags, eventsConfig }, error, warning);
+    checkSql(checker, schema, text, where, { systems, flags, eventsConfig, eventedRead }, error, warning);
   let executionsPerHour = 0;
   try {
     for (const q of queries) {
@@ -328,6 +351,18 @@ export function lintBundle(
     checker.close();
   }
 
+  for (const [table, where] of eventedRead) {
+    const buffer = eventBufferOf(table, flags);
+    if (buffer.expirySeconds > MAX_EVENTS_EXPIRY_SECONDS)
+      policy({
+        ...where,
+        reason:
+          `table ${table} keeps its rows ${buffer.expirySeconds} s (--${buffer.expiryFlag}` +
+          `${buffer.expiryDefault ? ", osquery's default" : ''}; ${buffer.source}): ` +
+          `at most ${MAX_EVENTS_EXPIRY_SECONDS} s by policy`,
+      });
+  }
+
   executionsPerHour = Math.round(executionsPerHour * 100) / 100;
   if (executionsPerHour > options.budgetPerHour) {
     policy({
@@ -339,6 +374,29 @@ export function lintBundle(
 }
 
 const intersect = <T>(a: Set<T>, b: Set<T>) => new Set([...a].filter((x) => b.has(x)));
+
+/**
+ * The bundle's rsyslog rules against the pipe osqueryd reads (`pipe`, null when it reads no syslog): a rule
+ * writing elsewhere feeds nothing; a rule without a reader, or a reader without a rule, ingests nothing.
+ */
+function checkRsyslogRules(bundle: Bundle, pipe: string | null, error: Report, warning: Report): void {
+  const rules = [...bundle.files].filter(([file]) => file.startsWith('rsyslog/'));
+  const written = rules.flatMap(([file, text]) => rsyslogPipesOf(text).map((target) => ({ file, target })));
+  for (const { file, target } of written) {
+    if (pipe === null)
+      warning({
+        file,
+        reason: `writes to ${target}, but osqueryd reads no syslog (--enable_syslog=false or --disable_events=true)`,
+      });
+    else if (target !== pipe)
+      error({ file, reason: `writes to ${target}, but osqueryd reads ${pipe} (--syslog_pipe_path): nothing arrives` });
+  }
+  if (pipe !== null && !written.some((w) => w.target === pipe))
+    warning({
+      file: 'osquery.flags',
+      reason: `osqueryd reads syslog from ${pipe}, but no rsyslog rule in the bundle writes to it (rsyslog/*.conf)`,
+    });
+}
 
 /** osquery/core/watcher.cpp clamps the utilization limit to 100 (% of all cores). */
 function checkWatchdog(value: string | undefined, error: Report): void {
@@ -380,7 +438,12 @@ function checkSql(
   schema: OsquerySchema,
   sql: string,
   where: Where,
-  context: { systems: Set<OsquerySystem>; flags: EffectiveFlags; eventsConfig: EventsConfig },
+  context: {
+    systems: Set<OsquerySystem>;
+    flags: EffectiveFlags;
+    eventsConfig: EventsConfig;
+    eventedRead: Map<string, Where>;
+  },
   error: Report,
   warning: Report,
 ): void {
@@ -415,7 +478,10 @@ function checkSql(
             reason: `table ${name} is evented but events are disabled (--disable_events=true): it returns nothing`,
           });
       } else if (!status.works) error({ ...where, reason: status.reason });
-      else if (status.warning) warning({ ...where, reason: status.warning });
+      else {
+        if (!context.eventedRead.has(name)) context.eventedRead.set(name, where);
+        if (status.warning) warning({ ...where, reason: status.warning });
+      }
     }
   }
   for (const u of result.unconstrained)

@@ -13,6 +13,13 @@ export const HEARTBEAT_QUERY = 'heartbeat';
 export const SCHEDULE_QUERY = 'pack_osquery-health_osquery_schedule';
 
 /**
+ * The syslog query: pack `syslog`'s `syslog_events` (packs/syslog.conf). Its lines go to the SIEM, never to
+ * logHeartbeat (one line per syslog message); its cost in the hourly osquery_schedule snapshot is how the
+ * orchestrator sees syslog results logged on a host (shared/domain/syslog.ts).
+ */
+export const SYSLOG_QUERY = 'pack_syslog_syslog_events';
+
+/**
  * The filter of the log subscription that feeds logHeartbeat, in Pub/Sub's filter syntax. Terraform
  * (infra/terraform/locals.tf `log_heartbeat_filter`) and the local stack use this exact string;
  * test/terraform.test.ts checks the two are equal.

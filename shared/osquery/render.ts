@@ -1,6 +1,9 @@
 // Bundle -> a content-addressed configuration version and the files the OS policy places.
 import { createHash } from 'node:crypto';
 import { vmPathOf, type Bundle } from './bundle.js';
+import { syslogPipeOf } from './events.js';
+import { effectiveFlags } from './flags.js';
+import { parseOsqueryJson } from './lint.js';
 import { INLINE_LIMIT, type ConfigFile, type PolicyConfig } from '../domain/policy.js';
 
 export interface RenderSettings {
@@ -21,6 +24,8 @@ export interface RenderedFile {
 export interface RenderedConfig {
   configVersion: string;
   files: RenderedFile[];
+  /** The pipe osqueryd reads syslog from with this version's flags, or null when it ingests none. */
+  syslogPipe: string | null;
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -56,7 +61,19 @@ export function renderBundle(bundle: Bundle, settings: RenderSettings): Rendered
   }
   files.sort((a, b) => a.vmPath.localeCompare(b.vmPath));
   const canonical = JSON.stringify(files.map((f) => [f.vmPath, f.permissions, f.sha256]));
-  return { configVersion: `v${sha256(canonical).slice(0, 12)}`, files };
+  return { configVersion: `v${sha256(canonical).slice(0, 12)}`, files, syslogPipe: syslogPipeOfBundle(bundle) };
+}
+
+/** Pure: the pipe osqueryd reads syslog from with the bundle's flags and options (the linter's model). */
+export function syslogPipeOfBundle(bundle: Bundle): string | null {
+  let options: Record<string, unknown> = {};
+  try {
+    const conf = parseOsqueryJson(bundle.files.get('osquery.conf') ?? '{}') as { options?: unknown };
+    if (typeof conf.options === 'object' && conf.options !== null) options = conf.options as Record<string, unknown>;
+  } catch {
+    // An osquery.conf that does not parse is the linter's finding; osqueryd would keep its flagfile's values.
+  }
+  return syslogPipeOf(effectiveFlags(bundle.files.get('osquery.flags') ?? '', options));
 }
 
 /** Object name of a file of a version in the configuration bucket. */
@@ -80,5 +97,5 @@ export function policyConfigOf(
       gcs: { bucket, object: objectNameOf(rendered.configVersion, f.source), generation: generation ?? '' },
     };
   });
-  return { configVersion: rendered.configVersion, files };
+  return { configVersion: rendered.configVersion, files, syslogPipe: rendered.syslogPipe };
 }

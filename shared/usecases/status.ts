@@ -102,14 +102,15 @@ export async function writeEvidence(
   const writer = EVIDENCE_WRITERS[format];
   const run = await status.latestClosedRun();
   options.onRun?.(run);
-  await sink(writer.begin({ run, generatedAt: options.now ?? new Date(), project: options.project ?? null }));
+  const now = options.now ?? new Date();
+  await sink(writer.begin({ run, generatedAt: now, project: options.project ?? null }));
   const counts = { inScope: 0, exempt: 0 };
   let first = true;
   for (const which of ['inScope', 'exempt'] as const) {
     for await (const page of hosts.streamHosts(which, options.project, options.pageSize)) {
       let chunk = '';
       for (const host of page) {
-        chunk += writer.row(evidenceRow(host, run), first);
+        chunk += writer.row(evidenceRow(host, run, now), first);
         first = false;
       }
       counts[which] += page.length;

@@ -3,6 +3,7 @@
 // streams through in constant memory.
 import type { Host } from '../domain/host.js';
 import type { RunSummary } from '../domain/status.js';
+import { syslogStatus } from '../domain/syslog.js';
 import { html as markup } from './html.js';
 
 export const EVIDENCE_FORMATS = ['csv', 'json', 'html'] as const;
@@ -35,6 +36,10 @@ export interface EvidenceRow {
   configVersion: string;
   osqueryVersion: string;
   lastLogAt: string;
+  /** Syslog results seen within the last hour (arriving), not (missing), or no ingestion (off); at generation. */
+  syslog: string;
+  /** When the host's osquery_schedule snapshot last showed syslog results logged. */
+  syslogSeenAt: string;
 }
 
 export const COLUMNS: Array<keyof EvidenceRow> = [
@@ -51,12 +56,14 @@ export const COLUMNS: Array<keyof EvidenceRow> = [
   'configVersion',
   'osqueryVersion',
   'lastLogAt',
+  'syslog',
+  'syslogSeenAt',
 ];
 const CSV_HEADER = COLUMNS.map((c) => c.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`));
 
 const isoOf = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : '');
 
-export function evidenceRow(host: Host, run: RunSummary | null): EvidenceRow {
+export function evidenceRow(host: Host, run: RunSummary | null, now: Date = new Date()): EvidenceRow {
   return {
     auditRunId: run?.runId ?? '',
     auditRunFinishedAt: run?.finishedAt ?? '',
@@ -71,6 +78,8 @@ export function evidenceRow(host: Host, run: RunSummary | null): EvidenceRow {
     configVersion: host.configVersion ?? '',
     osqueryVersion: host.osqueryVersion ?? '',
     lastLogAt: isoOf(host.lastLogAt),
+    syslog: host.state === 'exempt' || host.state === 'deleted' ? '' : syslogStatus(host.syslog, now),
+    syslogSeenAt: isoOf(host.syslog?.seenAt),
   };
 }
 

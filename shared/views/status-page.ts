@@ -206,6 +206,38 @@ function osquerydHosts(view: StatusView): Html {
   </div>`;
 }
 
+/** Syslog ingestion on the reporting hosts: whose syslog results arrive, and which ones' do not. */
+function syslogSection(view: StatusView): Html {
+  const s = view.syslog;
+  if (!s) return html`<p class="note" id="syslog-none">No audit run has counted syslog ingestion yet.</p>`;
+  const count = (k: 'arriving' | 'missing' | 'off') => num(s.counts[k] ?? 0);
+  return html`<p class="note">
+      Reporting hosts whose osquery_schedule snapshot showed syslog results within the last hour:
+      <strong id="syslog-arriving">${count('arriving')}</strong> arriving,
+      <strong id="syslog-missing">${count('missing')}</strong> missing,
+      <strong id="syslog-off">${count('off')}</strong> not ingesting (their configuration version reads no syslog).
+    </p>
+    ${
+      s.missing.length
+        ? html`<table id="syslog-missing-hosts">
+            <tr>
+              <th>Host</th>
+              <th>Project / zone</th>
+              <th>Last syslog results</th>
+            </tr>
+            ${s.missing.map(
+              (h) =>
+                html`<tr data-instance-id="${h.instanceId}">
+                  <td class="host">${h.name}</td>
+                  <td>${h.project} / ${h.zone}</td>
+                  <td>${h.seenAt ? when(h.seenAt, view.generatedAt) : 'never'}</td>
+                </tr>`,
+            )}
+          </table>`
+        : html``
+    }`;
+}
+
 /** The most expensive scheduled queries per configuration version (queryStats, summarized at the run's close). */
 function expensiveQueries(view: StatusView): Html {
   const { cost, topQueries: queries } = view.osquery;
@@ -612,6 +644,11 @@ export function renderStatusPage(view: StatusView, options: { refreshSeconds?: n
               </div>
             </div>
             ${expensiveQueries(view)}
+          </section>
+
+          <section id="syslog">
+            <h2>Syslog ingestion</h2>
+            ${syslogSection(view)}
           </section>
 
           <section id="alerts">

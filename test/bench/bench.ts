@@ -16,6 +16,7 @@ import { ENROLL_RECORD, ENROLL_SINK_TOPIC, type EnrollLatencyRecord } from './en
 import { ROLLOUT_RECORDS, type RolloutRecord } from './rollout.js';
 import type { TelemetryRecord } from './heartbeat-telemetry.js';
 import { FLEET100K_RECORD, type Fleet100kRecord } from './fleet100k.js';
+import { SYSLOG_RECORD, type SyslogRecord } from './syslog.js';
 
 quietKnownWarnings();
 const { values } = parseArgs({
@@ -47,6 +48,7 @@ const FLEET_RECORDS = [
 const ENROLL = wants(ENROLL_RECORD);
 const ROLLOUTS = ROLLOUT_RECORDS.filter(wants);
 const FLEET100K = wants(`${FLEET100K_RECORD}.first`) || wants(`${FLEET100K_RECORD}.unchanged`);
+const SYSLOG = wants(SYSLOG_RECORD);
 const COLDSTART_RUNS = 3;
 /** The audit.* records of the 10,000-VM project: each the median of this many runs, one project each. */
 const AUDIT_RUNS = 3;
@@ -58,11 +60,19 @@ if (
   !FUNCTION_NAMES.some((f) => wants(`coldstart.${f}`)) &&
   !ENROLL &&
   ROLLOUTS.length === 0 &&
-  !FLEET100K
+  !FLEET100K &&
+  !SYSLOG
 ) {
   console.error(
     `--only ${values.only}: no record starts with that (records: coldstart.<function>, ` +
-      `${[...FLEET_RECORDS, ENROLL_RECORD, `${FLEET100K_RECORD}.first`, `${FLEET100K_RECORD}.unchanged`, ...ROLLOUT_RECORDS].join(', ')})`,
+      `${[
+        ...FLEET_RECORDS,
+        ENROLL_RECORD,
+        `${FLEET100K_RECORD}.first`,
+        `${FLEET100K_RECORD}.unchanged`,
+        ...ROLLOUT_RECORDS,
+        SYSLOG_RECORD,
+      ].join(', ')})`,
   );
   process.exit(2);
 }
@@ -166,6 +176,7 @@ const coldStarts: ColdStartRecord[] = [];
 const enrollments: EnrollLatencyRecord[] = [];
 const fleet100k: Fleet100kRecord[] = [];
 const rollouts: RolloutRecord[] = [];
+const syslogs: SyslogRecord[] = [];
 /** Families whose measurement failed: the others' figures are still printed and written, and the bench exits 1. */
 const failures: string[] = [];
 const family = async (name: string, measure: () => Promise<void>) => {
@@ -224,6 +235,13 @@ try {
             `${(r.canaryShare * 100).toFixed(1)}%), ${r.halted ? `halted after ${r.haltAfterMs! / 60_000} simulated min` : 'never halted'}`,
         );
       }
+    });
+  // Its own in-process simulator and fleet: after the others, which use the simulator process.
+  if (SYSLOG)
+    await family(SYSLOG_RECORD, async () => {
+      console.log(`${SYSLOG_RECORD}: a canary where one host logs 1,000 syslog lines a second...`);
+      const { measureSyslogBusyHost } = await import('./syslog.js');
+      syslogs.push(await measureSyslogBusyHost({ log: (line) => console.log(`  ${line}`) }));
     });
 } finally {
   simulator.kill();
@@ -610,10 +628,18 @@ for (const e of enrollments)
       `p50 ${e.p50Ms} ms, p95 ${e.p95Ms} ms, max ${e.maxMs} ms; ` +
       `the audit path waits ${e.auditPathMeanMs / 60_000} min on average (${ratio(e.auditPathMeanMs, e.p95Ms)} the p95)`,
   );
+for (const r of syslogs)
+  console.log(
+    `\n${r.name}: ${r.hosts} hosts, one logging ${r.linesPerSecond} lines/s (${r.ingestedPerSecond}/s ingested): ` +
+      `osqueryd ${r.osquerydCpuPercent}% CPU, ${r.rssMb} MB against the canary's ${r.thresholds.cpuPercent}% and ` +
+      `${r.thresholds.rssMiB} MiB: ` +
+      (r.halted ? `halted by ${r.haltGate}; ` : `not halted (${r.status}, stage ${r.stageReached}); `) +
+      `${r.busyLinesPerHour} lines (${r.busyMbPerHour} MB) an hour to the SIEM`,
+  );
 if (values.out) {
   writeFileSync(
     values.out,
-    `${JSON.stringify([...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts], null, 2)}\n`,
+    `${JSON.stringify([...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs], null, 2)}\n`,
   );
   console.log(`figures written to ${values.out}`);
 }

@@ -13,6 +13,8 @@ import {
   type LintOptions,
 } from '../../shared/osquery/lint.js';
 import { lintOptionsFor } from '../../shared/osquery/lint-policy.js';
+import { LINUX_EVENTED_TABLES, eventedTableStatus, eventsConfigOf, fimFlagsOn } from '../../shared/osquery/events.js';
+import { effectiveFlags } from '../../shared/osquery/flags.js';
 import { loadSchema, type OsquerySchema, bundledSchemaPath } from '../../shared/osquery/schema.js';
 import { PINNED_OSQUERY_VERSION } from '../../shared/osquery/version.js';
 
@@ -152,8 +154,86 @@ t('other publishers: file_events, syslog_events, hardware_events', async ({ sche
       "(osquery's default is false; osquery/events/file_events_flags.cpp)",
     "table syslog_events returns nothing: its syslog publisher needs --enable_syslog=true (osquery's default is false; osquery/events/linux/syslog.cpp)",
   ]);
-  const on = await lint(schema, conf, {}, '--enable_file_events=true\n--enable_syslog=true\n', { policy: 'off' });
+  // With the publishers on, and the rsyslog rule that feeds osquery's pipe (without it, a warning says so).
+  const rule = { 'rsyslog/60-osquery.conf': '*.* action(type="ompipe" Pipe="/var/osquery/syslog_pipe")\n' };
+  const flagsOn = '--enable_file_events=true\n--enable_syslog=true\n';
+  const on = await lint(schema, conf, rule, flagsOn, { policy: 'off' });
   assert.equal(on.findings, []);
+});
+
+const RULE = (pipe = '/var/osquery/syslog_pipe') => ({
+  'rsyslog/60-osquery.conf':
+    'template(name="T" type="string" string="%msg%\\n")\n' + `*.* action(type="ompipe" Pipe="${pipe}" template="T")\n`,
+});
+const SYSLOG_ON = '--enable_syslog=true\n--syslog_events_expiry=1200\n--watchdog_utilization_limit=10\n';
+const syslogConf = { schedule: { logs: q('SELECT message FROM syslog_events', 300, { removed: false }) } };
+
+t(
+  'syslog turned on while --disable_events=true (the bundle before issue 27): an error, and the rule reads nothing',
+  async ({ schema }) => {
+    const r = await lint(schema, {}, RULE(), '--disable_events=true\n--enable_syslog=true\n');
+    assert.equal(r.findings.map(formatFinding), [
+      'error broken osquery.flags: --enable_syslog=true does nothing while --disable_events=true: osquery sets up ' +
+        'no event publisher (osquery/events/eventfactory.cpp)',
+      'warning broken rsyslog/60-osquery.conf: writes to /var/osquery/syslog_pipe, but osqueryd reads no syslog ' +
+        '(--enable_syslog=false or --disable_events=true)',
+    ]);
+    // Reading syslog_events with events off stays broken, as before.
+    const read = await lint(schema, syslogConf, RULE(), `--disable_events=true\n${SYSLOG_ON}`);
+    assert.ok(reasons(read.findings).some((x) => /syslog_events is evented but events are disabled/.test(x)));
+  },
+);
+
+t(
+  'the rsyslog rule must write to the pipe osqueryd reads; each without the other ingests nothing',
+  async ({ schema }) => {
+    const ok = await lint(schema, syslogConf, RULE(), SYSLOG_ON);
+    assert.equal(ok.findings, []);
+    const elsewhere = await lint(schema, syslogConf, RULE('/tmp/pipe'), SYSLOG_ON);
+    assert.equal(reasons(elsewhere.findings), [
+      'writes to /tmp/pipe, but osqueryd reads /var/osquery/syslog_pipe (--syslog_pipe_path): nothing arrives',
+    ]);
+    const moved = await lint(schema, syslogConf, RULE('/run/osq'), `${SYSLOG_ON}--syslog_pipe_path=/run/osq\n`);
+    assert.equal(moved.findings, [], 'both moved together');
+    const noRule = await lint(schema, syslogConf, {}, SYSLOG_ON);
+    assert.equal(warnings(noRule.findings), [
+      'osqueryd reads syslog from /var/osquery/syslog_pipe, but no rsyslog rule in the bundle writes to it ' +
+        '(rsyslog/*.conf)',
+    ]);
+    const off = await lint(schema, {}, RULE(), '--enable_syslog=false\n');
+    assert.match(warnings(off.findings).join(), /osqueryd reads no syslog/);
+    assert.equal(reasons(off.findings), []);
+  },
+);
+
+t(
+  "syslog_events' buffer: its own expiry (osquery's default 30 days), not --events_expiry, at most a day by policy",
+  async ({ schema }) => {
+    const unbounded = await lint(schema, syslogConf, RULE(), '--enable_syslog=true\n--events_expiry=60\n');
+    assert.equal(reasons(unbounded.findings), [
+      "table syslog_events keeps its rows 2592000 s (--syslog_events_expiry, osquery's default; " +
+        'osquery/tables/events/linux/syslog_events.cpp): at most 86400 s by policy',
+    ]);
+    assert.is(unbounded.findings[0]!.kind, 'policy');
+    const week = await lint(schema, syslogConf, RULE(), '--enable_syslog=true\n--syslog_events_expiry=604800\n');
+    assert.match(reasons(week.findings).join(), /keeps its rows 604800 s \(--syslog_events_expiry;/);
+    assert.equal((await lint(schema, syslogConf, RULE(), SYSLOG_ON)).findings, []);
+  },
+);
+
+t('the default bundle ingests syslog and nothing else evented, every 300 s', async () => {
+  const bundle = await loadBundle(DEFAULT_BUNDLE_DIR);
+  const conf = JSON.parse(bundle.files.get('osquery.conf')!);
+  assert.equal(conf.events.disable_subscribers, ['hardware_events'], "udev's table has no flag: unsubscribed");
+  const pack = JSON.parse(bundle.files.get('packs/syslog.conf')!);
+  assert.is(pack.queries.syslog_events.interval, DEFAULT_LINT_OPTIONS.minIntervalSeconds);
+  assert.is(pack.queries.syslog_events.removed, false);
+  const flags = effectiveFlags(bundle.files.get('osquery.flags')!, conf.options);
+  const on = Object.keys(LINUX_EVENTED_TABLES).filter(
+    (table) => eventedTableStatus(table, flags, eventsConfigOf(conf))?.works,
+  );
+  assert.equal(on, ['syslog_events']);
+  assert.equal(fimFlagsOn(flags), [], 'no file integrity monitoring');
 });
 
 t('file and hash need a path or directory constraint', async ({ schema }) => {

@@ -1,7 +1,16 @@
 // The linter's model of osqueryd 5.23.1: evented tables' publishers and flags, platforms, flag values.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LINUX_EVENTED_TABLES, eventedTableStatus, eventsConfigOf, fimFlagsOn } from '../../shared/osquery/events.js';
+import {
+  LINUX_EVENTED_TABLES,
+  eventBufferOf,
+  eventedTableStatus,
+  eventsConfigOf,
+  fimFlagsOn,
+  inertPublisherFlags,
+  rsyslogPipesOf,
+  syslogPipeOf,
+} from '../../shared/osquery/events.js';
 import { effectiveFlags, parseBool } from '../../shared/osquery/flags.js';
 import { systemsForPlatform } from '../../shared/osquery/platform.js';
 import { bundledSchemaPath, loadSchema, runsOnLinux } from '../../shared/osquery/schema.js';
@@ -104,6 +113,33 @@ t('FIM is on when a file-event publisher runs', () => {
   assert.equal(fimFlagsOn(effectiveFlags('--audit_allow_fim_events=true\n--disable_audit=false\n')), [
     'audit_allow_fim_events',
   ]);
+});
+
+t('syslog: the pipe osqueryd reads, inert publisher flags, the buffer flags syslog_events really uses', () => {
+  assert.is(syslogPipeOf(effectiveFlags('')), null, "osquery's default: --enable_syslog=false");
+  assert.is(syslogPipeOf(effectiveFlags('--enable_syslog=true\n')), '/var/osquery/syslog_pipe');
+  assert.is(syslogPipeOf(effectiveFlags('--enable_syslog=true\n--syslog_pipe_path=/run/p\n')), '/run/p');
+  assert.is(syslogPipeOf(effectiveFlags('--enable_syslog=true\n--disable_events=true\n')), null);
+  assert.equal(inertPublisherFlags(effectiveFlags('--enable_syslog=true\n--disable_events=true\n')), [
+    '--enable_syslog=true',
+  ]);
+  assert.equal(inertPublisherFlags(effectiveFlags('--disable_events=true\n--disable_audit=true\n')), []);
+  assert.equal(inertPublisherFlags(effectiveFlags('--enable_syslog=true\n')), [], 'events on: nothing inert');
+  assert.equal(eventBufferOf('syslog_events', effectiveFlags('--events_expiry=60\n')), {
+    expiryFlag: 'syslog_events_expiry',
+    expirySeconds: 2_592_000,
+    expiryDefault: true,
+    source: 'osquery/tables/events/linux/syslog_events.cpp',
+  });
+  assert.is(eventBufferOf('syslog_events', effectiveFlags('', { syslog_events_expiry: 1200 })).expirySeconds, 1200);
+  assert.is(eventBufferOf('hardware_events', effectiveFlags('--events_expiry=60\n')).expirySeconds, 60);
+  assert.equal(
+    rsyslogPipesOf(
+      '# *.* action(type="ompipe" Pipe="/commented")\n*.* action(type="ompipe" Pipe="/a" template="T")\n' +
+        'auth.* action(pipe="/b" type="ompipe")\n*.* |/var/legacy_pipe;Fmt\n*.* /var/log/file\n',
+    ),
+    ['/a', '/b', '/var/legacy_pipe'],
+  );
 });
 
 t("platforms: osquery's substring rules", () => {

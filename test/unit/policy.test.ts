@@ -1,6 +1,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assignmentSelects, buildOsqueryAssignment } from '../../shared/domain/policy.js';
+import {
+  assignmentSelects,
+  buildOsqueryAssignment,
+  SYSLOG_PIPE_WAIT_SECONDS,
+  type PolicyConfig,
+} from '../../shared/domain/policy.js';
 
 const t = suite('osquery OS policy assignment (pure)');
 const settings = { optOutLabel: { key: 'osquery-exempt', value: 'true' }, disruptionPercent: 10, minWaitSeconds: 60 };
@@ -67,6 +72,78 @@ t('assignmentSelects mirrors the instance filter', () => {
   assert.not.ok(assignmentSelects({ labels: { 'osquery-exempt': 'true' }, os: 'debian' }, settings));
   assert.not.ok(assignmentSelects({ labels: {}, os: 'windows' }, settings));
   assert.not.ok(assignmentSelects({ labels: {}, os: 'cos' }, settings));
+});
+
+const PIPE = '/var/osquery/syslog_pipe';
+const configured = (syslogPipe?: string | null): PolicyConfig => ({
+  configVersion: 'v123456789abc',
+  files: [
+    { source: 'osquery.flags', vmPath: '/etc/osquery/osquery.flags', permissions: '0644', content: '--x=1\n' },
+    {
+      source: 'rsyslog/60-osquery.conf',
+      vmPath: '/etc/rsyslog.d/60-osquery.conf',
+      permissions: '0644',
+      content: `*.* action(type="ompipe" Pipe="${PIPE}")\n`,
+    },
+    { source: 'fluentd/osquery.conf', vmPath: '/etc/fluent/conf.d/osquery.conf', permissions: '0644', content: '#\n' },
+  ],
+  ...(syslogPipe === undefined ? {} : { syslogPipe }),
+});
+const resourcesOf = (config: PolicyConfig, group = 0) =>
+  buildOsqueryAssignment(settings, config).osPolicies![0]!.resourceGroups![group]!.resources!;
+
+t('syslog on: rsyslog installed before its rule, restarted last, once per version, after the pipe exists', () => {
+  for (const [group, manager] of [
+    [0, 'apt'],
+    [1, 'yum'],
+  ] as const) {
+    const resources = resourcesOf(configured(PIPE), group);
+    const ids = resources.map((r) => r.id!);
+    assert.equal(ids.slice(-6), [
+      'host-identity',
+      'install-rsyslog',
+      'file-rsyslog-60-osquery-conf',
+      'file-fluentd-osquery-conf',
+      'shipper-running',
+      'rsyslog-reads-pipe',
+    ]);
+    assert.is(resources.find((r) => r.id === 'install-rsyslog')!.pkg![manager]!.name, 'rsyslog');
+    const exec = resources.find((r) => r.id === 'rsyslog-reads-pipe')!.exec!;
+    const validate = String(exec.validate!.script);
+    const enforce = String(exec.enforce!.script);
+    // In the desired state as soon as the marker names the version: nothing else can bring a second restart.
+    assert.is(
+      validate,
+      '[ "$(cat /var/lib/osquery-orchestrator/rsyslog.version 2>/dev/null)" = "v123456789abc" ] && exit 100\nexit 101',
+    );
+    assert.match(enforce, new RegExp(`while \\[ ! -p ${PIPE} \\] && \\[ \\$i -lt ${SYSLOG_PIPE_WAIT_SECONDS} \\]`));
+    assert.match(enforce, new RegExp(`\\[ -p ${PIPE} \\] \\|\\| \\{ .*exit 1; \\}`));
+    assert.match(
+      enforce,
+      /systemctl restart rsyslog && echo v123456789abc > \/var\/lib\/osquery-orchestrator\/rsyslog.version/,
+    );
+    assert.ok(
+      enforce.indexOf('-p /var') < enforce.indexOf('systemctl restart rsyslog'),
+      'restarted only after the pipe',
+    );
+    for (const r of resources)
+      if (r.id !== 'rsyslog-reads-pipe')
+        for (const script of [r.exec?.validate?.script, r.exec?.enforce?.script])
+          assert.not.match(String(script ?? ''), /restart rsyslog/, `${r.id} never restarts rsyslog`);
+  }
+});
+
+t('syslog off (or a version recorded before it): rsyslog is never restarted', () => {
+  for (const pipe of [null, undefined]) {
+    const ids = resourcesOf(configured(pipe)).map((r) => r.id!);
+    assert.not.ok(ids.includes('rsyslog-reads-pipe'), String(pipe));
+    assert.is(ids.at(-1), 'shipper-running');
+  }
+  const noRule = { ...configured(null), files: configured(null).files.filter((f) => !f.source.startsWith('rsyslog/')) };
+  assert.not.ok(
+    resourcesOf(noRule).some((r) => r.id === 'install-rsyslog'),
+    'no rule: rsyslog is not installed',
+  );
 });
 
 t.run();

@@ -44,6 +44,21 @@ t('the version is a hash of the canonical contents: stable, and new when anythin
   );
 });
 
+t("the rendered version names the pipe osqueryd reads syslog from, or none (the linter's model)", ({ bundle }) => {
+  assert.is(renderBundle(bundle, settings).syslogPipe, '/var/osquery/syslog_pipe');
+  const flags = bundle.files.get('osquery.flags')!;
+  const off = (text: string) => renderBundle(withFile(bundle, 'osquery.flags', text), settings).syslogPipe;
+  assert.is(off(flags.replace(/^--enable_syslog=true$/m, '--enable_syslog=false')), null);
+  assert.is(off(flags.replace(/^--disable_events=false$/m, '--disable_events=true')), null);
+  assert.is(off(flags.replace(/^--syslog_pipe_path=.*$/m, '--syslog_pipe_path=/run/osq.pipe')), '/run/osq.pipe');
+  const conf = JSON.parse(bundle.files.get('osquery.conf')!);
+  const viaOptions = withFile(bundle, 'osquery.conf', JSON.stringify({ ...conf, options: { enable_syslog: false } }));
+  assert.is(renderBundle(viaOptions, settings).syslogPipe, null, 'options win over the flagfile');
+  const rendered = renderBundle(bundle, settings);
+  const generations = Object.fromEntries(rendered.files.map((f) => [f.source, '7']));
+  assert.is(policyConfigOf(rendered, 'b', generations).syslogPipe, '/var/osquery/syslog_pipe');
+});
+
 t('placeholders are substituted; unknown ones are errors', ({ bundle }) => {
   const fluentd = renderBundle(bundle, settings).files.find((f) => f.source === 'fluentd/osquery.conf')!;
   assert.match(fluentd.content, /topic osquery-logs/);
@@ -95,9 +110,11 @@ t(
       assert.ok(at('file-osquery-conf') < at('osqueryd-running'));
       assert.ok(at('file-packs-users-conf') < at('osqueryd-running'));
       assert.ok(at('osqueryd-running') < at('host-identity'));
-      assert.ok(at('host-identity') < at('file-rsyslog-60-osquery-conf'));
+      assert.ok(at('host-identity') < at('install-rsyslog'), 'rsyslog (Debian 12 images lack it) before its rule');
+      assert.ok(at('install-rsyslog') < at('file-rsyslog-60-osquery-conf'));
       assert.ok(at('file-fluentd-osquery-conf') < at('shipper-running'));
-      assert.is(ids.at(-1), 'shipper-running');
+      assert.ok(at('shipper-running') < at('rsyslog-reads-pipe'));
+      assert.is(ids.at(-1), 'rsyslog-reads-pipe', 'rsyslog restarts last, onto the pipe osqueryd created');
       assert.is(new Set(ids).size, ids.length, 'resource ids are unique');
       for (const r of group.resources!) {
         for (const script of [r.exec?.validate?.script, r.exec?.enforce?.script])

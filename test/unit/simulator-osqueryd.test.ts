@@ -69,7 +69,7 @@ t(
   'the schedule is the placed bundle: osquery.conf and its packs, pack queries named as osquery names them',
   ({ files }) => {
     const schedule = scheduleFromFiles(files);
-    assert.is(schedule.length, 27, 'as osq-orch lint counts them');
+    assert.is(schedule.length, 28, 'as osq-orch lint counts them');
     const by = Object.fromEntries(schedule.map((q) => [q.name, q]));
     assert.equal(by[HEARTBEAT_QUERY], { name: HEARTBEAT_QUERY, interval: 300, snapshot: true, removed: false });
     assert.equal(by[SCHEDULE_QUERY], { name: SCHEDULE_QUERY, interval: 3600, snapshot: true, removed: true });
@@ -98,7 +98,7 @@ t(
     const snap = scheduleSnapshotOf(out.flat().find((l) => l.line.name === SCHEDULE_QUERY)!.line)!;
     assert.equal(snap.worker, { pid: os.worker!.pid, startTime: os.worker!.startTime });
     assert.is(snap.queries[HEARTBEAT_QUERY]!.executions, names.findIndex((r) => r.includes(SCHEDULE_QUERY)) + 1);
-    assert.is(Object.keys(snap.queries).length, 27);
+    assert.is(Object.keys(snap.queries).length, 28);
   },
 );
 

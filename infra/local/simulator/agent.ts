@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { configVersionOfPolicy } from '../../../shared/domain/policy.js';
 import { SIM_OS, OSQUERY_VERSION, type SimAssignment, type SimVm, type World } from './world.js';
+import { osquerydStarted, startRsyslog, syslogSettingsOf } from './syslog.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- assignment JSON as stored
 
@@ -40,6 +41,9 @@ function apply(world: World, vm: SimVm, resource: Json, policyId: string): strin
   if (pkgName) {
     if (resource.pkg.desiredState === 'REMOVED') delete vm.installed[pkgName];
     else vm.installed[pkgName] = pkgName === 'osquery' ? OSQUERY_VERSION : '1.0.0';
+    // Installing rsyslog starts it (the package's postinst), with the rules and pipes there are then.
+    if (pkgName === 'rsyslog' && resource.pkg.desiredState !== 'REMOVED' && !vm.syslog.rsyslog.running)
+      startRsyslog(vm.syslog);
   }
   const file = resource.file;
   if (file) {
@@ -54,11 +58,34 @@ function apply(world: World, vm: SimVm, resource: Json, policyId: string): strin
     }
     if (text !== undefined) {
       vm.files[file.path] = sha256(text);
-      // The simulated osqueryd reads its configuration from what was placed.
+      // The simulated osqueryd reads its configuration from what was placed; rsyslog its rules (when it starts).
       if (String(file.path).startsWith('/etc/osquery/')) vm.osqueryFiles[file.path] = text.toString();
+      if (String(file.path).startsWith('/etc/rsyslog.d/')) vm.syslog.rules[file.path] = text.toString();
     }
   }
+  // osqueryd (re)started with the placed flags: it creates its syslog pipe when it ingests syslog.
+  if (resource.id === 'osqueryd-running') osquerydStarted(vm.syslog, syslogSettingsOf(vm.osqueryFiles));
+  if (resource.id === 'rsyslog-reads-pipe') {
+    const failure = rsyslogReadsPipe(vm, resource, version);
+    if (failure) return failure;
+  }
   if (resource.exec) vm.applied[resource.id] = policyId;
+  return null;
+}
+
+/**
+ * The policy's rsyslog restart, as its scripts say (shared/domain/policy.ts): validate passes once the
+ * marker names the version (nothing happens); enforce fails while the pipe it waits for does not exist,
+ * else restarts rsyslog and writes the marker.
+ */
+function rsyslogReadsPipe(vm: SimVm, resource: Json, version: string | null): string | null {
+  if (version !== null && vm.syslog.rsyslog.marker === version) return null;
+  const pipe = /\[ -p (\S+) \] \|\|/.exec(String(resource.exec?.enforce?.script ?? ''))?.[1];
+  if (!pipe || !vm.syslog.pipes.includes(pipe))
+    return `no syslog pipe ${pipe ?? '(none named)'}: osqueryd has not created it`;
+  startRsyslog(vm.syslog);
+  vm.syslog.rsyslog.restarts += 1;
+  vm.syslog.rsyslog.marker = version;
   return null;
 }
 

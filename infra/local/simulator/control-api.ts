@@ -8,6 +8,7 @@ import type { AuditLog, Eventarc } from './eventarc.js';
 import type { LogSink } from './log-sink.js';
 import { runningVersion, workerOf, type LogShipper } from './logs.js';
 import { allowQuery, resolveCosts, restartWorker } from './osqueryd.js';
+import { connected, logMessages, readerOf } from './syslog.js';
 import { defaultFaults, SIM_OS, type SimVm, type World } from './world.js';
 
 const METHOD_ALIASES: Record<string, string> = {
@@ -107,6 +108,21 @@ const osquerydSpec = z.object({
   /** An expensive osqueryd on this host (null: back to its version's cost). */
   cpuPercent: z.number().min(0).max(6_400).nullable().optional(),
   rssBytes: z.number().int().min(0).nullable().optional(),
+});
+
+const syslogMessages = z.object({
+  messages: z
+    .array(
+      z.object({
+        message: z.string(),
+        tag: z.string().optional(),
+        severity: z.string().optional(),
+        facility: z.string().optional(),
+      }),
+    )
+    .min(1)
+    .max(10_000),
+  at: z.string().datetime().optional(),
 });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -302,6 +318,29 @@ export function controlRoutes(world: World, audit: AuditLogControls, shipper?: L
       else allowQuery(vm.osqueryd, spec.query);
       return osquerydView(world, vm);
     }),
+    // Syslog on the VM (syslog.ts): messages its programs log now, a steady load, and what rsyslog and
+    // osqueryd did with them.
+    route('GET', /^\/control\/vms\/([^/]+)\/syslog$/, 'control', ({ params: [id] }) => syslogView(vmById(id!))),
+    route('POST', /^\/control\/vms\/([^/]+)\/syslog$/, 'control', ({ params: [id], body }) => {
+      const vm = vmById(id!);
+      const spec = parse(syslogMessages, body);
+      const ingested = logMessages(
+        vm.syslog,
+        readerOf(vm),
+        vm.name,
+        spec.messages,
+        spec.at ? new Date(spec.at) : new Date(),
+      );
+      return { ...syslogView(vm), accepted: ingested, rejected: spec.messages.length - ingested };
+    }),
+    route('PATCH', /^\/control\/vms\/([^/]+)\/syslog$/, 'control', ({ params: [id], body }) => {
+      const vm = vmById(id!);
+      vm.syslog.linesPerSecond = parse(
+        z.object({ linesPerSecond: z.number().min(0).max(100_000) }),
+        body,
+      ).linesPerSecond;
+      return syslogView(vm);
+    }),
     route('POST', /^\/control\/faults$/, 'control', ({ body }) => {
       const spec = parse(faultSpec, body);
       world.faults = {
@@ -376,6 +415,24 @@ function runningOsqueryd(vm: SimVm): SimVm {
     throw new HttpError(409, `osqueryd does not run on ${vm.name} (status ${vm.status}, OS policy not applied)`);
   workerOf(vm, new Date());
   return vm;
+}
+
+function syslogView(vm: SimVm) {
+  const { rsyslog, pipes, linesPerSecond, buffer, ingested, dropped, read } = vm.syslog;
+  const reader = readerOf(vm);
+  return {
+    id: vm.id,
+    name: vm.name,
+    rsyslog,
+    pipes,
+    osquerydReads: reader?.pipe ?? null,
+    connected: connected(vm.syslog, reader),
+    linesPerSecond,
+    buffered: buffer.reduce((n, b) => n + b.count, 0),
+    ingested,
+    dropped,
+    read,
+  };
 }
 
 function osquerydView(world: World, vm: SimVm) {

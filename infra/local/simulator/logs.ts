@@ -12,6 +12,7 @@ import {
   type ShippedLine,
   type SimWorker,
 } from './osqueryd.js';
+import { offerLoad, readRows, readerOf } from './syslog.js';
 import type { SimVm, World } from './world.js';
 
 /** A VM ships logs once its OS policy placed the configuration, started osqueryd, wrote its identity and started the shipper. */
@@ -46,7 +47,12 @@ export function workerOf(vm: SimVm, now: Date): SimWorker {
 /** One round of a VM's osqueryd (see osqueryd.ts), with this world's cost profiles. */
 export function osquerydRound(world: World, vm: SimVm, now: Date): ShippedLine[] {
   const worker = workerOf(vm, now);
-  return runRound(vm, worker, resolveCosts(world.costProfiles, worker.configVersion, vm.osqueryd), now);
+  // The VM's steady syslog load up to now, and what osqueryd ingested since its last round (its CPU).
+  offerLoad(vm.syslog, readerOf(vm), now);
+  const ingested = vm.syslog.unbilled;
+  vm.syslog.unbilled = 0;
+  const costs = resolveCosts(world.costProfiles, worker.configVersion, vm.osqueryd);
+  return runRound(vm, worker, costs, now, Math.random, { ingested, read: () => readRows(vm.syslog, vm.name) });
 }
 
 export class LogShipper {

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { parseInterval, parseOsqueryJson } from '../../../shared/osquery/lint.js';
 import { HEARTBEAT_QUERY, type QUERY_NAME_ATTRIBUTE, SCHEDULE_QUERY } from '../../../shared/osquery/log-routing.js';
 import { PINNED_OSQUERY_VERSION } from '../../../shared/osquery/version.js';
+import { SYSLOG_COSTS, type SyslogRow } from './syslog.js';
 
 /** Osquery time per round: the bundle's heartbeat interval. */
 export const ROUND_SECONDS = 300;
@@ -24,6 +25,8 @@ export interface SimQuery {
   snapshot: boolean;
   /** Differential queries log removed rows too unless `removed: false` (osquery's default: true). */
   removed: boolean;
+  /** It reads syslog_events: each run returns the syslog rows osqueryd buffered since the last (syslog.ts). */
+  readsSyslog?: boolean;
 }
 
 /** A worker whose configuration could not be read still runs a heartbeat (osquery's monitoring would). */
@@ -55,6 +58,7 @@ export function scheduleFromFiles(files: Record<string, string>): SimQuery[] {
       interval: parseInterval(body.interval ?? 3600) ?? 3600,
       snapshot: body.snapshot === true,
       removed: body.removed !== false,
+      ...(/\bsyslog_events\b/i.test(String(body.query ?? '')) ? { readsSyslog: true } : {}),
     });
   };
   for (const [name, q] of Object.entries((conf.schedule ?? {}) as Json)) add(name, q);
@@ -198,6 +202,8 @@ export interface SimWorker {
   configVersion: string | null;
   schedule: SimQuery[];
   queries: Record<string, QueryState>;
+  /** The most syslog rows one query run held (its memory stays with the process: SYSLOG_COSTS). */
+  syslogPeakRows: number;
 }
 
 /** The per-VM osqueryd: its worker and the faults set on this host. */
@@ -264,6 +270,7 @@ export function startWorker(
     configVersion,
     schedule,
     queries,
+    syslogPeakRows: 0,
   };
 }
 
@@ -335,6 +342,14 @@ export function resolveCosts(
 export interface LineHost {
   id: string;
   name: string;
+}
+
+/** The VM's syslog as this round's osqueryd sees it (syslog.ts). */
+export interface SyslogFeed {
+  /** Lines osqueryd ingested since the last round: their CPU is the worker's. */
+  ingested: number;
+  /** What a syslog_events query reads now (the buffer since its last run). */
+  read(): SyslogRow[];
 }
 
 /** One log line as the shipper publishes it: the line, and its routing attributes (README: Host identity). */
@@ -441,6 +456,8 @@ function resultLines(host: LineHost, q: SimQuery, s: QueryState, now: Date, rand
   return lines;
 }
 
+const rowBytes = (row: SyslogRow) => Object.entries(row).reduce((n, [k, v]) => n + k.length + v.length, 0);
+
 const rowIds = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 
 /**
@@ -455,14 +472,16 @@ export function runRound(
   costs: ResolvedCosts,
   now: Date,
   random: () => number = Math.random,
+  syslog?: SyslogFeed,
 ): ShippedLine[] {
   const second = Math.floor(now.getTime() / 1000);
   if (second > worker.advancedTo) {
     worker.cpuMs += (costs.cpuPercent / 100) * (second - worker.advancedTo) * 1000;
     worker.advancedTo = second;
   }
+  worker.cpuMs += (syslog?.ingested ?? 0) * SYSLOG_COSTS.ingestMsPerLine;
   worker.clock += ROUND_SECONDS;
-  const rss = mb(costs.rssBytes * jitter(random, 0.02));
+  const rss = mb(costs.rssBytes * jitter(random, 0.02)) + worker.syslogPeakRows * SYSLOG_COSTS.rssBytesPerRow;
   const lines: ShippedLine[] = [];
   for (const q of worker.schedule) {
     const s = worker.queries[q.name]!;
@@ -472,14 +491,26 @@ export function runRound(
     const cost = costs.query(q.name);
     s.executions += 1;
     s.lastExecuted = second;
-    const user = ticks(cost.userMs * jitter(random));
-    const system = ticks(cost.systemMs * jitter(random));
+    const rows = q.readsSyslog ? (syslog?.read() ?? []) : null;
+    // A syslog query costs its rows: reading each back and writing its result line.
+    const readMs = (rows?.length ?? 0) * SYSLOG_COSTS.readMsPerLine;
+    const user = ticks(cost.userMs * jitter(random) + readMs * 0.7);
+    const system = ticks(cost.systemMs * jitter(random) + readMs * 0.3);
+    worker.cpuMs += readMs;
     s.userMs += user;
     s.systemMs += system;
     s.wallMs += Math.round((user + system) * 1.3) + 1;
-    s.outputBytes += Math.round(cost.outputBytes * jitter(random));
+    // osquery_schedule's output_size: column names and values of every row returned (none: nothing).
+    s.outputBytes += rows ? rows.reduce((n, r) => n + rowBytes(r), 0) : Math.round(cost.outputBytes * jitter(random));
     const log_type = q.snapshot ? 'snapshot' : 'result';
-    if (q.name === HEARTBEAT_QUERY)
+    if (rows) {
+      worker.syslogPeakRows = Math.max(worker.syslogPeakRows, rows.length);
+      for (const row of rows)
+        lines.push({
+          line: { ...envelope(host, q.name, now, 'added'), columns: row },
+          attributes: { log_type, osquery_name: q.name },
+        });
+    } else if (q.name === HEARTBEAT_QUERY)
       lines.push({ line: heartbeatLine(host, worker, rss, now), attributes: { log_type, osquery_name: q.name } });
     else if (q.name === SCHEDULE_QUERY)
       lines.push({ line: scheduleLine(host, worker, costs, now), attributes: { log_type, osquery_name: q.name } });

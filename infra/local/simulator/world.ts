@@ -3,6 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { newOsqueryd, type CostProfile, type SimOsqueryd } from './osqueryd.js';
 import type { SimObject } from './storage-api.js';
+import { newSyslog, type SimSyslog } from './syslog.js';
 
 export const SIM_OS = {
   'debian-12': {
@@ -78,6 +79,8 @@ export interface SimVm {
   osqueryFiles: Record<string, string>;
   /** The simulated osqueryd: its worker process and this host's cost overrides. */
   osqueryd: SimOsqueryd;
+  /** rsyslog, osqueryd's syslog pipe and its syslog_events buffer (syslog.ts). */
+  syslog: SimSyslog;
 }
 
 export interface SimProject {
@@ -430,6 +433,7 @@ export class World {
       applied: {},
       osqueryFiles: {},
       osqueryd: newOsqueryd(),
+      syslog: newSyslog(spec.os),
     };
     this.vms.set(vm.id, vm);
     return vm;
