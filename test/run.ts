@@ -10,7 +10,7 @@ import { MissingPrerequisiteError, startEmulators, type Emulators } from '../inf
 const root = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
-const only = args.filter((a) => a !== '--unit');
+const only = args.filter((a) => a !== '--unit' && a !== '--');
 const files = readdirSync(path.join(root, 'test'), { recursive: true, encoding: 'utf8' })
   .filter((f) => f.endsWith('.test.ts'))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
