@@ -195,7 +195,7 @@ export interface RolloutEvidence {
   memory: Sighting[];
   /** Per query of the target version: host snapshots that had it denylisted, per hour window (`h2026112712`). */
   denylisted: Array<{ query: string; windows: Record<string, number> }>;
-  /** Lists that hit their read limit: their gate's value is a lower bound. */
+  /** Lists that hit their read limit or held a document that does not match: their gate's value is a lower bound. */
   capped: GateName[];
   /** Why a project's audit failed in the latest run (projects that failed only), for the hold's reason. */
   failures?: Record<string, string>;
@@ -465,7 +465,11 @@ export function evaluateRollout(
     if (stale.length)
       return { action: 'hold', reason: `waiting for an audit of ${stale.join(', ')} after the stage started` };
     const capped = results.filter((g) => g.capped).map((g) => g.gate);
-    if (capped.length) return { action: 'hold', reason: `too many hosts to count for ${capped.join(', ')}` };
+    if (capped.length)
+      return {
+        action: 'hold',
+        reason: `could not count everything for ${capped.join(', ')} (too many, or a document that does not match)`,
+      };
     if (observedStage < needed || observedTotal < r.observe.minHosts)
       return {
         action: 'hold',
