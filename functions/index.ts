@@ -1,4 +1,4 @@
-// Entry points (contracts.md). Each is a thin handler: parse, call a use case, map errors.
+// Entry points (docs/contracts.md). Each is a thin handler: parse, call a use case, map errors.
 //
 // Configuration is validated as this module loads: with a bad setting the instance does not start
 // (a deploy does not go live), so Pub/Sub and Eventarc keep redelivering instead of an event being

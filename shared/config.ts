@@ -70,7 +70,7 @@ const schema = z.object({
     .string()
     .regex(/^\d+\.\d+\.\d+$/)
     .default(PINNED_OSQUERY_VERSION),
-  /** Topic alert messages go to (contracts.md). */
+  /** Topic alert messages go to (docs/contracts.md). */
   ALERT_TOPIC: z.string().min(1).default('osquery-alerts'),
   /** Topic Cloud Monitoring's Pub/Sub notification channel publishes incidents to (monitoringAlert). */
   INCIDENT_TOPIC: z.string().min(1).default('osquery-incidents'),

@@ -1,4 +1,4 @@
-// Which alerts a host's state change owes (contracts.md: alert messages), pure.
+// Which alerts a host's state change owes (docs/contracts.md: alert messages), pure.
 import type { Host, HostState, Transition } from './host.js';
 
 export type AlertKind =
@@ -133,7 +133,7 @@ export interface Episode {
   query?: AlertQuery | null;
 }
 
-/** Pure: the message on the alert topic for one of an episode's two messages (contracts.md). */
+/** Pure: the message on the alert topic for one of an episode's two messages (docs/contracts.md). */
 export function alertMessage(episode: Episode, status: 'firing' | 'resolved'): AlertMessage {
   const at = status === 'firing' ? episode.firing.at : episode.resolved!.at;
   return {

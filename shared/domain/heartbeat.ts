@@ -158,7 +158,7 @@ export function planHeartbeat(
   return { write: due, endsSilence: false };
 }
 
-/** A host document as logHeartbeat reads it: the host and osquery's telemetry fields (README: contracts). */
+/** A host document as logHeartbeat reads it: the host and osquery's telemetry fields (docs/contracts.md). */
 export interface HeartbeatHost extends Host {
   osqueryd: OsquerydState | null;
   querySchedule: ScheduleBaseline | null;

@@ -1,4 +1,4 @@
-// Host documents and their state changes (contracts.md: hosts/{instanceId} and its transitions).
+// Host documents and their state changes (docs/contracts.md: hosts/{instanceId} and its transitions).
 import { episodesFor, type EpisodeChange } from './alerts.js';
 import type { SyslogEvidence } from './syslog.js';
 

@@ -692,7 +692,10 @@ export function allAtOnce(input: {
   };
 }
 
-/** Every field of a rollout the `alerts` contract's rollout.halted message carries (contracts: kind, version, stage, gate, value, threshold). */
+/**
+ * Every field of a rollout the `alerts` contract's rollout.halted message carries (docs/contracts.md: kind,
+ * version, stage, gate, value, threshold).
+ */
 export function haltDetails(r: StagedRollout, halt: HaltRecord) {
   return {
     version: r.configVersion,

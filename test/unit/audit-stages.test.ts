@@ -321,7 +321,7 @@ t('planHeartbeatWrite: nothing, lastLogAt alone, or a silent host back to report
   );
 });
 
-t("alertMessage: an episode's firing and resolved messages (contracts.md)", () => {
+t("alertMessage: an episode's firing and resolved messages (docs/contracts.md)", () => {
   const episode: Episode = {
     dedupKey: 'host.silent:1:1700000000000',
     kind: 'host.silent',
