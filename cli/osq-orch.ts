@@ -69,8 +69,8 @@ async function render(args: string[]): Promise<number> {
   });
   if (!values.zone) throw new Error('--zone is required');
   const { config, policySettings, renderSettings } = await import('../shared/config.js');
-  const { renderBundle, policyConfigOf } = await import('../shared/osquery/render.js');
-  const { buildOsqueryAssignment } = await import('../shared/domain/policy.js');
+  const { renderBundle } = await import('../shared/osquery/render.js');
+  const { buildOsqueryAssignment, policyConfigOf } = await import('../shared/domain/policy.js');
   const { assignmentName } = await import('../shared/adapters/osconfig.js');
   const c = config();
   const project =
