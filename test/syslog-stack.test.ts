@@ -14,6 +14,7 @@ import { auditProject, runAuditShard } from '../shared/usecases/audit.js';
 import { createRun } from '../shared/adapters/audits.js';
 import { forgetHeartbeatCache } from '../shared/usecases/heartbeat.js';
 import { loadStatusView, writeEvidence } from '../shared/usecases/status.js';
+import { EVIDENCE_WRITERS } from '../shared/views/evidence.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { config } from '../shared/config.js';
 import { SYSLOG_QUERY, QUERY_NAME_ATTRIBUTE } from '../shared/osquery/log-routing.js';
@@ -196,7 +197,7 @@ t(
 
     // The evidence report: one column says it per host, with when results were last seen.
     let csv = '';
-    await writeEvidence('csv', async (chunk) => void (csv += chunk), { project: P });
+    await writeEvidence(EVIDENCE_WRITERS.csv, async (chunk) => void (csv += chunk), { project: P });
     const [header, ...rows] = csv
       .trim()
       .split('\r\n')
