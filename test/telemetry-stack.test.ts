@@ -18,7 +18,7 @@ import { config } from '../shared/config.js';
 import { usageSince, usageSnapshot } from '../shared/metrics.js';
 import { HEARTBEAT_QUERY, SCHEDULE_QUERY } from '../shared/osquery/log-routing.js';
 import type { AlertMessage } from '../shared/domain/alerts.js';
-import { windowOf } from '../shared/domain/telemetry.js';
+import { windowOf } from '../shared/domain/telemetry/query-stats.js';
 
 const P = 'costs';
 const Z = 'us-central1-f';

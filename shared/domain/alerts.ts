@@ -11,6 +11,8 @@ export type AlertKind =
   | 'rollout.halted'
   | 'rollout.stalled';
 export type Severity = 'info' | 'warning' | 'critical';
+/** The alerts about a scheduled query of a configuration version (shared/domain/telemetry/query-alerts.ts). */
+export type QueryAlertKind = Extract<AlertKind, 'query.denylisted' | 'query.expensive'>;
 
 export interface AlertHost {
   instanceId: string;

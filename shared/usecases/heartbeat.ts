@@ -14,12 +14,8 @@ import {
   type HeartbeatWrite,
   type PendingHeartbeat,
 } from '../domain/heartbeat.js';
-import {
-  addIncrements,
-  type QueryStatsIncrement,
-  type ScheduleSnapshot,
-  type WorkerSample,
-} from '../domain/telemetry.js';
+import type { ScheduleSnapshot, WorkerSample } from '../domain/telemetry/log-lines.js';
+import { addIncrements, type QueryStatsIncrement } from '../domain/telemetry/query-stats.js';
 import { reject as rejectValue, type Rejections } from '../domain/trust.js';
 import type { PubSubMessage } from '../adapters/pubsub.js';
 import type { Timestamp } from '@google-cloud/firestore';

@@ -17,7 +17,7 @@ import {
 } from '../../infra/local/simulator/osqueryd.js';
 import { clients } from '../../shared/clients.js';
 import { parseLogLines } from '../../shared/domain/heartbeat.js';
-import { queryStatsId, windowOf } from '../../shared/domain/telemetry.js';
+import { queryStatsId, windowOf } from '../../shared/domain/telemetry/query-stats.js';
 import { usageSince, usageSnapshot } from '../../shared/metrics.js';
 import { loadBundle } from '../../shared/osquery/bundle.js';
 import { LOG_HEARTBEAT_FILTER } from '../../shared/osquery/log-routing.js';

@@ -10,7 +10,7 @@ import {
   type SyslogEvidence,
 } from '../../shared/domain/syslog.js';
 import { planHeartbeatWrite, type HeartbeatHost } from '../../shared/domain/heartbeat.js';
-import type { ScheduleSnapshot } from '../../shared/domain/telemetry.js';
+import type { ScheduleSnapshot } from '../../shared/domain/telemetry/log-lines.js';
 import { summarizeProject, mergeFleetStatus } from '../../shared/domain/status.js';
 import { planObservation, type Host } from '../../shared/domain/host.js';
 import { evidenceRow } from '../../shared/domain/evidence.js';
