@@ -507,22 +507,13 @@ function needingActionSection(view: StatusView, refreshSeconds: number | undefin
     <h2>Needing action (${num(na.total)})</h2>
     <p class="note">${NEEDS_ACTION_STATES.map((st) => html`${chip(st)} ${num(na.byKey[st] ?? 0)} `)}</p>
     ${filterForm(view, refreshSeconds)}
-    ${
-      na.hosts.length
-        ? html`<table>
-            <tr>
-              <th>State</th>
-              <th>Host</th>
-              <th>Project / zone</th>
-              <th>Instance id</th>
-              <th>Reason</th>
-              <th>Since</th>
-            </tr>
-            ${hostRows(na.hosts, view.generatedAt, true)}
-          </table>`
-        : html`<p class="note">${na.total ? 'No host matches the filters.' : 'Nothing needs action.'}</p>`
-    }
-    ${listNote(na, 'hosts needing action')}
+    ${hostList(na, view.generatedAt, {
+      withState: true,
+      since: 'Since',
+      what: 'hosts needing action',
+      none: 'Nothing needs action.',
+      noMatch: 'No host matches the filters.',
+    })}
   </section>`;
 }
 
@@ -532,22 +523,38 @@ function exemptSection(view: StatusView): Html {
   return html`<section id="exempt">
     <h2>Exempt hosts (${num(ex.total)})</h2>
     <p class="note">${Object.entries(ex.byKey).map(([reason, n]) => html`${chip(reason, 's-exempt')} ${num(n)} `)}</p>
-    ${
-      ex.hosts.length
-        ? html`<table>
-            <tr>
-              <th>Host</th>
-              <th>Project / zone</th>
-              <th>Instance id</th>
-              <th>Reason</th>
-              <th>Exempt since</th>
-            </tr>
-            ${hostRows(ex.hosts, view.generatedAt, false)}
-          </table>`
-        : html`<p class="note">${ex.total ? 'No exempt host matches the filters.' : 'No exempt hosts.'}</p>`
-    }
-    ${listNote(ex, 'exempt hosts')}
+    ${hostList(ex, view.generatedAt, {
+      withState: false,
+      since: 'Exempt since',
+      what: 'exempt hosts',
+      none: 'No exempt hosts.',
+      noMatch: 'No exempt host matches the filters.',
+    })}
   </section>`;
+}
+
+/** A list of hosts as a table (with their states, where those differ), or why it is empty; then what it keeps. */
+function hostList(
+  list: ListView,
+  now: string,
+  shown: { withState: boolean; since: string; what: string; none: string; noMatch: string },
+): Html {
+  return html`${
+    list.hosts.length
+      ? html`<table>
+          <tr>
+            ${shown.withState ? html`<th>State</th>` : ''}
+            <th>Host</th>
+            <th>Project / zone</th>
+            <th>Instance id</th>
+            <th>Reason</th>
+            <th>${shown.since}</th>
+          </tr>
+          ${hostRows(list.hosts, now, shown.withState)}
+        </table>`
+      : html`<p class="note">${list.total ? shown.noMatch : shown.none}</p>`
+  }
+  ${listNote(list, shown.what)}`;
 }
 
 /** The configuration versions live in the fleet, and the current version's rollout zone by zone. */
