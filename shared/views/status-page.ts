@@ -565,23 +565,7 @@ function configurationSection(view: StatusView): Html {
     <div class="cols">
       <div>
         <h3>Versions live in the fleet (in-scope hosts)</h3>
-        ${
-          cfg.live.length
-            ? html`<table>
-                <tr>
-                  <th>Version</th>
-                  <th class="n">Hosts</th>
-                </tr>
-                ${cfg.live.map(
-                  (v) =>
-                    html`<tr>
-                      <td><code>${v.version}</code>${v.current ? html` ${chip('current', 's-succeeded')}` : ''}</td>
-                      <td class="n">${num(v.hosts)}</td>
-                    </tr>`,
-                )}
-              </table>`
-            : html`<p class="note">No hosts yet.</p>`
-        }
+        ${versionTable(cfg.live)}
       </div>
       <div>
         <h3>Rollout of the current version ${cfg.current ? html`<code>${cfg.current}</code>` : ''}</h3>
@@ -589,6 +573,24 @@ function configurationSection(view: StatusView): Html {
       </div>
     </div>
   </section>`;
+}
+
+/** In-scope hosts per version (of the configuration, or of osquery), the current one marked. */
+function versionTable(versions: Array<{ version: string; hosts: number; current?: boolean }>): Html {
+  if (!versions.length) return html`<p class="note">No hosts yet.</p>`;
+  return html`<table>
+    <tr>
+      <th>Version</th>
+      <th class="n">Hosts</th>
+    </tr>
+    ${versions.map(
+      (v) =>
+        html`<tr>
+          <td><code>${v.version}</code>${v.current ? html` ${chip('current', 's-succeeded')}` : ''}</td>
+          <td class="n">${num(v.hosts)}</td>
+        </tr>`,
+    )}
+  </table>`;
 }
 
 /** Where the current version stands in each zone: its assignment's revision and OS Config's rollout state. */
@@ -626,23 +628,7 @@ function osquerySection(view: StatusView): Html {
     <div class="cols">
       <div>
         <h3>osquery versions (in-scope hosts)</h3>
-        ${
-          view.osquery.versions.length
-            ? html`<table>
-                <tr>
-                  <th>Version</th>
-                  <th class="n">Hosts</th>
-                </tr>
-                ${view.osquery.versions.map(
-                  (v) =>
-                    html`<tr>
-                      <td><code>${v.version}</code></td>
-                      <td class="n">${num(v.hosts)}</td>
-                    </tr>`,
-                )}
-              </table>`
-            : html`<p class="note">No hosts yet.</p>`
-        }
+        ${versionTable(view.osquery.versions)}
       </div>
       <div>
         <h3>Where osqueryd costs most</h3>
