@@ -4,18 +4,18 @@ export interface PerInstance<T> {
   /** This instance's, made on first use. */
   get(): T;
   /**
-   * Starts over as a new instance would: with `next`, or made anew on next use. The local stack and the tests
-   * serve every function in one process; this is how they stand for an instance Cloud Functions replaced.
+   * Starts over as a new instance would: made anew on next use. The local stack and the tests serve every
+   * function in one process; this is how they stand for an instance Cloud Functions replaced.
    */
-  renew(next?: T): void;
+  renew(): void;
 }
 
 export function perInstance<T>(make: () => T): PerInstance<T> {
   let value: T | undefined;
   return {
     get: () => (value ??= make()),
-    renew: (next) => {
-      value = next;
+    renew: () => {
+      value = undefined;
     },
   };
 }

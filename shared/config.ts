@@ -201,7 +201,7 @@ export function reconcileSettings(): ReconcileSettings {
   };
 }
 
-/** host.performance (source osquery) thresholds (shared/domain/telemetry.ts). */
+/** host.performance (source osquery) thresholds (shared/domain/telemetry/osqueryd.ts). */
 export function performanceThresholds(): PerformanceThresholds {
   const c = config();
   return {

@@ -20,7 +20,7 @@ export type HeartbeatOutcome = HostWriteOutcome | 'no-identity' | 'no-lines';
 /** Where the engine reads and writes: Firestore and the alert topic, unless a test gives it others. */
 export type HeartbeatIo = HeartbeatStore & { writeQueryStats: WriteQueryStats };
 
-const FIRESTORE: HeartbeatIo = {
+const GOOGLE_CLOUD: HeartbeatIo = {
   readHosts: (instanceIds) => hosts.readHosts(instanceIds),
   writeHeartbeats: (writes) => hosts.writeHeartbeats(writes),
   recordHeartbeat: (instanceId, plan) => hosts.recordHeartbeat(instanceId, plan),
@@ -37,7 +37,7 @@ export class HeartbeatEngine {
   readonly batcher: HeartbeatBatcher;
   readonly hosts: HostWriteCoalescer;
 
-  constructor(io: HeartbeatIo = FIRESTORE) {
+  constructor(io: HeartbeatIo = GOOGLE_CLOUD) {
     this.stats = new QueryStatsBuffer(io.writeQueryStats);
     this.batcher = new HeartbeatBatcher(io);
     this.hosts = new HostWriteCoalescer(this.batcher, this.stats);
@@ -51,6 +51,7 @@ export interface HeartbeatResult {
   instanceId: string | null;
 }
 
+/** One log message, handled with this instance's engine: whose lines they are, and their host written or coalesced. */
 export async function recordLogMessage(
   engine: HeartbeatEngine,
   message: PubSubMessage,
