@@ -5,7 +5,8 @@ import type { ReconcileSettings } from './domain/reconcile.js';
 import type { EvidenceSettings } from './domain/rollout.js';
 import type { ScopeSettings } from './domain/scope.js';
 import { isTarget } from './domain/targets.js';
-import type { PerformanceThresholds, QueryAlertThresholds } from './domain/telemetry.js';
+import type { PerformanceThresholds } from './domain/telemetry/osqueryd.js';
+import type { QueryAlertThresholds } from './domain/telemetry/query-alerts.js';
 import { PINNED_OSQUERY_VERSION } from './osquery/version.js';
 
 const bool = z
@@ -200,7 +201,7 @@ export function reconcileSettings(): ReconcileSettings {
   };
 }
 
-/** host.performance (source osquery) thresholds (shared/domain/telemetry.ts). */
+/** host.performance (source osquery) thresholds (shared/domain/telemetry/osqueryd.ts). */
 export function performanceThresholds(): PerformanceThresholds {
   const c = config();
   return {

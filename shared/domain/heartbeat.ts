@@ -4,20 +4,16 @@ import type { EpisodeChange } from './alerts.js';
 import { planObservation, type Host, type HostChange } from './host.js';
 import { isInstanceId } from './ids.js';
 import { foldSyslogEvidence, type SyslogEvidence } from './syslog.js';
+import { telemetryOf, type ScheduleSnapshot, type Telemetry, type WorkerSample } from './telemetry/log-lines.js';
 import {
   DEFAULT_PERFORMANCE_THRESHOLDS,
   foldOsqueryd,
-  foldSchedule,
   performanceEpisodes,
-  telemetryOf,
   type OsquerydState,
   type PerformanceThresholds,
-  type QueryStatsIncrement,
-  type ScheduleBaseline,
-  type ScheduleSnapshot,
-  type Telemetry,
-  type WorkerSample,
-} from './telemetry.js';
+} from './telemetry/osqueryd.js';
+import type { ScheduleBaseline } from './telemetry/query-cost.js';
+import { foldSchedule, type QueryStatsIncrement } from './telemetry/query-stats.js';
 import { reject, timeWindow, type Rejections } from './trust.js';
 
 export interface HostIdentityAttributes {

@@ -7,7 +7,7 @@
 // the target), `rollout` names the target of the staged rollout that has not completed (running,
 // paused, halted or rolled back), null otherwise.
 import { type Gates, type GateName, type ResolvedStage, GATE_NAMES } from './rollout-plan.js';
-import { windowOf, windowStart } from './telemetry.js';
+import { windowOf, windowStart } from './telemetry/query-stats.js';
 import type { HostState } from './host.js';
 import type { StateCounts } from './status.js';
 

@@ -395,8 +395,7 @@ async function fleetBenchmarks(): Promise<void> {
   // logHeartbeat: 5,000 hosts x 20 lines, one line per message (the shipper publishes one record per
   // message), 64 deliveries in flight as one busy function instance would see them.
   if (wants('heartbeat.coalesced') || wants('heartbeat.naive')) {
-    const { logHeartbeat } = await import('../../functions/log-heartbeat.js');
-    const { forgetHeartbeatCache } = await import('../../shared/usecases/heartbeat.js');
+    const { logHeartbeat, logHeartbeatEngine } = await import('../../functions/log-heartbeat.js');
     const { mapLimit } = await import('../../shared/rate.js');
     const db = clients.firestore();
     const hostIds = (
@@ -420,7 +419,7 @@ async function fleetBenchmarks(): Promise<void> {
         },
       },
     });
-    forgetHeartbeatCache();
+    logHeartbeatEngine.renew(); // one instance, fresh: it has seen none of these hosts
     const before = usageSnapshot();
     let t = performance.now();
     await mapLimit(messages, 64, (m, k) => logHeartbeat(event(m, k) as never));
@@ -804,12 +803,13 @@ async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]>
 
   async function silenceHosts(hosts = vms): Promise<void> {
     const { auditProject } = await import('../../shared/usecases/audit.js');
-    const { recordLogMessage } = await import('../../shared/usecases/heartbeat.js');
+    const { HeartbeatEngine, recordLogMessage } = await import('../../shared/usecases/heartbeat.js');
+    const engine = new HeartbeatEngine();
     await auditProject(project); // discovers the hosts, heals the zone's assignment
     await control('POST', '/agents/run'); // the agents apply it and report compliant
     const twoHoursAgo = Math.floor(Date.now() / 1000) - 7200;
     for (const vm of hosts)
-      await recordLogMessage({
+      await recordLogMessage(engine, {
         data: Buffer.from(JSON.stringify({ name: 'heartbeat', unixTime: twoHoursAgo })),
         attributes: { gce_instance_id: vm.id, gce_project_id: project, gce_zone: zone },
         messageId: null,
