@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEmulators } from '../../infra/local/emulators.js';
 import { startSimulatorProcess, useBenchStack } from './simulator-process.js';
-import { FUNCTION_NAMES, type FunctionName } from '../../infra/local/functions.js';
+import { FUNCTION_NAMES, functionList, type FunctionName } from '../../functions/manifest.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
 import { ENROLL_RECORD, ENROLL_SINK_TOPIC, type EnrollLatencyRecord } from './enroll-latency.js';
 import { ROLLOUT_RECORDS, type RolloutRecord } from './rollout.js';
@@ -52,8 +52,10 @@ const SYSLOG = wants(SYSLOG_RECORD);
 const COLDSTART_RUNS = 3;
 /** The audit.* records of the 10,000-VM project: each the median of this many runs, one project each. */
 const AUDIT_RUNS = 3;
-/** The functions that call Compute Engine; the others have the 400 ms / 150 MB import target. */
-const COMPUTE_USERS: FunctionName[] = ['vmLifecycle', 'fleetAuditShard'];
+/** The functions that call Compute Engine (granted compute.*); the others have the 400 ms / 150 MB import target. */
+const COMPUTE_USERS: FunctionName[] = functionList()
+  .filter((f) => f.permissions.target.some((p) => p.startsWith('compute.')))
+  .map((f) => f.name);
 if (
   ONLY &&
   !FLEET_RECORDS.some(wants) &&
