@@ -4,8 +4,9 @@
 // Terraform reads with for_each (a unit test fails when that file is stale).
 //
 // Adding a function: an entry here, its handler (functions/<name>.ts, loaded by `load` on the first
-// event), its test, and `npm run manifest`. Its memory is sized from its measured peak: give it a
-// cold-start scenario in test/bench/bench.ts and record the figure here.
+// event), its test, and `npm run manifest`. Its memory is sized from its peak: until a cold-start
+// scenario in test/bench/bench.ts measures it (`npm run bench -- --only coldstart.<name>`), the figure
+// here is an estimate.
 //
 // Data only: nothing here runs as the module loads, and no handler is imported up front (Cloud Functions
 // loads functions/index.ts, and so this module, for every function; `load` imports one handler on demand).

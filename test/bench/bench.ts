@@ -698,7 +698,9 @@ async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]>
   const DRAIN_TOPIC = 'coldstart-drain-logs';
   const DRAIN_SUBSCRIPTION = 'coldstart-drain';
   const drainVms: Array<{ id: string; name: string }> = [];
-  const scenarios: Record<FunctionName, (run: number) => Promise<{ event: unknown; check: () => Promise<boolean> }>> = {
+  // A function without a scenario yet is listed, not measured: its manifest peak is then an estimate.
+  type Scenario = (run: number) => Promise<{ event: unknown; check: () => Promise<boolean> }>;
+  const scenarios: Partial<Record<FunctionName, Scenario>> = {
     vmLifecycle: async (run) => {
       const vm = vms[run]!;
       const resourceName = `projects/${project}/zones/${zone}/instances/${vm.name}`;
@@ -835,10 +837,15 @@ async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]>
   for (const fn of FUNCTION_NAMES) {
     const name = `coldstart.${fn}`;
     if (!wants(name)) continue;
+    const scenario = scenarios[fn];
+    if (!scenario) {
+      console.log(`${name}: no cold-start scenario yet (test/bench/bench.ts), so its peak is not measured`);
+      continue;
+    }
     process.stdout.write(`${name}: `);
     const runs: Array<Omit<ColdStartRecord, 'name' | 'runs'>> = [];
     for (let run = 0; run < COLDSTART_RUNS; run++) {
-      const { event, check } = await scenarios[fn](run);
+      const { event, check } = await scenario(run);
       const child = await runChild(
         [path.join(import.meta.dirname, 'coldstart.mjs'), mainModule, fn, JSON.stringify(event)],
         env,
