@@ -1,14 +1,16 @@
 // `npm run manifest`: writes infra/terraform/functions.json from the function manifest (functions/manifest.ts),
-// the one thing Terraform reads about the functions (locals.tf: jsondecode, then for_each). Terraform
-// cannot run TypeScript, so the JSON is checked in; test/unit/manifest.test.ts fails when it is stale.
-// Every function gets every field (null where the manifest leaves it out): Terraform reads them as one shape.
-import { writeFileSync } from 'node:fs';
+// the one thing Terraform reads about the functions (locals.tf: jsondecode, then for_each), and the list of
+// functions in the Grafana dashboard's queries (infra/grafana/osquery-fleet.json). Terraform cannot run
+// TypeScript, so both are checked in; test/unit/manifest.test.ts fails when either is stale. Every function
+// gets every field (null where the manifest leaves it out): Terraform reads them as one shape.
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PUBSUB_MESSAGE_EVENT_TYPE } from '../../shared/domain/pubsub-message.js';
 import { AUDIT_LOG_EVENT_TYPE } from '../../shared/domain/audit-event.js';
 import { PUBLISHER_PERMISSIONS, functionList, memorySize, type Trigger } from '../../functions/manifest.js';
 
 export const FUNCTIONS_JSON = path.join(import.meta.dirname, 'functions.json');
+export const GRAFANA_DASHBOARD = path.join(import.meta.dirname, '../grafana/osquery-fleet.json');
 
 /** fleetAuditShard -> fleet-audit-shard: the function, service account and Cloud Run service name after the prefix. */
 export const resourceName = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -70,7 +72,14 @@ export function functionsJson(): string {
   return `${JSON.stringify({ '//': note, functions, publisher }, null, 2)}\n`;
 }
 
+/** A Grafana dashboard whose queries select the functions' Cloud Run services as `${prefix}-(a|b|...)`. */
+export function grafanaDashboard(text: string): string {
+  const names = functionList().map((f) => resourceName(f.name));
+  return text.replace(/\$\{prefix\}-\([a-z0-9|-]+\)/g, `\${prefix}-(${names.join('|')})`);
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
   writeFileSync(FUNCTIONS_JSON, functionsJson());
-  console.log(`wrote ${path.relative(process.cwd(), FUNCTIONS_JSON)}`);
+  writeFileSync(GRAFANA_DASHBOARD, grafanaDashboard(readFileSync(GRAFANA_DASHBOARD, 'utf8')));
+  for (const file of [FUNCTIONS_JSON, GRAFANA_DASHBOARD]) console.log(`wrote ${path.relative(process.cwd(), file)}`);
 }

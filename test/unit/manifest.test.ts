@@ -15,7 +15,13 @@ import {
   memorySize,
   PUBLISHER_PERMISSIONS,
 } from '../../functions/manifest.js';
-import { FUNCTIONS_JSON, functionsJson, resourceName } from '../../infra/terraform/manifest.js';
+import {
+  FUNCTIONS_JSON,
+  GRAFANA_DASHBOARD,
+  functionsJson,
+  grafanaDashboard,
+  resourceName,
+} from '../../infra/terraform/manifest.js';
 import { AUDIT_LOG_EVENT_TYPE } from '../../shared/domain/audit-event.js';
 import { PUBSUB_MESSAGE_EVENT_TYPE } from '../../shared/domain/pubsub-message.js';
 import { parseConfig } from '../../shared/config.js';
@@ -24,6 +30,12 @@ const t = suite('function manifest');
 
 t('infra/terraform/functions.json is what `npm run manifest` writes from the manifest (run it after an edit)', () => {
   assert.fixture(readFileSync(FUNCTIONS_JSON, 'utf8'), functionsJson());
+});
+
+t("the Grafana dashboard's queries select every function of the manifest (`npm run manifest` writes them)", () => {
+  const text = readFileSync(GRAFANA_DASHBOARD, 'utf8');
+  assert.ok(grafanaDashboard(text).includes(`\${prefix}-(${FUNCTION_NAMES.map(resourceName).join('|')})`));
+  assert.fixture(text, grafanaDashboard(text));
 });
 
 t("the contract's entry points are there, in the order the local stack gives them ports (new ones last)", () => {
