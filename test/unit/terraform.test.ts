@@ -456,39 +456,6 @@ function assertTargetRoles(tf: Tf) {
   assert.is(call.organization_id, '${var.organization_id}');
 }
 
-/** Who holds target roles (local.target_role_holders) and with which permissions, per delivery. */
-type Holder = { member: string; target: readonly string[]; parent: readonly string[] };
-function targetRoleHolders(tf: Tf, delivery: 'push' | 'pull'): Map<string, Holder> {
-  const holders = text(tf.locals.target_role_holders);
-  assertHcl(
-    holders,
-    'for name, f in local.granted_functions : name => { ' +
-      'member = "serviceAccount:${google_service_account.function[name].email}"',
-    "a function's holder is its own service account",
-  );
-  assertHcl(
-    holders,
-    'target = f.permissions.target parent = f.permissions.parent } if length(f.permissions.target) > 0',
-  );
-  assertHcl(holders, 'publisher = { member = "serviceAccount:${google_service_account.publisher.email}"');
-  assertHcl(
-    holders,
-    'target = local.manifest.publisher.target parent = local.manifest.publisher.parent }',
-    'the publisher holds its own',
-  );
-  const out = new Map<string, Holder>();
-  for (const name of grantedIn(tf, delivery)) {
-    const p = tf.manifest.functions[name]!.permissions;
-    if (p.target.length > 0) out.set(name, { member: `${ACCOUNT}[${name}]`, target: p.target, parent: p.parent });
-  }
-  out.set('publisher', {
-    member: 'google_service_account.publisher',
-    target: tf.manifest.publisher.target,
-    parent: tf.manifest.publisher.parent,
-  });
-  return out;
-}
-
 // --- Tests ---------------------------------------------------------------------------------------
 
 const t = suite<{ tf: Tf }>('terraform');
@@ -1105,13 +1072,14 @@ t('no owner, editor, allUsers or allAuthenticatedUsers anywhere', ({ tf }) => {
 });
 
 t("each function's service account holds exactly what its manifest entry lists", ({ tf }) => {
-  // The grants, one block each for all functions: who gets them (local.granted_functions) and what.
+  // One block per kind of grant for all functions, each granting what the function's entry lists, while
+  // the function is deployed (or in both deliveries, where the manifest says so).
   assertHcl(
     tf.locals.granted_functions,
     'for name, f in local.manifest.functions : name => f ' +
       'if contains(keys(local.deployed_functions), name) || f.grantsInBothDeliveries',
-    "a function's grants exist while it is deployed (or in both deliveries, where the manifest says so)",
   );
+  const member = (key: string) => `serviceAccount:\${${ACCOUNT}[${key}].email}`;
   const firestore = block(tf, FIRESTORE);
   assert.is(
     firestore.for_each,
@@ -1119,90 +1087,75 @@ t("each function's service account holds exactly what its manifest entry lists",
   );
   assert.equal(
     [firestore.project, firestore.role, firestore.member],
-    [
-      '${var.project_id}',
-      '${local.firestore_roles[each.value.permissions.firestore]}',
-      `serviceAccount:\${${ACCOUNT}[each.key].email}`,
-    ],
+    ['${var.project_id}', '${local.firestore_roles[each.value.permissions.firestore]}', member('each.key')],
   );
   assert.equal(local(tf, 'firestore_roles'), { write: 'roles/datastore.user', read: 'roles/datastore.viewer' });
   const publishes = block(tf, PUBLISHES);
-  assert.is(publishes.for_each, '${local.function_publishes}');
-  assertHcl(
-    tf.locals.function_publishes,
-    'for name, f in local.granted_functions : ' +
-      '{ for topic in f.permissions.publishes : "${name}/${topic}" => { function = name, topic = topic } }',
-  );
+  const pulls = block(tf, PULLS);
+  assert.equal([publishes.for_each, pulls.for_each], ['${local.function_publishes}', '${local.function_pulls}']);
+  for (const [grants, list, item] of [
+    ['function_publishes', 'publishes', 'topic = topic'],
+    ['function_pulls', 'subscribes', 'subscription = sub'],
+  ] as const) {
+    const v = list === 'publishes' ? 'topic' : 'sub';
+    assertHcl(
+      tf.locals[grants],
+      `for name, f in local.granted_functions : { for ${v} in f.permissions.${list} : ` +
+        `"\${name}/\${${v}}" => { function = name, ${item} } }`,
+    );
+  }
   assert.equal(
     [publishes.project, publishes.topic, publishes.role, publishes.member],
     [
       '${var.project_id}',
       '${local.topics[each.value.topic].name}',
       'roles/pubsub.publisher',
-      `serviceAccount:\${${ACCOUNT}[each.value.function].email}`,
+      member('each.value.function'),
     ],
     'publisher on the one topic, never project-wide',
   );
-  assertHcl(
-    tf.locals.function_pulls,
-    'for name, f in local.granted_functions : ' +
-      '{ for sub in f.permissions.subscribes : "${name}/${sub}" => { function = name, subscription = sub } }',
-  );
-  assert.is(block(tf, PULLS).member, `serviceAccount:\${${ACCOUNT}[each.value.function].email}`);
+  assert.is(pulls.member, member('each.value.function'));
+  // In the targets: the module, for every function that calls something there, with its own permissions.
   assertTargetRoles(tf);
+  for (const hcl of [
+    'for name, f in local.granted_functions : name => { ' +
+      'member = "serviceAccount:${google_service_account.function[name].email}"',
+    'target = f.permissions.target parent = f.permissions.parent } if length(f.permissions.target) > 0',
+  ])
+    assertHcl(tf.locals.target_role_holders, hcl);
   // Nothing else is granted to a function's service account.
-  const granting = [...tf.resources]
-    .filter(([, b]) => text(b.member).includes(`${ACCOUNT}[`))
-    .map(([k]) => k)
-    .sort();
-  assert.equal(granting, [FIRESTORE, PULLS, PUBLISHES].sort(), 'no other bindings');
-
-  // Per function, in each delivery: exactly the manifest's grants.
+  const granting = [...tf.resources].filter(([, b]) => text(b.member).includes(`${ACCOUNT}[`)).map(([k]) => k);
+  assert.equal(granting.sort(), [FIRESTORE, PULLS, PUBLISHES].sort(), 'no other bindings');
+  // The settings the manifest names grants by are the topics and subscriptions Terraform gives the code.
   const settings = local(tf, 'function_settings') as Record<string, unknown>;
-  for (const delivery of DELIVERIES) {
-    const holders = targetRoleHolders(tf, delivery);
-    for (const ep of grantedIn(tf, delivery)) {
-      const want = tf.manifest.functions[ep]!.permissions;
-      const holder = holders.get(ep);
-      if (want.target.length === 0)
-        assert.not.ok(holder, `${ep} needs nothing in target projects, so has no target role`);
-      else {
-        assert.equal(holder!.target, want.target, `${ep}: its target permissions`);
-        assert.equal(holder!.parent, want.parent, `${ep}: and under target folders and organisations`);
-        assert.is(new Set(want.target).size, want.target.length, `${ep} lists no permission twice`);
-      }
-      assert.ok(
-        ['write', 'read', 'none'].includes(want.firestore),
-        `${ep}: datastore.user iff it writes, viewer iff it reads`,
-      );
+  for (const [ep, f] of manifestFunctions(tf)) {
+    for (const s of f.permissions.publishes)
+      assert.equal(manifestTopic(tf, s, 'name'), settingTopics(tf, s), `${ep} publishes to the ${s} topic`);
+    for (const s of f.permissions.subscribes)
       assert.equal(
-        want.publishes.flatMap((s) => manifestTopic(tf, s, 'name')).sort(),
-        want.publishes.flatMap((s) => settingTopics(tf, s)).sort(),
-        `${ep} publishes to exactly ${want.publishes.join(', ') || 'nothing'}`,
+        [...refsOf(tf, (local(tf, 'subscriptions') as Record<string, string>)[s]).resources],
+        [...refsOf(tf, settings[s]).resources],
+        `${ep} pulls from the ${s} subscription`,
       );
-      // A subscription setting names the subscription Terraform passes in it.
-      for (const s of want.subscribes)
-        assert.equal(
-          [...refsOf(tf, (local(tf, 'subscriptions') as Record<string, string>)[s]).resources],
-          [...refsOf(tf, settings[s]).resources],
-          `${ep} pulls from exactly ${s}`,
-        );
-    }
   }
 });
 
 t('the publisher service account holds exactly PUBLISHER_PERMISSIONS (plus its build logs)', ({ tf }) => {
   assert.equal(tf.manifest.publisher, JSON.parse(JSON.stringify(PUBLISHER_PERMISSIONS)), 'functions.json carries them');
-  for (const delivery of DELIVERIES) {
-    const holder = targetRoleHolders(tf, delivery).get('publisher')!;
-    assert.equal(holder.target, [...PUBLISHER_PERMISSIONS.target], 'the publisher: target projects');
-    assert.equal(holder.parent, [...PUBLISHER_PERMISSIONS.parent], 'the publisher: target folders and organisations');
-  }
+  assertHcl(
+    tf.locals.target_role_holders,
+    'publisher = { member = "serviceAccount:${google_service_account.publisher.email}" caller = "osq-orch publish" ' +
+      'title = "publisher" role_id = "${local.role_prefix}Publisher" ' +
+      'target = local.manifest.publisher.target parent = local.manifest.publisher.parent }',
+    'the publisher holds its target and parent permissions through the target-roles module',
+  );
   const bindings = bindingsOf(tf, 'google_service_account.publisher');
   const firestore = bindings.filter((b) => b.key === 'google_project_iam_member.publisher_firestore');
-  assert.is(firestore.length, 1, 'publisher: Firestore');
-  assert.is(firestore[0]!.block.role, '${local.firestore_roles[local.manifest.publisher.firestore]}');
-  assert.is(PUBLISHER_PERMISSIONS.firestore, 'write');
+  assert.equal(
+    firestore.map((b) => b.block.role),
+    ['${local.firestore_roles[local.manifest.publisher.firestore]}'],
+    'publisher: Firestore (writes)',
+  );
   assert.not.ok(
     bindings.some((b) => b.type === 'google_pubsub_topic_iam_member'),
     'the publisher publishes to no topic',
@@ -1213,7 +1166,6 @@ t('the publisher service account holds exactly PUBLISHER_PERMISSIONS (plus its b
   const roleKey = /^\$\{(google_project_iam_custom_role\.[a-z0-9_]+)\.name\}$/.exec(text(bucket[0]!.block.role))?.[1];
   assert.ok(roleKey, 'the bucket role is a custom role');
   assert.is(tf.resources.get(roleKey!)!.permissions, '${local.manifest.publisher.bucket}', 'bucket permissions');
-  assert.equal(tf.manifest.publisher.bucket, [...PUBLISHER_PERMISSIONS.bucket]);
   const rest = bindings.filter((b) => b !== bucket[0] && b !== firestore[0]);
   assert.equal(
     rest.map((b) => [b.type, b.block.role]),
