@@ -51,7 +51,7 @@ ${ROLLOUT_HELP}
       core) or resident memory, from hosts/{id}.osqueryd.
 
 ${REPORT_HELP}
-Settings come from the environment (see the README's configuration table). A command that cannot run
+Settings come from the environment (see docs/configuration.md). A command that cannot run
 (bad arguments, a bad or missing setting, Google Cloud unreachable or no credentials) prints one line
 on stderr and exits 2.
 `;
@@ -68,10 +68,10 @@ async function render(args: string[]): Promise<number> {
     options: { zone: { type: 'string' }, project: { type: 'string' }, bundle: { type: 'string' } },
   });
   if (!values.zone) throw new Error('--zone is required');
-  const { config, policySettings, renderSettings } = await import('../shared/config.js');
-  const { renderBundle, policyConfigOf } = await import('../shared/osquery/render.js');
-  const { buildOsqueryAssignment } = await import('../shared/domain/policy.js');
-  const { assignmentName } = await import('../shared/adapters/osconfig.js');
+  const { config, renderSettings } = await import('../shared/config.js');
+  const { renderBundle } = await import('../shared/osquery/render.js');
+  const { policyConfigOf } = await import('../shared/domain/policy.js');
+  const { zoneAssignment } = await import('../shared/usecases/assignments.js');
   const c = config();
   const project =
     values.project ?? c.TARGET_PROJECTS.find((t) => !t.includes('/')) ?? c.GOOGLE_CLOUD_PROJECT ?? 'PROJECT';
@@ -96,11 +96,7 @@ async function render(args: string[]): Promise<number> {
       `version ${rendered.configVersion} is not published: Cloud Storage generations are blank until \`osq-orch publish\``,
     );
   const policy = policyConfigOf(rendered, published?.bucket ?? c.CONFIG_BUCKET ?? '', generations, 'blank');
-  const assignment = {
-    name: assignmentName(project, values.zone, c.ASSIGNMENT_ID),
-    ...buildOsqueryAssignment(policySettings(), policy),
-  };
-  console.log(JSON.stringify(assignment, null, 2));
+  console.log(JSON.stringify(zoneAssignment(project, values.zone, policy), null, 2));
   return 0;
 }
 

@@ -10,8 +10,6 @@ export const REPORT_HELP = `  report [--format csv|json|html] [--project P] [--o
       the hosts collection page by page (any fleet size); to stdout unless --out (written whole or not at all).
 `;
 
-const FORMATS = ['csv', 'json', 'html'] as const;
-
 /** Writes a chunk, waiting when the stream asks to. */
 const sinkOf = (out: Writable) => async (chunk: string) => {
   if (!out.write(chunk)) await once(out, 'drain');
@@ -26,14 +24,15 @@ export async function report(args: string[]): Promise<number> {
       out: { type: 'string' },
     },
   });
-  const format = values.format as (typeof FORMATS)[number];
-  if (!FORMATS.includes(format)) throw new Error(`--format must be one of ${FORMATS.join(', ')}`);
+  const { EVIDENCE_FORMATS, EVIDENCE_WRITERS } = await import('../shared/views/evidence.js');
+  const format = values.format as (typeof EVIDENCE_FORMATS)[number];
+  if (!EVIDENCE_FORMATS.includes(format)) throw new Error(`--format must be one of ${EVIDENCE_FORMATS.join(', ')}`);
   const { writeEvidence } = await import('../shared/usecases/status.js');
   // A file is written beside its name and renamed at the end: a report cut short never looks complete.
   const partial = values.out ? `${values.out}.partial` : null;
   const out = partial ? createWriteStream(partial) : process.stdout;
   try {
-    const result = await writeEvidence(format, sinkOf(out), { project: values.project });
+    const result = await writeEvidence(EVIDENCE_WRITERS[format], sinkOf(out), { project: values.project });
     if (partial) {
       out.end();
       await once(out, 'finish');

@@ -1,6 +1,7 @@
 // The terminal tables of osquery's cost (pure): the queries of a configuration version by cost, and the
 // hosts where osqueryd costs most. `osq-orch queries` and `osq-orch hosts --top` print them.
-import { byCost, type HostCost, type QuerySummary } from '../shared/domain/telemetry.js';
+import type { QuerySummary } from '../shared/domain/telemetry/query-stats.js';
+import { byCost, type HostCost } from '../shared/domain/telemetry/cost-status.js';
 
 export { byCost, type HostCost };
 

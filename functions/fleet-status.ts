@@ -8,7 +8,7 @@ import { httpHandler, httpStatusOf } from './invocation.js';
 import { log } from '../shared/log.js';
 import { parseFilters } from '../shared/domain/status-view.js';
 import { loadStatusView, writeEvidence } from '../shared/usecases/status.js';
-import { CONTENT_TYPES } from '../shared/views/evidence.js';
+import { CONTENT_TYPES, EVIDENCE_WRITERS } from '../shared/views/evidence.js';
 import { API_PATH, CONTENT_SECURITY_POLICY, EVIDENCE_PATH, renderStatusPage } from '../shared/views/status-page.js';
 
 function common(res: Response): void {
@@ -64,7 +64,7 @@ async function evidence(req: Request, res: Response): Promise<void> {
       const onClose = () => (res.off('drain', onDrain), reject(new Error('the client went away')));
       res.once('drain', onDrain).once('close', onClose);
     });
-  const result = await writeEvidence('csv', sink, {
+  const result = await writeEvidence(EVIDENCE_WRITERS.csv, sink, {
     project,
     onRun: (run) =>
       res.set(

@@ -1,6 +1,11 @@
+import { perInstance } from './instance.js';
 import { pubsubHandler } from './pubsub-handler.js';
 import { config, logHeartbeatSubscription } from '../shared/config.js';
+import { HeartbeatEngine } from '../shared/usecases/heartbeat.js';
 import { drainLogSubscription } from '../shared/usecases/log-drain.js';
+
+/** This instance's heartbeat engine, kept from tick to tick like logHeartbeat's (its own: another function). */
+export const logHeartbeatDrainEngine = perInstance(() => new HeartbeatEngine());
 
 /**
  * Pub/Sub, the drain tick Cloud Scheduler publishes every minute (pull delivery of the log topic): one
@@ -9,7 +14,7 @@ import { drainLogSubscription } from '../shared/usecases/log-drain.js';
  * ConfigError (rethrown: 5xx, the tick is retried), so no line is acknowledged unread.
  */
 export const logHeartbeatDrain = pubsubHandler('logHeartbeatDrain', null, () =>
-  drainLogSubscription({
+  drainLogSubscription(logHeartbeatDrainEngine.get(), {
     subscription: logHeartbeatSubscription(),
     budgetMs: config().LOG_DRAIN_BUDGET_SECONDS * 1000,
   }),

@@ -10,7 +10,7 @@ import type { OsConfigZonalServiceClient } from '@google-cloud/os-config';
 import type { Storage } from '@google-cloud/storage';
 import type { PubSub, v1 } from '@google-cloud/pubsub';
 import { config } from './config.js';
-import { patchOsConfigDescriptors } from './adapters/osconfig-client-fix.js';
+import { patchOsConfigDescriptors } from './osconfig-client-fix.js';
 import { countApiCall } from './metrics.js';
 
 /**

@@ -5,7 +5,8 @@ import type { ReconcileSettings } from './domain/reconcile.js';
 import type { EvidenceSettings } from './domain/rollout.js';
 import type { ScopeSettings } from './domain/scope.js';
 import { isTarget } from './domain/targets.js';
-import type { PerformanceThresholds, QueryAlertThresholds } from './domain/telemetry.js';
+import type { PerformanceThresholds } from './domain/telemetry/osqueryd.js';
+import type { QueryAlertThresholds } from './domain/telemetry/query-alerts.js';
 import { PINNED_OSQUERY_VERSION } from './osquery/version.js';
 
 const bool = z
@@ -20,7 +21,7 @@ const labelPair = z
     return { key, value };
   });
 
-/** Every setting the code reads, with its default. The README's configuration table mirrors this. */
+/** Every setting the code reads, with its default. docs/configuration.md mirrors this. */
 const schema = z.object({
   /** Points the Compute, OS Config and Storage clients at the local simulator (http://127.0.0.1:PORT). Unset in production. */
   GOOGLE_API_ENDPOINT: z.url().optional(),
@@ -200,7 +201,7 @@ export function reconcileSettings(): ReconcileSettings {
   };
 }
 
-/** host.performance (source osquery) thresholds (shared/domain/telemetry.ts). */
+/** host.performance (source osquery) thresholds (shared/domain/telemetry/osqueryd.ts). */
 export function performanceThresholds(): PerformanceThresholds {
   const c = config();
   return {

@@ -2,13 +2,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Subscription } from '@google-cloud/pubsub';
-import { captureLogs, clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { captureLogs, clearFirestore, newHeartbeatInstances, startStack, type Stack } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { drain } from './helpers/pubsub.js';
 import { auditProject } from '../shared/usecases/audit.js';
 import { publish } from '../shared/usecases/publish.js';
 import { getHost, listTransitions } from '../shared/adapters/hosts.js';
-import { forgetHeartbeatCache, recordLogMessage } from '../shared/usecases/heartbeat.js';
+import { HeartbeatEngine, recordLogMessage } from '../shared/usecases/heartbeat.js';
 import { clients } from '../shared/clients.js';
 import { config, resetConfig } from '../shared/config.js';
 import type { AlertMessage } from '../shared/domain/alerts.js';
@@ -17,6 +17,8 @@ const P = 'logs';
 const Z = 'us-west1-a';
 const MIN = 60_000;
 const t = suite<{ stack: Stack; alerts: Subscription; dead: Subscription }>('heartbeats and alerts');
+/** The logHeartbeat instance the tests call the use case with; the served function has its own. */
+let engine: HeartbeatEngine;
 
 t.before(async (ctx) => {
   ctx.stack = await startStack({
@@ -40,7 +42,8 @@ t.before.each(async ({ stack, alerts }) => {
   await clearFirestore();
   await stack.control('POST', '/reset');
   await stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
-  forgetHeartbeatCache();
+  engine = new HeartbeatEngine();
+  await newHeartbeatInstances();
   await drain(alerts);
 });
 
@@ -100,7 +103,7 @@ t(
       204,
     );
     assert.is((await getHost(vm.id))?.lastLogAt?.getTime(), Math.floor((t0 + 9000) / 1000) * 1000);
-    forgetHeartbeatCache();
+    await newHeartbeatInstances();
     assert.is(await push(stack, 'logHeartbeat', line(t0 + 5000), ids(vm)), 204, 'an older line');
     assert.is(await push(stack, 'logHeartbeat', line(t0 + 9000), ids(vm)), 204, 'a duplicate');
     assert.is((await getHost(vm.id))?.lastLogAt?.getTime(), Math.floor((t0 + 9000) / 1000) * 1000, 'never backwards');
@@ -159,23 +162,23 @@ t(
       publishTime: lineAt,
     });
     const first = message(at(1), 'first-line');
-    assert.is((await recordLogMessage(first, at(1))).outcome, 'recorded');
+    assert.is((await recordLogMessage(engine, first, at(1))).outcome, 'recorded');
     await auditProject(P, { now: at(2) });
     assert.is((await getHost(vm.id))?.state, 'reporting');
     // Logs stop: three audits past the threshold while the old message is redelivered.
     for (let i = 0; i < 3; i++) {
       await auditProject(P, { now: at(20 + i) });
-      forgetHeartbeatCache();
-      await recordLogMessage(first, at(20 + i));
+      engine = new HeartbeatEngine();
+      await recordLogMessage(engine, first, at(20 + i));
     }
     assert.equal([(await getHost(vm.id))?.state, (await getHost(vm.id))?.reason], ['silent', 'logs-stopped']);
     // Logs resume: reporting at once, then the same message redelivered and the audit rerun three times.
     const resumed = message(at(30), 'resumed');
-    assert.is((await recordLogMessage(resumed, at(30))).outcome, 'recorded');
+    assert.is((await recordLogMessage(engine, resumed, at(30))).outcome, 'recorded');
     assert.is((await getHost(vm.id))?.state, 'reporting');
     for (let i = 0; i < 3; i++) {
-      forgetHeartbeatCache();
-      await recordLogMessage(resumed, at(31 + i));
+      engine = new HeartbeatEngine();
+      await recordLogMessage(engine, resumed, at(31 + i));
       await auditProject(P, { now: at(31 + i) });
     }
     const messages = (await drain(alerts)).filter((m) => (m.data as AlertMessage).kind === 'host.silent');
@@ -385,13 +388,13 @@ t(
   async ({ stack }) => {
     const vm = await healthyVm(stack, 'twice');
     const base = Math.floor(Date.now() / 1000) * 1000 - 60_000;
-    assert.is((await recordLogMessage(lineMessage(vm, base + 2000, 'other-instance'))).outcome, 'recorded');
-    forgetHeartbeatCache(); // that was another function instance
+    assert.is((await recordLogMessage(engine, lineMessage(vm, base + 2000, 'other-instance'))).outcome, 'recorded');
+    engine = new HeartbeatEngine(); // that was another function instance
     // Two messages at once: the first claims the write (its line is older than what is recorded), the
     // second, newer, is coalesced onto it.
     const [older, newer] = await Promise.all([
-      recordLogMessage(lineMessage(vm, base + 1000, 'older')),
-      recordLogMessage(lineMessage(vm, base + 5000, 'newer')),
+      recordLogMessage(engine, lineMessage(vm, base + 1000, 'older')),
+      recordLogMessage(engine, lineMessage(vm, base + 5000, 'newer')),
     ]);
     assert.equal([older.outcome, newer.outcome], ['recorded', 'coalesced'], 'both acknowledged');
     assert.is((await getHost(vm.id))?.lastLogAt?.getTime(), base + 5000, 'the newest acknowledged line');
@@ -425,8 +428,8 @@ t(
     const before = usageSnapshot();
     const reads = before.firestoreReads;
     const messages = Promise.all([
-      recordLogMessage(lineMessage(vm, base + 1000, 'first')),
-      recordLogMessage(lineMessage(vm, base + 5000, 'second')),
+      recordLogMessage(engine, lineMessage(vm, base + 1000, 'first')),
+      recordLogMessage(engine, lineMessage(vm, base + 5000, 'second')),
     ]);
     while (usageSnapshot().firestoreReads === reads) await new Promise((r) => setImmediate(r));
     heartbeatRead(); // logHeartbeat has read the host; its conditional write now waits for the lock, then loses

@@ -6,14 +6,13 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freePort } from '../infra/local/emulators.js';
-import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { clearFirestore, newHeartbeatInstances, startStack, type Stack } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { clients } from '../shared/clients.js';
 import { ConfigError, config, resetConfig } from '../shared/config.js';
 import { asHandlerError, PermanentError } from '../shared/errors.js';
 import { pubsubHandler } from '../functions/pubsub-handler.js';
-import { forgetHeartbeatCache } from '../shared/usecases/heartbeat.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BAD = { HEARTBEAT_WRITE_WINDOW_SECONDS: 'soon', OSCONFIG_READS_PER_MINUTE: '0' };
@@ -140,7 +139,7 @@ t(
     const saved = { ...process.env };
     Object.assign(process.env, BAD);
     resetConfig();
-    forgetHeartbeatCache();
+    await newHeartbeatInstances();
     try {
       assert.is(await push(), 500);
       assert.is((await getHost(vm.id))?.lastLogAt ?? null, null);

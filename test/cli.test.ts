@@ -255,7 +255,7 @@ t('queries and hosts --top: the tables of osquery cost from Firestore, most expe
   const { clearFirestore } = await import('./helpers/stack.js');
   const { clients } = await import('../shared/clients.js');
   const { writeQueryStats } = await import('../shared/adapters/telemetry.js');
-  const { costBucket, windowOf, queryStatsId } = await import('../shared/domain/telemetry.js');
+  const { costBucket, windowOf, queryStatsId } = await import('../shared/domain/telemetry/query-stats.js');
   await clearFirestore();
   const db = clients.firestore();
   const now = Date.now();

@@ -13,7 +13,7 @@ import { resetConfig } from '../shared/config.js';
 import { closeClients, resetClients } from '../shared/clients.js';
 import { getVm, listZoneVms, setInstanceLabel } from '../shared/adapters/compute.js';
 import { ensureAssignment, listZoneInventories } from '../shared/adapters/osconfig.js';
-import { patchOsConfigDescriptors } from '../shared/adapters/osconfig-client-fix.js';
+import { patchOsConfigDescriptors } from '../shared/osconfig-client-fix.js';
 import { ensureObject } from '../shared/adapters/storage.js';
 import { buildOsqueryAssignment } from '../shared/domain/policy.js';
 

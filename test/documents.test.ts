@@ -13,6 +13,7 @@ import { createRun, getRun } from '../shared/adapters/audits.js';
 import { hostsInState, osquerydAbove } from '../shared/adapters/rollout-evidence.js';
 import { DocumentInvalid } from '../shared/documents/document.js';
 import { clients } from '../shared/clients.js';
+import { EVIDENCE_WRITERS } from '../shared/views/evidence.js';
 
 const P = 'docs';
 const Z = 'us-central1-a';
@@ -112,7 +113,7 @@ t('the status page shows what it can; the evidence report leaves the host out an
   assert.ok(result.view.configuration, 'the rest is shown');
   assert.ok(logs.some((l) => l.document === 'status/fleet' && /shows it as absent/.test(l.message)));
   let csv = '';
-  const evidence = await captureLogs(() => writeEvidence('csv', async (c) => void (csv += c)));
+  const evidence = await captureLogs(() => writeEvidence(EVIDENCE_WRITERS.csv, async (c) => void (csv += c)));
   assert.equal([evidence.result.inScope, evidence.result.invalid], [2, 1]);
   assert.not.ok(csv.includes(broken.id), 'not a row');
   assert.ok(evidence.logs.some((l) => l.document === `hosts/${broken.id}` && /evidence report/.test(l.message)));

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Subscription, Topic } from '@google-cloud/pubsub';
 import type { DocumentData, DocumentSnapshot } from '@google-cloud/firestore';
-import { captureLogs, clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { captureLogs, clearFirestore, newHeartbeatInstances, startStack, type Stack } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { drain as drainAlerts, subscribe } from './helpers/pubsub.js';
 import { acknowledge, pullMessages } from '../shared/adapters/pubsub.js';
@@ -15,7 +15,7 @@ import { clients } from '../shared/clients.js';
 import { config } from '../shared/config.js';
 import { auditProject } from '../shared/usecases/audit.js';
 import { publish } from '../shared/usecases/publish.js';
-import { flushQueryStats, forgetHeartbeatCache, recordLogMessage } from '../shared/usecases/heartbeat.js';
+import { HeartbeatEngine, recordLogMessage } from '../shared/usecases/heartbeat.js';
 import { drainLogSubscription } from '../shared/usecases/log-drain.js';
 import { HEARTBEAT_QUERY, LOG_HEARTBEAT_FILTER, SCHEDULE_QUERY } from '../shared/osquery/log-routing.js';
 import type { AlertMessage } from '../shared/domain/alerts.js';
@@ -31,6 +31,8 @@ interface Ctx {
   topic: Topic;
   subscription: string;
   alerts: Subscription;
+  /** The logHeartbeat instance the tests call the use cases with; the served function has its own. */
+  engine: HeartbeatEngine;
 }
 const t = suite<Ctx>('logHeartbeat: one VM never affects another host, a backlog never ends silence');
 
@@ -54,7 +56,8 @@ t.before.each(async (ctx) => {
   await clearFirestore();
   await ctx.stack.control('POST', '/reset');
   await ctx.stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
-  forgetHeartbeatCache();
+  ctx.engine = new HeartbeatEngine();
+  await newHeartbeatInstances();
   for (let batch; (batch = await pullMessages(ctx.subscription, 1000, 200)).length > 0;)
     await acknowledge(
       ctx.subscription,
@@ -141,8 +144,8 @@ t(
       // One tick: every message is queued before the batch is written (one read, one commit).
       const { result, logs } = await captureLogs(() =>
         Promise.allSettled([
-          ...good.map((vm) => recordLogMessage(message(vm, [heartbeat(at)], `g-${vm.id}-${round}`))),
-          recordLogMessage(message(hostile!, [heartbeat(at, row)], `h-${round}`)),
+          ...good.map((vm) => recordLogMessage(ctx.engine, message(vm, [heartbeat(at)], `g-${vm.id}-${round}`))),
+          recordLogMessage(ctx.engine, message(hostile!, [heartbeat(at, row)], `h-${round}`)),
         ]),
       );
       assert.equal(
@@ -168,8 +171,8 @@ t('schedule names that are too long or reserved never reach a host document or q
   const [hostile] = await vms(ctx.stack, 1, 'names-hostile');
   const at = Date.now() - 5 * MIN;
   const results = await Promise.allSettled([
-    ...good.map((vm) => recordLogMessage(message(vm, [schedule(at, ['pack_a'])], `g-${vm.id}`))),
-    recordLogMessage(message(hostile!, [schedule(at, ['pack_a', 'x'.repeat(2000), '__x__'])], 'h')),
+    ...good.map((vm) => recordLogMessage(ctx.engine, message(vm, [schedule(at, ['pack_a'])], `g-${vm.id}`))),
+    recordLogMessage(ctx.engine, message(hostile!, [schedule(at, ['pack_a', 'x'.repeat(2000), '__x__'])], 'h')),
   ]);
   assert.equal(
     results.map((r) => (r.status === 'fulfilled' ? r.value.outcome : String(r.reason))),
@@ -180,7 +183,7 @@ t('schedule names that are too long or reserved never reach a host document or q
     assert.is(doc.get('lastLogAt')?.toMillis(), second(at), vm.name);
     assert.equal(Object.keys(doc.get('querySchedule.queries') ?? {}), ['pack_a'], vm.name);
   }
-  assert.is(await flushQueryStats(), 1, 'one document: none/pack_a');
+  assert.is(await ctx.engine.stats.flush(), 1, 'one document: none/pack_a');
   const stats = await clients.firestore().collection('queryStats').get();
   assert.equal(
     stats.docs.map((d) => d.id),
@@ -201,7 +204,9 @@ t('a write Firestore refuses costs its host the telemetry and nothing else: last
   const at = Date.now() - 5 * MIN;
   const { result, logs } = await captureLogs(() =>
     Promise.allSettled(
-      [...good, full!].map((vm) => recordLogMessage(message(vm, [heartbeat(at), schedule(at, names)], `m-${vm.id}`))),
+      [...good, full!].map((vm) =>
+        recordLogMessage(ctx.engine, message(vm, [heartbeat(at), schedule(at, names)], `m-${vm.id}`)),
+      ),
     ),
   );
   assert.equal(
@@ -221,7 +226,7 @@ t('a write Firestore refuses costs its host the telemetry and nothing else: last
   assert.match(String(dropped?.reason), /INVALID_ARGUMENT|maximum entity size/);
 
   // Not poisoned: the next heartbeat of that host is written as usual, without the dropped snapshot.
-  const next = await recordLogMessage(message(full!, [heartbeat(at + MIN)], 'next'));
+  const next = await recordLogMessage(ctx.engine, message(full!, [heartbeat(at + MIN)], 'next'));
   assert.is(next.outcome, 'recorded');
   assert.is((await hostDoc(full!.id)).get('lastLogAt')?.toMillis(), second(at + MIN));
 });
@@ -236,7 +241,11 @@ t(
     for (const vm of good) await send(vm, heartbeat(at));
     for (const row of HOSTILE_ROWS) await send(hostile!, heartbeat(at, row));
     await send(hostile!, schedule(at, ['x'.repeat(2000), '__x__']));
-    const drained = await drainLogSubscription({ subscription: ctx.subscription, budgetMs: 30_000, pullWaitMs: 500 });
+    const drained = await drainLogSubscription(ctx.engine, {
+      subscription: ctx.subscription,
+      budgetMs: 30_000,
+      pullWaitMs: 500,
+    });
     assert.equal(
       { pulled: drained.pulled, acked: drained.acked, nacked: drained.nacked, failed: drained.outcomes.failed },
       { pulled: 10, acked: 10, nacked: 0, failed: undefined },
@@ -257,7 +266,11 @@ t('an error of unknown cause is never a reason to acknowledge: pull releases it,
   const at = Date.now() - 5 * MIN;
   for (const vm of [...good, broken!])
     await ctx.topic.publishMessage({ data: Buffer.from(heartbeat(at)), attributes: ids(vm) });
-  const drained = await drainLogSubscription({ subscription: ctx.subscription, budgetMs: 30_000, pullWaitMs: 500 });
+  const drained = await drainLogSubscription(ctx.engine, {
+    subscription: ctx.subscription,
+    budgetMs: 30_000,
+    pullWaitMs: 500,
+  });
   // Released at once, so the same drain may pull it again before it stops on a batch with nothing done.
   assert.is(drained.acked, 3, JSON.stringify(drained));
   assert.ok(drained.outcomes.failed! >= 1 && drained.nacked === drained.outcomes.failed, JSON.stringify(drained));
@@ -302,13 +315,13 @@ t(
     await clients.firestore().collection('hosts').doc(b!.id).update({ configVersion: '__x' });
     const at = Date.now() - 5 * MIN;
     const names = Array.from({ length: 600 }, (_, i) => `pack_q${i}`);
-    assert.is((await recordLogMessage(message(a!, [schedule(at, names)], 'a'))).outcome, 'recorded');
-    assert.is((await recordLogMessage(message(b!, [schedule(at, ['pack__'])], 'b'))).outcome, 'recorded');
-    const { result: first, logs } = await captureLogs(() => flushQueryStats().catch((e: Error) => e.message));
+    assert.is((await recordLogMessage(ctx.engine, message(a!, [schedule(at, names)], 'a'))).outcome, 'recorded');
+    assert.is((await recordLogMessage(ctx.engine, message(b!, [schedule(at, ['pack__'])], 'b'))).outcome, 'recorded');
+    const { result: first, logs } = await captureLogs(() => ctx.engine.stats.flush().catch((e: Error) => e.message));
     assert.is(first, 600, 'every document but the one that cannot be written');
     const dropped = logs.find((l) => /queryStats documents that cannot be written/.test(l.message));
     assert.equal([dropped?.documents, dropped?.ids], [1, ['__x~pack__']]);
-    assert.is(await flushQueryStats(), 0, 'nothing kept: the poison document was dropped, the rest applied');
+    assert.is(await ctx.engine.stats.flush(), 0, 'nothing kept: the poison document was dropped, the rest applied');
     const stats = await clients.firestore().collection('queryStats').get();
     assert.is(stats.size, 600);
     const counts = new Set(stats.docs.map((d) => JSON.stringify(d.get('windows'))));
@@ -325,7 +338,7 @@ t('an old backlog line does not end a silent episode; the next audit opens nothi
   const base = Date.now();
   const at = (minutes: number) => new Date(base + minutes * MIN);
   const line = (lineAt: Date, id: string) => message(vm!, [heartbeat(lineAt.getTime())], id);
-  assert.is((await recordLogMessage(line(at(1), 'first'), at(1))).outcome, 'recorded');
+  assert.is((await recordLogMessage(ctx.engine, line(at(1), 'first'), at(1))).outcome, 'recorded');
   await auditProject(P, { now: at(2) });
   assert.is((await getHost(vm!.id))?.state, 'reporting');
   await auditProject(P, { now: at(20) });
@@ -333,8 +346,8 @@ t('an old backlog line does not end a silent episode; the next audit opens nothi
 
   // A delivery outage ends at minute 60: the lines of minutes 5 to 30 arrive now, all older than the threshold.
   for (const minute of [5, 15, 30]) {
-    forgetHeartbeatCache();
-    await recordLogMessage(line(at(minute), `backlog-${minute}`), at(60));
+    ctx.engine = new HeartbeatEngine();
+    await recordLogMessage(ctx.engine, line(at(minute), `backlog-${minute}`), at(60));
   }
   const host = await getHost(vm!.id);
   assert.equal(
@@ -345,7 +358,7 @@ t('an old backlog line does not end a silent episode; the next audit opens nothi
   await auditProject(P, { now: at(61) });
   assert.is((await getHost(vm!.id))?.state, 'silent');
   // The host reports now: that ends the episode.
-  assert.is((await recordLogMessage(line(at(62), 'now'), at(62))).outcome, 'recorded');
+  assert.is((await recordLogMessage(ctx.engine, line(at(62), 'now'), at(62))).outcome, 'recorded');
   assert.is((await getHost(vm!.id))?.state, 'reporting');
   const messages = (await drainAlerts(alerts))
     .map((m) => m.data as AlertMessage)

@@ -4,14 +4,20 @@
 // Eventarc and Pub/Sub deliver.
 import { randomBytes } from 'node:crypto';
 import * as assert from 'uvu/assert';
-import { type LogLine, type Stack, captureLogs, enableOsConfig, stackSuite } from './helpers/stack.js';
+import {
+  type LogLine,
+  type Stack,
+  captureLogs,
+  enableOsConfig,
+  newHeartbeatInstances,
+  stackSuite,
+} from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { buildAuditLogEvent } from '../infra/local/simulator/eventarc.js';
 import { ConfigError, config } from '../shared/config.js';
 import { PermanentError, TransientError } from '../shared/errors.js';
 import { httpStatusOf, runUseCase } from '../functions/invocation.js';
 import { traceFields } from '../shared/log.js';
-import { forgetHeartbeatCache } from '../shared/usecases/heartbeat.js';
 
 const P = 'traced';
 const Z = 'us-east1-b';
@@ -19,7 +25,7 @@ const TRACE = 'logging.googleapis.com/trace';
 const SPAN = 'logging.googleapis.com/spanId';
 const t = stackSuite('logs you can follow', {}, async (stack) => {
   await enableOsConfig(stack, P);
-  forgetHeartbeatCache();
+  await newHeartbeatInstances();
 });
 
 const newTrace = () => ({ traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex') });

@@ -3,12 +3,11 @@
 // to the pull subscription, and one drain tick (Pub/Sub push to logHeartbeatDrain) records them all.
 import * as assert from 'uvu/assert';
 import { createVm } from './helpers/fleet.js';
-import { stackSuite, waitFor, type Stack } from './helpers/stack.js';
+import { newHeartbeatInstances, stackSuite, waitFor, type Stack } from './helpers/stack.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { pullMessages } from '../shared/adapters/pubsub.js';
 import { clients } from '../shared/clients.js';
 import { config, logHeartbeatSubscription } from '../shared/config.js';
-import { forgetHeartbeatCache } from '../shared/usecases/heartbeat.js';
 import { publish } from '../shared/usecases/publish.js';
 import { LOG_HEARTBEAT_FILTER } from '../shared/osquery/log-routing.js';
 
@@ -25,7 +24,7 @@ const t = stackSuite(
   },
   async (stack) => {
     await stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
-    forgetHeartbeatCache();
+    await newHeartbeatInstances();
   },
 );
 

@@ -8,14 +8,14 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Subscription, Topic } from '@google-cloud/pubsub';
 import type { DocumentData, DocumentSnapshot } from '@google-cloud/firestore';
-import { captureLogs, clearFirestore, startStack, type Stack } from './helpers/stack.js';
+import { captureLogs, clearFirestore, newHeartbeatInstances, startStack, type Stack } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { drain as drainAlerts } from './helpers/pubsub.js';
 import { acknowledge, pullMessages } from '../shared/adapters/pubsub.js';
 import { clients } from '../shared/clients.js';
 import { config, resetConfig } from '../shared/config.js';
 import { usageSnapshot } from '../shared/metrics.js';
-import { forgetHeartbeatCache } from '../shared/usecases/heartbeat.js';
+import { HeartbeatEngine } from '../shared/usecases/heartbeat.js';
 import { drainLogSubscription, type DrainOptions } from '../shared/usecases/log-drain.js';
 import { HEARTBEAT_QUERY, LOG_HEARTBEAT_FILTER, QUERY_NAME_ATTRIBUTE } from '../shared/osquery/log-routing.js';
 
@@ -31,6 +31,8 @@ interface Ctx {
   topic: Topic;
   subscription: string;
   alerts: Subscription;
+  /** The logHeartbeatDrain instance the tests drain with; the served function has its own. */
+  engine: HeartbeatEngine;
 }
 const t = suite<Ctx>('logHeartbeat pull delivery (logHeartbeatDrain)');
 
@@ -53,7 +55,8 @@ t.before.each(async (ctx) => {
   await clearFirestore();
   await ctx.stack.control('POST', '/reset');
   await ctx.stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
-  forgetHeartbeatCache();
+  ctx.engine = new HeartbeatEngine();
+  await newHeartbeatInstances();
   for (let batch; (batch = await pullMessages(ctx.subscription, 1000, 200)).length > 0;)
     await acknowledge(
       ctx.subscription,
@@ -89,7 +92,7 @@ async function send(topic: Topic, vm: { id: string }, data: string, attributes: 
 }
 
 const drainNow = (ctx: Ctx, options: Partial<DrainOptions> = {}) =>
-  drainLogSubscription({ subscription: ctx.subscription, budgetMs: 30_000, pullWaitMs: 500, ...options });
+  drainLogSubscription(ctx.engine, { subscription: ctx.subscription, budgetMs: 30_000, pullWaitMs: 500, ...options });
 
 async function hostDoc(id: string): Promise<DocumentSnapshot<DocumentData>> {
   return clients.firestore().collection('hosts').doc(id).get();
@@ -132,7 +135,7 @@ t(
       written.set(vm.id, doc.updateTime!.toMillis());
     }
 
-    forgetHeartbeatCache(); // another instance: nothing remembered, everything would be read again
+    ctx.engine = new HeartbeatEngine(); // another instance: nothing remembered, everything would be read again
     const second = await drainNow(ctx);
     assert.equal(
       { pulled: second.pulled, acked: second.acked, batches: second.batches },
@@ -162,7 +165,7 @@ t(
     const doc = await hostDoc(vm!.id);
     assert.is(doc.get('lastLogAt')?.toMillis(), Math.floor(at / 1000) * 1000);
 
-    forgetHeartbeatCache(); // the third copy reaches an instance that never saw the line
+    ctx.engine = new HeartbeatEngine(); // the third copy reaches an instance that never saw the line
     await send(ctx.topic, vm!, heartbeat(at, 1000));
     const again = await drainNow(ctx);
     assert.equal(

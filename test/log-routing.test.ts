@@ -4,10 +4,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Subscription } from '@google-cloud/pubsub';
-import { clearFirestore, startStack, waitFor, type Stack } from './helpers/stack.js';
+import { clearFirestore, newHeartbeatInstances, startStack, waitFor, type Stack } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { getHost } from '../shared/adapters/hosts.js';
-import { forgetHeartbeatCache } from '../shared/usecases/heartbeat.js';
 import { publish } from '../shared/usecases/publish.js';
 import { clients } from '../shared/clients.js';
 import { config } from '../shared/config.js';
@@ -37,7 +36,7 @@ t.before.each(async ({ stack }) => {
   await clearFirestore();
   await stack.control('POST', '/reset');
   await stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
-  forgetHeartbeatCache();
+  await newHeartbeatInstances();
 });
 
 /** Everything on a pull subscription now. */

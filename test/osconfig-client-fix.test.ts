@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OsConfigZonalServiceClient } from '@google-cloud/os-config';
 import { PassThroughClient } from 'google-auth-library';
-import { hasDescriptorSpellingBug, patchOsConfigDescriptors } from '../shared/adapters/osconfig-client-fix.js';
+import { hasDescriptorSpellingBug, patchOsConfigDescriptors } from '../shared/osconfig-client-fix.js';
 import { startSimulator, type Simulator } from '../infra/local/simulator/server.js';
 import { buildOsqueryAssignment } from '../shared/domain/policy.js';
 import { clients, resetClients } from '../shared/clients.js';

@@ -10,7 +10,7 @@ import { createVm } from './helpers/fleet.js';
 import { drain, subscribe } from './helpers/pubsub.js';
 import { buildAuditLogEvent } from '../infra/local/simulator/eventarc.js';
 import { auditProject, runAuditShard } from '../shared/usecases/audit.js';
-import { forgetHeartbeatCache, recordLogMessage } from '../shared/usecases/heartbeat.js';
+import { HeartbeatEngine, recordLogMessage } from '../shared/usecases/heartbeat.js';
 import { getHost, listTransitions } from '../shared/adapters/hosts.js';
 import { createRun, getRun } from '../shared/adapters/audits.js';
 import { config } from '../shared/config.js';
@@ -38,7 +38,7 @@ t.before.each(async (ctx) => {
   await clearFirestore();
   await ctx.stack.control('POST', '/reset');
   await ctx.stack.control('POST', '/projects', { id: P, metadata: { 'enable-osconfig': 'TRUE' } });
-  forgetHeartbeatCache();
+  engine = new HeartbeatEngine();
   await drain(ctx.alerts);
   ctx.t0 = Math.floor(Date.now() / 1000) * 1000; // log lines carry whole seconds
 });
@@ -59,9 +59,12 @@ async function heldAfterReads<T>(stack: Stack, count: number, run: () => Promise
 }
 const release = (stack: Stack, count?: number) => stack.control('POST', '/held/release', count ? { count } : {});
 
+/** logHeartbeat's instance: each test starts with a new one. */
+let engine: HeartbeatEngine;
 /** One osquery line from `vm`, handled by logHeartbeat's use case at `now` (simulated time). */
 const heartbeat = (vm: Vm, lineAt: Date, now = lineAt) =>
   recordLogMessage(
+    engine,
     {
       data: Buffer.from(JSON.stringify({ name: 'heartbeat', unixTime: lineAt.getTime() / 1000, snapshot: [] })),
       attributes: { gce_instance_id: vm.id, gce_project_id: P, gce_zone: Z },
@@ -111,7 +114,7 @@ t('a silent host that recovers while an audit holds its read: the right `from`, 
 
   const stale = await heldAfterReads(stack, 1, () => auditProject(P, { now: at(t0, 30) }));
   // While it waits: the logs resume (reporting again, the episode resolves) and the policy starts failing.
-  forgetHeartbeatCache();
+  engine = new HeartbeatEngine();
   assert.is((await heartbeat(vm, at(t0, 29))).outcome, 'recorded');
   assert.is((await getHost(vm.id))?.state, 'reporting');
   await stack.control('PATCH', `/vms/${vm.id}`, { policyFailure: 'install-osquery' });

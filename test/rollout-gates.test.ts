@@ -12,7 +12,7 @@ import { readCurrent } from '../shared/adapters/rollouts.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { loadBundle } from '../shared/osquery/bundle.js';
 import { renderBundle } from '../shared/osquery/render.js';
-import { windowOf } from '../shared/domain/telemetry.js';
+import { windowOf } from '../shared/domain/telemetry/query-stats.js';
 import { runningVersion } from '../infra/local/simulator/logs.js';
 import {
   CANARY,

@@ -10,6 +10,7 @@ import { clearFirestore, startStack, type Stack } from './helpers/stack.js';
 import { A, B, STATUS_FLEET_ENV, Z1, Z2, at, buildStatusFleet, type Fleet } from './helpers/status-fleet.js';
 import { startAuditRun } from '../shared/usecases/audit.js';
 import { publishRunStatus, writeEvidence } from '../shared/usecases/status.js';
+import { EVIDENCE_WRITERS } from '../shared/views/evidence.js';
 import { getFleetStatus } from '../shared/adapters/status.js';
 import { getRun } from '../shared/adapters/audits.js';
 import { getHost } from '../shared/adapters/hosts.js';
@@ -248,7 +249,7 @@ t(
 t('evidence pages through the hosts collection: small pages give the same rows', async () => {
   const chunks = async (pageSize?: number) => {
     let out = '';
-    const result = await writeEvidence('csv', async (c) => void (out += c), { pageSize });
+    const result = await writeEvidence(EVIDENCE_WRITERS.csv, async (c) => void (out += c), { pageSize });
     return { out, result };
   };
   const whole = await chunks();

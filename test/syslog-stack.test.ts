@@ -5,15 +5,15 @@
 // snapshot, the evidence report) says whose syslog results arrive.
 import * as assert from 'uvu/assert';
 import type { Subscription } from '@google-cloud/pubsub';
-import { enableOsConfig, stackSuite, waitFor, type Stack } from './helpers/stack.js';
+import { enableOsConfig, newHeartbeatInstances, stackSuite, waitFor, type Stack } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
 import { bundleVariant } from './helpers/rollout.js';
 import { drain, subscribe } from './helpers/pubsub.js';
 import { publish } from '../shared/usecases/publish.js';
 import { auditProject, runAuditShard } from '../shared/usecases/audit.js';
 import { createRun } from '../shared/adapters/audits.js';
-import { forgetHeartbeatCache } from '../shared/usecases/heartbeat.js';
 import { loadStatusView, writeEvidence } from '../shared/usecases/status.js';
+import { EVIDENCE_WRITERS } from '../shared/views/evidence.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { config } from '../shared/config.js';
 import { SYSLOG_QUERY, QUERY_NAME_ATTRIBUTE } from '../shared/osquery/log-routing.js';
@@ -33,7 +33,7 @@ const t = stackSuite(
   },
   async (stack) => {
     await enableOsConfig(stack, P);
-    forgetHeartbeatCache();
+    await newHeartbeatInstances();
     // The SIEM's own subscription on the log topic: no filter, every line.
     siem = await subscribe(config().LOG_TOPIC, 'test-syslog-siem');
     await drain(siem);
@@ -196,7 +196,7 @@ t(
 
     // The evidence report: one column says it per host, with when results were last seen.
     let csv = '';
-    await writeEvidence('csv', async (chunk) => void (csv += chunk), { project: P });
+    await writeEvidence(EVIDENCE_WRITERS.csv, async (chunk) => void (csv += chunk), { project: P });
     const [header, ...rows] = csv
       .trim()
       .split('\r\n')

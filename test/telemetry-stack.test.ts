@@ -9,7 +9,7 @@ import { createVm } from './helpers/fleet.js';
 import { drain, subscribe } from './helpers/pubsub.js';
 import { auditProject } from '../shared/usecases/audit.js';
 import { publish } from '../shared/usecases/publish.js';
-import { flushQueryStats, forgetHeartbeatCache, recordLogMessage } from '../shared/usecases/heartbeat.js';
+import { HeartbeatEngine, recordLogMessage } from '../shared/usecases/heartbeat.js';
 import { evaluateQueryCosts, queryCosts, topHosts } from '../shared/usecases/telemetry.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { getOsqueryStatus, listQueryStats } from '../shared/adapters/telemetry.js';
@@ -18,20 +18,22 @@ import { config } from '../shared/config.js';
 import { usageSince, usageSnapshot } from '../shared/metrics.js';
 import { HEARTBEAT_QUERY, SCHEDULE_QUERY } from '../shared/osquery/log-routing.js';
 import type { AlertMessage } from '../shared/domain/alerts.js';
-import { windowOf } from '../shared/domain/telemetry.js';
+import { windowOf } from '../shared/domain/telemetry/query-stats.js';
 
 const P = 'costs';
 const Z = 'us-central1-f';
 const MIN = 60_000;
 const MiB = 1024 * 1024;
 let alerts: Subscription;
+/** The logHeartbeat instance the tests call the use case with: a new one for each test. */
+let engine: HeartbeatEngine;
 
 const t = stackSuite(
   'osquery telemetry on the stack',
   { TARGET_PROJECTS: P, CONFIG_BUCKET: 'cfg-costs', OSCONFIG_WRITES_PER_MINUTE: '6000' },
   async (stack) => {
     await enableOsConfig(stack, P);
-    forgetHeartbeatCache();
+    engine = new HeartbeatEngine();
     alerts = await subscribe(config().ALERT_TOPIC, 'test-telemetry-alerts');
     await drain(alerts);
   },
@@ -121,9 +123,13 @@ t(
     let delivery = 0;
     /** Delivers heartbeat k as a new invocation 5 minutes after the previous one; another instance when `fresh`. */
     const deliver = async (k: number, fresh = false) => {
-      if (fresh) forgetHeartbeatCache();
+      if (fresh) engine = new HeartbeatEngine();
       delivery += 1;
-      return recordLogMessage(message(host.instanceId, [lines.get(k)!], `hb-${k}`), new Date(tb + delivery * 5 * MIN));
+      return recordLogMessage(
+        engine,
+        message(host.instanceId, [lines.get(k)!], `hb-${k}`),
+        new Date(tb + delivery * 5 * MIN),
+      );
     };
     const osqueryd = async () => (await getHost(host.instanceId))!;
     const field = async () => (await clients.firestore()).collection('hosts').doc(host.instanceId).get();
@@ -187,6 +193,7 @@ t('memory above the threshold fires on one heartbeat and resolves when it drops'
   const w = { pid: 77, start: Math.floor(tb / 1000) - 60 };
   const send = (k: number, rss: number) =>
     recordLogMessage(
+      engine,
       message(host.instanceId, [heartbeat(tb + k * 5 * MIN, { ...w, cpuMs: k * 100, rss })], `m-${k}`),
       new Date(tb + k * 5 * MIN + 1000),
     );
@@ -237,17 +244,17 @@ t(
     ];
     const now = new Date(t2 + 10_000);
     const before = usageSnapshot();
-    await recordLogMessage(message(a.instanceId, linesA, 'sa'), now);
-    await recordLogMessage(message(b.instanceId, linesB, 'sb'), now);
+    await recordLogMessage(engine, message(a.instanceId, linesA, 'sa'), now);
+    await recordLogMessage(engine, message(b.instanceId, linesB, 'sb'), now);
     assert.is(usageSince(before).firestoreWrites, 2, 'one write per host; the statistics wait in the buffer');
     assert.equal(await listQueryStats(), []);
     const flushed = usageSnapshot();
-    assert.is(await flushQueryStats(), 2, 'one write per query document for four snapshots of two hosts');
+    assert.is(await engine.stats.flush(), 2, 'one write per query document for four snapshots of two hosts');
     assert.is(usageSince(flushed).firestoreWrites, 2);
     // Redelivered snapshots are stale against the hosts' baselines: nothing more to write.
-    forgetHeartbeatCache();
-    await recordLogMessage(message(a.instanceId, linesA, 'sa'), new Date(now.getTime() + 2 * MIN));
-    assert.is(await flushQueryStats(), 0);
+    engine = new HeartbeatEngine();
+    await recordLogMessage(engine, message(a.instanceId, linesA, 'sa'), new Date(now.getTime() + 2 * MIN));
+    assert.is(await engine.stats.flush(), 0);
 
     const stored = await listQueryStats(version);
     const heavyDoc = stored.find((s) => s.doc.query === 'pack_heavy')!.doc;

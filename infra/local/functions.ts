@@ -1,22 +1,13 @@
-// Serves every function of functions/index.ts on its own loopback port through the Functions
-// Framework (as Cloud Functions would: one function per server), and wires Pub/Sub push subscriptions
-// of the emulator to them. logHeartbeat's delivery follows the setting, as Terraform's does: push, or
-// pull when LOG_HEARTBEAT_SUBSCRIPTION is set (logHeartbeatDrain drains it on the drain tick).
+// Serves every function of the manifest (functions/manifest.ts) on its own loopback port through the
+// Functions Framework (as Cloud Functions would: one function per server), and wires Pub/Sub push
+// subscriptions of the emulator to them from their triggers. logHeartbeat's delivery follows the setting,
+// as Terraform's does: push, or pull when LOG_HEARTBEAT_SUBSCRIPTION is set (logHeartbeatDrain drains it
+// on the drain tick).
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startFilterRelay, type FilterRelay } from './filter-relay.js';
+import { FUNCTION_NAMES, deployedWith, functionList, type FunctionName } from '../../functions/manifest.js';
 import { LOG_HEARTBEAT_FILTER } from '../../shared/osquery/log-routing.js';
-
-export const FUNCTION_NAMES = [
-  'vmLifecycle',
-  'fleetAudit',
-  'fleetAuditShard',
-  'logHeartbeat',
-  'monitoringAlert',
-  'fleetStatus', // HTTP: the status page
-  'logHeartbeatDrain', // logHeartbeat's pull delivery (last: the other functions keep their ports)
-] as const;
-export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 /**
  * The topic an organisation (or folder, or per-project) log sink publishes Compute's audit entries to;
@@ -63,7 +54,7 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
     servers.push(server);
     urls[name] = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   }
-  const { config, logHeartbeatSubscription } = await import('../../shared/config.js');
+  const { config, logHeartbeatSubscription, required } = await import('../../shared/config.js');
   const { clients } = await import('../../shared/clients.js');
   const logDelivery = config().LOG_HEARTBEAT_SUBSCRIPTION ? 'pull' : 'push';
   const filteredTopic = filteredLogTopic(config().LOG_TOPIC);
@@ -87,20 +78,24 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
     sinkRelay,
     wireTriggers: async () => {
       const c = config();
-      await wirePushSubscriptions(
-        [
-          { topic: c.AUDIT_TICK_TOPIC, functionUrl: urls.fleetAudit },
-          { topic: c.AUDIT_SHARD_TOPIC, functionUrl: urls.fleetAuditShard },
-          // As in Terraform: logHeartbeat reads the log topic through a filtered subscription.
-          { topic: c.LOG_TOPIC, functionUrl: logRelay.url, filter: LOG_HEARTBEAT_FILTER },
-          { topic: c.INCIDENT_TOPIC, functionUrl: urls.monitoringAlert },
-          // As in Terraform (sink.tf): the log sink's topic, pushed to vmLifecycle.
-          { topic: COMPUTE_AUDIT_LOG_TOPIC, functionUrl: sinkRelay.url },
-          // Pull delivery, as in Terraform: the scheduler's drain tick, pushed to logHeartbeatDrain.
-          ...(logDelivery === 'pull' ? [{ topic: c.LOG_DRAIN_TICK_TOPIC, functionUrl: urls.logHeartbeatDrain }] : []),
-        ],
-        [c.ALERT_TOPIC],
-      );
+      const routes = functionList().flatMap(({ name, trigger, ...spec }) => {
+        switch (trigger.kind) {
+          case 'pubsub':
+            // As in Terraform: an Eventarc Pub/Sub trigger, where the delivery deploys the function.
+            return deployedWith(spec, logDelivery) ? [{ topic: required(trigger.topic), functionUrl: urls[name] }] : [];
+          case 'filteredPush':
+            // As in Terraform, with the filter applied by the relay (push: to the function; pull: to the
+            // pull subscription the drain reads).
+            return [{ topic: required(trigger.topic), functionUrl: logRelay.url, filter: trigger.filter }];
+          case 'auditLog':
+            // The simulator's Eventarc posts to the function itself; as in Terraform (sink.tf), the log
+            // sink's topic is pushed to it too.
+            return [{ topic: COMPUTE_AUDIT_LOG_TOPIC, functionUrl: sinkRelay.url }];
+          case 'http':
+            return [];
+        }
+      });
+      await wirePushSubscriptions(routes, [c.ALERT_TOPIC]);
       await logRelay.useFilterOf(`${c.LOG_TOPIC}-push`);
       if (logDelivery === 'pull') await ensurePullSubscription(filteredTopic, logHeartbeatSubscription());
     },

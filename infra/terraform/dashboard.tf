@@ -66,7 +66,7 @@ locals {
           title = "Where to look"
           text = {
             format  = "MARKDOWN"
-            content = "**Status page** (coverage, hosts needing action, exempt hosts, evidence CSV): ${google_cloudfunctions2_function.fleet_status.service_config[0].uri} (Terraform output `status_page_url`). The charts below rank VMs by osqueryd's own use: the watchdog limits are 10% of a CPU and 350 MB."
+            content = "**Status page** (coverage, hosts needing action, exempt hosts, evidence CSV): ${google_cloudfunctions2_function.function["fleetStatus"].service_config[0].uri} (Terraform output `status_page_url`). The charts below rank VMs by osqueryd's own use: the watchdog limits are 10% of a CPU and 350 MB."
           }
         },
         {

@@ -1,16 +1,68 @@
 locals {
+  # The function manifest (functions/manifest.ts), as `npm run manifest` writes it: every function's entry
+  # point, trigger, memory, timeout, instances, service account and grants. Everything per function here
+  # is one block with for_each over it (functions.tf, iam.tf).
+  manifest = jsondecode(file("${path.module}/functions.json"))
+
+  # The functions this deployment runs: all but the heartbeat delivery it does not use. Their service
+  # accounts exist in both deliveries; their grants follow the delivery, but for logHeartbeat's.
+  deployed_functions = {
+    for name, f in local.manifest.functions :
+    name => f if f.delivery == null || f.delivery == var.log_heartbeat_delivery
+  }
+  granted_functions = {
+    for name, f in local.manifest.functions :
+    name => f if contains(keys(local.deployed_functions), name) || f.grantsInBothDeliveries
+  }
+
+  # The variables the manifest names (functions.json holds the names, Terraform the values).
+  function_variables = {
+    max_instances             = var.max_instances
+    audit_shard_max_instances = var.audit_shard_max_instances
+    status_page_max_instances = var.status_page_max_instances
+    log_heartbeat_concurrency = var.log_heartbeat_concurrency
+    log_drain_budget_seconds  = var.log_drain_budget_seconds
+  }
+
   log_topic_project = coalesce(var.log_topic_project, var.project_id)
   log_topic_id      = var.create_log_topic ? google_pubsub_topic.logs[0].id : "projects/${local.log_topic_project}/topics/${var.log_topic}"
 
+  # The topics and subscriptions the manifest names, by the setting that names them to the code.
+  topics = {
+    LOG_TOPIC = { id = local.log_topic_id, name = var.log_topic, project = local.log_topic_project }
+    ALERT_TOPIC = {
+      id = google_pubsub_topic.alerts.id, name = google_pubsub_topic.alerts.name, project = var.project_id
+    }
+    INCIDENT_TOPIC = {
+      id = google_pubsub_topic.incidents.id, name = google_pubsub_topic.incidents.name, project = var.project_id
+    }
+    AUDIT_TICK_TOPIC = {
+      id = google_pubsub_topic.audit_tick.id, name = google_pubsub_topic.audit_tick.name, project = var.project_id
+    }
+    AUDIT_SHARD_TOPIC = {
+      id = google_pubsub_topic.audit_shards.id, name = google_pubsub_topic.audit_shards.name, project = var.project_id
+    }
+    DEAD_LETTER_TOPIC = {
+      id = google_pubsub_topic.dead_letter.id, name = google_pubsub_topic.dead_letter.name, project = var.project_id
+    }
+    LOG_DRAIN_TICK_TOPIC = {
+      id      = one(google_pubsub_topic.log_drain_tick[*].id)
+      name    = one(google_pubsub_topic.log_drain_tick[*].name)
+      project = var.project_id
+    }
+  }
+  subscriptions = {
+    LOG_HEARTBEAT_SUBSCRIPTION = one(google_pubsub_subscription.log_heartbeat_pull[*].name)
+  }
+
   # The lines logHeartbeat reads (heartbeats, osquery_schedule snapshots, and lines of shippers that
-  # predate the osquery_name attribute). Exactly LOG_HEARTBEAT_FILTER of shared/osquery/log-routing.ts:
-  # test/terraform.test.ts compares them.
+  # predate the osquery_name attribute): LOG_HEARTBEAT_FILTER of shared/osquery/log-routing.ts, through
+  # the manifest.
   # log_heartbeat_delivery: push deploys logHeartbeat and its push subscription; pull deploys
   # logHeartbeatDrain, a pull subscription with the same filter and the drain tick.
-  log_heartbeat_push = var.log_heartbeat_delivery == "push"
-  log_heartbeat_pull = var.log_heartbeat_delivery == "pull"
-
-  log_heartbeat_filter = "NOT attributes:osquery_name OR attributes.osquery_name = \"heartbeat\" OR attributes.osquery_name = \"pack_osquery-health_osquery_schedule\""
+  log_heartbeat_push   = var.log_heartbeat_delivery == "push"
+  log_heartbeat_pull   = var.log_heartbeat_delivery == "pull"
+  log_heartbeat_filter = local.manifest.functions.logHeartbeat.trigger.filter
 
   # TARGET_PROJECTS may name folders and organisations besides projects (shared/domain/targets.ts):
   # projects get project-level custom roles and APIs; folders and organisations get organisation-level
@@ -24,16 +76,8 @@ locals {
   bucket_location    = upper(coalesce(var.bucket_location, var.region))
   role_prefix        = "${var.name_prefix}Orch"
 
-  function_names = {
-    vmLifecycle     = "${var.name_prefix}-vm-lifecycle"
-    fleetAudit      = "${var.name_prefix}-fleet-audit"
-    fleetAuditShard = "${var.name_prefix}-fleet-audit-shard"
-    logHeartbeat    = "${var.name_prefix}-log-heartbeat"
-    # 8 (name_prefix at most) + 20: within the 30 characters of a service account id.
-    logHeartbeatDrain = "${var.name_prefix}-log-heartbeat-drain"
-    monitoringAlert   = "${var.name_prefix}-monitoring-alert"
-    fleetStatus       = "${var.name_prefix}-fleet-status"
-  }
+  # <prefix>-<entry point in kebab case> (8 + 20 characters at most: within the 30 of a service account id).
+  function_names = { for name, f in local.manifest.functions : name => "${var.name_prefix}-${f.resourceName}" }
 
   # Every setting the functions read (shared/config.ts, plus LOG_LEVEL from shared/log.ts). Left out:
   # GOOGLE_API_ENDPOINT (local simulator only) and OSQUERY_SCHEMA (osq-orch only). GOOGLE_CLOUD_PROJECT

@@ -135,7 +135,7 @@ resource "google_monitoring_alert_policy" "function_errors" {
   conditions {
     display_name = "non-2xx responses per function, per 5 minutes"
     condition_threshold {
-      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"run.googleapis.com/request_count\" AND metric.labels.response_code_class = one_of(\"4xx\", \"5xx\") AND resource.labels.service_name = one_of(${join(", ", [for k, n in local.function_names : "\"${n}\"" if k != "fleetStatus"])})"
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"run.googleapis.com/request_count\" AND metric.labels.response_code_class = one_of(\"4xx\", \"5xx\") AND resource.labels.service_name = one_of(${join(", ", [for k, n in local.function_names : "\"${n}\"" if local.manifest.functions[k].trigger.kind != "http"])})"
       comparison      = "COMPARISON_GT"
       threshold_value = var.function_errors_threshold
       duration        = "600s"

@@ -1,14 +1,7 @@
 output "function_names" {
-  description = "Function (and Cloud Run service) name per entry point."
+  description = "Function (and Cloud Run service) name per entry point; null for the one the delivery leaves out."
   value = {
-    vmLifecycle     = google_cloudfunctions2_function.vm_lifecycle.name
-    fleetAudit      = google_cloudfunctions2_function.fleet_audit.name
-    fleetAuditShard = google_cloudfunctions2_function.fleet_audit_shard.name
-    logHeartbeat    = one(google_cloudfunctions2_function.log_heartbeat[*].name)
-    # log_heartbeat_delivery = "pull": logHeartbeatDrain instead of logHeartbeat (the other is null).
-    logHeartbeatDrain = one(google_cloudfunctions2_function.log_heartbeat_drain[*].name)
-    monitoringAlert   = google_cloudfunctions2_function.monitoring_alert.name
-    fleetStatus       = google_cloudfunctions2_function.fleet_status.name
+    for name in keys(local.manifest.functions) : name => try(google_cloudfunctions2_function.function[name].name, null)
   }
 }
 
@@ -55,19 +48,12 @@ output "publish_env_object" {
 }
 
 output "service_accounts" {
-  description = "Service account emails."
-  value = {
-    vmLifecycle       = google_service_account.vm_lifecycle.email
-    fleetAudit        = google_service_account.fleet_audit.email
-    fleetAuditShard   = google_service_account.fleet_audit_shard.email
-    logHeartbeat      = google_service_account.log_heartbeat.email
-    logHeartbeatDrain = google_service_account.log_heartbeat_drain.email
-    monitoringAlert   = google_service_account.monitoring_alert.email
-    fleetStatus       = google_service_account.fleet_status.email
-    trigger           = google_service_account.trigger.email
-    publisher         = google_service_account.publisher.email
-    build             = google_service_account.build.email
-  }
+  description = "Service account emails: each function's (by entry point), the trigger, publisher and build accounts."
+  value = merge({ for name, account in google_service_account.function : name => account.email }, {
+    trigger   = google_service_account.trigger.email
+    publisher = google_service_account.publisher.email
+    build     = google_service_account.build.email
+  })
 }
 
 output "notification_channel" {

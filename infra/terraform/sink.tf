@@ -121,10 +121,10 @@ resource "google_pubsub_subscription" "vm_lifecycle_push" {
   labels                     = var.labels
 
   push_config {
-    push_endpoint = "${google_cloudfunctions2_function.vm_lifecycle.service_config[0].uri}/projects/${var.project_id}/topics/${var.compute_audit_log_topic}"
+    push_endpoint = "${google_cloudfunctions2_function.function["vmLifecycle"].service_config[0].uri}/projects/${var.project_id}/topics/${var.compute_audit_log_topic}"
     oidc_token {
       service_account_email = google_service_account.trigger.email
-      audience              = google_cloudfunctions2_function.vm_lifecycle.service_config[0].uri
+      audience              = google_cloudfunctions2_function.function["vmLifecycle"].service_config[0].uri
     }
   }
 
@@ -137,5 +137,5 @@ resource "google_pubsub_subscription" "vm_lifecycle_push" {
     ttl = ""
   }
 
-  depends_on = [google_cloud_run_v2_service_iam_member.vm_lifecycle_invoker, google_service_account_iam_member.trigger_pubsub_token_creator]
+  depends_on = [google_cloud_run_v2_service_iam_member.invoker, google_service_account_iam_member.trigger_pubsub_token_creator]
 }

@@ -6,57 +6,8 @@
 # not come through the load balancer. Nothing here ever grants a public member: the viewers variable
 # accepts user, group, service account and domain members only.
 
-# --- The function --------------------------------------------------------------------------------
-
-resource "google_service_account" "fleet_status" {
-  project      = var.project_id
-  account_id   = local.function_names.fleetStatus
-  display_name = "osquery-orchestrator fleetStatus"
-  description  = "Runs fleetStatus: reads the status snapshots, open alerts and hosts (read only)."
-}
-
-# Reads only: the status snapshots, alerts, the rollout record, and the hosts for the evidence CSV.
-resource "google_project_iam_member" "fleet_status_firestore" {
-  project = var.project_id
-  role    = "roles/datastore.viewer"
-  member  = "serviceAccount:${google_service_account.fleet_status.email}"
-}
-
-resource "google_cloudfunctions2_function" "fleet_status" {
-  project     = var.project_id
-  location    = var.region
-  name        = local.function_names.fleetStatus
-  description = "The fleet status page, its JSON (/api/status) and the evidence CSV (/evidence.csv)."
-  labels      = var.labels
-
-  build_config {
-    runtime         = "nodejs22"
-    entry_point     = "fleetStatus"
-    service_account = google_service_account.build.id
-    source {
-      storage_source {
-        bucket = local.function_source.bucket
-        object = local.function_source.object
-      }
-    }
-  }
-
-  # A page view takes a few document reads; the evidence CSV streams every host, hence the timeout.
-  # Browsers reach it from outside Google: directly (the IAM check stands at Cloud Run's front door),
-  # or, with IAP, only through the load balancer.
-  service_config {
-    max_instance_count             = var.status_page_max_instances
-    min_instance_count             = 0
-    available_memory               = local.function_memory.fleetStatus
-    timeout_seconds                = 300
-    ingress_settings               = var.status_page_iap ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"
-    all_traffic_on_latest_revision = true
-    service_account_email          = google_service_account.fleet_status.email
-    environment_variables          = local.function_environment
-  }
-
-  depends_on = [google_project_service.orchestrator, google_project_iam_member.build_builder, google_storage_bucket_iam_member.build_source]
-}
+# The function itself, its service account (read-only Firestore) and its settings are the manifest's
+# fleetStatus entry (functions.tf, iam.tf); its ingress lets browsers in (local.function_ingress).
 
 # --- Who may open it -----------------------------------------------------------------------------
 
@@ -67,7 +18,7 @@ resource "google_cloud_run_v2_service_iam_member" "fleet_status_viewers" {
 
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.fleet_status.service_config[0].service
+  name     = google_cloudfunctions2_function.function["fleetStatus"].service_config[0].service
   role     = "roles/run.invoker"
   member   = each.value
 }
@@ -78,7 +29,7 @@ resource "google_cloud_run_v2_service_iam_member" "fleet_status_iap" {
 
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.fleet_status.service_config[0].service
+  name     = google_cloudfunctions2_function.function["fleetStatus"].service_config[0].service
   role     = "roles/run.invoker"
   member   = "serviceAccount:service-${data.google_project.orchestrator.number}@gcp-sa-iap.iam.gserviceaccount.com"
 
@@ -113,7 +64,7 @@ resource "google_compute_region_network_endpoint_group" "fleet_status" {
   network_endpoint_type = "SERVERLESS"
   cloud_run {
     # A 2nd gen function is served by the Cloud Run service of the same name.
-    service = google_cloudfunctions2_function.fleet_status.service_config[0].service
+    service = google_cloudfunctions2_function.function["fleetStatus"].service_config[0].service
   }
 }
 
@@ -196,7 +147,7 @@ resource "google_compute_global_forwarding_rule" "fleet_status" {
 
 output "status_page_url" {
   description = "The fleet status page (without IAP: open it through `gcloud run services proxy`, README)."
-  value       = var.status_page_iap ? "https://${var.status_page_domain}/" : google_cloudfunctions2_function.fleet_status.service_config[0].uri
+  value       = var.status_page_iap ? "https://${var.status_page_domain}/" : google_cloudfunctions2_function.function["fleetStatus"].service_config[0].uri
 }
 
 output "status_page_ip" {

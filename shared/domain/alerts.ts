@@ -1,5 +1,5 @@
-// Which alerts a host's state change owes (docs/contracts.md: alert messages), pure.
-import type { Host, HostState, Transition } from './host.js';
+// Alerts, pure: their kinds, their episodes (one problem, opened and closed once) and the messages those
+// owe (docs/contracts.md: alert messages). Which host states alert: shared/domain/host.ts (STATE_ALERTS).
 
 export type AlertKind =
   | 'host.silent'
@@ -11,12 +11,8 @@ export type AlertKind =
   | 'rollout.halted'
   | 'rollout.stalled';
 export type Severity = 'info' | 'warning' | 'critical';
-
-export const STATE_ALERTS: Partial<Record<HostState, { kind: AlertKind; severity: Severity }>> = {
-  silent: { kind: 'host.silent', severity: 'critical' },
-  noncompliant: { kind: 'host.noncompliant', severity: 'warning' },
-  blocked: { kind: 'host.blocked', severity: 'warning' },
-};
+/** The alerts about a scheduled query of a configuration version (shared/domain/telemetry/query-alerts.ts). */
+export type QueryAlertKind = Extract<AlertKind, 'query.denylisted' | 'query.expensive'>;
 
 export interface AlertHost {
   instanceId: string;
@@ -68,36 +64,6 @@ export interface EpisodeChange {
    * named by its key when it is not a host's (query alerts).
    */
   close?: { kind: AlertKind; instanceId: string; previousSince: Date; at: Date; dedupKey?: string };
-}
-
-/**
- * Pure: entering an alerting state opens an episode; leaving it closes the open one. `previous` is the
- * host before the change (its stateSince dates the episode being left).
- */
-export function episodesFor(previous: Host | null, next: Host, transition: Transition | null): EpisodeChange {
-  if (!transition) return {};
-  const change: EpisodeChange = {};
-  const left = transition.from ? STATE_ALERTS[transition.from] : undefined;
-  if (left && previous)
-    change.close = {
-      kind: left.kind,
-      instanceId: next.instanceId,
-      previousSince: previous.stateSince,
-      at: transition.at,
-    };
-  const entered = STATE_ALERTS[transition.to];
-  if (entered) {
-    const host = { instanceId: next.instanceId, name: next.name, project: next.project, zone: next.zone };
-    change.open = {
-      kind: entered.kind,
-      severity: entered.severity,
-      dedupKey: episodeKey(entered.kind, next.instanceId, next.stateSince),
-      host,
-      reason: next.reason,
-      since: next.stateSince,
-    };
-  }
-  return change;
 }
 
 /** What an episode record (alerts/{dedupKey}) holds about its two messages. */

@@ -30,7 +30,8 @@ export type LifecycleAction =
 
 /**
  * Every audit-log method name vmLifecycle acts on (v1., beta., and unprefixed: managed instance groups).
- * Eventarc's triggers and the log sink's filter in Terraform must match exactly these (test/terraform.test.ts).
+ * Eventarc's triggers (through the function manifest) and the log sink's filter in Terraform must match
+ * exactly these (test/unit/terraform.test.ts).
  */
 export const LIFECYCLE_METHODS: readonly string[] = ['v1.', 'beta.', ''].flatMap((prefix) =>
   ['insert', 'bulkInsert', 'delete'].map((verb) => `${prefix}compute.instances.${verb}`),

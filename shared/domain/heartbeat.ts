@@ -4,20 +4,16 @@ import type { EpisodeChange } from './alerts.js';
 import { planObservation, type Host, type HostChange } from './host.js';
 import { isInstanceId } from './ids.js';
 import { foldSyslogEvidence, type SyslogEvidence } from './syslog.js';
+import { telemetryOf, type ScheduleSnapshot, type Telemetry, type WorkerSample } from './telemetry/log-lines.js';
 import {
   DEFAULT_PERFORMANCE_THRESHOLDS,
   foldOsqueryd,
-  foldSchedule,
   performanceEpisodes,
-  telemetryOf,
   type OsquerydState,
   type PerformanceThresholds,
-  type QueryStatsIncrement,
-  type ScheduleBaseline,
-  type ScheduleSnapshot,
-  type Telemetry,
-  type WorkerSample,
-} from './telemetry.js';
+} from './telemetry/osqueryd.js';
+import type { ScheduleBaseline } from './telemetry/query-cost.js';
+import { foldSchedule, type QueryStatsIncrement } from './telemetry/query-stats.js';
 import { reject, timeWindow, type Rejections } from './trust.js';
 
 export interface HostIdentityAttributes {
@@ -26,7 +22,7 @@ export interface HostIdentityAttributes {
   zone: string | null;
 }
 
-/** The identity contract (README: Host identity): message attributes stamped by the shipper. */
+/** The identity contract (docs/heartbeat.md: Host identity): message attributes stamped by the shipper. */
 export function identityOf(attributes: Record<string, string>): HostIdentityAttributes | null {
   const instanceId = attributes.gce_instance_id?.trim();
   if (!instanceId || !isInstanceId(instanceId)) return null;
@@ -253,7 +249,7 @@ export function silenceThresholdMs(setting: {
   return Math.round(3 * setting.heartbeatIntervalSeconds * (1 + setting.splayPercent / 100) * 1000);
 }
 
-/** The README's default: three 5-minute heartbeat intervals plus 10% splay (16.5 minutes). */
+/** The default (docs/heartbeat.md): three 5-minute heartbeat intervals plus 10% splay (16.5 minutes). */
 export const DEFAULT_SILENCE_THRESHOLD_MS = silenceThresholdMs({ heartbeatIntervalSeconds: 300, splayPercent: 10 });
 
 /**

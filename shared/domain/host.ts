@@ -1,5 +1,6 @@
-// Host documents and their state changes (docs/contracts.md: hosts/{instanceId} and its transitions).
-import { episodesFor, type EpisodeChange } from './alerts.js';
+// Host documents, their state changes and the alert episodes those open or close (docs/contracts.md:
+// hosts/{instanceId} and its transitions).
+import { episodeKey, type AlertKind, type EpisodeChange, type Severity } from './alerts.js';
 import type { SyslogEvidence } from './syslog.js';
 
 export const HOST_STATES = [
@@ -65,6 +66,43 @@ export interface HostChange {
 }
 
 export const isInScope = (state: HostState) => state !== 'exempt' && state !== 'deleted';
+
+/** The states that alert while a host is in them, and how. */
+export const STATE_ALERTS: Partial<Record<HostState, { kind: AlertKind; severity: Severity }>> = {
+  silent: { kind: 'host.silent', severity: 'critical' },
+  noncompliant: { kind: 'host.noncompliant', severity: 'warning' },
+  blocked: { kind: 'host.blocked', severity: 'warning' },
+};
+
+/**
+ * Pure: entering an alerting state opens an episode; leaving it closes the open one. `previous` is the
+ * host before the change (its stateSince dates the episode being left).
+ */
+export function episodesFor(previous: Host | null, next: Host, transition: Transition | null): EpisodeChange {
+  if (!transition) return {};
+  const change: EpisodeChange = {};
+  const left = transition.from ? STATE_ALERTS[transition.from] : undefined;
+  if (left && previous)
+    change.close = {
+      kind: left.kind,
+      instanceId: next.instanceId,
+      previousSince: previous.stateSince,
+      at: transition.at,
+    };
+  const entered = STATE_ALERTS[transition.to];
+  if (entered) {
+    const host = { instanceId: next.instanceId, name: next.name, project: next.project, zone: next.zone };
+    change.open = {
+      kind: entered.kind,
+      severity: entered.severity,
+      dedupKey: episodeKey(entered.kind, next.instanceId, next.stateSince),
+      host,
+      reason: next.reason,
+      since: next.stateSince,
+    };
+  }
+  return change;
+}
 
 /** States vmLifecycle decides at enrollment. Later states belong to the audit and are never undone by a (re)delivered insert. */
 const ENROLLMENT_STATES: ReadonlySet<HostState> = new Set(['exempt', 'blocked', 'pending']);

@@ -1,6 +1,8 @@
 // The osquery OS policy assignment: one per zone, repository -> package -> service running, per OS family.
 import type { protos } from '@google-cloud/os-config';
 import type { OsFamily } from './vm.js';
+import { objectNameOf } from '../osquery/bundle.js';
+import type { RenderedConfig } from '../osquery/render.js';
 
 export type OsqueryAssignment = protos.google.cloud.osconfig.v1.IOSPolicyAssignment;
 
@@ -34,9 +36,6 @@ export interface PolicyConfig {
   syslogPipe?: string | null;
 }
 
-/** OS Config's limit for inline file content and exec scripts. */
-export const INLINE_LIMIT = 1024;
-
 const IDENTITY_FILE = '/etc/osquery-orchestrator/identity.env';
 const MARKER_DIR = '/var/lib/osquery-orchestrator';
 
@@ -62,7 +61,7 @@ function osquerydAtVersion(version: string): Exec {
 }
 
 /**
- * Host identity for the log shipper (README: "Host identity"): the VM's instance id, project and zone
+ * Host identity for the log shipper (docs/heartbeat.md: Host identity): the VM's instance id, project and zone
  * from the metadata server, as environment for fluentd, which stamps them on every Pub/Sub message.
  */
 const HOST_IDENTITY = exec(
@@ -265,4 +264,25 @@ export function assignmentSelects(
   if ('goog-gke-node' in vm.labels) return false;
   if (vm.labels[settings.optOutLabel.key] === settings.optOutLabel.value) return false;
   return vm.os === 'unknown' || APT_FAMILIES.includes(vm.os) || YUM_FAMILIES.includes(vm.os);
+}
+
+/** The policy's view of a rendered version, once its large files have Cloud Storage generations. */
+export function policyConfigOf(
+  rendered: RenderedConfig,
+  bucket: string,
+  generations: Record<string, string>,
+  missing: 'throw' | 'blank' = 'throw',
+): PolicyConfig {
+  const files: ConfigFile[] = rendered.files.map((f) => {
+    const base = { source: f.source, vmPath: f.vmPath, permissions: f.permissions };
+    if (!f.viaStorage) return { ...base, content: f.content };
+    const generation = generations[f.source];
+    if (!generation && missing === 'throw')
+      throw new Error(`${f.source} of ${rendered.configVersion} has no Cloud Storage generation: publish it first`);
+    return {
+      ...base,
+      gcs: { bucket, object: objectNameOf(rendered.configVersion, f.source), generation: generation ?? '' },
+    };
+  });
+  return { configVersion: rendered.configVersion, files, syslogPipe: rendered.syslogPipe };
 }

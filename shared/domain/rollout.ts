@@ -2,12 +2,12 @@
 // gates measured on the hosts that run the target version, and what the controller does next
 // (promote, hold, halt, complete), besides what an operator may do by hand.
 //
-// What config/current means while a rollout runs (README "Progressive rollout"): `configVersion` is the
+// What config/current means while a rollout runs (docs/rollout.md): `configVersion` is the
 // version every zone outside the stages reached gets (the baseline until the rollout completes, then
 // the target), `rollout` names the target of the staged rollout that has not completed (running,
 // paused, halted or rolled back), null otherwise.
 import { type Gates, type GateName, type ResolvedStage, GATE_NAMES } from './rollout-plan.js';
-import { windowOf, windowStart } from './telemetry.js';
+import { windowOf, windowStart } from './telemetry/query-stats.js';
 import type { HostState } from './host.js';
 import type { StateCounts } from './status.js';
 

@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { STATES_FOR_DISPLAY, type HostState } from './host.js';
 import type { StagedRollout } from './rollout.js';
-import type { OsqueryCostStatus, QuerySummary } from './telemetry.js';
+import type { QuerySummary } from './telemetry/query-stats.js';
+import type { OsqueryCostStatus } from './telemetry/cost-status.js';
 import {
   NEEDS_ACTION_STATES,
   type FleetStatus,

@@ -4,7 +4,8 @@
 // output_size of the syslog query grows by the bytes of every row it returned, so a snapshot whose delta
 // is positive says syslog results were logged between it and the one before.
 import { SYSLOG_QUERY } from '../osquery/log-routing.js';
-import { scheduleStep, type ScheduleBaseline, type ScheduleSnapshot } from './telemetry.js';
+import type { ScheduleSnapshot } from './telemetry/log-lines.js';
+import { scheduleStep, type ScheduleBaseline } from './telemetry/query-cost.js';
 
 /** hosts/{id}.syslog, written by logHeartbeat with the schedule baseline. */
 export interface SyslogEvidence {

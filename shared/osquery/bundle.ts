@@ -19,6 +19,12 @@ export function vmPathOf(file: string): { path: string; permissions: string } | 
   return null;
 }
 
+/** OS Config's limit for inline file content and exec scripts: a larger bundle file goes by Cloud Storage. */
+export const INLINE_LIMIT = 1024;
+
+/** Object name of a file of a version in the configuration bucket. */
+export const objectNameOf = (configVersion: string, source: string) => `bundles/${configVersion}/${source}`;
+
 export interface Bundle {
   dir: string;
   /** Bundle-relative path (forward slashes) -> content, sorted by path. */

@@ -1,4 +1,4 @@
-// How osquery log lines are routed on the log topic (README: Host identity (contract)). The shipper
+// How osquery log lines are routed on the log topic (docs/heartbeat.md: Host identity). The shipper
 // publishes one Pub/Sub message per line with the query name as the attribute `osquery_name`; the
 // subscription that feeds logHeartbeat lets through only the lines it reads, so the fleet's other
 // results (the SIEM's business, on its own unfiltered subscription) never invoke a function.
@@ -21,8 +21,8 @@ export const SYSLOG_QUERY = 'pack_syslog_syslog_events';
 
 /**
  * The filter of the log subscription that feeds logHeartbeat, in Pub/Sub's filter syntax. Terraform
- * (infra/terraform/locals.tf `log_heartbeat_filter`) and the local stack use this exact string;
- * test/terraform.test.ts checks the two are equal.
+ * (through the function manifest, functions/manifest.ts, for the push and the pull subscription) and the
+ * local stack use this exact string; test/unit/terraform.test.ts checks Terraform's.
  *
  * `NOT attributes:osquery_name` lets through lines from shippers that predate the attribute (VMs still
  * on an older configuration version during a rollout): without it their heartbeats would be dropped

@@ -1,10 +1,9 @@
 // Bundle -> a content-addressed configuration version and the files the OS policy places.
 import { createHash } from 'node:crypto';
-import { vmPathOf, type Bundle } from './bundle.js';
+import { INLINE_LIMIT, vmPathOf, type Bundle } from './bundle.js';
 import { syslogPipeOf } from './events.js';
 import { effectiveFlags } from './flags.js';
 import { parseOsqueryJson } from './lint.js';
-import { INLINE_LIMIT, type ConfigFile, type PolicyConfig } from '../domain/policy.js';
 
 export interface RenderSettings {
   logTopic: string;
@@ -74,28 +73,4 @@ export function syslogPipeOfBundle(bundle: Bundle): string | null {
     // An osquery.conf that does not parse is the linter's finding; osqueryd would keep its flagfile's values.
   }
   return syslogPipeOf(effectiveFlags(bundle.files.get('osquery.flags') ?? '', options));
-}
-
-/** Object name of a file of a version in the configuration bucket. */
-export const objectNameOf = (configVersion: string, source: string) => `bundles/${configVersion}/${source}`;
-
-/** The policy's view of a rendered version, once its large files have Cloud Storage generations. */
-export function policyConfigOf(
-  rendered: RenderedConfig,
-  bucket: string,
-  generations: Record<string, string>,
-  missing: 'throw' | 'blank' = 'throw',
-): PolicyConfig {
-  const files: ConfigFile[] = rendered.files.map((f) => {
-    const base = { source: f.source, vmPath: f.vmPath, permissions: f.permissions };
-    if (!f.viaStorage) return { ...base, content: f.content };
-    const generation = generations[f.source];
-    if (!generation && missing === 'throw')
-      throw new Error(`${f.source} of ${rendered.configVersion} has no Cloud Storage generation: publish it first`);
-    return {
-      ...base,
-      gcs: { bucket, object: objectNameOf(rendered.configVersion, f.source), generation: generation ?? '' },
-    };
-  });
-  return { configVersion: rendered.configVersion, files, syslogPipe: rendered.syslogPipe };
 }

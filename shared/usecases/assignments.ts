@@ -1,7 +1,12 @@
 // The one OS policy assignment per zone (id ASSIGNMENT_ID), as publish, the audit and vmLifecycle keep it.
 import { config, policySettings } from '../config.js';
 import { assignmentStep, rolloutChanged, zoneRolloutOf, type ZoneRollout } from '../domain/assignment.js';
-import { buildOsqueryAssignment, configVersionOfPolicy, type PolicyConfig } from '../domain/policy.js';
+import {
+  buildOsqueryAssignment,
+  configVersionOfPolicy,
+  type OsqueryAssignment,
+  type PolicyConfig,
+} from '../domain/policy.js';
 import { planOfZones } from '../domain/rollout.js';
 import { fleetZonesOf, zoneKey, type FleetZone } from '../domain/rollout-plan.js';
 import { decideScope } from '../domain/scope.js';
@@ -14,6 +19,14 @@ import * as osconfig from '../adapters/osconfig.js';
 import * as rollouts from '../adapters/rollouts.js';
 
 export type ZoneOutcome = 'created' | 'updated' | 'unchanged';
+
+/** The assignment's body at `policy`'s version; null: the base policy (osquery installed, no configuration). */
+const assignmentAt = (policy: PolicyConfig | null) => buildOsqueryAssignment(policySettings(), policy ?? undefined);
+
+/** A zone's assignment as OS Config keeps it at `policy`'s version: its full name and its body. */
+export function zoneAssignment(project: string, zone: string, policy: PolicyConfig | null): OsqueryAssignment {
+  return { name: osconfig.assignmentName(project, zone, config().ASSIGNMENT_ID), ...assignmentAt(policy) };
+}
 
 /**
  * Brings one zone's assignment to `policy`'s version: create when missing, update when at another
@@ -29,7 +42,7 @@ export async function reconcileZoneAssignment(
 ): Promise<ZoneOutcome> {
   const id = config().ASSIGNMENT_ID;
   const name = osconfig.assignmentName(project, zone, id);
-  const body = () => buildOsqueryAssignment(policySettings(), policy ?? undefined);
+  const body = () => assignmentAt(policy);
   const existing = await osconfig.getAssignment(project, zone, id);
   let outcome: ZoneOutcome = 'unchanged';
   let assignment = existing;
@@ -74,7 +87,7 @@ export async function policyForZone(project: string, zone: string): Promise<Poli
  */
 export async function ensureZoneAssignment(project: string, zone: string): Promise<{ created: boolean }> {
   const { created } = await osconfig.ensureAssignment(project, zone, config().ASSIGNMENT_ID, async () =>
-    buildOsqueryAssignment(policySettings(), (await policyForZone(project, zone)) ?? undefined),
+    assignmentAt(await policyForZone(project, zone)),
   );
   return { created };
 }

@@ -1,12 +1,13 @@
 // logHeartbeat's pull delivery: a scheduled drain of the filtered log subscription. Push delivery costs
 // one invocation per heartbeat line; a drain reads every host's lines of the last minute in one
-// invocation, through the same recordLogMessage (same coalescing, same batched host writes).
+// invocation, through the same recordLogMessage (same coalescing, same batched host writes, with the engine of
+// logHeartbeatDrain's instance).
 import { ConfigError } from '../config.js';
 import { asHandlerError, isNotFound, isPermissionDenied, PermanentError } from '../errors.js';
 import { log } from '../log.js';
 import { mapLimit } from '../rate.js';
 import { acknowledge, pullMessages, release, type PulledMessage } from '../adapters/pubsub.js';
-import { recordLogMessage, type HeartbeatOutcome } from './heartbeat.js';
+import { recordLogMessage, type HeartbeatEngine, type HeartbeatOutcome } from './heartbeat.js';
 
 export interface DrainOptions {
   /** projects/P/subscriptions/S. */
@@ -15,7 +16,7 @@ export interface DrainOptions {
   budgetMs: number;
   /** Messages asked for per pull. */
   maxMessages?: number;
-  /** Messages processed at once: about one batched host read and commit (heartbeat.ts MAX_BATCH). */
+  /** Messages processed at once: about one batched host read and commit (heartbeat/batcher.ts MAX_BATCH). */
   concurrency?: number;
   /** How long a pull waits for a first message before the subscription counts as empty. */
   pullWaitMs?: number;
@@ -47,7 +48,7 @@ type Verdict = 'ack' | 'failed' | 'leftover';
  * redelivered after a lost acknowledgement changes nothing. queryStats follow push delivery's rule: the
  * buffer is written once its window ends (one write per query per window, whatever the tick rate).
  */
-export async function drainLogSubscription(options: DrainOptions): Promise<DrainResult> {
+export async function drainLogSubscription(engine: HeartbeatEngine, options: DrainOptions): Promise<DrainResult> {
   const { subscription, budgetMs, maxMessages = 1000, concurrency = 160, pullWaitMs = 2000 } = options;
   const clock = options.clock ?? Date.now;
   const recordedAt = options.recordedAt ?? (() => new Date());
@@ -88,7 +89,7 @@ export async function drainLogSubscription(options: DrainOptions): Promise<Drain
     const verdicts = await mapLimit(pulled, concurrency, async ({ message }): Promise<Verdict> => {
       if (configError || clock() >= deadline) return 'leftover';
       try {
-        const recorded = await recordLogMessage(message, recordedAt());
+        const recorded = await recordLogMessage(engine, message, recordedAt());
         count(recorded.outcome);
         if (recorded.outcome === 'no-lines')
           // Counted and reported, never dropped silently (the other refusals log in recordLogMessage).

@@ -2,6 +2,7 @@
 // evidence report.
 import { log } from '../log.js';
 import { usageSince, usageSnapshot } from '../metrics.js';
+import { evidenceRow, type EvidenceWriter } from '../domain/evidence.js';
 import type { Host } from '../domain/host.js';
 import { mergeFleetStatus, RUN_CLOSED_MESSAGE, summarizeProject, type RunSummary } from '../domain/status.js';
 import { buildStatusView, rolloutStagesView, type StatusFilters, type StatusView } from '../domain/status-view.js';
@@ -10,7 +11,6 @@ import * as hosts from '../adapters/hosts.js';
 import * as rollouts from '../adapters/rollouts.js';
 import { getOsqueryStatus } from '../adapters/telemetry.js';
 import { DocumentInvalid, reportInvalid } from '../documents/document.js';
-import { EVIDENCE_WRITERS, evidenceRow, type EvidenceFormat } from '../views/evidence.js';
 
 /** Open alerts listed on the page (the count covers them all). */
 export const ALERTS_SHOWN = 50;
@@ -101,17 +101,16 @@ export async function loadStatusView(
 export type EvidenceSink = (chunk: string) => Promise<void>;
 
 /**
- * The evidence report: every in-scope host, then every exempt host (optionally of one project), stamped
- * with the latest closed audit run, page by page (one page of hosts in memory at a time). A host document
- * that does not match its definition is left out of the rows, reported with its path and counted
- * (`invalid`): the report goes on with the others.
+ * The evidence report, in the format `writer` writes (shared/views/evidence.ts): every in-scope host, then
+ * every exempt host (optionally of one project), stamped with the latest closed audit run, page by page
+ * (one page of hosts in memory at a time). A host document that does not match its definition is left out
+ * of the rows, reported with its path and counted (`invalid`): the report goes on with the others.
  */
 export async function writeEvidence(
-  format: EvidenceFormat,
+  writer: EvidenceWriter,
   sink: EvidenceSink,
   options: { project?: string; now?: Date; pageSize?: number; onRun?: (run: RunSummary | null) => void } = {},
 ): Promise<{ run: RunSummary | null; inScope: number; exempt: number; invalid: number }> {
-  const writer = EVIDENCE_WRITERS[format];
   const run = await status.latestClosedRun();
   options.onRun?.(run);
   const now = options.now ?? new Date();

@@ -2,16 +2,15 @@
 // close, and what `osq-orch queries` and `osq-orch hosts --top` read.
 import { queryAlertThresholds } from '../config.js';
 import { log } from '../log.js';
+import { summarizeQuery, type QuerySummary } from '../domain/telemetry/query-stats.js';
+import { planQueryStats } from '../domain/telemetry/query-alerts.js';
 import {
   byCost,
   osqueryCostStatus,
-  planQueryStats,
   STATUS_TOP,
-  summarizeQuery,
   type HostCost,
   type OsqueryCostStatus,
-  type QuerySummary,
-} from '../domain/telemetry.js';
+} from '../domain/telemetry/cost-status.js';
 import * as telemetry from '../adapters/telemetry.js';
 import { deliverAlerts } from './alerts.js';
 

@@ -1,9 +1,6 @@
-// Compliance evidence: every in-scope VM and every exempt VM with what an auditor asks about, stamped
-// with the audit run it comes from. Written row by row (CSV, JSON or HTML), so a fleet of any size
-// streams through in constant memory.
-import type { Host } from '../domain/host.js';
-import type { RunSummary } from '../domain/status.js';
-import { syslogStatus } from '../domain/syslog.js';
+// Compliance evidence as a file: CSV, JSON or HTML, written row by row (shared/domain/evidence.ts says what
+// a row holds), so a fleet of any size streams through in constant memory.
+import type { EvidenceRow, EvidenceWriter } from '../domain/evidence.js';
 import { html as markup } from './html.js';
 
 export const EVIDENCE_FORMATS = ['csv', 'json', 'html'] as const;
@@ -14,33 +11,6 @@ export const CONTENT_TYPES: Record<EvidenceFormat, string> = {
   json: 'application/json; charset=utf-8',
   html: 'text/html; charset=utf-8',
 };
-
-export interface EvidenceMeta {
-  run: RunSummary | null;
-  generatedAt: Date;
-  project: string | null;
-}
-
-export interface EvidenceRow {
-  auditRunId: string;
-  auditRunFinishedAt: string;
-  instanceId: string;
-  project: string;
-  zone: string;
-  name: string;
-  inScope: boolean;
-  state: string;
-  /** Why the host is in its state; for an exempt host, the exemption. */
-  reason: string;
-  stateSince: string;
-  configVersion: string;
-  osqueryVersion: string;
-  lastLogAt: string;
-  /** Syslog results seen within the last hour (arriving), not (missing), or no ingestion (off); at generation. */
-  syslog: string;
-  /** When the host's osquery_schedule snapshot last showed syslog results logged. */
-  syslogSeenAt: string;
-}
 
 export const COLUMNS: Array<keyof EvidenceRow> = [
   'auditRunId',
@@ -61,28 +31,6 @@ export const COLUMNS: Array<keyof EvidenceRow> = [
 ];
 const CSV_HEADER = COLUMNS.map((c) => c.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`));
 
-const isoOf = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : '');
-
-export function evidenceRow(host: Host, run: RunSummary | null, now: Date = new Date()): EvidenceRow {
-  return {
-    auditRunId: run?.runId ?? '',
-    auditRunFinishedAt: run?.finishedAt ?? '',
-    instanceId: host.instanceId,
-    project: host.project,
-    zone: host.zone,
-    name: host.name,
-    inScope: host.state !== 'exempt' && host.state !== 'deleted',
-    state: host.state,
-    reason: host.reason ?? '',
-    stateSince: isoOf(host.stateSince),
-    configVersion: host.configVersion ?? '',
-    osqueryVersion: host.osqueryVersion ?? '',
-    lastLogAt: isoOf(host.lastLogAt),
-    syslog: host.state === 'exempt' || host.state === 'deleted' ? '' : syslogStatus(host.syslog, now),
-    syslogSeenAt: isoOf(host.syslog?.seenAt),
-  };
-}
-
 /**
  * One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. A field a spreadsheet
  * would run as a formula (= + - @ tab CR first) gets a leading apostrophe (OWASP CSV injection).
@@ -91,12 +39,6 @@ export function csvField(value: string | boolean): string {
   let s = String(value);
   if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-export interface EvidenceWriter {
-  begin(meta: EvidenceMeta): string;
-  row(row: EvidenceRow, first: boolean): string;
-  end(counts: { inScope: number; exempt: number }): string;
 }
 
 const csv: EvidenceWriter = {

@@ -413,11 +413,53 @@ function alertRows(alerts: AlertRow[], now: string): Html {
   )}`;
 }
 
-/** The whole page. */
-export function renderStatusPage(view: StatusView, options: { refreshSeconds?: number } = {}): string {
+/** The page's head: its title, the stylesheet the policy allows, and the reload a wall display asks for. */
+function pageHead(refreshSeconds: number | undefined): Html {
+  return html`<head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    ${refreshSeconds ? html`<meta http-equiv="refresh" content="${refreshSeconds}" />` : ''}
+    <title>osquery fleet status</title>
+    <link rel="icon" href="data:," />
+    ${STYLE}
+  </head>`;
+}
+
+/** The title, the audit run the figures come from, and the links to the JSON and the evidence. */
+function pageHeader(view: StatusView): Html {
   const now = view.generatedAt;
   const run = view.run;
   const csv = withQuery(EVIDENCE_PATH, { project: view.filters.project });
+  return html`<header>
+    <h1>osquery fleet status</h1>
+    <p class="meta">
+      ${
+        run
+          ? html`As of audit run <code>${run.runId}</code> ${chip(run.status)}, started ${when(run.startedAt, now)},
+              closed ${when(run.finishedAt, now)}.`
+          : html`No audit run has closed yet: the figures appear when the first one does.`
+      } <a href="${API_PATH}">JSON</a> &middot; <a id="evidence-link" href="${csv}">Evidence (CSV, every host)</a>
+    </p>
+  </header>`;
+}
+
+/** Coverage now, and over the kept runs. */
+function coverageSection(view: StatusView): Html {
+  return html`<section id="coverage-section">
+    <h2>Coverage</h2>
+    <div class="figure">
+      <span id="coverage" class="big">${pct(view.coverage.now)}</span
+      ><span
+        >${num(view.coverage.reporting)} of ${num(view.coverage.expected)} in-scope running hosts reporting (coverage =
+        reporting / in scope and not stopped)</span
+      >
+    </div>
+    ${coverageChart(view.coverage.history)}
+  </section>`;
+}
+
+/** Hosts per state, a row per project and zone (a project's rows from an earlier run say so), and the total. */
+function statesSection(view: StatusView): Html {
   const s = view.states;
   const head = html`<tr>
     <th>Project</th>
@@ -440,242 +482,224 @@ export function renderStatusPage(view: StatusView, options: { refreshSeconds?: n
     ${s.columns.map((c) => html`<td class="n">${s.totals[c] ? num(s.totals[c]!) : ''}</td>`)}
     <td class="n">${num(Object.values(s.totals).reduce((a, n) => a + (n ?? 0), 0))}</td>
   </tr>`;
-  const na = view.needingAction;
-  const ex = view.exempt;
-  const cfg = view.configuration;
-  const rollout = cfg.rollout;
-  const failed = run?.projects.filter((p) => p.status !== 'succeeded') ?? [];
   const deletedNote = s.deleted
     ? html`<p class="note">
         ${num(s.deleted)} deleted ${s.deleted === 1 ? 'VM is' : 'VMs are'} kept for history, not counted above.
       </p>`
     : '';
-  const moreAlerts =
-    view.alerts.open > view.alerts.shown.length
-      ? html`<p class="note">The ${num(view.alerts.shown.length)} newest of ${num(view.alerts.open)}.</p>`
-      : '';
+  return html`<section id="states">
+    <h2>Hosts per state, by project and zone</h2>
+    ${
+      s.rows.length
+        ? html`<table>
+            ${head}${stateRows}${totals}
+          </table>`
+        : html`<p class="note">No hosts yet.</p>`
+    }
+    ${deletedNote}
+  </section>`;
+}
+
+/** The hosts needing action, by state, with the filters that narrow them. */
+function needingActionSection(view: StatusView, refreshSeconds: number | undefined): Html {
+  const na = view.needingAction;
+  return html`<section id="needing-action">
+    <h2>Needing action (${num(na.total)})</h2>
+    <p class="note">${NEEDS_ACTION_STATES.map((st) => html`${chip(st)} ${num(na.byKey[st] ?? 0)} `)}</p>
+    ${filterForm(view, refreshSeconds)}
+    ${hostList(na, view.generatedAt, {
+      withState: true,
+      since: 'Since',
+      what: 'hosts needing action',
+      none: 'Nothing needs action.',
+      noMatch: 'No host matches the filters.',
+    })}
+  </section>`;
+}
+
+/** The exempt hosts, by reason. */
+function exemptSection(view: StatusView): Html {
+  const ex = view.exempt;
+  return html`<section id="exempt">
+    <h2>Exempt hosts (${num(ex.total)})</h2>
+    <p class="note">${Object.entries(ex.byKey).map(([reason, n]) => html`${chip(reason, 's-exempt')} ${num(n)} `)}</p>
+    ${hostList(ex, view.generatedAt, {
+      withState: false,
+      since: 'Exempt since',
+      what: 'exempt hosts',
+      none: 'No exempt hosts.',
+      noMatch: 'No exempt host matches the filters.',
+    })}
+  </section>`;
+}
+
+/** A list of hosts as a table (with their states, where those differ), or why it is empty; then what it keeps. */
+function hostList(
+  list: ListView,
+  now: string,
+  shown: { withState: boolean; since: string; what: string; none: string; noMatch: string },
+): Html {
+  return html`${
+    list.hosts.length
+      ? html`<table>
+          <tr>
+            ${shown.withState ? html`<th>State</th>` : ''}
+            <th>Host</th>
+            <th>Project / zone</th>
+            <th>Instance id</th>
+            <th>Reason</th>
+            <th>${shown.since}</th>
+          </tr>
+          ${hostRows(list.hosts, now, shown.withState)}
+        </table>`
+      : html`<p class="note">${list.total ? shown.noMatch : shown.none}</p>`
+  }
+  ${listNote(list, shown.what)}`;
+}
+
+/** The configuration versions live in the fleet, and the current version's rollout zone by zone. */
+function configurationSection(view: StatusView): Html {
+  const cfg = view.configuration;
+  return html`<section id="configuration">
+    <h2>Configuration</h2>
+    <div class="cols">
+      <div>
+        <h3>Versions live in the fleet (in-scope hosts)</h3>
+        ${versionTable(cfg.live)}
+      </div>
+      <div>
+        <h3>Rollout of the current version ${cfg.current ? html`<code>${cfg.current}</code>` : ''}</h3>
+        ${currentRollout(view)} ${rolloutStages(cfg.stages, view.generatedAt)}
+      </div>
+    </div>
+  </section>`;
+}
+
+/** In-scope hosts per version (of the configuration, or of osquery), the current one marked. */
+function versionTable(versions: Array<{ version: string; hosts: number; current?: boolean }>): Html {
+  if (!versions.length) return html`<p class="note">No hosts yet.</p>`;
+  return html`<table>
+    <tr>
+      <th>Version</th>
+      <th class="n">Hosts</th>
+    </tr>
+    ${versions.map(
+      (v) =>
+        html`<tr>
+          <td><code>${v.version}</code>${v.current ? html` ${chip('current', 's-succeeded')}` : ''}</td>
+          <td class="n">${num(v.hosts)}</td>
+        </tr>`,
+    )}
+  </table>`;
+}
+
+/** Where the current version stands in each zone: its assignment's revision and OS Config's rollout state. */
+function currentRollout(view: StatusView): Html {
+  const rollout = view.configuration.rollout;
+  if (!rollout) return html`<p class="note">No configuration published yet (<code>osq-orch publish</code>).</p>`;
+  return html`<p class="note">Published ${when(rollout.publishedAt, view.generatedAt)}.</p>
+    ${
+      rollout.zones.length
+        ? html`<table>
+            <tr>
+              <th>Project</th>
+              <th>Zone</th>
+              <th>Revision</th>
+              <th>Rollout</th>
+            </tr>
+            ${rollout.zones.map(
+              (z) =>
+                html`<tr>
+                  <td>${z.project}</td>
+                  <td>${z.zone}</td>
+                  <td><code>${z.revisionId}</code></td>
+                  <td>${chip(z.rolloutState, z.rolloutState === 'SUCCEEDED' ? 's-succeeded' : '')}</td>
+                </tr>`,
+            )}
+          </table>`
+        : html`<p class="note">No zone has an assignment at this version yet.</p>`
+    }`;
+}
+
+/** osquery itself: the versions the hosts run, where osqueryd costs most, and the most expensive queries. */
+function osquerySection(view: StatusView): Html {
+  return html`<section id="osquery">
+    <h2>osquery</h2>
+    <div class="cols">
+      <div>
+        <h3>osquery versions (in-scope hosts)</h3>
+        ${versionTable(view.osquery.versions)}
+      </div>
+      <div>
+        <h3>Where osqueryd costs most</h3>
+        ${osquerydHosts(view)}
+      </div>
+    </div>
+    ${expensiveQueries(view)}
+  </section>`;
+}
+
+/** The open alerts, newest first, and whether each one's message went out. */
+function alertsSection(view: StatusView): Html {
+  const { open, shown } = view.alerts;
+  const more = open > shown.length ? html`<p class="note">The ${num(shown.length)} newest of ${num(open)}.</p>` : '';
+  return html`<section id="alerts">
+    <h2>Open alerts (${num(open)})</h2>
+    ${
+      shown.length
+        ? html`<table>
+              <tr>
+                <th>Severity</th>
+                <th>Kind</th>
+                <th>Host</th>
+                <th>Project / zone</th>
+                <th>Reason</th>
+                <th>Since</th>
+                <th>Message</th>
+              </tr>
+              ${alertRows(shown, view.generatedAt)}
+            </table>
+            ${more}`
+        : html`<p class="note">No open alerts.</p>`
+    }
+  </section>`;
+}
+
+/** The run's projects and why any failed, and where the figures come from. */
+function pageFooter(view: StatusView): Html {
+  const run = view.run;
   const runProjects = run
     ? html`<p>
         Projects in run <code>${run.runId}</code>: ${run.projects.map((p) => html`${p.project} ${chip(p.status)} `)}
       </p>`
     : '';
-  const failedNotes = failed.map((p) => {
+  const failedNotes = (run?.projects.filter((p) => p.status !== 'succeeded') ?? []).map((p) => {
     const shownAs = p.snapshotRunId ? html`; its hosts are shown as of run <code>${p.snapshotRunId}</code>` : '';
     return html`<p>${p.project}: ${p.error ?? p.status}${shownAs}.</p>`;
   });
+  return html`<footer>
+    ${runProjects} ${failedNotes}
+    <p>Generated ${utc(view.generatedAt)}. Figures come from the latest closed audit run; open alerts are live.</p>
+  </footer>`;
+}
 
+/** The whole page: its head, then each section in the order people read them. */
+export function renderStatusPage(view: StatusView, options: { refreshSeconds?: number } = {}): string {
   const page = html`<!doctype html>
     <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        ${options.refreshSeconds ? html`<meta http-equiv="refresh" content="${options.refreshSeconds}" />` : ''}
-        <title>osquery fleet status</title>
-        <link rel="icon" href="data:," />
-        ${STYLE}
-      </head>
+      ${pageHead(options.refreshSeconds)}
       <body>
-        <header>
-          <h1>osquery fleet status</h1>
-          <p class="meta">
-            ${
-              run
-                ? html`As of audit run <code>${run.runId}</code> ${chip(run.status)}, started
-                    ${when(run.startedAt, now)}, closed ${when(run.finishedAt, now)}.`
-                : html`No audit run has closed yet: the figures appear when the first one does.`
-            } <a href="${API_PATH}">JSON</a> &middot; <a id="evidence-link" href="${csv}">Evidence (CSV, every host)</a>
-          </p>
-        </header>
+        ${pageHeader(view)}
         <main>
-          <section id="coverage-section">
-            <h2>Coverage</h2>
-            <div class="figure">
-              <span id="coverage" class="big">${pct(view.coverage.now)}</span
-              ><span
-                >${num(view.coverage.reporting)} of ${num(view.coverage.expected)} in-scope running hosts reporting
-                (coverage = reporting / in scope and not stopped)</span
-              >
-            </div>
-            ${coverageChart(view.coverage.history)}
-          </section>
-
-          <section id="states">
-            <h2>Hosts per state, by project and zone</h2>
-            ${
-              s.rows.length
-                ? html`<table>
-                    ${head}${stateRows}${totals}
-                  </table>`
-                : html`<p class="note">No hosts yet.</p>`
-            }
-            ${deletedNote}
-          </section>
-
-          <section id="needing-action">
-            <h2>Needing action (${num(na.total)})</h2>
-            <p class="note">${NEEDS_ACTION_STATES.map((st) => html`${chip(st)} ${num(na.byKey[st] ?? 0)} `)}</p>
-            ${filterForm(view, options.refreshSeconds)}
-            ${
-              na.hosts.length
-                ? html`<table>
-                    <tr>
-                      <th>State</th>
-                      <th>Host</th>
-                      <th>Project / zone</th>
-                      <th>Instance id</th>
-                      <th>Reason</th>
-                      <th>Since</th>
-                    </tr>
-                    ${hostRows(na.hosts, now, true)}
-                  </table>`
-                : html`<p class="note">${na.total ? 'No host matches the filters.' : 'Nothing needs action.'}</p>`
-            }
-            ${listNote(na, 'hosts needing action')}
-          </section>
-
-          <section id="exempt">
-            <h2>Exempt hosts (${num(ex.total)})</h2>
-            <p class="note">
-              ${Object.entries(ex.byKey).map(([reason, n]) => html`${chip(reason, 's-exempt')} ${num(n)} `)}
-            </p>
-            ${
-              ex.hosts.length
-                ? html`<table>
-                    <tr>
-                      <th>Host</th>
-                      <th>Project / zone</th>
-                      <th>Instance id</th>
-                      <th>Reason</th>
-                      <th>Exempt since</th>
-                    </tr>
-                    ${hostRows(ex.hosts, now, false)}
-                  </table>`
-                : html`<p class="note">${ex.total ? 'No exempt host matches the filters.' : 'No exempt hosts.'}</p>`
-            }
-            ${listNote(ex, 'exempt hosts')}
-          </section>
-
-          <section id="configuration">
-            <h2>Configuration</h2>
-            <div class="cols">
-              <div>
-                <h3>Versions live in the fleet (in-scope hosts)</h3>
-                ${
-                  cfg.live.length
-                    ? html`<table>
-                        <tr>
-                          <th>Version</th>
-                          <th class="n">Hosts</th>
-                        </tr>
-                        ${cfg.live.map(
-                          (v) =>
-                            html`<tr>
-                              <td>
-                                <code>${v.version}</code>${v.current ? html` ${chip('current', 's-succeeded')}` : ''}
-                              </td>
-                              <td class="n">${num(v.hosts)}</td>
-                            </tr>`,
-                        )}
-                      </table>`
-                    : html`<p class="note">No hosts yet.</p>`
-                }
-              </div>
-              <div>
-                <h3>Rollout of the current version ${cfg.current ? html`<code>${cfg.current}</code>` : ''}</h3>
-                ${
-                  rollout
-                    ? html`<p class="note">Published ${when(rollout.publishedAt, now)}.</p>
-                        ${
-                          rollout.zones.length
-                            ? html`<table>
-                                <tr>
-                                  <th>Project</th>
-                                  <th>Zone</th>
-                                  <th>Revision</th>
-                                  <th>Rollout</th>
-                                </tr>
-                                ${rollout.zones.map(
-                                  (z) =>
-                                    html`<tr>
-                                      <td>${z.project}</td>
-                                      <td>${z.zone}</td>
-                                      <td><code>${z.revisionId}</code></td>
-                                      <td>
-                                        ${chip(z.rolloutState, z.rolloutState === 'SUCCEEDED' ? 's-succeeded' : '')}
-                                      </td>
-                                    </tr>`,
-                                )}
-                              </table>`
-                            : html`<p class="note">No zone has an assignment at this version yet.</p>`
-                        }`
-                    : html`<p class="note">No configuration published yet (<code>osq-orch publish</code>).</p>`
-                }
-                ${rolloutStages(cfg.stages, now)}
-              </div>
-            </div>
-          </section>
-
-          <section id="osquery">
-            <h2>osquery</h2>
-            <div class="cols">
-              <div>
-                <h3>osquery versions (in-scope hosts)</h3>
-                ${
-                  view.osquery.versions.length
-                    ? html`<table>
-                        <tr>
-                          <th>Version</th>
-                          <th class="n">Hosts</th>
-                        </tr>
-                        ${view.osquery.versions.map(
-                          (v) =>
-                            html`<tr>
-                              <td><code>${v.version}</code></td>
-                              <td class="n">${num(v.hosts)}</td>
-                            </tr>`,
-                        )}
-                      </table>`
-                    : html`<p class="note">No hosts yet.</p>`
-                }
-              </div>
-              <div>
-                <h3>Where osqueryd costs most</h3>
-                ${osquerydHosts(view)}
-              </div>
-            </div>
-            ${expensiveQueries(view)}
-          </section>
-
+          ${coverageSection(view)} ${statesSection(view)} ${needingActionSection(view, options.refreshSeconds)}
+          ${exemptSection(view)} ${configurationSection(view)} ${osquerySection(view)}
           <section id="syslog">
             <h2>Syslog ingestion</h2>
             ${syslogSection(view)}
           </section>
-
-          <section id="alerts">
-            <h2>Open alerts (${num(view.alerts.open)})</h2>
-            ${
-              view.alerts.shown.length
-                ? html`<table>
-                      <tr>
-                        <th>Severity</th>
-                        <th>Kind</th>
-                        <th>Host</th>
-                        <th>Project / zone</th>
-                        <th>Reason</th>
-                        <th>Since</th>
-                        <th>Message</th>
-                      </tr>
-                      ${alertRows(view.alerts.shown, now)}
-                    </table>
-                    ${moreAlerts}`
-                : html`<p class="note">No open alerts.</p>`
-            }
-          </section>
+          ${alertsSection(view)}
         </main>
-        <footer>
-          ${runProjects} ${failedNotes}
-          <p>Generated ${utc(now)}. Figures come from the latest closed audit run; open alerts are live.</p>
-        </footer>
+        ${pageFooter(view)}
       </body>
     </html> `;
   return page.value;

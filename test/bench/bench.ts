@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEmulators } from '../../infra/local/emulators.js';
 import { startSimulatorProcess, useBenchStack } from './simulator-process.js';
-import { FUNCTION_NAMES, type FunctionName } from '../../infra/local/functions.js';
+import { FUNCTION_NAMES, functionList, type FunctionName } from '../../functions/manifest.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
 import { ENROLL_RECORD, ENROLL_SINK_TOPIC, type EnrollLatencyRecord } from './enroll-latency.js';
 import { ROLLOUT_RECORDS, type RolloutRecord } from './rollout.js';
@@ -52,8 +52,10 @@ const SYSLOG = wants(SYSLOG_RECORD);
 const COLDSTART_RUNS = 3;
 /** The audit.* records of the 10,000-VM project: each the median of this many runs, one project each. */
 const AUDIT_RUNS = 3;
-/** The functions that call Compute Engine; the others have the 400 ms / 150 MB import target. */
-const COMPUTE_USERS: FunctionName[] = ['vmLifecycle', 'fleetAuditShard'];
+/** The functions that call Compute Engine (granted compute.*); the others have the 400 ms / 150 MB import target. */
+const COMPUTE_USERS: FunctionName[] = functionList()
+  .filter((f) => f.permissions.target.some((p) => p.startsWith('compute.')))
+  .map((f) => f.name);
 if (
   ONLY &&
   !FLEET_RECORDS.some(wants) &&
@@ -395,8 +397,7 @@ async function fleetBenchmarks(): Promise<void> {
   // logHeartbeat: 5,000 hosts x 20 lines, one line per message (the shipper publishes one record per
   // message), 64 deliveries in flight as one busy function instance would see them.
   if (wants('heartbeat.coalesced') || wants('heartbeat.naive')) {
-    const { logHeartbeat } = await import('../../functions/log-heartbeat.js');
-    const { forgetHeartbeatCache } = await import('../../shared/usecases/heartbeat.js');
+    const { logHeartbeat, logHeartbeatEngine } = await import('../../functions/log-heartbeat.js');
     const { mapLimit } = await import('../../shared/rate.js');
     const db = clients.firestore();
     const hostIds = (
@@ -420,7 +421,7 @@ async function fleetBenchmarks(): Promise<void> {
         },
       },
     });
-    forgetHeartbeatCache();
+    logHeartbeatEngine.renew(); // one instance, fresh: it has seen none of these hosts
     const before = usageSnapshot();
     let t = performance.now();
     await mapLimit(messages, 64, (m, k) => logHeartbeat(event(m, k) as never));
@@ -696,7 +697,9 @@ async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]>
   const DRAIN_TOPIC = 'coldstart-drain-logs';
   const DRAIN_SUBSCRIPTION = 'coldstart-drain';
   const drainVms: Array<{ id: string; name: string }> = [];
-  const scenarios: Record<FunctionName, (run: number) => Promise<{ event: unknown; check: () => Promise<boolean> }>> = {
+  // A function without a scenario yet is listed, not measured: its manifest peak is then an estimate.
+  type Scenario = (run: number) => Promise<{ event: unknown; check: () => Promise<boolean> }>;
+  const scenarios: Partial<Record<FunctionName, Scenario>> = {
     vmLifecycle: async (run) => {
       const vm = vms[run]!;
       const resourceName = `projects/${project}/zones/${zone}/instances/${vm.name}`;
@@ -804,12 +807,13 @@ async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]>
 
   async function silenceHosts(hosts = vms): Promise<void> {
     const { auditProject } = await import('../../shared/usecases/audit.js');
-    const { recordLogMessage } = await import('../../shared/usecases/heartbeat.js');
+    const { HeartbeatEngine, recordLogMessage } = await import('../../shared/usecases/heartbeat.js');
+    const engine = new HeartbeatEngine();
     await auditProject(project); // discovers the hosts, heals the zone's assignment
     await control('POST', '/agents/run'); // the agents apply it and report compliant
     const twoHoursAgo = Math.floor(Date.now() / 1000) - 7200;
     for (const vm of hosts)
-      await recordLogMessage({
+      await recordLogMessage(engine, {
         data: Buffer.from(JSON.stringify({ name: 'heartbeat', unixTime: twoHoursAgo })),
         attributes: { gce_instance_id: vm.id, gce_project_id: project, gce_zone: zone },
         messageId: null,
@@ -833,10 +837,15 @@ async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]>
   for (const fn of FUNCTION_NAMES) {
     const name = `coldstart.${fn}`;
     if (!wants(name)) continue;
+    const scenario = scenarios[fn];
+    if (!scenario) {
+      console.log(`${name}: no cold-start scenario yet (test/bench/bench.ts), so its peak is not measured`);
+      continue;
+    }
     process.stdout.write(`${name}: `);
     const runs: Array<Omit<ColdStartRecord, 'name' | 'runs'>> = [];
     for (let run = 0; run < COLDSTART_RUNS; run++) {
-      const { event, check } = await scenarios[fn](run);
+      const { event, check } = await scenario(run);
       const child = await runChild(
         [path.join(import.meta.dirname, 'coldstart.mjs'), mainModule, fn, JSON.stringify(event)],
         env,

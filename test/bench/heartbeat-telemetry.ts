@@ -17,7 +17,7 @@ import {
 } from '../../infra/local/simulator/osqueryd.js';
 import { clients } from '../../shared/clients.js';
 import { parseLogLines } from '../../shared/domain/heartbeat.js';
-import { queryStatsId, windowOf } from '../../shared/domain/telemetry.js';
+import { queryStatsId, windowOf } from '../../shared/domain/telemetry/query-stats.js';
 import { usageSince, usageSnapshot } from '../../shared/metrics.js';
 import { loadBundle } from '../../shared/osquery/bundle.js';
 import { LOG_HEARTBEAT_FILTER } from '../../shared/osquery/log-routing.js';
@@ -74,8 +74,7 @@ const IN_FLIGHT = 64;
 const NAIVE_SAMPLE_HOSTS = 500;
 
 export async function telemetryBenchmark(project: string, hostCount: number): Promise<TelemetryRecord> {
-  const { recordLogMessage, forgetHeartbeatCache, flushQueryStats } =
-    await import('../../shared/usecases/heartbeat.js');
+  const { HeartbeatEngine, recordLogMessage } = await import('../../shared/usecases/heartbeat.js');
   const { drainLogSubscription } = await import('../../shared/usecases/log-drain.js');
   const db = clients.firestore();
   const hosts = (
@@ -138,7 +137,7 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
 
   process.stdout.write(`heartbeat.telemetry: ${hosts.length} hosts, ${lines} lines; filtered and aggregated... `);
   // The filtered, aggregated path: what the subscription lets through, each round as it arrives.
-  forgetHeartbeatCache();
+  const pushed = new HeartbeatEngine();
   let invocations = 0;
   let hostWrites = 0;
   const before = usageSnapshot();
@@ -146,11 +145,11 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
   for (const [r, messages] of byRound.entries()) {
     const through = messages.filter((m) => passes(m.attributes));
     invocations += through.length;
-    const outcomes = await mapLimit(through, IN_FLIGHT, (m) => recordLogMessage(m, deliveredAt(r)));
+    const outcomes = await mapLimit(through, IN_FLIGHT, (m) => recordLogMessage(pushed, m, deliveredAt(r)));
     hostWrites += outcomes.filter((o) => o.outcome === 'recorded').length;
   }
   // The last window's statistics: the next message would write them; the hour is over, so now.
-  await flushQueryStats();
+  await pushed.stats.flush();
   const wallMs = Math.round(performance.now() - start);
   const spent = usageSince(before);
   const queries = (await db.collection('queryStats').where('configVersion', '==', hosts[0]!.version).get()).size;
@@ -217,7 +216,7 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
     filter: LOG_HEARTBEAT_FILTER,
     ackDeadlineSeconds: 120,
   });
-  forgetHeartbeatCache();
+  const pulled = new HeartbeatEngine();
   const ticksPerRound = ROUND_SECONDS / 60;
   let pullLines = 0;
   let pullHostWrites = 0;
@@ -229,7 +228,7 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
     await mapLimit(through, IN_FLIGHT, (m) => topic.publishMessage({ data: m.data, attributes: m.attributes }));
     const at = new Date(deliveredAt(rounds + r).getTime() + 55_000); // the tick after the round's lines
     start = performance.now();
-    const drained = await drainLogSubscription({
+    const drained = await drainLogSubscription(pulled, {
       subscription: subscription.name,
       budgetMs: 45_000,
       pullWaitMs: 500,
@@ -243,7 +242,7 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
       );
   }
   // The last window's statistics, as for push delivery above: the hour is over, so now.
-  await flushQueryStats();
+  await pulled.stats.flush();
   const pullSpent = usageSince(beforePull);
   await subscription.delete();
   await topic.delete();

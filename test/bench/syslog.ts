@@ -87,7 +87,7 @@ export async function measureSyslogBusyHost(options: { log?: (line: string) => v
     const { createRun } = await import('../../shared/adapters/audits.js');
     const { getRollout } = await import('../../shared/adapters/rollouts.js');
     const { getHost } = await import('../../shared/adapters/hosts.js');
-    const { forgetHeartbeatCache, recordLogMessage } = await import('../../shared/usecases/heartbeat.js');
+    const { HeartbeatEngine, recordLogMessage } = await import('../../shared/usecases/heartbeat.js');
     const { LOG_HEARTBEAT_FILTER, SYSLOG_QUERY } = await import('../../shared/osquery/log-routing.js');
     const { config } = await import('../../shared/config.js');
 
@@ -98,7 +98,7 @@ export async function measureSyslogBusyHost(options: { log?: (line: string) => v
     if (!res.ok) throw new Error(`clearing Firestore failed: ${res.status}`);
     const pubsub = await clients.pubsub();
     if (!(await pubsub.topic(config().ALERT_TOPIC).exists())[0]) await pubsub.topic(config().ALERT_TOPIC).create();
-    forgetHeartbeatCache();
+    const engine = new HeartbeatEngine();
 
     const world = sim.world;
     world.setProjectMetadata(PROJECT, { 'enable-osconfig': 'TRUE' });
@@ -141,6 +141,7 @@ export async function measureSyslogBusyHost(options: { log?: (line: string) => v
           if (passes(attrs))
             through.push(
               recordLogMessage(
+                engine,
                 { data: Buffer.from(JSON.stringify(line)), attributes: attrs, messageId: `s${k++}`, publishTime: now },
                 new Date(now.getTime() + 5_000),
               ),

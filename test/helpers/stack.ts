@@ -106,6 +106,15 @@ export async function clearFirestore(waitMs = 90_000): Promise<void> {
   }
 }
 
+/**
+ * logHeartbeat and logHeartbeatDrain, as the stack serves them, start over as new instances would: they remember
+ * no host. (A test that calls the use case itself builds its own engine.)
+ */
+export async function newHeartbeatInstances(): Promise<void> {
+  (await import('../../functions/log-heartbeat.js')).logHeartbeatEngine.renew();
+  (await import('../../functions/log-heartbeat-drain.js')).logHeartbeatDrainEngine.renew();
+}
+
 /** Polls `get` every 100 ms until `ok` holds; after `ms`, throws naming what it waited for and the last value. */
 export async function waitFor<T>(
   what: string,

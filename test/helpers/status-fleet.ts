@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import type { Stack } from './stack.js';
 import { runAuditShard } from '../../shared/usecases/audit.js';
 import { publish } from '../../shared/usecases/publish.js';
-import { flushQueryStats, forgetHeartbeatCache, recordLogMessage } from '../../shared/usecases/heartbeat.js';
+import { HeartbeatEngine, recordLogMessage } from '../../shared/usecases/heartbeat.js';
 import { createRun } from '../../shared/adapters/audits.js';
 import { getFleetStatus } from '../../shared/adapters/status.js';
 
@@ -71,7 +71,7 @@ export async function buildStatusFleet(stack: Stack): Promise<Fleet> {
   await audit('run-1', at(1));
   w.removeVm(w.vms.get(ids.doomed)!);
   await stack.control('POST', '/agents/run');
-  forgetHeartbeatCache();
+  const engine = new HeartbeatEngine();
   // Two heartbeats each, 5 minutes apart, with osqueryd's worker (r1 at 14% of a core), and at the second
   // the hourly osquery_schedule snapshot: the status page's osquery cost comes from them.
   const cpuPercent: Record<string, number> = { [ids.r1]: 14, [ids.r2]: 2, [ids.r3]: 0.5 };
@@ -98,6 +98,7 @@ export async function buildStatusFleet(stack: Stack): Promise<Fleet> {
         ...(k === 1 ? [scheduleSnapshot(unixTime, worker, i)] : []),
       ];
       await recordLogMessage(
+        engine,
         {
           data: Buffer.from(lines.map((l) => JSON.stringify(l)).join('\n')),
           attributes: { gce_instance_id: id },
@@ -107,7 +108,7 @@ export async function buildStatusFleet(stack: Stack): Promise<Fleet> {
         at(minute),
       );
     }
-  await flushQueryStats();
+  await engine.stats.flush();
   await audit('run-2', at(45));
   return { ids, run1: 'run-1', run2: 'run-2', version: configVersion };
 }

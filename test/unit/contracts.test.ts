@@ -8,7 +8,7 @@ import { CONTRACTS_FILE, documentRows, renderDocuments, withDocuments } from '..
 import { STORED_DOCUMENTS } from '../../shared/documents/index.js';
 import { ALERT_KINDS } from '../../shared/documents/alerts.js';
 import { HOST_STATES } from '../../shared/domain/host.js';
-import { FUNCTION_NAMES } from '../../infra/local/functions.js';
+import { FUNCTION_NAMES } from '../../functions/manifest.js';
 
 const t = suite('docs/contracts.md');
 const page = readFileSync(CONTRACTS_FILE, 'utf8');

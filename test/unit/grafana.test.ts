@@ -169,9 +169,15 @@ t('top 10 VMs by osqueryd use, per VM; the functions are exactly the Terraform f
     assert.match(expr!, /^topk\(10, sum by \(project_id, zone, instance_id\) /, p.title);
     assert.match(expr!, /command="osqueryd"/, p.title);
   }
-  const names = Object.values(tf.locals.function_names as Record<string, string>).map((n) =>
-    n.replace('${var.name_prefix}', prefix),
+  // Terraform's function names: <prefix>-<name> for every function of functions.json (the manifest).
+  assert.is(
+    tf.locals.function_names,
+    '${{ for name, f in local.manifest.functions : name => "${var.name_prefix}-${f.resourceName}" }}',
   );
+  const manifest = JSON.parse(readFileSync(path.join(root, 'infra/terraform/functions.json'), 'utf8')) as {
+    functions: Record<string, { resourceName: string }>;
+  };
+  const names = Object.values(manifest.functions).map((f) => `${prefix}-${f.resourceName}`);
   for (const p of board.panels.filter((x) => x.title.startsWith('Orchestrator functions'))) {
     for (const expr of exprs(p, prefix)) {
       const re = /service_name=~"([^"]+)"/.exec(expr)![1]!;

@@ -3,13 +3,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { newestOf, parseLogLines } from '../../shared/domain/heartbeat.js';
-import {
-  addIncrements,
-  scheduleSnapshotOf,
-  scheduleStep,
-  workerSampleOf,
-  type QueryStatsIncrement,
-} from '../../shared/domain/telemetry.js';
+import { scheduleSnapshotOf, workerSampleOf } from '../../shared/domain/telemetry/log-lines.js';
+import { scheduleStep } from '../../shared/domain/telemetry/query-cost.js';
+import { addIncrements, type QueryStatsIncrement } from '../../shared/domain/telemetry/query-stats.js';
 import {
   inWindow,
   MAX_AGE_MS,

@@ -8,8 +8,8 @@ import {
   planHeartbeat,
   planHeartbeatWrite,
 } from '../../shared/domain/heartbeat.js';
-import { episodesFor, episodeKey, owedMessages } from '../../shared/domain/alerts.js';
-import type { Host, HostState } from '../../shared/domain/host.js';
+import { episodeKey, owedMessages } from '../../shared/domain/alerts.js';
+import { episodesFor, type Host, type HostState } from '../../shared/domain/host.js';
 
 const t = suite('heartbeat and alert episodes (pure)');
 const now = Date.parse('2026-11-27T12:00:00Z');

@@ -1,9 +1,15 @@
 // Bundle -> version -> OS policy assignment (pure).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DEFAULT_BUNDLE_DIR, loadBundle, type Bundle } from '../../shared/osquery/bundle.js';
-import { objectNameOf, policyConfigOf, renderBundle } from '../../shared/osquery/render.js';
-import { buildOsqueryAssignment, configVersionOfPolicy, INLINE_LIMIT } from '../../shared/domain/policy.js';
+import {
+  DEFAULT_BUNDLE_DIR,
+  INLINE_LIMIT,
+  loadBundle,
+  objectNameOf,
+  type Bundle,
+} from '../../shared/osquery/bundle.js';
+import { renderBundle } from '../../shared/osquery/render.js';
+import { buildOsqueryAssignment, configVersionOfPolicy, policyConfigOf } from '../../shared/domain/policy.js';
 
 const t = suite<{ bundle: Bundle }>('render');
 const settings = { logTopic: 'osquery-logs', logTopicProject: 'sec-logs' };

@@ -6,19 +6,10 @@ import * as assert from 'uvu/assert';
 import { loadBundle } from '../../shared/osquery/bundle.js';
 import { renderBundle } from '../../shared/osquery/render.js';
 import { HEARTBEAT_QUERY, QUERY_NAME_ATTRIBUTE, SCHEDULE_QUERY } from '../../shared/osquery/log-routing.js';
-import {
-  cpuStep,
-  decideOsqueryd,
-  scheduleSnapshotOf,
-  scheduleStep,
-  statsIncrements,
-  summarizeQuery,
-  workerSampleOf,
-  type OsquerydState,
-  type QueryStatsDoc,
-  type ScheduleBaseline,
-  type WorkerSample,
-} from '../../shared/domain/telemetry.js';
+import { scheduleSnapshotOf, workerSampleOf, type WorkerSample } from '../../shared/domain/telemetry/log-lines.js';
+import { cpuStep, decideOsqueryd, type OsquerydState } from '../../shared/domain/telemetry/osqueryd.js';
+import { scheduleStep, type ScheduleBaseline } from '../../shared/domain/telemetry/query-cost.js';
+import { statsIncrements, summarizeQuery, type QueryStatsDoc } from '../../shared/domain/telemetry/query-stats.js';
 import {
   DEFAULT_CPU_PERCENT,
   FALLBACK_SCHEDULE,

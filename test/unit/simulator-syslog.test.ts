@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { loadBundle } from '../../shared/osquery/bundle.js';
 import { renderBundle } from '../../shared/osquery/render.js';
 import { SYSLOG_QUERY } from '../../shared/osquery/log-routing.js';
-import { cpuStep, workerSampleOf, type WorkerSample } from '../../shared/domain/telemetry.js';
+import { workerSampleOf, type WorkerSample } from '../../shared/domain/telemetry/log-lines.js';
+import { cpuStep } from '../../shared/domain/telemetry/osqueryd.js';
 import {
   DEFAULT_CPU_PERCENT,
   DEFAULT_RSS_BYTES,

@@ -19,7 +19,8 @@ import {
 } from '../../shared/domain/status.js';
 import { buildStatusView, parseFilters, type StatusInputs } from '../../shared/domain/status-view.js';
 import { CONTENT_SECURITY_POLICY, coverageChart, renderStatusPage } from '../../shared/views/status-page.js';
-import { EVIDENCE_WRITERS, csvField, evidenceRow } from '../../shared/views/evidence.js';
+import { evidenceRow } from '../../shared/domain/evidence.js';
+import { EVIDENCE_WRITERS, csvField } from '../../shared/views/evidence.js';
 
 const t = suite('fleet status (pure)');
 const T = new Date('2026-11-27T12:00:00Z');

@@ -10,10 +10,10 @@ import {
   type SyslogEvidence,
 } from '../../shared/domain/syslog.js';
 import { planHeartbeatWrite, type HeartbeatHost } from '../../shared/domain/heartbeat.js';
-import type { ScheduleSnapshot } from '../../shared/domain/telemetry.js';
+import type { ScheduleSnapshot } from '../../shared/domain/telemetry/log-lines.js';
 import { summarizeProject, mergeFleetStatus } from '../../shared/domain/status.js';
 import { planObservation, type Host } from '../../shared/domain/host.js';
-import { evidenceRow } from '../../shared/views/evidence.js';
+import { evidenceRow } from '../../shared/domain/evidence.js';
 import { SYSLOG_QUERY } from '../../shared/osquery/log-routing.js';
 
 const t = suite('syslog evidence');

@@ -9,7 +9,7 @@ import {
   topHosts,
   type HostCost,
 } from '../../cli/telemetry-tables.js';
-import type { QuerySummary } from '../../shared/domain/telemetry.js';
+import type { QuerySummary } from '../../shared/domain/telemetry/query-stats.js';
 
 const t = suite('telemetry tables');
 

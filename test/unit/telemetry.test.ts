@@ -3,37 +3,40 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  parseTelemetry,
+  scheduleSnapshotOf,
+  telemetryOf,
+  workerSampleOf,
+  type ScheduleSnapshot,
+  type WorkerSample,
+} from '../../shared/domain/telemetry/log-lines.js';
+import {
+  cpuStep,
+  decideOsqueryd,
+  DEFAULT_PERFORMANCE_THRESHOLDS,
+  type OsquerydState,
+} from '../../shared/domain/telemetry/osqueryd.js';
+import { scheduleStep, type ScheduleBaseline } from '../../shared/domain/telemetry/query-cost.js';
+import {
   addIncrements,
   bucketValue,
   classify,
   costBucket,
-  cpuStep,
-  decideOsqueryd,
-  DEFAULT_PERFORMANCE_THRESHOLDS,
   expiredWindows,
   incrementTree,
   mergeWindows,
-  parseTelemetry,
   percentile,
   PERCENTILE_PRECISION,
-  queryAlertChanges,
   queryStatsId,
   recentWindows,
-  scheduleSnapshotOf,
-  scheduleStep,
   statsIncrements,
   summarizeQuery,
-  telemetryOf,
   windowOf,
-  workerSampleOf,
-  type OsquerydState,
   type QueryStatsDoc,
   type QueryStatsIncrement,
   type QueryWindow,
-  type ScheduleBaseline,
-  type ScheduleSnapshot,
-  type WorkerSample,
-} from '../../shared/domain/telemetry.js';
+} from '../../shared/domain/telemetry/query-stats.js';
+import { queryAlertChanges } from '../../shared/domain/telemetry/query-alerts.js';
 import { HEARTBEAT_QUERY, SCHEDULE_QUERY } from '../../shared/osquery/log-routing.js';
 
 const t = suite('osquery telemetry (pure)');

@@ -1,7 +1,10 @@
 // Contract tests of the Terraform deployment (infra/terraform) against the code: entry points,
-// triggers, settings, topics, IAM (shared/permissions.ts), Firestore indexes, monitoring. Offline: the
-// HCL is parsed with @cdktf/hcl2json (no provider download); `terraform fmt -check` runs when the
-// terraform binary is on PATH.
+// triggers, settings, topics, IAM, Firestore indexes, monitoring. The functions come from the function
+// manifest (functions/manifest.ts) through functions.json, which one for_each block per kind of resource
+// reads: what used to be checked function by function in the HCL is checked here as that block plus the
+// manifest's entry (test/unit/manifest.test.ts checks the manifest and the file against the code).
+// Offline: the HCL is parsed with @cdktf/hcl2json (no provider download); `terraform fmt -check` runs when
+// the terraform binary is on PATH.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,12 +12,12 @@ import { parse } from '@cdktf/hcl2json';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfig } from '../../shared/config.js';
-import { FUNCTION_PERMISSIONS, PUBLISHER_PERMISSIONS } from '../../shared/permissions.js';
 import { RUN_CLOSED_MESSAGE, mergeFleetStatus, summarizeProject } from '../../shared/domain/status.js';
 import { LOG_HEARTBEAT_FILTER } from '../../shared/osquery/log-routing.js';
 import { LIFECYCLE_METHODS } from '../../shared/domain/audit-event.js';
 import { HOST_STATES } from '../../shared/domain/host.js';
 import { haltReason } from '../../shared/domain/rollout.js';
+import { PUBLISHER_PERMISSIONS } from '../../functions/manifest.js';
 import { COMPUTE_AUDIT_LOG_TOPIC } from '../../infra/local/functions.js';
 import { parseFilter } from '../../infra/local/pubsub-filter.js';
 
@@ -23,12 +26,53 @@ const tfDir = path.join(root, 'infra/terraform');
 
 type Block = Record<string, unknown>;
 
-interface Tf {
+/** One Terraform module's configuration. */
+interface TfModule {
   resources: Map<string, Block>;
   data: Map<string, Block>;
   locals: Record<string, unknown>;
   variables: Record<string, Block>;
+  modules: Map<string, Block>;
   texts: Map<string, string>;
+}
+
+/** A function of functions.json, as Terraform reads it. */
+interface FunctionJson {
+  resourceName: string;
+  description: string;
+  accountDescription: string;
+  trigger: {
+    kind: 'auditLog' | 'pubsub' | 'filteredPush' | 'http';
+    eventType: string | null;
+    topic: string | null;
+    filter: string | null;
+    methods: string[] | null;
+    eventFilters: Record<string, string>;
+  };
+  ingress: 'internal' | 'browsers';
+  peakMb: number;
+  memory: string;
+  timeoutSeconds: number;
+  timeoutAfter: string | null;
+  maxInstances: string;
+  concurrency: string | null;
+  cpu: string | null;
+  delivery: 'push' | 'pull' | null;
+  grantsInBothDeliveries: boolean;
+  permissions: {
+    target: string[];
+    parent: string[];
+    firestore: 'write' | 'read' | 'none';
+    publishes: string[];
+    subscribes: string[];
+  };
+}
+
+interface Tf extends TfModule {
+  /** functions.json. */
+  manifest: { functions: Record<string, FunctionJson>; publisher: typeof PUBLISHER_PERMISSIONS };
+  /** The target-roles module (./target-roles). */
+  targetRoles: TfModule;
 }
 
 /** Settings the functions deliberately do not get: local simulator only, set by the runtime, CLI only. */
@@ -53,20 +97,36 @@ const FILTERED_PUSH: Record<string, { setting: string; filter: string }> = {
   logHeartbeat: { setting: 'LOG_TOPIC', filter: LOG_HEARTBEAT_FILTER },
 };
 /** var.log_heartbeat_delivery: logHeartbeat (push) or logHeartbeatDrain (pull), never both. */
-const PUSH_ONLY = '${local.log_heartbeat_push ? 1 : 0}';
 const PULL_ONLY = '${local.log_heartbeat_pull ? 1 : 0}';
+const DELIVERIES = ['push', 'pull'] as const;
 const AUDIT_LOG_TYPE = 'google.cloud.audit.log.v1.written';
 const PUBSUB_TYPE = 'google.cloud.pubsub.topic.v1.messagePublished';
 
+/** The one block of each per-function resource, keyed by entry point (for_each over the manifest). */
+const FUNCTION = 'google_cloudfunctions2_function.function';
+const ACCOUNT = 'google_service_account.function';
+const INVOKER = 'google_cloud_run_v2_service_iam_member.invoker';
+const FILTERED_PUSH_SUBSCRIPTION = 'google_pubsub_subscription.filtered_push';
+const FIRESTORE = 'google_project_iam_member.function_firestore';
+const PUBLISHES = 'google_pubsub_topic_iam_member.function_publishes';
+const PULLS = 'google_pubsub_subscription_iam_member.function_pulls';
+
 // --- Loading -------------------------------------------------------------------------------------
 
-async function loadTerraform(): Promise<Tf> {
-  const tf: Tf = { resources: new Map(), data: new Map(), locals: {}, variables: {}, texts: new Map() };
-  const files = readdirSync(tfDir)
+async function loadModule(dir: string): Promise<TfModule> {
+  const tf: TfModule = {
+    resources: new Map(),
+    data: new Map(),
+    locals: {},
+    variables: {},
+    modules: new Map(),
+    texts: new Map(),
+  };
+  const files = readdirSync(dir)
     .filter((f) => f.endsWith('.tf'))
     .sort();
   for (const file of files) {
-    const text = readFileSync(path.join(tfDir, file), 'utf8');
+    const text = readFileSync(path.join(dir, file), 'utf8');
     tf.texts.set(file, text);
     const json = (await parse(file, text)) as Record<string, unknown>;
     const add = (into: Map<string, Block>, kinds: unknown, what: string) => {
@@ -91,8 +151,18 @@ async function loadTerraform(): Promise<Tf> {
       assert.not.ok(name in tf.variables, `var.${name} is declared twice`);
       tf.variables[name] = blocks[0]!;
     }
+    for (const [name, blocks] of Object.entries((json.module ?? {}) as Record<string, Block[]>))
+      tf.modules.set(`module.${name}`, blocks[0]!);
   }
   return tf;
+}
+
+async function loadTerraform(): Promise<Tf> {
+  return {
+    ...(await loadModule(tfDir)),
+    manifest: JSON.parse(readFileSync(path.join(tfDir, 'functions.json'), 'utf8')) as Tf['manifest'],
+    targetRoles: await loadModule(path.join(tfDir, 'target-roles')),
+  };
 }
 
 /** Every .ts file under a directory of the repository. */
@@ -102,15 +172,6 @@ function sources(dir: string): Map<string, string> {
     if (f.endsWith('.ts')) out.set(path.join(dir, f), readFileSync(path.join(root, dir, f), 'utf8'));
   }
   return out;
-}
-
-/** Entry points registered in functions/index.ts (CloudEvent and HTTP). */
-function entryPoints(kind: 'event' | 'http' | 'any' = 'any'): string[] {
-  const text = readFileSync(path.join(root, 'functions/index.ts'), 'utf8');
-  // Event functions register through eventFunction (served as HTTP, they read their CloudEvent themselves).
-  const re = /(functions\.cloudEvent|functions\.http|eventFunction)\(\s*['"]([A-Za-z0-9_]+)['"]/g;
-  const kindOf = (registrar: string) => (registrar === 'functions.http' ? 'http' : 'event');
-  return [...text.matchAll(re)].filter((m) => kind === 'any' || kindOf(m[1]!) === kind).map((m) => m[2]!);
 }
 
 /** Keys of the zod `schema` object in shared/config.ts. */
@@ -142,6 +203,12 @@ const DATA_REF = /(?<![\w.])data\.(google_[a-z0-9_]+)\.([a-z0-9_]+)/g;
 
 const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v ?? null));
 
+/** That an expression contains this HCL (white space folded). */
+function assertHcl(value: unknown, hcl: string, message?: string) {
+  const fold = (v: string) => v.replace(/\s+/g, ' ');
+  assert.ok(fold(text(value)).includes(fold(hcl)), `${message ?? hcl}\n  in: ${fold(text(value))}`);
+}
+
 interface Refs {
   resources: Set<string>;
   vars: Set<string>;
@@ -149,7 +216,7 @@ interface Refs {
 }
 
 /** References of a value, following locals transitively. */
-function refsOf(tf: Tf, value: unknown): Refs {
+function refsOf(tf: TfModule, value: unknown): Refs {
   const refs: Refs = { resources: new Set(), vars: new Set(), locals: new Set() };
   const visit = (v: unknown) => {
     const s = text(v);
@@ -166,7 +233,7 @@ function refsOf(tf: Tf, value: unknown): Refs {
 }
 
 /** The google_pubsub_topic resources a value designates: referenced directly, or named by a variable it uses. */
-function topicsOf(tf: Tf, value: unknown): string[] {
+function topicsOf(tf: TfModule, value: unknown): string[] {
   const refs = refsOf(tf, value);
   const out = new Set<string>();
   for (const r of refs.resources) if (r.startsWith('google_pubsub_topic.')) out.add(r);
@@ -179,18 +246,30 @@ function topicsOf(tf: Tf, value: unknown): string[] {
 }
 
 /** The value of a local that is a literal (list, map, string). */
-function local(tf: Tf, name: string): unknown {
+function local(tf: TfModule, name: string): unknown {
   assert.ok(name in tf.locals, `local.${name} exists`);
   const v = tf.locals[name];
   const m = typeof v === 'string' ? /^\$\{local\.([a-z0-9_]+)\}$/.exec(v) : null;
   return m ? local(tf, m[1]!) : v;
 }
 
-/** A literal, or the default of the variable / the local it is (possibly through tostring or a resource's name). */
-function staticValue(tf: Tf, v: unknown): unknown {
+/** A value of functions.json by its path (local.manifest.functions.vmLifecycle.trigger.filter). */
+function manifestValue(tf: Tf, dotted: string): unknown {
+  let v: unknown = tf.manifest;
+  for (const part of dotted.split('.')) v = (v as Record<string, unknown> | undefined)?.[part];
+  return v;
+}
+
+/**
+ * A literal, or the default of the variable / the local it is (possibly through tostring or a resource's
+ * name), or the value of functions.json it reads (local.manifest....).
+ */
+function staticValue(tf: TfModule, v: unknown): unknown {
   if (typeof v !== 'string') return v;
   const inner = /^\$\{(.*)\}$/s.exec(v)?.[1];
   if (inner === undefined) return v.includes('${') ? undefined : v;
+  const fromManifest = /^local\.manifest\.([A-Za-z0-9_.]+)$/.exec(inner.trim())?.[1];
+  if (fromManifest && 'manifest' in tf) return manifestValue(tf as Tf, fromManifest);
   const plain = /^(?:tostring\()?([a-z0-9_.]+)\)?$/.exec(inner.trim())?.[1];
   if (!plain) return undefined;
   const [head, a, b] = plain.split('.');
@@ -207,39 +286,86 @@ function one(block: Block | undefined, key: string, where = ''): Block {
   return list[0]!;
 }
 
-const resourcesOf = (tf: Tf, type: string) => [...tf.resources].filter(([k]) => k.startsWith(`${type}.`));
+const resourcesOf = (tf: TfModule, type: string) => [...tf.resources].filter(([k]) => k.startsWith(`${type}.`));
 
-/** The function resources by entry point. */
-function functionsByEntryPoint(tf: Tf): Map<string, [string, Block]> {
-  const out = new Map<string, [string, Block]>();
-  for (const [key, fn] of resourcesOf(tf, 'google_cloudfunctions2_function')) {
-    const ep = one(fn, 'build_config', key).entry_point as string;
-    assert.not.ok(out.has(ep), `entry point ${ep} is deployed twice`);
-    out.set(ep, [key, fn]);
-  }
-  return out;
+/** A per-function resource's one block, for_each over the manifest. */
+function block(tf: TfModule, key: string): Block {
+  const b = tf.resources.get(key);
+  assert.ok(b, `${key} is declared`);
+  return b!;
 }
 
-/** The function's event trigger (never conditional: a dynamic block would make it so). */
-function triggerOf(fn: Block, key: string): { trigger: Block; condition: string | null } {
-  assert.not.ok((fn.dynamic as Block | undefined)?.event_trigger, `${key}: the trigger is not conditional`);
-  return { trigger: one(fn, 'event_trigger', key), condition: null };
+/** The functions of the manifest, by entry point. */
+const manifestFunctions = (tf: Tf) => Object.entries(tf.manifest.functions);
+
+/**
+ * The functions local.deployed_functions keeps with a delivery: those the manifest deploys with it (its
+ * expression is checked below), and whose service accounts hold their grants (local.granted_functions).
+ */
+function deployedIn(tf: Tf, delivery: 'push' | 'pull'): string[] {
+  return manifestFunctions(tf)
+    .filter(([, f]) => f.delivery === null || f.delivery === delivery)
+    .map(([name]) => name);
+}
+function grantedIn(tf: Tf, delivery: 'push' | 'pull'): string[] {
+  const deployed = deployedIn(tf, delivery);
+  return manifestFunctions(tf)
+    .filter(([name, f]) => deployed.includes(name) || f.grantsInBothDeliveries)
+    .map(([name]) => name);
+}
+
+/** The functions a per-function block's for_each keeps: `${{ for name, f in local.X : name => f if COND }}`. */
+function forEachFilter(b: Block): { over: string; kind?: { op: '==' | '!='; value: string } } {
+  const expr = text(b.for_each);
+  const whole = /^\$\{local\.([a-z_]+)\}$/.exec(expr);
+  if (whole) return { over: whole[1]! };
+  const m = /^\$\{\{ for name, f in local\.([a-z_]+) : name => f if f\.trigger\.kind (==|!=) "([a-zA-Z]+)" \}\}$/.exec(
+    expr,
+  );
+  assert.ok(m, `a for_each over the functions, by trigger kind: ${expr}`);
+  return { over: m![1]!, kind: { op: m![2] as '==' | '!=', value: m![3]! } };
+}
+
+/** The entry points a per-function block makes, with each log_heartbeat_delivery. */
+function instancesOf(tf: Tf, b: Block, delivery: 'push' | 'pull'): string[] {
+  const { over, kind } = forEachFilter(b);
+  const names =
+    over === 'deployed_functions'
+      ? deployedIn(tf, delivery)
+      : over === 'granted_functions'
+        ? grantedIn(tf, delivery)
+        : over === 'manifest.functions'
+          ? Object.keys(tf.manifest.functions)
+          : assert.unreachable(`a for_each over local.${over}`)!;
+  return names.filter((n) => {
+    if (!kind) return true;
+    const k = tf.manifest.functions[n]!.trigger.kind;
+    return kind.op === '==' ? k === kind.value : k !== kind.value;
+  });
+}
+
+/** The variable a `local.function_variables[...]` lookup reads, for a name the manifest gives. */
+function functionVariable(tf: Tf, name: string): string {
+  const variables = local(tf, 'function_variables') as Record<string, string>;
+  assert.is(variables[name], `\${var.${name}}`, `local.function_variables.${name} is var.${name}`);
+  return name;
+}
+
+/** The google_pubsub_topic (or the log topic) local.topics names for a setting, by its id or its name. */
+function manifestTopic(tf: Tf, setting: string, by: 'id' | 'name' = 'id'): string[] {
+  const topics = local(tf, 'topics') as Record<string, Block>;
+  assert.ok(topics[setting], `local.topics names ${setting}`);
+  return topicsOf(tf, topics[setting]![by]);
 }
 
 /** The service account resource key a value names (`${google_service_account.X.email}`). */
 function serviceAccountOf(v: unknown): string | null {
-  const m = /^\$\{google_service_account\.([a-z0-9_]+)\.(?:email|id|name)\}$/.exec(text(v));
-  return m ? `google_service_account.${m[1]}` : null;
+  const m = /^\$\{(google_service_account\.[a-z0-9_]+)(\[each\.key\])?\.(?:email|id|name)\}$/.exec(text(v));
+  return m ? m[1]! : null;
 }
 
-interface Binding {
-  key: string;
-  type: string;
-  block: Block;
-}
-
-/** Every IAM member/binding resource whose member is the given service account. */
-function bindingsOf(tf: Tf, saKey: string): Binding[] {
+/** Every IAM member/binding resource whose member is the given (single) service account. */
+function bindingsOf(tf: TfModule, saKey: string): Array<{ key: string; type: string; block: Block }> {
   const email = `\${${saKey}.email}`;
   return [...tf.resources]
     .filter(([k]) => /_iam_(member|binding|policy)\./.test(k))
@@ -249,141 +375,85 @@ function bindingsOf(tf: Tf, saKey: string): Binding[] {
     .map(([key, block]) => ({ key, type: key.split('.')[0]!, block }));
 }
 
-/** Splits a service account's bindings into target custom roles, Firestore, topic publisher and the rest. */
-function classify(tf: Tf, bindings: Binding[]) {
-  const customTarget: { binding: Binding; role: Block; roleKey: string }[] = [];
-  /** Bindings on target folders and organisations of an organisation-level custom role. */
-  const customParent: { binding: Binding; role: Block; roleKey: string }[] = [];
-  const firestore: Binding[] = [];
-  const firestoreRead: Binding[] = [];
-  const publishesTo: string[] = [];
-  const subscribesTo: string[] = [];
-  const other: Binding[] = [];
-  for (const b of bindings) {
-    const role = text(b.block.role);
-    const custom = /^\$\{(google_project_iam_custom_role\.[a-z0-9_]+)\[each\.value\]\.(?:name|id)\}$/.exec(role);
-    const orgRole = /^\$\{(google_organization_iam_custom_role\.[a-z0-9_]+)\[0\]\.(?:name|id)\}$/.exec(role);
-    if (b.type === 'google_project_iam_member' && custom) {
-      customTarget.push({ binding: b, role: tf.resources.get(custom[1]!)!, roleKey: custom[1]! });
-    } else if ((b.type === 'google_folder_iam_member' || b.type === 'google_organization_iam_member') && orgRole) {
-      customParent.push({ binding: b, role: tf.resources.get(orgRole[1]!)!, roleKey: orgRole[1]! });
-    } else if (
-      b.type === 'google_project_iam_member' &&
-      role === 'roles/datastore.user' &&
-      b.block.project === '${var.project_id}'
-    ) {
-      firestore.push(b);
-    } else if (
-      b.type === 'google_project_iam_member' &&
-      role === 'roles/datastore.viewer' &&
-      b.block.project === '${var.project_id}'
-    ) {
-      firestoreRead.push(b);
-    } else if (b.type === 'google_pubsub_topic_iam_member' && role === 'roles/pubsub.publisher') {
-      const topics = topicsOf(tf, b.block.topic);
-      assert.is(topics.length, 1, `${b.key} names one topic`);
-      publishesTo.push(topics[0]!);
-    } else if (b.type === 'google_pubsub_subscription_iam_member' && role === 'roles/pubsub.subscriber') {
-      const subscription = /^\$\{(google_pubsub_subscription\.[a-z0-9_]+)(?:\[0\])?\.(?:name|id)\}$/.exec(
-        text(b.block.subscription),
-      )?.[1];
-      assert.ok(subscription, `${b.key} names one subscription`);
-      subscribesTo.push(subscription!);
-    } else other.push(b);
-  }
-  return {
-    customTarget,
-    customParent,
-    firestore,
-    firestoreRead,
-    publishesTo: publishesTo.sort(),
-    subscribesTo: subscribesTo.sort(),
-    other,
-  };
-}
-
-/** A custom role made in, and bound in, every target project, with exactly `permissions`. */
-function assertTargetRole(
-  tf: Tf,
-  entries: ReturnType<typeof classify>['customTarget'],
-  permissions: readonly string[],
-  who: string,
-) {
-  if (permissions.length === 0) {
-    assert.is(entries.length, 0, `${who} needs nothing in target projects, so has no target role`);
-    return;
-  }
-  assert.is(entries.length, 1, `${who} has one custom role binding in the target projects`);
-  const { binding, role, roleKey } = entries[0]!;
-  assert.ok(role, `${roleKey} exists`);
-  assert.equal(
-    [...(role.permissions as string[])].sort(),
-    [...permissions].sort(),
-    `${roleKey}: the permissions of ${who}`,
-  );
-  assert.is(
-    new Set(role.permissions as string[]).size,
-    (role.permissions as string[]).length,
-    `${roleKey} lists no permission twice`,
-  );
-  for (const [what, block] of [
-    [roleKey, role],
-    [binding.key, binding.block],
-  ] as const) {
-    assert.is(block.for_each, '${toset(local.target_project_ids)}', `${what} is made in every listed target project`);
-    assert.is(block.project, '${each.value}', `${what} lives in the target project`);
-  }
-}
-
-/**
- * On each target folder and organisation: one organisation-level custom role with exactly the target
- * permissions (inherited by every project below) and the parent ones, bound on every target folder and
- * every target organisation, made only when target_projects names one.
- */
-function assertParentRole(
-  tf: Tf,
-  entries: ReturnType<typeof classify>['customParent'],
-  permissions: readonly string[],
-  who: string,
-) {
-  if (permissions.length === 0) {
-    assert.is(entries.length, 0, `${who} needs nothing under target folders, so has no role there`);
-    return;
-  }
-  assert.equal(
-    entries.map((e) => [e.binding.type, e.binding.block.for_each]).sort(),
-    [
-      ['google_folder_iam_member', '${toset(local.target_folders)}'],
-      ['google_organization_iam_member', '${toset(local.target_organizations)}'],
-    ],
-    `${who}: bound on every target folder and organisation`,
-  );
-  assert.is(entries[0]!.roleKey, entries[1]!.roleKey, `${who}: one role on both`);
-  const { role, roleKey } = entries[0]!;
-  assert.equal(
-    [...(role.permissions as string[])].sort(),
-    [...permissions].sort(),
-    `${roleKey}: the permissions of ${who}`,
-  );
-  assert.is(
-    role.count,
-    '${local.has_target_parents ? 1 : 0}',
-    `${roleKey} exists only for folder or organisation targets`,
-  );
-  assert.is(role.org_id, '${var.organization_id}', `${roleKey} is defined in the organisation`);
-  const folder = entries.find((e) => e.binding.type === 'google_folder_iam_member')!.binding.block;
-  const org = entries.find((e) => e.binding.type === 'google_organization_iam_member')!.binding.block;
-  assert.is(folder.folder, '${each.value}', `${who}: on the folder itself`);
-  assert.is(org.org_id, '${each.value}', `${who}: on the organisation itself`);
-}
-
 /** The setting whose value designates a topic, per function_settings. */
-function settingTopics(tf: Tf, setting: string): string[] {
+function settingTopics(tf: TfModule, setting: string): string[] {
   const settings = local(tf, 'function_settings') as Record<string, unknown>;
   assert.ok(setting in settings, `${setting} is a function setting`);
   const topics = topicsOf(tf, settings[setting]);
   assert.is(topics.length, 1, `${setting} designates one google_pubsub_topic (got ${topics.join(', ') || 'none'})`);
   return topics;
+}
+
+/**
+ * The custom roles the target-roles module makes for one holder and where it binds them: a role with
+ * exactly the target permissions in every target project, and (only with folder or organisation targets)
+ * one organisation-level role with those and the parent ones, bound on each target folder and organisation.
+ */
+function assertTargetRoles(tf: Tf) {
+  const m = tf.targetRoles;
+  const role = block(m, 'google_project_iam_custom_role.target');
+  const member = block(m, 'google_project_iam_member.target');
+  for (const [what, b] of [
+    ['the project role', role],
+    ['its binding', member],
+  ] as const) {
+    assert.is(b.for_each, '${toset(var.target_project_ids)}', `${what} is made in every listed target project`);
+    assert.is(b.project, '${each.value}', `${what} lives in the target project`);
+  }
+  assert.is(role.permissions, '${var.permissions}', 'the project role has exactly the target permissions');
+  assert.is(member.role, '${google_project_iam_custom_role.target[each.value].name}');
+  assert.is(member.member, '${var.member}');
+  const parent = block(m, 'google_organization_iam_custom_role.parent');
+  assert.is(parent.count, '${local.has_target_parents ? 1 : 0}', 'only for folder or organisation targets');
+  assert.is(
+    m.locals.has_target_parents,
+    '${length(var.target_folders) + length(var.target_organizations) > 0}',
+    'a folder or organisation among the targets',
+  );
+  assert.is(parent.org_id, '${var.organization_id}', 'the parent role is defined in the organisation');
+  assert.is(parent.permissions, '${concat(var.permissions, var.parent_permissions)}', 'target and parent permissions');
+  const folder = block(m, 'google_folder_iam_member.parent');
+  const org = block(m, 'google_organization_iam_member.parent');
+  assert.equal(
+    [folder.for_each, folder.folder, folder.role, folder.member],
+    [
+      '${toset(var.target_folders)}',
+      '${each.value}',
+      '${google_organization_iam_custom_role.parent[0].name}',
+      '${var.member}',
+    ],
+    'bound on every target folder',
+  );
+  assert.equal(
+    [org.for_each, org.org_id, org.role, org.member],
+    [
+      '${toset(var.target_organizations)}',
+      '${each.value}',
+      '${google_organization_iam_custom_role.parent[0].name}',
+      '${var.member}',
+    ],
+    'bound on every target organisation',
+  );
+  assert.equal(
+    [...m.resources.keys()].sort(),
+    [
+      'google_folder_iam_member.parent',
+      'google_organization_iam_custom_role.parent',
+      'google_organization_iam_member.parent',
+      'google_project_iam_custom_role.target',
+      'google_project_iam_member.target',
+    ],
+    'the module makes nothing else',
+  );
+  const call = tf.modules.get('module.target_roles')!;
+  assert.ok(call, 'iam.tf calls the target-roles module');
+  assert.equal(
+    [call.for_each, call.member, call.permissions, call.parent_permissions],
+    ['${local.target_role_holders}', '${each.value.member}', '${each.value.target}', '${each.value.parent}'],
+  );
+  for (const v of ['target_project_ids', 'target_folders', 'target_organizations'])
+    assert.is(call[v], `\${local.${v}}`, `the module's ${v} are the deployment's`);
+  assert.is(call.organization_id, '${var.organization_id}');
 }
 
 // --- Tests ---------------------------------------------------------------------------------------
@@ -394,13 +464,28 @@ t.before(async (ctx) => {
 });
 
 t('every reference resolves: variables, locals, resources, data sources', ({ tf }) => {
-  const values: unknown[] = [...tf.resources.values(), ...tf.data.values(), ...Object.values(tf.locals)];
-  const all = values.map(text).join('\n');
-  for (const m of all.matchAll(VAR_REF)) assert.ok(m[1]! in tf.variables, `var.${m[1]} is declared`);
-  for (const m of all.matchAll(LOCAL_REF)) assert.ok(m[1]! in tf.locals, `local.${m[1]} is declared`);
-  for (const m of all.matchAll(RESOURCE_REF))
-    assert.ok(tf.resources.has(`${m[1]}.${m[2]}`), `${m[1]}.${m[2]} is declared`);
-  for (const m of all.matchAll(DATA_REF)) assert.ok(tf.data.has(`${m[1]}.${m[2]}`), `data.${m[1]}.${m[2]} is declared`);
+  // The root module and the target-roles module, each in its own scope.
+  for (const m of [tf, tf.targetRoles]) {
+    const values: unknown[] = [
+      ...m.resources.values(),
+      ...m.data.values(),
+      ...m.modules.values(),
+      ...Object.values(m.locals),
+    ];
+    const all = values.map(text).join('\n');
+    for (const r of all.matchAll(VAR_REF)) assert.ok(r[1]! in m.variables, `var.${r[1]} is declared`);
+    for (const r of all.matchAll(LOCAL_REF)) assert.ok(r[1]! in m.locals, `local.${r[1]} is declared`);
+    for (const r of all.matchAll(RESOURCE_REF))
+      assert.ok(m.resources.has(`${r[1]}.${r[2]}`), `${r[1]}.${r[2]} is declared`);
+    for (const r of all.matchAll(DATA_REF))
+      assert.ok(m.data.has(`${r[1]}.${r[2]}`), `data.${r[1]}.${r[2]} is declared`);
+  }
+  // Every input of the module call is a variable of the module, and every variable without a default is set.
+  const call = tf.modules.get('module.target_roles')!;
+  const inputs = Object.keys(call).filter((k) => !['source', 'for_each'].includes(k));
+  for (const k of inputs) assert.ok(k in tf.targetRoles.variables, `the target-roles module declares var.${k}`);
+  for (const [k, v] of Object.entries(tf.targetRoles.variables))
+    if (!('default' in v)) assert.ok(inputs.includes(k), `module.target_roles sets ${k}`);
   assert.ok(tf.resources.size > 50, `a full deployment (${tf.resources.size} resources)`);
 });
 
@@ -411,108 +496,142 @@ t('the google provider is pinned to ~> 6 and state lives in a gcs backend', ({ t
   assert.match(versions, /backend\s+"gcs"/);
 });
 
-t('every entry point in functions/index.ts is deployed; every deployed entry point is in permissions.ts', ({ tf }) => {
-  const deployed = functionsByEntryPoint(tf);
-  const registered = entryPoints();
-  assert.ok(registered.length >= 3, `functions/index.ts registers entry points (${registered.join(', ')})`);
-  for (const ep of registered) assert.ok(deployed.has(ep), `${ep} has a google_cloudfunctions2_function`);
-  assert.equal(
-    [...deployed.keys()].sort(),
-    Object.keys(FUNCTION_PERMISSIONS).sort(),
-    'the functions are exactly the ones permissions.ts describes',
-  );
-  for (const ep of deployed.keys())
-    assert.ok(
-      ep in AUDIT_LOG_TRIGGERS || ep in PUBSUB_TRIGGERS || ep in FILTERED_PUSH || HTTP_FUNCTIONS.includes(ep),
-      `${ep} has a known trigger or is a known HTTP function`,
+t(
+  'every function of the manifest is registered by functions/index.ts and deployed from functions.json',
+  async ({ tf }) => {
+    // The entry points: functions/index.ts registers every function of the manifest (and nothing else).
+    const { functionList } = await import('../../functions/manifest.js');
+    const { getFunction } = await import('@google-cloud/functions-framework/testing');
+    await import('../../functions/index.js');
+    const registered = functionList().map((f) => f.name);
+    assert.ok(registered.length >= 3, `functions/index.ts registers entry points (${registered.join(', ')})`);
+    for (const ep of registered) assert.ok(getFunction(ep), `${ep} is registered`);
+    assert.equal(registered, Object.keys(tf.manifest.functions), 'functions.json lists the same functions');
+    // Deployed: the one function block makes every manifest function, each with one delivery or both.
+    const fn = block(tf, FUNCTION);
+    assert.is(fn.for_each, '${local.deployed_functions}');
+    assertHcl(
+      tf.locals.deployed_functions,
+      'for name, f in local.manifest.functions : name => f ' +
+        'if f.delivery == null || f.delivery == var.log_heartbeat_delivery',
+      'deployed: every function but the other delivery',
     );
-  assert.equal(entryPoints('http'), [...HTTP_FUNCTIONS], 'the HTTP functions registered are the ones checked below');
-});
+    assert.is(tf.locals.manifest, '${jsondecode(file("${path.module}/functions.json"))}');
+    assert.equal(
+      [...new Set(DELIVERIES.flatMap((d) => deployedIn(tf, d)))].sort(),
+      [...registered].sort(),
+      'every registered entry point is deployed',
+    );
+    assert.is(one(fn, 'build_config').entry_point, '${each.key}', 'the entry point is the manifest key');
+    // The contract's entry points have the triggers it gives them (checked below); any other function a
+    // trigger of a kind the blocks deploy (Pub/Sub ones are checked below too).
+    const contract = { ...AUDIT_LOG_TRIGGERS, ...PUBSUB_TRIGGERS, ...FILTERED_PUSH };
+    for (const [ep, f] of manifestFunctions(tf))
+      assert.ok(
+        ep in contract || HTTP_FUNCTIONS.includes(ep) || f.trigger.kind === 'pubsub',
+        `${ep} has a known trigger or is a known HTTP function (${f.trigger.kind})`,
+      );
+    assert.equal(
+      functionList()
+        .filter((f) => f.trigger.kind === 'http')
+        .map((f) => f.name),
+      [...HTTP_FUNCTIONS],
+      'the HTTP functions registered are the ones checked below',
+    );
+  },
+);
 
 t('each function: nodejs22, internal ingress, bounded instances, its own service account, every setting', ({ tf }) => {
-  const runtimeAccounts = new Set<string>();
-  for (const [ep, [key, fn]] of functionsByEntryPoint(tf)) {
-    const build = one(fn, 'build_config', key);
-    const service = one(fn, 'service_config', key);
-    assert.is(build.runtime, 'nodejs22', `${key} runtime`);
-    const storage = one(one(build, 'source', key), 'storage_source', key);
-    assert.equal(
-      refsOf(tf, storage).vars,
-      new Set(['function_source_bucket', 'function_source_object']),
-      `${key} builds the uploaded zip`,
-    );
-    if (HTTP_FUNCTIONS.includes(ep))
-      assert.is(
-        service.ingress_settings,
-        '${var.status_page_iap ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"}',
-        `${key}: browsers reach it directly (IAM) or through IAP's load balancer only`,
-      );
-    else assert.is(service.ingress_settings, 'ALLOW_INTERNAL_ONLY', `${key} ingress`);
-    const max = /^\$\{var\.([a-z0-9_]+)\}$/.exec(text(service.max_instance_count))?.[1];
-    assert.ok(max, `${key} max_instance_count comes from a variable`);
-    const maxDefault = tf.variables[max!]?.default;
-    assert.ok(typeof maxDefault === 'number' && maxDefault >= 1, `${key}: var.${max} defaults to a positive number`);
-    const sa = serviceAccountOf(service.service_account_email);
-    assert.ok(sa, `${key} runs as a google_service_account`);
-    assert.not.ok(runtimeAccounts.has(sa!), `${key} has a service account of its own (${sa})`);
-    runtimeAccounts.add(sa!);
-    assert.is(service.environment_variables, '${local.function_environment}', `${key} gets the shared settings`);
-    assert.ok(ep.length > 0);
+  const fn = block(tf, FUNCTION);
+  const build = one(fn, 'build_config', FUNCTION);
+  const service = one(fn, 'service_config', FUNCTION);
+  assert.is(build.runtime, 'nodejs22', `${FUNCTION} runtime`);
+  const storage = one(one(build, 'source', FUNCTION), 'storage_source', FUNCTION);
+  assert.equal(
+    refsOf(tf, storage).vars,
+    new Set(['function_source_bucket', 'function_source_object']),
+    `${FUNCTION} builds the uploaded zip`,
+  );
+  assert.is(service.ingress_settings, '${local.function_ingress[each.value.ingress]}');
+  const ingress = local(tf, 'function_ingress') as Record<string, string>;
+  assert.is(ingress.internal, 'ALLOW_INTERNAL_ONLY');
+  assert.is(
+    ingress.browsers,
+    '${var.status_page_iap ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"}',
+    "browsers reach it directly (IAM) or through IAP's load balancer only",
+  );
+  assert.is(service.max_instance_count, '${local.function_variables[each.value.maxInstances]}');
+  assert.is(service.service_account_email, `\${${ACCOUNT}[each.key].email}`, 'each its own service account');
+  assert.is(service.environment_variables, '${local.function_environment}', 'each gets the shared settings');
+  const account = block(tf, ACCOUNT);
+  assert.is(account.for_each, '${local.manifest.functions}', 'a service account for every function');
+  assert.is(account.account_id, '${local.function_names[each.key]}');
+  for (const [ep, f] of manifestFunctions(tf)) {
+    assert.is(f.ingress, HTTP_FUNCTIONS.includes(ep) ? 'browsers' : 'internal', `${ep} ingress`);
+    const max = functionVariable(tf, f.maxInstances);
+    const maxDefault = tf.variables[max]?.default;
+    assert.ok(typeof maxDefault === 'number' && maxDefault >= 1, `${ep}: var.${max} defaults to a positive number`);
+    if (f.concurrency) functionVariable(tf, f.concurrency);
   }
+  assert.is(service.max_instance_request_concurrency, '${try(local.function_variables[each.value.concurrency], null)}');
+  assert.is(service.available_cpu, '${each.value.cpu}');
   for (const shared of [
     'google_service_account.trigger',
     'google_service_account.publisher',
     'google_service_account.build',
   ]) {
-    assert.not.ok(runtimeAccounts.has(shared), `${shared} runs no function`);
+    assert.not.ok(serviceAccountOf(service.service_account_email) === shared, `${shared} runs no function`);
   }
 });
 
 t('each function has the smallest Cloud Functions memory size of at least twice its measured peak', ({ tf }) => {
-  // The peaks are `npm run bench` figures recorded in functions.tf; this checks the sizes follow them.
-  const peaks = local(tf, 'function_peak_mb') as Record<string, unknown>;
-  const sizes = local(tf, 'function_memory') as Record<string, unknown>;
+  // The peaks are `npm run bench` figures recorded in the manifest; this checks the sizes follow them.
   const SIZES_MIB = [128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768];
   const mib = (v: string) => {
     const m = /^(\d+)(Mi|Gi)$/.exec(v);
     assert.ok(m, `${v} is a size in Mi or Gi`);
     return Number(m![1]) * (m![2] === 'Gi' ? 1024 : 1);
   };
-  for (const [ep, [key, fn]] of functionsByEntryPoint(tf)) {
-    const service = one(fn, 'service_config', key);
-    assert.is(
-      service.available_memory,
-      `\${local.function_memory.${ep}}`,
-      `${key} takes its size from function_memory`,
-    );
-    const peak = peaks[ep];
+  const service = one(block(tf, FUNCTION), 'service_config');
+  assert.is(service.available_memory, '${each.value.memory}', 'each function takes its size from functions.json');
+  for (const [ep, f] of manifestFunctions(tf)) {
+    const peak = f.peakMb;
     assert.ok(typeof peak === 'number' && peak > 0, `${ep} has a measured peak`);
-    const expected = SIZES_MIB.find((size) => size >= 2 * (peak as number))!;
-    assert.is(mib(String(sizes[ep])), expected, `${ep}: peak ${peak} MB x 2 -> ${expected} MiB`);
+    const expected = SIZES_MIB.find((size) => size >= 2 * peak)!;
+    assert.is(mib(f.memory), expected, `${ep}: peak ${peak} MB x 2 -> ${expected} MiB`);
   }
-  assert.equal(Object.keys(peaks).sort(), [...functionsByEntryPoint(tf).keys()].sort(), 'a peak for each function');
 });
 
 t('vmLifecycle: one audit-log trigger per method name the code acts on, retried, global', ({ tf }) => {
+  const fn = block(tf, FUNCTION);
+  // The function's own trigger: made for audit-log and Pub/Sub functions, from their manifest entry.
+  const dynamic = one(fn.dynamic as Block, 'event_trigger', FUNCTION);
+  assert.is(
+    dynamic.for_each,
+    '${contains(["auditLog", "pubsub"], each.value.trigger.kind) ? [each.value.trigger] : []}',
+    'an Eventarc trigger for audit-log and Pub/Sub functions, whatever the deployment',
+  );
+  const trigger = one(dynamic, 'content', FUNCTION);
+  assert.is(trigger.event_type, '${event_trigger.value.eventType}');
+  assert.is(trigger.retry_policy, 'RETRY_POLICY_RETRY', `${FUNCTION} retries`);
+  assert.is(trigger.trigger_region, '${event_trigger.value.kind == "auditLog" ? "global" : var.region}');
+  assert.is(serviceAccountOf(trigger.service_account_email), 'google_service_account.trigger');
+  const filters = one(trigger.dynamic as Block, 'event_filters', FUNCTION);
+  assert.is(filters.for_each, '${event_trigger.value.eventFilters}');
+  assert.equal(one(filters, 'content'), { attribute: '${event_filters.key}', value: '${event_filters.value}' });
   for (const [ep, methods] of Object.entries(AUDIT_LOG_TRIGGERS)) {
-    const [key, fn] = functionsByEntryPoint(tf).get(ep)!;
-    const seen: string[] = [];
-    const { trigger, condition } = triggerOf(fn, key);
-    assert.is(condition, null, `${key} always has its trigger`);
-    assert.is(staticValue(tf, trigger.event_type), AUDIT_LOG_TYPE);
-    assert.is(trigger.retry_policy, 'RETRY_POLICY_RETRY', `${key} retries`);
-    assert.is(trigger.trigger_region, 'global', `${key} sees audit logs of every region`);
-    assert.is(serviceAccountOf(trigger.service_account_email), 'google_service_account.trigger');
-    const filters = Object.fromEntries(
-      (trigger.event_filters as Block[]).map((f) => [f.attribute, staticValue(tf, f.value)]),
-    );
-    assert.is(filters.serviceName, 'compute.googleapis.com');
-    seen.push(filters.methodName as string);
-    assert.is(Object.keys(filters).length, 2, `${key} filters on serviceName and methodName only`);
+    const f = tf.manifest.functions[ep]!;
+    assert.is(f.trigger.kind, 'auditLog', `${ep} always has its trigger`);
+    assert.is(f.trigger.eventType, AUDIT_LOG_TYPE);
+    // Audit logs of VMs in every region: the trigger region above is global for audit-log functions.
+    assert.equal(Object.keys(f.trigger.eventFilters).sort(), ['methodName', 'serviceName'], `${ep} filters`);
+    assert.is(f.trigger.eventFilters.serviceName, 'compute.googleapis.com');
+    const seen = [f.trigger.eventFilters.methodName!];
+    assert.is(seen[0], f.trigger.methods![0], "the function's own trigger takes the first method");
     // Further Eventarc triggers routed to the same Cloud Run service.
     for (const [tkey, tr] of resourcesOf(tf, 'google_eventarc_trigger')) {
       const dest = one(one(tr, 'destination', tkey), 'cloud_run_service', tkey);
-      if (!refsOf(tf, dest.service).resources.has(key)) continue;
+      if (!text(dest.service).includes(`${FUNCTION}["${ep}"]`)) continue;
       assert.is(tr.location, 'global', `${tkey} location`);
       assert.is(serviceAccountOf(tr.service_account), 'google_service_account.trigger', `${tkey} service account`);
       if (tr.retry_policy) assert.is.not(one(tr, 'retry_policy').max_attempts, 1, `${tkey} must retry`);
@@ -522,72 +641,94 @@ t('vmLifecycle: one audit-log trigger per method name the code acts on, retried,
       assert.is(criteria.type, AUDIT_LOG_TYPE, `${tkey} type`);
       assert.is(criteria.serviceName, 'compute.googleapis.com', `${tkey} serviceName`);
       assert.is(Object.keys(criteria).length, 3, `${tkey} filters on type, serviceName, methodName`);
-      if (criteria.methodName === '${each.value}') {
-        const each = /^\$\{toset\(local\.([a-z0-9_]+)\)\}$/.exec(text(tr.for_each))?.[1];
-        assert.ok(each, `${tkey} iterates over a local list`);
-        seen.push(...(local(tf, each!) as string[]));
-      } else {
-        assert.not.ok(tr.for_each, `${tkey} without for_each`);
-        seen.push(criteria.methodName as string);
-      }
+      assert.is(criteria.methodName, '${each.value}');
+      assert.is(tr.for_each, '${toset(local.vm_lifecycle_other_methods)}', `${tkey}: one per other method`);
+      assert.is(tf.locals.vm_lifecycle_methods, `\${local.manifest.functions.${ep}.trigger.methods}`);
+      assert.is(
+        tf.locals.vm_lifecycle_other_methods,
+        '${slice(local.vm_lifecycle_methods, 1, length(local.vm_lifecycle_methods))}',
+        'every method but the first',
+      );
+      seen.push(...f.trigger.methods!.slice(1));
     }
     assert.equal([...seen].sort(), [...methods].sort(), `${ep}: exactly one trigger per method name`);
   }
 });
 
 t('Pub/Sub functions: triggered by the topic of their setting, retried, as the trigger account', ({ tf }) => {
+  const trigger = one(one(block(tf, FUNCTION).dynamic as Block, 'event_trigger'), 'content');
+  assert.is(
+    trigger.pubsub_topic,
+    '${event_trigger.value.kind == "pubsub" ? local.topics[event_trigger.value.topic].id : null}',
+  );
+  // The contract's Pub/Sub entry points on the topics it names; every Pub/Sub function on its setting's topic.
   for (const [ep, setting] of Object.entries(PUBSUB_TRIGGERS)) {
-    const [key, fn] = functionsByEntryPoint(tf).get(ep)!;
-    const { trigger } = triggerOf(fn, key);
-    assert.is(staticValue(tf, trigger.event_type), PUBSUB_TYPE, `${key} event type`);
-    assert.equal(topicsOf(tf, trigger.pubsub_topic), settingTopics(tf, setting), `${key} reads the ${setting} topic`);
-    assert.is(trigger.retry_policy, 'RETRY_POLICY_RETRY', `${key} retries`);
-    assert.is(
-      serviceAccountOf(trigger.service_account_email),
-      'google_service_account.trigger',
-      `${key} trigger account`,
-    );
-    assert.not.ok(trigger.event_filters, `${key}: no further filters`);
+    const f = tf.manifest.functions[ep]!;
+    assert.is(f.trigger.kind, 'pubsub', `${ep}: an Eventarc Pub/Sub trigger (retried, as the trigger account: above)`);
+    assert.is(f.trigger.topic, setting, `${ep} reads the ${setting} topic`);
+  }
+  for (const [ep, f] of manifestFunctions(tf).filter(([, fn]) => fn.trigger.kind === 'pubsub')) {
+    const setting = f.trigger.topic!;
+    assert.is(f.trigger.eventType, PUBSUB_TYPE, `${ep} event type`);
+    assert.equal(manifestTopic(tf, setting), settingTopics(tf, setting), `${ep} reads the ${setting} topic`);
+    assert.equal(f.trigger.eventFilters, {}, `${ep}: no further filters`);
   }
 });
 
 t(
   "logHeartbeat: a push subscription on the log topic with the code's filter, retried, as the trigger account",
   ({ tf }) => {
+    const sub = block(tf, FILTERED_PUSH_SUBSCRIPTION);
+    const skey = FILTERED_PUSH_SUBSCRIPTION;
+    assert.equal(forEachFilter(sub), { over: 'deployed_functions', kind: { op: '==', value: 'filteredPush' } });
     for (const [ep, { setting, filter }] of Object.entries(FILTERED_PUSH)) {
-      const [key, fn] = functionsByEntryPoint(tf).get(ep)!;
-      assert.not.ok(
-        fn.event_trigger ?? (fn.dynamic as Block | undefined)?.event_trigger,
-        `${key}: no trigger (it could not filter)`,
+      const f = tf.manifest.functions[ep]!;
+      assert.is(f.trigger.kind, 'filteredPush', `${ep}: no trigger (it could not filter), a push subscription`);
+      assert.equal(
+        DELIVERIES.map((d) => instancesOf(tf, sub, d).includes(ep)),
+        [true, false],
+        `${skey}: exists with its function, in push delivery only`,
       );
-      const subs = resourcesOf(tf, 'google_pubsub_subscription').filter(([, s]) =>
-        text(s.push_config).includes(`${key}[0].service_config[0].uri`),
+      assert.equal(
+        DELIVERIES.map((d) => deployedIn(tf, d).includes(ep)),
+        [true, false],
+        `${ep}: deployed in push delivery only`,
       );
-      assert.is(subs.length, 1, `${key}: one push subscription`);
-      const [skey, sub] = subs[0]!;
-      assert.is(fn.count, PUSH_ONLY, `${key}: deployed in push delivery only`);
-      assert.is(sub.count, PUSH_ONLY, `${skey}: exists with its function (the log topic in this project or another)`);
       assert.is(sub.project, '${var.project_id}', `${skey} lives in the orchestrator project`);
-      assert.equal(topicsOf(tf, sub.topic), settingTopics(tf, setting), `${skey} reads the ${setting} topic`);
-      assert.is(staticValue(tf, sub.filter), filter, `${skey}: the filter is the code's, character for character`);
+      assert.is(sub.topic, '${local.topics[each.value.trigger.topic].id}');
+      assert.is(f.trigger.topic, setting);
+      assert.equal(manifestTopic(tf, setting), settingTopics(tf, setting), `${skey} reads the ${setting} topic`);
+      assert.is(sub.filter, '${each.value.trigger.filter}');
+      assert.is(f.trigger.filter, filter, `${skey}: the filter is the code's, character for character`);
       parseFilter(filter); // valid Pub/Sub filter syntax, at most 256 bytes
       const push = one(sub, 'push_config', skey);
-      assert.match(
-        text(push.push_endpoint),
-        new RegExp(
-          String.raw`^\$\{google_cloudfunctions2_function\.[a-z0-9_]+\[0\]\.service_config\[0\]\.uri\}` +
-            String.raw`/projects/\$\{local\.log_topic_project\}/topics/\$\{var\.log_topic\}$`,
-        ),
-        `${skey}: the Functions Framework learns the topic from the path`,
+      const topic = 'local.topics[each.value.trigger.topic]';
+      assert.is(
+        text(push.push_endpoint).replace(/\s+/g, ' '),
+        `\${join("/", [ ${FUNCTION}[each.key].service_config[0].uri, ` +
+          `"projects", ${topic}.project, "topics", ${topic}.name, ])}`,
+        `${skey}: <function URL>/projects/P/topics/T (the Functions Framework learns the topic from the path)`,
+      );
+      const logTopic = (local(tf, 'topics') as Record<string, Block>)[setting]!;
+      assert.equal(
+        [logTopic.project, logTopic.name],
+        ['${local.log_topic_project}', '${var.log_topic}'],
+        `${setting}: its project and name`,
       );
       const oidc = one(push, 'oidc_token', skey);
       assert.is(serviceAccountOf(oidc.service_account_email), 'google_service_account.trigger');
-      assert.is(oidc.audience, `\${${key}[0].service_config[0].uri}`, `${skey}: the token is for the function`);
+      assert.is(
+        oidc.audience,
+        `\${${FUNCTION}[each.key].service_config[0].uri}`,
+        `${skey}: the token is for the function`,
+      );
       const retry = one(sub, 'retry_policy', skey);
       assert.ok(retry.minimum_backoff && retry.maximum_backoff, `${skey} retries with backoff`);
       assert.is(one(sub, 'expiration_policy', skey).ttl, '', `${skey} never expires`);
+      assert.is(one(block(tf, FUNCTION), 'service_config').timeout_seconds, '${local.function_timeouts[each.key]}');
+      assert.is(sub.ack_deadline_seconds, '${min(600, local.function_timeouts[each.key])}');
       assert.ok(
-        Number(sub.ack_deadline_seconds) >= Number(one(fn, 'service_config', key).timeout_seconds),
+        f.timeoutAfter === null && f.timeoutSeconds <= 600,
         `${skey}: the ack deadline covers the function's timeout`,
       );
       // Every other subscription on that topic (the SIEM's, should it be managed here) receives every line;
@@ -618,8 +759,12 @@ t(
     assert.is(tf.locals.log_heartbeat_push, '${var.log_heartbeat_delivery == "push"}');
     assert.is(tf.locals.log_heartbeat_pull, '${var.log_heartbeat_delivery == "pull"}');
 
-    const [key, fn] = functionsByEntryPoint(tf).get('logHeartbeatDrain')!;
-    assert.is(fn.count, PULL_ONLY, `${key}: deployed in pull delivery only`);
+    const drain = tf.manifest.functions.logHeartbeatDrain!;
+    assert.equal(
+      DELIVERIES.map((d) => instancesOf(tf, block(tf, FUNCTION), d).includes('logHeartbeatDrain')),
+      [false, true],
+      'logHeartbeatDrain: deployed in pull delivery only',
+    );
     const subKey = 'google_pubsub_subscription.log_heartbeat_pull';
     const sub = tf.resources.get(subKey)!;
     assert.ok(sub, `${subKey} exists`);
@@ -644,8 +789,13 @@ t(
     );
     assert.ok(parseConfig({ LOG_HEARTBEAT_SUBSCRIPTION: 'projects/acme-orch/subscriptions/osq-log-heartbeat-pull' }));
     // Its budget ends well before its timeout: in-flight messages finish, the rest is released.
-    const service = one(fn, 'service_config', key);
-    assert.is(service.timeout_seconds, '${var.log_drain_budget_seconds + 60}');
+    assert.equal([drain.timeoutSeconds, drain.timeoutAfter], [60, 'log_drain_budget_seconds']);
+    functionVariable(tf, drain.timeoutAfter!);
+    assert.match(
+      text(tf.locals.function_timeouts),
+      /name => f\.timeoutSeconds \+ \(f\.timeoutAfter == null \? 0 : local\.function_variables\[f\.timeoutAfter\]\)/,
+      'the timeout: var.log_drain_budget_seconds + 60',
+    );
     const budget = tf.variables.log_drain_budget_seconds!;
     assert.is(String(budget.default), String(parseConfig({}).LOG_DRAIN_BUDGET_SECONDS));
     assert.match(text(one(budget, 'validation').condition), />= 5 && var\.log_drain_budget_seconds <= 480/);
@@ -653,13 +803,23 @@ t(
       assert.throws(() => parseConfig({ LOG_DRAIN_BUDGET_SECONDS: bad }), /LOG_DRAIN_BUDGET_SECONDS/);
 
     // Its service account pulls from that subscription, and only in pull mode has any binding at all.
-    const sa = serviceAccountOf(service.service_account_email)!;
-    const subscriber = bindingsOf(tf, sa).filter((b) => b.type === 'google_pubsub_subscription_iam_member');
+    assert.equal(drain.permissions.subscribes, ['LOG_HEARTBEAT_SUBSCRIPTION']);
+    const pulls = block(tf, PULLS);
+    assert.is(pulls.for_each, '${local.function_pulls}');
     assert.equal(
-      subscriber.map((b) => [b.block.role, b.block.subscription]),
-      [['roles/pubsub.subscriber', `\${${subKey}[0].name}`]],
+      [pulls.role, pulls.subscription],
+      ['roles/pubsub.subscriber', '${local.subscriptions[each.value.subscription]}'],
     );
-    for (const b of bindingsOf(tf, sa)) assert.is(b.block.count, PULL_ONLY, `${b.key}: pull delivery only`);
+    assert.is(
+      (local(tf, 'subscriptions') as Record<string, string>).LOG_HEARTBEAT_SUBSCRIPTION,
+      `\${one(${subKey}[*].name)}`,
+    );
+    assert.not.ok(drain.grantsInBothDeliveries, 'its grants follow the delivery');
+    assert.equal(
+      DELIVERIES.map((d) => grantedIn(tf, d).includes('logHeartbeatDrain')),
+      [false, true],
+      'logHeartbeatDrain: pull delivery only',
+    );
 
     // Cloud Scheduler ticks every minute on the topic the drain is triggered by; both only in pull mode.
     const job = tf.resources.get('google_cloud_scheduler_job.log_drain_tick')!;
@@ -669,8 +829,11 @@ t(
     assert.equal(topicsOf(tf, target.topic_name), settingTopics(tf, 'LOG_DRAIN_TICK_TOPIC'));
     assert.match(text(target.data), /^\$\{base64encode\(jsonencode\(\{.+\}\)\)\}$/s, 'a non-empty tick');
     assert.is(tf.resources.get(settingTopics(tf, 'LOG_DRAIN_TICK_TOPIC')[0]!)!.count, PULL_ONLY);
-    const invoker = tf.resources.get('google_cloud_run_v2_service_iam_member.log_heartbeat_drain_invoker')!;
-    assert.is(invoker.count, PULL_ONLY);
+    assert.equal(
+      DELIVERIES.map((d) => instancesOf(tf, block(tf, INVOKER), d).includes('logHeartbeatDrain')),
+      [false, true],
+      "the drain's invoker binding: pull delivery only",
+    );
   },
 );
 
@@ -762,9 +925,9 @@ t(
     );
 
     // The push subscription: to vmLifecycle, as the trigger account, with retries.
-    const [fnKey, fn] = functionsByEntryPoint(tf).get('vmLifecycle')!;
+    const fnKey = `${FUNCTION}["vmLifecycle"]`;
     const subs = resourcesOf(tf, 'google_pubsub_subscription').filter(([, sub]) =>
-      text(sub.push_config).includes(`${fnKey}.service_config[0].uri`),
+      text((sub.push_config as Block[] | undefined)?.[0]?.push_endpoint).includes(`${fnKey}.service_config[0].uri`),
     );
     assert.is(subs.length, 1, 'one push subscription to vmLifecycle');
     const [skey, sub] = subs[0]!;
@@ -783,8 +946,10 @@ t(
     const retry = one(sub, 'retry_policy', skey);
     assert.ok(retry.minimum_backoff && retry.maximum_backoff, `${skey} retries with backoff`);
     assert.is(one(sub, 'expiration_policy', skey).ttl, '', `${skey} never expires`);
+    const lifecycle = tf.manifest.functions.vmLifecycle!;
+    assert.is(lifecycle.timeoutAfter, null);
     assert.ok(
-      Number(sub.ack_deadline_seconds) >= Number(one(fn, 'service_config', fnKey).timeout_seconds),
+      Number(sub.ack_deadline_seconds) >= lifecycle.timeoutSeconds,
       `${skey}: the ack deadline covers vmLifecycle's timeout`,
     );
   },
@@ -893,73 +1058,115 @@ t('every topic the code uses is a google_pubsub_topic with a deliberate retentio
 
 t('no owner, editor, allUsers or allAuthenticatedUsers anywhere', ({ tf }) => {
   const example = readFileSync(path.join(tfDir, 'terraform.tfvars.example'), 'utf8');
-  for (const [file, content] of [...tf.texts, ['terraform.tfvars.example', example] as const]) {
+  const manifest = readFileSync(path.join(tfDir, 'functions.json'), 'utf8');
+  for (const [file, content] of [
+    ...tf.texts,
+    ...[...tf.targetRoles.texts].map(([f, c]) => [`target-roles/${f}`, c] as const),
+    ['terraform.tfvars.example', example] as const,
+    ['functions.json', manifest] as const,
+  ]) {
     for (const bad of ['roles/owner', 'roles/editor', 'allUsers', 'allAuthenticatedUsers']) {
       assert.not.ok(content.includes(bad), `${file} mentions ${bad}`);
     }
   }
 });
 
-t("each function's service account holds exactly what shared/permissions.ts lists", ({ tf }) => {
-  for (const [ep, [key, fn]] of functionsByEntryPoint(tf)) {
-    const want = FUNCTION_PERMISSIONS[ep]!;
-    const sa = serviceAccountOf(one(fn, 'service_config').service_account_email)!;
-    const got = classify(tf, bindingsOf(tf, sa));
-    assertTargetRole(tf, got.customTarget, want.target, ep);
-    assertParentRole(tf, got.customParent, [...want.target, ...want.parent], ep);
-    assert.is(
-      got.firestore.length,
-      want.firestore === true ? 1 : 0,
-      `${ep}: roles/datastore.user iff it writes Firestore`,
+t("each function's service account holds exactly what its manifest entry lists", ({ tf }) => {
+  // One block per kind of grant for all functions, each granting what the function's entry lists, while
+  // the function is deployed (or in both deliveries, where the manifest says so).
+  assertHcl(
+    tf.locals.granted_functions,
+    'for name, f in local.manifest.functions : name => f ' +
+      'if contains(keys(local.deployed_functions), name) || f.grantsInBothDeliveries',
+  );
+  const member = (key: string) => `serviceAccount:\${${ACCOUNT}[${key}].email}`;
+  const firestore = block(tf, FIRESTORE);
+  assert.is(
+    firestore.for_each,
+    '${{ for name, f in local.granted_functions : name => f if f.permissions.firestore != "none" }}',
+  );
+  assert.equal(
+    [firestore.project, firestore.role, firestore.member],
+    ['${var.project_id}', '${local.firestore_roles[each.value.permissions.firestore]}', member('each.key')],
+  );
+  assert.equal(local(tf, 'firestore_roles'), { write: 'roles/datastore.user', read: 'roles/datastore.viewer' });
+  const publishes = block(tf, PUBLISHES);
+  const pulls = block(tf, PULLS);
+  assert.equal([publishes.for_each, pulls.for_each], ['${local.function_publishes}', '${local.function_pulls}']);
+  for (const [grants, list, item] of [
+    ['function_publishes', 'publishes', 'topic = topic'],
+    ['function_pulls', 'subscribes', 'subscription = sub'],
+  ] as const) {
+    const v = list === 'publishes' ? 'topic' : 'sub';
+    assertHcl(
+      tf.locals[grants],
+      `for name, f in local.granted_functions : { for ${v} in f.permissions.${list} : ` +
+        `"\${name}/\${${v}}" => { function = name, ${item} } }`,
     );
-    assert.is(
-      got.firestoreRead.length,
-      want.firestore === 'read' ? 1 : 0,
-      `${ep}: roles/datastore.viewer iff it only reads Firestore`,
-    );
-    assert.equal(
-      got.publishesTo,
-      want.publishes.flatMap((s) => settingTopics(tf, s)).sort(),
-      `${ep} (${key}) publishes to exactly ${want.publishes.join(', ') || 'nothing'}`,
-    );
-    // A subscription setting names the subscription Terraform passes in it.
-    const settings = local(tf, 'function_settings') as Record<string, unknown>;
-    assert.equal(
-      got.subscribesTo,
-      (want.subscribes ?? []).map((s) => [...refsOf(tf, settings[s]).resources][0]).sort(),
-      `${ep} pulls from exactly ${want.subscribes?.join(', ') || 'nothing'}`,
-    );
-    assert.equal(
-      got.other.map((b) => b.key),
-      [],
-      `${ep}: no other bindings`,
-    );
+  }
+  assert.equal(
+    [publishes.project, publishes.topic, publishes.role, publishes.member],
+    [
+      '${var.project_id}',
+      '${local.topics[each.value.topic].name}',
+      'roles/pubsub.publisher',
+      member('each.value.function'),
+    ],
+    'publisher on the one topic, never project-wide',
+  );
+  assert.is(pulls.member, member('each.value.function'));
+  // In the targets: the module, for every function that calls something there, with its own permissions.
+  assertTargetRoles(tf);
+  for (const hcl of [
+    'for name, f in local.granted_functions : name => { ' +
+      'member = "serviceAccount:${google_service_account.function[name].email}"',
+    'target = f.permissions.target parent = f.permissions.parent } if length(f.permissions.target) > 0',
+  ])
+    assertHcl(tf.locals.target_role_holders, hcl);
+  // Nothing else is granted to a function's service account.
+  const granting = [...tf.resources].filter(([, b]) => text(b.member).includes(`${ACCOUNT}[`)).map(([k]) => k);
+  assert.equal(granting.sort(), [FIRESTORE, PULLS, PUBLISHES].sort(), 'no other bindings');
+  // The settings the manifest names grants by are the topics and subscriptions Terraform gives the code.
+  const settings = local(tf, 'function_settings') as Record<string, unknown>;
+  for (const [ep, f] of manifestFunctions(tf)) {
+    for (const s of f.permissions.publishes)
+      assert.equal(manifestTopic(tf, s, 'name'), settingTopics(tf, s), `${ep} publishes to the ${s} topic`);
+    for (const s of f.permissions.subscribes)
+      assert.equal(
+        [...refsOf(tf, (local(tf, 'subscriptions') as Record<string, string>)[s]).resources],
+        [...refsOf(tf, settings[s]).resources],
+        `${ep} pulls from the ${s} subscription`,
+      );
   }
 });
 
 t('the publisher service account holds exactly PUBLISHER_PERMISSIONS (plus its build logs)', ({ tf }) => {
-  const got = classify(tf, bindingsOf(tf, 'google_service_account.publisher'));
-  assertTargetRole(tf, got.customTarget, PUBLISHER_PERMISSIONS.target, 'the publisher');
-  assertParentRole(
-    tf,
-    got.customParent,
-    [...PUBLISHER_PERMISSIONS.target, ...PUBLISHER_PERMISSIONS.parent],
-    'the publisher',
+  assert.equal(tf.manifest.publisher, JSON.parse(JSON.stringify(PUBLISHER_PERMISSIONS)), 'functions.json carries them');
+  assertHcl(
+    tf.locals.target_role_holders,
+    'publisher = { member = "serviceAccount:${google_service_account.publisher.email}" caller = "osq-orch publish" ' +
+      'title = "publisher" role_id = "${local.role_prefix}Publisher" ' +
+      'target = local.manifest.publisher.target parent = local.manifest.publisher.parent }',
+    'the publisher holds its target and parent permissions through the target-roles module',
   );
-  assert.is(got.firestore.length, PUBLISHER_PERMISSIONS.firestore ? 1 : 0, 'publisher: Firestore');
-  assert.is(got.firestoreRead.length, 0);
-  assert.equal(got.publishesTo, [], 'the publisher publishes to no topic');
-  const bucket = got.other.filter((b) => b.type === 'google_storage_bucket_iam_member');
+  const bindings = bindingsOf(tf, 'google_service_account.publisher');
+  const firestore = bindings.filter((b) => b.key === 'google_project_iam_member.publisher_firestore');
+  assert.equal(
+    firestore.map((b) => b.block.role),
+    ['${local.firestore_roles[local.manifest.publisher.firestore]}'],
+    'publisher: Firestore (writes)',
+  );
+  assert.not.ok(
+    bindings.some((b) => b.type === 'google_pubsub_topic_iam_member'),
+    'the publisher publishes to no topic',
+  );
+  const bucket = bindings.filter((b) => b.type === 'google_storage_bucket_iam_member');
   assert.is(bucket.length, 1, 'one binding on a bucket');
   assert.is(bucket[0]!.block.bucket, '${google_storage_bucket.config.name}', 'on the configuration bucket');
   const roleKey = /^\$\{(google_project_iam_custom_role\.[a-z0-9_]+)\.name\}$/.exec(text(bucket[0]!.block.role))?.[1];
   assert.ok(roleKey, 'the bucket role is a custom role');
-  assert.equal(
-    [...(tf.resources.get(roleKey!)!.permissions as string[])].sort(),
-    [...PUBLISHER_PERMISSIONS.bucket].sort(),
-    'bucket permissions',
-  );
-  const rest = got.other.filter((b) => b !== bucket[0]);
+  assert.is(tf.resources.get(roleKey!)!.permissions, '${local.manifest.publisher.bucket}', 'bucket permissions');
+  const rest = bindings.filter((b) => b !== bucket[0] && b !== firestore[0]);
   assert.equal(
     rest.map((b) => [b.type, b.block.role]),
     [['google_project_iam_member', 'roles/logging.logWriter']],
@@ -970,29 +1177,26 @@ t('the publisher service account holds exactly PUBLISHER_PERMISSIONS (plus its b
 t("the trigger account may invoke each function's service and receive events, nothing else", ({ tf }) => {
   const bindings = bindingsOf(tf, 'google_service_account.trigger');
   const invokers = bindings.filter((b) => b.type === 'google_cloud_run_v2_service_iam_member');
-  const byEntryPoint = [...functionsByEntryPoint(tf)];
-  const fns = byEntryPoint
-    .filter(([ep]) => !HTTP_FUNCTIONS.includes(ep))
-    .map(([, [key]]) => key)
-    .sort();
-  const httpFns = byEntryPoint.filter(([ep]) => HTTP_FUNCTIONS.includes(ep)).map(([, [key]]) => key);
-  for (const b of invokers) {
-    assert.is(b.block.role, 'roles/run.invoker', b.key);
-    assert.match(
-      text(b.block.name),
-      /^\$\{google_cloudfunctions2_function\.[a-z0-9_]+(\[0\])?\.service_config\[0\]\.service\}$/,
-      `${b.key}: one function's service`,
-    );
-  }
   assert.equal(
-    invokers.map((b) => [...refsOf(tf, b.block.name).resources][0]).sort(),
-    fns,
-    'one invoker binding per event-driven function',
+    invokers.map((b) => b.key),
+    [INVOKER],
+    'one invoker block for all functions',
   );
+  const invoker = invokers[0]!.block;
+  assert.is(invoker.role, 'roles/run.invoker');
+  assert.is(invoker.name, `\${${FUNCTION}[each.key].service_config[0].service}`, "each function's own service");
+  assert.equal(forEachFilter(invoker), { over: 'deployed_functions', kind: { op: '!=', value: 'http' } });
+  for (const delivery of DELIVERIES)
+    assert.equal(
+      instancesOf(tf, invoker, delivery),
+      instancesOf(tf, block(tf, FUNCTION), delivery).filter((ep) => !HTTP_FUNCTIONS.includes(ep)),
+      `one invoker binding per event-driven function (${delivery} delivery)`,
+    );
   const rest = bindings.filter((b) => !invokers.includes(b)).map((b) => [b.type, b.block.role]);
   assert.equal(rest, [['google_project_iam_member', 'roles/eventarc.eventReceiver']]);
   for (const [key, b] of resourcesOf(tf, 'google_cloud_run_v2_service_iam_member')) {
-    if (httpFns.some((fn) => refsOf(tf, b.name).resources.has(fn))) continue; // its viewers: the next test
+    // An HTTP function's viewers: the next test.
+    if (HTTP_FUNCTIONS.some((ep) => text(b.name).includes(`${FUNCTION}["${ep}"]`))) continue;
     assert.is(
       b.member,
       'serviceAccount:${google_service_account.trigger.email}',
@@ -1177,14 +1381,21 @@ t('Cloud Monitoring: a Pub/Sub channel on the incidents topic, per-VM osqueryd p
 });
 
 t('HTTP functions: no trigger; only the listed viewers (or IAP) may invoke, never the public', ({ tf }) => {
-  const byEntryPoint = functionsByEntryPoint(tf);
+  const fn = block(tf, FUNCTION);
+  assert.not.ok(fn.event_trigger, `${FUNCTION}: a trigger only where the manifest gives one`);
   for (const ep of HTTP_FUNCTIONS) {
-    const [key, fn] = byEntryPoint.get(ep)!;
-    assert.not.ok(fn.event_trigger || fn.dynamic, `${key} has no event trigger (and so no retry policy)`);
-    // Who may invoke its Cloud Run service: the viewers (without IAP) or IAP's service agent (with it).
+    const key = `${FUNCTION}["${ep}"]`;
+    // The Eventarc trigger is made for audit-log and Pub/Sub functions only (and so no retry policy).
+    assert.is(tf.manifest.functions[ep]!.trigger.kind, 'http', `${key} has no event trigger`);
+    assert.match(
+      text(one(fn.dynamic as Block, 'event_trigger').for_each),
+      /contains\(\["auditLog", "pubsub"\], each\.value\.trigger\.kind\)/,
+    );
+    // Who may invoke its Cloud Run service: the viewers (without IAP) or IAP's service agent (with it);
+    // the trigger account's invoker block leaves HTTP functions out (checked with the trigger account).
     const invokers = [...tf.resources]
       .filter(([k]) => /_iam_(member|binding|policy)\./.test(k))
-      .filter(([, b]) => refsOf(tf, b.name ?? b.service).resources.has(key));
+      .filter(([, b]) => text(b.name ?? b.service).includes(key));
     assert.equal(
       invokers.map(([k, b]) => [k.split('.')[0], b.role, b.member, b.for_each ?? b.count]).sort(),
       [

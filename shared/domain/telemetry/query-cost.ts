@@ -1,0 +1,98 @@
+// What each scheduled query costs on one host (pure): an osquery_schedule snapshot against the host's last
+// one (its baseline, kept on the host document), as per-query deltas.
+import { QUERY_COUNTERS, sameWorker, type ScheduleSnapshot, type WorkerId } from './log-lines.js';
+
+export interface QueryBaselineEntry {
+  executions: number;
+  outputBytes: number;
+  userMs: number;
+  systemMs: number;
+  wallMs: number;
+}
+
+/** Kept on the host document (`querySchedule`): the last snapshot's counters, to measure the next one against. */
+export interface ScheduleBaseline {
+  at: Date;
+  worker: WorkerId | null;
+  queries: Record<string, QueryBaselineEntry>;
+}
+
+export interface QueryDelta {
+  query: string;
+  interval: number | null;
+  executions: number;
+  outputBytes: number;
+  userMs: number;
+  systemMs: number;
+  wallMs: number;
+  /** Per execution over the delta; null when the query did not run in it. */
+  userMsPerExecution: number | null;
+  systemMsPerExecution: number | null;
+  denylisted: boolean;
+}
+
+export interface ScheduleStep {
+  /**
+   * `interval`: measured against the baseline; `restart`: another worker (or counters went backwards),
+   * counted from zero; `first`: no baseline, counted from zero but over an unknown span (the worker
+   * may have run for weeks), so its executions and bytes are not attributed to a window; `stale`: not
+   * newer than the baseline, ignored.
+   */
+  kind: 'interval' | 'restart' | 'first' | 'stale';
+  /**
+   * The time the deltas cover, ms: since the baseline (interval), since the worker started (restart,
+   * first: the snapshot names its worker); null when unknown (an older bundle's snapshot without
+   * worker columns after a restart or as a first), and then no totals are attributed.
+   */
+  spanMs: number | null;
+  /** The baseline to keep; null when stale (nothing to write). */
+  next: ScheduleBaseline | null;
+  /** One per query in the snapshot; empty when stale. */
+  deltas: QueryDelta[];
+}
+
+/** Pure: an osquery_schedule snapshot against the host's baseline -> per-query deltas and the next baseline. */
+export function scheduleStep(baseline: ScheduleBaseline | null, snapshot: ScheduleSnapshot): ScheduleStep {
+  if (baseline && snapshot.at <= baseline.at.getTime()) return { kind: 'stale', spanMs: null, next: null, deltas: [] };
+  let kind: ScheduleStep['kind'] = baseline ? 'interval' : 'first';
+  if (baseline) {
+    const otherWorker = baseline.worker && snapshot.worker && !sameWorker(baseline.worker, snapshot.worker);
+    // hasOwn: a query named `constructor` is not Object.prototype's.
+    const backwards = Object.entries(snapshot.queries).some(([name, c]) => {
+      return Object.hasOwn(baseline.queries, name) && QUERY_COUNTERS.some((k) => c[k] < baseline.queries[name]![k]);
+    });
+    if (otherWorker || backwards) kind = 'restart';
+  }
+  const deltas: QueryDelta[] = [];
+  const queries: Record<string, QueryBaselineEntry> = {};
+  for (const [query, c] of Object.entries(snapshot.queries)) {
+    const before =
+      kind === 'interval' && Object.hasOwn(baseline!.queries, query) ? baseline!.queries[query] : undefined;
+    const counters: QueryBaselineEntry = {
+      executions: c.executions,
+      outputBytes: c.outputBytes,
+      userMs: c.userMs,
+      systemMs: c.systemMs,
+      wallMs: c.wallMs,
+    };
+    const d = { ...counters };
+    if (before) for (const k of QUERY_COUNTERS) d[k] -= before[k];
+    deltas.push({
+      query,
+      interval: c.interval,
+      ...d,
+      userMsPerExecution: d.executions > 0 ? d.userMs / d.executions : null,
+      systemMsPerExecution: d.executions > 0 ? d.systemMs / d.executions : null,
+      denylisted: c.denylisted,
+    });
+    queries[query] = counters;
+  }
+  const sinceStart = snapshot.worker ? snapshot.at - snapshot.worker.startTime * 1000 : null;
+  const spanMs =
+    kind === 'interval'
+      ? snapshot.at - baseline!.at.getTime()
+      : sinceStart !== null && sinceStart > 0
+        ? sinceStart
+        : null;
+  return { kind, spanMs, next: { at: new Date(snapshot.at), worker: snapshot.worker, queries }, deltas };
+}
