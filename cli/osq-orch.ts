@@ -51,7 +51,7 @@ ${ROLLOUT_HELP}
       core) or resident memory, from hosts/{id}.osqueryd.
 
 ${REPORT_HELP}
-Settings come from the environment (see the README's configuration table). A command that cannot run
+Settings come from the environment (see docs/configuration.md). A command that cannot run
 (bad arguments, a bad or missing setting, Google Cloud unreachable or no credentials) prints one line
 on stderr and exits 2.
 `;

@@ -45,6 +45,11 @@ export async function report(args: string[]): Promise<number> {
       `${result.inScope} in-scope and ${result.exempt} exempt VMs${values.project ? ` of ${values.project}` : ''}, ` +
         `${from}${values.out ? `, written to ${values.out}` : ''}`,
     );
+    if (result.invalid > 0)
+      console.error(
+        `${result.invalid} host documents left out: they do not match their definition (docs/contracts.md); ` +
+          'each is logged with its path',
+      );
     return 0;
   } catch (error) {
     if (partial) {

@@ -74,7 +74,13 @@ async function evidence(req: Request, res: Response): Promise<void> {
   });
   res.end();
   log.info(
-    { project, runId: result.run?.runId ?? null, inScope: result.inScope, exempt: result.exempt },
+    {
+      project,
+      runId: result.run?.runId ?? null,
+      inScope: result.inScope,
+      exempt: result.exempt,
+      invalid: result.invalid,
+    },
     'fleetStatus: evidence served',
   );
 }

@@ -1,4 +1,4 @@
-// Entry points (contracts.md), as the function manifest lists them (functions/manifest.ts). Each is a
+// Entry points (docs/contracts.md), as the function manifest lists them (functions/manifest.ts). Each is a
 // thin handler: parse, call a use case, map errors.
 //
 // Configuration is validated as this module loads: with a bad setting the instance does not start

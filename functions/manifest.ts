@@ -131,7 +131,7 @@ const RECORDS_AND_ALERTS: Permissions = {
 };
 
 /**
- * Every function, by entry point (the names are the contract's: contracts.md). In this order the local
+ * Every function, by entry point (the names are the contract's: docs/contracts.md). In this order the local
  * stack gives them ports (npm start: 8081 up): a new function goes last, so the others keep theirs.
  */
 export const FUNCTIONS = {

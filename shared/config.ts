@@ -21,7 +21,7 @@ const labelPair = z
     return { key, value };
   });
 
-/** Every setting the code reads, with its default. The README's configuration table mirrors this. */
+/** Every setting the code reads, with its default. docs/configuration.md mirrors this. */
 const schema = z.object({
   /** Points the Compute, OS Config and Storage clients at the local simulator (http://127.0.0.1:PORT). Unset in production. */
   GOOGLE_API_ENDPOINT: z.url().optional(),
@@ -71,7 +71,7 @@ const schema = z.object({
     .string()
     .regex(/^\d+\.\d+\.\d+$/)
     .default(PINNED_OSQUERY_VERSION),
-  /** Topic alert messages go to (contracts.md). */
+  /** Topic alert messages go to (docs/contracts.md). */
   ALERT_TOPIC: z.string().min(1).default('osquery-alerts'),
   /** Topic Cloud Monitoring's Pub/Sub notification channel publishes incidents to (monitoringAlert). */
   INCIDENT_TOPIC: z.string().min(1).default('osquery-incidents'),

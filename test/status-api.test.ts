@@ -197,7 +197,7 @@ t(
     const header = lines[0]!.split(',');
     const rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], v])));
     assert.is(rows.length, 10, '7 in scope + 3 exempt; the deleted VM is not evidence');
-    const closed = (await getRun('run-2'))!.finishedAt.toDate().toISOString();
+    const closed = (await getRun('run-2'))!.finishedAt?.toISOString();
     assert.ok(rows.every((r) => r.audit_run_id === 'run-2' && r.audit_run_finished_at === closed));
     assert.equal(new Set(rows.map((r) => r.instance_id)).size, 10, 'no VM twice');
     assert.not.ok(rows.some((r) => r.instance_id === fleet.ids.doomed));

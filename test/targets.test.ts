@@ -256,7 +256,7 @@ t('a skipped project never makes a run partial or failed; a run with nothing to 
     for (const [p, r] of results) await recordProjectResult(runId, p, r, runTotals);
     const run = await getRun(runId);
     assert.is(run?.status, status, runId);
-    assert.is(run?.projects.s.status, 'skipped');
+    assert.is(run?.projects.s?.status, 'skipped');
   }
   await createRun('nothing-left', [], new Date(), { s: 'osconfig.googleapis.com is not enabled' });
   const empty = await getRun('nothing-left');

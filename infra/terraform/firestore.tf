@@ -1,5 +1,5 @@
 # Firestore in native mode: hosts/{instanceId} (+ transitions), audits/{runId}, rollouts/{version},
-# config/current (contracts.md).
+# config/current (docs/contracts.md).
 resource "google_firestore_database" "main" {
   project     = var.project_id
   name        = var.firestore_database

@@ -219,7 +219,7 @@ resource "google_pubsub_topic_iam_member" "vm_log_publisher" {
   member  = "serviceAccount:${each.value}"
 }
 
-# The shipper's Pub/Sub plugin looks the topic up before publishing (pubsub.topics.get, README).
+# The shipper's Pub/Sub plugin looks the topic up before publishing (pubsub.topics.get, docs/osquery-bundle.md).
 resource "google_pubsub_topic_iam_member" "vm_log_viewer" {
   for_each = toset(var.vm_service_accounts)
 

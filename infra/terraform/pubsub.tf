@@ -17,7 +17,7 @@ resource "google_pubsub_topic" "logs" {
   depends_on = [google_project_service.orchestrator]
 }
 
-# Alert messages (contracts.md). Consumers (pager, SIEM) that attach late or lose messages can seek
+# Alert messages (docs/contracts.md). Consumers (pager, SIEM) that attach late or lose messages can seek
 # back a week.
 resource "google_pubsub_topic" "alerts" {
   project                    = var.project_id

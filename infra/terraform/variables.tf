@@ -115,7 +115,7 @@ variable "log_topic_project" {
 }
 
 variable "alert_topic" {
-  description = "Topic alert messages go to (ALERT_TOPIC, contracts.md)."
+  description = "Topic alert messages go to (ALERT_TOPIC, docs/contracts.md)."
   type        = string
   default     = "osquery-alerts"
 }

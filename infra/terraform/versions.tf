@@ -8,7 +8,7 @@ terraform {
     }
   }
 
-  # State lives in a Cloud Storage bucket created before the first apply (README: Deploy).
+  # State lives in a Cloud Storage bucket created before the first apply (infra/terraform/README.md: Deploy).
   # terraform init -backend-config="bucket=STATE_BUCKET" -backend-config="prefix=osquery-orchestrator"
   backend "gcs" {}
 }

@@ -1,7 +1,16 @@
 // Alert episodes: alerts/{dedupKey} records (Firestore) guard that each problem episode sends one
 // `firing` and one `resolved` message on the alert topic, whatever the redeliveries and reruns. The
 // sending is shared/usecases/alerts.ts's; this module keeps the records, the lease and the sent times.
-import { Timestamp, type DocumentReference, type Firestore, type SetOptions } from '@google-cloud/firestore';
+// Records are read through shared/documents/alerts.ts: one that does not match raises DocumentInvalid (the
+// delivery of that episode fails, is logged with the path and stays owed; the others go on).
+import {
+  Timestamp,
+  type DocumentReference,
+  type DocumentSnapshot,
+  type Firestore,
+  type SetOptions,
+} from '@google-cloud/firestore';
+import type { z } from 'zod';
 import { clients } from '../clients.js';
 import { isAlreadyExists } from '../errors.js';
 import { countFirestore } from '../metrics.js';
@@ -14,6 +23,8 @@ import {
   type EpisodeMessages,
   type Severity,
 } from '../domain/alerts.js';
+import { readDocument } from '../documents/document.js';
+import * as documents from '../documents/alerts.js';
 
 export const ALERTS = 'alerts';
 const LEASE_MS = 60_000;
@@ -23,24 +34,30 @@ export interface Writer {
   set(ref: DocumentReference, data: Record<string, unknown>, options?: SetOptions): unknown;
 }
 
-export interface EpisodeDoc {
-  dedupKey: string;
-  kind: string;
-  severity: Severity;
-  host: AlertHost | null;
-  reason: string | null;
-  since: Timestamp;
-  firing: { at: Timestamp; sentAt: Timestamp | null };
-  resolved: { at: Timestamp; sentAt?: Timestamp | null } | null;
-  /** Some message of this episode is not sent yet. */
-  owed: boolean;
-  /** Kind-specific fields of its messages (rollout.halted). */
-  details?: Record<string, unknown> | null;
-  /** host.performance: `osquery` or `monitoring`; absent for other kinds. */
-  source?: string;
-  /** query.* alerts: the query of one configuration version. */
-  query?: AlertQuery;
-  leaseUntil?: Timestamp | null;
+type EpisodeRecord =
+  | { recorded: true; record: z.output<typeof documents.episodeDocument> }
+  | { recorded: false; record: z.output<typeof documents.unrecordedEpisode> };
+
+/**
+ * An episode record, or the resolution of an episode never recorded (no `kind`, no `firing`); throws
+ * DocumentInvalid when it does not match.
+ */
+function readEpisodeRecord(snapshot: DocumentSnapshot): EpisodeRecord {
+  const data = snapshot.data() ?? {};
+  const path = snapshot.ref.path;
+  return data.kind === undefined && data.firing === undefined
+    ? { recorded: false, record: readDocument(documents.unrecordedEpisode, path, data) }
+    : { recorded: true, record: readDocument(documents.episodeDocument, path, data) };
+}
+
+/** Whether an episode's record is there and resolved (a resolution is recorded once). */
+export function isResolved(snapshot: DocumentSnapshot): boolean {
+  if (!snapshot.exists) return false;
+  return (
+    readDocument(documents.unrecordedEpisode.pick({ resolved: true }), snapshot.ref.path, {
+      resolved: snapshot.get('resolved'),
+    }).resolved !== null
+  );
 }
 
 /** Adds the episode writes a host change owes to the same transaction or batch; returns the keys to flush. */
@@ -59,7 +76,7 @@ export function stageEpisodes(writer: Writer, change: EpisodeChange, db: Firesto
   }
   if (change.open) {
     const o = change.open;
-    const doc: EpisodeDoc = {
+    const doc = documents.episodeData({
       dedupKey: o.dedupKey,
       kind: o.kind,
       severity: o.severity,
@@ -71,8 +88,8 @@ export function stageEpisodes(writer: Writer, change: EpisodeChange, db: Firesto
       owed: true,
       ...(o.source ? { source: o.source } : {}),
       ...(o.query ? { query: o.query } : {}),
-    };
-    writer.set(db.collection(ALERTS).doc(o.dedupKey), doc as unknown as Record<string, unknown>);
+    });
+    writer.set(db.collection(ALERTS).doc(o.dedupKey), doc);
     keys.push(o.dedupKey);
   }
   countFirestore('writes', keys.length);
@@ -96,7 +113,7 @@ export function stageEpisodeOpen(
   db: Firestore = clients.firestore(),
 ): string {
   const at = Timestamp.fromDate(episode.at);
-  const doc: EpisodeDoc = {
+  const doc = documents.episodeData({
     dedupKey: episode.dedupKey,
     kind: episode.kind,
     severity: episode.severity,
@@ -107,24 +124,32 @@ export function stageEpisodeOpen(
     resolved: null,
     owed: true,
     details: episode.details,
-  };
-  writer.set(db.collection(ALERTS).doc(episode.dedupKey), doc as unknown as Record<string, unknown>);
+  });
+  writer.set(db.collection(ALERTS).doc(episode.dedupKey), doc);
   countFirestore('writes');
   return episode.dedupKey;
 }
 
 /** Opens an episode that no host state change drives (Cloud Monitoring incidents); false when it exists. */
 export async function openEpisode(
-  episode: Omit<EpisodeDoc, 'owed' | 'resolved' | 'firing' | 'since'> & { since: Date; at: Date },
+  episode: {
+    dedupKey: string;
+    kind: string;
+    severity: Severity;
+    host: AlertHost | null;
+    reason: string | null;
+    source?: string;
+    query?: AlertQuery;
+    since: Date;
+    at: Date;
+  },
   db: Firestore = clients.firestore(),
 ): Promise<boolean> {
   const { at, since, ...rest } = episode;
   const firing = { at: Timestamp.fromDate(at), sentAt: null };
+  const doc = documents.episodeData({ ...rest, since: Timestamp.fromDate(since), firing, resolved: null, owed: true });
   try {
-    await db
-      .collection(ALERTS)
-      .doc(episode.dedupKey)
-      .create({ ...rest, since: Timestamp.fromDate(since), firing, resolved: null, owed: true });
+    await db.collection(ALERTS).doc(episode.dedupKey).create(doc);
     countFirestore('writes');
     return true;
   } catch (error) {
@@ -139,7 +164,7 @@ export async function closeEpisode(dedupKey: string, at: Date, db: Firestore = c
   countFirestore('transactions');
   return db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);
-    if (!snapshot.exists || snapshot.get('resolved')) return false;
+    if (!snapshot.exists || isResolved(snapshot)) return false;
     tx.update(ref, { resolved: { at: Timestamp.fromDate(at), sentAt: null }, owed: true });
     countFirestore('writes');
     return true;
@@ -149,15 +174,15 @@ export async function closeEpisode(dedupKey: string, at: Date, db: Firestore = c
 /** Which messages an episode still owes (the domain's owedMessages). */
 type Owes = (episode: EpisodeMessages) => { firing: boolean; resolved: boolean };
 
-const episodeOf = (d: EpisodeDoc): Episode => ({
+const episodeOf = (d: Episode): Episode => ({
   dedupKey: d.dedupKey,
   kind: d.kind,
   severity: d.severity,
   host: d.host,
   reason: d.reason,
-  since: d.since.toDate(),
-  firing: { at: d.firing.at.toDate(), sentAt: d.firing.sentAt?.toDate() ?? null },
-  resolved: d.resolved && { at: d.resolved.at.toDate(), sentAt: d.resolved.sentAt?.toDate() ?? null },
+  since: d.since,
+  firing: d.firing,
+  resolved: d.resolved,
   details: d.details ?? null,
   source: d.source ?? null,
   query: d.query ?? null,
@@ -179,17 +204,18 @@ export async function leaseEpisode(
   const doc = await db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);
     if (!snapshot.exists) return null;
-    const d = snapshot.data() as EpisodeDoc;
-    if (!d.owed) return null;
-    const owed = owes(d);
+    const read = readEpisodeRecord(snapshot);
+    if (!read.record.owed) return null;
+    // A resolution of an episode never recorded owes nothing: it is settled here.
+    const owed = owes(read.record);
     if (!owed.firing && !owed.resolved) {
       tx.update(ref, { owed: false, leaseUntil: null });
       countFirestore('writes');
       return null;
     }
-    if (d.leaseUntil && d.leaseUntil.toMillis() > now) return null;
+    if (!read.recorded || (read.record.leaseUntil && read.record.leaseUntil.getTime() > now)) return null;
     tx.update(ref, { leaseUntil: Timestamp.fromMillis(now + LEASE_MS) });
-    return d;
+    return read.record;
   });
   return doc && episodeOf(doc);
 }
@@ -211,14 +237,18 @@ export async function recordSent(
   };
   countFirestore('transactions');
   await db.runTransaction(async (tx) => {
-    const current = (await tx.get(ref)).data() as EpisodeDoc | undefined;
-    if (!current) return;
+    const snapshot = await tx.get(ref);
+    if (!snapshot.exists) return;
+    const read = readEpisodeRecord(snapshot);
+    const current = read.record;
     const update: Record<string, unknown> = { leaseUntil: null };
     if (sentAt.firing) update['firing.sentAt'] = sentAt.firing;
     if (sentAt.resolved) update['resolved.sentAt'] = sentAt.resolved;
     const after = owes({
       ...current,
-      firing: current.firing && { ...current.firing, sentAt: current.firing.sentAt ?? sentAt.firing ?? null },
+      firing: read.recorded
+        ? { ...read.record.firing, sentAt: read.record.firing.sentAt ?? sentAt.firing ?? null }
+        : null,
       resolved: current.resolved && {
         ...current.resolved,
         sentAt: current.resolved.sentAt ?? sentAt.resolved ?? null,

@@ -1,9 +1,13 @@
-// Firestore: audits/{runId}, one document per audit run (contracts.md), completed project by project.
+// Firestore: audits/{runId}, one document per audit run (shared/documents/audits.ts), completed project by
+// project. A run that does not match its definition raises DocumentInvalid: nothing is recorded on it.
 import { FieldPath, Timestamp, type Firestore } from '@google-cloud/firestore';
+import type { z } from 'zod';
 import { clients } from '../clients.js';
 import { isAlreadyExists } from '../errors.js';
 import { countFirestore } from '../metrics.js';
 import type { ProjectResult, RunTotals } from '../domain/audit.js';
+import { readDocument } from '../documents/document.js';
+import { auditRun, type AuditRun, type ProjectEntry } from '../documents/audits.js';
 
 export const AUDITS = 'audits';
 
@@ -18,25 +22,23 @@ export async function createRun(
   skipped: Record<string, string> = {},
   db: Firestore = clients.firestore(),
 ): Promise<boolean> {
+  const run: z.input<typeof auditRun> = {
+    startedAt: Timestamp.fromDate(startedAt),
+    finishedAt: null,
+    status: 'running',
+    projects: Object.fromEntries([
+      ...projects.map((p) => [p, { status: 'running', instances: 0 }]),
+      ...Object.entries(skipped).map(([p, reason]) => [p, { status: 'skipped', instances: 0, reason }]),
+    ]),
+    counts: {},
+    coverage: null,
+    apiCalls: 0,
+    hostWrites: 0,
+    shardsPublished: false,
+    ...(projects.length === 0 ? { status: 'succeeded', finishedAt: Timestamp.now() } : {}),
+  };
   try {
-    await db
-      .collection(AUDITS)
-      .doc(runId)
-      .create({
-        startedAt: Timestamp.fromDate(startedAt),
-        finishedAt: null,
-        status: 'running',
-        projects: Object.fromEntries([
-          ...projects.map((p) => [p, { status: 'running', instances: 0 }]),
-          ...Object.entries(skipped).map(([p, reason]) => [p, { status: 'skipped', instances: 0, reason }]),
-        ]),
-        counts: {},
-        coverage: null,
-        apiCalls: 0,
-        hostWrites: 0,
-        shardsPublished: false,
-        ...(projects.length === 0 ? { status: 'succeeded', finishedAt: Timestamp.now() } : {}),
-      });
+    await db.collection(AUDITS).doc(runId).create(run);
     countFirestore('writes');
     return true;
   } catch (error) {
@@ -50,10 +52,10 @@ export async function markShardsPublished(runId: string, db: Firestore = clients
   countFirestore('writes');
 }
 
-export async function getRun(runId: string, db: Firestore = clients.firestore()) {
+export async function getRun(runId: string, db: Firestore = clients.firestore()): Promise<AuditRun | null> {
   const snapshot = await db.collection(AUDITS).doc(runId).get();
   countFirestore('reads');
-  return snapshot.exists ? snapshot.data()! : null;
+  return snapshot.exists ? readDocument(auditRun, snapshot.ref.path, snapshot.data()) : null;
 }
 
 /**
@@ -66,7 +68,7 @@ export async function recordProjectResult(
   runId: string,
   project: string,
   result: ProjectResult,
-  totals: (projects: Array<{ status: string } & Partial<Omit<ProjectResult, 'status'>>>) => RunTotals | null,
+  totals: (projects: ProjectEntry[]) => RunTotals | null,
   db: Firestore = clients.firestore(),
 ): Promise<boolean> {
   const ref = db.collection(AUDITS).doc(runId);
@@ -75,11 +77,10 @@ export async function recordProjectResult(
     const snapshot = await tx.get(ref);
     countFirestore('reads');
     if (!snapshot.exists) throw new Error(`audit run ${runId} does not exist`);
-    const projects: Record<string, { status: string } & Partial<Omit<ProjectResult, 'status'>>> = {
-      ...snapshot.get('projects'),
-    };
+    const projects = { ...readDocument(auditRun, ref.path, snapshot.data()).projects };
     if (!Object.hasOwn(projects, project) || projects[project]!.status !== 'running') return false;
-    projects[project] = result;
+    const entry: ProjectEntry = result;
+    projects[project] = entry;
     const update: Array<[string | FieldPath, unknown]> = [[new FieldPath('projects', project), result]];
     const closed = totals(Object.values(projects));
     if (closed)

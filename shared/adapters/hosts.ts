@@ -1,22 +1,25 @@
-// Firestore: hosts/{instanceId} and hosts/{instanceId}/transitions.
+// Firestore: hosts/{instanceId} and hosts/{instanceId}/transitions (shared/documents/hosts.ts defines them;
+// every read goes through those schemas, and a document that does not match raises DocumentInvalid with its
+// path, or is returned as such by the listings: each caller decides what it means for it).
 // Writes return the keys of the alert episodes they opened or closed: the use case delivers them
 // (shared/usecases/alerts.ts).
 import {
   FieldPath,
   FieldValue,
-  Timestamp,
-  type DocumentData,
+  type DocumentReference,
+  type DocumentSnapshot,
   type Firestore,
   type Query,
   type QueryDocumentSnapshot,
-  type Transaction,
+  type Timestamp,
   type WriteBatch,
 } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { isInScope, type Host, type HostChange, type Transition } from '../domain/host.js';
 import type { HeartbeatHost, HeartbeatWrite } from '../domain/heartbeat.js';
-import type { OsquerydState, ScheduleBaseline } from '../domain/telemetry.js';
 import type { OpenIncident } from '../domain/incident.js';
+import { readDocument, tryReadDocument, type DocumentInvalid } from '../documents/document.js';
+import * as documents from '../documents/hosts.js';
 import { stageEpisodes, type Writer } from './alerts.js';
 import { countFirestore } from '../metrics.js';
 import { isAlreadyExists, isConditionNotMet, isNotFound } from '../errors.js';
@@ -25,33 +28,22 @@ import { mapLimit } from '../rate.js';
 export const HOSTS = 'hosts';
 export const TRANSITIONS = 'transitions';
 
-const DATE_FIELDS = ['stateSince', 'lastLogAt', 'updatedAt'] as const;
-
-const toDate = (v: unknown) => (v instanceof Timestamp ? v.toDate() : (v as Date));
-
-export function hostFromDoc(data: DocumentData): Host {
-  const host = { ...data } as Record<string, unknown>;
-  for (const f of DATE_FIELDS) if (host[f] instanceof Timestamp) host[f] = (host[f] as Timestamp).toDate();
-  const syslog = data.syslog as { scheduledAt: unknown; seenAt: unknown } | undefined;
-  if (syslog)
-    host.syslog = { scheduledAt: toDate(syslog.scheduledAt), seenAt: syslog.seenAt ? toDate(syslog.seenAt) : null };
-  return host as unknown as Host;
+/** A host document read whole; throws DocumentInvalid (naming the document and field) when it does not match. */
+export function readHost(snapshot: DocumentSnapshot): Host {
+  return readDocument(documents.host, snapshot.ref.path, snapshot.data());
 }
 
 /** A host document with osquery's telemetry fields (hosts/{id}.osqueryd, .querySchedule), times as dates. */
-export function heartbeatHostFromDoc(data: DocumentData): HeartbeatHost {
-  const o = data.osqueryd as (OsquerydState & { at: unknown }) | undefined;
-  const q = data.querySchedule as (ScheduleBaseline & { at: unknown }) | undefined;
-  return {
-    ...hostFromDoc(data),
-    osqueryd: o
-      ? { ...o, at: toDate(o.at), episode: o.episode ? { ...o.episode, since: toDate(o.episode.since) } : null }
-      : null,
-    querySchedule: q ? { ...q, at: toDate(q.at) } : null,
-  };
+export function readHeartbeatHost(snapshot: DocumentSnapshot): HeartbeatHost {
+  const { osqueryd, querySchedule, ...host } = readDocument(
+    documents.heartbeatHost,
+    snapshot.ref.path,
+    snapshot.data(),
+  );
+  return { ...host, osqueryd: osqueryd ?? null, querySchedule: querySchedule ?? null };
 }
 
-/** Firestore stores Dates as Timestamps; transitions go to the subcollection with an id that orders them. */
+/** Transitions go to the subcollection with an id that orders them. */
 function transitionId(t: Transition): string {
   return `${t.at.toISOString()}-${t.to}`;
 }
@@ -76,14 +68,14 @@ function stageChange(
   ownsLastLogAt = false,
 ): string[] {
   const ref = db.collection(HOSTS).doc(change.host.instanceId);
-  const { lastLogAt: _lastLogAt, syslog: _syslog, ...owned } = change.host;
-  if (previous)
-    writer.set(ref, ownsLastLogAt ? (change.host as unknown as Record<string, unknown>) : owned, { merge: true });
-  else writer.set(ref, change.host as unknown as Record<string, unknown>);
+  const stored = documents.hostData(change.host);
+  const { lastLogAt: _lastLogAt, syslog: _syslog, ...owned } = stored;
+  if (previous) writer.set(ref, ownsLastLogAt ? stored : owned, { merge: true });
+  else writer.set(ref, stored);
   if (change.transition)
     writer.set(
       ref.collection(TRANSITIONS).doc(transitionId(change.transition)),
-      change.transition as unknown as Record<string, unknown>,
+      documents.transitionData(change.transition),
     );
   countFirestore('writes', change.transition ? 2 : 1);
   return stageEpisodes(writer, change.episodes, db);
@@ -103,7 +95,7 @@ export async function applyHostChange(
   return db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);
     countFirestore('reads');
-    const current = snapshot.exists ? hostFromDoc(snapshot.data()!) : null;
+    const current = snapshot.exists ? readHost(snapshot) : null;
     const change = plan(current);
     if (!change) return { host: current, changed: false, transition: null, alertKeys: [] };
     const alertKeys = stageChange(tx, db, current, change);
@@ -114,7 +106,7 @@ export async function applyHostChange(
 export async function getHost(instanceId: string, db: Firestore = clients.firestore()): Promise<Host | null> {
   const snapshot = await db.collection(HOSTS).doc(instanceId).get();
   countFirestore('reads');
-  return snapshot.exists ? hostFromDoc(snapshot.data()!) : null;
+  return snapshot.exists ? readHost(snapshot) : null;
 }
 
 /**
@@ -139,10 +131,7 @@ export async function findLiveHostIds(
 
 export async function listTransitions(instanceId: string, db: Firestore = clients.firestore()): Promise<Transition[]> {
   const snapshot = await db.collection(HOSTS).doc(instanceId).collection(TRANSITIONS).orderBy('at').get();
-  return snapshot.docs.map((d) => {
-    const t = d.data();
-    return { ...t, at: (t.at as Timestamp).toDate() } as Transition;
-  });
+  return snapshot.docs.map((d) => readDocument(documents.transition, d.ref.path, d.data()));
 }
 
 // A host's record as the audit compares it and the evidence reports it; the rest is derived (instanceId
@@ -168,29 +157,41 @@ export interface ReadHost {
 }
 
 /**
- * Every host document of a project, by instance id. Only the audited fields are read: on the emulator
- * that halves the time for 10,000 hosts (the projection skips decoding what the audit never looks at).
- * Projected query results still carry each document's update time. The documents are streamed: each
- * becomes its compact record as it arrives, and the query's snapshots are never all held at once.
+ * A host from the audit's projection (the record and its update time): instanceId is the document id and
+ * inScope follows the state. Returned as DocumentInvalid, not thrown, when it does not match.
+ */
+function projectedHost(d: QueryDocumentSnapshot) {
+  const read = tryReadDocument(documents.auditedHost, d.ref.path, d.data());
+  return read.ok
+    ? { ok: true as const, host: { ...read.value, instanceId: d.id, inScope: isInScope(read.value.state) } }
+    : read;
+}
+
+/**
+ * Every host document of a project, by instance id, and those that do not match their definition (the
+ * audit leaves them as they are). Only the audited fields are read: on the emulator that halves the time
+ * for 10,000 hosts (the projection skips decoding what the audit never looks at), and only they are
+ * validated. Projected query results still carry each document's update time. The documents are streamed:
+ * each becomes its compact record as it arrives, and the query's snapshots are never all held at once.
  */
 export async function listProjectHosts(
   project: string,
   db: Firestore = clients.firestore(),
-): Promise<Map<string, ReadHost>> {
+): Promise<{ hosts: Map<string, ReadHost>; invalid: Map<string, DocumentInvalid> }> {
   const query = db
     .collection(HOSTS)
     .where('project', '==', project)
     .select(...AUDITED_FIELDS);
   const hosts = new Map<string, ReadHost>();
+  const invalid = new Map<string, DocumentInvalid>();
+  // The client streams QueryDocumentSnapshots; its typing says only ReadableStream.
   for await (const d of query.stream() as AsyncIterable<QueryDocumentSnapshot>) {
-    const host = hostFromDoc({ ...d.data(), instanceId: d.id });
-    hosts.set(d.id, {
-      host: { ...host, lastLogAt: host.lastLogAt ?? null, inScope: isInScope(host.state) },
-      readAt: d.updateTime,
-    });
+    const read = projectedHost(d);
+    if (read.ok) hosts.set(d.id, { host: read.host, readAt: d.updateTime });
+    else invalid.set(d.id, read.invalid);
   }
-  countFirestore('reads', Math.max(1, hosts.size));
-  return hosts;
+  countFirestore('reads', Math.max(1, hosts.size + invalid.size));
+  return { hosts, invalid };
 }
 
 /**
@@ -199,13 +200,14 @@ export async function listProjectHosts(
  */
 function stageAgainstRead(batch: WriteBatch, db: Firestore, change: HostChange, read: ReadHost | undefined): string[] {
   const ref = db.collection(HOSTS).doc(change.host.instanceId);
-  const { lastLogAt: _lastLogAt, syslog: _syslog, ...owned } = change.host;
-  if (read) batch.update(ref, owned as Record<string, unknown>, { lastUpdateTime: read.readAt });
-  else batch.create(ref, change.host as unknown as Record<string, unknown>);
+  const stored = documents.hostData(change.host);
+  const { lastLogAt: _lastLogAt, syslog: _syslog, ...owned } = stored;
+  if (read) batch.update(ref, owned, { lastUpdateTime: read.readAt });
+  else batch.create(ref, stored);
   if (change.transition)
     batch.set(
       ref.collection(TRANSITIONS).doc(transitionId(change.transition)),
-      change.transition as unknown as Record<string, unknown>,
+      documents.transitionData(change.transition),
     );
   return stageEpisodes(batch, change.episodes, db);
 }
@@ -293,25 +295,22 @@ type HeartbeatUpdate = Extract<HeartbeatWrite, { write: 'update' }>;
 
 /**
  * Stages one heartbeat write: the fields (and, when it ends a silent episode, the state change with its
- * transition) on the host, and the alert episodes they open or close, in the same commit.
+ * transition) on the host, and the alert episodes they open or close, in the same commit. `update` is the
+ * transaction's update, or the batch's conditioned on the update time read.
  */
 function stageHeartbeat(
-  writer: Transaction | WriteBatch,
+  writer: Writer,
+  update: (ref: DocumentReference, data: documents.HeartbeatUpdate) => void,
   db: Firestore,
   instanceId: string,
   planned: HeartbeatUpdate,
-  readAt?: Timestamp,
 ): string[] {
   const ref = db.collection(HOSTS).doc(instanceId);
-  const data = { ...(planned.change?.host ?? {}), ...planned.fields } as Record<string, unknown>;
-  if (readAt) (writer as WriteBatch).update(ref, data, { lastUpdateTime: readAt });
-  else (writer as Transaction).update(ref, data);
+  const host = planned.change ? documents.hostData(planned.change.host) : {};
+  update(ref, { ...host, ...planned.fields });
   const transition = planned.change?.transition;
   if (transition)
-    (writer as Writer).set(
-      ref.collection(TRANSITIONS).doc(transitionId(transition)),
-      transition as unknown as DocumentData,
-    );
+    writer.set(ref.collection(TRANSITIONS).doc(transitionId(transition)), documents.transitionData(transition));
   return [
     ...(planned.change ? stageEpisodes(writer, planned.change.episodes, db) : []),
     ...stageEpisodes(writer, planned.episodes, db),
@@ -334,27 +333,41 @@ export async function recordHeartbeat(
     const snapshot = await tx.get(ref);
     countFirestore('reads');
     if (!snapshot.exists) return { known: false, written: null, alertKeys: [] };
-    const planned = plan(heartbeatHostFromDoc(snapshot.data()!));
+    const planned = plan(readHeartbeatHost(snapshot));
     if (planned.write === 'nothing') return { known: true, written: null, alertKeys: [] };
-    const alertKeys = stageHeartbeat(tx, db, instanceId, planned);
+    const alertKeys = stageHeartbeat(tx, (r, data) => tx.update(r, data), db, instanceId, planned);
     countFirestore('writes', planned.change?.transition ? 2 : 1);
     return { known: true, written: planned, alertKeys };
   });
 }
 
-/** Many hosts in one read (getAll): each with the update time a conditional write can check against. */
+/**
+ * Many hosts in one read (getAll): each with the update time a conditional write can check against, and,
+ * apart, those whose document does not match its definition (by instance id: the caller decides).
+ */
 export async function readHosts(
   instanceIds: string[],
   db: Firestore = clients.firestore(),
-): Promise<Map<string, { host: HeartbeatHost; updateTime: Timestamp }>> {
-  if (instanceIds.length === 0) return new Map();
+): Promise<{
+  hosts: Map<string, { host: HeartbeatHost; updateTime: Timestamp }>;
+  invalid: Map<string, DocumentInvalid>;
+}> {
+  const hosts = new Map<string, { host: HeartbeatHost; updateTime: Timestamp }>();
+  const invalid = new Map<string, DocumentInvalid>();
+  if (instanceIds.length === 0) return { hosts, invalid };
   const snapshots = await db.getAll(...instanceIds.map((id) => db.collection(HOSTS).doc(id)));
   countFirestore('reads', snapshots.length);
-  return new Map(
-    snapshots
-      .filter((s) => s.exists)
-      .map((s) => [s.id, { host: heartbeatHostFromDoc(s.data()!), updateTime: s.updateTime! }]),
-  );
+  for (const s of snapshots) {
+    if (!s.exists) continue;
+    const read = tryReadDocument(documents.heartbeatHost, s.ref.path, s.data());
+    if (!read.ok) invalid.set(s.id, read.invalid);
+    else {
+      const { osqueryd, querySchedule, ...host } = read.value;
+      const heartbeatHost = { ...host, osqueryd: osqueryd ?? null, querySchedule: querySchedule ?? null };
+      hosts.set(s.id, { host: heartbeatHost, updateTime: s.updateTime! });
+    }
+  }
+  return { hosts, invalid };
 }
 
 /**
@@ -368,7 +381,15 @@ export async function writeHeartbeats(
 ): Promise<{ committed: boolean; alertKeys: string[] }> {
   if (writes.length === 0) return { committed: true, alertKeys: [] };
   const batch = db.batch();
-  const alertKeys = writes.flatMap((w) => stageHeartbeat(batch, db, w.instanceId, w.planned, w.readAt));
+  const alertKeys = writes.flatMap((w) =>
+    stageHeartbeat(
+      batch,
+      (r, data) => batch.update(r, data, { lastUpdateTime: w.readAt }),
+      db,
+      w.instanceId,
+      w.planned,
+    ),
+  );
   try {
     await batch.commit();
     countFirestore(
@@ -384,7 +405,8 @@ export async function writeHeartbeats(
 
 /**
  * Read-modify-write of hosts/{id}.openIncidents in a transaction (arrayRemove would need the exact
- * element); nothing is written when `edit` leaves the list as it was.
+ * element); nothing is written when `edit` leaves the list as it was. A list that does not match its
+ * definition raises DocumentInvalid (rewriting it would drop what could not be read).
  */
 export async function updateOpenIncidents(
   instanceId: string,
@@ -395,10 +417,8 @@ export async function updateOpenIncidents(
   countFirestore('transactions');
   await db.runTransaction(async (tx) => {
     const snapshot = await tx.get(ref);
-    const list = ((snapshot.get('openIncidents') as OpenIncident[] | undefined) ?? []).map((i) => ({
-      ...i,
-      startedAt: i.startedAt instanceof Timestamp ? i.startedAt.toDate() : i.startedAt,
-    }));
+    const read = readDocument(documents.hostIncidents, ref.path, { openIncidents: snapshot.get('openIncidents') });
+    const list: OpenIncident[] = read.openIncidents ?? [];
     const next = edit(list);
     if (JSON.stringify(next) === JSON.stringify(list)) return;
     tx.update(ref, { openIncidents: next.length ? next : FieldValue.delete(), updatedAt: new Date() });
@@ -409,14 +429,14 @@ export async function updateOpenIncidents(
 /**
  * Every in-scope host (`inScope`) or every exempt host (`exempt`), optionally of one project, in pages
  * ordered by instance id: memory holds two pages (the one being written, the next being read), whatever
- * the fleet's size.
+ * the fleet's size. Each page also says which documents did not match their definition (left out of it).
  */
 export async function* streamHosts(
   which: 'inScope' | 'exempt',
   project: string | undefined,
   pageSize = 1000,
   db: Firestore = clients.firestore(),
-): AsyncGenerator<Host[]> {
+): AsyncGenerator<{ hosts: Host[]; invalid: DocumentInvalid[] }> {
   // Whole chains, so the Terraform contract test finds each query's composite index.
   const filtered: Query =
     which === 'inScope'
@@ -428,7 +448,7 @@ export async function* streamHosts(
         : db.collection(HOSTS).where('state', '==', 'exempt');
   const query = filtered
     .orderBy(FieldPath.documentId())
-    .select(...RECORD_FIELDS)
+    .select(...AUDITED_FIELDS)
     .limit(pageSize);
   const read = async (after: string | null) => {
     const page = await (after === null ? query : query.startAfter(after)).get();
@@ -440,6 +460,14 @@ export async function* streamHosts(
   while (next) {
     const page: Awaited<ReturnType<typeof read>> = await next;
     next = page.size === pageSize ? read(page.docs.at(-1)!.id) : null;
-    if (!page.empty) yield page.docs.map((d) => ({ ...hostFromDoc(d.data()), instanceId: d.id }));
+    if (page.empty) continue;
+    const hosts: Host[] = [];
+    const invalid: DocumentInvalid[] = [];
+    for (const d of page.docs) {
+      const read = projectedHost(d);
+      if (read.ok) hosts.push(read.host);
+      else invalid.push(read.invalid);
+    }
+    yield { hosts, invalid };
   }
 }

@@ -1,11 +1,18 @@
 // Firestore: what a rollout's gates read, each a bounded query (hosts in trouble on the target version,
 // performance incidents since the rollout started, the target's query statistics), never the fleet.
 // The osqueryd field (hosts/{id}.osqueryd {cpuPercent, rssBytes, at}) and queryStats/{version}~{query}
-// are written by logHeartbeat (contracts.md); these functions only read them.
-import { Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
+// are written by logHeartbeat (docs/contracts.md); these functions only read them, through the projections
+// shared/documents defines. A document that does not match is returned apart (`invalid`): the controller
+// counts the listing as incomplete.
+import { Timestamp, type Firestore, type QueryDocumentSnapshot } from '@google-cloud/firestore';
+import type { z } from 'zod';
 import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
 import type { Sighting } from '../domain/rollout.js';
+import { tryReadDocument, type DocumentInvalid } from '../documents/document.js';
+import { auditedHost, hostCostRow } from '../documents/hosts.js';
+import { incidentRow } from '../documents/alerts.js';
+import { denylistedRow } from '../documents/query-stats.js';
 import { HOSTS, readHosts } from './hosts.js';
 import { ALERTS } from './alerts.js';
 
@@ -13,35 +20,33 @@ import { ALERTS } from './alerts.js';
 export const SIGHTINGS_LIMIT = 1000;
 const QUERY_STATS = 'queryStats';
 
-const date = (v: unknown): Date | null =>
-  v instanceof Timestamp ? v.toDate() : v instanceof Date ? v : typeof v === 'string' ? new Date(v) : null;
-
-function sighting(id: string, d: DocumentData, at: unknown, value?: unknown): Sighting | null {
-  const when = date(at);
-  if (!when) return null;
-  return {
-    instanceId: id,
-    name: String(d.name ?? id),
-    project: String(d.project ?? ''),
-    zone: String(d.zone ?? ''),
-    at: when,
-    ...(typeof value === 'number' ? { value } : {}),
-  };
-}
-
 export interface Listed {
   sightings: Sighting[];
   /** The listing hit SIGHTINGS_LIMIT. */
   capped: boolean;
+  /** Documents of the listing that do not match their definition (left out of `sightings`). */
+  invalid: DocumentInvalid[];
 }
 
-const listed = (
-  docs: Array<{ id: string; data: () => DocumentData }>,
-  pick: (id: string, d: DocumentData) => Sighting | null,
-) => ({
-  sightings: docs.map((doc) => pick(doc.id, doc.data())).filter((s): s is Sighting => s !== null),
-  capped: docs.length >= SIGHTINGS_LIMIT,
-});
+/** Each document read with `schema` and made a sighting; those that do not match are set apart. */
+function listed<S extends z.ZodType>(
+  docs: QueryDocumentSnapshot[],
+  schema: S,
+  pick: (id: string, d: z.output<S>) => Sighting,
+): Listed {
+  const result: Listed = { sightings: [], capped: docs.length >= SIGHTINGS_LIMIT, invalid: [] };
+  for (const doc of docs) {
+    const read = tryReadDocument(schema, doc.ref.path, doc.data());
+    if (read.ok) result.sightings.push(pick(doc.id, read.value));
+    else result.invalid.push(read.invalid);
+  }
+  return result;
+}
+
+// What each listing reads: its projection is the schema's fields, so the two never differ.
+const stateRow = auditedHost.pick({ name: true, project: true, zone: true, stateSince: true });
+const osquerydRow = hostCostRow.omit({ configVersion: true });
+const fieldsOf = (schema: z.ZodObject) => Object.keys(schema.shape);
 
 /** Hosts on `version` in `state` (noncompliant, silent), dated by when they entered it. */
 export async function hostsInState(
@@ -53,11 +58,17 @@ export async function hostsInState(
     .collection(HOSTS)
     .where('configVersion', '==', version)
     .where('state', '==', state)
-    .select('name', 'project', 'zone', 'stateSince')
+    .select(...fieldsOf(stateRow))
     .limit(SIGHTINGS_LIMIT)
     .get();
   countFirestore('reads', Math.max(1, page.size));
-  return listed(page.docs, (id, d) => sighting(id, d, d.stateSince));
+  return listed(page.docs, stateRow, (instanceId, d) => ({
+    instanceId,
+    name: d.name,
+    project: d.project,
+    zone: d.zone,
+    at: d.stateSince,
+  }));
 }
 
 /**
@@ -74,11 +85,21 @@ export async function osquerydAbove(
     .collection(HOSTS)
     .where('configVersion', '==', version)
     .where(`osqueryd.${measure}`, '>', threshold)
-    .select('name', 'project', 'zone', 'osqueryd')
+    .select(...fieldsOf(osquerydRow))
     .limit(SIGHTINGS_LIMIT)
     .get();
   countFirestore('reads', Math.max(1, page.size));
-  return listed(page.docs, (id, d) => sighting(id, d, d.osqueryd?.at, d.osqueryd?.[measure]));
+  return listed(page.docs, osquerydRow, (instanceId, d) => {
+    const value = d.osqueryd[measure];
+    return {
+      instanceId,
+      name: d.name,
+      project: d.project,
+      zone: d.zone,
+      at: d.osqueryd.at,
+      ...(typeof value === 'number' ? { value } : {}),
+    };
+  });
 }
 
 /** Firestore's limit on the values of an `in` filter. */
@@ -112,7 +133,7 @@ export async function incidentsInZones(
         .where('source', '==', 'monitoring')
         .where('host.zone', 'in', chunk)
         .where('resolved', '==', null)
-        .select('host', 'since', 'resolved')
+        .select(...fieldsOf(incidentRow))
         .limit(SIGHTINGS_LIMIT)
         .get(),
       db
@@ -121,7 +142,7 @@ export async function incidentsInZones(
         .where('source', '==', 'monitoring')
         .where('host.zone', 'in', chunk)
         .where('since', '>=', Timestamp.fromDate(since))
-        .select('host', 'since', 'resolved')
+        .select(...fieldsOf(incidentRow))
         .limit(SIGHTINGS_LIMIT)
         .get(),
     ]),
@@ -131,46 +152,58 @@ export async function incidentsInZones(
     pages.reduce((n, p) => n + Math.max(1, p.size), 0),
   );
   const episodes = new Map<string, { instanceId: string; since: Date; open: boolean }>();
+  const invalid: DocumentInvalid[] = [];
   for (const d of pages.flatMap((p) => p.docs)) {
-    const data = d.data();
-    const host = data.host as { instanceId?: string; project?: string; zone?: string } | null;
-    const at = date(data.since);
-    if (host?.instanceId && at && wanted.has(`${host.project}/${host.zone}`))
-      episodes.set(d.id, { instanceId: host.instanceId, since: at, open: !data.resolved });
+    const read = tryReadDocument(incidentRow, d.ref.path, d.data());
+    if (!read.ok) {
+      invalid.push(read.invalid);
+      continue;
+    }
+    const { host, since, resolved } = read.value;
+    if (host && wanted.has(`${host.project}/${host.zone}`))
+      episodes.set(d.id, { instanceId: host.instanceId, since, open: !resolved });
   }
-  const hosts = await readHosts([...new Set([...episodes.values()].map((e) => e.instanceId))], db);
+  const read = await readHosts([...new Set([...episodes.values()].map((e) => e.instanceId))], db);
+  invalid.push(...read.invalid.values());
   const sightings = [...episodes.values()].flatMap((e) => {
-    const h = hosts.get(e.instanceId)?.host;
+    const h = read.hosts.get(e.instanceId)?.host;
     return h && h.configVersion === version
       ? [{ instanceId: e.instanceId, name: h.name, project: h.project, zone: h.zone, at: e.since, open: e.open }]
       : [];
   });
-  return { sightings, capped: pages.some((p) => p.size >= SIGHTINGS_LIMIT) };
+  return { sightings, capped: pages.some((p) => p.size >= SIGHTINGS_LIMIT), invalid };
 }
 
 /**
  * Per query of `version`: host snapshots that had it denylisted, per hour window from `windows` (the
- * window ids, `h2026112712`). Only those counters are read, not the histograms beside them.
+ * window ids, `h2026112712`). Only those counters are read, not the histograms beside them. Documents
+ * that do not match their definition are returned apart.
  */
 export async function denylistedByWindow(
   version: string,
   windows: string[],
   db: Firestore = clients.firestore(),
-): Promise<Array<{ query: string; windows: Record<string, number> }>> {
-  if (windows.length === 0) return [];
+): Promise<{ queries: Array<{ query: string; windows: Record<string, number> }>; invalid: DocumentInvalid[] }> {
+  if (windows.length === 0) return { queries: [], invalid: [] };
   const page = await db
     .collection(QUERY_STATS)
     .where('configVersion', '==', version)
     .select('query', ...windows.map((w) => `windows.${w}.denylisted`))
     .get();
   countFirestore('reads', Math.max(1, page.size));
-  return page.docs.map((d) => {
-    const data = d.data();
+  const result: Awaited<ReturnType<typeof denylistedByWindow>> = { queries: [], invalid: [] };
+  for (const d of page.docs) {
+    const read = tryReadDocument(denylistedRow, d.ref.path, d.data());
+    if (!read.ok) {
+      result.invalid.push(read.invalid);
+      continue;
+    }
     const counts: Record<string, number> = {};
     for (const w of windows) {
-      const n = data.windows?.[w]?.denylisted;
-      if (typeof n === 'number' && n > 0) counts[w] = n;
+      const n = read.value.windows?.[w]?.denylisted;
+      if (n !== undefined && n > 0) counts[w] = n;
     }
-    return { query: String(data.query ?? d.id), windows: counts };
-  });
+    result.queries.push({ query: read.value.query, windows: counts });
+  }
+  return result;
 }

@@ -1,11 +1,11 @@
 // Firestore: rollouts/{configVersion} (what was published, where it is rolled out, and its staged
 // rollout: stages, gates, decisions) and config/current (the version zones outside a rollout get, and
-// the staged rollout under way).
+// the staged rollout under way), read through shared/documents/rollouts.ts. Every zone's version depends
+// on them: one that does not match its definition raises DocumentInvalid (nothing is decided from it).
 import {
   FieldPath,
   FieldValue,
   Timestamp,
-  type DocumentData,
   type DocumentSnapshot,
   type Firestore,
   type Transaction,
@@ -17,7 +17,9 @@ import type { PolicyConfig } from '../domain/policy.js';
 import type { ZoneRollout } from '../domain/assignment.js';
 import type { StagedRollout } from '../domain/rollout.js';
 import type { RolloutEpisode, RolloutTransition } from '../domain/rollout-transition.js';
-import { ALERTS, stageEpisodeOpen } from './alerts.js';
+import { readDocument, readsAs } from '../documents/document.js';
+import * as documents from '../documents/rollouts.js';
+import { ALERTS, isResolved, stageEpisodeOpen } from './alerts.js';
 
 export const ROLLOUTS = 'rollouts';
 export const CURRENT = { collection: 'config', doc: 'current' } as const;
@@ -37,52 +39,20 @@ export interface RolloutRecord {
   staged?: StagedRollout;
 }
 
-/** The fields of a staged rollout, kept at the top of rollouts/{version} (`status: "halted"` reads as it says). */
-const STAGED_FIELDS = [
-  'mode',
-  'status',
-  'baseline',
-  'startedAt',
-  'stage',
-  'stages',
-  'skipped',
-  'observe',
-  'revision',
-  'resumedAt',
-  'halt',
-  'evaluation',
-  'stall',
-  'history',
-] as const;
+/** The published part of a record reads exactly as RolloutRecord says (checked when compiling). */
+const publishedRecord = readsAs<Omit<RolloutRecord, 'staged'>>()(documents.publishedRecord);
 
-/** Timestamps back to Dates, however deep (stages, history, halt, evaluation). */
-function withDates<T>(value: T): T {
-  if (value instanceof Timestamp) return value.toDate() as T;
-  if (Array.isArray(value)) return value.map(withDates) as T;
-  if (value && typeof value === 'object' && !(value instanceof Date))
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withDates(v)])) as T;
-  return value;
-}
-
-function recordOf(id: string, data: DocumentData): RolloutRecord {
-  const { publishedAt, ...rest } = data;
-  const record = { ...rest, publishedAt: (publishedAt as Timestamp).toDate() } as RolloutRecord;
-  if (data.mode) {
-    record.staged = withDates({
-      configVersion: id,
-      ...Object.fromEntries(STAGED_FIELDS.map((f) => [f, data[f] ?? null])),
-    }) as StagedRollout;
-    record.staged.skipped ??= [];
-    record.staged.history ??= [];
-  }
-  for (const f of STAGED_FIELDS) delete (record as unknown as Record<string, unknown>)[f];
+/**
+ * rollouts/{version} as read: what was published, and its staged rollout (the fields of the same document,
+ * read when it has a `mode`: versions published before rollouts were staged have none).
+ */
+function recordOf(snapshot: DocumentSnapshot): RolloutRecord {
+  const path = snapshot.ref.path;
+  const data = snapshot.data();
+  const record: RolloutRecord = readDocument(publishedRecord, path, data);
+  if (data?.mode) record.staged = readDocument(documents.stagedRollout, path, { ...data, configVersion: snapshot.id });
   return record;
 }
-
-const stagedFields = (r: StagedRollout): DocumentData => {
-  const { configVersion: _id, ...fields } = r;
-  return fields;
-};
 
 /** config/current: the version zones outside a rollout get, and the staged rollout under way (null: none). */
 export interface CurrentConfig {
@@ -91,11 +61,17 @@ export interface CurrentConfig {
   since: Date | null;
 }
 
-const currentOf = (data: DocumentData | undefined): CurrentConfig => ({
-  configVersion: (data?.configVersion as string | undefined) ?? null,
-  rollout: (data?.rollout as string | undefined) ?? null,
-  since: data?.since instanceof Timestamp ? data.since.toDate() : null,
-});
+/** What config/current says before anything was published (no document yet). */
+export const NO_CONFIGURATION = {
+  current: { configVersion: null, rollout: null, since: null },
+  currentRecord: null,
+  rolloutRecord: null,
+} as const satisfies Configuration;
+
+const currentConfig = readsAs<CurrentConfig>()(documents.currentConfig);
+
+const currentOf = (snapshot: DocumentSnapshot): CurrentConfig =>
+  snapshot.exists ? readDocument(currentConfig, snapshot.ref.path, snapshot.data()) : NO_CONFIGURATION.current;
 
 export class RolloutConflict extends Error {
   override name = 'RolloutConflict';
@@ -104,7 +80,7 @@ export class RolloutConflict extends Error {
 export async function readCurrent(db: Firestore = clients.firestore()): Promise<CurrentConfig> {
   const snapshot = await db.collection(CURRENT.collection).doc(CURRENT.doc).get();
   countFirestore('reads');
-  return currentOf(snapshot.data());
+  return currentOf(snapshot);
 }
 
 /** What publish records of a version besides its rollout: the files and the policy built from them. */
@@ -112,12 +88,15 @@ export type PublishedFields = Omit<RolloutRecord, 'zones' | 'publishedAt' | 'sta
 
 /** The revision a record's staged rollout is at (null: no staged rollout yet, or no record). */
 const revisionOf = (snapshot: DocumentSnapshot) =>
-  snapshot.exists ? ((snapshot.get('revision') as number | undefined) ?? null) : null;
+  snapshot.exists
+    ? (readDocument(documents.rolloutRevision, snapshot.ref.path, { revision: snapshot.get('revision') }).revision ??
+      null)
+    : null;
 
 /** Resolves the episodes a transition ends: each once (one already resolved is left as it is). */
 function closeEpisodes(tx: Transaction, snapshots: DocumentSnapshot[], at: Date) {
   for (const s of snapshots)
-    if (s.exists && !s.get('resolved')) {
+    if (s.exists && !isResolved(s)) {
       tx.update(s.ref, { resolved: { at: Timestamp.fromDate(at), sentAt: null }, owed: true });
       countFirestore('writes');
     }
@@ -141,7 +120,7 @@ export async function commitTransition(
   return db.runTransaction(async (tx) => {
     const [currentSnapshot, ...snapshots] = await tx.getAll(currentRef, ...refs, ...closing);
     countFirestore('reads', 1 + refs.length + closing.length);
-    const read = currentOf(currentSnapshot!.data());
+    const read = currentOf(currentSnapshot!);
     if (read.configVersion !== t.expectedCurrent.configVersion || read.rollout !== t.expectedCurrent.rollout)
       return false;
     const records = snapshots.slice(0, refs.length);
@@ -149,7 +128,7 @@ export async function commitTransition(
     for (const [i, w] of t.writes.entries()) {
       const fields = {
         ...(w.published && published?.configVersion === w.rollout.configVersion ? published : {}),
-        ...stagedFields(w.rollout),
+        ...documents.stagedData(w.rollout),
       };
       if (records[i]!.exists) tx.update(refs[i]!, fields);
       else if (published?.configVersion === w.rollout.configVersion)
@@ -193,20 +172,23 @@ export async function recordHold(
   });
 }
 
+/** config/current and the records a zone's version depends on. */
+export interface Configuration {
+  current: CurrentConfig;
+  currentRecord: RolloutRecord | null;
+  rolloutRecord: RolloutRecord | null;
+}
+
 /**
  * config/current with the records a zone's version depends on: the current version's and, while a
  * staged rollout has not completed, its target's (one read, then both records in one).
  */
-export async function readConfiguration(db: Firestore = clients.firestore()): Promise<{
-  current: CurrentConfig;
-  currentRecord: RolloutRecord | null;
-  rolloutRecord: RolloutRecord | null;
-}> {
+export async function readConfiguration(db: Firestore = clients.firestore()): Promise<Configuration> {
   const current = await readCurrent(db);
   const ids = [current.configVersion, current.rollout].filter((v): v is string => Boolean(v));
   const snapshots = ids.length ? await db.getAll(...ids.map((id) => db.collection(ROLLOUTS).doc(id))) : [];
   countFirestore('reads', snapshots.length);
-  const records = new Map(snapshots.filter((s) => s.exists).map((s) => [s.id, recordOf(s.id, s.data()!)]));
+  const records = new Map(snapshots.filter((s) => s.exists).map((s) => [s.id, recordOf(s)]));
   return {
     current,
     currentRecord: current.configVersion ? (records.get(current.configVersion) ?? null) : null,
@@ -217,7 +199,7 @@ export async function readConfiguration(db: Firestore = clients.firestore()): Pr
 export async function currentVersion(db: Firestore = clients.firestore()): Promise<string | null> {
   const snapshot = await db.collection(CURRENT.collection).doc(CURRENT.doc).get();
   countFirestore('reads');
-  return (snapshot.get('configVersion') as string | undefined) ?? null;
+  return currentOf(snapshot).configVersion;
 }
 
 export async function getRollout(
@@ -226,7 +208,7 @@ export async function getRollout(
 ): Promise<RolloutRecord | null> {
   const snapshot = await db.collection(ROLLOUTS).doc(configVersion).get();
   countFirestore('reads');
-  return snapshot.exists ? recordOf(snapshot.id, snapshot.data()!) : null;
+  return snapshot.exists ? recordOf(snapshot) : null;
 }
 
 const zoneKey = (project: string, zone: string) => `${project}/${zone}`;

@@ -1,11 +1,17 @@
 // Firestore: the status snapshots the audit leaves for the status page (status/fleet and
-// status/fleet/projects/{project}), the page's live reads (open alerts), and the evidence report's
-// paged walk over the hosts collection.
-import { Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
+// status/fleet/projects/{project}), the page's live reads (open alerts), and the audit run the evidence
+// report is stamped with. Read through shared/documents/status.ts: a document that does not match raises
+// DocumentInvalid, or is returned apart by the reads of many.
+import type { DocumentSnapshot, Firestore } from '@google-cloud/firestore';
+import type { z } from 'zod';
 import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
 import type { FleetStatus, HistoryPoint, ProjectStatus, RunSummary } from '../domain/status.js';
 import type { AlertRow } from '../domain/status-view.js';
+import { readDocument, reportInvalid, tryReadDocument, type DocumentInvalid } from '../documents/document.js';
+import { fleetStatus, projectStatus } from '../documents/status.js';
+import { auditRun } from '../documents/audits.js';
+import { episodeDocument } from '../documents/alerts.js';
 import { AUDITS } from './audits.js';
 import { ALERTS } from './alerts.js';
 
@@ -16,8 +22,8 @@ const PROJECTS = 'projects';
 const fleetRef = (db: Firestore) => db.collection(STATUS).doc(FLEET);
 const projectRef = (db: Firestore, project: string) => fleetRef(db).collection(PROJECTS).doc(project);
 
-const iso = (v: unknown): string | null =>
-  v instanceof Timestamp ? v.toDate().toISOString() : typeof v === 'string' ? v : null;
+const readProject = (s: DocumentSnapshot) => tryReadDocument(projectStatus, s.ref.path, s.data());
+const snapshotAt = projectStatus.pick({ at: true });
 
 /**
  * Records a project's snapshot unless a newer one is there (two runs' shards of the same project may
@@ -29,9 +35,11 @@ export async function writeProjectStatus(status: ProjectStatus, db: Firestore = 
   const written = await db.runTransaction(async (tx) => {
     const stored = await tx.get(ref);
     countFirestore('reads');
-    const at = stored.get('at') as string | undefined;
-    if (at && at > status.at) return false;
-    tx.set(ref, status as unknown as DocumentData);
+    // A stored snapshot whose time cannot be read is the audit's own to replace (reported).
+    const read = stored.exists ? tryReadDocument(snapshotAt, ref.path, stored.data()) : null;
+    if (read && !read.ok) reportInvalid(read.invalid, 'replaced by the new snapshot');
+    if (read?.ok && read.value.at > status.at) return false;
+    tx.set(ref, projectStatusData(status));
     return true;
   });
   if (written) countFirestore('writes'); // once committed: a contended transaction runs its body again
@@ -44,38 +52,52 @@ export async function getProjectStatus(
 ): Promise<ProjectStatus | null> {
   const snapshot = await projectRef(db, project).get();
   countFirestore('reads');
-  return snapshot.exists ? (snapshot.data() as ProjectStatus) : null;
+  return snapshot.exists ? readDocument(projectStatus, snapshot.ref.path, snapshot.data()) : null;
 }
 
-/** Several projects' snapshots in one read (missing ones left out). */
+/** Several projects' snapshots in one read (missing ones left out; those that do not match returned apart). */
 export async function getProjectStatuses(
   projects: string[],
   db: Firestore = clients.firestore(),
-): Promise<Map<string, ProjectStatus>> {
-  if (projects.length === 0) return new Map();
+): Promise<{ statuses: Map<string, ProjectStatus>; invalid: DocumentInvalid[] }> {
+  const result: { statuses: Map<string, ProjectStatus>; invalid: DocumentInvalid[] } = {
+    statuses: new Map(),
+    invalid: [],
+  };
+  if (projects.length === 0) return result;
   const snapshots = await db.getAll(...projects.map((p) => projectRef(db, p)));
   countFirestore('reads', snapshots.length);
-  return new Map(snapshots.filter((s) => s.exists).map((s) => [s.id, s.data() as ProjectStatus]));
+  for (const s of snapshots.filter((x) => x.exists)) {
+    const read = readProject(s);
+    if (read.ok) result.statuses.set(s.id, read.value);
+    else result.invalid.push(read.invalid);
+  }
+  return result;
 }
 
 export async function getFleetStatus(db: Firestore = clients.firestore()): Promise<FleetStatus | null> {
   const snapshot = await fleetRef(db).get();
   countFirestore('reads');
-  return snapshot.exists ? (snapshot.data() as FleetStatus) : null;
+  return snapshot.exists ? readDocument(fleetStatus, snapshot.ref.path, snapshot.data()) : null;
 }
 
-function runSummary(runId: string, data: DocumentData): RunSummary {
-  const projects = (data.projects ?? {}) as Record<string, { status: string; error?: string; reason?: string }>;
+/** The stored forms of the snapshots: the domain's values as they are. */
+const projectStatusData = (s: ProjectStatus): z.input<typeof projectStatus> => s;
+const fleetStatusData = (s: FleetStatus): z.input<typeof fleetStatus> => s;
+
+/** audits/{runId} as the status page summarizes it; throws DocumentInvalid when it does not match. */
+function runSummary(snapshot: DocumentSnapshot): RunSummary {
+  const run = readDocument(auditRun, snapshot.ref.path, snapshot.data());
   return {
-    runId,
-    startedAt: iso(data.startedAt) ?? new Date(0).toISOString(),
-    finishedAt: iso(data.finishedAt),
-    status: String(data.status),
-    coverage: typeof data.coverage === 'number' ? data.coverage : null,
-    counts: data.counts ?? {},
+    runId: snapshot.id,
+    startedAt: run.startedAt.toISOString(),
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+    status: run.status,
+    coverage: run.coverage,
+    counts: run.counts,
     projects: Object.fromEntries(
       // A skipped project (an API off) shows its reason where a failed one shows its error.
-      Object.entries(projects).map(([p, r]) => [p, { status: r.status, error: r.error ?? r.reason ?? null }]),
+      Object.entries(run.projects).map(([p, r]) => [p, { status: r.status, error: r.error ?? r.reason ?? null }]),
     ),
   };
 }
@@ -88,7 +110,10 @@ export type PublishOutcome =
 /**
  * When audits/{runId} is closed, writes what `merge` makes of its projects' snapshots and the coverage
  * history (shared/domain/status.ts mergeFleetStatus) to status/fleet, once: a second call for the same run
- * changes nothing, and a run that closes after a newer one only adds its history point.
+ * changes nothing, and a run that closes after a newer one only adds its history point. The page shows what
+ * can be read: a project snapshot that does not match its definition is left out, and a status/fleet that
+ * does not match is written anew (its history restarts), each reported with its path; a run that does not
+ * match raises DocumentInvalid (nothing is published from it).
  */
 export async function publishRunStatus(
   runId: string,
@@ -99,22 +124,29 @@ export async function publishRunStatus(
   const runSnapshot = await db.collection(AUDITS).doc(runId).get();
   countFirestore('reads');
   if (!runSnapshot.exists) return { published: false, reason: 'unknown' };
-  const run = runSummary(runId, runSnapshot.data()!);
+  const run = runSummary(runSnapshot);
   if (run.status === 'running') return { published: false, reason: 'open' };
   // Written before each project's result was recorded, so complete once the run is closed.
   const projects = Object.keys(run.projects);
   const snapshots = projects.length ? await db.getAll(...projects.map((p) => projectRef(db, p))) : [];
   countFirestore('reads', snapshots.length);
-  const statuses = snapshots.filter((s) => s.exists).map((s) => s.data() as ProjectStatus);
+  const statuses: ProjectStatus[] = [];
+  for (const s of snapshots.filter((x) => x.exists)) {
+    const read = readProject(s);
+    if (read.ok) statuses.push(read.value);
+    else reportInvalid(read.invalid, "left out of the run's fleet status");
+  }
   countFirestore('transactions');
   const outcome = await db.runTransaction(async (tx): Promise<PublishOutcome> => {
     const stored = await tx.get(fleetRef(db));
     countFirestore('reads');
-    const previous = stored.exists ? (stored.data() as FleetStatus) : null;
+    const read = stored.exists ? tryReadDocument(fleetStatus, stored.ref.path, stored.data()) : null;
+    if (read && !read.ok) reportInvalid(read.invalid, 'written anew: its coverage history restarts');
+    const previous = read?.ok ? read.value : null;
     if (previous?.history.some((p) => p.runId === runId)) return { published: false, reason: 'already' };
     const merged = merge(run, statuses, previous?.history ?? [], now);
     const latest = !previous || previous.run.startedAt <= run.startedAt;
-    tx.set(fleetRef(db), (latest ? merged : { ...previous, history: merged.history }) as unknown as DocumentData);
+    tx.set(fleetRef(db), fleetStatusData(latest ? merged : { ...previous, history: merged.history }));
     return { published: true, latest, run: merged.run };
   });
   if (outcome.published) countFirestore('writes'); // once committed: a contended transaction runs its body again
@@ -123,34 +155,43 @@ export async function publishRunStatus(
 
 /**
  * Open alert episodes (firing, not resolved), newest first, and how many there are. The count is an
- * aggregation (one read per 1,000 matching index entries), the list at most `limit` reads.
+ * aggregation (one read per 1,000 matching index entries), the list at most `limit` reads. Records that do
+ * not match their definition are counted, left out of the list and returned apart.
  */
 export async function openAlerts(
   limit: number,
   db: Firestore = clients.firestore(),
-): Promise<{ open: number; shown: AlertRow[] }> {
+): Promise<{ open: number; shown: AlertRow[]; invalid: DocumentInvalid[] }> {
   const [count, page] = await Promise.all([
     db.collection(ALERTS).where('resolved', '==', null).count().get(),
     db.collection(ALERTS).where('resolved', '==', null).orderBy('since', 'desc').limit(limit).get(),
   ]);
   const total = count.data().count;
   countFirestore('reads', Math.max(1, Math.ceil(total / 1000)) + Math.max(1, page.size));
-  return {
+  const result: { open: number; shown: AlertRow[]; invalid: DocumentInvalid[] } = {
     open: total,
-    shown: page.docs.map((d) => {
-      const a = d.data();
-      return {
-        dedupKey: d.id,
-        kind: String(a.kind ?? ''),
-        severity: String(a.severity ?? ''),
-        host: a.host ?? null,
-        query: a.query ?? null,
-        reason: a.reason ?? null,
-        since: iso(a.since) ?? '',
-        notified: Boolean(a.firing?.sentAt),
-      };
-    }),
+    shown: [],
+    invalid: [],
   };
+  for (const d of page.docs) {
+    const read = tryReadDocument(episodeDocument, d.ref.path, d.data());
+    if (!read.ok) {
+      result.invalid.push(read.invalid);
+      continue;
+    }
+    const a = read.value;
+    result.shown.push({
+      dedupKey: d.id,
+      kind: a.kind,
+      severity: a.severity,
+      host: a.host,
+      query: a.query ?? null,
+      reason: a.reason,
+      since: a.since.toISOString(),
+      notified: a.firing.sentAt !== null,
+    });
+  }
+  return result;
 }
 
 /** The latest audit run to close (what the evidence report is stamped with), or null. */
@@ -160,5 +201,5 @@ export async function latestClosedRun(db: Firestore = clients.firestore()): Prom
   countFirestore('reads');
   const doc = snapshot.docs[0];
   if (!doc || !doc.get('finishedAt')) return null;
-  return runSummary(doc.id, doc.data());
+  return runSummary(doc);
 }

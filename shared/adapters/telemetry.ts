@@ -1,8 +1,9 @@
 // Firestore: osquery's cost as the orchestrator keeps it. queryStats/{configVersion}~{query} (hourly
 // windows of increments, written by logHeartbeat; alerts and expiry by the audit's run close), the hosts
 // where osqueryd costs most (hosts/{id}.osqueryd, a bounded query), and status/osquery (the status
-// page's snapshot of both).
-import { FieldValue, Timestamp, type DocumentData, type Firestore, type WriteBatch } from '@google-cloud/firestore';
+// page's snapshot of both). Read through shared/documents (query-stats.ts, hosts.ts, status.ts).
+import { FieldValue, Timestamp, type Firestore, type WriteBatch } from '@google-cloud/firestore';
+import type { z } from 'zod';
 import { clients } from '../clients.js';
 import { isTransient } from '../errors.js';
 import { countFirestore } from '../metrics.js';
@@ -11,11 +12,14 @@ import {
   incrementTree,
   type HostCost,
   type OsqueryCostStatus,
-  type QueryAlertKind,
   type QueryStatsDoc,
   type QueryStatsIncrement,
   type QueryStatsPlan,
 } from '../domain/telemetry.js';
+import { readDocument, reportInvalid, tryReadDocument } from '../documents/document.js';
+import { queryStatsDocument } from '../documents/query-stats.js';
+import { hostCostRow } from '../documents/hosts.js';
+import { osqueryStatus } from '../documents/status.js';
 import { stageEpisodes } from './alerts.js';
 import { HOSTS } from './hosts.js';
 import { STATUS } from './status.js';
@@ -91,20 +95,11 @@ export async function writeQueryStats(
   return result;
 }
 
-function queryStatsFromDoc(data: DocumentData): QueryStatsDoc {
-  const alerts = (data.alerts ?? {}) as Record<string, Timestamp>;
-  return {
-    configVersion: String(data.configVersion),
-    query: String(data.query),
-    interval: typeof data.interval === 'number' ? data.interval : null,
-    windows: (data.windows ?? {}) as QueryStatsDoc['windows'],
-    alerts: Object.fromEntries(Object.entries(alerts).map(([k, v]) => [k, v.toDate()])) as Partial<
-      Record<QueryAlertKind, Date>
-    >,
-  };
-}
-
-/** Every queryStats document, or those of one configuration version. */
+/**
+ * Every queryStats document, or those of one configuration version. One that does not match its definition
+ * is left out and reported with its path: its readers (the run close's query alerts and summary, `osq-orch
+ * queries`) go on with the others.
+ */
 export async function listQueryStats(
   configVersion?: string,
   db: Firestore = clients.firestore(),
@@ -113,7 +108,12 @@ export async function listQueryStats(
     configVersion ? db.collection(QUERY_STATS).where('configVersion', '==', configVersion) : db.collection(QUERY_STATS)
   ).get();
   countFirestore('reads', Math.max(1, snapshot.size));
-  return snapshot.docs.map((d) => ({ id: d.id, doc: queryStatsFromDoc(d.data()) }));
+  return snapshot.docs.flatMap((d) => {
+    const read = tryReadDocument(queryStatsDocument, d.ref.path, d.data());
+    if (read.ok) return [{ id: d.id, doc: read.value }];
+    reportInvalid(read.invalid, 'left out of the query statistics');
+    return [];
+  });
 }
 
 /**
@@ -132,7 +132,7 @@ export async function applyQueryStatsPlan(
     const snapshot = await tx.get(ref);
     countFirestore('reads');
     if (!snapshot.exists) return { plan: null, alertKeys: [] };
-    const decided = plan(queryStatsFromDoc(snapshot.data()!));
+    const decided = plan(readDocument(queryStatsDocument, ref.path, snapshot.data()));
     if (!decided.changed) return { plan: decided, alertKeys: [] };
     if (decided.remove) tx.delete(ref);
     else
@@ -148,7 +148,8 @@ export async function applyQueryStatsPlan(
 
 /**
  * The in-scope hosts where osqueryd costs most, by CPU over its last heartbeat interval or by resident
- * memory: a bounded query (composite index hosts(inScope, osqueryd.cpuPercent | osqueryd.rssBytes)).
+ * memory: a bounded query (composite index hosts(inScope, osqueryd.cpuPercent | osqueryd.rssBytes)). A host
+ * whose fields do not match their definition is left out and reported with its path.
  */
 export async function topHostsByCost(
   by: 'cpu' | 'memory',
@@ -160,35 +161,44 @@ export async function topHostsByCost(
     by === 'cpu'
       ? db.collection(HOSTS).where('inScope', '==', true).orderBy('osqueryd.cpuPercent', 'desc')
       : db.collection(HOSTS).where('inScope', '==', true).orderBy('osqueryd.rssBytes', 'desc');
-  const snapshot = await ordered.select('name', 'project', 'zone', 'configVersion', 'osqueryd').limit(n).get();
+  const row = hostCostRow.partial({ configVersion: true });
+  const snapshot = await ordered
+    .select(...Object.keys(row.shape))
+    .limit(n)
+    .get();
   countFirestore('reads', Math.max(1, snapshot.size));
-  return snapshot.docs.map((d) => {
-    const o = d.get('osqueryd') as { cpuPercent: number | null; rssBytes: number; at: Timestamp; episode: unknown };
-    return {
-      instanceId: d.id,
-      name: String(d.get('name')),
-      project: String(d.get('project')),
-      zone: String(d.get('zone')),
-      configVersion: (d.get('configVersion') as string | null) ?? null,
-      cpuPercent: o.cpuPercent ?? null,
-      rssBytes: o.rssBytes,
-      at: o.at.toDate(),
-      alerting: Boolean(o.episode),
-    };
+  return snapshot.docs.flatMap((d) => {
+    const read = tryReadDocument(row, d.ref.path, d.data());
+    if (!read.ok) {
+      reportInvalid(read.invalid, 'left out of the hosts where osqueryd costs most');
+      return [];
+    }
+    const { name, project, zone, configVersion, osqueryd: o } = read.value;
+    return [
+      {
+        instanceId: d.id,
+        name,
+        project,
+        zone,
+        configVersion: configVersion ?? null,
+        cpuPercent: o.cpuPercent ?? null,
+        rssBytes: o.rssBytes,
+        at: o.at,
+        alerting: Boolean(o.episode),
+      },
+    ];
   });
 }
 
 /** status/osquery: what the status page shows of osquery's cost, written at each audit run's close. */
 export async function writeOsqueryStatus(status: OsqueryCostStatus, db: Firestore = clients.firestore()) {
-  await db
-    .collection(STATUS)
-    .doc(OSQUERY_STATUS)
-    .set(status as unknown as DocumentData);
+  const stored: z.input<typeof osqueryStatus> = status;
+  await db.collection(STATUS).doc(OSQUERY_STATUS).set(stored);
   countFirestore('writes');
 }
 
 export async function getOsqueryStatus(db: Firestore = clients.firestore()): Promise<OsqueryCostStatus | null> {
   const snapshot = await db.collection(STATUS).doc(OSQUERY_STATUS).get();
   countFirestore('reads');
-  return snapshot.exists ? (snapshot.data() as OsqueryCostStatus) : null;
+  return snapshot.exists ? readDocument(osqueryStatus, snapshot.ref.path, snapshot.data()) : null;
 }

@@ -1,5 +1,5 @@
 // Alerts, pure: their kinds, their episodes (one problem, opened and closed once) and the messages those
-// owe (contracts.md: alert messages). Which host states alert: shared/domain/host.ts (STATE_ALERTS).
+// owe (docs/contracts.md: alert messages). Which host states alert: shared/domain/host.ts (STATE_ALERTS).
 
 export type AlertKind =
   | 'host.silent'
@@ -99,7 +99,7 @@ export interface Episode {
   query?: AlertQuery | null;
 }
 
-/** Pure: the message on the alert topic for one of an episode's two messages (contracts.md). */
+/** Pure: the message on the alert topic for one of an episode's two messages (docs/contracts.md). */
 export function alertMessage(episode: Episode, status: 'firing' | 'resolved'): AlertMessage {
   const at = status === 'firing' ? episode.firing.at : episode.resolved!.at;
   return {

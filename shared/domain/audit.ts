@@ -27,6 +27,11 @@ export interface Sight {
   vms: Vm[];
   /** Host documents as read, by instance id. */
   hosts: ReadonlyMap<string, { host: Host }>;
+  /**
+   * Hosts whose document could not be read (it does not match its definition): neither decided nor
+   * counted, so the audit never writes over what it could not read.
+   */
+  invalidHosts?: ReadonlyMap<string, unknown>;
   observations: Observations;
   /** The project's metadata (empty when no in-scope VM leaves enable-osconfig to it). */
   projectMetadata: Record<string, string>;
@@ -69,17 +74,21 @@ export function decideHost(
   return { fixes: decision.actions, change };
 }
 
-/** Pure: every VM listed and every host recorded, decided; VMs first, in the listing's order. */
+/**
+ * Pure: every VM listed and every host recorded, decided; VMs first, in the listing's order. A VM whose host
+ * document could not be read is left out (sight.invalidHosts).
+ */
 export function decideHosts(sight: Sight, audit: AuditBasis): HostPlan[] {
   const { observations, projectMetadata } = sight;
   const sightings = new Map<string, Sighting>();
   for (const vm of sight.vms)
-    sightings.set(vm.instanceId, {
-      vm,
-      report: observedFor(vm, observations.reports) ?? null,
-      osqueryVersion: observedFor(vm, observations.osqueryVersions) ?? null,
-      projectMetadata,
-    });
+    if (!sight.invalidHosts?.has(vm.instanceId))
+      sightings.set(vm.instanceId, {
+        vm,
+        report: observedFor(vm, observations.reports) ?? null,
+        osqueryVersion: observedFor(vm, observations.osqueryVersions) ?? null,
+        projectMetadata,
+      });
   for (const id of sight.hosts.keys())
     if (!sightings.has(id)) sightings.set(id, { vm: null, report: null, osqueryVersion: null, projectMetadata });
   return [...sightings].map(([instanceId, sighting]) => {
@@ -181,6 +190,8 @@ export interface ProjectResult {
   hostWrites: number;
   /** VMs whose label or metadata fix failed (each left for the next audit). */
   fixFailures?: number;
+  /** Host documents that do not match their definition, left as they are (written only when some were). */
+  invalidHosts?: number;
 }
 
 /** What a run records when its last project finishes. */

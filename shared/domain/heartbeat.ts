@@ -22,7 +22,7 @@ export interface HostIdentityAttributes {
   zone: string | null;
 }
 
-/** The identity contract (README: Host identity): message attributes stamped by the shipper. */
+/** The identity contract (docs/heartbeat.md: Host identity): message attributes stamped by the shipper. */
 export function identityOf(attributes: Record<string, string>): HostIdentityAttributes | null {
   const instanceId = attributes.gce_instance_id?.trim();
   if (!instanceId || !isInstanceId(instanceId)) return null;
@@ -154,7 +154,7 @@ export function planHeartbeat(
   return { write: due, endsSilence: false };
 }
 
-/** A host document as logHeartbeat reads it: the host and osquery's telemetry fields (README: contracts). */
+/** A host document as logHeartbeat reads it: the host and osquery's telemetry fields (docs/contracts.md). */
 export interface HeartbeatHost extends Host {
   osqueryd: OsquerydState | null;
   querySchedule: ScheduleBaseline | null;
@@ -249,7 +249,7 @@ export function silenceThresholdMs(setting: {
   return Math.round(3 * setting.heartbeatIntervalSeconds * (1 + setting.splayPercent / 100) * 1000);
 }
 
-/** The README's default: three 5-minute heartbeat intervals plus 10% splay (16.5 minutes). */
+/** The default (docs/heartbeat.md): three 5-minute heartbeat intervals plus 10% splay (16.5 minutes). */
 export const DEFAULT_SILENCE_THRESHOLD_MS = silenceThresholdMs({ heartbeatIntervalSeconds: 300, splayPercent: 10 });
 
 /**

@@ -1,5 +1,5 @@
-// Host documents, their state changes and the alert episodes those open or close (contracts.md: hosts/{instanceId}
-// and its transitions).
+// Host documents, their state changes and the alert episodes those open or close (docs/contracts.md:
+// hosts/{instanceId} and its transitions).
 import { episodeKey, type AlertKind, type EpisodeChange, type Severity } from './alerts.js';
 import type { SyslogEvidence } from './syslog.js';
 

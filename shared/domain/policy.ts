@@ -61,7 +61,7 @@ function osquerydAtVersion(version: string): Exec {
 }
 
 /**
- * Host identity for the log shipper (README: "Host identity"): the VM's instance id, project and zone
+ * Host identity for the log shipper (docs/heartbeat.md: Host identity): the VM's instance id, project and zone
  * from the metadata server, as environment for fluentd, which stamps them on every Pub/Sub message.
  */
 const HOST_IDENTITY = exec(

@@ -73,7 +73,7 @@ function judged(
 
 /**
  * Pure: the next state and reason of one host, or null when there is nothing to record (a VM that
- * vanished before it was ever seen). Every state of contracts.md comes from here.
+ * vanished before it was ever seen). Every state of docs/contracts.md comes from here.
  */
 export function reconcileHost(input: ReconcileInput, settings: ReconcileSettings): Decision | null {
   const { vm, host, report, now } = input;

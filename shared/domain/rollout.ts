@@ -2,7 +2,7 @@
 // gates measured on the hosts that run the target version, and what the controller does next
 // (promote, hold, halt, complete), besides what an operator may do by hand.
 //
-// What config/current means while a rollout runs (README "Progressive rollout"): `configVersion` is the
+// What config/current means while a rollout runs (docs/rollout.md): `configVersion` is the
 // version every zone outside the stages reached gets (the baseline until the rollout completes, then
 // the target), `rollout` names the target of the staged rollout that has not completed (running,
 // paused, halted or rolled back), null otherwise.
@@ -195,7 +195,7 @@ export interface RolloutEvidence {
   memory: Sighting[];
   /** Per query of the target version: host snapshots that had it denylisted, per hour window (`h2026112712`). */
   denylisted: Array<{ query: string; windows: Record<string, number> }>;
-  /** Lists that hit their read limit: their gate's value is a lower bound. */
+  /** Lists that hit their read limit or held a document that does not match: their gate's value is a lower bound. */
   capped: GateName[];
   /** Why a project's audit failed in the latest run (projects that failed only), for the hold's reason. */
   failures?: Record<string, string>;
@@ -465,7 +465,11 @@ export function evaluateRollout(
     if (stale.length)
       return { action: 'hold', reason: `waiting for an audit of ${stale.join(', ')} after the stage started` };
     const capped = results.filter((g) => g.capped).map((g) => g.gate);
-    if (capped.length) return { action: 'hold', reason: `too many hosts to count for ${capped.join(', ')}` };
+    if (capped.length)
+      return {
+        action: 'hold',
+        reason: `could not count everything for ${capped.join(', ')} (too many, or a document that does not match)`,
+      };
     if (observedStage < needed || observedTotal < r.observe.minHosts)
       return {
         action: 'hold',
@@ -688,7 +692,10 @@ export function allAtOnce(input: {
   };
 }
 
-/** Every field of a rollout the `alerts` contract's rollout.halted message carries (contracts: kind, version, stage, gate, value, threshold). */
+/**
+ * Every field of a rollout the `alerts` contract's rollout.halted message carries (docs/contracts.md: kind,
+ * version, stage, gate, value, threshold).
+ */
 export function haltDetails(r: StagedRollout, halt: HaltRecord) {
   return {
     version: r.configVersion,

@@ -1,4 +1,4 @@
-// How osquery log lines are routed on the log topic (README: Host identity (contract)). The shipper
+// How osquery log lines are routed on the log topic (docs/heartbeat.md: Host identity). The shipper
 // publishes one Pub/Sub message per line with the query name as the attribute `osquery_name`; the
 // subscription that feeds logHeartbeat lets through only the lines it reads, so the fleet's other
 // results (the SIEM's business, on its own unfiltered subscription) never invoke a function.

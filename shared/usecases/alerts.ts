@@ -1,4 +1,4 @@
-// Alert delivery: what alert episodes owe, sent on ALERT_TOPIC at most once per message (contracts.md).
+// Alert delivery: what alert episodes owe, sent on ALERT_TOPIC at most once per message (docs/contracts.md).
 import { config } from '../config.js';
 import { log } from '../log.js';
 import { alertMessage, owedMessages } from '../domain/alerts.js';

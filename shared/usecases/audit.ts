@@ -91,7 +91,7 @@ export async function runAuditShard(shard: AuditShard, now?: Date): Promise<'don
 async function auditShardProject(shard: AuditShard, now: Date): Promise<'done' | 'failed' | 'duplicate'> {
   const run = await audits.getRun(shard.runId);
   if (!run) throw new PermanentError(`audit run ${shard.runId} does not exist`);
-  const projects = (run.projects ?? {}) as Record<string, { status: string }>;
+  const projects = run.projects;
   // A shard names a project its run fanned out to; any other would add to (or reopen) a closed run.
   if (!Object.hasOwn(projects, shard.project))
     throw new PermanentError(`project ${shard.project} is not a project of the run ${shard.runId}`);
@@ -108,6 +108,7 @@ async function auditShardProject(shard: AuditShard, now: Date): Promise<'done' |
         apiCalls: result.apiCalls,
         hostWrites: result.hostWrites,
         fixFailures: result.fixFailures.length,
+        ...(result.invalidHosts ? { invalidHosts: result.invalidHosts } : {}),
       },
       runTotals,
     );

@@ -26,6 +26,7 @@ import * as rollouts from '../adapters/rollouts.js';
 import * as evidence from '../adapters/rollout-evidence.js';
 import { getRun } from '../adapters/audits.js';
 import { getProjectStatuses, latestClosedRun } from '../adapters/status.js';
+import { reportInvalid, type DocumentInvalid } from '../documents/document.js';
 import { fleetZones, type ZonesBrought } from './assignments.js';
 import { stageZones } from '../domain/rollout.js';
 import { deliverAlerts } from './alerts.js';
@@ -47,7 +48,7 @@ export async function gatherEvidence(
   const earliest = new Date(Math.min(...[...since.values()].map((d) => d.getTime()), now.getTime()));
   // Every stage's projects (one read each): the stages not reached yet show their hosts on the baseline too.
   const projects = [...new Set(stageZones(r).map((k) => k.slice(0, k.lastIndexOf('/'))))];
-  const [snapshots, noncompliant, silent, cpu, memory, incidents, denylisted, run] = await Promise.all([
+  const [projectStatuses, noncompliant, silent, cpu, memory, incidents, denylisted, run] = await Promise.all([
     getProjectStatuses(projects),
     evidence.hostsInState(version, 'noncompliant'),
     evidence.hostsInState(version, 'silent'),
@@ -56,9 +57,10 @@ export async function gatherEvidence(
     evidence.incidentsInZones(version, [...since.keys()], earliest),
     evidence.denylistedByWindow(version, denylistWindows(r, now)),
     runId
-      ? getRun(runId).then((d) => (d?.projects ?? {}) as RunProjects)
+      ? getRun(runId).then((d): RunProjects => d?.projects ?? {})
       : latestClosedRun().then((x): RunProjects => x?.projects ?? {}),
   ]);
+  const snapshots = projectStatuses.statuses;
   const lists: Array<[GateName, evidence.Listed]> = [
     ['noncompliant', noncompliant],
     ['silent', silent],
@@ -66,6 +68,13 @@ export async function gatherEvidence(
     ['osquerydMemory', memory],
     ['incidents', incidents],
   ];
+  // Evidence that could not be read never lets a rollout on: a project snapshot that does not match its
+  // definition counts as none yet (the stage waits for an audit), and a gate whose listing held such a
+  // document counts as not fully counted (the rollout holds), each reported with its path.
+  const unread = (invalid: DocumentInvalid[], outcome: string) => invalid.forEach((i) => reportInvalid(i, outcome));
+  unread(projectStatuses.invalid, 'the rollout controller reads it as no snapshot yet');
+  for (const [gate, l] of lists) unread(l.invalid, `the rollout's ${gate} gate holds: not every host was counted`);
+  unread(denylisted.invalid, "the rollout's denylistedQueries gate holds: not every query was counted");
   const failures = Object.fromEntries(
     Object.entries(run)
       .filter(([, p]) => p.status === 'failed')
@@ -83,8 +92,11 @@ export async function gatherEvidence(
     cpu: cpu.sightings,
     memory: memory.sightings,
     incidents: incidents.sightings,
-    denylisted,
-    capped: lists.filter(([, l]) => l.capped).map(([g]) => g),
+    denylisted: denylisted.queries,
+    capped: [
+      ...lists.filter(([, l]) => l.capped || l.invalid.length > 0).map(([g]) => g),
+      ...(denylisted.invalid.length > 0 ? ['denylistedQueries' as const] : []),
+    ],
     failures,
   };
 }

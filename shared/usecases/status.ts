@@ -10,6 +10,7 @@ import * as status from '../adapters/status.js';
 import * as hosts from '../adapters/hosts.js';
 import * as rollouts from '../adapters/rollouts.js';
 import { getOsqueryStatus } from '../adapters/telemetry.js';
+import { DocumentInvalid, reportInvalid } from '../documents/document.js';
 
 /** Open alerts listed on the page (the count covers them all). */
 export const ALERTS_SHOWN = 50;
@@ -44,24 +45,33 @@ export async function publishRunStatus(runId: string, now = new Date()): Promise
   return outcome;
 }
 
+/** The page shows what it can: a document that does not match its definition is shown as absent (reported). */
+const orAbsent = <T>(read: Promise<T>, absent: T): Promise<T> =>
+  read.catch((error: unknown) => {
+    if (!(error instanceof DocumentInvalid)) throw error;
+    reportInvalid(error, 'the status page shows it as absent');
+    return absent;
+  });
+
 /**
  * One page view: status/fleet, the filtered project's snapshot (only with a project filter), the current
  * version's record and the staged rollout under way (its stages, gates and next action as the controller
  * last saw them), the open alerts (a count and at most ALERTS_SHOWN episodes), and status/osquery (where
- * osqueryd costs most).
+ * osqueryd costs most). Each document that does not match its definition is shown as absent.
  */
 export async function loadStatusView(
   filters: StatusFilters,
   now = new Date(),
 ): Promise<{ view: StatusView; firestoreReads: number }> {
   const before = usageSnapshot();
-  const [fleet, project, configuration, alerts, osqueryCost] = await Promise.all([
-    status.getFleetStatus(),
-    filters.project ? status.getProjectStatus(filters.project) : Promise.resolve(null),
-    rollouts.readConfiguration(),
+  const [fleet, project, configuration, { invalid: invalidAlerts, ...alerts }, osqueryCost] = await Promise.all([
+    orAbsent(status.getFleetStatus(), null),
+    filters.project ? orAbsent(status.getProjectStatus(filters.project), null) : Promise.resolve(null),
+    orAbsent(rollouts.readConfiguration(), rollouts.NO_CONFIGURATION),
     status.openAlerts(ALERTS_SHOWN),
-    getOsqueryStatus(),
+    orAbsent(getOsqueryStatus(), null),
   ]);
+  for (const i of invalidAlerts) reportInvalid(i, "the status page counts it, and leaves it out of the page's list");
   const record = configuration.currentRecord;
   const staged = (configuration.rolloutRecord ?? configuration.currentRecord)?.staged;
   const view = buildStatusView({
@@ -93,30 +103,34 @@ export type EvidenceSink = (chunk: string) => Promise<void>;
 /**
  * The evidence report, in the format `writer` writes (shared/views/evidence.ts): every in-scope host, then
  * every exempt host (optionally of one project), stamped with the latest closed audit run, page by page
- * (one page of hosts in memory at a time).
+ * (one page of hosts in memory at a time). A host document that does not match its definition is left out
+ * of the rows, reported with its path and counted (`invalid`): the report goes on with the others.
  */
 export async function writeEvidence(
   writer: EvidenceWriter,
   sink: EvidenceSink,
   options: { project?: string; now?: Date; pageSize?: number; onRun?: (run: RunSummary | null) => void } = {},
-): Promise<{ run: RunSummary | null; inScope: number; exempt: number }> {
+): Promise<{ run: RunSummary | null; inScope: number; exempt: number; invalid: number }> {
   const run = await status.latestClosedRun();
   options.onRun?.(run);
   const now = options.now ?? new Date();
   await sink(writer.begin({ run, generatedAt: now, project: options.project ?? null }));
   const counts = { inScope: 0, exempt: 0 };
+  let invalid = 0;
   let first = true;
   for (const which of ['inScope', 'exempt'] as const) {
     for await (const page of hosts.streamHosts(which, options.project, options.pageSize)) {
       let chunk = '';
-      for (const host of page) {
+      for (const host of page.hosts) {
         chunk += writer.row(evidenceRow(host, run, now), first);
         first = false;
       }
-      counts[which] += page.length;
+      counts[which] += page.hosts.length;
+      for (const i of page.invalid) reportInvalid(i, 'left out of the evidence report');
+      invalid += page.invalid.length;
       await sink(chunk);
     }
   }
   await sink(writer.end(counts));
-  return { run, ...counts };
+  return { run, ...counts, invalid };
 }

@@ -58,7 +58,10 @@ export async function benchStatusPage(
   const { renderStatusPage } = await import('../../shared/views/status-page.js');
   const hostsAdapter = await import('../../shared/adapters/hosts.js');
   const { createRun } = await import('../../shared/adapters/audits.js');
-  const { hostFromDoc } = await import('../../shared/adapters/hosts.js');
+  const { readDocument } = await import('../../shared/documents/document.js');
+  const { auditedHost, hostData } = await import('../../shared/documents/hosts.js');
+  const { isInScope } = await import('../../shared/domain/host.js');
+  const hostRecord = auditedHost.omit({ updatedAt: true });
   const { recordProjectStatus, publishRunStatus } = await import('../../shared/usecases/status.js');
   const db = clients.firestore();
   const records: StatusBenchRecord[] = [];
@@ -107,8 +110,7 @@ export async function benchStatusPage(
     }
   }
   const writes: Array<[string, string, Record<string, unknown>]> = [];
-  for (const hosts of byProject.values())
-    for (const h of hosts) writes.push(['hosts', h.instanceId, h as unknown as Record<string, unknown>]);
+  for (const hosts of byProject.values()) for (const h of hosts) writes.push(['hosts', h.instanceId, hostData(h)]);
   for (const a of alerts) writes.push(['alerts', a.dedupKey as string, a]);
   const chunks = Array.from({ length: Math.ceil(writes.length / 490) }, (_, k) => writes.slice(k * 490, k * 490 + 490));
   await mapLimit(chunks, 3, async (chunk) => {
@@ -125,7 +127,7 @@ export async function benchStatusPage(
       publishedAt: now,
       bucket: null,
       files: [],
-      policyConfig: {},
+      policyConfig: { configVersion: version, files: [] },
       zones: Object.fromEntries(
         projects.flatMap((p) =>
           Array.from({ length: 10 }, (_, z) => [
@@ -163,7 +165,9 @@ export async function benchStatusPage(
         finishedAt: new Date(),
         counts,
         coverage: coverageOf(counts),
-        ...Object.fromEntries(projects.map((p) => [`projects.${p}`, { status: 'succeeded' }])),
+        ...Object.fromEntries(
+          projects.map((p) => [`projects.${p}`, { status: 'succeeded', instances: byProject.get(p)!.length }]),
+        ),
       });
     const t1 = performance.now();
     const outcome = await publishRunStatus(runId, now);
@@ -236,7 +240,8 @@ export async function benchStatusPage(
           .get();
         const grouped = new Map<string, Host[]>();
         for (const d of snapshot.docs) {
-          const h = { ...hostFromDoc(d.data()), instanceId: d.id };
+          const r = readDocument(hostRecord, d.ref.path, d.data());
+          const h: Host = { ...r, instanceId: d.id, inScope: isInScope(r.state), updatedAt: now };
           grouped.set(h.project, [...(grouped.get(h.project) ?? []), h]);
         }
         const snaps = [...grouped].map(([p, hs]) => summarizeProject(p, 'naive', now, hs));

@@ -287,7 +287,11 @@ t("assignments: a zone's step, its rollout record, and when the record is writte
 
 t('silence threshold: the setting, else three heartbeat intervals plus splay', () => {
   assert.is(silenceThresholdMs({ minutes: 15, heartbeatIntervalSeconds: 300, splayPercent: 10 }), 15 * MIN);
-  assert.is(silenceThresholdMs({ heartbeatIntervalSeconds: 300, splayPercent: 10 }), 16.5 * MIN, 'the README default');
+  assert.is(
+    silenceThresholdMs({ heartbeatIntervalSeconds: 300, splayPercent: 10 }),
+    16.5 * MIN,
+    'the documented default',
+  );
   assert.is(silenceThresholdMs({ heartbeatIntervalSeconds: 60, splayPercent: 0 }), 3 * MIN);
 });
 
@@ -321,7 +325,7 @@ t('planHeartbeatWrite: nothing, lastLogAt alone, or a silent host back to report
   );
 });
 
-t("alertMessage: an episode's firing and resolved messages (contracts.md)", () => {
+t("alertMessage: an episode's firing and resolved messages (docs/contracts.md)", () => {
   const episode: Episode = {
     dedupKey: 'host.silent:1:1700000000000',
     kind: 'host.silent',

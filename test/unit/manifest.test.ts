@@ -39,7 +39,7 @@ t("the Grafana dashboard's queries select every function of the manifest (`npm r
 });
 
 t("the contract's entry points are there, in the order the local stack gives them ports (new ones last)", () => {
-  // contracts.md names these five; the status page and the pull delivery's drain came later, in this order.
+  // docs/contracts.md names these five; the status page and the pull delivery's drain came later, in this order.
   const contract = ['vmLifecycle', 'fleetAudit', 'fleetAuditShard', 'logHeartbeat', 'monitoringAlert'];
   assert.equal(FUNCTION_NAMES.slice(0, 7), [...contract, 'fleetStatus', 'logHeartbeatDrain']);
 });

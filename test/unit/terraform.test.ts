@@ -78,7 +78,7 @@ interface Tf extends TfModule {
 /** Settings the functions deliberately do not get: local simulator only, set by the runtime, CLI only. */
 const NOT_FOR_FUNCTIONS = ['GOOGLE_API_ENDPOINT', 'OSQUERY_SCHEMA'];
 
-/** The trigger of each entry point (contracts.md): vmLifecycle's methods are the code's own list. */
+/** The trigger of each entry point (docs/contracts.md): vmLifecycle's methods are the code's own list. */
 const AUDIT_LOG_TRIGGERS: Record<string, readonly string[]> = { vmLifecycle: LIFECYCLE_METHODS };
 const PUBSUB_TRIGGERS: Record<string, string> = {
   fleetAudit: 'AUDIT_TICK_TOPIC',

@@ -1,6 +1,6 @@
 // The log path of every simulated VM: the simulated osqueryd's lines (heartbeat, osquery_schedule
 // snapshot, other queries' results), shipped by "fluentd" to the Pub/Sub emulator's log topic one
-// message per line, with the host identity and routing attributes (README: Host identity (contract)).
+// message per line, with the host identity and routing attributes (docs/heartbeat.md: Host identity).
 import { PubSub, type Topic } from '@google-cloud/pubsub';
 import { configVersionOfPolicy } from '../../../shared/domain/policy.js';
 import {

@@ -352,7 +352,7 @@ export interface SyslogFeed {
   read(): SyslogRow[];
 }
 
-/** One log line as the shipper publishes it: the line, and its routing attributes (README: Host identity). */
+/** One log line as the shipper publishes it: the line, and its routing attributes (docs/heartbeat.md). */
 export interface ShippedLine {
   line: Json;
   attributes: { log_type: 'result' | 'snapshot'; [QUERY_NAME_ATTRIBUTE]: string };

@@ -12,6 +12,7 @@ import * as hosts from '../../adapters/hosts.js';
 import * as rollouts from '../../adapters/rollouts.js';
 import type { ZoneRollout } from '../../domain/assignment.js';
 import { zoneVersionsOf, type ZoneVersions } from '../assignments.js';
+import type { DocumentInvalid } from '../../documents/document.js';
 import type { Audit } from './context.js';
 
 export interface World {
@@ -20,6 +21,8 @@ export interface World {
   inScope: Vm[];
   /** Host documents as read, with the update time each conditional write checks against. */
   hosts: Map<string, hosts.ReadHost>;
+  /** Host documents that do not match their definition, by instance id: left as they are (not decided). */
+  invalidHosts: Map<string, DocumentInvalid>;
   /** The project's metadata; read only when some in-scope VM leaves enable-osconfig to it. */
   projectMetadata: Record<string, string>;
   observations: Observations;
@@ -91,7 +94,8 @@ export async function readWorld(audit: Audit): Promise<World> {
   return {
     vms,
     inScope,
-    hosts: known,
+    hosts: known.hosts,
+    invalidHosts: known.invalid,
     projectMetadata,
     observations,
     currentVersion,

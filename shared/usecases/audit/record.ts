@@ -1,6 +1,7 @@
 // Stage 5, record and summarise: the alerts owed sent, the hosts per state on the current version in its
 // rollout record, the status page's snapshot of the project (an audit run's shard), and the result.
 import { log } from '../../log.js';
+import { reportInvalid } from '../../documents/document.js';
 import { totalApiCalls, usageSince } from '../../metrics.js';
 import { tallyHosts, type HostNeedingAction, type VmFix } from '../../domain/audit.js';
 import type { Host, HostChange, HostState } from '../../domain/host.js';
@@ -26,6 +27,8 @@ export interface ProjectAudit {
   fixFailures: FixFailure[];
   /** Hosts written by someone else between this audit's read and its write, decided again. */
   raced: number;
+  /** Host documents that do not match their definition: left as they are, not counted (each logged). */
+  invalidHosts: number;
   /** Hosts someone should look at: blocked, noncompliant, silent. */
   needingAction: HostNeedingAction[];
   /** Every host of the project as this audit left it (the status page's snapshot is built from them). */
@@ -33,6 +36,9 @@ export interface ProjectAudit {
   /** A dry run's account of what heal would have done (nothing was written or fixed); null otherwise. */
   dryRun: { zonesToCheck: string[]; fixes: VmFix[] } | null;
 }
+
+/** Host documents that do not match, logged one by one per project audit; beyond, their number. */
+const INVALID_LOGGED = 20;
 
 export async function recordAudit(
   world: World,
@@ -42,6 +48,13 @@ export async function recordAudit(
 ): Promise<ProjectAudit> {
   const { project } = audit;
   const tally = tallyHosts(writing.hosts.values(), world.currentVersion);
+  const invalid = [...world.invalidHosts.values(), ...(writing.applied ? writing.invalid.values() : [])];
+  for (const i of invalid.slice(0, INVALID_LOGGED)) reportInvalid(i, 'the audit leaves it as it is');
+  if (invalid.length > INVALID_LOGGED)
+    log.warn(
+      { project, invalidHosts: invalid.length },
+      `audit: ${invalid.length - INVALID_LOGGED} more host documents do not match`,
+    );
   if (writing.applied) {
     // What this audit owes, and whatever earlier audits or heartbeats failed to send.
     await deliverOwedAlerts(writing.alertKeys);
@@ -68,15 +81,16 @@ export async function recordAudit(
     timings: audit.timings,
     fixFailures: healing.applied ? healing.fixFailures : [],
     raced: writing.applied ? writing.raced : 0,
+    invalidHosts: invalid.length,
     needingAction: tally.needingAction,
     hosts: [...writing.hosts.values()],
     dryRun: healing.applied ? null : { zonesToCheck: healing.zonesToCheck, fixes: healing.fixes },
   };
   audit.progress({ phase: 'done', done: 1, total: 1 });
-  const { instances, counts, hostWrites, raced, apiCalls, zonesHealed, timings } = result;
+  const { instances, counts, hostWrites, raced, invalidHosts, apiCalls, zonesHealed, timings } = result;
   const fixFailures = result.fixFailures.length;
   log.info(
-    { project, instances, counts, hostWrites, raced, fixFailures, apiCalls, zonesHealed, timings },
+    { project, instances, counts, hostWrites, raced, fixFailures, invalidHosts, apiCalls, zonesHealed, timings },
     'audit: project reconciled',
   );
   return result;

@@ -5,6 +5,7 @@ import { mapLimit } from '../../rate.js';
 import { decideHost, hostsAfter, type HostPlan } from '../../domain/audit.js';
 import type { Host, HostChange } from '../../domain/host.js';
 import * as hosts from '../../adapters/hosts.js';
+import { DocumentInvalid } from '../../documents/document.js';
 import type { Audit } from './context.js';
 import type { World } from './read.js';
 
@@ -21,6 +22,8 @@ export type Writing =
       alertKeys: string[];
       /** Every host as the audit left it, by instance id. */
       hosts: Map<string, Host>;
+      /** Hosts whose document, read again after a lost race, does not match its definition: left as they are. */
+      invalid: Map<string, DocumentInvalid>;
     }
   | {
       /** A dry run: `changes` would have been written; `hosts` as they would be. */
@@ -43,11 +46,20 @@ export async function writeHosts(world: World, plans: HostPlan[], audit: Audit):
   // Decided again on what is there now, in a transaction each, so no newer fact (a heartbeat, an
   // enrollment, a deletion) is overwritten.
   const planOf = new Map(plans.map((p) => [p.instanceId, p]));
+  const invalid = new Map<string, DocumentInvalid>();
+  const decideAgain = (id: string) =>
+    hosts
+      .applyHostChange(id, (current) => decideHost(planOf.get(id)!.sighting, current, audit)?.change ?? null)
+      .catch((error: unknown) => {
+        // Left as it is, like a document the first read could not read (it is not counted either).
+        if (!(error instanceof DocumentInvalid)) throw error;
+        invalid.set(id, error);
+        after.delete(id);
+        return null;
+      });
   await mapLimit(written.lost, 8, async (id) => {
-    const result = await hosts.applyHostChange(
-      id,
-      (current) => decideHost(planOf.get(id)!.sighting, current, audit)?.change ?? null,
-    );
+    const result = await decideAgain(id);
+    if (!result) return;
     raced += 1;
     if (result.changed) hostWrites += 1;
     if (result.host) after.set(id, result.host);
@@ -56,5 +68,5 @@ export async function writeHosts(world: World, plans: HostPlan[], audit: Audit):
   if (raced > 0)
     log.info({ project: audit.project, raced }, 'audit: hosts written by others meanwhile were decided again');
   audit.progress({ phase: 'write', done: changes.length, total: changes.length });
-  return { applied: true, changes, hostWrites, raced, alertKeys, hosts: after };
+  return { applied: true, changes, hostWrites, raced, alertKeys, hosts: after, invalid };
 }

@@ -130,7 +130,14 @@ export class HeartbeatBatcher {
           same.items.push(item);
           continue;
         }
-        const found = read.get(write.instanceId);
+        // A host document that does not match its definition: this host's lines are released for redelivery
+        // (an error of unknown cause, never acknowledged), its neighbours in the batch go on.
+        const invalid = read.invalid.get(write.instanceId);
+        if (invalid) {
+          item.reject(invalid);
+          continue;
+        }
+        const found = read.hosts.get(write.instanceId);
         if (!found) {
           item.resolve({ outcome: 'unknown-host', newest: write.pending().newest });
           continue;

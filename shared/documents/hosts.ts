@@ -1,0 +1,191 @@
+// hosts/{instanceId} and hosts/{instanceId}/transitions: one document per VM, and its state changes.
+import { z } from 'zod';
+import { HOST_STATES, type Host, type Transition } from '../domain/host.js';
+import type { OpenIncident } from '../domain/incident.js';
+import type { SyslogEvidence } from '../domain/syslog.js';
+import type { OsquerydState, ScheduleBaseline } from '../domain/telemetry.js';
+import { absentAsNull, rebuildable, readsAs, timestamp, type DocumentDefinition } from './document.js';
+
+const count = z.number();
+
+export const hostState = z.enum(HOST_STATES);
+
+/** hosts/{id}.syslog: logHeartbeat's evidence of syslog ingestion (shared/domain/syslog.ts). */
+export const syslogEvidence = readsAs<SyslogEvidence>()(
+  z
+    .object({
+      scheduledAt: timestamp.describe('the newest schedule snapshot that lists the syslog query'),
+      seenAt: timestamp.nullable().describe('the newest snapshot whose syslog query returned rows (null: none yet)'),
+    })
+    .describe("syslog ingestion's evidence, written by logHeartbeat; absent until a snapshot says"),
+);
+
+/** hosts/{id}.osqueryd: the osquery worker's cost at its last heartbeat, and what the next one is measured against. */
+export const osquerydState = readsAs<OsquerydState>()(
+  z
+    .object({
+      cpuPercent: z
+        .number()
+        .nullable()
+        .describe('worker CPU over the last heartbeat interval, percent of one core (null: first sample, restart)'),
+      rssBytes: count.describe('resident memory at the heartbeat'),
+      at: timestamp.describe("the heartbeat's time"),
+      pid: count.describe("the worker's pid (a change is a restart)"),
+      startTime: count.describe("the worker's start time, seconds since the epoch"),
+      userMs: count.describe('cumulative user CPU, the baseline of the next interval'),
+      systemMs: count.describe('cumulative system CPU, the baseline of the next interval'),
+      cpuOver: count.describe('consecutive measured intervals above the CPU threshold'),
+      episode: absentAsNull(
+        z.object({
+          since: timestamp.describe('when it began'),
+          cause: z.enum(['cpu', 'memory', 'cpu+memory']).describe('what is over its threshold'),
+        }),
+      ).describe('the open host.performance (source osquery) episode (null or absent: none)'),
+    })
+    .describe("osqueryd's own cost: the contract's {cpuPercent, rssBytes, at}, and the next heartbeat's baseline"),
+);
+
+/** hosts/{id}.querySchedule: the last osquery_schedule snapshot's counters, per query. */
+export const scheduleBaseline = readsAs<ScheduleBaseline>()(
+  z
+    .object({
+      at: timestamp.describe("the snapshot's time"),
+      worker: z
+        .object({ pid: count.describe("the worker's pid"), startTime: count.describe("the worker's start time (s)") })
+        .nullable()
+        .describe('the worker that counted them (a new worker counts from zero)'),
+      queries: z
+        .record(
+          z.string(),
+          z.object({
+            executions: count.describe('executions so far'),
+            outputBytes: count.describe('output so far'),
+            userMs: count.describe('user CPU so far'),
+            systemMs: count.describe('system CPU so far'),
+            wallMs: count.describe('wall time so far'),
+          }),
+        )
+        .meta({ key: 'query' })
+        .describe("each scheduled query's cumulative counters"),
+    })
+    .describe('the schedule baseline the next snapshot is measured against, written by logHeartbeat'),
+);
+
+/** hosts/{id}.openIncidents: Cloud Monitoring incidents open on the VM (monitoringAlert). */
+export const openIncident = readsAs<OpenIncident>()(
+  z.object({
+    incidentId: z.string().describe("Cloud Monitoring's incident id"),
+    policy: z.string().nullable().describe('the alerting policy'),
+    condition: z.string().nullable().describe("the policy's condition"),
+    metric: z.string().nullable().describe('the metric type'),
+    observed: z.string().nullable().describe('the observed value'),
+    threshold: z.string().nullable().describe("the condition's threshold"),
+    startedAt: timestamp.nullable().describe('when the incident began'),
+    url: z.string().nullable().describe("the incident's console link"),
+  }),
+);
+
+const identity = {
+  instanceId: z.string().describe("the numeric Compute instance id, as a string (also the document's id)"),
+  name: z.string().describe("the VM's name"),
+  project: z.string().describe('its project id'),
+  zone: z.string().describe('its zone, the short name (`us-central1-a`)'),
+};
+
+/** The fields the audit compares and the evidence report lists (the rest is derived). */
+const record = {
+  name: identity.name,
+  project: identity.project,
+  zone: identity.zone,
+  state: hostState.describe('one of the host states (docs/contracts.md: Host states)'),
+  reason: z
+    .string()
+    .nullable()
+    .describe('machine-readable why (`gke-node`, `no-agent-detected`, `resource-execution-errors:install-osquery`)'),
+  stateSince: timestamp.describe('when `state` last changed'),
+  lastLogAt: timestamp.nullable().describe('the newest osquery log line seen for this VM; only logHeartbeat writes it'),
+  osqueryVersion: z.string().nullable().describe('from OS Config inventory'),
+  configVersion: z.string().nullable().describe('the configuration version the VM reported compliant with'),
+  syslog: rebuildable('syslog', syslogEvidence),
+};
+
+/** A host as the orchestrator decides it: what vmLifecycle, the audit and logHeartbeat read and write. */
+export const host = readsAs<Host>()(
+  z.object({
+    instanceId: identity.instanceId,
+    ...record,
+    inScope: z.boolean().describe('false only for `exempt` and `deleted` (queries filter on it)'),
+    updatedAt: timestamp.describe('last write'),
+  }),
+);
+
+/** A host as logHeartbeat reads it: the host and osquery's telemetry fields it keeps on the document. */
+export const heartbeatHost = host.extend({
+  osqueryd: rebuildable('osqueryd', osquerydState),
+  querySchedule: rebuildable('querySchedule', scheduleBaseline),
+});
+
+/**
+ * The whole stored document: the host, logHeartbeat's telemetry fields and monitoringAlert's open
+ * incidents. Fields other writers add are left alone.
+ */
+export const hostDocument = heartbeatHost.extend({
+  openIncidents: z
+    .array(openIncident)
+    .optional()
+    .describe('Cloud Monitoring incidents open on the VM (monitoringAlert); absent when none'),
+});
+
+/** The audit's projection (listProjectHosts, streamHosts): the record and its update time, no telemetry. */
+export const auditedHost = z.object({ ...record, updatedAt: host.shape.updatedAt });
+
+/** The open incidents alone (updateOpenIncidents reads and rewrites the list). */
+export const hostIncidents = hostDocument.pick({ openIncidents: true });
+
+/** The rows of the hosts where osqueryd costs most (topHostsByCost's projection). */
+export const hostCostRow = z.object({
+  name: identity.name,
+  project: identity.project,
+  zone: identity.zone,
+  configVersion: record.configVersion,
+  osqueryd: z.object({
+    cpuPercent: osquerydState.shape.cpuPercent.optional(),
+    rssBytes: osquerydState.shape.rssBytes,
+    at: osquerydState.shape.at,
+    episode: osquerydState.shape.episode,
+  }),
+});
+
+/** The stored form of a host: the domain's value as it is (the client stores its dates as timestamps). */
+export const hostData = (h: Host): z.input<typeof host> => h;
+
+/** The fields a heartbeat writes to a host (with the state change that ends a silent episode, if any). */
+export type HeartbeatUpdate = Partial<z.input<typeof heartbeatHost>>;
+
+export const transition = readsAs<Transition>()(
+  z.object({
+    from: hostState.nullable().describe('the state before (null: first recorded)'),
+    to: hostState.describe('the state after'),
+    reason: record.reason,
+    at: timestamp.describe('when'),
+    cause: z.string().describe('what caused it, e.g. `vmLifecycle v1.compute.instances.insert op-123`'),
+  }),
+);
+
+export const transitionData = (t: Transition): z.input<typeof transition> => t;
+
+export const HOST_DOCUMENTS: DocumentDefinition[] = [
+  {
+    path: 'hosts/{instanceId}',
+    description:
+      'One document per VM. vmLifecycle writes `exempt`, `blocked`, `pending` (reason `policy-targeted`) and ' +
+      '`deleted` and never undoes a later state; the audit owns every state; only logHeartbeat writes ' +
+      '`lastLogAt`, `osqueryd`, `querySchedule` and `syslog` (other writers merge around them).',
+    schema: hostDocument,
+  },
+  {
+    path: 'hosts/{instanceId}/transitions/{at}-{to}',
+    description: "Each state change of a host, with an id that orders them (the change's ISO time and new state).",
+    schema: transition,
+  },
+];
