@@ -12,8 +12,9 @@ export default tseslint.config(
       // libraries on first use, and a value import elsewhere would load them with the module.
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-import-type-side-effects': 'error',
-      // Prettier wraps at 120; what it cannot wrap (long strings) still stays under 160.
-      'max-len': ['error', { code: 160 }],
+      // Prettier wraps code at 120; comments and strings, which it leaves alone, are wrapped by hand to the
+      // same width. Only regular expression literals may run longer.
+      'max-len': ['error', { code: 120, tabWidth: 2, ignoreRegExpLiterals: true }],
     },
   },
 );

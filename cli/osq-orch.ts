@@ -93,7 +93,8 @@ async function render(args: string[]): Promise<number> {
     console.error(`no published generations: ${lookup.unavailable}; Cloud Storage generations are blank`);
   else if (!published && needsGenerations)
     console.error(
-      `version ${rendered.configVersion} is not published: Cloud Storage generations are blank until \`osq-orch publish\``,
+      `version ${rendered.configVersion} is not published: ` +
+        'Cloud Storage generations are blank until `osq-orch publish`',
     );
   const policy = policyConfigOf(rendered, published?.bucket ?? c.CONFIG_BUCKET ?? '', generations, 'blank');
   console.log(JSON.stringify(zoneAssignment(project, values.zone, policy), null, 2));
@@ -176,8 +177,8 @@ async function publishCommand(args: string[]): Promise<number> {
       console.log(`staged rollout (baseline ${r.baseline ?? 'none'}); the controller promotes it at each audit run:`);
       for (const [i, s] of r.stages.entries())
         console.log(
-          `  ${i === 0 ? '->' : '  '} ${s.name.padEnd(8)} ${String(s.zones.length).padStart(3)} zones, ${s.hosts} hosts, ` +
-            `bake ${s.bakeMinutes} min`,
+          `  ${i === 0 ? '->' : '  '} ${s.name.padEnd(8)} ${String(s.zones.length).padStart(3)} zones, ` +
+            `${s.hosts} hosts, bake ${s.bakeMinutes} min`,
         );
       for (const s of r.skipped) console.log(`     ${s.name.padEnd(8)} skipped: ${s.reason}`);
     }
@@ -290,7 +291,8 @@ async function audit(args: string[]): Promise<number> {
   }
   const coverage = coverageOf(totals);
   console.log(
-    `coverage       ${coverage === null ? 'n/a' : `${(coverage * 100).toFixed(1)}%`} (reporting / in scope and running)`,
+    `coverage       ${coverage === null ? 'n/a' : `${(coverage * 100).toFixed(1)}%`} ` +
+      '(reporting / in scope and running)',
   );
   if (needing.length > 0) {
     console.log(`\nneeding action (${needing.length}):`);
@@ -345,7 +347,8 @@ function progressBar() {
   const update = (project: string, p: { phase: string; done: number; total: number }) => {
     const width = 30;
     const filled = p.total ? Math.round((p.done / p.total) * width) : width;
-    const line = `${project} ${p.phase.padEnd(9)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total}`;
+    const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
+    const line = `${project} ${p.phase.padEnd(9)} [${bar}] ${p.done}/${p.total}`;
     if (tty) process.stderr.write(`\r${line}`);
     else if (p.phase !== last) process.stderr.write(`${project} ${p.phase}...\n`);
     last = p.phase;

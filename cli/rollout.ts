@@ -20,7 +20,8 @@ const when = (d: Date | null | undefined) => (d ? new Date(d).toISOString().repl
 export function formatRollout(r: StagedRollout, evaluation: Evaluation | null, current: string | null): string {
   const lines: string[] = [];
   lines.push(
-    `rollout of ${r.configVersion}: ${r.status} (${r.mode}), baseline ${r.baseline ?? 'none'}, current ${current ?? 'none'}`,
+    `rollout of ${r.configVersion}: ${r.status} (${r.mode}), ` +
+      `baseline ${r.baseline ?? 'none'}, current ${current ?? 'none'}`,
   );
   if (r.mode === 'staged') {
     lines.push(`stage ${r.stage + 1} of ${r.stages.length}: ${r.stages[r.stage]?.name ?? '-'}`);
@@ -50,7 +51,8 @@ export function formatRollout(r: StagedRollout, evaluation: Evaluation | null, c
               : ''),
       );
     lines.push(
-      `observed: ${evaluation.observed.stage} of the stage's hosts on the target (need ${evaluation.observed.needed}); ` +
+      `observed: ${evaluation.observed.stage} of the stage's hosts on the target ` +
+        `(need ${evaluation.observed.needed}); ` +
         `bake left ${evaluation.bakeLeftMinutes} min`,
     );
     lines.push(`next: ${evaluation.next.action} (${evaluation.next.reason})`);

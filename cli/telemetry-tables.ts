@@ -46,7 +46,10 @@ export function formatInterval(seconds: number | null): string {
 const ms = (v: number | null) => (v === null ? '-' : v < 10 ? v.toFixed(1) : String(Math.round(v)));
 const rate = (v: number) => (v === 0 ? '0' : v < 10 ? v.toFixed(1) : String(Math.round(v)));
 
-/** Every query of a version: schedule, CPU ms per execution at p50/p95 across hosts, executions and output per hour, denylisted hosts, class. */
+/**
+ * Every query of a version: schedule, CPU ms per execution at p50/p95
+ * across hosts, executions and output per hour, denylisted hosts, class.
+ */
 export function formatQueriesTable(rows: QuerySummary[]): string {
   // Rows of several configuration versions (osq-orch queries --version all, the status snapshot) name theirs.
   const versions = new Set(rows.map((r) => r.configVersion)).size > 1;

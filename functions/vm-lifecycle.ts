@@ -3,7 +3,10 @@ import { parseAuditLogEvent } from '../shared/domain/audit-event.js';
 import { addLogContext, log } from '../shared/log.js';
 import { runLifecycleAction } from '../shared/usecases/lifecycle.js';
 
-/** Compute Engine audit-log entries (insert, bulkInsert, delete): from Eventarc, or pushed from the enrollment log sink. */
+/**
+ * Compute Engine audit-log entries (insert, bulkInsert, delete):
+ * from Eventarc, or pushed from the enrollment log sink.
+ */
 export const vmLifecycle = eventHandler('vmLifecycle', async (event) => {
   const action = parseAuditLogEvent(event.type, event.data);
   if (action.kind === 'invalid') {

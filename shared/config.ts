@@ -23,11 +23,16 @@ const labelPair = z
 
 /** Every setting the code reads, with its default. docs/configuration.md mirrors this. */
 const schema = z.object({
-  /** Points the Compute, OS Config and Storage clients at the local simulator (http://127.0.0.1:PORT). Unset in production. */
+  /**
+   * Points the Compute, OS Config and Storage clients at the
+   * local simulator (http://127.0.0.1:PORT). Unset in production.
+   */
   GOOGLE_API_ENDPOINT: z.url().optional(),
   /** VMs carrying this label are out of scope (and the OS policy excludes them). */
   OPT_OUT_LABEL: labelPair.prefault('osquery-exempt=true'),
-  /** Set instance metadata enable-osconfig=TRUE on in-scope VMs that lack it, instead of only reporting them blocked. */
+  /**
+   * Set instance metadata enable-osconfig=TRUE on in-scope VMs that lack it, instead of only reporting them blocked.
+   */
   REMEDIATE_OSCONFIG_METADATA: bool.default(false),
   /** The id of the one OS policy assignment the orchestrator owns in each zone. */
   ASSIGNMENT_ID: z
@@ -58,10 +63,15 @@ const schema = z.object({
     .refine((targets) => targets.every(isTarget), {
       message: 'expected comma-separated project ids, folders/N or organizations/N',
     }),
-  /** Pub/Sub topic the log shipper on every VM writes osquery results to, and its project (default: GOOGLE_CLOUD_PROJECT). */
+  /**
+   * Pub/Sub topic the log shipper on every VM writes osquery
+   * results to, and its project (default: GOOGLE_CLOUD_PROJECT).
+   */
   LOG_TOPIC: z.string().min(1).default('osquery-logs'),
   LOG_TOPIC_PROJECT: z.string().min(1).optional(),
-  /** Cloud Storage bucket holding published configuration files (those over OS Config's 1024-character inline limit). */
+  /**
+   * Cloud Storage bucket holding published configuration files (those over OS Config's 1024-character inline limit).
+   */
   CONFIG_BUCKET: z
     .string()
     .regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'expected a bucket name')
@@ -75,7 +85,9 @@ const schema = z.object({
   ALERT_TOPIC: z.string().min(1).default('osquery-alerts'),
   /** Topic Cloud Monitoring's Pub/Sub notification channel publishes incidents to (monitoringAlert). */
   INCIDENT_TOPIC: z.string().min(1).default('osquery-incidents'),
-  /** logHeartbeat writes a host's lastLogAt at most once per this many seconds (ending a silent episode is immediate). */
+  /**
+   * logHeartbeat writes a host's lastLogAt at most once per this many seconds (ending a silent episode is immediate).
+   */
   HEARTBEAT_WRITE_WINDOW_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   /** host.performance (source osquery): osqueryd worker CPU, percent of one core, over a heartbeat interval... */
   OSQUERYD_CPU_PERCENT: z.coerce.number().gt(0).max(6400).default(10),

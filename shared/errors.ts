@@ -1,7 +1,9 @@
 import pRetry from 'p-retry';
 import { ConfigError } from './config.js';
 
-/** A fault worth retrying: timeouts, 429, 5xx, aborted transactions. Handlers rethrow these so the trigger redelivers. */
+/**
+ * A fault worth retrying: timeouts, 429, 5xx, aborted transactions. Handlers rethrow these so the trigger redelivers.
+ */
 export class TransientError extends Error {
   override name = 'TransientError';
 }

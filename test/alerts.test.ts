@@ -1,4 +1,5 @@
-// logHeartbeat, silence, alerts and monitoringAlert against the emulators, through the functions as Pub/Sub pushes them.
+// logHeartbeat, silence, alerts and monitoringAlert against
+// the emulators, through the functions as Pub/Sub pushes them.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Subscription } from '@google-cloud/pubsub';

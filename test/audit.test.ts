@@ -1,4 +1,5 @@
-// The fleet audit against the simulator and the Firestore and Pub/Sub emulators: scenario fleets with known ground truth.
+// The fleet audit against the simulator and the Firestore and
+// Pub/Sub emulators: scenario fleets with known ground truth.
 import * as assert from 'uvu/assert';
 import { type Stack, captureLogs, stackSuite } from './helpers/stack.js';
 import { createVm } from './helpers/fleet.js';
@@ -451,7 +452,8 @@ async function waitForOsqueryStatus(runId: string) {
 }
 
 t(
-  'shards run twice at once and delivered again: each host written once, the run closes once with each project counted once',
+  'shards run twice at once and delivered again: each host written once, ' +
+    'the run closes once with each project counted once',
   async ({ stack }) => {
     const fleetVms = [];
     for (let i = 0; i < 3; i++) fleetVms.push(await vm(stack, { name: `twice-${i}`, os: 'debian-12' }));
@@ -502,7 +504,8 @@ t(
 );
 
 t(
-  'an unchanged run through the fan-out writes nothing but its summary: run, per project snapshot and result, fleet and osquery status',
+  'an unchanged run through the fan-out writes nothing but its summary: ' +
+    'run, per project snapshot and result, fleet and osquery status',
   async ({ stack }) => {
     await publish({ projects: [P, 'other'] });
     for (let i = 0; i < 4; i++) await vm(stack, { name: `same-${i}`, os: 'debian-12', zone: i % 2 ? Z1 : Z2 });

@@ -117,7 +117,9 @@ t(
   'a setting that turns bad while running: every event answers 500 (redelivered), none is acknowledged',
   async ({ stack }) => {
     const vm = await createVm(stack, { project: 'cfg', zone: 'cfg-a', name: 'web-2', os: 'debian-12' });
-    const url = `${stack.functions.urls.logHeartbeat}projects/${process.env.GOOGLE_CLOUD_PROJECT}/topics/${config().LOG_TOPIC}`;
+    const url =
+      `${stack.functions.urls.logHeartbeat}projects/${process.env.GOOGLE_CLOUD_PROJECT}` +
+      `/topics/${config().LOG_TOPIC}`;
     const push = async () => {
       const res = await fetch(url, {
         method: 'POST',

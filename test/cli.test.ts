@@ -144,7 +144,8 @@ t('audit: progress, a summary table, and --dry-run writes nothing', async () => 
 });
 
 t(
-  'publish starts a staged rollout and says so; rollout status shows it; pause needs --reason; a bad plan publishes nothing',
+  'publish starts a staged rollout and says so; rollout status shows it; ' +
+    'pause needs --reason; a bad plan publishes nothing',
   async () => {
     const { startSimulator } = await import('../infra/local/simulator/server.js');
     const { clearFirestore } = await import('./helpers/stack.js');

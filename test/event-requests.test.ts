@@ -170,7 +170,8 @@ t('every entry point answers 4xx to every request that is no event of its kind; 
       else if (reachedFunction(logs).length > 0)
         wrong.push(`${fn} / ${shape.label}: reached the function: ${JSON.stringify(reachedFunction(logs))}`);
       else if (shape.label !== 'invalid JSON') {
-        // The body parser answers invalid JSON before any code of ours runs (see docs/architecture.md); the rest is ours.
+        // The body parser answers invalid JSON before any code of
+        // ours runs (see docs/architecture.md); the rest is ours.
         const line = refusals[0];
         if (
           refusals.length !== 1 ||

@@ -253,7 +253,9 @@ async function tick(): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   try {
     const project = process.env.GOOGLE_CLOUD_PROJECT;
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/projects/${project}/topics/${config().LOG_DRAIN_TICK_TOPIC}`;
+    const url =
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}` +
+      `/projects/${project}/topics/${config().LOG_DRAIN_TICK_TOPIC}`;
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -142,7 +142,8 @@ t(
 );
 
 t(
-  'simulated VMs: an hour of osqueryd lines, the heartbeats and the schedule snapshot reach logHeartbeat, results do not',
+  'simulated VMs: an hour of osqueryd lines, the heartbeats and the schedule snapshot ' +
+    'reach logHeartbeat, results do not',
   async ({ stack }) => {
     await publish({ projects: [P] });
     const vm = await createVm(stack, { project: P, zone: Z, name: 'sim-1', os: 'debian-12' });

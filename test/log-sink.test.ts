@@ -311,7 +311,8 @@ t('a VM created in another project is enrolled through the sink; Eventarc never 
 
 for (const duplicated of [false, true])
   t(
-    `the same VM creation by the sink and by Eventarc${duplicated ? ', each delivering every entry twice' : ''}: one host, one transition, one alert`,
+    `the same VM creation by the sink and by Eventarc${duplicated ? ', each delivering every entry twice' : ''}: ` +
+      'one host, one transition, one alert',
     async ({ stack, alerts }) => {
       if (duplicated) await stack.control('POST', '/faults', { duplicateEvents: true });
       // No service account: blocked at enrollment, which alerts at once.

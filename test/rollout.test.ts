@@ -200,9 +200,11 @@ t('operator commands: pause, promote, rollback with who and why', async ({ stack
 });
 
 t(
-  'plan validation: an unknown field, an empty stage, a threshold out of range are refused before anything is published',
+  'plan validation: an unknown field, an empty stage, a threshold out of range ' +
+    'are refused before anything is published',
   async ({ stack }) => {
-    const base = JSON.parse(JSON.stringify(PLAN)) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const base = JSON.parse(JSON.stringify(PLAN)) as Record<string, any>;
     const cases: Array<[string, (p: typeof base) => void, RegExp]> = [
       ['unknown field', (p) => (p.stages[1].bakeMinute = 5), /stages\[1\] \(30%\): Unrecognized key.*"bakeMinute"/],
       [

@@ -55,10 +55,13 @@ t('the page shows the coverage figure, its chart and a silent host, with no cons
     `document.querySelector('#coverage-chart polyline').getAttribute('points')`,
   );
   assert.is(points.split(' ').length, 2, 'one vertex per audit run');
-  const silent = await page.evaluate<{ name: string; reason: string; id: string } | null>(`(() => {
+  const silent = await page.evaluate<{ name: string; reason: string; id: string } | null>(
+    `(() => {
     const row = document.querySelector('#needing-action tr[data-state="silent"]');
-    return row && { name: row.querySelector('.host').textContent, reason: row.cells[4].textContent, id: row.dataset.instanceId };
-  })()`);
+    return row && { name: row.querySelector('.host').textContent, ` +
+      `reason: row.cells[4].textContent, id: row.dataset.instanceId };
+  })()`,
+  );
   assert.equal(silent, { name: 'quiet', reason: 'never-reported', id: fleet.ids.quiet });
   const alerts = await page.evaluate<string[]>(
     `[...document.querySelectorAll('#alerts tr[data-kind]')].map((r) => r.dataset.kind).sort()`,
@@ -75,7 +78,8 @@ t('the page shows the coverage figure, its chart and a silent host, with no cons
   );
   // Where osqueryd costs most: the hosts by CPU from their heartbeats, the queries by cost from the snapshots.
   const byCpu = await page.evaluate<string[][]>(
-    `[...document.querySelectorAll('#osqueryd-cpu tr[data-instance-id]')].map((r) => [r.querySelector('.host').textContent.trim(), r.cells[2].textContent])`,
+    `[...document.querySelectorAll('#osqueryd-cpu tr[data-instance-id]')]` +
+      `.map((r) => [r.querySelector('.host').textContent.trim(), r.cells[2].textContent])`,
   );
   assert.equal(byCpu, [
     ['r1', '14.0'],
@@ -83,7 +87,8 @@ t('the page shows the coverage figure, its chart and a silent host, with no cons
     ['r3', '0.5'],
   ]);
   const queries = await page.evaluate<string[][]>(
-    `[...document.querySelectorAll('#expensive-queries tr[data-query]')].map((r) => [r.dataset.query, r.dataset.class, r.cells[7].textContent])`,
+    `[...document.querySelectorAll('#expensive-queries tr[data-query]')]` +
+      `.map((r) => [r.dataset.query, r.dataset.class, r.cells[7].textContent])`,
   );
   assert.equal(queries, [
     ['pack_fim_file_hashes', 'considerable', '-'],
@@ -111,7 +116,8 @@ t('the filter form narrows the list on the server; the evidence link serves the 
   );
   assert.match(await page.evaluate<string>('location.search'), /state=blocked/);
   const rows = await page.evaluate<string[]>(
-    `[...document.querySelectorAll('#needing-action tr[data-state]')].map((r) => r.dataset.state + ' ' + r.querySelector('.host').textContent)`,
+    `[...document.querySelectorAll('#needing-action tr[data-state]')]` +
+      `.map((r) => r.dataset.state + ' ' + r.querySelector('.host').textContent)`,
   );
   assert.equal(rows, ['blocked agentless']);
   assert.is(
@@ -155,17 +161,21 @@ t(
       stages: string[][];
       gates: string[][];
       next: string;
-    }>(`(() => {
+    }>(
+      `(() => {
     const s = document.querySelector('#rollout-stages');
     const cells = (r) => [...r.cells].map((c) => c.textContent.trim().replace(/\\s+/g, ' '));
     return {
       version: s.dataset.version,
       status: s.dataset.status,
-      stages: [...s.querySelectorAll('tr[data-stage]')].map((r) => [r.dataset.stage, r.dataset.state, ...cells(r).slice(2, 6)]),
-      gates: [...s.querySelectorAll('tr[data-gate]')].map((r) => [r.dataset.gate, r.dataset.passed, ...cells(r).slice(1, 3)]),
+      stages: [...s.querySelectorAll('tr[data-stage]')]` +
+        `.map((r) => [r.dataset.stage, r.dataset.state, ...cells(r).slice(2, 6)]),
+      gates: [...s.querySelectorAll('tr[data-gate]')]` +
+        `.map((r) => [r.dataset.gate, r.dataset.passed, ...cells(r).slice(1, 3)]),
       next: s.querySelector('#rollout-next').textContent.trim().replace(/\\s+/g, ' '),
     };
-  })()`);
+  })()`,
+    );
     assert.is(section.version, report.configVersion);
     assert.is(section.status, 'running');
     // stat-a/us-east1-b: r1, r2, quiet on the target; the other zones wait on the baseline (failing, r3; the

@@ -136,7 +136,8 @@ t('a folder that cannot be listed: a configuration error naming it (the run fail
   resetConfig();
   try {
     const res = await fetch(
-      `${stack.functions.urls.fleetAudit}projects/${process.env.GOOGLE_CLOUD_PROJECT}/topics/${config().AUDIT_TICK_TOPIC}`,
+      `${stack.functions.urls.fleetAudit}projects/${process.env.GOOGLE_CLOUD_PROJECT}` +
+        `/topics/${config().AUDIT_TICK_TOPIC}`,
       {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

@@ -106,7 +106,8 @@ const performanceAlerts = async () =>
   (await drain(alerts)).map((m) => m.data as AlertMessage).filter((m) => m.kind === 'host.performance');
 
 t(
-  'CPU% from consecutive heartbeats across out-of-order delivery and a restart; one host.performance firing and one resolved under redelivery',
+  'CPU% from consecutive heartbeats across out-of-order delivery and a restart; ' +
+    'one host.performance firing and one resolved under redelivery',
   async ({ stack }) => {
     const host = await recordedHost(stack, 'busy');
     const tb = Date.now() - 60 * MIN;
@@ -171,7 +172,8 @@ t(
     assert.equal([doc.get('osqueryd.cpuPercent'), doc.get('osqueryd.pid')], [null, w2.pid]);
     assert.equal(await performanceAlerts(), [], 'a restart does not resolve');
 
-    // Recovered: 1% over the interval since the restart's heartbeat. Redeliveries of it and of older ones change nothing.
+    // Recovered: 1% over the interval since the restart's heartbeat.
+    // Redeliveries of it and of older ones change nothing.
     await deliver(6);
     for (const k of [6, 5, 4]) await deliver(k, true);
     assert.is((await field()).get('osqueryd.cpuPercent'), 1);
@@ -208,7 +210,8 @@ t('memory above the threshold fires on one heartbeat and resolves when it drops'
 });
 
 t(
-  'query statistics: deltas across a restart, one write per query for every snapshot; p50/p95, denylisted hosts, classes, query alerts',
+  'query statistics: deltas across a restart, one write per query for every snapshot; ' +
+    'p50/p95, denylisted hosts, classes, query alerts',
   async ({ stack }) => {
     await publish({ projects: [P] });
     const a = await recordedHost(stack, 'stats-a');
@@ -282,7 +285,8 @@ t(
     assert.is(heavy.class, 'considerable');
     assert.equal([by.pack_light!.denylistedHosts, by.pack_light!.class], [1, 'minimal']);
 
-    // The run's close: query.expensive (p95 above 2000 ms) and query.denylisted fire once; a second evaluation sends nothing.
+    // The run's close: query.expensive (p95 above 2000 ms) and
+    // query.denylisted fire once; a second evaluation sends nothing.
     const status = await evaluateQueryCosts('run-1', now);
     await evaluateQueryCosts('run-1b', new Date(now.getTime() + MIN));
     const fired = (await drain(alerts)).map((m) => m.data as AlertMessage).filter((m) => m.kind.startsWith('query.'));

@@ -38,7 +38,8 @@ export function checkEmulatorPrerequisites(env: NodeJS.ProcessEnv = process.env)
   for (const [dir, component, aptPackage] of components) {
     if (!existsSync(path.join(sdkRoot, 'platform', dir))) {
       throw new MissingPrerequisiteError(
-        `the gcloud component ${component} is not installed (gcloud components install ${component}, or apt-get install ${aptPackage})`,
+        `the gcloud component ${component} is not installed ` +
+          `(gcloud components install ${component}, or apt-get install ${aptPackage})`,
       );
     }
   }

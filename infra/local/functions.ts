@@ -115,7 +115,10 @@ export async function serveFunctions(basePort = 0): Promise<ServedFunctions> {
   };
 }
 
-/** The pull subscription logHeartbeatDrain drains (full name), on `topic`, with the code's filter (stored, as in Terraform). */
+/**
+ * The pull subscription logHeartbeatDrain drains (full name),
+ * on `topic`, with the code's filter (stored, as in Terraform).
+ */
 async function ensurePullSubscription(topicName: string, subscription: string): Promise<void> {
   const { PubSub } = await import('@google-cloud/pubsub');
   const pubsub = new PubSub({ projectId: process.env.GOOGLE_CLOUD_PROJECT });

@@ -211,8 +211,8 @@ async function run(emulators: Emulators): Promise<void> {
     );
   say(`audit logs          ${EVENTARC_PROJECT}: Eventarc -> vmLifecycle (the orchestrator project's own trigger)`);
   say(
-    `                    every project: organisation log sink -> topic ${COMPUTE_AUDIT_LOG_TOPIC} -> push -> vmLifecycle ` +
-      `(counted by ${sinkRelay.url})`,
+    `                    every project: organisation log sink -> topic ${COMPUTE_AUDIT_LOG_TOPIC} -> push ` +
+      `-> vmLifecycle (counted by ${sinkRelay.url})`,
   );
   say(
     `targets             TARGET_PROJECTS=${config().TARGET_PROJECTS.join(',')}: folders resolved to their projects ` +
@@ -221,7 +221,8 @@ async function run(emulators: Emulators): Promise<void> {
         .join('; ')}`,
   );
   say(
-    `Cloud Scheduler     every ${values['audit-every']} s a tick on ${config().AUDIT_TICK_TOPIC} -> fleetAudit -> fleetAuditShard per project`,
+    `Cloud Scheduler     every ${values['audit-every']} s a tick on ${config().AUDIT_TICK_TOPIC} ` +
+      '-> fleetAudit -> fleetAuditShard per project',
   );
 
   // Every host change, as it lands in Firestore.
@@ -241,7 +242,8 @@ async function run(emulators: Emulators): Promise<void> {
           const how =
             after === undefined
               ? ''
-              : `   +${after.toFixed(1)} s after creation, ${h.project === EVENTARC_PROJECT ? 'Eventarc and the log sink' : 'through the log sink'}`;
+              : `   +${after.toFixed(1)} s after creation, ` +
+                (h.project === EVENTARC_PROJECT ? 'Eventarc and the log sink' : 'through the log sink');
           seen.set(change.doc.id, line);
           say(`host ${String(h.name).padEnd(28)} ${`${h.project}/${h.zone}`.padEnd(30)} -> ${line}${how}`);
         }
@@ -269,7 +271,8 @@ async function run(emulators: Emulators): Promise<void> {
             .map(([p, r]) => `; skipped ${p} (${r.reason})`)
             .join('');
           say(
-            `audit ${change.doc.id} ${run.status}: ${counts}; coverage ${coverage}; ${run.apiCalls} API calls, ${run.hostWrites} host writes${skipped}`,
+            `audit ${change.doc.id} ${run.status}: ${counts}; coverage ${coverage}; ` +
+              `${run.apiCalls} API calls, ${run.hostWrites} host writes${skipped}`,
           );
         }
       },
@@ -291,7 +294,8 @@ async function run(emulators: Emulators): Promise<void> {
         if (!cost || cost.topQueries.length === 0) return;
         const hosts = cost.topHosts.cpu.filter((h) => h.cpuPercent !== null).map((h) => ({ ...h, at: new Date(h.at) }));
         const text =
-          `top queries (run ${cost.runId}, ${cost.queries} with statistics):\n${formatQueriesTable(cost.topQueries.slice(0, 8))}` +
+          `top queries (run ${cost.runId}, ${cost.queries} with statistics):\n` +
+          formatQueriesTable(cost.topQueries.slice(0, 8)) +
           (hosts.length ? `\nwhere osqueryd costs most (CPU):\n${formatHostsTable(hosts, 'cpu', 5)}` : '');
         const shape = JSON.stringify([cost.topQueries.map((q) => [q.query, q.class]), hosts.map((h) => h.name)]);
         if (shape === lastCost || (lastCost && Date.now() - lastCostAt < 120_000)) return;
@@ -371,7 +375,8 @@ async function run(emulators: Emulators): Promise<void> {
       planFile: LOCAL_PLAN,
     });
     say(
-      `configuration ${report.configVersion} published: ${report.uploaded} file(s) to gs://${process.env.CONFIG_BUCKET}, ` +
+      `configuration ${report.configVersion} published: ` +
+        `${report.uploaded} file(s) to gs://${process.env.CONFIG_BUCKET}, ` +
         (report.rollout.note ? `${report.rollout.mode} (${report.rollout.note})` : `rollout started`),
     );
   }
@@ -403,11 +408,13 @@ async function run(emulators: Emulators): Promise<void> {
   );
   say("Make a host's osqueryd expensive (its heartbeats then report it), restart its worker, or denylist a query:");
   say(
-    `  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID/osqueryd -H 'content-type: application/json' -d '{"cpuPercent":35}'`,
+    `  curl -s -XPATCH ${sim.url}/control/vms/INSTANCE_ID/osqueryd -H 'content-type: application/json' ` +
+      `-d '{"cpuPercent":35}'`,
   );
   say(`  curl -s -XPOST ${sim.url}/control/vms/INSTANCE_ID/osqueryd/restart`);
   say(
-    `  curl -s -XPOST ${sim.url}/control/vms/INSTANCE_ID/osqueryd/denylist -H 'content-type: application/json' -d '{"query":"pack_system_crontab"}'`,
+    `  curl -s -XPOST ${sim.url}/control/vms/INSTANCE_ID/osqueryd/denylist -H 'content-type: application/json' ` +
+      `-d '{"query":"pack_system_crontab"}'`,
   );
   const DEMO_INCIDENT = JSON.stringify({
     version: '1.2',
@@ -421,8 +428,9 @@ async function run(emulators: Emulators): Promise<void> {
   });
   say('Open a Cloud Monitoring incident for a VM (osqueryd CPU above 10%):');
   say(
-    `  curl -s -XPOST http://${emulators.pubsubHost}/v1/projects/${emulators.projectId}/topics/${config().INCIDENT_TOPIC}:publish ` +
-      `-H 'content-type: application/json' -d "{\\"messages\\":[{\\"data\\":\\"$(echo '${DEMO_INCIDENT}' | base64 -w0)\\"}]}"`,
+    `  curl -s -XPOST http://${emulators.pubsubHost}/v1/projects/${emulators.projectId}` +
+      `/topics/${config().INCIDENT_TOPIC}:publish -H 'content-type: application/json' ` +
+      `-d "{\\"messages\\":[{\\"data\\":\\"$(echo '${DEMO_INCIDENT}' | base64 -w0)\\"}]}"`,
   );
 
   // The demo's story: web-2's logs stop after a minute (silent, then an alert), and resume two minutes later;

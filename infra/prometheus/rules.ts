@@ -123,7 +123,10 @@ export const ORCHESTRATOR_ALERTS = {
   coverageTargetPercent: 95,
   /** ...on two audit runs in a row (one run every audit_schedule period). */
   coverageForRuns: 2,
-  /** A halted rollout is announced for this long after the halt (the product's rollout.halted alert stays open until it is resumed). */
+  /**
+   * A halted rollout is announced for this long after the halt (the
+   * product's rollout.halted alert stays open until it is resumed).
+   */
   rolloutHaltedWindowSeconds: 3600,
 } as const;
 
@@ -230,7 +233,9 @@ function osquerydRules(flavour: Flavour, s: RuleSettings): Rule[] {
       labels: { severity: 'warning', alert_kind: 'host-performance' },
       annotations: {
         summary: `osqueryd resident memory above ${s.memory.mib} MiB on ${h.name}`,
-        description: `osqueryd held {{ $value | printf "%.0f" }} MiB resident for ${memoryFor} (the watchdog kills it above 350 MB).`,
+        description:
+          `osqueryd held {{ $value | printf "%.0f" }} MiB resident for ${memoryFor} ` +
+          '(the watchdog kills it above 350 MB).',
       },
     },
   ];
@@ -297,8 +302,9 @@ function ruleYaml(r: Rule): string {
 }
 
 const HEADERS: Record<Flavour, string> = {
-  'process-exporter': `# osqueryd alerts for hosts scraped with process-exporter (groupname="osqueryd"): load into Prometheus
-# (rule_files). The same alerts as osquery.managed.rules.yml and the Cloud Monitoring policies.`,
+  'process-exporter':
+    '# osqueryd alerts for hosts scraped with process-exporter (groupname="osqueryd"): load into Prometheus\n' +
+    '# (rule_files). The same alerts as osquery.managed.rules.yml and the Cloud Monitoring policies.',
   managed: `# osqueryd and orchestrator alerts on Google Cloud Managed Service for Prometheus (the Ops Agent's
 # process metrics and the orchestrator's log-based metrics, read through PromQL): load into the managed
 # service's rule evaluator (a Rules resource, or the standalone rule-evaluator sending to your Alertmanager).`,

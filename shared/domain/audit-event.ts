@@ -132,7 +132,9 @@ export function parseAuditLogEntry(data: unknown): LifecycleAction {
     if (instanceId !== undefined && !isInstanceId(instanceId))
       return {
         kind: 'invalid',
-        reason: `resource.labels.instance_id ${JSON.stringify(instanceId.slice(0, 100))} is not an unsigned 64-bit decimal`,
+        reason:
+          `resource.labels.instance_id ${JSON.stringify(instanceId.slice(0, 100))} ` +
+          'is not an unsigned 64-bit decimal',
       };
     const instance: InstanceRef = { project, zone, name, ...(instanceId ? { instanceId } : {}) };
     return verb === 'delete'

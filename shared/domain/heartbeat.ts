@@ -183,7 +183,10 @@ export type HeartbeatWrite =
   | {
       write: 'update';
       fields: HeartbeatFields;
-      /** A silent host reports again: its state change (and the host.silent episode it closes), written with the fields. */
+      /**
+       * A silent host reports again: its state change (and the
+       * host.silent episode it closes), written with the fields.
+       */
       change: HostChange | null;
       /** host.performance (source osquery) episodes the telemetry opens or closes, written with the fields. */
       episodes: EpisodeChange;

@@ -104,7 +104,10 @@ export function episodesFor(previous: Host | null, next: Host, transition: Trans
   return change;
 }
 
-/** States vmLifecycle decides at enrollment. Later states belong to the audit and are never undone by a (re)delivered insert. */
+/**
+ * States vmLifecycle decides at enrollment. Later states belong
+ * to the audit and are never undone by a (re)delivered insert.
+ */
 const ENROLLMENT_STATES: ReadonlySet<HostState> = new Set(['exempt', 'blocked', 'pending']);
 
 /** What an observer (vmLifecycle, the audit) concluded about a host. Versions left out are kept. */

@@ -55,8 +55,10 @@ const SERVICE_RUNNING = exec(
 function osquerydAtVersion(version: string): Exec {
   const marker = `${MARKER_DIR}/osqueryd.version`;
   return exec(
-    `systemctl is-enabled --quiet osqueryd && systemctl is-active --quiet osqueryd && [ "$(cat ${marker} 2>/dev/null)" = "${version}" ] && exit 100\nexit 101`,
-    `mkdir -p ${MARKER_DIR} && systemctl enable osqueryd && systemctl restart osqueryd && echo ${version} > ${marker} && exit 100\nexit 1`,
+    'systemctl is-enabled --quiet osqueryd && systemctl is-active --quiet osqueryd && ' +
+      `[ "$(cat ${marker} 2>/dev/null)" = "${version}" ] && exit 100\nexit 101`,
+    `mkdir -p ${MARKER_DIR} && systemctl enable osqueryd && systemctl restart osqueryd && ` +
+      `echo ${version} > ${marker} && exit 100\nexit 1`,
   );
 }
 

@@ -31,7 +31,9 @@ export function messageOf(eventData: unknown): { ok: true; message: PubSubMessag
   if (!parsed.success)
     return {
       ok: false,
-      reason: `not a Pub/Sub message: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`,
+      reason:
+        'not a Pub/Sub message: ' +
+        parsed.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; '),
     };
   const m = parsed.data.message;
   return {

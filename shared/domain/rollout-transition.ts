@@ -220,7 +220,9 @@ export interface PublishPlan {
   note: string | null;
 }
 
-/** Pure: RolloutRefused when publishing `version` (all at once or not) is not allowed now; checked before any upload. */
+/**
+ * Pure: RolloutRefused when publishing `version` (all at once or not) is not allowed now; checked before any upload.
+ */
 export function checkPublish(state: ConfigurationState, version: string, allAtOnce: boolean): void {
   const under = state.rollout;
   if (allAtOnce || !under) return;

@@ -542,7 +542,8 @@ export const CONTROLLER: Actor = { by: 'controller', reason: '' };
 export function decide(r: StagedRollout, d: Decision, actor: Actor, now: Date): StagedRollout {
   const refuse = (why: string) => {
     throw new RolloutRefused(
-      `rollout of ${r.configVersion} is ${r.status}${r.mode === 'staged' ? ` at stage ${r.stages[r.stage]?.name}` : ''}: ${why}`,
+      `rollout of ${r.configVersion} is ${r.status}` +
+        `${r.mode === 'staged' ? ` at stage ${r.stages[r.stage]?.name}` : ''}: ${why}`,
     );
   };
   if (r.mode !== 'staged' && d.kind !== 'supersede' && d.kind !== 'rollback')

@@ -5,7 +5,9 @@ export interface ScopeSettings {
   optOutLabel: { key: string; value: string };
 }
 
-/** OS families osquery cannot run on (for now): Windows is not supported by this rollout; COS has no package manager. */
+/**
+ * OS families osquery cannot run on (for now): Windows is not supported by this rollout; COS has no package manager.
+ */
 export const UNSUPPORTED_OS: ReadonlySet<OsFamily> = new Set(['windows', 'cos']);
 
 export type ScopeDecision = { inScope: true } | { inScope: false; reason: string };

@@ -213,7 +213,8 @@ export function eventedTableStatus(
   if (missing.length > 0) {
     const parts = missing.map((f) => {
       const origin = flags.origin(f.flag);
-      return `${flagText(f)} (${origin ? `set to ${!f.needs} in ${origin}` : `osquery's default is ${f.osqueryDefault}`}; ${f.source})`;
+      const value = origin ? `set to ${!f.needs} in ${origin}` : `osquery's default is ${f.osqueryDefault}`;
+      return `${flagText(f)} (${value}; ${f.source})`;
     });
     return {
       works: false,
@@ -230,7 +231,9 @@ export function eventedTableStatus(
   if (model.config === 'yara_file_paths' && ![...config.yaraCategories].some((c) => config.filePathCategories.has(c)))
     return {
       works: false,
-      reason: `table ${table} returns nothing: no yara.file_paths category names a file_paths category (osquery/tables/yara/yara_events.cpp)`,
+      reason:
+        `table ${table} returns nothing: no yara.file_paths category names a file_paths category ` +
+        '(osquery/tables/yara/yara_events.cpp)',
       missingFlags: [],
     };
   if (model.needsAuditRules && !flags.bool('audit_allow_config', false))

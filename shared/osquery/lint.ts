@@ -41,7 +41,10 @@ export interface LintResult {
   queries: number;
 }
 
-/** Top-level keys some config parser reads (keys() of every config_parser plugin, plus schedule and packs: osquery/config/config.cpp). */
+/**
+ * Top-level keys some config parser reads (keys() of every config_parser
+ * plugin, plus schedule and packs: osquery/config/config.cpp).
+ */
 const CONF_KEYS = new Set([
   'options',
   'schedule',
@@ -76,7 +79,10 @@ const QUERY_KEYS = new Set([
 ]);
 const PACK_KEYS = new Set(['queries', 'discovery', 'platform', 'version', 'shard', 'oncall']);
 const DECORATOR_KEYS = new Set(['load', 'always', 'interval']);
-/** osquery skips queries whose names start or end with these (osquery/config/packs.cpp, osquery/database/database.cpp). */
+/**
+ * osquery skips queries whose names start or end with these
+ * (osquery/config/packs.cpp, osquery/database/database.cpp).
+ */
 const RESERVED_NAME_PREFIXES = ['query.', 'cache.', 'config_views.'];
 const RESERVED_NAME_SUFFIXES = ['epoch', 'counter'];
 /** This project's longest buffer for an evented table a query reads (policy): osquery's syslog default is 30 days. */
@@ -162,7 +168,9 @@ export function lintBundle(
   for (const b of flagfile.bad)
     error({
       file: 'osquery.flags',
-      reason: `line ${b.line} is not --name=value: ${b.text} (gflags reads such a line as a program-name filter for the flags after it)`,
+      reason:
+        `line ${b.line} is not --name=value: ${b.text} ` +
+        '(gflags reads such a line as a program-name filter for the flags after it)',
     });
   checkWatchdog(flagfile.flags.get('watchdog_utilization_limit'), error);
   const confOptions = isObject(conf.options) ? conf.options : {};
@@ -179,7 +187,9 @@ export function lintBundle(
       if (CLI_ONLY_FLAGS.has(key))
         error({
           file: 'osquery.conf',
-          reason: `options.${key} is a startup-only flag: osquery ignores it here; put --${key} in osquery.flags (plugins/config/parsers/options.cpp)`,
+          reason:
+            `options.${key} is a startup-only flag: osquery ignores it here; ` +
+            `put --${key} in osquery.flags (plugins/config/parsers/options.cpp)`,
         });
   } else if (conf.options !== undefined) error({ file: 'osquery.conf', reason: 'options must be an object' });
 
@@ -279,7 +289,8 @@ export function lintBundle(
           warning({
             ...where,
             reason:
-              'osquery 5 ignores "blacklist" (it reads "denylist", osquery/config/packs.cpp): the query is denylisted as by default',
+              'osquery 5 ignores "blacklist" (it reads "denylist", osquery/config/packs.cpp): ' +
+              'the query is denylisted as by default',
           });
         else if (!QUERY_KEYS.has(key))
           warning({ ...where, reason: `unknown query field "${key}": osquery ignores it` });
@@ -299,7 +310,11 @@ export function lintBundle(
         error({
           ...where,
           reason:
-            `interval ${q.body.interval === undefined ? `(schedule_default_interval) ${defaultInterval}` : JSON.stringify(q.body.interval)} ` +
+            'interval ' +
+            (q.body.interval === undefined
+              ? `(schedule_default_interval) ${defaultInterval}`
+              : JSON.stringify(q.body.interval)) +
+            ' ' +
             `must be a whole number of seconds from 1 to ${MAX_INTERVAL}: osquery skips the query`,
         });
       const heartbeat = isFalse(q.body.removed) && isFalse(q.body.denylist);
@@ -367,7 +382,9 @@ export function lintBundle(
   if (executionsPerHour > options.budgetPerHour) {
     policy({
       file: 'osquery.conf',
-      reason: `projected ${executionsPerHour} query executions per host per hour exceed the budget of ${options.budgetPerHour}`,
+      reason:
+        `projected ${executionsPerHour} query executions per host per hour ` +
+        `exceed the budget of ${options.budgetPerHour}`,
     });
   }
   return { findings, executionsPerHour, queries: queries.length };
@@ -407,7 +424,9 @@ function checkWatchdog(value: string | undefined, error: Report): void {
   else if (n > 100)
     error({
       file: 'osquery.flags',
-      reason: `watchdog_utilization_limit ${n} is above 100: osquery clamps it to 100% of all cores, which turns the CPU watchdog off`,
+      reason:
+        `watchdog_utilization_limit ${n} is above 100: ` +
+        'osquery clamps it to 100% of all cores, which turns the CPU watchdog off',
     });
 }
 
@@ -467,7 +486,7 @@ function checkSql(
     else if (!onLinux && context.systems.size > 0 && !table.platforms.some((p) => systems.has(p)))
       error({
         ...where,
-        reason: `table ${name} is not available on ${[...context.systems].join(' or ')} (${table.platforms.join(', ')})`,
+        reason: `table ${name} is not available on ${[...systems].join(' or ')} (${table.platforms.join(', ')})`,
       });
     if (onLinux && table.evented && runsOnLinux(table)) {
       const status = eventedTableStatus(name, context.flags, context.eventsConfig);

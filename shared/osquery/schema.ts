@@ -15,7 +15,10 @@ export function bundledSchemaPath(version: string): string | null {
   return existsSync(file) ? file : null;
 }
 
-/** Where the linter reads the schema from: an explicit path or URL, else the repository's copy, else the published URL. */
+/**
+ * Where the linter reads the schema from: an explicit path or
+ * URL, else the repository's copy, else the published URL.
+ */
 export function schemaSource(explicit: string | undefined, version: string = PINNED_OSQUERY_VERSION): string {
   return explicit || bundledSchemaPath(version) || schemaUrl(version);
 }

@@ -78,8 +78,9 @@ export async function startAuditRun(
 
 /**
  * fleetAuditShard: reconcile one project and record it on the run; when that closes the run, do what a
- * run's close does (shared/usecases/run-close.ts), once per run however often delivered. A project whose APIs refuse it (permission
- * denied, API disabled, unknown project) is recorded as failed; transient faults rethrow.
+ * run's close does (shared/usecases/run-close.ts), once per run however often delivered. A project whose
+ * APIs refuse it (permission denied, API disabled, unknown project) is recorded as failed; transient
+ * faults rethrow.
  */
 export async function runAuditShard(shard: AuditShard, now?: Date): Promise<'done' | 'failed' | 'duplicate'> {
   const outcome = await auditShardProject(shard, now ?? new Date());

@@ -44,9 +44,10 @@ type Verdict = 'ack' | 'failed' | 'leftover';
 /**
  * Pulls the subscription until it is empty or the budget is spent, records every message with
  * recordLogMessage, acknowledges what is done (recorded, or refused with a logged reason) and releases
- * what failed transiently or for an unknown cause (asHandlerError), or was not reached. recordLogMessage is idempotent per line, so a message
- * redelivered after a lost acknowledgement changes nothing. queryStats follow push delivery's rule: the
- * buffer is written once its window ends (one write per query per window, whatever the tick rate).
+ * what failed transiently or for an unknown cause (asHandlerError), or was not reached. recordLogMessage
+ * is idempotent per line, so a message redelivered after a lost acknowledgement changes nothing.
+ * queryStats follow push delivery's rule: the buffer is written once its window ends (one write per query
+ * per window, whatever the tick rate).
  */
 export async function drainLogSubscription(engine: HeartbeatEngine, options: DrainOptions): Promise<DrainResult> {
   const { subscription, budgetMs, maxMessages = 1000, concurrency = 160, pullWaitMs = 2000 } = options;
@@ -75,7 +76,8 @@ export async function drainLogSubscription(engine: HeartbeatEngine, options: Dra
       // A subscription that is not there, or not ours to read, is a wrong setting: fail loudly.
       if (isNotFound(error) || isPermissionDenied(error))
         throw new ConfigError(
-          `LOG_HEARTBEAT_SUBSCRIPTION: cannot pull ${subscription}: ${error instanceof Error ? error.message : String(error)}`,
+          `LOG_HEARTBEAT_SUBSCRIPTION: cannot pull ${subscription}: ` +
+            (error instanceof Error ? error.message : String(error)),
         );
       throw error;
     }

@@ -49,7 +49,8 @@ const csv: EvidenceWriter = {
 
 const json: EvidenceWriter = {
   begin: (m) =>
-    `{"run":${JSON.stringify(m.run)},"generatedAt":${JSON.stringify(m.generatedAt.toISOString())},"project":${JSON.stringify(m.project)},"hosts":[\n`,
+    `{"run":${JSON.stringify(m.run)},"generatedAt":${JSON.stringify(m.generatedAt.toISOString())},` +
+    `"project":${JSON.stringify(m.project)},"hosts":[\n`,
   row: (r, first) => `${first ? '' : ',\n'}${JSON.stringify(r)}`,
   end: (counts) => `\n],"counts":${JSON.stringify(counts)}}\n`,
 };
@@ -60,14 +61,16 @@ const HTML_COLUMNS = COLUMNS.filter((c) => c !== 'auditRunId' && c !== 'auditRun
 const htmlWriter: EvidenceWriter = {
   begin: (m) => {
     const title = `osquery compliance evidence${m.project ? ` (${m.project})` : ''}`;
-    const run = m.run
-      ? markup`Audit run <code>${m.run.runId}</code> (${m.run.status}), started ${m.run.startedAt}, closed ${m.run.finishedAt}.`
+    const r = m.run;
+    const run = r
+      ? markup`Audit run <code>${r.runId}</code> (${r.status}), started ${r.startedAt}, closed ${r.finishedAt}.`
       : 'No audit run has closed yet.';
+    const generated = m.generatedAt.toISOString();
     return markup`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${title}</title></head>
 <body>
 <h1>${title}</h1>
-<p>${run} Generated ${m.generatedAt.toISOString()}. Every in-scope VM, then every exempt VM with the reason it is exempt.</p>
+<p>${run} Generated ${generated}. Every in-scope VM, then every exempt VM with the reason it is exempt.</p>
 <table border="1" cellspacing="0" cellpadding="3">
 <tr>${HTML_COLUMNS.map((c) => markup`<th>${c}</th>`)}</tr>
 `.value;

@@ -11,24 +11,32 @@ export const API_PATH = 'api/status';
 
 const CSS = `
 :root{--fg:#1d2330;--muted:#5d6575;--line:#dde1e8;--bg:#f6f7f9;--ok:#1e7e34;--warn:#b35c00;--bad:#b3261e;--info:#1a5fb4}
-*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 header,main,footer{max-width:1200px;margin:0 auto;padding:0 20px}header{padding-top:18px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:0 0 10px}h3{font-size:14px;margin:14px 0 6px}
 section{background:#fff;border:1px solid var(--line);border-radius:6px;padding:14px 16px;margin:14px 0}
 .meta,.note,footer{color:var(--muted)}footer{padding-bottom:24px;font-size:13px}
 a{color:var(--info)}code{font:12px ui-monospace,Menlo,Consolas,monospace}
 .figure{display:flex;align-items:baseline;gap:12px;flex-wrap:wrap}.big{font-size:40px;font-weight:600}
-table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-weight:600;background:#fafbfc}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}tr.total td{font-weight:600}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-weight:600;background:#fafbfc}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.total td{font-weight:600}
 .chip{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;background:#e9ecf1;white-space:nowrap}
-.s-reporting,.s-compliant{background:#dcf2e1;color:var(--ok)}.s-silent,.sev-critical{background:#fbe0de;color:var(--bad)}
-.s-noncompliant,.s-blocked,.sev-warning{background:#fdebd3;color:var(--warn)}.s-exempt{background:#dde9f8;color:var(--info)}
+.s-reporting,.s-compliant{background:#dcf2e1;color:var(--ok)}
+.s-silent,.sev-critical{background:#fbe0de;color:var(--bad)}
+.s-noncompliant,.s-blocked,.sev-warning{background:#fdebd3;color:var(--warn)}
+.s-exempt{background:#dde9f8;color:var(--info)}
 .s-failed,.s-partial{background:#fbe0de;color:var(--bad)}.s-succeeded{background:#dcf2e1;color:var(--ok)}
 form.filters{display:flex;gap:10px;flex-wrap:wrap;align-items:end;margin:0 0 10px}
 form.filters label{display:flex;flex-direction:column;font-size:12px;color:var(--muted)}
-select,input,button{font:inherit;padding:3px 6px}.later{border-left:3px solid var(--line);padding-left:10px;color:var(--muted)}
-.q-minimal{background:#dcf2e1;color:var(--ok)}.q-considerable{background:#fdebd3;color:var(--warn)}.q-excessive{background:#fbe0de;color:var(--bad)}
-.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:18px}svg text{font-size:11px;fill:var(--muted)}
+select,input,button{font:inherit;padding:3px 6px}
+.later{border-left:3px solid var(--line);padding-left:10px;color:var(--muted)}
+.q-minimal{background:#dcf2e1;color:var(--ok)}.q-considerable{background:#fdebd3;color:var(--warn)}
+.q-excessive{background:#fbe0de;color:var(--bad)}
+.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:18px}
+svg text{font-size:11px;fill:var(--muted)}
 `;
 
 /** The style element, whole: the policy below allows exactly this text (whitespace included) by its hash. */
@@ -69,7 +77,9 @@ const STATUS_CHIP: Record<string, string> = {
   paused: 's-exempt',
 };
 
-/** The progressive rollout: each stage with its zones and hosts, the gates against their thresholds, what comes next. */
+/**
+ * The progressive rollout: each stage with its zones and hosts, the gates against their thresholds, what comes next.
+ */
 function rolloutStages(r: RolloutStagesView | null, now: string): Html {
   if (!r)
     return html`<div id="rollout-stages">
@@ -303,7 +313,8 @@ export function coverageChart(history: HistoryPoint[], width = 720, height = 180
           >${v * 100}%</text
         >`,
   );
-  const area = `${pad.left + (t1 === t0 ? w / 2 : 0)},${y(0)} ${xy.join(' ')} ${x(points.at(-1)!.at).toFixed(1)},${y(0)}`;
+  const x0 = pad.left + (t1 === t0 ? w / 2 : 0);
+  const area = `${x0},${y(0)} ${xy.join(' ')} ${x(points.at(-1)!.at).toFixed(1)},${y(0)}`;
   // Dots only while they stay readable; each names its run (a tooltip in every browser).
   const dots =
     points.length <= 150
@@ -396,6 +407,10 @@ function filterForm(view: StatusView, refreshSeconds: number | undefined): Html 
   </form>`;
 }
 
+/** Where an alert is: its host's project and zone, else its query's configuration version. */
+const alertWhere = (a: AlertRow) =>
+  a.host ? `${a.host.project} / ${a.host.zone}` : a.query ? html`version <code>${a.query.configVersion}</code>` : '-';
+
 function alertRows(alerts: AlertRow[], now: string): Html {
   return html`${alerts.map(
     (a) =>
@@ -403,9 +418,7 @@ function alertRows(alerts: AlertRow[], now: string): Html {
         <td>${chip(a.severity, `sev-${a.severity}`)}</td>
         <td>${a.kind}</td>
         <td class="host">${a.host ? a.host.name : a.query ? html`query <code>${a.query.name}</code>` : '(no host)'}</td>
-        <td>
-          ${a.host ? `${a.host.project} / ${a.host.zone}` : a.query ? html`version <code>${a.query.configVersion}</code>` : '-'}
-        </td>
+        <td>${alertWhere(a)}</td>
         <td>${a.reason ?? '-'}</td>
         <td>${when(a.since, now)}</td>
         <td>${a.notified ? 'sent' : 'owed'}</td>

@@ -202,8 +202,8 @@ try {
   if (FLEET100K)
     await family(FLEET100K_RECORD, async () => {
       console.log(
-        `${FLEET100K_RECORD}: ${values['fleet-vms-per-project']} VMs in each of ${values['fleet-projects']} projects, ` +
-          `through fleetAudit and fleetAuditShard instances`,
+        `${FLEET100K_RECORD}: ${values['fleet-vms-per-project']} VMs in each of ` +
+          `${values['fleet-projects']} projects, through fleetAudit and fleetAuditShard instances`,
       );
       const { measureFleet100k } = await import('./fleet100k.js');
       const measured = await measureFleet100k({
@@ -234,7 +234,8 @@ try {
         rollouts.push(r);
         console.log(
           `  ${name}: ${r.exposedHosts} of ${r.hosts} hosts exposed (${(r.exposedShare * 100).toFixed(1)}%, canary ` +
-            `${(r.canaryShare * 100).toFixed(1)}%), ${r.halted ? `halted after ${r.haltAfterMs! / 60_000} simulated min` : 'never halted'}`,
+            `${(r.canaryShare * 100).toFixed(1)}%), ` +
+            (r.halted ? `halted after ${r.haltAfterMs! / 60_000} simulated min` : 'never halted'),
         );
       }
     });
@@ -372,7 +373,9 @@ async function fleetBenchmarks(): Promise<void> {
         const [report] = await (
           await clients.osConfig()
         ).getOSPolicyAssignmentReport({
-          name: `projects/${project}/locations/${vm.zone}/instances/${vm.instanceId}/osPolicyAssignments/osquery/report`,
+          name:
+            `projects/${project}/locations/${vm.zone}/instances/${vm.instanceId}` +
+            '/osPolicyAssignments/osquery/report',
         });
         state = String(report.osPolicyCompliances?.[0]?.complianceState ?? 'unknown');
       } catch {
@@ -470,7 +473,8 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
 
 if (coldStarts.length > 0) {
   console.log(
-    `\nname                          import ms  import MB   ready ms  1st event ms  peak MB   (median of ${COLDSTART_RUNS} fresh processes)`,
+    '\nname                          import ms  import MB   ready ms  1st event ms  peak MB   ' +
+      `(median of ${COLDSTART_RUNS} fresh processes)`,
   );
   for (const r of coldStarts)
     console.log(
@@ -494,7 +498,8 @@ const naive = byName['audit.naive'];
 const audits = records.filter((rec) => rec.name.startsWith('audit.'));
 if (audits.length > 0) {
   console.log(
-    `\nname              hosts    wall ms   API calls   Firestore writes   RSS growth MB   vs naive (wall)   (median of ${AUDIT_RUNS} runs)`,
+    '\nname              hosts    wall ms   API calls   Firestore writes   RSS growth MB   vs naive (wall)   ' +
+      `(median of ${AUDIT_RUNS} runs)`,
   );
   for (const r of audits) {
     const vsNaive = !naive ? '' : r === naive ? '1.0x' : `${ratio(naive.wallMs, r.wallMs)} faster`;
@@ -514,7 +519,8 @@ const first = byName['audit.first'];
 const unchanged = byName['audit.unchanged'];
 if (unchanged)
   console.log(
-    `\ntargets: unchanged audit writes <= changed hosts + 4 (project snapshot, run result, fleet status, osquery's cost status): ` +
+    '\ntargets: unchanged audit writes <= changed hosts + 4 ' +
+      "(project snapshot, run result, fleet status, osquery's cost status): " +
       `${unchanged.firestoreWrites} writes`,
   );
 if (first && unchanged) {
@@ -555,8 +561,9 @@ const tel = byName['heartbeat.telemetry'];
 if (tel) {
   const t = tel as unknown as TelemetryRecord;
   console.log(
-    `\nheartbeat.telemetry: ${t.hosts} hosts x one hour, ${t.lines} lines (${t.heartbeats} heartbeats, ${t.snapshots} ` +
-      `osquery_schedule snapshots, ${t.lines - t.heartbeats - t.snapshots} other results), ${t.queries} queries, ${t.windows} windows`,
+    `\nheartbeat.telemetry: ${t.hosts} hosts x one hour, ${t.lines} lines ` +
+      `(${t.heartbeats} heartbeats, ${t.snapshots} osquery_schedule snapshots, ` +
+      `${t.lines - t.heartbeats - t.snapshots} other results), ${t.queries} queries, ${t.windows} windows`,
   );
   console.log('                      invocations   Firestore writes   wall ms');
   console.log(
@@ -583,13 +590,15 @@ if (tel) {
   console.log(
     `targets: invocations >= 5x fewer than one per line: ${ratio(t.naiveInvocations, t.invocations)} fewer ` +
       `(pull delivery: ${ratio(t.naiveInvocations, t.pullInvocations)}); ` +
-      `writes <= hosts x windows + queries x windows = ${t.hosts * t.windows + t.queries * t.windows}: ${t.firestoreWrites} ` +
+      `writes <= hosts x windows + queries x windows = ${t.hosts * t.windows + t.queries * t.windows}: ` +
+      `${t.firestoreWrites} ` +
       `(${t.hostWrites} host, ${t.queryStatsWrites} queryStats)`,
   );
 }
 if (fleet100k.length > 0) {
   console.log(
-    '\nname                        hosts  projects   wall ms   API calls   Firestore writes   host writes   peak shard RSS MB',
+    '\nname                        hosts  projects   wall ms   API calls   Firestore writes   host writes   ' +
+      'peak shard RSS MB',
   );
   for (const r of fleet100k)
     console.log(
@@ -618,7 +627,8 @@ if (fleet100k.length > 0) {
     console.log(
       `targets: the unchanged run writes nothing but the summary (${summary} writes): ` +
         `${unchanged100k.firestoreWrites} writes, ${unchanged100k.hostWrites} host writes ${ok ? 'OK' : 'FAILED'}; ` +
-        `within a 15-minute tick: ${fleet100k.map((r) => `${r.name} ${(r.wallMs / 60_000).toFixed(1)} min`).join(', ')}`,
+        'within a 15-minute tick: ' +
+        fleet100k.map((r) => `${r.name} ${(r.wallMs / 60_000).toFixed(1)} min`).join(', '),
     );
     if (!ok) process.exitCode = 1;
   }
@@ -627,7 +637,8 @@ for (const e of enrollments)
   console.log(
     `\n${e.name}: ${e.vms} VMs (${e.createdPerSecond}/s) created -> pending through the log sink: ` +
       `p50 ${e.p50Ms} ms, p95 ${e.p95Ms} ms, max ${e.maxMs} ms; ` +
-      `the audit path waits ${e.auditPathMeanMs / 60_000} min on average (${ratio(e.auditPathMeanMs, e.p95Ms)} the p95)`,
+      `the audit path waits ${e.auditPathMeanMs / 60_000} min on average ` +
+      `(${ratio(e.auditPathMeanMs, e.p95Ms)} the p95)`,
   );
 for (const r of syslogs)
   console.log(

@@ -204,7 +204,8 @@ export async function telemetryBenchmark(project: string, hostCount: number): Pr
   const naiveWallMsMeasured = Math.round(performance.now() - start);
   const naiveWallMs = Math.round((naiveWallMsMeasured * lines) / Math.max(1, sampledLines));
   process.stdout.write(
-    `${naiveWallMsMeasured} ms (${naiveWrites} writes), ${naiveWallMs} ms scaled to ${lines} lines; pull delivery (the next hour)... `,
+    `${naiveWallMsMeasured} ms (${naiveWrites} writes), ${naiveWallMs} ms scaled to ${lines} lines; ` +
+      'pull delivery (the next hour)... ',
   );
 
   // Pull delivery: each round's filtered lines wait on the subscription (the emulator stores a filter

@@ -71,7 +71,8 @@ export async function measureRollout(options: {
   // A fresh world: this fleet only, nothing published.
   await control('POST', '/reset');
   const res = await fetch(
-    `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${process.env.GOOGLE_CLOUD_PROJECT}/databases/(default)/documents`,
+    `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${process.env.GOOGLE_CLOUD_PROJECT}` +
+      '/databases/(default)/documents',
     { method: 'DELETE' },
   );
   if (!res.ok) throw new Error(`clearing Firestore failed: ${res.status}`);
@@ -135,7 +136,8 @@ export async function measureRollout(options: {
   });
   const first = report.rollout.stages[0];
   say(
-    `${mode}: published ${target} (${report.rollout.mode}${first ? `, first stage ${first.name}: ${first.zones.length} zone(s)` : ''})`,
+    `${mode}: published ${target} (${report.rollout.mode}` +
+      `${first ? `, first stage ${first.name}: ${first.zones.length} zone(s)` : ''})`,
   );
   // The plan's canary share of this fleet (the resolution a staged publish makes, from the same listing).
   const { resolveStages } = await import('../../shared/domain/rollout-plan.js');

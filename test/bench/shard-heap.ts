@@ -71,7 +71,8 @@ try {
     const heap = process.memoryUsage().heapUsed;
     heaps.push(heap);
     console.log(
-      `shard ${i + 1} ${project} ${outcome} ${Math.round(performance.now() - t0)} ms: heap ${mb(heap)} MB (+${mb(heap - start)})`,
+      `shard ${i + 1} ${project} ${outcome} ${Math.round(performance.now() - t0)} ms: ` +
+        `heap ${mb(heap)} MB (+${mb(heap - start)})`,
     );
     if (values.snapshots && [0, Math.floor(PROJECTS / 2), PROJECTS - 1].includes(i))
       console.log(`  snapshot ${writeHeapSnapshot(path.join(values.snapshots, `shard-${i + 1}.heapsnapshot`))}`);
@@ -80,7 +81,8 @@ try {
   const half = heaps.slice(Math.floor(heaps.length / 2));
   const perShard = (half.at(-1)! - half[0]!) / Math.max(1, half.length - 1);
   console.log(
-    `heap after ${PROJECTS} shards ${mb(heaps.at(-1)!)} MB; ${(perShard / 2 ** 20).toFixed(2)} MB per shard (second half)`,
+    `heap after ${PROJECTS} shards ${mb(heaps.at(-1)!)} MB; ` +
+      `${(perShard / 2 ** 20).toFixed(2)} MB per shard (second half)`,
   );
 } catch (error) {
   console.error(error);

@@ -314,8 +314,9 @@ export function printStatusBench(records: StatusBenchRecord[]): void {
   console.log('\nname                   hosts   median ms   p95 ms   server ms   Firestore reads   bytes');
   for (const r of records.filter((x) => x.name.startsWith('status.page') || x.name === 'status.api'))
     console.log(
-      `${r.name.padEnd(22)} ${String(r.hosts).padStart(6)} ${String(r.wallMs).padStart(10)} ${String(r.wallMsP95 ?? '').padStart(8)} ` +
-        `${String(r.serverMs ?? '').padStart(11)} ${String(r.firestoreReads).padStart(17)} ${String(r.bytes ?? '').padStart(7)}`,
+      `${r.name.padEnd(22)} ${String(r.hosts).padStart(6)} ${String(r.wallMs).padStart(10)} ` +
+        `${String(r.wallMsP95 ?? '').padStart(8)} ${String(r.serverMs ?? '').padStart(11)} ` +
+        `${String(r.firestoreReads).padStart(17)} ${String(r.bytes ?? '').padStart(7)}`,
     );
   const page = by['status.page']!;
   const naive = by['status.page.naive']!;
@@ -323,16 +324,19 @@ export function printStatusBench(records: StatusBenchRecord[]): void {
     `page view vs naive: ${(naive.wallMs / page.wallMs).toFixed(1)}x faster, ` +
       `${(naive.firestoreReads / page.firestoreReads).toFixed(0)}x fewer reads ` +
       `(${page.firestoreReads} = status/fleet + config/current + rollouts/{version} + ` +
-      `${Math.max(1, Math.ceil((page.openAlerts as number) / 1000))} for the count of ${page.openAlerts} open alerts + the 50 newest)`,
+      `${Math.max(1, Math.ceil((page.openAlerts as number) / 1000))} ` +
+      `for the count of ${page.openAlerts} open alerts + the 50 newest)`,
   );
   const pub = by['status.publish']!;
   console.log(
-    `audit's extra cost: ${pub.firestoreReads} reads, ${pub.firestoreWrites} writes per run of ${pub.projects} projects ` +
+    `audit's extra cost: ${pub.firestoreReads} reads, ${pub.firestoreWrites} writes ` +
+      `per run of ${pub.projects} projects ` +
       `(${pub.snapshotMs} ms for the snapshots, ${pub.publishMs} ms to publish)`,
   );
   const ev = by['status.evidence']!;
   console.log(
-    `evidence CSV: ${ev.rows} rows for ${ev.hosts} hosts (${ev.deletedHosts} deleted VMs are not evidence; expected ${ev.expectedRows}), ` +
+    `evidence CSV: ${ev.rows} rows for ${ev.hosts} hosts ` +
+      `(${ev.deletedHosts} deleted VMs are not evidence; expected ${ev.expectedRows}), ` +
       `${ev.wallMs} ms, ${Math.round((ev.bytes as number) / 1024)} KiB`,
   );
 }

@@ -92,7 +92,8 @@ export async function measureSyslogBusyHost(options: { log?: (line: string) => v
     const { config } = await import('../../shared/config.js');
 
     const res = await fetch(
-      `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${process.env.GOOGLE_CLOUD_PROJECT}/databases/(default)/documents`,
+      `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${process.env.GOOGLE_CLOUD_PROJECT}` +
+        '/databases/(default)/documents',
       { method: 'DELETE' },
     );
     if (!res.ok) throw new Error(`clearing Firestore failed: ${res.status}`);

@@ -119,7 +119,8 @@ export async function launchChromium(): Promise<Browser> {
         mine((p) => {
           if (p.type === 'error' || p.type === 'assert')
             errors.push(
-              `console.${p.type}: ${JSON.stringify((p.args as unknown[]).map((a) => (a as { value?: unknown }).value))}`,
+              `console.${p.type}: ` +
+                JSON.stringify((p.args as unknown[]).map((a) => (a as { value?: unknown }).value)),
             );
         }),
       );

@@ -2,7 +2,10 @@
 // product's own (every log-based metric in infra/terraform), and those of the stated lists below.
 import { promqlName, type Terraform } from '../../infra/prometheus/rules.js';
 
-/** The Ops Agent's process metrics on the VMs (collected by default: cpu_time cumulative µs, rss_usage bytes, disk bytes cumulative). */
+/**
+ * The Ops Agent's process metrics on the VMs (collected by default:
+ * cpu_time cumulative µs, rss_usage bytes, disk bytes cumulative).
+ */
 export const OPS_AGENT_METRICS = [
   'agent.googleapis.com/processes/cpu_time',
   'agent.googleapis.com/processes/rss_usage',
@@ -20,7 +23,10 @@ export const PROCESS_EXPORTER_METRICS = [
 
 const DISTRIBUTION_SUFFIXES = ['_sum', '_count', '_bucket'];
 
-/** A metric a query may name: who writes it, and the metric it is part of (a distribution's _sum is its distribution's). */
+/**
+ * A metric a query may name: who writes it, and the metric it
+ * is part of (a distribution's _sum is its distribution's).
+ */
 export interface Known {
   from: string;
   metric: string;

@@ -11,7 +11,8 @@ export interface Stack {
   /** Base URL of the vmLifecycle function. */
   vmLifecycleUrl: string;
   functions: ServedFunctions;
-  control<T = any>(method: string, path: string, body?: unknown): Promise<T>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  control<T = any>(method: string, path: string, body?: unknown): Promise<T>;
   /** Waits until every audit-log event emitted so far has been delivered and handled (by both routes). */
   flushEvents(): Promise<void>;
   apiCalls(): Promise<Record<string, number>>;
@@ -74,7 +75,8 @@ export async function startStack(env: Record<string, string> = {}, options: Stac
         if (relay.forwarded - relay.failed >= sim.logSink.publishedTotal) break;
         if (Date.now() > deadline)
           throw new Error(
-            `log sink: ${relay.forwarded - relay.failed} of ${sim.logSink.publishedTotal} messages acknowledged after 30 s`,
+            `log sink: ${relay.forwarded - relay.failed} of ${sim.logSink.publishedTotal} ` +
+              'messages acknowledged after 30 s',
           );
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -96,7 +98,8 @@ export async function startStack(env: Record<string, string> = {}, options: Stac
 export async function clearFirestore(waitMs = 90_000): Promise<void> {
   requireEmulators();
   const project = process.env.GOOGLE_CLOUD_PROJECT;
-  const url = `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${project}/databases/(default)/documents`;
+  const emulator = `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1`;
+  const url = `${emulator}/projects/${project}/databases/(default)/documents`;
   for (let delay = 250, deadline = Date.now() + waitMs; ; delay = Math.min(delay * 2, 5_000)) {
     const res = await fetch(url, { method: 'DELETE' });
     if (res.ok) return;

@@ -35,10 +35,15 @@ interface GrafanaDashboard {
   templating: { list: Array<{ name: string; type: string; query: string }> };
 }
 
-/** Type errors of a dashboard JSON checked against @grafana/schema's Dashboard, as an object literal (excess keys are errors). */
+/**
+ * Type errors of a dashboard JSON checked against @grafana/schema's
+ * Dashboard, as an object literal (excess keys are errors).
+ */
 function schemaErrors(json: string): string[] {
   const file = path.join(root, 'test/grafana-dashboard.check.ts');
-  const source = `import type { Dashboard } from '@grafana/schema';\nexport const dashboard = ${json.trim()} satisfies Dashboard;\n`;
+  const source =
+    "import type { Dashboard } from '@grafana/schema';\n" +
+    `export const dashboard = ${json.trim()} satisfies Dashboard;\n`;
   const options: ts.CompilerOptions = {
     strict: true,
     noEmit: true,

@@ -152,7 +152,8 @@ t('other publishers: file_events, syslog_events, hardware_events', async ({ sche
   assert.equal(reasons(r.findings).sort(), [
     'table file_events returns nothing: its inotify publisher needs --enable_file_events=true ' +
       "(osquery's default is false; osquery/events/file_events_flags.cpp)",
-    "table syslog_events returns nothing: its syslog publisher needs --enable_syslog=true (osquery's default is false; osquery/events/linux/syslog.cpp)",
+    'table syslog_events returns nothing: its syslog publisher needs --enable_syslog=true ' +
+      "(osquery's default is false; osquery/events/linux/syslog.cpp)",
   ]);
   // With the publishers on, and the rsyslog rule that feeds osquery's pipe (without it, a warning says so).
   const rule = { 'rsyslog/60-osquery.conf': '*.* action(type="ompipe" Pipe="/var/osquery/syslog_pipe")\n' };
@@ -336,7 +337,8 @@ t('packs: by path, missing files, unreferenced files, pack fields, budget', asyn
   const lines = r.findings.map(formatFinding);
   assert.ok(
     lines.includes(
-      'error broken packs/net.conf pack=net query=typo: unknown table listening_portz (SQLite: no such table: listening_portz)',
+      'error broken packs/net.conf pack=net query=typo: unknown table listening_portz ' +
+        '(SQLite: no such table: listening_portz)',
     ),
     lines.join('\n'),
   );
@@ -411,11 +413,14 @@ t(
     );
     const lines = r.findings.map(formatFinding);
     for (const line of [
-      'warning broken osquery.conf query=portage: platform "gentoo" never runs on Linux, nor anywhere else osquery runs ' +
+      'warning broken osquery.conf query=portage: platform "gentoo" never runs on Linux, ' +
+        'nor anywhere else osquery runs (osquery/core/system.cpp checkPlatform)',
+      'warning broken osquery.conf query=mac: platform "darwin" never runs on Linux ' +
         '(osquery/core/system.cpp checkPlatform)',
-      'warning broken osquery.conf query=mac: platform "darwin" never runs on Linux (osquery/core/system.cpp checkPlatform)',
-      'warning broken packs/g.conf pack=g: platform "gentoo" never runs on Linux, nor anywhere else osquery runs (osquery/core/system.cpp checkPlatform)',
-      'warning broken packs/d.conf pack=d: platform "darwin" never runs on Linux (osquery/core/system.cpp checkPlatform)',
+      'warning broken packs/g.conf pack=g: platform "gentoo" never runs on Linux, nor anywhere else osquery runs ' +
+        '(osquery/core/system.cpp checkPlatform)',
+      'warning broken packs/d.conf pack=d: platform "darwin" never runs on Linux ' +
+        '(osquery/core/system.cpp checkPlatform)',
       'error broken osquery.conf query=portage_typo: SQLite: no such column: nope',
       'error broken osquery.conf query=mac_win: table services is not available on darwin (windows)',
       'error broken packs/d.conf pack=d query=a: SQLite: no such column: nope',

@@ -101,7 +101,8 @@ t('files over 1024 characters go through Cloud Storage, pinned by generation', (
 });
 
 t(
-  'the assignment: repository -> package -> osquery files -> osqueryd -> identity -> shipper files -> shipper, per OS family',
+  'the assignment: repository -> package -> osquery files -> osqueryd -> identity -> ' +
+    'shipper files -> shipper, per OS family',
   ({ bundle }) => {
     const rendered = renderBundle(bundle, settings);
     const generations = Object.fromEntries(rendered.files.map((f) => [f.source, '7']));

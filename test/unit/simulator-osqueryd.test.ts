@@ -247,7 +247,8 @@ t('control calls: cost profiles, an expensive osqueryd, a restart, a denylisted 
         headers: { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
-      return { status: res.status, json: (await res.json()) as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      return { status: res.status, json: (await res.json()) as any };
     };
     const vm = (await call('POST', '/vms', { project: 'p', zone: 'z', name: 'hot-1' })).json as { id: string };
     assert.is(

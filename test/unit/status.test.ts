@@ -163,7 +163,8 @@ t('at 100,000 hosts every snapshot and the fleet document stay under 1 MiB, hist
   );
   assert.is(merged.needingAction.hosts.length, 3 * NEEDS_ACTION_CAP);
   console.log(
-    `  sizes at 100,000 hosts: fleet document ${(size / 1024).toFixed(0)} KiB, project snapshot ${(storedSize(snapshots[0]) / 1024).toFixed(0)} KiB`,
+    `  sizes at 100,000 hosts: fleet document ${(size / 1024).toFixed(0)} KiB, ` +
+      `project snapshot ${(storedSize(snapshots[0]) / 1024).toFixed(0)} KiB`,
   );
 });
 

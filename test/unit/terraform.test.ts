@@ -92,7 +92,10 @@ const PUBSUB_TRIGGERS: Record<string, string> = {
  */
 const HTTP_FUNCTIONS: readonly string[] = ['fleetStatus'];
 
-/** Entry points fed by a filtered push subscription of their own (an Eventarc trigger cannot filter): topic setting and filter. */
+/**
+ * Entry points fed by a filtered push subscription of their own
+ * (an Eventarc trigger cannot filter): topic setting and filter.
+ */
 const FILTERED_PUSH: Record<string, { setting: string; filter: string }> = {
   logHeartbeat: { setting: 'LOG_TOPIC', filter: LOG_HEARTBEAT_FILTER },
 };
@@ -1578,7 +1581,10 @@ t('the Monitoring dashboard: top 10 VMs by osqueryd CPU, memory and disk IO; fun
   );
 });
 
-/** A Cloud Logging `jsonPayload.message=~"RE"` condition as a JavaScript regular expression (RE2 and JS agree on these). */
+/**
+ * A Cloud Logging `jsonPayload.message=~"RE"` condition as a
+ * JavaScript regular expression (RE2 and JS agree on these).
+ */
 function messageRegex(filter: string): RegExp {
   const m = /jsonPayload\.message=~\\?"(.+?)\\?"(?: AND|$)/.exec(filter);
   assert.ok(m, `a message regex in ${filter}`);

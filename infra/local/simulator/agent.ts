@@ -159,7 +159,8 @@ export function runAgents(world: World, now = new Date()): number {
         world.reports.delete(key);
         continue;
       }
-      const instance = `projects/${vm.project}/locations/${vm.zone}/instances/${world.faults.reportsByName ? vm.name : vm.id}`;
+      const instance =
+        `projects/${vm.project}/locations/${vm.zone}/instances/` + (world.faults.reportsByName ? vm.name : vm.id);
       const base = {
         name: `${instance}/osPolicyAssignments/${a.id}/report`,
         instance,

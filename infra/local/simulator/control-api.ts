@@ -50,7 +50,10 @@ const bulkSpec = vmSpec.omit({ name: true, failed: true, method: true }).extend(
   count: z.number().int().min(1).max(20_000),
   /** bulkInsert entries name each instance (true) or only the zone (false). */
   named: z.boolean().default(false),
-  /** Emit bulkInsert audit entries (default), one insert per VM (many VMs created at once), or nothing (a fleet that predates the orchestrator). */
+  /**
+   * Emit bulkInsert audit entries (default), one insert per VM (many VMs
+   * created at once), or nothing (a fleet that predates the orchestrator).
+   */
   as: z.enum(['bulkInsert', 'inserts', 'none']).default('bulkInsert'),
 });
 
@@ -147,7 +150,9 @@ function makeVm(world: World, spec: z.infer<typeof vmSpec> & { name: string }): 
       'cluster-name': spec.gke.cluster,
       'kube-env': 'KUBERNETES_MASTER: "true"',
       'created-by': `projects/${world.project(spec.project).number}/zones/${spec.zone}/instanceGroupManagers/${mig}`,
-      'instance-template': `projects/${world.project(spec.project).number}/global/instanceTemplates/gke-${spec.gke.cluster}-${spec.gke.pool}`,
+      'instance-template':
+        `projects/${world.project(spec.project).number}/global/instanceTemplates/` +
+        `gke-${spec.gke.cluster}-${spec.gke.pool}`,
     });
   }
   return world.addVm({

@@ -15,7 +15,10 @@ import {
 import { offerLoad, readRows, readerOf } from './syslog.js';
 import type { SimVm, World } from './world.js';
 
-/** A VM ships logs once its OS policy placed the configuration, started osqueryd, wrote its identity and started the shipper. */
+/**
+ * A VM ships logs once its OS policy placed the configuration,
+ * started osqueryd, wrote its identity and started the shipper.
+ */
 export function shipsLogs(vm: SimVm): boolean {
   return (
     vm.status === 'RUNNING' &&

@@ -274,7 +274,10 @@ export function startWorker(
   };
 }
 
-/** The queries with stored results on the worker's host: what the next worker inherits (osquery's database outlives it). */
+/**
+ * The queries with stored results on the worker's host: what
+ * the next worker inherits (osquery's database outlives it).
+ */
 export function storedResultsOf(worker: SimWorker | null): Set<string> {
   return new Set(Object.entries(worker?.queries ?? {}).flatMap(([name, q]) => (q.hasResults ? [name] : [])));
 }

@@ -81,7 +81,9 @@ async function applyFaults(world: World, r: Route, path: string): Promise<void> 
   }
 }
 
-/** Compute and Storage answer `{error: {code, message, errors}}`; OS Config (a newer API) adds the gRPC `status` name. */
+/**
+ * Compute and Storage answer `{error: {code, message, errors}}`; OS Config (a newer API) adds the gRPC `status` name.
+ */
 function apiError(path: string, code: number, status: string, reason: string, message: string): HttpError {
   const compute = !path.startsWith('/v1/');
   return new HttpError(code, message, {

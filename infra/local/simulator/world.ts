@@ -131,7 +131,10 @@ export interface Faults {
   /** Fraction (0..1) of API requests answered with that status. */
   rate429: number;
   rate503: number;
-  /** The next `count` API requests (optionally only those whose method name or path contains `match`) fail with `status`. */
+  /**
+   * The next `count` API requests (optionally only those whose
+   * method name or path contains `match`) fail with `status`.
+   */
   failNext: Array<{ status: number; count: number; match?: string }>;
   /** Projects whose API answers 403. */
   deniedProjects: string[];
@@ -141,7 +144,10 @@ export interface Faults {
   duplicateEvents: boolean;
   /** Audit entries are held, then delivered newest first when the fault is cleared or events are flushed. */
   reorderEvents: boolean;
-  /** Services (compute.googleapis.com, osconfig.googleapis.com) disabled per project: their calls answer 403 SERVICE_DISABLED. */
+  /**
+   * Services (compute.googleapis.com, osconfig.googleapis.com)
+   * disabled per project: their calls answer 403 SERVICE_DISABLED.
+   */
   disabledApis: Record<string, string[]>;
   /** The next N label/metadata writes race someone else's write: the fingerprint moves just before them (412). */
   concurrentWrites: number;

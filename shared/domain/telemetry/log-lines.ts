@@ -193,7 +193,10 @@ export function telemetryOf(
   return snapshot ? { kind: 'schedule', snapshot } : null;
 }
 
-/** A message's data (JSON lines or a JSON array of lines) -> the telemetry in it; other and malformed lines are skipped. */
+/**
+ * A message's data (JSON lines or a JSON array of lines) ->
+ * the telemetry in it; other and malformed lines are skipped.
+ */
 export function parseTelemetry(data: string): Telemetry[] {
   const text = data.trim();
   let lines: unknown[] = [];

@@ -119,7 +119,8 @@ export function decideOsqueryd(
     const parts: string[] = [];
     if (cpuHot)
       parts.push(
-        `osqueryd CPU ${pct(cpuPercent ?? 0)} of a core on ${cpuOver} consecutive heartbeats (threshold ${pct(thresholds.cpuPercent)})`,
+        `osqueryd CPU ${pct(cpuPercent ?? 0)} of a core on ${cpuOver} consecutive heartbeats ` +
+          `(threshold ${pct(thresholds.cpuPercent)})`,
       );
     if (memoryHot) parts.push(`osqueryd memory ${mib(sample.rssBytes)} (threshold ${mib(thresholds.rssBytes)})`);
     episode = { since: at, cause };

@@ -33,7 +33,8 @@ export function queryAlertsOf(
       `${s.query} (${s.configVersion}) denylisted by the watchdog on ${s.denylistedHosts} host(s)`;
   if (s.cpuP95 !== null && s.cpuP95 > thresholds.expensiveP95Ms)
     out['query.expensive'] =
-      `${s.query} (${s.configVersion}) costs ${Math.round(s.cpuP95)} ms CPU per run at p95 (threshold ${thresholds.expensiveP95Ms} ms)`;
+      `${s.query} (${s.configVersion}) costs ${Math.round(s.cpuP95)} ms CPU per run at p95 ` +
+      `(threshold ${thresholds.expensiveP95Ms} ms)`;
   return out;
 }
 

@@ -29,7 +29,10 @@ export interface World {
   /** The current configuration version and its rollout record (null: nothing published). */
   currentVersion: string | null;
   rollout: rollouts.RolloutRecord | null;
-  /** The version each zone (`project/zone`) gets now: the rollout under way's target in the stages it reached, else current. */
+  /**
+   * The version each zone (`project/zone`) gets now: the rollout
+   * under way's target in the stages it reached, else current.
+   */
   versionOfZone: (key: string) => string | null;
   /** The records of the versions zones get (current, and the target of a rollout under way). */
   records: ReadonlyMap<string, rollouts.RolloutRecord>;
