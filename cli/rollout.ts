@@ -41,7 +41,7 @@ export function formatRollout(r: StagedRollout, evaluation: Evaluation | null, c
     lines.push(`gates (stage ${evaluation.stage}, evaluated ${when(evaluation.at)}):`);
     for (const g of evaluation.gates)
       lines.push(
-        `  ${g.passed ? 'ok  ' : 'FAIL'} ${pad(g.gate, 18)} ${g.value}${g.unit === '%' ? '%' : ` ${g.unit}`} ` +
+        `  ${g.passed ? 'ok  ' : 'FAIL'} ${pad(g.gate, 18)} ${g.value}${g.unit.startsWith('%') ? g.unit : ` ${g.unit}`} ` +
           `(threshold ${g.threshold}${g.unit === '%' ? '%' : ''})${g.capped ? ' at least' : ''}` +
           (g.queries.length
             ? `  ${g.queries.join(', ')}`
@@ -58,7 +58,7 @@ export function formatRollout(r: StagedRollout, evaluation: Evaluation | null, c
   if (r.halt)
     lines.push(
       `halted ${when(r.halt.at)} in stage ${r.halt.stage}: gate ${r.halt.gate} ${r.halt.value}` +
-        `${r.halt.unit === '%' ? '%' : ` ${r.halt.unit}`} > ${r.halt.threshold}; ` +
+        `${r.halt.unit.startsWith('%') ? r.halt.unit : ` ${r.halt.unit}`} > ${r.halt.threshold}; ` +
         (r.halt.queries.length
           ? `queries ${r.halt.queries.join(', ')}`
           : `hosts ${r.halt.hosts.map((h) => `${h.zone}/${h.name}`).join(', ')}`),
