@@ -76,7 +76,6 @@ export function formatQueriesTable(rows: QuerySummary[], volumes?: ReadonlyMap<s
       value: (r) => (r.denylistedHosts > 0 ? String(Math.ceil(r.denylistedHosts)) : '-'),
       align: 'right',
     },
-    { title: 'class', value: (r) => r.class },
     ...(volumes
       ? [
           {
@@ -94,6 +93,8 @@ export function formatQueriesTable(rows: QuerySummary[], volumes?: ReadonlyMap<s
           },
         ]
       : []),
+    // The class last: the column a reader scans for.
+    { title: 'class', value: (r) => r.class },
   ]);
 }
 
