@@ -308,7 +308,9 @@ async function queries(args: string[]): Promise<number> {
   const hours = positiveNumber('hours', values.hours) ?? 1;
   if (!Number.isInteger(hours) || hours > 48) throw new Error('--hours must be a whole number of hours up to 48');
   await checkGoogleAccess(['firestore']);
-  const { queryCosts } = await import('../shared/usecases/telemetry.js');
+  const { queryCosts, queryVolumes } = await import('../shared/usecases/telemetry.js');
+  const { monthlyLogCost } = await import('../shared/domain/cost-model.js');
+  const { prices } = await import('../shared/config.js');
   const { currentVersion } = await import('../shared/adapters/rollouts.js');
   const { formatQueriesTable } = await import('./telemetry-tables.js');
   const version = values.version === 'all' ? undefined : (values.version ?? (await currentVersion()) ?? undefined);
@@ -318,8 +320,30 @@ async function queries(args: string[]): Promise<number> {
     console.log(`no query statistics for ${scope} yet (they come from the hourly osquery_schedule snapshot)`);
     return 0;
   }
+  // Log volume and money beside the CPU: the shipper's bytes per host and day, priced for the fleet.
+  const price = prices();
+  const volumes = await queryVolumes(version, new Date(), hours);
+  const columns = new Map(
+    volumes.map((v) => [
+      `${v.configVersion}~${v.query}`,
+      {
+        shippedBytesPerHostDay: v.shippedBytesPerHostDay,
+        usdPerMonth: v.shippedBytesPerDay === null ? null : monthlyLogCost(v.shippedBytesPerDay, price).usd,
+      },
+    ]),
+  );
   console.log(`${scope}, the current hour and the ${hours} before it:\n`);
-  console.log(formatQueriesTable(rows));
+  console.log(formatQueriesTable(rows, columns));
+  const fleet = monthlyLogCost(
+    volumes.reduce((n, v) => n + (v.shippedBytesPerDay ?? 0), 0),
+    price,
+    true,
+  );
+  console.log(
+    `\nprojected monthly log cost of these queries: $${fleet.usd.toFixed(2)} ` +
+      `(Pub/Sub $${fleet.pubsubUsd.toFixed(2)} at $${price.pubsubUsdPerTiB}/TiB x ${1 + price.logSubscriptions}, ` +
+      `SIEM $${fleet.siemUsd.toFixed(2)} at $${price.siemUsdPerGiB}/GiB; docs/log-cost.md)`,
+  );
   return 0;
 }
 

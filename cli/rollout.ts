@@ -40,9 +40,10 @@ export function formatRollout(r: StagedRollout, evaluation: Evaluation | null, c
   }
   if (evaluation) {
     lines.push(`gates (stage ${evaluation.stage}, evaluated ${when(evaluation.at)}):`);
-    for (const g of evaluation.gates)
+    for (const g of evaluation.gates) {
+      const value = `${g.value}${g.unit.startsWith('%') ? g.unit : ` ${g.unit}`}`;
       lines.push(
-        `  ${g.passed ? 'ok  ' : 'FAIL'} ${pad(g.gate, 18)} ${g.value}${g.unit === '%' ? '%' : ` ${g.unit}`} ` +
+        `  ${g.passed ? 'ok  ' : 'FAIL'} ${pad(g.gate, 18)} ${value} ` +
           `(threshold ${g.threshold}${g.unit === '%' ? '%' : ''})${g.capped ? ' at least' : ''}` +
           (g.queries.length
             ? `  ${g.queries.join(', ')}`
@@ -50,6 +51,7 @@ export function formatRollout(r: StagedRollout, evaluation: Evaluation | null, c
               ? `  ${g.hosts.map((h) => h.name).join(', ')}`
               : ''),
       );
+    }
     lines.push(
       `observed: ${evaluation.observed.stage} of the stage's hosts on the target ` +
         `(need ${evaluation.observed.needed}); ` +
@@ -60,7 +62,7 @@ export function formatRollout(r: StagedRollout, evaluation: Evaluation | null, c
   if (r.halt)
     lines.push(
       `halted ${when(r.halt.at)} in stage ${r.halt.stage}: gate ${r.halt.gate} ${r.halt.value}` +
-        `${r.halt.unit === '%' ? '%' : ` ${r.halt.unit}`} > ${r.halt.threshold}; ` +
+        `${r.halt.unit.startsWith('%') ? r.halt.unit : ` ${r.halt.unit}`} > ${r.halt.threshold}; ` +
         (r.halt.queries.length
           ? `queries ${r.halt.queries.join(', ')}`
           : `hosts ${r.halt.hosts.map((h) => `${h.zone}/${h.name}`).join(', ')}`),

@@ -46,11 +46,20 @@ export function formatInterval(seconds: number | null): string {
 const ms = (v: number | null) => (v === null ? '-' : v < 10 ? v.toFixed(1) : String(Math.round(v)));
 const rate = (v: number) => (v === 0 ? '0' : v < 10 ? v.toFixed(1) : String(Math.round(v)));
 
+/** A query's log volume and its projected monthly cost, for the queries table (by `{configVersion}~{query}`). */
+export interface VolumeColumns {
+  shippedBytesPerHostDay: number | null;
+  usdPerMonth: number | null;
+}
+
+const usd = (v: number | null) => (v === null ? '-' : v < 10 ? `$${v.toFixed(2)}` : `$${Math.round(v)}`);
+
 /**
- * Every query of a version: schedule, CPU ms per execution at p50/p95
- * across hosts, executions and output per hour, denylisted hosts, class.
+ * Every query of a version: schedule, CPU ms per execution at p50/p95 across hosts, executions and output per
+ * hour, denylisted hosts, class; with `volumes`, the bytes shipped per host and day and the fleet's monthly cost.
  */
-export function formatQueriesTable(rows: QuerySummary[]): string {
+export function formatQueriesTable(rows: QuerySummary[], volumes?: ReadonlyMap<string, VolumeColumns>): string {
+  const volume = (r: QuerySummary) => volumes?.get(`${r.configVersion}~${r.query}`);
   // Rows of several configuration versions (osq-orch queries --version all, the status snapshot) name theirs.
   const versions = new Set(rows.map((r) => r.configVersion)).size > 1;
   return formatTable([...rows].sort(byCost), [
@@ -67,6 +76,24 @@ export function formatQueriesTable(rows: QuerySummary[]): string {
       value: (r) => (r.denylistedHosts > 0 ? String(Math.ceil(r.denylistedHosts)) : '-'),
       align: 'right',
     },
+    ...(volumes
+      ? [
+          {
+            title: 'shipped/host/day',
+            value: (r: QuerySummary) => {
+              const b = volume(r)?.shippedBytesPerHostDay ?? null;
+              return b === null ? '-' : formatBytes(b);
+            },
+            align: 'right' as const,
+          },
+          {
+            title: 'logs $/month',
+            value: (r: QuerySummary) => usd(volume(r)?.usdPerMonth ?? null),
+            align: 'right' as const,
+          },
+        ]
+      : []),
+    // The class last: the column a reader scans for.
     { title: 'class', value: (r) => r.class },
   ]);
 }

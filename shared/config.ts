@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_PRICES, type Prices } from './domain/cost-model.js';
 import { silenceThresholdMs } from './domain/heartbeat.js';
 import type { PolicySettings } from './domain/policy.js';
 import type { ReconcileSettings } from './domain/reconcile.js';
@@ -8,6 +9,13 @@ import { isTarget } from './domain/targets.js';
 import type { PerformanceThresholds } from './domain/telemetry/osqueryd.js';
 import type { QueryAlertThresholds } from './domain/telemetry/query-alerts.js';
 import { PINNED_OSQUERY_VERSION } from './osquery/version.js';
+
+/** COST_PRICES: any of the model's prices, each a number from 0. */
+const pricesOverride = z.strictObject(
+  Object.fromEntries(Object.keys(DEFAULT_PRICES).map((k) => [k, z.number().min(0).optional()])) as {
+    [K in keyof Prices]: z.ZodOptional<z.ZodNumber>;
+  },
+);
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
@@ -97,6 +105,22 @@ const schema = z.object({
   OSQUERYD_MEMORY_MB: z.coerce.number().int().min(1).max(65_536).default(300),
   /** query.expensive: a query's CPU (user + system) ms per execution at p95 across hosts above this. */
   QUERY_EXPENSIVE_P95_MS: z.coerce.number().gt(0).max(3_600_000).default(2000),
+  /**
+   * The cost model's prices, USD (shared/domain/cost-model.ts; sources and dates in docs/log-cost.md): a JSON
+   * object overriding some of DEFAULT_PRICES, e.g. {"siemUsdPerGiB": 2.5}. Read by `osq-orch` and the bench.
+   */
+  COST_PRICES: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (!text) return {};
+      try {
+        return pricesOverride.parse(JSON.parse(text));
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `expected a JSON object of prices: ${String(error).slice(0, 200)}` });
+        return z.NEVER;
+      }
+    }),
   /** logHeartbeat buffers queryStats increments and writes each query's document once per this many seconds. */
   QUERY_STATS_WRITE_WINDOW_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
   /**
@@ -226,6 +250,11 @@ export function performanceThresholds(): PerformanceThresholds {
 /** How fresh the rollout controller's evidence must be (shared/domain/rollout.ts EvidenceSettings). */
 export function evidenceSettings(): EvidenceSettings {
   return { maxAgeMs: config().ROLLOUT_EVIDENCE_MAX_AGE_MINUTES * 60_000 };
+}
+
+/** The cost model's prices (shared/domain/cost-model.ts): the defaults with COST_PRICES over them. */
+export function prices(): Prices {
+  return { ...DEFAULT_PRICES, ...config().COST_PRICES };
 }
 
 /** query.expensive's threshold. */

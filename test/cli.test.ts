@@ -308,6 +308,9 @@ t('queries and hosts --top: the tables of osquery cost from Firestore, most expe
   assert.match(rows[0]!, /\bexcessive$/);
   assert.match(rows[1]!, /\bminimal$/);
   assert.not.match(q.stdout, /^x\b/m, 'another version is not listed');
+  // Log volume beside the CPU: nothing shipped counted here, so no figure, and the fleet's total at $0.
+  assert.match(q.stdout, /shipped\/host\/day\s+logs \$\/month\s+class$/m);
+  assert.match(q.stdout, /^projected monthly log cost of these queries: \$0\.00 /m);
 
   const cpu = await runAsync(['hosts', '--top', 'cpu', '--n', '2']);
   assert.is(cpu.status, 0, cpu.stderr);

@@ -191,6 +191,7 @@ t(
       ['osquerydCpu', 'true', '0%', '5%'],
       ['osquerydMemory', 'true', '0%', '5%'],
       ['denylistedQueries', 'true', '0 queries', '0 queries'],
+      ['logVolume', 'true', '0% over baseline', '50% over baseline'],
     ]);
     assert.match(section.next, /^Next: hold \(stage canary bakes 26 min more\)$/);
     assert.equal(page.errors, []);

@@ -8,11 +8,11 @@ import { Timestamp, type Firestore, type QueryDocumentSnapshot } from '@google-c
 import type { z } from 'zod';
 import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
-import type { Sighting } from '../domain/rollout.js';
+import type { ShippedTotals, Sighting } from '../domain/rollout.js';
 import { tryReadDocument, type DocumentInvalid } from '../documents/document.js';
 import { auditedHost, hostCostRow } from '../documents/hosts.js';
 import { incidentRow } from '../documents/alerts.js';
-import { denylistedRow } from '../documents/query-stats.js';
+import { denylistedRow, shippedRow } from '../documents/query-stats.js';
 import { HOSTS, readHosts } from './hosts.js';
 import { ALERTS } from './alerts.js';
 
@@ -204,6 +204,40 @@ export async function denylistedByWindow(
       if (n !== undefined && n > 0) counts[w] = n;
     }
     result.queries.push({ query: read.value.query, windows: counts });
+  }
+  return result;
+}
+
+/**
+ * Per query of `version`: the log shipper's bytes and the host time they cover, summed over `windows` (the
+ * logVolume gate). Only those counters are read. Documents that do not match are returned apart.
+ */
+export async function shippedOverWindows(
+  version: string,
+  windows: string[],
+  db: Firestore = clients.firestore(),
+): Promise<{ queries: ShippedTotals[]; invalid: DocumentInvalid[] }> {
+  if (windows.length === 0) return { queries: [], invalid: [] };
+  const page = await db
+    .collection(QUERY_STATS)
+    .where('configVersion', '==', version)
+    .select('query', ...windows.flatMap((w) => [`windows.${w}.shippedBytes`, `windows.${w}.shippedSpanMs`]))
+    .get();
+  countFirestore('reads', Math.max(1, page.size));
+  const result: { queries: ShippedTotals[]; invalid: DocumentInvalid[] } = { queries: [], invalid: [] };
+  for (const d of page.docs) {
+    const read = tryReadDocument(shippedRow, d.ref.path, d.data());
+    if (!read.ok) {
+      result.invalid.push(read.invalid);
+      continue;
+    }
+    let shippedBytes = 0;
+    let shippedSpanMs = 0;
+    for (const w of windows) {
+      shippedBytes += read.value.windows?.[w]?.shippedBytes ?? 0;
+      shippedSpanMs += read.value.windows?.[w]?.shippedSpanMs ?? 0;
+    }
+    result.queries.push({ query: read.value.query, shippedBytes, shippedSpanMs });
   }
   return result;
 }

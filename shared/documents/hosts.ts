@@ -67,6 +67,23 @@ export const scheduleBaseline = readsAs<ScheduleBaseline>()(
         )
         .meta({ key: 'query' })
         .describe("each scheduled query's cumulative counters"),
+      shipped: z
+        .object({
+          since: count.describe('when the shipper started (s): a restart counts from zero'),
+          queries: z
+            .record(
+              z.string(),
+              z.object({
+                lines: count.describe('lines shipped so far'),
+                bytes: count.describe('message bytes so far'),
+              }),
+            )
+            .meta({ key: 'query' })
+            .describe('per osquery_name'),
+        })
+        .nullable()
+        .optional()
+        .describe("the log shipper's counts stamped on that snapshot (absent: a shipper that does not count)"),
     })
     .describe('the schedule baseline the next snapshot is measured against, written by logHeartbeat'),
 );

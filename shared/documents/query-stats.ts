@@ -23,6 +23,9 @@ export const queryWindow = z
     denylisted: z.number().describe('host snapshots where the watchdog had it denylisted'),
     user: histogram,
     system: histogram,
+    shippedLines: z.number().describe("lines the log shipper shipped (its count, not osquery's)"),
+    shippedBytes: z.number().describe('message bytes the log shipper shipped: data and attributes'),
+    shippedSpanMs: z.number().describe('the time the shipped totals cover, summed over host snapshots'),
   })
   .partial();
 
@@ -48,6 +51,12 @@ export const queryStatsDocument = readsAs<QueryStatsDoc>()(
 export const denylistedRow = z.object({
   query: queryStatsDocument.shape.query,
   windows: z.record(z.string(), queryWindow.pick({ denylisted: true })).optional(),
+});
+
+/** The shipped counters of some windows alone (the rollout's logVolume gate reads only those). */
+export const shippedRow = z.object({
+  query: queryStatsDocument.shape.query,
+  windows: z.record(z.string(), queryWindow.pick({ shippedBytes: true, shippedSpanMs: true })).optional(),
 });
 
 export const QUERY_STATS_DOCUMENTS: DocumentDefinition[] = [

@@ -16,7 +16,7 @@ import { GATE_NAMES, type Gates } from '../domain/rollout-plan.js';
 import { absentAsNull, readsAs, timestamp, type DocumentDefinition } from './document.js';
 
 const gateName = z.enum(GATE_NAMES);
-const gateUnit = z.enum(['%', 'queries']);
+const gateUnit = z.enum(['%', 'queries', '% over baseline']);
 const maxPercent = z.number().describe('the share of the targeted hosts it holds up to (percent)');
 const percent = z.object({ maxPercent });
 
@@ -36,6 +36,12 @@ export const gates = readsAs<Gates>()(
       denylistedQueries: z
         .object({ max: z.number().describe('queries it holds up to') })
         .describe('queries of the target the watchdog denylisted on some host'),
+      logVolume: z
+        .object({
+          maxIncreasePercent: z.number().describe("it holds up to this increase over the baseline's (percent)"),
+        })
+        .optional()
+        .describe("log bytes per host and day the target's hosts ship against the baseline's (absent: not judged)"),
     })
     .describe("the stage's health gates, as the plan set them"),
 );
@@ -68,7 +74,7 @@ const haltRecord = readsAs<HaltRecord>()(
       gate: gateName.describe('the gate that tripped'),
       value: z.number().describe("the gate's value (percent of the targeted hosts, or queries)"),
       threshold: z.number().describe("the gate's threshold"),
-      unit: gateUnit.describe('`%` or `queries`'),
+      unit: gateUnit.describe('`%`, `queries` or `% over baseline`'),
       count: z.number().describe('how many hosts (or queries) tripped it'),
       hosts: z.array(hostRef).describe('the hosts that tripped it (at most a few)'),
       queries: z.array(z.string()).describe('denylisted queries (the denylistedQueries gate)'),
@@ -90,7 +96,7 @@ const evaluation = readsAs<Evaluation>()(
             gate: gateName.describe('the gate'),
             value: z.number().describe('its value (percent of the targeted hosts, or queries)'),
             threshold: z.number().describe('its threshold'),
-            unit: gateUnit.describe('`%` or `queries`'),
+            unit: gateUnit.describe('`%`, `queries` or `% over baseline`'),
             passed: z.boolean().describe('the value is at or below the threshold'),
             hosts: z.array(hostRef).describe('hosts that count against it (at most a few)'),
             count: z.number().describe('how many count against it'),

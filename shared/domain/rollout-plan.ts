@@ -33,6 +33,18 @@ const gatesSchema = z.strictObject({
   denylistedQueries: z.strictObject({
     max: z.number().int('max: a whole number').min(0, 'max: 0 or more').max(1000, 'max: at most 1000'),
   }),
+  /**
+   * Log bytes per host and day the target's hosts ship, as a percent increase over the baseline's hosts
+   * (shared/domain/log-volume.ts). Optional: a rollout started before the gate existed is not judged by it.
+   */
+  logVolume: z
+    .strictObject({
+      maxIncreasePercent: z
+        .number({ message: 'maxIncreasePercent: expected a number' })
+        .min(0, 'maxIncreasePercent: 0 or more')
+        .max(10_000, 'maxIncreasePercent: at most 10000'),
+    })
+    .optional(),
 });
 export type Gates = z.infer<typeof gatesSchema>;
 export type GateName = keyof Gates;
@@ -43,6 +55,7 @@ export const GATE_NAMES = [
   'osquerydCpu',
   'osquerydMemory',
   'denylistedQueries',
+  'logVolume',
 ] as const satisfies readonly GateName[];
 
 const zoneRef = z.string().refine((v) => {

@@ -195,6 +195,11 @@ export interface RolloutEvidence {
   memory: Sighting[];
   /** Per query of the target version: host snapshots that had it denylisted, per hour window (`h2026112712`). */
   denylisted: Array<{ query: string; windows: Record<string, number> }>;
+  /**
+   * The log shipper's counts per query over the gate's windows (denylistWindows), on the target and on the
+   * baseline version (the logVolume gate); absent: not read.
+   */
+  logVolume?: { target: ShippedTotals[]; baseline: ShippedTotals[] };
   /** Lists that hit their read limit or held a document that does not match: their gate's value is a lower bound. */
   capped: GateName[];
   /** Why a project's audit failed in the latest run (projects that failed only), for the hold's reason. */
@@ -209,7 +214,55 @@ export interface EvidenceSettings {
 /** Two missed 15-minute audit runs: one failure is tolerated, a project failing longer holds the rollout. */
 export const DEFAULT_EVIDENCE_SETTINGS: EvidenceSettings = { maxAgeMs: 30 * 60_000 };
 
-export type GateUnit = '%' | 'queries';
+/** One query's shipped bytes over some windows and the host time they cover (queryStats, log-volume.ts). */
+export interface ShippedTotals {
+  query: string;
+  shippedBytes: number;
+  shippedSpanMs: number;
+}
+
+/** How many grown queries a logVolume halt names. */
+export const GROWN_QUERIES_KEPT = 5;
+
+/**
+ * Pure: the logVolume gate: the target's shipped bytes per host and day (summed over its queries) against
+ * the baseline's, as a percent increase; the queries named are those that grew most per host. Without a
+ * measured baseline or target there is nothing to compare: it passes (promotion still waits for hosts).
+ */
+export function logVolumeGate(e: RolloutEvidence['logVolume'], maxIncreasePercent: number): GateResult {
+  const perHostDay = (rows: ShippedTotals[]) =>
+    new Map(
+      rows
+        .filter((r) => r.shippedSpanMs > 0)
+        .map((r) => [r.query, (r.shippedBytes * 86_400_000) / r.shippedSpanMs] as const),
+    );
+  const target = perHostDay(e?.target ?? []);
+  const baseline = perHostDay(e?.baseline ?? []);
+  const total = (m: Map<string, number>) => [...m.values()].reduce((n, v) => n + v, 0);
+  const before = total(baseline);
+  const after = total(target);
+  const value = before > 0 && target.size > 0 ? round1((100 * (after - before)) / before) : 0;
+  const grown = [...target.entries()]
+    .map(([query, v]) => ({ query, growth: v - (baseline.get(query) ?? 0) }))
+    .filter((g) => g.growth > 0)
+    .sort((a, b) => b.growth - a.growth || a.query.localeCompare(b.query))
+    .slice(0, GROWN_QUERIES_KEPT)
+    .map((g) => g.query);
+  const passed = value <= maxIncreasePercent;
+  return {
+    gate: 'logVolume',
+    value,
+    threshold: maxIncreasePercent,
+    unit: '% over baseline',
+    passed,
+    hosts: [],
+    count: passed ? 0 : grown.length,
+    queries: passed ? [] : grown,
+    capped: false,
+  };
+}
+
+export type GateUnit = '%' | 'queries' | '% over baseline';
 
 export interface GateResult {
   gate: GateName;
@@ -415,6 +468,7 @@ export function evaluateRollout(
       queries: denylisted,
       capped: e.capped.includes('denylistedQueries'),
     },
+    ...(gates.logVolume ? [logVolumeGate(e.logVolume, gates.logVolume.maxIncreasePercent)] : []),
   ];
   results.sort((a, b) => GATE_NAMES.indexOf(a.gate) - GATE_NAMES.indexOf(b.gate));
 
@@ -509,6 +563,8 @@ function sumOver(
 
 /** `12.5% (threshold 5%)`, `2 queries (threshold 0)`. */
 export function describe(g: Pick<GateResult, 'value' | 'threshold' | 'unit' | 'count'>): string {
+  if (g.unit === '% over baseline')
+    return `log bytes per host ${g.value}% above the baseline's (threshold ${g.threshold}%)`;
   return g.unit === '%'
     ? `${g.value}% of the targeted hosts (${g.count} ${g.count === 1 ? 'host' : 'hosts'}; threshold ${g.threshold}%)`
     : `${g.value} ${g.value === 1 ? 'query' : 'queries'} (threshold ${g.threshold})`;

@@ -88,6 +88,8 @@ export type Rejection =
   | 'query-name'
   /** A schedule row whose counters or interval are out of range: that row is skipped. */
   | 'query-value'
+  /** The shipper's `shipped` counts on a snapshot (or one query's) out of range: not used. */
+  | 'shipped-value'
   /** A host sent more telemetry within one write window than an instance keeps for it: the oldest went. */
   | 'telemetry-overflow';
 

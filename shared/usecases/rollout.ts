@@ -48,18 +48,23 @@ export async function gatherEvidence(
   const earliest = new Date(Math.min(...[...since.values()].map((d) => d.getTime()), now.getTime()));
   // Every stage's projects (one read each): the stages not reached yet show their hosts on the baseline too.
   const projects = [...new Set(stageZones(r).map((k) => k.slice(0, k.lastIndexOf('/'))))];
-  const [projectStatuses, noncompliant, silent, cpu, memory, incidents, denylisted, run] = await Promise.all([
-    getProjectStatuses(projects),
-    evidence.hostsInState(version, 'noncompliant'),
-    evidence.hostsInState(version, 'silent'),
-    evidence.osquerydAbove(version, 'cpuPercent', gates.osquerydCpu.cpuPercent),
-    evidence.osquerydAbove(version, 'rssBytes', gates.osquerydMemory.rssMiB * 1024 * 1024),
-    evidence.incidentsInZones(version, [...since.keys()], earliest),
-    evidence.denylistedByWindow(version, denylistWindows(r, now)),
-    runId
-      ? getRun(runId).then((d): RunProjects => d?.projects ?? {})
-      : latestClosedRun().then((x): RunProjects => x?.projects ?? {}),
-  ]);
+  // The logVolume gate compares the target's hosts with the baseline's over the same windows.
+  const volumeWindows = gates.logVolume ? denylistWindows(r, now) : [];
+  const [projectStatuses, noncompliant, silent, cpu, memory, incidents, denylisted, run, shipped, shippedBefore] =
+    await Promise.all([
+      getProjectStatuses(projects),
+      evidence.hostsInState(version, 'noncompliant'),
+      evidence.hostsInState(version, 'silent'),
+      evidence.osquerydAbove(version, 'cpuPercent', gates.osquerydCpu.cpuPercent),
+      evidence.osquerydAbove(version, 'rssBytes', gates.osquerydMemory.rssMiB * 1024 * 1024),
+      evidence.incidentsInZones(version, [...since.keys()], earliest),
+      evidence.denylistedByWindow(version, denylistWindows(r, now)),
+      runId
+        ? getRun(runId).then((d): RunProjects => d?.projects ?? {})
+        : latestClosedRun().then((x): RunProjects => x?.projects ?? {}),
+      evidence.shippedOverWindows(version, volumeWindows),
+      evidence.shippedOverWindows(r.baseline ?? 'none', r.baseline ? volumeWindows : []),
+    ]);
   const snapshots = projectStatuses.statuses;
   const lists: Array<[GateName, evidence.Listed]> = [
     ['noncompliant', noncompliant],
@@ -75,6 +80,8 @@ export async function gatherEvidence(
   unread(projectStatuses.invalid, 'the rollout controller reads it as no snapshot yet');
   for (const [gate, l] of lists) unread(l.invalid, `the rollout's ${gate} gate holds: not every host was counted`);
   unread(denylisted.invalid, "the rollout's denylistedQueries gate holds: not every query was counted");
+  const volumeInvalid = [...shipped.invalid, ...shippedBefore.invalid];
+  unread(volumeInvalid, "the rollout's logVolume gate holds: not every query was counted");
   const failures = Object.fromEntries(
     Object.entries(run)
       .filter(([, p]) => p.status === 'failed')
@@ -93,7 +100,9 @@ export async function gatherEvidence(
     memory: memory.sightings,
     incidents: incidents.sightings,
     denylisted: denylisted.queries,
+    logVolume: { target: shipped.queries, baseline: shippedBefore.queries },
     capped: [
+      ...(volumeInvalid.length > 0 ? ['logVolume' as const] : []),
       ...lists.filter(([, l]) => l.capped || l.invalid.length > 0).map(([g]) => g),
       ...(denylisted.invalid.length > 0 ? ['denylistedQueries' as const] : []),
     ],

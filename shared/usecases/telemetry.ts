@@ -2,7 +2,8 @@
 // close, and what `osq-orch queries` and `osq-orch hosts --top` read.
 import { queryAlertThresholds } from '../config.js';
 import { log } from '../log.js';
-import { summarizeQuery, type QuerySummary } from '../domain/telemetry/query-stats.js';
+import { recentWindows, summarizeQuery, type QuerySummary } from '../domain/telemetry/query-stats.js';
+import { queryVolume, type QueryVolume } from '../domain/log-volume.js';
 import { planQueryStats } from '../domain/telemetry/query-alerts.js';
 import {
   byCost,
@@ -56,4 +57,19 @@ export async function queryCosts(configVersion?: string, now = new Date(), hours
 /** `osq-orch hosts --top`: the n in-scope hosts where osqueryd costs most. */
 export function topHosts(by: 'cpu' | 'memory', n: number): Promise<HostCost[]> {
   return telemetry.topHostsByCost(by, n);
+}
+
+/**
+ * `osq-orch queries`: each query's log volume (what the shipper shipped, per host and day, and osquery's
+ * output_size beside it) over the same windows as its CPU summary.
+ */
+export async function queryVolumes(configVersion?: string, now = new Date(), hours = 1): Promise<QueryVolume[]> {
+  const docs = await telemetry.listQueryStats(configVersion);
+  const windows = recentWindows(now, hours);
+  return docs.map(({ doc }) =>
+    queryVolume(
+      doc,
+      windows.map((w) => doc.windows[w] ?? {}),
+    ),
+  );
 }

@@ -86,7 +86,8 @@ function rolloutStages(r: RolloutStagesView | null, now: string): Html {
       <h3>Progressive rollout</h3>
       <p class="note">No staged rollout: the next <code>osq-orch publish</code> starts one.</p>
     </div>`;
-  const value = (v: number, unit: string) => (unit === '%' ? `${v}%` : `${v} ${unit}`);
+  // `%` and `% over baseline` follow the number; `queries` after a space.
+  const value = (v: number, unit: string) => (unit.startsWith('%') ? `${v}${unit}` : `${v} ${unit}`);
   return html`<div id="rollout-stages" data-version="${r.version}" data-status="${r.status}">
     <h3>Progressive rollout of <code>${r.version}</code> ${chip(r.status, STATUS_CHIP[r.status] ?? '')}</h3>
     <p class="note">

@@ -10,11 +10,19 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEmulators } from '../../infra/local/emulators.js';
 import { startSimulatorProcess, useBenchStack } from './simulator-process.js';
-import { FUNCTION_NAMES, functionList, type FunctionName } from '../../functions/manifest.js';
+import { FUNCTION_NAMES, functionList, memorySize, type FunctionName } from '../../functions/manifest.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
 import { ENROLL_RECORD, ENROLL_SINK_TOPIC, type EnrollLatencyRecord } from './enroll-latency.js';
 import { ROLLOUT_RECORDS, type RolloutRecord } from './rollout.js';
 import type { TelemetryRecord } from './heartbeat-telemetry.js';
+import {
+  COST_RECORD,
+  costPer1000Vms,
+  LOG_VOLUME_RECORD,
+  measureLogVolume,
+  type CostRecord,
+  type LogVolumeRecord,
+} from './log-volume.js';
 import { FLEET100K_RECORD, type Fleet100kRecord } from './fleet100k.js';
 import { SYSLOG_RECORD, type SyslogRecord } from './syslog.js';
 
@@ -44,6 +52,8 @@ const FLEET_RECORDS = [
   'heartbeat.coalesced',
   'heartbeat.naive',
   'heartbeat.telemetry',
+  LOG_VOLUME_RECORD,
+  COST_RECORD,
 ];
 const ENROLL = wants(ENROLL_RECORD);
 const ROLLOUTS = ROLLOUT_RECORDS.filter(wants);
@@ -179,6 +189,7 @@ const enrollments: EnrollLatencyRecord[] = [];
 const fleet100k: Fleet100kRecord[] = [];
 const rollouts: RolloutRecord[] = [];
 const syslogs: SyslogRecord[] = [];
+const logCosts: Array<LogVolumeRecord | CostRecord> = [];
 /** Families whose measurement failed: the others' figures are still printed and written, and the bench exits 1. */
 const failures: string[] = [];
 const family = async (name: string, measure: () => Promise<void>) => {
@@ -463,6 +474,18 @@ async function fleetBenchmarks(): Promise<void> {
     const { telemetryBenchmark } = await import('./heartbeat-telemetry.js');
     records.push({ ...(await telemetryBenchmark(PROJECT, HEARTBEAT_HOSTS)) });
   }
+  // Log volume per query (and, with heartbeat.telemetry's counts, the orchestrator's own month per 1,000 VMs).
+  if (wants(LOG_VOLUME_RECORD) || wants(COST_RECORD)) {
+    process.stdout.write(`${LOG_VOLUME_RECORD}: ${HEARTBEAT_HOSTS} hosts x two hours of shipped lines... `);
+    const volume = await measureLogVolume(HEARTBEAT_HOSTS);
+    console.log('done');
+    logCosts.push(volume);
+    const tel = records.find((r) => r.name === 'heartbeat.telemetry') as unknown as TelemetryRecord | undefined;
+    if (tel) {
+      const gib = Number.parseInt(memorySize(functionList().find((f) => f.name === 'logHeartbeat')!.peakMb), 10);
+      logCosts.push(costPer1000Vms(tel, volume.filteredBytesPerHostHour, gib / 1024));
+    }
+  }
 }
 
 const byName = Object.fromEntries(records.map((r) => [r.name, r]));
@@ -648,10 +671,32 @@ for (const r of syslogs)
       (r.halted ? `halted by ${r.haltGate}; ` : `not halted (${r.status}, stage ${r.stageReached}); `) +
       `${r.busyLinesPerHour} lines (${r.busyMbPerHour} MB) an hour to the SIEM`,
   );
+const vol = logCosts.find((r): r is LogVolumeRecord => r.name === LOG_VOLUME_RECORD);
+if (vol)
+  console.log(
+    `\n${LOG_VOLUME_RECORD}: ${vol.hosts} hosts x one hour, ${vol.queries} queries: measured ${vol.measuredBytes} B ` +
+      `shipped, ${vol.shippedBytes} B truly shipped ` +
+      `(error ${vol.errorPct}%, worst query ${vol.worstQueryErrorPct}%); ` +
+      `osquery's output_size ${vol.outputBytes} B; ${vol.bytesPerHostDay} B per host a day; ` +
+      `queryStats writes ${vol.writes} (bound ${vol.writeBound})\n` +
+      `targets: errorPct <= 5: ${vol.errorPct <= 5 ? 'met' : 'MISSED'}; ` +
+      `writes within the bound: ${vol.writes <= vol.writeBound ? 'met' : 'MISSED'}`,
+  );
+const cost = logCosts.find((r): r is CostRecord => r.name === COST_RECORD);
+if (cost)
+  console.log(
+    `${COST_RECORD}: $${cost.usdPerMonth} a month (functions $${cost.functionsUsd}, Firestore $${cost.firestoreUsd}, ` +
+      `Pub/Sub $${cost.pubsubUsd}) from ${cost.invocations} invocations, ${cost.firestoreReads} reads, ` +
+      `${cost.firestoreWrites} writes, ${cost.pubsubBytes} Pub/Sub bytes an hour; excludes ${cost.excludes}`,
+  );
 if (values.out) {
   writeFileSync(
     values.out,
-    `${JSON.stringify([...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs], null, 2)}\n`,
+    `${JSON.stringify(
+      [...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs, ...logCosts],
+      null,
+      2,
+    )}\n`,
   );
   console.log(`figures written to ${values.out}`);
 }

@@ -8,6 +8,7 @@ export const TEST_GATES = {
   osquerydCpu: { cpuPercent: 25, maxPercent: 5 },
   osquerydMemory: { rssMiB: 512, maxPercent: 5 },
   denylistedQueries: { max: 0 },
+  logVolume: { maxIncreasePercent: 50 },
 };
 
 /** A plan's JSON text: these stages, the tests' gates and observation, and any other fields. */

@@ -76,7 +76,8 @@ interface Tf extends TfModule {
 }
 
 /** Settings the functions deliberately do not get: local simulator only, set by the runtime, CLI only. */
-const NOT_FOR_FUNCTIONS = ['GOOGLE_API_ENDPOINT', 'OSQUERY_SCHEMA'];
+// COST_PRICES: the cost model's prices, read by osq-orch and the bench (no function prices anything yet).
+const NOT_FOR_FUNCTIONS = ['GOOGLE_API_ENDPOINT', 'OSQUERY_SCHEMA', 'COST_PRICES'];
 
 /** The trigger of each entry point (docs/contracts.md): vmLifecycle's methods are the code's own list. */
 const AUDIT_LOG_TRIGGERS: Record<string, readonly string[]> = { vmLifecycle: LIFECYCLE_METHODS };

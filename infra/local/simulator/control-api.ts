@@ -94,6 +94,9 @@ const costProfileSpec = z.object({
         systemMs: z.number().min(0).optional(),
         outputBytes: z.number().int().min(0).optional(),
         denylisted: z.boolean().optional(),
+        /** A chatty query: changed rows an hour (each a logged line) and the bytes of each row's value. */
+        churnPerHour: z.number().min(0).max(1_000_000).optional(),
+        rowBytes: z.number().int().min(0).max(100_000).optional(),
       }),
     )
     .optional(),

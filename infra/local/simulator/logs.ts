@@ -2,6 +2,7 @@
 // snapshot, other queries' results), shipped by "fluentd" to the Pub/Sub emulator's log topic one
 // message per line, with the host identity and routing attributes (docs/heartbeat.md: Host identity).
 import { PubSub, type Topic } from '@google-cloud/pubsub';
+import { messageBytes } from '../../../shared/domain/log-volume.js';
 import { configVersionOfPolicy } from '../../../shared/domain/policy.js';
 import {
   resolveCosts,
@@ -12,6 +13,7 @@ import {
   type ShippedLine,
   type SimWorker,
 } from './osqueryd.js';
+import { newShipperCount, shipLines } from './shipper.js';
 import { offerLoad, readRows, readerOf } from './syslog.js';
 import type { SimVm, World } from './world.js';
 
@@ -62,6 +64,10 @@ export class LogShipper {
   private topic: Topic | undefined;
   /** Messages (lines) published so far. */
   shipped = 0;
+  /** Message bytes published so far, per VM and query (what the log-volume figures are checked against). */
+  readonly shippedBytes = new Map<string, Map<string, number>>();
+  /** Each VM's shipper count (shipper.ts): it restarts with the VM. */
+  private readonly counts = new Map<string, ReturnType<typeof newShipperCount>>();
 
   constructor(
     private readonly world: World,
@@ -79,18 +85,23 @@ export class LogShipper {
   async shipRound(now = new Date()): Promise<number> {
     const sends: Array<Promise<string>> = [];
     for (const vm of this.world.vms.values()) {
-      if (vm.status !== 'RUNNING') vm.osqueryd.worker = null; // a stopped VM has no osqueryd
+      if (vm.status !== 'RUNNING') {
+        vm.osqueryd.worker = null; // a stopped VM has no osqueryd, and no shipper
+        this.counts.delete(vm.id);
+      }
       if (!shipsLogs(vm)) continue;
       // A bad version whose logs stop (the shipper dies with it): the host goes silent.
       if (this.world.badVersions.get(runningVersion(vm) ?? '')?.logsStopped) continue;
       const identity = { gce_instance_id: vm.id, gce_project_id: vm.project, gce_zone: vm.zone };
-      for (const { line, attributes } of osquerydRound(this.world, vm, now))
-        sends.push(
-          this.topicHandle().publishMessage({
-            data: Buffer.from(JSON.stringify(line)),
-            attributes: { ...identity, ...attributes },
-          }),
-        );
+      let count = this.counts.get(vm.id);
+      if (!count) this.counts.set(vm.id, (count = newShipperCount(now)));
+      const perQuery = this.shippedBytes.get(vm.id) ?? new Map<string, number>();
+      this.shippedBytes.set(vm.id, perQuery);
+      for (const message of shipLines(count, osquerydRound(this.world, vm, now), identity)) {
+        const name = message.attributes.osquery_name ?? '';
+        perQuery.set(name, (perQuery.get(name) ?? 0) + messageBytes(message.data, message.attributes));
+        sends.push(this.topicHandle().publishMessage(message));
+      }
     }
     await Promise.all(sends);
     this.shipped += sends.length;

@@ -90,8 +90,18 @@ export interface CostProfile {
   cpuPercent?: number;
   /** Worker resident memory. */
   rssBytes?: number;
-  /** Per query: cost per execution, and `denylisted` (the watchdog denylisted it on every VM of the version). */
-  queries?: Record<string, Partial<QueryCost> & { denylisted?: boolean }>;
+  /**
+   * Per query: cost per execution, `denylisted` (the watchdog denylisted it on every VM of the version), and
+   * its result volume: `churnPerHour` (changed rows an hour, each a logged line) and `rowBytes` (the size of
+   * a row's value): a chatty query is one with more of either.
+   */
+  queries?: Record<string, Partial<QueryCost> & { denylisted?: boolean } & Partial<QueryVolume>>;
+}
+
+/** What a query's results weigh: rows changed per hour, and the bytes of each row's value (null: built-in). */
+export interface QueryVolume {
+  churnPerHour: number | null;
+  rowBytes: number | null;
 }
 
 const hash = (text: string) => createHash('sha256').update(text).digest().readUInt32BE(0);
@@ -312,7 +322,7 @@ export function allowQuery(osqueryd: SimOsqueryd, query: string): void {
 export interface ResolvedCosts {
   cpuPercent: number;
   rssBytes: number;
-  query(name: string): QueryCost & { denylisted: boolean };
+  query(name: string): QueryCost & { denylisted: boolean; outputSet: boolean } & QueryVolume;
 }
 
 export function resolveCosts(
@@ -329,12 +339,16 @@ export function resolveCosts(
     rssBytes: osqueryd.rssBytes ?? pick('rssBytes') ?? DEFAULT_RSS_BYTES,
     query: (name) => {
       const base = defaultQueryCost(name);
-      const layer = (k: keyof QueryCost) =>
-        layers.find((p) => p.queries?.[name]?.[k] !== undefined)?.queries?.[name]?.[k];
+      const layer = (k: keyof QueryCost | keyof QueryVolume) =>
+        layers.find((p) => p.queries?.[name]?.[k] != null)?.queries?.[name]?.[k] ?? undefined;
       return {
         userMs: layer('userMs') ?? base.userMs,
         systemMs: layer('systemMs') ?? base.systemMs,
         outputBytes: layer('outputBytes') ?? base.outputBytes,
+        // Set by a profile: osquery_schedule reports it as given; otherwise it is the rows' own bytes.
+        outputSet: layer('outputBytes') !== undefined,
+        churnPerHour: layer('churnPerHour') ?? null,
+        rowBytes: layer('rowBytes') ?? null,
         denylisted: layers.some((p) => p.queries?.[name]?.denylisted === true),
       };
     },
@@ -429,24 +443,39 @@ function isDenylisted(worker: SimWorker, name: string, costs: ResolvedCosts): bo
   return (worker.queries[name]?.denylistedUntil ?? 0) > worker.clock || costs.query(name).denylisted;
 }
 
-const rowOf = (host: LineHost, q: SimQuery, id: number) => ({ value: `${q.name}-row-${id}`, host: host.name });
+/** A row as the query returns it: its value (padded to `rowBytes` when a profile makes rows larger) and host. */
+const rowOf = (host: LineHost, q: SimQuery, id: number, rowBytes: number | null = null) => {
+  const value = `${q.name}-row-${id}`;
+  return { value: rowBytes && rowBytes > value.length ? value.padEnd(rowBytes, '.') : value, host: host.name };
+};
+
+/** osquery_schedule's output_size of one run: column names plus values of every row it returned. */
+const returnedBytes = (host: LineHost, q: SimQuery, s: QueryState, rowBytes: number | null) =>
+  rowIds(s.nextRow - s.rows, s.rows).reduce((n, i) => n + rowSize(rowOf(host, q, i, rowBytes)), 0);
 
 /**
  * The lines one run of a query logs (osquery's event format): a snapshot query one line with every row;
  * a differential query every row as `added` on its first run on the host, then one line per changed row
  * (about `churnPerHour` per hour of its interval; `removed` lines only if the query logs removals).
  */
-function resultLines(host: LineHost, q: SimQuery, s: QueryState, now: Date, random: () => number): Json[] {
-  if (q.snapshot)
-    return [{ ...envelope(host, q.name, now, 'snapshot'), snapshot: rowIds(0, s.rows).map((i) => rowOf(host, q, i)) }];
+function resultLines(
+  host: LineHost,
+  q: SimQuery,
+  s: QueryState,
+  now: Date,
+  random: () => number,
+  volume: QueryVolume = { churnPerHour: null, rowBytes: null },
+): Json[] {
+  const row = (id: number) => rowOf(host, q, id, volume.rowBytes);
+  if (q.snapshot) return [{ ...envelope(host, q.name, now, 'snapshot'), snapshot: rowIds(0, s.rows).map(row) }];
   if (!s.hasResults) {
     s.hasResults = true;
     return rowIds(s.nextRow - s.rows, s.rows).map((i) => ({
       ...envelope(host, q.name, now, 'added'),
-      columns: rowOf(host, q, i),
+      columns: row(i),
     }));
   }
-  const changes = changedRows((s.churnPerHour * q.interval) / 3600, random);
+  const changes = changedRows(((volume.churnPerHour ?? s.churnPerHour) * q.interval) / 3600, random);
   const lines: Json[] = [];
   for (let c = 0; c < changes; c++) {
     // A removal retires the oldest row; an addition (or any change of a query that does not log removals) is a new row.
@@ -454,12 +483,13 @@ function resultLines(host: LineHost, q: SimQuery, s: QueryState, now: Date, rand
     const id = removal ? s.nextRow - s.rows : s.nextRow++;
     if (removal) s.rows -= 1;
     else if (q.removed) s.rows += 1;
-    lines.push({ ...envelope(host, q.name, now, removal ? 'removed' : 'added'), columns: rowOf(host, q, id) });
+    lines.push({ ...envelope(host, q.name, now, removal ? 'removed' : 'added'), columns: row(id) });
   }
   return lines;
 }
 
-const rowBytes = (row: SyslogRow) => Object.entries(row).reduce((n, [k, v]) => n + k.length + v.length, 0);
+const rowSize = (row: object) =>
+  Object.entries(row as Record<string, string>).reduce((n, [k, v]) => n + k.length + v.length, 0);
 
 const rowIds = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 
@@ -503,8 +533,11 @@ export function runRound(
     s.userMs += user;
     s.systemMs += system;
     s.wallMs += Math.round((user + system) * 1.3) + 1;
-    // osquery_schedule's output_size: column names and values of every row returned (none: nothing).
-    s.outputBytes += rows ? rows.reduce((n, r) => n + rowBytes(r), 0) : Math.round(cost.outputBytes * jitter(random));
+    // osquery_schedule's output_size: column names and values of every row returned (none: nothing),
+    // before the differential; a profile's outputBytes, or the built-in size of osquery's own tables, as given.
+    const ordinary = !rows && q.name !== HEARTBEAT_QUERY && q.name !== SCHEDULE_QUERY && !cost.outputSet;
+    if (!ordinary)
+      s.outputBytes += rows ? rows.reduce((n, r) => n + rowSize(r), 0) : Math.round(cost.outputBytes * jitter(random));
     const log_type = q.snapshot ? 'snapshot' : 'result';
     if (rows) {
       worker.syslogPeakRows = Math.max(worker.syslogPeakRows, rows.length);
@@ -517,9 +550,12 @@ export function runRound(
       lines.push({ line: heartbeatLine(host, worker, rss, now), attributes: { log_type, osquery_name: q.name } });
     else if (q.name === SCHEDULE_QUERY)
       lines.push({ line: scheduleLine(host, worker, costs, now), attributes: { log_type, osquery_name: q.name } });
-    else
-      for (const line of resultLines(host, q, s, now, random))
+    else {
+      for (const line of resultLines(host, q, s, now, random, cost))
         lines.push({ line, attributes: { log_type, osquery_name: q.name } });
+      // After the run: the rows it returned are the ones it holds now.
+      if (ordinary) s.outputBytes += returnedBytes(host, q, s, cost.rowBytes);
+    }
   }
   return lines;
 }

@@ -7,6 +7,7 @@
 // (VmRSS x 1024), start_time seconds since the epoch; osquery_schedule.user_time/system_time/wall_time_ms
 // are cumulative milliseconds and output_size cumulative bytes, all since the worker process started.
 import { HEARTBEAT_QUERY, SCHEDULE_QUERY } from '../../osquery/log-routing.js';
+import { shippedCountsOf, type ShippedCounts } from '../log-volume.js';
 import {
   inWindow,
   isCounter,
@@ -118,6 +119,8 @@ export interface ScheduleSnapshot {
   /** The worker the counters belong to; null when the snapshot lacks worker_pid/worker_start_time (older bundles). */
   worker: WorkerId | null;
   queries: Record<string, QueryCounters>;
+  /** The log shipper's counts stamped on the line (shared/domain/log-volume.ts); absent: none. */
+  shipped?: ShippedCounts | null;
 }
 
 /**
@@ -176,7 +179,8 @@ export function scheduleSnapshotOf(
     if (!worker && pid !== null && isPid(pid) && startTime !== null && isStartTime(startTime, window))
       worker = { pid, startTime };
   }
-  return { at, worker, queries };
+  const shipped = shippedCountsOf(line, rejected);
+  return { at, worker, queries, ...(shipped ? { shipped } : {}) };
 }
 
 export type Telemetry = { kind: 'heartbeat'; sample: WorkerSample } | { kind: 'schedule'; snapshot: ScheduleSnapshot };

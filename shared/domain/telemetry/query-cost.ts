@@ -1,5 +1,6 @@
 // What each scheduled query costs on one host (pure): an osquery_schedule snapshot against the host's last
 // one (its baseline, kept on the host document), as per-query deltas.
+import type { ShippedCounts } from '../log-volume.js';
 import { QUERY_COUNTERS, sameWorker, type ScheduleSnapshot, type WorkerId } from './log-lines.js';
 
 export interface QueryBaselineEntry {
@@ -15,6 +16,8 @@ export interface ScheduleBaseline {
   at: Date;
   worker: WorkerId | null;
   queries: Record<string, QueryBaselineEntry>;
+  /** The shipper's counts on that snapshot (log volume is measured against them); absent: none. */
+  shipped?: ShippedCounts | null;
 }
 
 export interface QueryDelta {

@@ -2,6 +2,7 @@
 // hourly windows (queryStats documents), their histograms and percentiles, and a query's summary.
 import type { QueryAlertKind } from '../alerts.js';
 import { QUERY_COUNTERS, type ScheduleSnapshot } from './log-lines.js';
+import { shippedIncrements, shippedStep } from '../log-volume.js';
 import { scheduleStep, type ScheduleBaseline, type ScheduleStep } from './query-cost.js';
 
 // queryStats/{configVersion}~{query} holds, per UTC hour of snapshot time (`windows.h2026112712`), counters
@@ -77,6 +78,10 @@ export interface QueryWindow {
   denylisted: number;
   user: Histogram;
   system: Histogram;
+  /** Lines and message bytes the log shipper shipped, and the time they cover (shared/domain/log-volume.ts). */
+  shippedLines?: number;
+  shippedBytes?: number;
+  shippedSpanMs?: number;
 }
 
 /** queryStats/{id}: one per configuration version and query. */
@@ -325,9 +330,19 @@ export function foldSchedule(
   for (const snapshot of [...snapshots].sort((a, b) => a.at - b.at)) {
     const step = scheduleStep(current, snapshot);
     if (!step.next) continue;
+    // Log volume: the shipper's counts against the previous snapshot's, in the same documents' increments.
+    const shipped = shippedStep(
+      current?.shipped ?? null,
+      current?.at.getTime() ?? null,
+      snapshot.shipped ?? null,
+      snapshot.at,
+    );
+    if (snapshot.shipped) step.next.shipped = snapshot.shipped;
     current = step.next;
     changed = true;
-    increments.push(...statsIncrements(step, configVersion));
+    const w = `windows.${windowOf(snapshot.at)}`;
+    for (const inc of statsIncrements(step, configVersion))
+      increments.push({ ...inc, increments: { ...inc.increments, ...shippedIncrements(shipped, inc.query, w) } });
   }
   return { next: changed ? current : null, increments };
 }

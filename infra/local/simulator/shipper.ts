@@ -1,0 +1,49 @@
+// The log shipper's count (what fluentd would keep with a small filter plugin): per osquery_name, the lines
+// and message bytes it shipped since it started, stamped on each osquery_schedule snapshot line as it
+// passes (shared/domain/log-volume.ts says why there). The counts are the shipped messages' own sizes, so
+// what logHeartbeat derives from them is checked against what the simulator really published.
+import { messageBytes, SHIPPED_FIELD, type ShippedCounts } from '../../../shared/domain/log-volume.js';
+import { SCHEDULE_QUERY } from '../../../shared/osquery/log-routing.js';
+import type { ShippedLine } from './osqueryd.js';
+
+/** One Pub/Sub message as the shipper publishes it. */
+export interface OutgoingMessage {
+  data: Buffer;
+  attributes: Record<string, string>;
+}
+
+/** A shipper's counts since it started (`since`, seconds since the epoch). */
+export const newShipperCount = (now: Date): ShippedCounts => ({
+  since: Math.floor(now.getTime() / 1000),
+  queries: {},
+});
+
+/**
+ * One round's lines, in order, as messages: each with the host's identity attributes; the schedule
+ * snapshot stamped with the counts of everything shipped before it. Every message is counted.
+ */
+export function shipLines(
+  count: ShippedCounts,
+  lines: readonly ShippedLine[],
+  identity: Record<string, string>,
+): OutgoingMessage[] {
+  return lines.map(({ line, attributes }) => {
+    const name = attributes.osquery_name;
+    const body =
+      name === SCHEDULE_QUERY
+        ? {
+            ...line,
+            [SHIPPED_FIELD]: {
+              since: count.since,
+              queries: Object.fromEntries(Object.entries(count.queries).map(([q, c]) => [q, { ...c }])),
+            },
+          }
+        : line;
+    const data = Buffer.from(JSON.stringify(body));
+    const all = { ...identity, ...attributes };
+    const c = (count.queries[name] ??= { lines: 0, bytes: 0 });
+    c.lines += 1;
+    c.bytes += messageBytes(data, all);
+    return { data, attributes: all };
+  });
+}
