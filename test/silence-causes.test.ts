@@ -78,7 +78,10 @@ async function pushIncident(stack: Stack, incidentId: string, state: 'open' | 'c
     state,
     started_at: Math.floor(at.getTime() / 1000),
     ended_at: state === 'closed' ? Math.floor(at.getTime() / 1000) : null,
-    resource: { type: 'pubsub_subscription', labels: { subscription_id: 'osquery-log-heartbeat-push', project_id: 'p' } },
+    resource: {
+      type: 'pubsub_subscription',
+      labels: { subscription_id: 'osquery-log-heartbeat-push', project_id: 'p' },
+    },
     metric: { type: `pubsub.googleapis.com/subscription/${metric}` },
     policy_name: 'log subscription backlog',
     condition_name: metric,
@@ -104,80 +107,86 @@ async function pushIncident(stack: Stack, incidentId: string, state: 'open' | 'c
   return res.status;
 }
 
-t('each cause: stopped VM, agent gone, osqueryd crash-looping, shipper down; a healthy host has none', async ({
-  stack,
-  alerts,
-}) => {
-  const [stopped, agent, crash, shipper, healthy] = await fleet(stack, ['stopped', 'agent', 'crash', 'shipper', 'ok']);
-  const base = Math.floor(Date.now() / 1000) * 1000 - 60 * MIN;
-  const at = (minutes: number) => new Date(base + minutes * MIN);
-  for (let k = 0; k < 3; k++) await ship(stack, at(5 * k), healthy!.id);
-  await auditProject(P, { now: at(12) });
-  for (const vm of [stopped, agent, crash, shipper, healthy])
-    assert.equal([(await getHost(vm!.id))?.state, (await getHost(vm!.id))?.cause ?? null], ['reporting', null]);
+t(
+  'each cause: stopped VM, agent gone, osqueryd crash-looping, shipper down; a healthy host has none',
+  async ({ stack, alerts }) => {
+    const [stopped, agent, crash, shipper, healthy] = await fleet(stack, [
+      'stopped',
+      'agent',
+      'crash',
+      'shipper',
+      'ok',
+    ]);
+    const base = Math.floor(Date.now() / 1000) * 1000 - 60 * MIN;
+    const at = (minutes: number) => new Date(base + minutes * MIN);
+    for (let k = 0; k < 3; k++) await ship(stack, at(5 * k), healthy!.id);
+    await auditProject(P, { now: at(12) });
+    for (const vm of [stopped, agent, crash, shipper, healthy])
+      assert.equal([(await getHost(vm!.id))?.state, (await getHost(vm!.id))?.cause ?? null], ['reporting', null]);
 
-  await vmFault(stack, stopped!.id, { status: 'TERMINATED' });
-  await vmFault(stack, agent!.id, { agentMissing: true });
-  await vmFault(stack, crash!.id, { osquerydCrashLoop: true });
-  await vmFault(stack, shipper!.id, { shipperDown: true });
-  await stack.control('POST', '/agents/run');
-  // The crash-looping worker restarts each round (a new pid each heartbeat), then its watcher gives up.
-  for (let k = 3; k < 10; k++) await ship(stack, at(5 * k), healthy!.id);
-  const restarts = (await (await clients.firestore()).doc(`hosts/${crash!.id}`).get()).get('osqueryd.restarts');
-  assert.is(restarts, 4, 'four quick respawns seen before the silence');
+    await vmFault(stack, stopped!.id, { status: 'TERMINATED' });
+    await vmFault(stack, agent!.id, { agentMissing: true });
+    await vmFault(stack, crash!.id, { osquerydCrashLoop: true });
+    await vmFault(stack, shipper!.id, { shipperDown: true });
+    await stack.control('POST', '/agents/run');
+    // The crash-looping worker restarts each round (a new pid each heartbeat), then its watcher gives up.
+    for (let k = 3; k < 10; k++) await ship(stack, at(5 * k), healthy!.id);
+    const restarts = (await (await clients.firestore()).doc(`hosts/${crash!.id}`).get()).get('osqueryd.restarts');
+    assert.is(restarts, 4, 'four quick respawns seen before the silence');
 
-  await auditProject(P, { now: at(50) });
-  const seen = async (vm: { id: string }) => {
-    const h = await getHost(vm.id);
-    return [h?.state, h?.cause ?? null];
-  };
-  assert.equal(await seen(stopped!), ['stopped', 'vm-stopped']);
-  assert.equal(await seen(agent!), ['pending', 'agent-gone']);
-  assert.equal(await seen(crash!), ['silent', 'osqueryd-crash-loop']);
-  assert.equal(await seen(shipper!), ['pending', 'shipper-down']);
-  assert.equal(await seen(healthy!), ['reporting', null]);
-  const silent = (await drain(alerts)).map((m) => m.data as AlertMessage).filter((m) => m.kind === 'host.silent');
-  assert.equal(
-    silent.map((m) => [m.host?.name, m.status, m.cause, typeof m.nextStep]),
-    [['crash', 'firing', 'osqueryd-crash-loop', 'string']],
-  );
-});
+    await auditProject(P, { now: at(50) });
+    const seen = async (vm: { id: string }) => {
+      const h = await getHost(vm.id);
+      return [h?.state, h?.cause ?? null];
+    };
+    assert.equal(await seen(stopped!), ['stopped', 'vm-stopped']);
+    assert.equal(await seen(agent!), ['pending', 'agent-gone']);
+    assert.equal(await seen(crash!), ['silent', 'osqueryd-crash-loop']);
+    assert.equal(await seen(shipper!), ['pending', 'shipper-down']);
+    assert.equal(await seen(healthy!), ['reporting', null]);
+    const silent = (await drain(alerts)).map((m) => m.data as AlertMessage).filter((m) => m.kind === 'host.silent');
+    assert.equal(
+      silent.map((m) => [m.host?.name, m.status, m.cause, typeof m.nextStep]),
+      [['crash', 'firing', 'osqueryd-crash-loop', 'string']],
+    );
+  },
+);
 
-t('a backlog on the heartbeat subscription: one pipeline.backlog, no host alert, hosts held', async ({
-  stack,
-  alerts,
-}) => {
-  const vms = await fleet(stack, ['a', 'b', 'c']);
-  const base = Math.floor(Date.now() / 1000) * 1000 - 60 * MIN;
-  const at = (minutes: number) => new Date(base + minutes * MIN);
-  for (let k = 0; k < 3; k++) await ship(stack, at(5 * k), vms[0]!.id);
-  await auditProject(P, { now: at(12) });
-  // The subscription falls behind: both of its conditions fire, each notification delivered twice.
-  for (let i = 0; i < 2; i++) {
-    assert.is(await pushIncident(stack, 'age.1', 'open', at(14), 'oldest_unacked_message_age'), 204);
-    assert.is(await pushIncident(stack, 'count.1', 'open', at(15), 'num_undelivered_messages'), 204);
-  }
-  // No line arrives for 35 minutes: missing lines prove nothing while the path is behind.
-  await auditProject(P, { now: at(50) });
-  for (const vm of vms)
-    assert.equal([(await getHost(vm.id))?.state, (await getHost(vm.id))?.cause], ['reporting', 'pipeline-behind']);
-  let messages = (await drain(alerts)).map((m) => m.data as AlertMessage);
-  assert.equal(
-    messages.map((m) => [m.kind, m.status, m.subscription, m.role]),
-    [['pipeline.backlog', 'firing', 'osquery-log-heartbeat-push', 'heartbeat']],
-  );
-  // Both incidents close: one resolved message; the path keeps up again.
-  for (const id of ['age.1', 'count.1'])
-    assert.is(await pushIncident(stack, id, 'closed', at(55), 'oldest_unacked_message_age'), 204);
-  messages = (await drain(alerts)).map((m) => m.data as AlertMessage);
-  assert.equal(
-    messages.map((m) => [m.kind, m.status]),
-    [['pipeline.backlog', 'resolved']],
-  );
-  assert.equal(
-    (await listPipeline()).map((r) => [r.subscription, r.openIncidents, r.episode]),
-    [['osquery-log-heartbeat-push', [], null]],
-  );
-});
+t(
+  'a backlog on the heartbeat subscription: one pipeline.backlog, no host alert, hosts held',
+  async ({ stack, alerts }) => {
+    const vms = await fleet(stack, ['a', 'b', 'c']);
+    const base = Math.floor(Date.now() / 1000) * 1000 - 60 * MIN;
+    const at = (minutes: number) => new Date(base + minutes * MIN);
+    for (let k = 0; k < 3; k++) await ship(stack, at(5 * k), vms[0]!.id);
+    await auditProject(P, { now: at(12) });
+    // The subscription falls behind: both of its conditions fire, each notification delivered twice.
+    for (let i = 0; i < 2; i++) {
+      assert.is(await pushIncident(stack, 'age.1', 'open', at(14), 'oldest_unacked_message_age'), 204);
+      assert.is(await pushIncident(stack, 'count.1', 'open', at(15), 'num_undelivered_messages'), 204);
+    }
+    // No line arrives for 35 minutes: missing lines prove nothing while the path is behind.
+    await auditProject(P, { now: at(50) });
+    for (const vm of vms)
+      assert.equal([(await getHost(vm.id))?.state, (await getHost(vm.id))?.cause], ['reporting', 'pipeline-behind']);
+    let messages = (await drain(alerts)).map((m) => m.data as AlertMessage);
+    assert.equal(
+      messages.map((m) => [m.kind, m.status, m.subscription, m.role]),
+      [['pipeline.backlog', 'firing', 'osquery-log-heartbeat-push', 'heartbeat']],
+    );
+    // Both incidents close: one resolved message; the path keeps up again.
+    for (const id of ['age.1', 'count.1'])
+      assert.is(await pushIncident(stack, id, 'closed', at(55), 'oldest_unacked_message_age'), 204);
+    messages = (await drain(alerts)).map((m) => m.data as AlertMessage);
+    assert.equal(
+      messages.map((m) => [m.kind, m.status]),
+      [['pipeline.backlog', 'resolved']],
+    );
+    assert.equal(
+      (await listPipeline()).map((r) => [r.subscription, r.openIncidents, r.episode]),
+      [['osquery-log-heartbeat-push', [], null]],
+    );
+  },
+);
 
 t.run();

@@ -1,6 +1,6 @@
 // Firestore: pipeline/{subscriptionId} (shared/documents/pipeline.ts), with the pipeline.backlog episodes
 // its changes open or close, written in the same transaction.
-import { type Firestore } from '@google-cloud/firestore';
+import type { Firestore } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
 import { planBacklogIncident, type PipelineRecord, type PipelineRole } from '../domain/pipeline.js';
@@ -34,7 +34,13 @@ export async function recordBacklogIncident(
       keys.push(
         stageEpisodeOpen(
           tx,
-          { dedupKey: change.open.dedupKey, kind: 'pipeline.backlog', severity: 'critical', at: change.open.since, ...alert },
+          {
+            dedupKey: change.open.dedupKey,
+            kind: 'pipeline.backlog',
+            severity: 'critical',
+            at: change.open.since,
+            ...alert,
+          },
           db,
         ),
       );

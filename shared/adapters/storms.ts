@@ -1,6 +1,6 @@
 // Firestore: a project's fleet.silent episode (alerts/{dedupKey}, kind fleet.silent) and the host.silent
 // episodes a storm holds back (alerts/{dedupKey}.held).
-import { type Firestore } from '@google-cloud/firestore';
+import type { Firestore } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
 import type { OpenStorm } from '../domain/storm.js';
@@ -27,11 +27,7 @@ export async function openStorm(project: string, db: Firestore = clients.firesto
  * those resolved meanwhile are settled (they never fired, so they owe nothing). Returns the keys to deliver.
  */
 export async function releaseHeld(project: string, db: Firestore = clients.firestore()): Promise<string[]> {
-  const snapshot = await db
-    .collection(ALERTS)
-    .where('held', '==', true)
-    .where('host.project', '==', project)
-    .get();
+  const snapshot = await db.collection(ALERTS).where('held', '==', true).where('host.project', '==', project).get();
   countFirestore('reads', Math.max(1, snapshot.size));
   const keys: string[] = [];
   for (let i = 0; i < snapshot.docs.length; i += 400) {

@@ -114,7 +114,7 @@ const record = {
   cause: z
     .enum(SILENCE_CAUSES)
     .nullish()
-    .describe('why the host is quiet, the audit\'s diagnosis (docs/heartbeat.md); null or absent: it is not'),
+    .describe("why the host is quiet, the audit's diagnosis (docs/heartbeat.md); null or absent: it is not"),
 };
 
 /** A host as the orchestrator decides it: what vmLifecycle, the audit and logHeartbeat read and write. */
@@ -154,6 +154,8 @@ export const auditedHost = z.object({
   osqueryd: z
     .object({ restarts: count.optional().describe('consecutive heartbeats from a new worker') })
     .optional()
+    // Telemetry is evidence, not the record: one that does not match costs the audit its restarts only.
+    .catch(undefined)
     .describe("osqueryd's restarts (the rest of the field is not read by the audit)"),
 });
 

@@ -1,6 +1,7 @@
 // The audit's pure stages: every host decided from what was read, the zones whose assignment is
 // checked, the fixes asked for, and the hosts as the audit left them, counted.
 import { planObservation, type Host, type HostChange, type HostState } from './host.js';
+import { logsFresh } from './heartbeat.js';
 import { silenceCause } from './silence-cause.js';
 import { observedFor, reconcileHost, type Action, type PolicyReport, type ReconcileSettings } from './reconcile.js';
 import { coverageOf, NEEDS_ACTION_STATES } from './status.js';
@@ -81,11 +82,12 @@ export function decideHost(
     state: decision.state,
     vmStatus: vm?.status ?? null,
     report: sighting.report,
-    lastLogAt: host?.lastLogAt ?? null,
+    linesFresh: host?.lastLogAt
+      ? logsFresh(host.lastLogAt.getTime(), now.getTime(), settings.silenceThresholdMs)
+      : null,
     workerRestarts: sighting.workerRestarts ?? 0,
     pipelineBehind: sighting.pipelineBehind ?? false,
     now,
-    silenceThresholdMs: settings.silenceThresholdMs,
   });
   const observed = { ...decision, cause: quiet };
   const change = planObservation(host, identity, observed, now, host ? cause : `${cause} (discovered)`);

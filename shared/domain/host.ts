@@ -155,7 +155,8 @@ function changeTo(
     lastLogAt: current?.lastLogAt ?? null,
     osqueryVersion,
     configVersion,
-    cause: quiet,
+    // Written only when there is or was a cause, so hosts never quiet keep the shape they had.
+    ...(quiet !== null || current?.cause != null ? { cause: quiet } : {}),
     updatedAt: now,
     // Carried for what the audit summarises; never written back (the writers leave it to logHeartbeat).
     ...(current?.syslog ? { syslog: current.syslog } : {}),

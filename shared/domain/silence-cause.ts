@@ -1,8 +1,7 @@
 // Why a host went quiet (pure): the evidence the audit already holds about a host whose lines stopped
 // (Compute, OS Config, osqueryd's own telemetry before the silence, the pipeline's backlog), reduced to one
 // cause and the next step for whoever gets the alert (docs/heartbeat.md: Why a host went quiet).
-import { logsFresh } from './heartbeat.js';
-import type { HostState } from './host.js';
+// It imports nothing: host.ts carries its causes, and the freshness of the lines is given (logsFresh).
 
 /** Every cause, in the order they win when several hold (the first that holds is the host's cause). */
 export const SILENCE_CAUSES = [
@@ -39,30 +38,28 @@ export const REPORT_STALE_MS = 60 * 60_000;
 
 /** What is known about a host when the audit decides it. Each input is explicit, so other rules can share it. */
 export interface SilenceEvidence {
-  /** The state just decided for the host. */
-  state: HostState;
+  /** The state just decided for the host (shared/domain/host.ts HostState). */
+  state: string;
   /** Compute's status of the VM (RUNNING, TERMINATED, SUSPENDED...), null when the VM is gone. */
   vmStatus: string | null;
   /** The OS Config report reduced (shared/domain/reconcile.ts), null when there is none. */
   report: { complianceStateReason: string | null; failedResource: string | null; updateTime: Date | null } | null;
-  /** The newest line seen, null when none ever arrived. */
-  lastLogAt: Date | null;
+  /** Whether the host's newest line is fresh (shared/domain/heartbeat.ts logsFresh); null: none ever arrived. */
+  linesFresh: boolean | null;
   /** osqueryd's consecutive worker restarts at its last heartbeats (hosts/{id}.osqueryd.restarts). */
   workerRestarts: number;
   /** Whether the heartbeat subscription is behind now (an open pipeline.backlog episode). */
   pipelineBehind: boolean;
   now: Date;
-  silenceThresholdMs: number;
 }
 
 /** States where a host is expected to send nothing, or already judged quiet. */
-const QUIET_STATES: ReadonlySet<HostState> = new Set(['silent', 'stopped', 'deleted']);
+const QUIET_STATES: ReadonlySet<string> = new Set(['silent', 'stopped', 'deleted']);
 
 /** Pure: whether the host is quiet, the question a cause answers: judged so, or its lines stale. */
-export function isQuiet(e: Pick<SilenceEvidence, 'state' | 'lastLogAt' | 'now' | 'silenceThresholdMs'>): boolean {
+export function isQuiet(e: Pick<SilenceEvidence, 'state' | 'linesFresh'>): boolean {
   if (QUIET_STATES.has(e.state)) return true;
-  if (e.state === 'exempt' || !e.lastLogAt) return false;
-  return !logsFresh(e.lastLogAt.getTime(), e.now.getTime(), e.silenceThresholdMs);
+  return e.state !== 'exempt' && e.linesFresh === false;
 }
 
 /**

@@ -50,7 +50,8 @@ export function decideStorm(
   const newly = plans.filter((p) => p.change?.transition?.to === 'silent').length;
   const hosts = after.length;
   const over = (n: number) => hosts > 0 && n >= STORM_MIN_HOSTS && n / hosts > share;
-  if (open) return over(silent.length) ? { open: null, close: null, hold: true } : { open: null, close: open, hold: false };
+  if (open)
+    return over(silent.length) ? { open: null, close: null, hold: true } : { open: null, close: open, hold: false };
   if (!over(newly)) return { open: null, close: null, hold: false };
   return {
     open: {
