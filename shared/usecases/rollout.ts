@@ -3,6 +3,8 @@
 // audited, so the gates read fresh states. Its evaluation is pure (shared/domain/rollout.ts), each decision
 // a transition of the rollout state machine (shared/domain/rollout-transition.ts) that one applier commits
 // against the record's revision (one controller wins) and carries out (shared/usecases/rollout-apply.ts).
+import { listPipeline } from '../adapters/pipeline.js';
+import { heartbeatBehind } from '../domain/pipeline.js';
 import { config, evidenceSettings } from '../config.js';
 import { log } from '../log.js';
 import {
@@ -48,7 +50,7 @@ export async function gatherEvidence(
   const earliest = new Date(Math.min(...[...since.values()].map((d) => d.getTime()), now.getTime()));
   // Every stage's projects (one read each): the stages not reached yet show their hosts on the baseline too.
   const projects = [...new Set(stageZones(r).map((k) => k.slice(0, k.lastIndexOf('/'))))];
-  const [projectStatuses, noncompliant, silent, cpu, memory, incidents, denylisted, run] = await Promise.all([
+  const [projectStatuses, noncompliant, silent, cpu, memory, incidents, denylisted, run, pipeline] = await Promise.all([
     getProjectStatuses(projects),
     evidence.hostsInState(version, 'noncompliant'),
     evidence.hostsInState(version, 'silent'),
@@ -59,6 +61,7 @@ export async function gatherEvidence(
     runId
       ? getRun(runId).then((d): RunProjects => d?.projects ?? {})
       : latestClosedRun().then((x): RunProjects => x?.projects ?? {}),
+    listPipeline(),
   ]);
   const snapshots = projectStatuses.statuses;
   const lists: Array<[GateName, evidence.Listed]> = [
@@ -98,6 +101,7 @@ export async function gatherEvidence(
       ...(denylisted.invalid.length > 0 ? ['denylistedQueries' as const] : []),
     ],
     failures,
+    pipelineBehind: heartbeatBehind(pipeline),
   };
 }
 
