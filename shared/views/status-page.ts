@@ -346,7 +346,7 @@ function hostRows(hosts: HostEntry[], now: string, withState: boolean): Html {
         <td class="host">${h.name}</td>
         <td>${h.project} / ${h.zone}</td>
         <td><code>${h.instanceId}</code></td>
-        <td>${h.reason ?? '-'}</td>
+        <td>${h.reason ?? '-'}${h.cause ? html` <span class="note">(${h.cause})</span>` : ''}</td>
         <td>${when(h.since, now)}</td>
       </tr>`,
   )}`;
@@ -506,7 +506,7 @@ function needingActionSection(view: StatusView, refreshSeconds: number | undefin
   return html`<section id="needing-action">
     <h2>Needing action (${num(na.total)})</h2>
     <p class="note">${NEEDS_ACTION_STATES.map((st) => html`${chip(st)} ${num(na.byKey[st] ?? 0)} `)}</p>
-    ${filterForm(view, refreshSeconds)}
+    ${causesNote(na.causes)} ${filterForm(view, refreshSeconds)}
     ${hostList(na, view.generatedAt, {
       withState: true,
       since: 'Since',
@@ -515,6 +515,24 @@ function needingActionSection(view: StatusView, refreshSeconds: number | undefin
       noMatch: 'No host matches the filters.',
     })}
   </section>`;
+}
+
+/** Silent hosts grouped by why they went quiet, and whether the heartbeat pipeline is behind. */
+function causesNote(causes: Record<string, number>): Html {
+  const behind = causes['pipeline-behind'] ?? 0;
+  const silent = Object.entries(causes).sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
+  if (silent.length === 0) return html``;
+  return html`${
+      behind
+        ? html`<p class="note" id="pipeline-behind">
+            <strong>The heartbeat pipeline is behind</strong> (pipeline.backlog): ${num(behind)} hosts wait for their
+            lines, and no host is judged silent until it catches up.
+          </p>`
+        : ''
+    }
+    <p class="note" id="silent-causes">
+      Quiet, by cause: ${silent.map(([cause, n]) => html`${chip(cause, 's-silent')} ${num(n)} `)}
+    </p>`;
 }
 
 /** The exempt hosts, by reason. */
