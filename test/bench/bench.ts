@@ -17,6 +17,7 @@ import { ROLLOUT_RECORDS, type RolloutRecord } from './rollout.js';
 import type { TelemetryRecord } from './heartbeat-telemetry.js';
 import { FLEET100K_RECORD, type Fleet100kRecord } from './fleet100k.js';
 import { SYSLOG_RECORD, type SyslogRecord } from './syslog.js';
+import { SILENCE_RECORDS, type BacklogReplayRecord, type SilenceStormRecord } from './silence.js';
 
 quietKnownWarnings();
 const { values } = parseArgs({
@@ -49,6 +50,7 @@ const ENROLL = wants(ENROLL_RECORD);
 const ROLLOUTS = ROLLOUT_RECORDS.filter(wants);
 const FLEET100K = wants(`${FLEET100K_RECORD}.first`) || wants(`${FLEET100K_RECORD}.unchanged`);
 const SYSLOG = wants(SYSLOG_RECORD);
+const SILENCE = SILENCE_RECORDS.some(wants);
 const COLDSTART_RUNS = 3;
 /** The audit.* records of the 10,000-VM project: each the median of this many runs, one project each. */
 const AUDIT_RUNS = 3;
@@ -63,7 +65,8 @@ if (
   !ENROLL &&
   ROLLOUTS.length === 0 &&
   !FLEET100K &&
-  !SYSLOG
+  !SYSLOG &&
+  !SILENCE
 ) {
   console.error(
     `--only ${values.only}: no record starts with that (records: coldstart.<function>, ` +
@@ -179,6 +182,7 @@ const enrollments: EnrollLatencyRecord[] = [];
 const fleet100k: Fleet100kRecord[] = [];
 const rollouts: RolloutRecord[] = [];
 const syslogs: SyslogRecord[] = [];
+const silences: Array<SilenceStormRecord | BacklogReplayRecord> = [];
 /** Families whose measurement failed: the others' figures are still printed and written, and the bench exits 1. */
 const failures: string[] = [];
 const family = async (name: string, measure: () => Promise<void>) => {
@@ -237,6 +241,13 @@ try {
             `${(r.canaryShare * 100).toFixed(1)}%), ${r.halted ? `halted after ${r.haltAfterMs! / 60_000} simulated min` : 'never halted'}`,
         );
       }
+    });
+  // Its own project of 5,000 hosts on the simulator process.
+  if (SILENCE)
+    await family('silence', async () => {
+      console.log('silence.storm, backlog.replay: 5,000 hosts, 30% silent at once, then an hour of backlog...');
+      const { measureSilence } = await import('./silence.js');
+      silences.push(...(await measureSilence({ control, hosts: 5000, log: (line) => console.log(`  ${line}`) })));
     });
   // Its own in-process simulator and fleet: after the others, which use the simulator process.
   if (SYSLOG)
@@ -637,10 +648,27 @@ for (const r of syslogs)
       (r.halted ? `halted by ${r.haltGate}; ` : `not halted (${r.status}, stage ${r.stageReached}); `) +
       `${r.busyLinesPerHour} lines (${r.busyMbPerHour} MB) an hour to the SIEM`,
   );
+for (const r of silences)
+  if (r.name === 'silence.storm') {
+    const ok = r.fleetAlerts === 1 && r.hostAlerts === 0;
+    console.log(
+      `\n${r.name}: ${r.silentHosts} of ${r.hosts} hosts silent at once in ${r.wallMs} ms: ${r.fleetAlerts} fleet.silent, ` +
+        `${r.hostAlerts} host.silent sent (naive: ${r.naiveHostAlerts}) ${ok ? 'OK' : 'FAILED'}`,
+    );
+    if (!ok) process.exitCode = 1;
+  } else {
+    const ok = r.wrongEpisodes === 0 && r.hostWrites <= r.writeBound && r.silencedWhileBehind === 0;
+    console.log(
+      `${r.name}: ${r.backlogLines} lines of ${r.hosts} hosts drained in ${r.drainMs} ms: ${r.hostWrites} host writes ` +
+        `(bound ${r.writeBound}; naive ${r.naiveHostWrites}, ${ratio(r.naiveHostWrites, Math.max(1, r.hostWrites))} more), ` +
+        `${r.wrongEpisodes} wrong episodes, ${r.silencedWhileBehind} silenced while behind ${ok ? 'OK' : 'FAILED'}`,
+    );
+    if (!ok) process.exitCode = 1;
+  }
 if (values.out) {
   writeFileSync(
     values.out,
-    `${JSON.stringify([...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs], null, 2)}\n`,
+    `${JSON.stringify([...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs, ...silences], null, 2)}\n`,
   );
   console.log(`figures written to ${values.out}`);
 }
