@@ -341,12 +341,12 @@ export function coverageChart(history: HistoryPoint[], width = 720, height = 180
 function hostRows(hosts: HostEntry[], now: string, withState: boolean): Html {
   return html`${hosts.map(
     (h) =>
-      html`<tr data-state="${h.state}" data-instance-id="${h.instanceId}">
+      html`<tr data-state="${h.state}" data-instance-id="${h.instanceId}" data-cause="${h.cause ?? ''}">
         ${withState ? html`<td>${chip(h.state)}</td>` : ''}
         <td class="host">${h.name}</td>
         <td>${h.project} / ${h.zone}</td>
         <td><code>${h.instanceId}</code></td>
-        <td>${h.reason ?? '-'}${h.cause ? html` <span class="note">(${h.cause})</span>` : ''}</td>
+        <td>${h.reason ?? '-'}</td>
         <td>${when(h.since, now)}</td>
       </tr>`,
   )}`;
