@@ -134,6 +134,19 @@ const schema = z.object({
       'expected a subscription id or projects/PROJECT/subscriptions/ID',
     )
     .optional(),
+  /**
+   * The SIEM's own subscription on the log topic (an id), watched by Cloud Monitoring like the heartbeat's:
+   * its pipeline.backlog episodes say the SIEM is behind, and never hold silence (docs/heartbeat.md).
+   */
+  SIEM_SUBSCRIPTION: z
+    .string()
+    .regex(/^(?!goog)[A-Za-z][A-Za-z0-9._~+%-]{2,254}$/, 'expected a subscription id')
+    .optional(),
+  /**
+   * A storm: more than this share (0-1) of a project's in-scope hosts going silent in one audit raises one
+   * fleet.silent alert, and their host.silent alerts are held back until it clears (shared/domain/storm.ts).
+   */
+  SILENT_STORM_SHARE: z.coerce.number().gt(0).max(1).default(0.2),
   /** logHeartbeatDrain pulls for at most this many seconds a tick; what it has not processed by then is released. */
   LOG_DRAIN_BUDGET_SECONDS: z.coerce.number().int().min(5).max(480).default(45),
   /** Topic Cloud Scheduler publishes the drain tick to, every minute (pull delivery). */

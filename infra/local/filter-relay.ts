@@ -26,6 +26,11 @@ export interface FilterRelay {
   readonly filter: string;
   /** Reads the subscription's filter back from the (emulated) Pub/Sub service and applies it from now on. */
   useFilterOf(subscription: string): Promise<string>;
+  /**
+   * Paused, it acknowledges nothing that matches (503): Pub/Sub keeps redelivering, so the subscription
+   * backs up as when the heartbeat path falls behind; resumed, the backlog drains (the demo's backlog story).
+   */
+  paused: boolean;
   close(): Promise<void>;
 }
 
@@ -45,6 +50,7 @@ export async function startFilterRelay(
   let filter = '';
   let passes = compileFilter('');
   const counts: RelayCounts = { forwarded: 0, filtered: 0, failed: 0 };
+  let paused = false;
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -66,6 +72,10 @@ export async function startFilterRelay(
         if (!passes(attributes)) {
           counts.filtered += 1;
           res.writeHead(204).end();
+          return;
+        }
+        if (paused) {
+          res.writeHead(503, { 'content-type': 'text/plain' }).end('relay: paused (a backlog)');
           return;
         }
         // The target's answer (a callback that returns has acknowledged), or 502 when it cannot be reached.
@@ -109,6 +119,12 @@ export async function startFilterRelay(
     counts,
     get filter() {
       return filter;
+    },
+    get paused() {
+      return paused;
+    },
+    set paused(value: boolean) {
+      paused = value;
     },
     useFilterOf: async (subscription) => {
       const { PubSub } = await import('@google-cloud/pubsub');

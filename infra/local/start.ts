@@ -48,6 +48,7 @@ let values: {
   'audit-every': string;
   'log-every': string;
   'rollout-after': string;
+  'backlog-after': string;
   'log-delivery': string;
   'drain-every': string;
 };
@@ -61,6 +62,7 @@ try {
       'audit-every': { type: 'string', default: process.env.AUDIT_EVERY_SECONDS ?? '20' },
       'log-every': { type: 'string', default: process.env.LOG_EVERY_SECONDS ?? '10' },
       'rollout-after': { type: 'string', default: process.env.ROLLOUT_DEMO_AFTER_SECONDS ?? '300' },
+      'backlog-after': { type: 'string', default: process.env.BACKLOG_DEMO_AFTER_SECONDS ?? '900' },
       // logHeartbeat's delivery, as Terraform's log_heartbeat_delivery: push, or pull (logHeartbeatDrain).
       'log-delivery': { type: 'string', default: process.env.LOG_DELIVERY ?? 'push' },
       'drain-every': { type: 'string', default: process.env.DRAIN_EVERY_SECONDS ?? '5' },
@@ -461,6 +463,45 @@ async function run(emulators: Emulators): Promise<void> {
         say('demo: web-2 ships logs again; it goes back to reporting and the alert resolves');
       }, 240_000).unref();
     }
+  }
+  // The backlog: the heartbeat path stops acknowledging (the relay paused) for three minutes, as when
+  // logHeartbeat falls behind; Cloud Monitoring's incident on the subscription (what its policy would send)
+  // raises pipeline.backlog, audits judge nobody silent meanwhile, and the backlog drains when it resumes.
+  if (!values['no-demo']) {
+    const backlogAfter = Number(values['backlog-after']);
+    const incident = async (state: 'open' | 'closed') => {
+      const seconds = Math.floor(Date.now() / 1000);
+      const body = {
+        version: '1.2',
+        incident: {
+          incident_id: 'demo-backlog',
+          state,
+          started_at: seconds,
+          ended_at: state === 'closed' ? seconds : null,
+          resource: { type: 'pubsub_subscription', labels: { subscription_id: `${config().LOG_TOPIC}-push` } },
+          metric: { type: 'pubsub.googleapis.com/subscription/oldest_unacked_message_age' },
+          policy_name: 'osquery log subscription behind: oldest unacked message',
+          condition_name: 'oldest unacked message older than 600 s',
+        },
+      };
+      await (await clients.pubsub()).topic(config().INCIDENT_TOPIC).publishMessage({ json: body });
+    };
+    setTimeout(() => {
+      logRelay.paused = true;
+      void incident('open').catch((error: unknown) => say(`backlog demo: ${reasonOf(error)}`));
+      say(
+        'demo: the heartbeat path falls behind (the log relay stops acknowledging): pipeline.backlog fires, ' +
+          'no host is judged silent, the status page says the pipeline is behind',
+      );
+    }, backlogAfter * 1000).unref();
+    setTimeout(
+      () => {
+        logRelay.paused = false;
+        void incident('closed').catch((error: unknown) => say(`backlog demo: ${reasonOf(error)}`));
+        say('demo: the heartbeat path catches up: the backlog drains, pipeline.backlog resolves');
+      },
+      (backlogAfter + 180) * 1000,
+    ).unref();
   }
   // The progressive rollout: a good version through every stage, then a bad one halted in the canary
   // (after web-2's story, so its silence is not the rollout's doing).

@@ -236,3 +236,39 @@ resource "google_firestore_field" "status_unindexed" {
   # An empty index configuration: no single-field index on the field or its subfields.
   index_config {}
 }
+
+# A project's open fleet.silent storm (shared/adapters/storms.ts openStorm).
+resource "google_firestore_index" "alerts_storms" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "alerts"
+
+  fields {
+    field_path = "kind"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "details.project"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "resolved"
+    order      = "ASCENDING"
+  }
+}
+
+# The host.silent alerts a storm held back in a project, released when it clears (releaseHeld).
+resource "google_firestore_index" "alerts_held" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "alerts"
+
+  fields {
+    field_path = "held"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "host.project"
+    order      = "ASCENDING"
+  }
+}

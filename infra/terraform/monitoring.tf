@@ -161,3 +161,82 @@ resource "google_monitoring_alert_policy" "function_errors" {
     content   = "An osquery-orchestrator function answered more than ${var.function_errors_threshold} non-2xx responses per 5 minutes for 10 minutes. Read its logs (severity >= WARNING): transient faults are retried, so a steady rate means an API is failing or a permission is missing."
   }
 }
+
+# The log pipeline watches itself: the heartbeat subscription (logHeartbeat's push or logHeartbeatDrain's
+# pull) and the SIEM's own, each one series per subscription, so every incident names its subscription
+# (resource.labels.subscription_id). monitoringAlert keeps them on pipeline/{subscription} as one
+# pipeline.backlog episode per subscription; while the heartbeat's is open the audit decides no silence.
+locals {
+  heartbeat_subscription_name = local.log_heartbeat_pull ? google_pubsub_subscription.log_heartbeat_pull[0].name : google_pubsub_subscription.filtered_push["logHeartbeat"].name
+  watched_log_subscriptions   = compact([local.heartbeat_subscription_name, var.siem_subscription == null ? "" : var.siem_subscription])
+  backlog_subscription_filter = join(" OR ", [for s in local.watched_log_subscriptions : "resource.label.subscription_id = \"${s}\""])
+}
+
+# One policy per metric (one condition each), so each incident names its condition.
+resource "google_monitoring_alert_policy" "log_backlog_age" {
+  project               = var.project_id
+  display_name          = "osquery log subscription behind: oldest unacked message"
+  combiner              = "OR"
+  severity              = "CRITICAL"
+  notification_channels = [google_monitoring_notification_channel.incidents.id]
+  user_labels           = merge(var.labels, { alert_kind = "pipeline-backlog" })
+
+  conditions {
+    display_name = "oldest unacked message older than ${var.log_backlog_age_seconds} s"
+    condition_threshold {
+      filter          = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND (${local.backlog_subscription_filter})"
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.log_backlog_age_seconds
+      duration        = "300s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_MAX"
+        cross_series_reducer = "REDUCE_MAX"
+        group_by_fields      = ["resource.label.subscription_id", "resource.label.project_id"]
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    content   = "A log subscription is behind: hosts look silent because their lines wait, not because they stopped. monitoringAlert raises pipeline.backlog; the audit decides no silence while the heartbeat subscription is behind (docs/heartbeat.md)."
+    mime_type = "text/markdown"
+  }
+}
+
+resource "google_monitoring_alert_policy" "log_backlog_messages" {
+  project               = var.project_id
+  display_name          = "osquery log subscription behind: undelivered messages"
+  combiner              = "OR"
+  severity              = "CRITICAL"
+  notification_channels = [google_monitoring_notification_channel.incidents.id]
+  user_labels           = merge(var.labels, { alert_kind = "pipeline-backlog" })
+
+  conditions {
+    display_name = "more than ${var.log_backlog_messages} undelivered messages"
+    condition_threshold {
+      filter          = "resource.type = \"pubsub_subscription\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND (${local.backlog_subscription_filter})"
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.log_backlog_messages
+      duration        = "300s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_MAX"
+        cross_series_reducer = "REDUCE_MAX"
+        group_by_fields      = ["resource.label.subscription_id", "resource.label.project_id"]
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "1800s"
+  }
+
+  documentation {
+    content   = "A log subscription is behind (undelivered messages). See the oldest-unacked policy's note and docs/heartbeat.md."
+    mime_type = "text/markdown"
+  }
+}

@@ -176,6 +176,30 @@ variable "silence_threshold_minutes" {
   default     = null
 }
 
+variable "siem_subscription" {
+  description = "The SIEM's own subscription on the log topic (an id in the log topic's project): Cloud Monitoring watches its backlog like the heartbeat's, as pipeline.backlog alerts (SIEM_SUBSCRIPTION). Null: only the heartbeat subscription is watched."
+  type        = string
+  default     = null
+}
+
+variable "silent_storm_share" {
+  description = "More than this share (0-1] of a project's in-scope hosts going silent in one audit is one fleet.silent alert, the host alerts held back until it clears (SILENT_STORM_SHARE)."
+  type        = number
+  default     = 0.2
+}
+
+variable "log_backlog_age_seconds" {
+  description = "A log subscription whose oldest unacked message is older than this (seconds, for 5 minutes) raises pipeline.backlog."
+  type        = number
+  default     = 600
+}
+
+variable "log_backlog_messages" {
+  description = "A log subscription with more undelivered messages than this (for 5 minutes) raises pipeline.backlog."
+  type        = number
+  default     = 100000
+}
+
 variable "heartbeat_interval_seconds" {
   description = "osquery's heartbeat query interval (HEARTBEAT_INTERVAL_SECONDS); the silence threshold derives from it."
   type        = number

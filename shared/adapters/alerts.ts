@@ -85,9 +85,11 @@ export function stageEpisodes(writer: Writer, change: EpisodeChange, db: Firesto
       since: Timestamp.fromDate(o.since),
       firing: { at: Timestamp.fromDate(o.since), sentAt: null },
       resolved: null,
-      owed: true,
+      owed: !o.held,
+      ...(o.held ? { held: true } : {}),
       ...(o.source ? { source: o.source } : {}),
       ...(o.query ? { query: o.query } : {}),
+      ...(o.details ? { details: o.details } : {}),
     });
     writer.set(db.collection(ALERTS).doc(o.dedupKey), doc);
     keys.push(o.dedupKey);
@@ -140,6 +142,7 @@ export async function openEpisode(
     reason: string | null;
     source?: string;
     query?: AlertQuery;
+    details?: Record<string, unknown>;
     since: Date;
     at: Date;
   },

@@ -147,13 +147,16 @@ export const RECORD_FIELDS = [
   'osqueryVersion',
   'configVersion',
   'syslog',
+  'cause',
 ] as const;
-const AUDITED_FIELDS = [...RECORD_FIELDS, 'updatedAt'] as const;
+const AUDITED_FIELDS = [...RECORD_FIELDS, 'updatedAt', 'osqueryd.restarts'] as const;
 
 /** A host document as read, with the update time a conditional write checks it against. */
 export interface ReadHost {
   host: Host;
   readAt: Timestamp;
+  /** osqueryd's consecutive worker restarts at its last heartbeats (a silence's evidence); 0 when unknown. */
+  workerRestarts?: number;
 }
 
 /**
@@ -162,9 +165,10 @@ export interface ReadHost {
  */
 function projectedHost(d: QueryDocumentSnapshot) {
   const read = tryReadDocument(documents.auditedHost, d.ref.path, d.data());
-  return read.ok
-    ? { ok: true as const, host: { ...read.value, instanceId: d.id, inScope: isInScope(read.value.state) } }
-    : read;
+  if (!read.ok) return read;
+  const { osqueryd, ...record } = read.value;
+  const host: Host = { ...record, instanceId: d.id, inScope: isInScope(record.state) };
+  return { ok: true as const, host, workerRestarts: osqueryd?.restarts ?? 0 };
 }
 
 /**
@@ -187,7 +191,7 @@ export async function listProjectHosts(
   // The client streams QueryDocumentSnapshots; its typing says only ReadableStream.
   for await (const d of query.stream() as AsyncIterable<QueryDocumentSnapshot>) {
     const read = projectedHost(d);
-    if (read.ok) hosts.set(d.id, { host: read.host, readAt: d.updateTime });
+    if (read.ok) hosts.set(d.id, { host: read.host, readAt: d.updateTime, workerRestarts: read.workerRestarts });
     else invalid.set(d.id, read.invalid);
   }
   countFirestore('reads', Math.max(1, hosts.size + invalid.size));

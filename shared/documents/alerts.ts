@@ -14,6 +14,8 @@ export const ALERT_KINDS = [
   'query.expensive',
   'rollout.halted',
   'rollout.stalled',
+  'pipeline.backlog',
+  'fleet.silent',
 ] as const satisfies readonly AlertKind[];
 const _everyAlertKind: Same<(typeof ALERT_KINDS)[number], AlertKind> = true;
 
@@ -74,6 +76,10 @@ export const episodeDocument = z.object({
   ...episodeShape,
   owed: z.boolean().describe('some message of this episode is not sent yet (what a flush looks for)'),
   leaseUntil: timestamp.nullish().describe('a sender holds the episode until then (two senders never send twice)'),
+  held: z
+    .boolean()
+    .nullish()
+    .describe('host.silent held back by a fleet.silent storm: owes nothing until released (absent: not held)'),
 });
 
 /** What the messages are built from: the episode without its delivery bookkeeping. */

@@ -1,6 +1,7 @@
 // hosts/{instanceId} and hosts/{instanceId}/transitions: one document per VM, and its state changes.
 import { z } from 'zod';
 import { HOST_STATES, type Host, type Transition } from '../domain/host.js';
+import { SILENCE_CAUSES } from '../domain/silence-cause.js';
 import type { OpenIncident } from '../domain/incident.js';
 import type { SyslogEvidence } from '../domain/syslog.js';
 import type { OsquerydState, ScheduleBaseline } from '../domain/telemetry.js';
@@ -35,6 +36,9 @@ export const osquerydState = readsAs<OsquerydState>()(
       userMs: count.describe('cumulative user CPU, the baseline of the next interval'),
       systemMs: count.describe('cumulative system CPU, the baseline of the next interval'),
       cpuOver: count.describe('consecutive measured intervals above the CPU threshold'),
+      restarts: count
+        .optional()
+        .describe('consecutive heartbeats from a new worker (0 after a measured interval): a crash loop'),
       episode: absentAsNull(
         z.object({
           since: timestamp.describe('when it began'),
@@ -124,6 +128,10 @@ const record = {
   osqueryVersion: z.string().nullable().describe('from OS Config inventory'),
   configVersion: z.string().nullable().describe('the configuration version the VM reported compliant with'),
   syslog: rebuildable('syslog', syslogEvidence),
+  cause: z
+    .enum(SILENCE_CAUSES)
+    .nullish()
+    .describe("why the host is quiet, the audit's diagnosis (docs/heartbeat.md); null or absent: it is not"),
 };
 
 /** A host as the orchestrator decides it: what vmLifecycle, the audit and logHeartbeat read and write. */
@@ -153,8 +161,20 @@ export const hostDocument = heartbeatHost.extend({
     .describe('Cloud Monitoring incidents open on the VM (monitoringAlert); absent when none'),
 });
 
-/** The audit's projection (listProjectHosts, streamHosts): the record and its update time, no telemetry. */
-export const auditedHost = z.object({ ...record, updatedAt: host.shape.updatedAt });
+/**
+ * The audit's projection (listProjectHosts, streamHosts): the record and its update time, and of the
+ * telemetry only the worker restarts a silence's cause needs.
+ */
+export const auditedHost = z.object({
+  ...record,
+  updatedAt: host.shape.updatedAt,
+  osqueryd: z
+    .object({ restarts: count.optional().describe('consecutive heartbeats from a new worker') })
+    .optional()
+    // Telemetry is evidence, not the record: one that does not match costs the audit its restarts only.
+    .catch(undefined)
+    .describe("osqueryd's restarts (the rest of the field is not read by the audit)"),
+});
 
 /** The open incidents alone (updateOpenIncidents reads and rewrites the list). */
 export const hostIncidents = hostDocument.pick({ openIncidents: true });

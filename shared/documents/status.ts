@@ -29,6 +29,7 @@ const hostEntry = readsAs<HostEntry>()(
     state: hostState.describe('its state'),
     reason: z.string().nullable().describe('why'),
     since: iso.describe('when the host entered its state (ISO 8601)'),
+    cause: z.string().optional().describe('why it is quiet (absent: it is not)'),
   }),
 );
 
@@ -37,6 +38,9 @@ const hostList = readsAs<HostList>()(
     total: z.number().describe('every host of the kind, whatever the cap'),
     byKey: perKey('state or reason').describe('needing action: per state; exempt: per reason'),
     hosts: z.array(hostEntry).describe('at most the cap (the evidence report lists them all)'),
+    causes: perKey('cause')
+      .optional()
+      .describe('needing action: silent hosts per cause, and hosts held by a backlog (`pipeline-behind`)'),
   }),
 );
 

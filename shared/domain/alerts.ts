@@ -9,7 +9,9 @@ export type AlertKind =
   | 'query.denylisted'
   | 'query.expensive'
   | 'rollout.halted'
-  | 'rollout.stalled';
+  | 'rollout.stalled'
+  | 'pipeline.backlog'
+  | 'fleet.silent';
 export type Severity = 'info' | 'warning' | 'critical';
 /** The alerts about a scheduled query of a configuration version (shared/domain/telemetry/query-alerts.ts). */
 export type QueryAlertKind = Extract<AlertKind, 'query.denylisted' | 'query.expensive'>;
@@ -58,6 +60,10 @@ export interface EpisodeChange {
     since: Date;
     source?: string;
     query?: AlertQuery;
+    /** Kind-specific fields both messages carry (host.silent: cause, nextStep). */
+    details?: Record<string, unknown>;
+    /** Held back by a storm (shared/domain/storm.ts): recorded, sent only once released. */
+    held?: boolean;
   };
   /**
    * The episode this change ends: found by the state it leaves (kind, host, when that state began), or
@@ -69,6 +75,8 @@ export interface EpisodeChange {
 /** What an episode record (alerts/{dedupKey}) holds about its two messages. */
 export interface EpisodeMessages {
   kind?: string | null;
+  /** Held back by a storm: owes nothing until released (a resolution while held owes nothing either). */
+  held?: boolean | null;
   firing?: { sentAt?: unknown } | null;
   resolved?: { sentAt?: unknown } | null;
 }
@@ -79,7 +87,7 @@ export interface EpisodeMessages {
  * A firing recorded but not yet sent is sent before its resolution, so the pair stays whole.
  */
 export function owedMessages(episode: EpisodeMessages): { firing: boolean; resolved: boolean } {
-  if (!episode.kind || !episode.firing) return { firing: false, resolved: false };
+  if (!episode.kind || !episode.firing || episode.held) return { firing: false, resolved: false };
   return { firing: !episode.firing.sentAt, resolved: Boolean(episode.resolved) && !episode.resolved?.sentAt };
 }
 

@@ -1,6 +1,8 @@
 // The audit's pure stages: every host decided from what was read, the zones whose assignment is
 // checked, the fixes asked for, and the hosts as the audit left them, counted.
 import { planObservation, type Host, type HostChange, type HostState } from './host.js';
+import { logsFresh } from './heartbeat.js';
+import { silenceCause } from './silence-cause.js';
 import { observedFor, reconcileHost, type Action, type PolicyReport, type ReconcileSettings } from './reconcile.js';
 import { coverageOf, NEEDS_ACTION_STATES } from './status.js';
 import type { Vm } from './vm.js';
@@ -25,8 +27,10 @@ export interface Observations {
 /** What the read stage gathered, as far as the decisions need it. */
 export interface Sight {
   vms: Vm[];
-  /** Host documents as read, by instance id. */
-  hosts: ReadonlyMap<string, { host: Host }>;
+  /** Host documents as read, by instance id, with osqueryd's worker restarts before any silence. */
+  hosts: ReadonlyMap<string, { host: Host; workerRestarts?: number }>;
+  /** The heartbeat subscription is behind (its pipeline.backlog episode is open): silence is not decided. */
+  pipelineBehind?: boolean;
   /**
    * Hosts whose document could not be read (it does not match its definition): neither decided nor
    * counted, so the audit never writes over what it could not read.
@@ -43,6 +47,10 @@ export interface Sighting {
   report: PolicyReport | null;
   osqueryVersion: string | null;
   projectMetadata: Record<string, string>;
+  /** osqueryd's consecutive worker restarts at its last heartbeats (0: none or unknown). */
+  workerRestarts?: number;
+  /** The heartbeat path is behind now. */
+  pipelineBehind?: boolean;
 }
 
 /** One host's decision: the fixes on its VM it asks for, and the change to its document. */
@@ -70,7 +78,19 @@ export function decideHost(
   if (!decision) return null;
   const vm = sighting.vm;
   const identity = vm ? { instanceId: vm.instanceId, name: vm.name, project, zone: vm.zone } : host!;
-  const change = planObservation(host, identity, decision, now, host ? cause : `${cause} (discovered)`);
+  const quiet = silenceCause({
+    state: decision.state,
+    vmStatus: vm?.status ?? null,
+    report: sighting.report,
+    linesFresh: host?.lastLogAt
+      ? logsFresh(host.lastLogAt.getTime(), now.getTime(), settings.silenceThresholdMs)
+      : null,
+    workerRestarts: sighting.workerRestarts ?? 0,
+    pipelineBehind: sighting.pipelineBehind ?? false,
+    now,
+  });
+  const observed = { ...decision, cause: quiet };
+  const change = planObservation(host, identity, observed, now, host ? cause : `${cause} (discovered)`);
   return { fixes: decision.actions, change };
 }
 
@@ -80,6 +100,8 @@ export function decideHost(
  */
 export function decideHosts(sight: Sight, audit: AuditBasis): HostPlan[] {
   const { observations, projectMetadata } = sight;
+  const pipelineBehind = sight.pipelineBehind ?? false;
+  const restartsOf = (id: string) => sight.hosts.get(id)?.workerRestarts ?? 0;
   const sightings = new Map<string, Sighting>();
   for (const vm of sight.vms)
     if (!sight.invalidHosts?.has(vm.instanceId))
@@ -88,9 +110,12 @@ export function decideHosts(sight: Sight, audit: AuditBasis): HostPlan[] {
         report: observedFor(vm, observations.reports) ?? null,
         osqueryVersion: observedFor(vm, observations.osqueryVersions) ?? null,
         projectMetadata,
+        workerRestarts: restartsOf(vm.instanceId),
+        pipelineBehind,
       });
   for (const id of sight.hosts.keys())
-    if (!sightings.has(id)) sightings.set(id, { vm: null, report: null, osqueryVersion: null, projectMetadata });
+    if (!sightings.has(id))
+      sightings.set(id, { vm: null, report: null, osqueryVersion: null, projectMetadata, pipelineBehind });
   return [...sightings].map(([instanceId, sighting]) => {
     const host = sight.hosts.get(instanceId)?.host ?? null;
     const decided = decideHost(sighting, host, audit);

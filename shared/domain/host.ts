@@ -1,6 +1,7 @@
 // Host documents, their state changes and the alert episodes those open or close (docs/contracts.md:
 // hosts/{instanceId} and its transitions).
 import { episodeKey, type AlertKind, type EpisodeChange, type Severity } from './alerts.js';
+import { NEXT_STEPS, type SilenceCause } from './silence-cause.js';
 import type { SyslogEvidence } from './syslog.js';
 
 export const HOST_STATES = [
@@ -47,6 +48,8 @@ export interface Host extends HostIdentity {
   updatedAt: Date;
   /** Syslog ingestion's evidence, logHeartbeat's to write (like lastLogAt); absent until a snapshot says. */
   syslog?: SyslogEvidence | null;
+  /** Why the host is quiet (shared/domain/silence-cause.ts), the audit's to write; null or absent: not quiet. */
+  cause?: SilenceCause | null;
 }
 
 export interface Transition {
@@ -99,6 +102,8 @@ export function episodesFor(previous: Host | null, next: Host, transition: Trans
       host,
       reason: next.reason,
       since: next.stateSince,
+      // Why it went quiet and what to do, on both of the episode's messages.
+      ...(next.cause ? { details: { cause: next.cause, nextStep: NEXT_STEPS[next.cause] } } : {}),
     };
   }
   return change;
@@ -116,6 +121,8 @@ export interface Observation {
   reason: string | null;
   osqueryVersion?: string | null;
   configVersion?: string | null;
+  /** Left out: kept, except that a reporting host is not quiet. */
+  cause?: SilenceCause | null;
 }
 
 function changeTo(
@@ -130,9 +137,11 @@ function changeTo(
     observed.osqueryVersion === undefined ? (current?.osqueryVersion ?? null) : observed.osqueryVersion;
   const configVersion =
     observed.configVersion === undefined ? (current?.configVersion ?? null) : observed.configVersion;
+  const quiet = observed.cause !== undefined ? observed.cause : state === 'reporting' ? null : (current?.cause ?? null);
   const same =
     current &&
     current.state === state &&
+    (current.cause ?? null) === quiet &&
     current.reason === reason &&
     current.osqueryVersion === osqueryVersion &&
     current.configVersion === configVersion &&
@@ -149,6 +158,8 @@ function changeTo(
     lastLogAt: current?.lastLogAt ?? null,
     osqueryVersion,
     configVersion,
+    // Written only when there is or was a cause, so hosts never quiet keep the shape they had.
+    ...(quiet !== null || current?.cause != null ? { cause: quiet } : {}),
     updatedAt: now,
     // Carried for what the audit summarises; never written back (the writers leave it to logHeartbeat).
     ...(current?.syslog ? { syslog: current.syslog } : {}),

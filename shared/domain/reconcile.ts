@@ -31,6 +31,11 @@ export interface ReconcileInput {
   host: Host | null;
   projectMetadata: Record<string, string>;
   now: Date;
+  /**
+   * The heartbeat path is behind (an open pipeline.backlog episode): missing lines prove nothing, so no
+   * reporting or compliant host is judged silent for them until it catches up.
+   */
+  pipelineBehind?: boolean;
 }
 
 export type Action = 'remediate-osconfig' | 'label-exempt';
@@ -101,7 +106,11 @@ export function reconcileHost(input: ReconcileInput, settings: ReconcileSettings
   };
   if (!report) return { ...judged(input, settings, 'noncompliant', 'no-report', 'awaiting-report'), ...versions };
 
-  if (report.complianceState === 'COMPLIANT') return { ...logState(host, now, settings), ...versions };
+  if (report.complianceState === 'COMPLIANT') {
+    const judged = logState(host, now, settings);
+    const held = judged.state === 'silent' && input.pipelineBehind && host && host.state !== 'silent';
+    return held ? { ...decision(host.state, host.reason), ...versions } : { ...judged, ...versions };
+  }
 
   const why = report.complianceStateReason ?? 'unknown';
   if (why === 'no-agent-detected')

@@ -204,6 +204,11 @@ export interface RolloutEvidence {
   capped: GateName[];
   /** Why a project's audit failed in the latest run (projects that failed only), for the hold's reason. */
   failures?: Record<string, string>;
+  /**
+   * The heartbeat subscription is behind (a pipeline.backlog episode open): silence proves nothing, so the
+   * silent gate holds the rollout instead of halting it (docs/heartbeat.md: The pipeline's backlog).
+   */
+  pipelineBehind?: boolean;
 }
 
 /** How the controller judges evidence: how old a project's last successful audit may be for a decision. */
@@ -506,10 +511,12 @@ export function evaluateRollout(
   const needed = Math.ceil((r.observe.minPercent / 100) * current.targeted - 1e-9);
   const bakeLeftMinutes = Math.max(0, minutes(start.getTime() + current.bakeMinutes * 60_000 - now.getTime()));
 
-  const failed = results.find((g) => !g.passed);
+  const failed = results.find((g) => !g.passed && !(e.pipelineBehind && g.gate === 'silent'));
   const next = ((): Evaluation['next'] => {
     if (r.status !== 'running') return { action: 'none', reason: `the rollout is ${r.status}` };
     if (failed) return { action: 'halt', reason: `gate ${failed.gate} ${describe(failed)}` };
+    if (e.pipelineBehind)
+      return { action: 'hold', reason: 'the heartbeat pipeline is behind (pipeline.backlog): the silent gate waits' };
     if (stalled.length)
       return {
         action: 'hold',

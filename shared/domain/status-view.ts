@@ -173,6 +173,8 @@ export interface ListView {
   hosts: HostEntry[];
   /** Some hosts are not in the snapshot: the evidence CSV has them. */
   truncated: boolean;
+  /** Needing action: silent hosts per cause (and hosts held by a backlog); empty when none. */
+  causes: Record<string, number>;
 }
 
 export interface StatusView {
@@ -229,7 +231,8 @@ const sorted = (m: Record<string, number>) =>
     .map(([k, n]) => ({ k, n }));
 
 function listView(
-  source: { total: number; byKey: Record<string, number>; hosts: HostEntry[] } | undefined,
+  source:
+    { total: number; byKey: Record<string, number>; hosts: HostEntry[]; causes?: Record<string, number> } | undefined,
   filters: StatusFilters,
 ): ListView {
   const list = source ?? { total: 0, byKey: {}, hosts: [] };
@@ -240,6 +243,7 @@ function listView(
     listed: list.hosts.length,
     hosts,
     truncated: list.hosts.length < list.total,
+    causes: list.causes ?? {},
   };
 }
 

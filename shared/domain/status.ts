@@ -35,6 +35,8 @@ export interface HostEntry {
   reason: string | null;
   /** When the host entered its state (ISO 8601). */
   since: string;
+  /** Why it is quiet (shared/domain/silence-cause.ts); absent when it is not. */
+  cause?: string;
 }
 
 /** A capped list of hosts: `total` and `byKey` count every host, `hosts` holds at most the cap. */
@@ -43,6 +45,11 @@ export interface HostList {
   /** Needing action: per state; exempt: per reason. */
   byKey: Record<string, number>;
   hosts: HostEntry[];
+  /**
+   * Needing action only: silent hosts per cause, and hosts held by a pipeline backlog (`pipeline-behind`,
+   * not silent yet); absent in snapshots written before causes.
+   */
+  causes?: Record<string, number>;
 }
 
 export type StateCounts = Partial<Record<HostState, number>>;
@@ -161,6 +168,7 @@ function entryOf(h: Host): HostEntry {
     state: h.state,
     reason: clip(h.reason),
     since: new Date(h.stateSince).toISOString(),
+    ...(h.cause ? { cause: h.cause } : {}),
   };
 }
 
@@ -232,6 +240,8 @@ export function summarizeProject(project: string, runId: string, at: Date, hosts
     }
     add(status.counts, h.state);
     add((status.zones[h.zone] ??= {}) as Record<string, number>, h.state);
+    if (h.state === 'silent' || h.cause === 'pipeline-behind')
+      add((status.needingAction.causes ??= {}) as Record<string, number>, h.cause ?? 'unknown');
     if (isInScope(h.state)) {
       const versions = (status.zoneVersions[h.zone] ??= {});
       add((versions[h.configVersion ?? NONE] ??= {}) as Record<string, number>, h.state);
@@ -293,6 +303,7 @@ function mergeLists(lists: HostList[], cap: (hosts: HostEntry[]) => HostEntry[])
   for (const l of lists) {
     merged.total += l.total;
     for (const [k, n] of Object.entries(l.byKey)) add(merged.byKey, k, n);
+    for (const [k, n] of Object.entries(l.causes ?? {})) add((merged.causes ??= {}) as Record<string, number>, k, n);
     merged.hosts.push(...l.hosts);
   }
   merged.hosts = cap(merged.hosts);

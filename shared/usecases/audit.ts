@@ -6,6 +6,9 @@ import { config } from '../config.js';
 import { isPermissionDenied, isTransient, PermanentError } from '../errors.js';
 import { log } from '../log.js';
 import { decideHosts, runTotals } from '../domain/audit.js';
+import { decideStorm, holdSilentAlerts } from '../domain/storm.js';
+import { openStorm } from '../adapters/storms.js';
+import { settleStorm } from './storm.js';
 import { isProjectId } from '../domain/ids.js';
 import * as audits from '../adapters/audits.js';
 import { publishJson } from '../adapters/pubsub.js';
@@ -28,10 +31,15 @@ export type { ProjectAudit } from './audit/record.js';
 export async function auditProject(project: string, options: AuditOptions = {}): Promise<ProjectAudit> {
   const audit = beginAudit(project, options);
   const world = await readWorld(audit); // VMs, host documents, rollout record, OS Config reports
-  const plans = decideHosts(world, audit); // every host's next state and the fixes it asks for
+  const decided = decideHosts(world, audit); // every host's next state and the fixes it asks for
+  // Many hosts silent at once: one fleet.silent alert, the host alerts held back (shared/domain/storm.ts).
+  const storm = decideStorm(project, decided, await openStorm(project), config().SILENT_STORM_SHARE, audit.now);
+  const plans = storm.hold ? holdSilentAlerts(decided) : decided;
   const healing = await heal(world, plans, audit); // zones' assignments, label and metadata fixes
   const writing = await writeHosts(world, healing.plans, audit); // conditional writes, races decided again
-  return recordAudit(world, healing, writing, audit); // alerts, rollout counts, status snapshot, summary
+  const result = await recordAudit(world, healing, writing, audit); // alerts, rollout counts, status snapshot
+  if (!audit.dryRun) await settleStorm(project, storm, audit.now);
+  return result;
 }
 
 export const auditShardSchema = z.object({

@@ -6,6 +6,8 @@ import { isInstanceId, isProjectId, isZone } from '../domain/ids.js';
 import { incidentKey, withIncident, withoutIncident, type OpenIncident } from '../domain/incident.js';
 import { closeEpisode, openEpisode } from '../adapters/alerts.js';
 import { getHost, updateOpenIncidents } from '../adapters/hosts.js';
+import { recordBacklogIncident } from '../adapters/pipeline.js';
+import { config } from '../config.js';
 import { deliverAlerts } from './alerts.js';
 
 // Every field is bounded before anything is written: an incident that is not what Cloud Monitoring
@@ -73,6 +75,43 @@ export const notificationSchema = z
 export type Notification = z.infer<typeof notificationSchema>;
 export type IncidentOutcome = 'test-notification' | 'opened' | 'closed' | 'duplicate' | 'no-incident';
 
+/** Monitoring's resource type of a Pub/Sub subscription's metrics (the log subscriptions' backlog policies). */
+const SUBSCRIPTION_RESOURCE = 'pubsub_subscription';
+const SUBSCRIPTION_ID = /^(?!goog)[A-Za-z][A-Za-z0-9._~+%-]{2,254}$/;
+
+/**
+ * An incident on a log subscription's backlog: kept on pipeline/{subscription}, one pipeline.backlog
+ * episode per subscription while any of its incidents (age, count) is open.
+ */
+async function handleBacklogIncident(
+  incident: NonNullable<Notification['incident']> & { state: 'open' | 'closed' },
+  subscription: string,
+  now: Date,
+): Promise<IncidentOutcome> {
+  const seconds = incident.state === 'open' ? incident.started_at : incident.ended_at;
+  const at = seconds ? new Date(seconds * 1000) : now;
+  const role = subscription === config().SIEM_SUBSCRIPTION ? 'siem' : 'heartbeat';
+  const observed = incident.observed_value == null ? null : String(incident.observed_value);
+  const details = {
+    subscription,
+    role,
+    metric: incident.metric?.type ?? null,
+    observed,
+    threshold: incident.threshold_value == null ? null : String(incident.threshold_value),
+    url: incident.url ?? null,
+  };
+  const reason =
+    `${role === 'siem' ? "the SIEM's" : 'the heartbeat'} subscription ${subscription} is behind` +
+    (incident.condition_name ? ` (${incident.condition_name})` : '');
+  const keys = await recordBacklogIncident(
+    { subscription, role, incidentId: incident.incident_id, state: incident.state, at },
+    { reason, details },
+  );
+  await deliverAlerts(keys);
+  log.info({ subscription, role, state: incident.state, keys }, 'monitoringAlert: log subscription backlog');
+  return keys.length > 0 ? (incident.state === 'open' ? 'opened' : 'closed') : 'duplicate';
+}
+
 export async function handleIncident(notification: Notification, now = new Date()): Promise<IncidentOutcome> {
   if (notification.version === 'test') {
     log.info({}, "monitoringAlert: the console's test notification arrived; the channel works");
@@ -84,6 +123,13 @@ export async function handleIncident(notification: Notification, now = new Date(
       { version: notification.version },
       'monitoringAlert: notification without an incident state; nothing to record',
     );
+    return 'no-incident';
+  }
+  if (incident.resource?.type === SUBSCRIPTION_RESOURCE) {
+    const subscription = String(incident.resource.labels?.subscription_id ?? '');
+    if (SUBSCRIPTION_ID.test(subscription))
+      return handleBacklogIncident({ ...incident, state: incident.state }, subscription, now);
+    log.warn({ incidentId: incident.incident_id }, 'monitoringAlert: subscription incident without a subscription id');
     return 'no-incident';
   }
   const instanceId = incident.resource?.labels?.instance_id ?? null;

@@ -3,6 +3,8 @@
 // audited, so the gates read fresh states. Its evaluation is pure (shared/domain/rollout.ts), each decision
 // a transition of the rollout state machine (shared/domain/rollout-transition.ts) that one applier commits
 // against the record's revision (one controller wins) and carries out (shared/usecases/rollout-apply.ts).
+import { listPipeline } from '../adapters/pipeline.js';
+import { heartbeatBehind } from '../domain/pipeline.js';
 import { config, evidenceSettings } from '../config.js';
 import { log } from '../log.js';
 import {
@@ -50,21 +52,33 @@ export async function gatherEvidence(
   const projects = [...new Set(stageZones(r).map((k) => k.slice(0, k.lastIndexOf('/'))))];
   // The logVolume gate compares the target's hosts with the baseline's over the same windows.
   const volumeWindows = gates.logVolume ? denylistWindows(r, now) : [];
-  const [projectStatuses, noncompliant, silent, cpu, memory, incidents, denylisted, run, shipped, shippedBefore] =
-    await Promise.all([
-      getProjectStatuses(projects),
-      evidence.hostsInState(version, 'noncompliant'),
-      evidence.hostsInState(version, 'silent'),
-      evidence.osquerydAbove(version, 'cpuPercent', gates.osquerydCpu.cpuPercent),
-      evidence.osquerydAbove(version, 'rssBytes', gates.osquerydMemory.rssMiB * 1024 * 1024),
-      evidence.incidentsInZones(version, [...since.keys()], earliest),
-      evidence.denylistedByWindow(version, denylistWindows(r, now)),
-      runId
-        ? getRun(runId).then((d): RunProjects => d?.projects ?? {})
-        : latestClosedRun().then((x): RunProjects => x?.projects ?? {}),
-      evidence.shippedOverWindows(version, volumeWindows),
-      evidence.shippedOverWindows(r.baseline ?? 'none', r.baseline ? volumeWindows : []),
-    ]);
+  const [
+    projectStatuses,
+    noncompliant,
+    silent,
+    cpu,
+    memory,
+    incidents,
+    denylisted,
+    run,
+    shipped,
+    shippedBefore,
+    pipeline,
+  ] = await Promise.all([
+    getProjectStatuses(projects),
+    evidence.hostsInState(version, 'noncompliant'),
+    evidence.hostsInState(version, 'silent'),
+    evidence.osquerydAbove(version, 'cpuPercent', gates.osquerydCpu.cpuPercent),
+    evidence.osquerydAbove(version, 'rssBytes', gates.osquerydMemory.rssMiB * 1024 * 1024),
+    evidence.incidentsInZones(version, [...since.keys()], earliest),
+    evidence.denylistedByWindow(version, denylistWindows(r, now)),
+    runId
+      ? getRun(runId).then((d): RunProjects => d?.projects ?? {})
+      : latestClosedRun().then((x): RunProjects => x?.projects ?? {}),
+    evidence.shippedOverWindows(version, volumeWindows),
+    evidence.shippedOverWindows(r.baseline ?? 'none', r.baseline ? volumeWindows : []),
+    listPipeline(),
+  ]);
   const snapshots = projectStatuses.statuses;
   const lists: Array<[GateName, evidence.Listed]> = [
     ['noncompliant', noncompliant],
@@ -107,6 +121,7 @@ export async function gatherEvidence(
       ...(denylisted.invalid.length > 0 ? ['denylistedQueries' as const] : []),
     ],
     failures,
+    pipelineBehind: heartbeatBehind(pipeline),
   };
 }
 

@@ -353,7 +353,7 @@ export function coverageChart(history: HistoryPoint[], width = 720, height = 180
 function hostRows(hosts: HostEntry[], now: string, withState: boolean): Html {
   return html`${hosts.map(
     (h) =>
-      html`<tr data-state="${h.state}" data-instance-id="${h.instanceId}">
+      html`<tr data-state="${h.state}" data-instance-id="${h.instanceId}" data-cause="${h.cause ?? ''}">
         ${withState ? html`<td>${chip(h.state)}</td>` : ''}
         <td class="host">${h.name}</td>
         <td>${h.project} / ${h.zone}</td>
@@ -520,7 +520,7 @@ function needingActionSection(view: StatusView, refreshSeconds: number | undefin
   return html`<section id="needing-action">
     <h2>Needing action (${num(na.total)})</h2>
     <p class="note">${NEEDS_ACTION_STATES.map((st) => html`${chip(st)} ${num(na.byKey[st] ?? 0)} `)}</p>
-    ${filterForm(view, refreshSeconds)}
+    ${causesNote(na.causes)} ${filterForm(view, refreshSeconds)}
     ${hostList(na, view.generatedAt, {
       withState: true,
       since: 'Since',
@@ -529,6 +529,24 @@ function needingActionSection(view: StatusView, refreshSeconds: number | undefin
       noMatch: 'No host matches the filters.',
     })}
   </section>`;
+}
+
+/** Silent hosts grouped by why they went quiet, and whether the heartbeat pipeline is behind. */
+function causesNote(causes: Record<string, number>): Html {
+  const behind = causes['pipeline-behind'] ?? 0;
+  const silent = Object.entries(causes).sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
+  if (silent.length === 0) return html``;
+  return html`${
+      behind
+        ? html`<p class="note" id="pipeline-behind">
+            <strong>The heartbeat pipeline is behind</strong> (pipeline.backlog): ${num(behind)} hosts wait for their
+            lines, and no host is judged silent until it catches up.
+          </p>`
+        : ''
+    }
+    <p class="note" id="silent-causes">
+      Quiet, by cause: ${silent.map(([cause, n]) => html`${chip(cause, 's-silent')} ${num(n)} `)}
+    </p>`;
 }
 
 /** The exempt hosts, by reason. */

@@ -25,6 +25,7 @@ import {
 } from './log-volume.js';
 import { FLEET100K_RECORD, type Fleet100kRecord } from './fleet100k.js';
 import { SYSLOG_RECORD, type SyslogRecord } from './syslog.js';
+import { SILENCE_RECORDS, type BacklogReplayRecord, type SilenceStormRecord } from './silence.js';
 
 quietKnownWarnings();
 const { values } = parseArgs({
@@ -59,6 +60,7 @@ const ENROLL = wants(ENROLL_RECORD);
 const ROLLOUTS = ROLLOUT_RECORDS.filter(wants);
 const FLEET100K = wants(`${FLEET100K_RECORD}.first`) || wants(`${FLEET100K_RECORD}.unchanged`);
 const SYSLOG = wants(SYSLOG_RECORD);
+const SILENCE = SILENCE_RECORDS.some(wants);
 const COLDSTART_RUNS = 3;
 /** The audit.* records of the 10,000-VM project: each the median of this many runs, one project each. */
 const AUDIT_RUNS = 3;
@@ -73,7 +75,8 @@ if (
   !ENROLL &&
   ROLLOUTS.length === 0 &&
   !FLEET100K &&
-  !SYSLOG
+  !SYSLOG &&
+  !SILENCE
 ) {
   console.error(
     `--only ${values.only}: no record starts with that (records: coldstart.<function>, ` +
@@ -190,6 +193,7 @@ const fleet100k: Fleet100kRecord[] = [];
 const rollouts: RolloutRecord[] = [];
 const syslogs: SyslogRecord[] = [];
 const logCosts: Array<LogVolumeRecord | CostRecord> = [];
+const silences: Array<SilenceStormRecord | BacklogReplayRecord> = [];
 /** Families whose measurement failed: the others' figures are still printed and written, and the bench exits 1. */
 const failures: string[] = [];
 const family = async (name: string, measure: () => Promise<void>) => {
@@ -249,6 +253,13 @@ try {
             (r.halted ? `halted after ${r.haltAfterMs! / 60_000} simulated min` : 'never halted'),
         );
       }
+    });
+  // Its own project of 5,000 hosts on the simulator process.
+  if (SILENCE)
+    await family('silence', async () => {
+      console.log('silence.storm, backlog.replay: 5,000 hosts, 30% silent at once, then an hour of backlog...');
+      const { measureSilence } = await import('./silence.js');
+      silences.push(...(await measureSilence({ control, hosts: 5000, log: (line) => console.log(`  ${line}`) })));
     });
   // Its own in-process simulator and fleet: after the others, which use the simulator process.
   if (SYSLOG)
@@ -689,11 +700,30 @@ if (cost)
       `Pub/Sub $${cost.pubsubUsd}) from ${cost.invocations} invocations, ${cost.firestoreReads} reads, ` +
       `${cost.firestoreWrites} writes, ${cost.pubsubBytes} Pub/Sub bytes an hour; excludes ${cost.excludes}`,
   );
+for (const r of silences)
+  if (r.name === 'silence.storm') {
+    const ok = r.fleetAlerts === 1 && r.hostAlerts === 0;
+    console.log(
+      `\n${r.name}: ${r.silentHosts} of ${r.hosts} hosts silent at once in ${r.wallMs} ms: ` +
+        `${r.fleetAlerts} fleet.silent, ` +
+        `${r.hostAlerts} host.silent sent (naive: ${r.naiveHostAlerts}) ${ok ? 'OK' : 'FAILED'}`,
+    );
+    if (!ok) process.exitCode = 1;
+  } else {
+    const ok = r.wrongEpisodes === 0 && r.hostWrites <= r.writeBound && r.silencedWhileBehind === 0;
+    console.log(
+      `${r.name}: ${r.backlogLines} lines of ${r.hosts} hosts drained in ${r.drainMs} ms: ` +
+        `${r.hostWrites} host writes (bound ${r.writeBound}; naive ${r.naiveHostWrites}, ` +
+        `${ratio(r.naiveHostWrites, Math.max(1, r.hostWrites))} more), ${r.wrongEpisodes} wrong episodes, ` +
+        `${r.silencedWhileBehind} silenced while behind ${ok ? 'OK' : 'FAILED'}`,
+    );
+    if (!ok) process.exitCode = 1;
+  }
 if (values.out) {
   writeFileSync(
     values.out,
     `${JSON.stringify(
-      [...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs, ...logCosts],
+      [...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs, ...logCosts, ...silences],
       null,
       2,
     )}\n`,

@@ -1,4 +1,5 @@
 // The audit's pure stages and the pure rules moved out of adapters and config (no emulator, no simulator).
+import { NEXT_STEPS } from '../../shared/domain/silence-cause.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -144,6 +145,8 @@ t('a planned change carries the alert episodes it opens or closes (the adapter w
     host: { instanceId: '1', name: 'vm-1', project: 'p', zone: 'z1' },
     reason: 'logs-stopped',
     since: now,
+    // No evidence about the host but its lines: the cause is unknown, and the alert says what to check.
+    details: { cause: 'unknown', nextStep: NEXT_STEPS.unknown },
   });
   const back = host('1', 'silent', {
     stateSince: ago(10),

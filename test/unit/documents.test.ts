@@ -127,10 +127,22 @@ t("logHeartbeat's own fields that do not match are read as absent; the host's ow
   assert.equal([absent.osqueryd, absent.querySchedule, absent.syslog], [undefined, undefined, undefined]);
 });
 
-t("the audit's projection reads the record and its update time, and nothing else", () => {
-  assert.equal(Object.keys(hosts.auditedHost.shape).sort(), [...RECORD_FIELDS, 'updatedAt'].sort(), 'what it selects');
+t("the audit's projection reads the record, its update time and osqueryd's restarts, and nothing else", () => {
+  const selected = [...RECORD_FIELDS, 'updatedAt', 'osqueryd'].sort();
+  assert.equal(Object.keys(hosts.auditedHost.shape).sort(), selected, 'what it selects');
   const { instanceId: _id, inScope: _scope, ...record } = host;
-  assert.equal(readDocument(hosts.auditedHost, 'hosts/123', stored({ ...host, osqueryd: 'x' })), record);
+  const read = readDocument(
+    hosts.auditedHost,
+    'hosts/123',
+    stored({ ...host, osqueryd: { ...osqueryd, restarts: 3 } }),
+  );
+  assert.equal(read, { ...record, osqueryd: { restarts: 3 } });
+  const { osqueryd: unreadable, ...rest } = readDocument(
+    hosts.auditedHost,
+    'hosts/123',
+    stored({ ...host, osqueryd: 'x' }),
+  );
+  assert.equal([rest, unreadable], [record, undefined], 'an unreadable osqueryd costs the audit nothing');
   assert.match(problems(hosts.auditedHost, stored({ ...record, lastLogAt: 'not a time' })), /lastLogAt: expected a/);
 });
 
@@ -314,6 +326,7 @@ t('every stored document is defined, with a description', () => {
     'status/fleet',
     'status/fleet/projects/{project}',
     'status/osquery',
+    'pipeline/{subscriptionId}',
   ]);
   for (const d of STORED_DOCUMENTS) assert.ok(d.description.length > 20, d.path);
 });

@@ -181,6 +181,28 @@ t('the next action: hold for an audit after the stage started, for the bake; pro
   );
 });
 
+t('while the heartbeat pipeline is behind, the silent gate holds instead of halting; other gates still halt', () => {
+  const r = rollout();
+  const zone = r.stages[0]!.zones[0]!.split('/')[1]!;
+  const inCanary = (k: string) => k === r.stages[0]!.zones[0];
+  const silent = [{ instanceId: '1', name: 'h1', project: 'p', zone, at: at(5) }];
+  const halted = evaluateRollout(r, evidence(r, at(40), inCanary, { silent }), at(40));
+  assert.is(halted.next.action, 'halt');
+  const behind = evaluateRollout(r, evidence(r, at(40), inCanary, { silent, pipelineBehind: true }), at(40));
+  assert.equal(behind.next, {
+    action: 'hold',
+    reason: 'the heartbeat pipeline is behind (pipeline.backlog): the silent gate waits',
+  });
+  const clean = evaluateRollout(r, evidence(r, at(40), inCanary, { pipelineBehind: true }), at(40));
+  assert.is(clean.next.action, 'hold', 'no promotion on evidence the pipeline has not delivered');
+  const noncompliant = evaluateRollout(
+    r,
+    evidence(r, at(40), inCanary, { noncompliant: silent, pipelineBehind: true }),
+    at(40),
+  );
+  assert.is(noncompliant.next.action, 'halt');
+});
+
 t('a gate halts at once; trouble from before the stage started is not the target', () => {
   const r = rollout();
   const zone = r.stages[0]!.zones[0]!.split('/')[1]!;

@@ -424,4 +424,28 @@ t('evidence: RFC 4180 fields, formulas defused, every format parses', () => {
   assert.ok(page.includes('a&lt;b') && !page.includes('a<b'));
 });
 
+t('the page groups quiet hosts by cause, and says when the heartbeat pipeline is behind', () => {
+  const a = summarizeProject('a', 'run-3', T, [
+    host('silent', { project: 'a', zone: 'z1', name: 'crash-1', reason: 'logs-stopped', cause: 'osqueryd-crash-loop' }),
+    host('silent', { project: 'a', zone: 'z1', name: 'crash-2', reason: 'logs-stopped', cause: 'osqueryd-crash-loop' }),
+    host('silent', { project: 'a', zone: 'z1', name: 'mute', reason: 'never-reported' }),
+    host('reporting', { project: 'a', zone: 'z2', name: 'held', cause: 'pipeline-behind' }),
+    host('reporting', { project: 'a', zone: 'z2', name: 'fine' }),
+  ]);
+  assert.equal(a.needingAction.causes, { 'osqueryd-crash-loop': 2, unknown: 1, 'pipeline-behind': 1 });
+  assert.is(a.needingAction.hosts.find((h) => h.name === 'crash-1')?.cause, 'osqueryd-crash-loop');
+  const fleet = mergeFleetStatus(
+    run('run-3', '2026-11-27T12:15:00Z', { silent: 3, reporting: 2 }, { a: { status: 'succeeded' } }),
+    [a],
+    [],
+    T,
+  );
+  const view = buildStatusView({ ...inputs(), fleet });
+  assert.equal(view.needingAction.causes, { 'osqueryd-crash-loop': 2, unknown: 1, 'pipeline-behind': 1 });
+  const page = renderStatusPage(view);
+  assert.match(page, /id="silent-causes"/);
+  assert.match(page, /The heartbeat pipeline is behind/);
+  assert.match(page, /osqueryd-crash-loop<\/span> 2/);
+});
+
 t.run();

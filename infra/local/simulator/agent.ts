@@ -33,6 +33,10 @@ const sha256 = (data: string | Buffer) => createHash('sha256').update(data).dige
 /** Applies one resource as the real agent would; returns an error message when it cannot. */
 function apply(world: World, vm: SimVm, resource: Json, policyId: string): string | null {
   if (vm.faults.policyFailure === resource.id) return `simulated failure of resource ${resource.id}`;
+  if (resource.id === 'shipper-running' && vm.faults.shipperDown) {
+    delete vm.applied[resource.id];
+    return 'the log shipper is not running and did not start (simulated shipperDown)';
+  }
   // A bad version: its osqueryd does not come up on any VM (the policy's osqueryd-running resource fails).
   const version = configVersionOfPolicy(policyId);
   if (resource.id === 'osqueryd-running' && version && world.badVersions.get(version)?.policyFailing)

@@ -78,6 +78,10 @@ const vmFaultSpec = z.object({
   agentMissing: z.boolean().optional(),
   /** osqueryd or the shipper broke: the VM stays compliant but its logs stop. */
   logsStopped: z.boolean().optional(),
+  /** The shipper died: lines stop and OS Config reports shipper-running failing. */
+  shipperDown: z.boolean().optional(),
+  /** osqueryd's worker is killed every round (a new pid each heartbeat), then the watcher exits. */
+  osquerydCrashLoop: z.boolean().optional(),
   policyFailure: z.string().nullable().optional(),
   status: z.string().optional(),
 });
@@ -279,6 +283,11 @@ export function controlRoutes(world: World, audit: AuditLogControls, shipper?: L
       const spec = parse(vmFaultSpec, body);
       if (spec.agentMissing !== undefined) vm.faults.agentMissing = spec.agentMissing;
       if (spec.logsStopped !== undefined) vm.faults.logsStopped = spec.logsStopped;
+      if (spec.shipperDown !== undefined) vm.faults.shipperDown = spec.shipperDown;
+      if (spec.osquerydCrashLoop !== undefined) {
+        vm.faults.osquerydCrashLoop = spec.osquerydCrashLoop;
+        vm.quickRespawns = 0;
+      }
       if (spec.policyFailure !== undefined) vm.faults.policyFailure = spec.policyFailure;
       if (spec.status) vm.status = spec.status;
       return { id: vm.id, status: vm.status, faults: vm.faults };

@@ -5,6 +5,7 @@ import { PubSub, type Topic } from '@google-cloud/pubsub';
 import { messageBytes } from '../../../shared/domain/log-volume.js';
 import { configVersionOfPolicy } from '../../../shared/domain/policy.js';
 import {
+  restartWorker,
   resolveCosts,
   runRound,
   scheduleFromFiles,
@@ -26,6 +27,7 @@ export function shipsLogs(vm: SimVm): boolean {
     vm.status === 'RUNNING' &&
     !vm.faults.agentMissing &&
     !vm.faults.logsStopped &&
+    !vm.faults.shipperDown &&
     Boolean(vm.installed.osquery) &&
     Boolean(vm.applied['osqueryd-running']) &&
     Boolean(vm.applied['host-identity']) &&
@@ -92,6 +94,13 @@ export class LogShipper {
       if (!shipsLogs(vm)) continue;
       // A bad version whose logs stop (the shipper dies with it): the host goes silent.
       if (this.world.badVersions.get(runningVersion(vm) ?? '')?.logsStopped) continue;
+      if (vm.faults.osquerydCrashLoop) {
+        // The watchdog killed the worker again: a new pid this round; after 4 quick respawns the watcher
+        // exits ("Too many worker restarts") and nothing more is logged (osquery-facts: the watchdog).
+        vm.quickRespawns = (vm.quickRespawns ?? 0) + 1;
+        if (vm.quickRespawns > 4) continue;
+        restartWorker(vm.osqueryd, now);
+      }
       const identity = { gce_instance_id: vm.id, gce_project_id: vm.project, gce_zone: vm.zone };
       let count = this.counts.get(vm.id);
       if (!count) this.counts.set(vm.id, (count = newShipperCount(now)));

@@ -68,7 +68,17 @@ export interface SimVm {
   metadataFingerprint: string;
   serviceAccount: string | null;
   creationTimestamp: string;
-  faults: { agentMissing: boolean; policyFailure: string | null; logsStopped: boolean };
+  faults: {
+    agentMissing: boolean;
+    policyFailure: string | null;
+    logsStopped: boolean;
+    /** The log shipper died and does not come back: lines stop and the shipper-running exec fails. */
+    shipperDown?: boolean;
+    /** osqueryd's watchdog kills its worker every round; after 4 quick respawns the watcher exits. */
+    osquerydCrashLoop?: boolean;
+  };
+  /** Quick respawns of the worker under osquerydCrashLoop (the watcher gives up after 4). */
+  quickRespawns?: number;
   /** Packages the simulated agent installed, name -> version. */
   installed: Record<string, string>;
   /** Files the agent placed: VM path -> sha256 of the content. */

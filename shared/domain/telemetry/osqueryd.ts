@@ -69,6 +69,11 @@ export interface OsquerydState {
   systemMs: number;
   /** Consecutive measured intervals above the CPU threshold, up to this heartbeat. */
   cpuOver: number;
+  /**
+   * Consecutive heartbeats from a new worker (a restart each), 0 after a measured interval: a worker the
+   * watchdog keeps killing shows here before its lines stop (absent on documents written before it).
+   */
+  restarts?: number;
   /** The open host.performance (source osquery) episode. */
   episode: { since: Date; cause: PerformanceCause } | null;
 }
@@ -142,6 +147,7 @@ export function decideOsqueryd(
     userMs: sample.userMs,
     systemMs: sample.systemMs,
     cpuOver,
+    restarts: step.kind === 'restart' ? (previous?.restarts ?? 0) + 1 : 0,
     episode,
   };
   return { step: step.kind, next, fire, resolve };

@@ -10,6 +10,8 @@ import * as compute from '../../adapters/compute.js';
 import * as osconfig from '../../adapters/osconfig.js';
 import * as hosts from '../../adapters/hosts.js';
 import * as rollouts from '../../adapters/rollouts.js';
+import { listPipeline } from '../../adapters/pipeline.js';
+import { heartbeatBehind } from '../../domain/pipeline.js';
 import type { ZoneRollout } from '../../domain/assignment.js';
 import { zoneVersionsOf, type ZoneVersions } from '../assignments.js';
 import type { DocumentInvalid } from '../../documents/document.js';
@@ -40,6 +42,8 @@ export interface World {
   zoneVersions: ZoneVersions;
   /** Per zone, the rollout recorded on the record of the version it gets (what heal trusts). */
   zoneRollouts: Record<string, ZoneRollout>;
+  /** The heartbeat path is behind (a pipeline.backlog episode open on its subscription): silence waits. */
+  pipelineBehind: boolean;
 }
 
 export async function readWorld(audit: Audit): Promise<World> {
@@ -51,6 +55,8 @@ export async function readWorld(audit: Audit): Promise<World> {
   // Joined now, so a refusal (403) while the rollout record is read is handled, never left unhandled.
   const inventory = Promise.all([vmsListed, hostsRead]);
   inventory.catch(() => undefined); // awaited below
+  const pipeline = listPipeline();
+  pipeline.catch(() => undefined); // awaited below
   const configuration = await rollouts.readConfiguration();
   const rollout = configuration.currentRecord;
   const currentVersion = configuration.current.configVersion;
@@ -94,7 +100,9 @@ export async function readWorld(audit: Audit): Promise<World> {
     ),
   ]);
   audit.mark('observedAt');
+  const pipelineBehind = heartbeatBehind(await pipeline);
   return {
+    pipelineBehind,
     vms,
     inScope,
     hosts: known.hosts,
