@@ -35,12 +35,12 @@ export function readHost(snapshot: DocumentSnapshot): Host {
 
 /** A host document with osquery's telemetry fields (hosts/{id}.osqueryd, .querySchedule), times as dates. */
 export function readHeartbeatHost(snapshot: DocumentSnapshot): HeartbeatHost {
-  const { osqueryd, querySchedule, ...host } = readDocument(
+  const { osqueryd, querySchedule, running, ...host } = readDocument(
     documents.heartbeatHost,
     snapshot.ref.path,
     snapshot.data(),
   );
-  return { ...host, osqueryd: osqueryd ?? null, querySchedule: querySchedule ?? null };
+  return { ...host, osqueryd: osqueryd ?? null, querySchedule: querySchedule ?? null, running: running ?? null };
 }
 
 /** Transitions go to the subcollection with an id that orders them. */
@@ -314,6 +314,7 @@ function stageHeartbeat(
   return [
     ...(planned.change ? stageEpisodes(writer, planned.change.episodes, db) : []),
     ...stageEpisodes(writer, planned.episodes, db),
+    ...(planned.drift ? stageEpisodes(writer, planned.drift, db) : []),
   ];
 }
 
@@ -362,8 +363,13 @@ export async function readHosts(
     const read = tryReadDocument(documents.heartbeatHost, s.ref.path, s.data());
     if (!read.ok) invalid.set(s.id, read.invalid);
     else {
-      const { osqueryd, querySchedule, ...host } = read.value;
-      const heartbeatHost = { ...host, osqueryd: osqueryd ?? null, querySchedule: querySchedule ?? null };
+      const { osqueryd, querySchedule, running, ...host } = read.value;
+      const heartbeatHost = {
+        ...host,
+        osqueryd: osqueryd ?? null,
+        querySchedule: querySchedule ?? null,
+        running: running ?? null,
+      };
       hosts.set(s.id, { host: heartbeatHost, updateTime: s.updateTime! });
     }
   }

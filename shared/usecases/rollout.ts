@@ -48,18 +48,21 @@ export async function gatherEvidence(
   const earliest = new Date(Math.min(...[...since.values()].map((d) => d.getTime()), now.getTime()));
   // Every stage's projects (one read each): the stages not reached yet show their hosts on the baseline too.
   const projects = [...new Set(stageZones(r).map((k) => k.slice(0, k.lastIndexOf('/'))))];
-  const [projectStatuses, noncompliant, silent, cpu, memory, incidents, denylisted, run] = await Promise.all([
-    getProjectStatuses(projects),
-    evidence.hostsInState(version, 'noncompliant'),
-    evidence.hostsInState(version, 'silent'),
-    evidence.osquerydAbove(version, 'cpuPercent', gates.osquerydCpu.cpuPercent),
-    evidence.osquerydAbove(version, 'rssBytes', gates.osquerydMemory.rssMiB * 1024 * 1024),
-    evidence.incidentsInZones(version, [...since.keys()], earliest),
-    evidence.denylistedByWindow(version, denylistWindows(r, now)),
-    runId
-      ? getRun(runId).then((d): RunProjects => d?.projects ?? {})
-      : latestClosedRun().then((x): RunProjects => x?.projects ?? {}),
-  ]);
+  const [projectStatuses, noncompliant, silent, cpu, memory, incidents, denylisted, run, notRunning] =
+    await Promise.all([
+      getProjectStatuses(projects),
+      evidence.hostsInState(version, 'noncompliant'),
+      evidence.hostsInState(version, 'silent'),
+      evidence.osquerydAbove(version, 'cpuPercent', gates.osquerydCpu.cpuPercent),
+      evidence.osquerydAbove(version, 'rssBytes', gates.osquerydMemory.rssMiB * 1024 * 1024),
+      evidence.incidentsInZones(version, [...since.keys()], earliest),
+      evidence.denylistedByWindow(version, denylistWindows(r, now)),
+      runId
+        ? getRun(runId).then((d): RunProjects => d?.projects ?? {})
+        : latestClosedRun().then((x): RunProjects => x?.projects ?? {}),
+      evidence.notRunning(version),
+    ]);
+  unreadNotRunning(notRunning);
   const snapshots = projectStatuses.statuses;
   const lists: Array<[GateName, evidence.Listed]> = [
     ['noncompliant', noncompliant],
@@ -98,7 +101,13 @@ export async function gatherEvidence(
       ...(denylisted.invalid.length > 0 ? ['denylistedQueries' as const] : []),
     ],
     failures,
+    notRunning: notRunning.sightings,
   };
+}
+
+/** A host document the not-running listing could not read: reported; the hosts it names still count as observed. */
+function unreadNotRunning(l: evidence.Listed): void {
+  l.invalid.forEach((i) => reportInvalid(i, 'the rollout counts it by OS Config alone (not-running listing)'));
 }
 
 type RunProjects = Record<string, { status: string; error?: string | null }>;

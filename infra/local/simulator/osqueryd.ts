@@ -200,6 +200,10 @@ export interface SimWorker {
   clock: number;
   /** The configuration version it was started for (from the OS policy id). */
   configVersion: string | null;
+  /** The osquery release running (the package installed when it started). */
+  osqueryVersion: string;
+  /** What its `load` decorators returned when it read its configuration: stamped on every line it writes. */
+  decorations: Record<string, string>;
   schedule: SimQuery[];
   queries: Record<string, QueryState>;
   /** The most syslog rows one query run held (its memory stays with the process: SYSLOG_COSTS). */
@@ -228,6 +232,29 @@ export interface WorkerStart {
    * only changes. `all`: a host that has run this schedule for a while (the steady state of a fleet).
    */
   storedResults?: ReadonlySet<string> | 'all';
+  /** The release the worker runs (default: the pinned one). */
+  osqueryVersion?: string;
+  /** Its `load` decorators' columns (decorationsFromFiles). */
+  decorations?: Record<string, string>;
+}
+
+/**
+ * The constant columns of osquery.conf's `load` decorators (`SELECT 'v1234' AS config_version`), as osquery
+ * would return them when it loads the file: the configuration version the bundle stamps on every line.
+ */
+export function decorationsFromFiles(files: Record<string, string>): Record<string, string> {
+  try {
+    const conf = parseOsqueryJson(files['/etc/osquery/osquery.conf'] ?? '{}') as { decorators?: { load?: unknown } };
+    const load = Array.isArray(conf.decorators?.load) ? (conf.decorators.load as unknown[]) : [];
+    const out: Record<string, string> = {};
+    for (const sql of load) {
+      const m = /^\s*SELECT\s+'([^']*)'\s+AS\s+(\w+)\s*;?\s*$/i.exec(String(sql));
+      if (m) out[m[2]!] = m[1]!;
+    }
+    return out;
+  } catch {
+    return {};
+  }
 }
 
 /** Starts a worker (first start, OS Config's restart for a new version, or the watchdog's). */
@@ -235,7 +262,13 @@ export function startWorker(
   schedule: SimQuery[],
   configVersion: string | null,
   now: Date,
-  { carryDenylist = {}, previousPid, storedResults = new Set<string>() }: WorkerStart = {},
+  {
+    carryDenylist = {},
+    previousPid,
+    storedResults = new Set<string>(),
+    osqueryVersion = PINNED_OSQUERY_VERSION,
+    decorations = {},
+  }: WorkerStart = {},
 ): SimWorker {
   const startTime = Math.floor(now.getTime() / 1000);
   const pid = previousPid
@@ -268,6 +301,8 @@ export function startWorker(
     advancedTo: startTime,
     clock: 0,
     configVersion,
+    osqueryVersion,
+    decorations,
     schedule,
     queries,
     syslogPeakRows: 0,
@@ -295,6 +330,8 @@ export function restartWorker(osqueryd: SimOsqueryd, now: Date, query?: string):
     carryDenylist: carry,
     previousPid: old.pid,
     storedResults: storedResultsOf(old),
+    osqueryVersion: old.osqueryVersion,
+    decorations: old.decorations,
   });
   return osqueryd.worker;
 }
@@ -362,7 +399,7 @@ const jitter = (random: () => number, spread = 0.2) => 1 - spread + 2 * spread *
 const ticks = (ms: number) => Math.floor(ms / 10) * 10;
 const mb = (n: number) => Math.round(n / 4096) * 4096;
 
-function envelope(host: LineHost, name: string, now: Date, action: string) {
+function envelope(host: LineHost, name: string, now: Date, action: string, decorations: Record<string, string> = {}) {
   return {
     name,
     hostIdentifier: host.name,
@@ -371,7 +408,7 @@ function envelope(host: LineHost, name: string, now: Date, action: string) {
     epoch: 0,
     counter: 0,
     numerics: false,
-    decorations: { host_uuid: `uuid-${host.id}`, hostname: host.name },
+    decorations: { host_uuid: `uuid-${host.id}`, hostname: host.name, ...decorations },
     action,
   };
 }
@@ -380,12 +417,15 @@ function envelope(host: LineHost, name: string, now: Date, action: string) {
 export function heartbeatLine(host: LineHost, worker: SimWorker, rssBytes: number, now: Date): Json {
   const userMs = ticks(worker.cpuMs * 0.7);
   return {
-    ...envelope(host, HEARTBEAT_QUERY, now, 'snapshot'),
+    ...envelope(host, HEARTBEAT_QUERY, now, 'snapshot', worker.decorations),
     snapshot: [
       {
         heartbeat_at: String(Math.floor(now.getTime() / 1000)),
-        osquery_version: PINNED_OSQUERY_VERSION,
+        osquery_version: worker.osqueryVersion,
         config_hash: worker.configVersion ?? 'unknown',
+        // A worker that could not read its configuration runs the fallback schedule: osquery says invalid.
+        config_valid: worker.schedule === FALLBACK_SCHEDULE ? '0' : '1',
+        watcher: String(worker.pid - 1),
         pid: String(worker.pid),
         uuid: `uuid-${host.id}`,
         start_time: String(worker.startTime),
@@ -400,7 +440,7 @@ export function heartbeatLine(host: LineHost, worker: SimWorker, rssBytes: numbe
 /** The osquery_schedule snapshot: every scheduled query's cumulative counters, with the worker they belong to. */
 export function scheduleLine(host: LineHost, worker: SimWorker, costs: ResolvedCosts, now: Date): Json {
   return {
-    ...envelope(host, SCHEDULE_QUERY, now, 'snapshot'),
+    ...envelope(host, SCHEDULE_QUERY, now, 'snapshot', worker.decorations),
     snapshot: worker.schedule.map((q) => {
       const s = worker.queries[q.name]!;
       return {
@@ -433,13 +473,20 @@ const rowOf = (host: LineHost, q: SimQuery, id: number) => ({ value: `${q.name}-
  * a differential query every row as `added` on its first run on the host, then one line per changed row
  * (about `churnPerHour` per hour of its interval; `removed` lines only if the query logs removals).
  */
-function resultLines(host: LineHost, q: SimQuery, s: QueryState, now: Date, random: () => number): Json[] {
-  if (q.snapshot)
-    return [{ ...envelope(host, q.name, now, 'snapshot'), snapshot: rowIds(0, s.rows).map((i) => rowOf(host, q, i)) }];
+function resultLines(
+  host: LineHost,
+  q: SimQuery,
+  s: QueryState,
+  now: Date,
+  random: () => number,
+  decorations: Record<string, string>,
+): Json[] {
+  const envelopeOf = (action: string) => envelope(host, q.name, now, action, decorations);
+  if (q.snapshot) return [{ ...envelopeOf('snapshot'), snapshot: rowIds(0, s.rows).map((i) => rowOf(host, q, i)) }];
   if (!s.hasResults) {
     s.hasResults = true;
     return rowIds(s.nextRow - s.rows, s.rows).map((i) => ({
-      ...envelope(host, q.name, now, 'added'),
+      ...envelopeOf('added'),
       columns: rowOf(host, q, i),
     }));
   }
@@ -451,7 +498,7 @@ function resultLines(host: LineHost, q: SimQuery, s: QueryState, now: Date, rand
     const id = removal ? s.nextRow - s.rows : s.nextRow++;
     if (removal) s.rows -= 1;
     else if (q.removed) s.rows += 1;
-    lines.push({ ...envelope(host, q.name, now, removal ? 'removed' : 'added'), columns: rowOf(host, q, id) });
+    lines.push({ ...envelopeOf(removal ? 'removed' : 'added'), columns: rowOf(host, q, id) });
   }
   return lines;
 }
@@ -507,7 +554,7 @@ export function runRound(
       worker.syslogPeakRows = Math.max(worker.syslogPeakRows, rows.length);
       for (const row of rows)
         lines.push({
-          line: { ...envelope(host, q.name, now, 'added'), columns: row },
+          line: { ...envelope(host, q.name, now, 'added', worker.decorations), columns: row },
           attributes: { log_type, osquery_name: q.name },
         });
     } else if (q.name === HEARTBEAT_QUERY)
@@ -515,7 +562,7 @@ export function runRound(
     else if (q.name === SCHEDULE_QUERY)
       lines.push({ line: scheduleLine(host, worker, costs, now), attributes: { log_type, osquery_name: q.name } });
     else
-      for (const line of resultLines(host, q, s, now, random))
+      for (const line of resultLines(host, q, s, now, random, worker.decorations))
         lines.push({ line, attributes: { log_type, osquery_name: q.name } });
   }
   return lines;

@@ -2,6 +2,7 @@
 // simulated OS Config agents produce, and the faults a test or a person injects.
 import { createHash, randomBytes } from 'node:crypto';
 import { newOsqueryd, type CostProfile, type SimOsqueryd } from './osqueryd.js';
+import { defaultReleases, type Releases } from './releases.js';
 import type { SimObject } from './storage-api.js';
 import { newSyslog, type SimSyslog } from './syslog.js';
 
@@ -68,7 +69,16 @@ export interface SimVm {
   metadataFingerprint: string;
   serviceAccount: string | null;
   creationTimestamp: string;
-  faults: { agentMissing: boolean; policyFailure: string | null; logsStopped: boolean };
+  faults: {
+    agentMissing: boolean;
+    policyFailure: string | null;
+    logsStopped: boolean;
+    /**
+     * OS Config's restart of osqueryd does not take (a unit override, a stuck process): the files change, the
+     * marker is written, and the worker keeps running the configuration it loaded before. A drifted host.
+     */
+    osquerydNotRestarted?: boolean;
+  };
   /** Packages the simulated agent installed, name -> version. */
   installed: Record<string, string>;
   /** Files the agent placed: VM path -> sha256 of the content. */
@@ -343,6 +353,8 @@ export class World {
    * (`policyFailing`: its osqueryd-running resource) or the logs stop (`logsStopped`). What a canary catches.
    */
   badVersions = new Map<string, BadVersion>();
+  /** osquery releases in the package repositories and how each behaves (releases.ts). */
+  releases: Releases = defaultReleases();
   private nextId = BigInt(Date.now()) * 1000n;
 
   reset(): void {
@@ -357,6 +369,7 @@ export class World {
     this.requests.clear();
     this.costProfiles.clear();
     this.badVersions.clear();
+    this.releases = defaultReleases();
     this.faults = defaultFaults();
   }
 
