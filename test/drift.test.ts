@@ -8,6 +8,8 @@ import { publish } from '../shared/usecases/publish.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { clients } from '../shared/clients.js';
 import { drain, subscribe } from './helpers/pubsub.js';
+import { writeEvidence } from '../shared/usecases/status.js';
+import { EVIDENCE_WRITERS } from '../shared/views/evidence.js';
 import { P, Timeline, baselineThenTarget, bundleVariant, rolloutSuite } from './helpers/rollout.js';
 
 const t = rolloutSuite('drift: a host stuck on an old configuration');
@@ -42,6 +44,19 @@ t('a host whose osqueryd keeps an old configuration becomes drifted and alerts o
     assert.is(other?.configVersion, target, `${vm.name} runs the target`);
     assert.is(other?.driftedSince, null, `${vm.name} is not drifted`);
   }
+  // The evidence shows, per VM, what OS Config applied beside what osqueryd itself says it runs.
+  let text = '';
+  await writeEvidence(EVIDENCE_WRITERS.json, async (chunk) => void (text += chunk));
+  const rows = (JSON.parse(text) as { hosts: Array<Record<string, string | boolean>> }).hosts;
+  const row = rows.find((r) => r.instanceId === stuck.id)!;
+  assert.equal(
+    [row.configVersion, row.runningConfigVersion, row.runningOsqueryVersion, row.configValid],
+    [target, baseline, '5.23.1', 'true'],
+  );
+  assert.match(String(row.drift), /^config-version:/);
+  assert.ok(Date.parse(String(row.runningProvedAt)) > 0, 'stamped with the time of the line that proved it');
+  assert.is(rows.find((r) => r.instanceId === vms[0]!.id)!.runningConfigVersion, target);
+
   await timeline.run();
   const fired = (await drain(alerts))
     .map((m) => m.data as Record<string, unknown>)

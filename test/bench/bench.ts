@@ -222,7 +222,8 @@ try {
     await family('rollout', async () => {
       const { measureRollout } = await import('./rollout.js');
       for (const name of ROLLOUTS) {
-        const mode = name === 'rollout.staged' ? 'staged' : 'allAtOnce';
+        const mode =
+          name === 'rollout.staged' ? 'staged' : name === 'rollout.agentUpgrade' ? 'agentUpgrade' : 'allAtOnce';
         console.log(`${name}: a bad version on ${values['rollout-vms']} VMs in ${values['rollout-zones']} zones...`);
         const r = await measureRollout({
           control,
