@@ -17,6 +17,7 @@ import { ROLLOUT_RECORDS, type RolloutRecord } from './rollout.js';
 import type { TelemetryRecord } from './heartbeat-telemetry.js';
 import { FLEET100K_RECORD, type Fleet100kRecord } from './fleet100k.js';
 import { SYSLOG_RECORD, type SyslogRecord } from './syslog.js';
+import { DRIFT_RECORD, type DriftRecord } from './drift.js';
 
 quietKnownWarnings();
 const { values } = parseArgs({
@@ -49,6 +50,7 @@ const ENROLL = wants(ENROLL_RECORD);
 const ROLLOUTS = ROLLOUT_RECORDS.filter(wants);
 const FLEET100K = wants(`${FLEET100K_RECORD}.first`) || wants(`${FLEET100K_RECORD}.unchanged`);
 const SYSLOG = wants(SYSLOG_RECORD);
+const DRIFT = wants(DRIFT_RECORD);
 const COLDSTART_RUNS = 3;
 /** The audit.* records of the 10,000-VM project: each the median of this many runs, one project each. */
 const AUDIT_RUNS = 3;
@@ -63,7 +65,8 @@ if (
   !ENROLL &&
   ROLLOUTS.length === 0 &&
   !FLEET100K &&
-  !SYSLOG
+  !SYSLOG &&
+  !DRIFT
 ) {
   console.error(
     `--only ${values.only}: no record starts with that (records: coldstart.<function>, ` +
@@ -74,6 +77,7 @@ if (
         `${FLEET100K_RECORD}.unchanged`,
         ...ROLLOUT_RECORDS,
         SYSLOG_RECORD,
+        DRIFT_RECORD,
       ].join(', ')})`,
   );
   process.exit(2);
@@ -179,6 +183,7 @@ const enrollments: EnrollLatencyRecord[] = [];
 const fleet100k: Fleet100kRecord[] = [];
 const rollouts: RolloutRecord[] = [];
 const syslogs: SyslogRecord[] = [];
+const drifts: DriftRecord[] = [];
 /** Families whose measurement failed: the others' figures are still printed and written, and the bench exits 1. */
 const failures: string[] = [];
 const family = async (name: string, measure: () => Promise<void>) => {
@@ -245,6 +250,12 @@ try {
       console.log(`${SYSLOG_RECORD}: a canary where one host logs 1,000 syslog lines a second...`);
       const { measureSyslogBusyHost } = await import('./syslog.js');
       syslogs.push(await measureSyslogBusyHost({ log: (line) => console.log(`  ${line}`) }));
+    });
+  if (DRIFT)
+    await family(DRIFT_RECORD, async () => {
+      console.log(`${DRIFT_RECORD}: 1% of 5,000 hosts left on an old configuration...`);
+      const { measureDriftDetection } = await import('./drift.js');
+      drifts.push(measureDriftDetection());
     });
 } finally {
   simulator.kill();
@@ -638,10 +649,24 @@ for (const r of syslogs)
       (r.halted ? `halted by ${r.haltGate}; ` : `not halted (${r.status}, stage ${r.stageReached}); `) +
       `${r.busyLinesPerHour} lines (${r.busyMbPerHour} MB) an hour to the SIEM`,
   );
+for (const r of drifts) {
+  const ok = r.detectedHosts === r.driftedHosts && r.maxDetectMs <= r.boundMs && r.falseAlerts === 0;
+  console.log(
+    `\n${r.name}: ${r.detectedHosts} of ${r.driftedHosts} drifted hosts (of ${r.hosts}) detected, p95 ` +
+      `${(r.p95DetectMs / 60_000).toFixed(1)} min, max ${(r.maxDetectMs / 60_000).toFixed(1)} min after their first ` +
+      `drifted line (bound ${(r.boundMs / 60_000).toFixed(1)} min), ${r.falseAlerts} false alerts; OS Config's ` +
+      `compliance alone: ${r.naiveDetectedHosts} of ${r.driftedHosts} ${ok ? 'OK' : 'FAILED'}`,
+  );
+  if (!ok) process.exitCode = 1;
+}
 if (values.out) {
   writeFileSync(
     values.out,
-    `${JSON.stringify([...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs], null, 2)}\n`,
+    `${JSON.stringify(
+      [...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs, ...drifts],
+      null,
+      2,
+    )}\n`,
   );
   console.log(`figures written to ${values.out}`);
 }
