@@ -114,6 +114,7 @@ locals {
     HEARTBEAT_INTERVAL_SECONDS       = tostring(var.heartbeat_interval_seconds)
     HEARTBEAT_SPLAY_PERCENT          = tostring(var.heartbeat_splay_percent)
     SILENCE_THRESHOLD_MINUTES        = var.silence_threshold_minutes == null ? "" : tostring(var.silence_threshold_minutes)
+    DRIFT_GRACE_MINUTES              = tostring(var.drift_grace_minutes)
     OSCONFIG_READS_PER_MINUTE        = tostring(var.osconfig_reads_per_minute)
     OSCONFIG_WRITES_PER_MINUTE       = tostring(var.osconfig_writes_per_minute)
     ROLLOUT_EVIDENCE_MAX_AGE_MINUTES = tostring(var.rollout_evidence_max_age_minutes)
