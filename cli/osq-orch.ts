@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_BUNDLE_DIR, loadBundle } from '../shared/osquery/bundle.js';
 import { formatFinding, lintBundle } from '../shared/osquery/lint.js';
 import { LINT_POLICY_FILE, POLICY_MODES, lintOptionsFor, type PolicyMode } from '../shared/osquery/lint-policy.js';
-import { loadSchema, schemaSource as resolveSchema } from '../shared/osquery/schema.js';
+import { loadSchema, schemaForBundle, schemaSource as resolveSchema } from '../shared/osquery/schema.js';
+import { osqueryVersionOfBundle } from '../shared/osquery/version.js';
 import { PINNED_OSQUERY_VERSION } from '../shared/osquery/version.js';
 import { quietKnownWarnings } from '../shared/warnings.js';
 import { REPORT_HELP, report } from './report.js';
@@ -14,15 +15,17 @@ import { ROLLOUT_HELP, rollout } from './rollout.js';
 const HELP = `osq-orch <command> [options]
 
   lint [bundle-dir] [--schema PATH|URL] [--policy on|warn|off] [--budget N] [--min-interval S]
-      Check an osquery bundle as osqueryd ${PINNED_OSQUERY_VERSION} would run it on Linux (findings of kind
+      Check an osquery bundle as the osqueryd it pins (osquery.version) would run it on Linux (findings of kind
       "broken") and against this project's performance policy (kind "policy"). Exit 1 when there are
       errors. --policy off checks for breakage alone, warn reports policy findings as warnings; a
       ${LINT_POLICY_FILE} in the bundle folder may set policy, budgetPerHour and minIntervalSeconds
-      (options given here win). Default schema: osquery ${PINNED_OSQUERY_VERSION}'s, kept in the repository;
+      (options given here win). Default schema: that of the osquery version the bundle pins, when the
+      repository keeps it (else osquery ${PINNED_OSQUERY_VERSION}'s, and a note on stderr says so);
       OSQUERY_SCHEMA (a path or URL) or OSQUERY_VERSION (the published schema of that version) change it.
 
   render --zone ZONE [--project P] [--bundle DIR]
-      Print the OS policy assignment the zone gets for the bundle, as JSON. Cloud Storage generations
+      Print the OS policy assignment the zone gets for the bundle, in Google's REST JSON form (for
+      \`gcloud compute os-config os-policy-assignments create --file\` or the API). Cloud Storage generations
       come from the published version (Firestore rollouts/{version}); unpublished ones print blank.
 
   publish [--bundle DIR] [--project P ...] [--schema PATH|URL] [--plan FILE] [--all-at-once] [--reason WHY]
@@ -59,8 +62,21 @@ on stderr and exits 2.
 /** How long render waits for Firestore before rendering without the published generations. */
 const LOOKUP_TIMEOUT_MS = 10_000;
 
-const schemaSource = (flag: string | undefined) =>
-  resolveSchema(flag || process.env.OSQUERY_SCHEMA, process.env.OSQUERY_VERSION || PINNED_OSQUERY_VERSION);
+/**
+ * The schema to lint a bundle with: --schema or OSQUERY_SCHEMA, else OSQUERY_VERSION's published one, else the
+ * schema of the osquery version the bundle pins when the repository has it (else the pinned one's, said on stderr).
+ */
+async function bundleSchema(flag: string | undefined, bundleDir: string | undefined) {
+  const explicit = flag || process.env.OSQUERY_SCHEMA;
+  if (!explicit && process.env.OSQUERY_VERSION)
+    return loadSchema(resolveSchema(undefined, process.env.OSQUERY_VERSION));
+  const chosen = schemaForBundle(
+    explicit,
+    osqueryVersionOfBundle((await loadBundle(bundleDir ?? DEFAULT_BUNDLE_DIR)).files),
+  );
+  if (chosen.note) console.error(chosen.note);
+  return loadSchema(chosen.source);
+}
 
 async function render(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -97,7 +113,9 @@ async function render(args: string[]): Promise<number> {
         'Cloud Storage generations are blank until `osq-orch publish`',
     );
   const policy = policyConfigOf(rendered, published?.bucket ?? c.CONFIG_BUCKET ?? '', generations, 'blank');
-  console.log(JSON.stringify(zoneAssignment(project, values.zone, policy), null, 2));
+  const { assignmentRestJson } = await import('../shared/domain/assignment-json.js');
+  // Google's REST JSON form: gcloud's --file and the REST API take it as it is (durations "60s", int64 strings).
+  console.log(JSON.stringify(assignmentRestJson(zoneAssignment(project, values.zone, policy)), null, 2));
   return 0;
 }
 
@@ -156,7 +174,7 @@ async function publishCommand(args: string[]): Promise<number> {
   const projects = values.project;
   if (!projects && config().TARGET_PROJECTS.length === 0)
     throw new Error('no project: pass --project or set TARGET_PROJECTS');
-  const schema = await loadSchema(schemaSource(values.schema));
+  const schema = await bundleSchema(values.schema, values.bundle);
   await checkGoogleAccess(['firestore', 'apis']);
   try {
     const report = await publish({
@@ -225,7 +243,7 @@ async function lint(args: string[]): Promise<number> {
     throw new Error(`--policy must be one of ${POLICY_MODES.join(', ')}, not ${values.policy}`);
   if (positionals.length > 1) throw new Error(`one bundle directory, not ${positionals.length}`);
   const dir = positionals[0] ?? DEFAULT_BUNDLE_DIR;
-  const [bundle, schema] = await Promise.all([loadBundle(dir), loadSchema(schemaSource(values.schema))]);
+  const [bundle, schema] = await Promise.all([loadBundle(dir), bundleSchema(values.schema, dir)]);
   const options = lintOptionsFor(bundle, {
     budgetPerHour: positiveNumber('budget', values.budget),
     minIntervalSeconds: positiveNumber('min-interval', values['min-interval']),

@@ -32,6 +32,7 @@ export function formatRollout(r: StagedRollout, evaluation: Evaluation | null, c
       lines.push(
         `  ${pad(s.name, 8)} ${pad(state, 8)} ${String(s.zones.length).padStart(3)} zones  ` +
           (v ? `${v.onTarget} on target, ${v.onBaseline} on baseline, of ${v.targeted} hosts` : `${s.hosts} hosts`) +
+          (v?.notRunning ? ` (${v.notRunning} not yet running the target)` : '') +
           `  bake ${s.bakeMinutes} min, started ${when(s.startedAt)}`,
       );
       lines.push(`           ${s.zones.join(' ')}`);
@@ -52,6 +53,9 @@ export function formatRollout(r: StagedRollout, evaluation: Evaluation | null, c
               : ''),
       );
     }
+    const notRunning = evaluation.stages[r.stage]?.notRunning ?? 0;
+    // Beside the gates: hosts OS Config calls on the target whose own lines say otherwise (docs/osquery-upgrade.md).
+    if (notRunning) lines.push(`  not yet running the target (by their own lines): ${notRunning} host(s)`);
     lines.push(
       `observed: ${evaluation.observed.stage} of the stage's hosts on the target ` +
         `(need ${evaluation.observed.needed}); ` +

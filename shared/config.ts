@@ -165,6 +165,12 @@ const schema = z.object({
   /** Minutes without logs before a compliant host is silent; default 3 heartbeat intervals plus splay. */
   SILENCE_THRESHOLD_MINUTES: z.coerce.number().min(1).max(10_080).optional(),
   /**
+   * host.drifted: how long osqueryd may run another configuration or release than OS Config applied (or an
+   * invalid one), by its own heartbeats' times, before the host is drifted (docs/osquery-upgrade.md).
+   * Default: three 5-minute heartbeat intervals.
+   */
+  DRIFT_GRACE_MINUTES: z.coerce.number().min(0).max(10_080).default(15),
+  /**
    * The rollout controller decides only on evidence this fresh: every project of the stages reached audited
    * successfully within this many minutes (and since the stage started); a project failing longer holds the
    * rollout and raises rollout.stalled. Default: two missed 15-minute audit runs.
@@ -251,6 +257,9 @@ export function reconcileSettings(): ReconcileSettings {
 }
 
 /** host.performance (source osquery) thresholds (shared/domain/telemetry/osqueryd.ts). */
+/** How long a difference between what osqueryd runs and what was applied lasts before host.drifted. */
+export const driftGraceMs = (): number => config().DRIFT_GRACE_MINUTES * 60_000;
+
 export function performanceThresholds(): PerformanceThresholds {
   const c = config();
   return {

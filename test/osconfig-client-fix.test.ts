@@ -76,11 +76,12 @@ t('the simulator stored the numeric enums the client sent by name', async ({ sim
   const policy = (
     stored.body.osPolicies as Array<{
       mode: unknown;
-      resourceGroups: Array<{ resources: Array<{ pkg?: { desiredState: unknown } }> }>;
+      resourceGroups: Array<{ resources: Array<{ exec?: { validate: { interpreter: unknown } } }> }>;
     }>
   )[0]!;
   assert.is(policy.mode, 'ENFORCEMENT');
-  assert.is(policy.resourceGroups[0]!.resources[1]!.pkg?.desiredState, 'INSTALLED');
+  // install-osquery is an exec since the package is pinned (docs/osquery-upgrade.md): its interpreter enum.
+  assert.is(policy.resourceGroups[0]!.resources[1]!.exec?.validate.interpreter, 'SHELL');
 });
 
 t('the client shared/clients.ts loads on first use is patched, and its calls are counted', async ({ sim }) => {

@@ -83,7 +83,7 @@ t('the agents place every file exactly as rendered and restart for the version',
   for (const vm of vms.filter((v) => v.os !== 'cos')) {
     for (const f of rendered.files) assert.is(vm.files[f.vmPath], f.sha256, `${vm.name} ${f.vmPath}`);
     assert.is(vm.applied['osqueryd-running'], `osquery-${report.configVersion}`);
-    assert.is(vm.installed.osquery, '5.23.1');
+    assert.is(vm.installed.osquery, '5.23.1-1.linux', 'pinned: the packaging release suffix');
   }
   const reports = [...stack.sim.world.reports.values()] as Array<{
     osPolicyCompliances: Array<{ complianceState: string; osPolicyId: string }>;

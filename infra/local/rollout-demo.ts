@@ -1,6 +1,8 @@
 // The progressive rollout on the local stack (`npm start`): a good version walks through every stage of
 // infra/local/rollout.json (one minute of bake each), then a bad one (its OS policy fails on every VM that
-// applies it, as the simulator is told) is halted in the canary and rolled back. Every decision the
+// applies it, as the simulator is told) is halted in the canary and rolled back; then an osquery release
+// whose osqueryd crashes at start is halted in the canary and the canary downgraded back; then one host's
+// osqueryd keeps an old configuration and becomes drifted (docs/osquery-upgrade.md). Every decision the
 // controller makes at the close of an audit run is printed as it lands in Firestore.
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +20,57 @@ function bundleVariant(interval: number): string {
   pack.queries.sudoers.interval = interval;
   writeFileSync(packPath, JSON.stringify(pack, null, 2));
   return dir;
+}
+
+/** An osquery release whose osqueryd crashes at start: halted in the canary, the canary downgraded back. */
+async function osqueryUpgradeStory(
+  sim: Simulator,
+  say: (line: string) => void,
+  until: (version: string, done: (status: string) => boolean, minutes: number) => Promise<string>,
+) {
+  const { publish } = await import('../../shared/usecases/publish.js');
+  const release = '5.24.0';
+  sim.world.releases.set(release, { crashesAtStart: true });
+  const dir = bundleVariant(5400);
+  writeFileSync(path.join(dir, 'osquery.version'), `${release}\n`);
+  const report = await publish({
+    bundleDir: dir,
+    planFile: LOCAL_PLAN,
+    actor: { by: 'demo', reason: `rollout demo: upgrade osquery to ${release}` },
+  });
+  say(
+    `osquery upgrade demo: ${report.configVersion} pins osquery ${release} (its osqueryd crashes at start, as the ` +
+      `simulator is told); canary ${report.rollout.stages[0]?.zones.join(' ')}`,
+  );
+  const end = await until(report.configVersion, (s) => s !== 'running', 10);
+  await new Promise((r) => setTimeout(r, 30_000));
+  const canary = new Set(report.rollout.stages[0]?.zones ?? []);
+  const vms = [...sim.world.vms.values()].filter((vm) => canary.has(`${vm.project}/${vm.zone}`));
+  say(
+    `osquery upgrade demo: ${report.configVersion} ${end}; the canary's VMs run osquery ` +
+      vms.map((vm) => `${vm.name} ${vm.installed.osquery ?? 'none'}`).join(', ') +
+      " (downgraded by the baseline's pinned policy)",
+  );
+}
+
+/** One host's osqueryd is not restarted when its files change: its own lines keep the old version; drifted. */
+async function driftStory(sim: Simulator, say: (line: string) => void) {
+  const { publish } = await import('../../shared/usecases/publish.js');
+  const vm = [...sim.world.vms.values()].find((v) => v.osqueryd.worker && v.status === 'RUNNING');
+  if (!vm) return;
+  vm.faults.osquerydNotRestarted = true;
+  const report = await publish({
+    bundleDir: bundleVariant(6000),
+    allAtOnce: true,
+    actor: { by: 'demo', reason: 'drift demo: a version everywhere at once' },
+  });
+  say(
+    `drift demo: ${report.configVersion} published everywhere; ${vm.name}'s osqueryd is not restarted, so its lines ` +
+      'keep naming the old configuration: host.drifted after DRIFT_GRACE_MINUTES (hosts/ID.running shows it)',
+  );
+  await new Promise((r) => setTimeout(r, 4 * 60_000));
+  vm.faults.osquerydNotRestarted = false;
+  say(`drift demo: ${vm.name}'s osqueryd restarts onto ${report.configVersion}; host.drifted resolves`);
 }
 
 export async function rolloutDemo(sim: Simulator, say: (line: string) => void, stopped: () => boolean) {
@@ -93,6 +146,10 @@ export async function rolloutDemo(sim: Simulator, say: (line: string) => void, s
     say(`rollout demo: published ${bad} (bad); canary ${report.rollout.stages[0]?.zones.join(' ')}`);
     const badEnd = await until(bad, (s) => s !== 'running', 10);
     say(`rollout demo: ${bad} ${badEnd}; \`osq-orch rollout status\` shows it, the status page too`);
+    if (stopped()) return;
+    await osqueryUpgradeStory(sim, say, until);
+    if (stopped()) return;
+    await driftStory(sim, say);
   } finally {
     stop();
   }

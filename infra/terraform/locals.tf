@@ -116,6 +116,7 @@ locals {
     SILENCE_THRESHOLD_MINUTES        = var.silence_threshold_minutes == null ? "" : tostring(var.silence_threshold_minutes)
     SIEM_SUBSCRIPTION                = var.siem_subscription == null ? "" : var.siem_subscription
     SILENT_STORM_SHARE               = tostring(var.silent_storm_share)
+    DRIFT_GRACE_MINUTES              = tostring(var.drift_grace_minutes)
     OSCONFIG_READS_PER_MINUTE        = tostring(var.osconfig_reads_per_minute)
     OSCONFIG_WRITES_PER_MINUTE       = tostring(var.osconfig_writes_per_minute)
     ROLLOUT_EVIDENCE_MAX_AGE_MINUTES = tostring(var.rollout_evidence_max_age_minutes)

@@ -200,6 +200,12 @@ variable "log_backlog_messages" {
   default     = 100000
 }
 
+variable "drift_grace_minutes" {
+  description = "Minutes osqueryd may run another configuration or release than OS Config applied before host.drifted (DRIFT_GRACE_MINUTES)."
+  type        = number
+  default     = 15
+}
+
 variable "heartbeat_interval_seconds" {
   description = "osquery's heartbeat query interval (HEARTBEAT_INTERVAL_SECONDS); the silence threshold derives from it."
   type        = number

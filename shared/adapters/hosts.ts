@@ -17,6 +17,7 @@ import {
 import { clients } from '../clients.js';
 import { isInScope, type Host, type HostChange, type Transition } from '../domain/host.js';
 import type { HeartbeatHost, HeartbeatWrite } from '../domain/heartbeat.js';
+import type { RunningState } from '../domain/drift.js';
 import type { OpenIncident } from '../domain/incident.js';
 import { readDocument, tryReadDocument, type DocumentInvalid } from '../documents/document.js';
 import * as documents from '../documents/hosts.js';
@@ -35,12 +36,12 @@ export function readHost(snapshot: DocumentSnapshot): Host {
 
 /** A host document with osquery's telemetry fields (hosts/{id}.osqueryd, .querySchedule), times as dates. */
 export function readHeartbeatHost(snapshot: DocumentSnapshot): HeartbeatHost {
-  const { osqueryd, querySchedule, ...host } = readDocument(
+  const { osqueryd, querySchedule, running, ...host } = readDocument(
     documents.heartbeatHost,
     snapshot.ref.path,
     snapshot.data(),
   );
-  return { ...host, osqueryd: osqueryd ?? null, querySchedule: querySchedule ?? null };
+  return { ...host, osqueryd: osqueryd ?? null, querySchedule: querySchedule ?? null, running: running ?? null };
 }
 
 /** Transitions go to the subcollection with an id that orders them. */
@@ -318,6 +319,7 @@ function stageHeartbeat(
   return [
     ...(planned.change ? stageEpisodes(writer, planned.change.episodes, db) : []),
     ...stageEpisodes(writer, planned.episodes, db),
+    ...(planned.drift ? stageEpisodes(writer, planned.drift, db) : []),
   ];
 }
 
@@ -366,8 +368,13 @@ export async function readHosts(
     const read = tryReadDocument(documents.heartbeatHost, s.ref.path, s.data());
     if (!read.ok) invalid.set(s.id, read.invalid);
     else {
-      const { osqueryd, querySchedule, ...host } = read.value;
-      const heartbeatHost = { ...host, osqueryd: osqueryd ?? null, querySchedule: querySchedule ?? null };
+      const { osqueryd, querySchedule, running, ...host } = read.value;
+      const heartbeatHost = {
+        ...host,
+        osqueryd: osqueryd ?? null,
+        querySchedule: querySchedule ?? null,
+        running: running ?? null,
+      };
       hosts.set(s.id, { host: heartbeatHost, updateTime: s.updateTime! });
     }
   }
@@ -440,7 +447,7 @@ export async function* streamHosts(
   project: string | undefined,
   pageSize = 1000,
   db: Firestore = clients.firestore(),
-): AsyncGenerator<{ hosts: Host[]; invalid: DocumentInvalid[] }> {
+): AsyncGenerator<{ hosts: Array<Host & { running: RunningState | null }>; invalid: DocumentInvalid[] }> {
   // Whole chains, so the Terraform contract test finds each query's composite index.
   const filtered: Query =
     which === 'inScope'
@@ -452,7 +459,8 @@ export async function* streamHosts(
         : db.collection(HOSTS).where('state', '==', 'exempt');
   const query = filtered
     .orderBy(FieldPath.documentId())
-    .select(...AUDITED_FIELDS)
+    // The evidence also shows what osqueryd itself says it runs (hosts/{id}.running).
+    .select(...AUDITED_FIELDS, 'running')
     .limit(pageSize);
   const read = async (after: string | null) => {
     const page = await (after === null ? query : query.startAfter(after)).get();
@@ -465,11 +473,13 @@ export async function* streamHosts(
     const page: Awaited<ReturnType<typeof read>> = await next;
     next = page.size === pageSize ? read(page.docs.at(-1)!.id) : null;
     if (page.empty) continue;
-    const hosts: Host[] = [];
+    const hosts: Array<Host & { running: RunningState | null }> = [];
     const invalid: DocumentInvalid[] = [];
     for (const d of page.docs) {
       const read = projectedHost(d);
-      if (read.ok) hosts.push(read.host);
+      // A running field that does not match reads as absent (rebuildable: logHeartbeat rewrites it).
+      const running = tryReadDocument(documents.heartbeatHost.shape.running, `${d.ref.path}.running`, d.get('running'));
+      if (read.ok) hosts.push({ ...read.host, running: running.ok ? (running.value ?? null) : null });
       else invalid.push(read.invalid);
     }
     yield { hosts, invalid };

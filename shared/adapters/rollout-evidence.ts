@@ -10,7 +10,7 @@ import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
 import type { ShippedTotals, Sighting } from '../domain/rollout.js';
 import { tryReadDocument, type DocumentInvalid } from '../documents/document.js';
-import { auditedHost, hostCostRow } from '../documents/hosts.js';
+import { auditedHost, hostCostRow, runningState } from '../documents/hosts.js';
 import { incidentRow } from '../documents/alerts.js';
 import { denylistedRow, shippedRow } from '../documents/query-stats.js';
 import { HOSTS, readHosts } from './hosts.js';
@@ -100,6 +100,34 @@ export async function osquerydAbove(
       ...(typeof value === 'number' ? { value } : {}),
     };
   });
+}
+
+const runningRow = auditedHost
+  .pick({ name: true, project: true, zone: true, configVersion: true })
+  .extend({ running: runningState });
+
+/**
+ * Hosts OS Config calls on `version` whose own lines say osqueryd runs something else (docs/osquery-upgrade.md):
+ * those with a drift recorded (a single-field filter: drift is rare, so the listing stays small), kept when
+ * their applied version is `version` and their running one is not; dated by the line that proved it.
+ */
+export async function notRunning(version: string, db: Firestore = clients.firestore()): Promise<Listed> {
+  const page = await db
+    .collection(HOSTS)
+    .where('running.drift', '>', '')
+    .select(...fieldsOf(runningRow))
+    .limit(SIGHTINGS_LIMIT)
+    .get();
+  countFirestore('reads', Math.max(1, page.size));
+  const all = listed(page.docs, runningRow, (instanceId, d) => ({
+    instanceId,
+    name: d.name,
+    project: d.project,
+    zone: d.zone,
+    at: d.running.at,
+    open: d.configVersion === version && d.running.configVersion !== version,
+  }));
+  return { ...all, sightings: all.sightings.filter((s) => s.open).map(({ open: _, ...s }) => s) };
 }
 
 /** Firestore's limit on the values of an `in` filter. */

@@ -10,6 +10,7 @@ export const ALERT_KINDS = [
   'host.noncompliant',
   'host.blocked',
   'host.performance',
+  'host.drifted',
   'query.denylisted',
   'query.expensive',
   'rollout.halted',

@@ -4,6 +4,7 @@ import { HOST_STATES, type Host, type Transition } from '../domain/host.js';
 import { SILENCE_CAUSES } from '../domain/silence-cause.js';
 import type { OpenIncident } from '../domain/incident.js';
 import type { SyslogEvidence } from '../domain/syslog.js';
+import type { RunningState } from '../domain/drift.js';
 import type { OsquerydState, ScheduleBaseline } from '../domain/telemetry.js';
 import { absentAsNull, rebuildable, readsAs, timestamp, type DocumentDefinition } from './document.js';
 
@@ -47,6 +48,31 @@ export const osquerydState = readsAs<OsquerydState>()(
       ).describe('the open host.performance (source osquery) episode (null or absent: none)'),
     })
     .describe("osqueryd's own cost: the contract's {cpuPercent, rssBytes, at}, and the next heartbeat's baseline"),
+);
+
+/** hosts/{id}.running: what osqueryd really runs, from its own heartbeat (shared/domain/drift.ts). */
+export const runningState = readsAs<RunningState>()(
+  z
+    .object({
+      osqueryVersion: z.string().nullable().describe('osquery_info.version of the running osqueryd'),
+      configVersion: z
+        .string()
+        .nullable()
+        .describe('the `config_version` decoration: the configuration osqueryd loaded (null: not stamped)'),
+      configValid: z.boolean().nullable().describe('osquery_info.config_valid (false: a broken configuration)'),
+      startTime: count.nullable().describe("the worker's start, seconds since the epoch"),
+      watcher: z.boolean().nullable().describe('a watchdog watches the worker (osquery_info.watcher > 0)'),
+      at: timestamp.describe('the time of the heartbeat line that proved it'),
+      driftSince: timestamp
+        .nullable()
+        .describe('when what runs was first seen to differ from what OS Config applied (null: it matches)'),
+      drift: z
+        .string()
+        .nullable()
+        .describe('why: `config-version:{running}!={applied}`, `osquery-version:...`, `config-invalid`'),
+      driftedSince: timestamp.nullable().describe('the open host.drifted episode began then (null: none)'),
+    })
+    .describe("what osqueryd really runs, written by logHeartbeat from osquery's own heartbeat"),
 );
 
 /** hosts/{id}.querySchedule: the last osquery_schedule snapshot's counters, per query. */
@@ -148,6 +174,7 @@ export const host = readsAs<Host>()(
 export const heartbeatHost = host.extend({
   osqueryd: rebuildable('osqueryd', osquerydState),
   querySchedule: rebuildable('querySchedule', scheduleBaseline),
+  running: rebuildable('running', runningState),
 });
 
 /**
@@ -217,7 +244,7 @@ export const HOST_DOCUMENTS: DocumentDefinition[] = [
     description:
       'One document per VM. vmLifecycle writes `exempt`, `blocked`, `pending` (reason `policy-targeted`) and ' +
       '`deleted` and never undoes a later state; the audit owns every state; only logHeartbeat writes ' +
-      '`lastLogAt`, `osqueryd`, `querySchedule` and `syslog` (other writers merge around them).',
+      '`lastLogAt`, `osqueryd`, `querySchedule`, `syslog` and `running` (other writers merge around them).',
     schema: hostDocument,
   },
   {

@@ -116,6 +116,10 @@ const evaluation = readsAs<Evaluation>()(
             targeted: z.number().describe('hosts that can run a version, by the latest snapshots'),
             onTarget: z.number().describe('in-scope hosts that reported the target'),
             onBaseline: z.number().describe('in-scope hosts that reported the baseline'),
+            notRunning: z
+              .number()
+              .optional()
+              .describe('of those on the target, hosts whose own lines say osqueryd does not run it yet'),
           }),
         )
         .describe('each stage as the status page shows it'),
@@ -239,6 +243,13 @@ const policyConfig = readsAs<PolicyConfig>()(
   z
     .object({
       configVersion: z.string().describe('the version'),
+      osqueryVersion: z
+        .string()
+        .optional()
+        .describe(
+          "the osquery version the policy pins (the bundle's osquery.version); absent on versions recorded " +
+            "before pinning: the repository's pinned version",
+        ),
       files: z.array(configFile).describe('the files the OS policy puts on the VM'),
       syslogPipe: z
         .string()

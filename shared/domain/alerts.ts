@@ -6,6 +6,7 @@ export type AlertKind =
   | 'host.noncompliant'
   | 'host.blocked'
   | 'host.performance'
+  | 'host.drifted'
   | 'query.denylisted'
   | 'query.expensive'
   | 'rollout.halted'

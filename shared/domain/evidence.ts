@@ -1,6 +1,7 @@
 // Compliance evidence: every in-scope VM and every exempt VM with what an auditor asks about, stamped
 // with the audit run it comes from (pure). The formats it is written in are views (shared/views/evidence.ts).
 import type { Host } from './host.js';
+import type { RunningState } from './drift.js';
 import type { RunSummary } from './status.js';
 import { syslogStatus } from './syslog.js';
 
@@ -29,12 +30,27 @@ export interface EvidenceRow {
   syslog: string;
   /** When the host's osquery_schedule snapshot last showed syslog results logged. */
   syslogSeenAt: string;
+  /**
+   * What osqueryd itself says it runs (docs/osquery-upgrade.md): the configuration version from its lines'
+   * decoration, its osquery version, whether osquery calls the configuration valid, the time of the line
+   * that proved it, and the drift (if any) from what OS Config applied (configVersion).
+   */
+  runningConfigVersion: string;
+  runningOsqueryVersion: string;
+  configValid: string;
+  runningProvedAt: string;
+  drift: string;
 }
 
 const isoOf = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : '');
 
 /** One host's row, stamped with the run; its syslog status as at `now`. */
-export function evidenceRow(host: Host, run: RunSummary | null, now: Date = new Date()): EvidenceRow {
+export function evidenceRow(
+  host: Host & { running?: RunningState | null },
+  run: RunSummary | null,
+  now: Date = new Date(),
+): EvidenceRow {
+  const running = host.running ?? null;
   return {
     auditRunId: run?.runId ?? '',
     auditRunFinishedAt: run?.finishedAt ?? '',
@@ -51,6 +67,11 @@ export function evidenceRow(host: Host, run: RunSummary | null, now: Date = new 
     lastLogAt: isoOf(host.lastLogAt),
     syslog: host.state === 'exempt' || host.state === 'deleted' ? '' : syslogStatus(host.syslog, now),
     syslogSeenAt: isoOf(host.syslog?.seenAt),
+    runningConfigVersion: running?.configVersion ?? '',
+    runningOsqueryVersion: running?.osqueryVersion ?? '',
+    configValid: running?.configValid === null || !running ? '' : String(running.configValid),
+    runningProvedAt: isoOf(running?.at),
+    drift: running?.drift ?? '',
   };
 }
 

@@ -2,6 +2,7 @@
 // about its own cost (pure).
 import type { EpisodeChange } from './alerts.js';
 import { planObservation, type Host, type HostChange } from './host.js';
+import { DEFAULT_DRIFT_GRACE_MS, foldRunning, newestRunning, type RunningState } from './drift.js';
 import { isInstanceId } from './ids.js';
 import { foldSyslogEvidence, type SyslogEvidence } from './syslog.js';
 import { telemetryOf, type ScheduleSnapshot, type Telemetry, type WorkerSample } from './telemetry/log-lines.js';
@@ -158,6 +159,8 @@ export function planHeartbeat(
 export interface HeartbeatHost extends Host {
   osqueryd: OsquerydState | null;
   querySchedule: ScheduleBaseline | null;
+  /** What osqueryd really runs (shared/domain/drift.ts); null until a heartbeat says. */
+  running?: RunningState | null;
 }
 
 /** What an instance holds for a host between its writes: the newest line time and the telemetry not yet written. */
@@ -174,6 +177,8 @@ export interface HeartbeatFields {
   querySchedule?: ScheduleBaseline;
   /** Syslog ingestion's evidence, from the same snapshots (shared/domain/syslog.ts). */
   syslog?: SyslogEvidence;
+  /** What osqueryd runs and the drift decided from it (shared/domain/drift.ts). */
+  running?: RunningState;
   updatedAt: Date;
 }
 
@@ -192,6 +197,8 @@ export type HeartbeatWrite =
       episodes: EpisodeChange;
       /** What the schedule snapshots add to queryStats once the write is committed (buffered, written per window). */
       stats: QueryStatsIncrement[];
+      /** The host.drifted episode the running evidence opens or closes, written with the fields. */
+      drift?: EpisodeChange;
     };
 
 /** The configuration version statistics are kept under for a host whose version is not known yet. */
@@ -212,30 +219,40 @@ export function planHeartbeatWrite(
   cause: string,
   thresholds: PerformanceThresholds = DEFAULT_PERFORMANCE_THRESHOLDS,
   silenceMs = DEFAULT_SILENCE_THRESHOLD_MS,
+  driftGraceMs = DEFAULT_DRIFT_GRACE_MS,
 ): HeartbeatWrite {
   const plan = planHeartbeat(host, pending.newest, lastWrittenAt, now.getTime(), windowMs, silenceMs);
   const due = lastWrittenAt === null || now.getTime() - lastWrittenAt >= windowMs;
   if (!due && !plan.endsSilence) return { write: 'nothing' };
   const osqueryd = foldOsqueryd(host.osqueryd, pending.samples, thresholds);
   const schedule = foldSchedule(host.querySchedule, pending.snapshots, host.configVersion ?? UNKNOWN_VERSION);
-  if (!plan.write && !osqueryd.next && !schedule.next) return { write: 'nothing' };
+  const identity = { instanceId: host.instanceId, name: host.name, project: host.project, zone: host.zone };
+  const running = foldRunning(
+    host.running ?? null,
+    newestRunning(pending.samples.map((s) => s.running)),
+    { configVersion: host.configVersion, osqueryVersion: host.osqueryVersion },
+    identity,
+    driftGraceMs,
+  );
+  if (!plan.write && !osqueryd.next && !schedule.next && !running.next) return { write: 'nothing' };
   const fields: HeartbeatFields = { updatedAt: now };
   if (plan.write) fields.lastLogAt = new Date(pending.newest);
   if (osqueryd.next) fields.osqueryd = osqueryd.next;
   if (schedule.next) fields.querySchedule = schedule.next;
+  if (running.next) fields.running = running.next;
   const syslog = foldSyslogEvidence(host.syslog ?? null, host.querySchedule, pending.snapshots);
   if (syslog) fields.syslog = syslog;
   // silent -> reporting is always a change.
   const change = plan.endsSilence
     ? planObservation(host, host, { state: 'reporting', reason: null }, now, cause)
     : null;
-  const identity = { instanceId: host.instanceId, name: host.name, project: host.project, zone: host.zone };
   return {
     write: 'update',
     fields,
     change: change && { ...change, host: { ...change.host, lastLogAt: fields.lastLogAt ?? host.lastLogAt } },
     episodes: performanceEpisodes(identity, osqueryd),
     stats: schedule.increments,
+    ...(running.episodes.open || running.episodes.close ? { drift: running.episodes } : {}),
   };
 }
 

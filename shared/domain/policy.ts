@@ -3,6 +3,7 @@ import type { protos } from '@google-cloud/os-config';
 import type { OsFamily } from './vm.js';
 import { objectNameOf } from '../osquery/bundle.js';
 import type { RenderedConfig } from '../osquery/render.js';
+import { PINNED_OSQUERY_VERSION, osqueryPackageVersion } from '../osquery/version.js';
 
 export type OsqueryAssignment = protos.google.cloud.osconfig.v1.IOSPolicyAssignment;
 
@@ -28,6 +29,11 @@ export interface ConfigFile {
 /** A rendered configuration version, as the OS policy delivers it. */
 export interface PolicyConfig {
   configVersion: string;
+  /**
+   * The osquery version the package is pinned to (the bundle's osquery.version). Absent on versions recorded
+   * before pinning: then the pinned default of this repository (PINNED_OSQUERY_VERSION).
+   */
+  osqueryVersion?: string;
   files: ConfigFile[];
   /**
    * The pipe osqueryd creates and reads syslog from with this version's flags; null or absent (versions
@@ -158,6 +164,44 @@ type Exec = protos.google.cloud.osconfig.v1.OSPolicy.Resource.IExecResource;
 type Resource = protos.google.cloud.osconfig.v1.OSPolicy.IResource;
 type ResourceGroup = protos.google.cloud.osconfig.v1.OSPolicy.IResourceGroup;
 
+/**
+ * The osquery package pinned to one version (docs/osquery-upgrade.md). OS Config's `pkg` resource takes a name
+ * only (INSTALLED keeps whatever version is there), so an exec holds the pin: validate compares the installed
+ * version, enforce installs exactly that version, upgrading or downgrading. A rollback is a policy naming the
+ * older version: apt needs --allow-downgrades, yum `downgrade` (install refuses an older version); both
+ * repositories keep every release, so the older one stays installable. The unit file is the package's:
+ * osqueryd-running restarts the new binary (its version is part of the configuration version).
+ */
+export function pinnedOsquery(version: string, manager: 'apt' | 'yum'): Resource {
+  const pkgVersion = osqueryPackageVersion(version);
+  if (manager === 'apt')
+    return {
+      id: 'install-osquery',
+      exec: exec(
+        `[ "$(dpkg-query -W -f='\${Version}' osquery 2>/dev/null)" = "${pkgVersion}" ] && exit 100\nexit 101`,
+        'export DEBIAN_FRONTEND=noninteractive\napt-get update -qq\n' +
+          `apt-get install -y -qq --allow-downgrades -o Dpkg::Options::=--force-confold osquery=${pkgVersion} ` +
+          '&& exit 100\nexit 1',
+      ),
+    };
+  const nevra = `osquery-${pkgVersion}.x86_64`;
+  return {
+    id: 'install-osquery',
+    exec: exec(
+      `[ "$(rpm -q --qf '%{VERSION}-%{RELEASE}' osquery 2>/dev/null)" = "${pkgVersion}" ] && exit 100\nexit 101`,
+      `if rpm -q osquery >/dev/null 2>&1; then yum -y -q downgrade ${nevra} || yum -y -q install ${nevra}; ` +
+        `else yum -y -q install ${nevra}; fi\n` +
+        `[ "$(rpm -q --qf '%{VERSION}-%{RELEASE}' osquery)" = "${pkgVersion}" ] && exit 100\nexit 1`,
+    ),
+  };
+}
+
+/** The version a pinned install names (its validate script), or null for an unpinned `pkg` resource. */
+export function pinnedVersionOf(resource: Resource): string | null {
+  const script = resource.exec?.validate?.script ?? '';
+  return /= "(\d+\.\d+\.\d+)-[^"]+" \]/.exec(script)?.[1] ?? null;
+}
+
 const APT_REPOSITORY: Resource = {
   id: 'osquery-repository',
   repository: {
@@ -210,6 +254,8 @@ export const configVersionOfPolicy = (policyId: string) => /^osquery-(.+)$/.exec
  * installs osquery and keeps osqueryd running; with one it also places every bundle file.
  */
 export function buildOsqueryAssignment(settings: PolicySettings, config?: PolicyConfig): OsqueryAssignment {
+  // Without a configuration (or one recorded before pinning) osquery is still pinned: never "whatever is newest".
+  const osqueryVersion = config?.osqueryVersion ?? PINNED_OSQUERY_VERSION;
   return {
     description:
       `osquery ${config ? `configuration ${config.configVersion}` : 'installed, no configuration published'}. ` +
@@ -218,25 +264,14 @@ export function buildOsqueryAssignment(settings: PolicySettings, config?: Policy
       {
         id: policyIdFor(config?.configVersion),
         description:
-          'Install osquery from pkg.osquery.io, place its configuration, keep osqueryd and the log shipper running',
+          `Install osquery ${osqueryVersion} from pkg.osquery.io, place its configuration, ` +
+          'keep osqueryd and the log shipper running',
         mode: 'ENFORCEMENT',
         // Other OSes match no group: reported, not failed.
         allowNoResourceGroupMatch: true,
         resourceGroups: [
-          group(
-            APT_FAMILIES,
-            APT_REPOSITORY,
-            { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', apt: { name: 'osquery' } } },
-            'apt',
-            config,
-          ),
-          group(
-            YUM_FAMILIES,
-            YUM_REPOSITORY,
-            { id: 'install-osquery', pkg: { desiredState: 'INSTALLED', yum: { name: 'osquery' } } },
-            'yum',
-            config,
-          ),
+          group(APT_FAMILIES, APT_REPOSITORY, pinnedOsquery(osqueryVersion, 'apt'), 'apt', config),
+          group(YUM_FAMILIES, YUM_REPOSITORY, pinnedOsquery(osqueryVersion, 'yum'), 'yum', config),
         ],
       },
     ],
@@ -286,5 +321,10 @@ export function policyConfigOf(
       gcs: { bucket, object: objectNameOf(rendered.configVersion, f.source), generation: generation ?? '' },
     };
   });
-  return { configVersion: rendered.configVersion, files, syslogPipe: rendered.syslogPipe };
+  return {
+    configVersion: rendered.configVersion,
+    osqueryVersion: rendered.osqueryVersion,
+    files,
+    syslogPipe: rendered.syslogPipe,
+  };
 }

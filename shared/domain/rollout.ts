@@ -209,6 +209,11 @@ export interface RolloutEvidence {
    * silent gate holds the rollout instead of halting it (docs/heartbeat.md: The pipeline's backlog).
    */
   pipelineBehind?: boolean;
+  /**
+   * Hosts OS Config calls on the target whose own lines say osqueryd still runs another configuration
+   * (docs/osquery-upgrade.md): not counted as observed on the target. Absent: none known.
+   */
+  notRunning?: Sighting[];
 }
 
 /** How the controller judges evidence: how old a project's last successful audit may be for a decision. */
@@ -296,6 +301,8 @@ export interface StageView {
   /** In-scope hosts that reported the target / the baseline. */
   onTarget: number;
   onBaseline: number;
+  /** Of those on the target, hosts whose own lines say osqueryd does not run it yet. */
+  notRunning?: number;
 }
 
 export type NextAction = 'promote' | 'complete' | 'hold' | 'halt' | 'none';
@@ -390,6 +397,13 @@ export function evaluateRollout(
     return s ? { zones: s.zones[zone], versions: s.zoneVersions[zone] ?? {} } : null;
   };
 
+  // A host counts on the target only when its own lines say so (hosts OS Config calls compliant that still run
+  // the baseline hold the stage).
+  const notRunningIn = (zones: string[]) => {
+    const keys = new Set(zones);
+    return new Set((e.notRunning ?? []).filter((h) => keys.has(`${h.project}/${h.zone}`)).map((h) => h.instanceId))
+      .size;
+  };
   const stages: StageView[] = r.stages.map((s, i) => {
     let targeted = 0;
     let onTarget = 0;
@@ -412,6 +426,7 @@ export function evaluateRollout(
       targeted: known ? targeted : Math.max(targeted, s.hosts),
       onTarget,
       onBaseline,
+      notRunning: notRunningIn(s.zones),
     };
   });
   const reached = stages.slice(0, r.stage + 1);
@@ -503,9 +518,10 @@ export function evaluateRollout(
         reason: `${p}: ${last}${failure ? `; its audit fails: ${failure}` : ''}`,
       };
     });
-  const observedStage = current.onTarget - sumOver(r.stages[r.stage]!.zones, snapshotOf, target, 'pending');
+  const observedStage =
+    current.onTarget - sumOver(r.stages[r.stage]!.zones, snapshotOf, target, 'pending') - (current.notRunning ?? 0);
   const observedTotal = reached.reduce(
-    (n, s, i) => n + s.onTarget - sumOver(r.stages[i]!.zones, snapshotOf, target, 'pending'),
+    (n, s, i) => n + s.onTarget - sumOver(r.stages[i]!.zones, snapshotOf, target, 'pending') - (s.notRunning ?? 0),
     0,
   );
   const needed = Math.ceil((r.observe.minPercent / 100) * current.targeted - 1e-9);
@@ -536,7 +552,8 @@ export function evaluateRollout(
         action: 'hold',
         reason:
           `${observedStage} of ${current.targeted} hosts of stage ${current.name} reported on ${target} ` +
-          `(need ${needed}${r.observe.minHosts ? `, and ${r.observe.minHosts} in all` : ''})`,
+          `(need ${needed}${r.observe.minHosts ? `, and ${r.observe.minHosts} in all` : ''})` +
+          (current.notRunning ? `; ${current.notRunning} not yet running the target by their own lines` : ''),
       };
     if (bakeLeftMinutes > 0)
       return { action: 'hold', reason: `stage ${current.name} bakes ${bakeLeftMinutes} min more` };

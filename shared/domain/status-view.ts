@@ -94,6 +94,8 @@ export interface RolloutStagesView {
     targeted: number | null;
     onTarget: number | null;
     onBaseline: number | null;
+    /** Of those on the target, hosts whose own lines say osqueryd does not run it yet. */
+    notRunning?: number;
   }>;
   skipped: Array<{ name: string; reason: string }>;
   gates: Array<{ gate: string; value: number; threshold: number; unit: string; passed: boolean; count: number }>;
@@ -123,6 +125,7 @@ export function rolloutStagesView(r: StagedRollout): RolloutStagesView {
         targeted: v?.targeted ?? null,
         onTarget: v?.onTarget ?? null,
         onBaseline: v?.onBaseline ?? null,
+        ...(v?.notRunning ? { notRunning: v.notRunning } : {}),
       };
     }),
     skipped: r.skipped,

@@ -4,6 +4,7 @@ import { INLINE_LIMIT, vmPathOf, type Bundle } from './bundle.js';
 import { syslogPipeOf } from './events.js';
 import { effectiveFlags } from './flags.js';
 import { parseOsqueryJson } from './lint.js';
+import { osqueryVersionOfBundle } from './version.js';
 
 export interface RenderSettings {
   logTopic: string;
@@ -22,6 +23,8 @@ export interface RenderedFile {
 
 export interface RenderedConfig {
   configVersion: string;
+  /** The osquery version it runs with (the bundle's osquery.version): the policy pins the package to it. */
+  osqueryVersion: string;
   files: RenderedFile[];
   /** The pipe osqueryd reads syslog from with this version's flags, or null when it ingests none. */
   syslogPipe: string | null;
@@ -29,9 +32,19 @@ export interface RenderedConfig {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-/** Placeholders a bundle may use; anything else in {{...}} is an error. */
+/**
+ * The placeholder a `load` decorator names the configuration version with (osquery.conf): filled in after the
+ * version is computed, since the version is the hash of the files that hold it.
+ */
+export const CONFIG_VERSION_PLACEHOLDER = '{{CONFIG_VERSION}}';
+
+/** Placeholders a bundle may use; anything else in {{...}} is an error. CONFIG_VERSION is kept for later. */
 function substitute(source: string, text: string, settings: RenderSettings): string {
-  const values: Record<string, string> = { LOG_TOPIC: settings.logTopic, LOG_TOPIC_PROJECT: settings.logTopicProject };
+  const values: Record<string, string> = {
+    LOG_TOPIC: settings.logTopic,
+    LOG_TOPIC_PROJECT: settings.logTopicProject,
+    CONFIG_VERSION: CONFIG_VERSION_PLACEHOLDER,
+  };
   return text.replace(/\{\{\s*([A-Z_]+)\s*\}\}/g, (_, name: string) => {
     if (!(name in values)) throw new Error(`${source}: unknown placeholder {{${name}}}`);
     return values[name]!;
@@ -40,8 +53,9 @@ function substitute(source: string, text: string, settings: RenderSettings): str
 
 /**
  * Pure: renders the bundle. The version is the hash of the canonical contents (every placed file's VM
- * path, mode and rendered text, sorted by path), so the same bundle and settings always give the same
- * version and any change gives a new one.
+ * path, mode and rendered text, sorted by path, and the osquery version it runs with), so the same bundle
+ * and settings always give the same version and any change, a new osquery release included, gives a new one.
+ * Then `{{CONFIG_VERSION}}` becomes the version in the files (osquery.conf's decorator).
  */
 export function renderBundle(bundle: Bundle, settings: RenderSettings): RenderedConfig {
   const files: RenderedFile[] = [];
@@ -59,8 +73,19 @@ export function renderBundle(bundle: Bundle, settings: RenderSettings): Rendered
     });
   }
   files.sort((a, b) => a.vmPath.localeCompare(b.vmPath));
-  const canonical = JSON.stringify(files.map((f) => [f.vmPath, f.permissions, f.sha256]));
-  return { configVersion: `v${sha256(canonical).slice(0, 12)}`, files, syslogPipe: syslogPipeOfBundle(bundle) };
+  const osqueryVersion = osqueryVersionOfBundle(bundle.files);
+  const canonical = JSON.stringify([
+    ...files.map((f) => [f.vmPath, f.permissions, f.sha256]),
+    ['osquery', osqueryVersion],
+  ]);
+  const configVersion = `v${sha256(canonical).slice(0, 12)}`;
+  for (const f of files) {
+    if (!f.content.includes(CONFIG_VERSION_PLACEHOLDER)) continue;
+    f.content = f.content.split(CONFIG_VERSION_PLACEHOLDER).join(configVersion);
+    f.sha256 = sha256(f.content);
+    f.viaStorage = f.content.length > INLINE_LIMIT;
+  }
+  return { configVersion, osqueryVersion, files, syslogPipe: syslogPipeOfBundle(bundle) };
 }
 
 /** Pure: the pipe osqueryd reads syslog from with the bundle's flags and options (the linter's model). */

@@ -64,3 +64,30 @@ export async function loadSchema(source: string): Promise<OsquerySchema> {
 }
 
 export const runsOnLinux = (t: OsqueryTable) => t.platforms.some((p) => p === 'linux' || p === 'posix');
+
+/** The schema a bundle is checked against, and a plain note when the repository lacks its osquery version's. */
+export interface BundleSchema {
+  source: string;
+  /** The osquery version whose schema it is, or null for an explicit path or URL. */
+  version: string | null;
+  note: string | null;
+}
+
+/**
+ * Pure but for the file check: an explicit path or URL wins; else the schema of the osquery version the bundle
+ * pins (its osquery.version) when the repository keeps it; else the pinned version's, said plainly: findings
+ * then come from that version only (a table new in the bundle's release reads as unknown, one it dropped passes).
+ */
+export function schemaForBundle(explicit: string | undefined, bundleVersion: string): BundleSchema {
+  if (explicit) return { source: explicit, version: null, note: null };
+  const own = bundledSchemaPath(bundleVersion);
+  if (own) return { source: own, version: bundleVersion, note: null };
+  return {
+    source: bundledSchemaPath(PINNED_OSQUERY_VERSION) ?? schemaUrl(PINNED_OSQUERY_VERSION),
+    version: PINNED_OSQUERY_VERSION,
+    note:
+      `the bundle pins osquery ${bundleVersion}, whose schema the repository does not have: checked against ` +
+      `osquery ${PINNED_OSQUERY_VERSION}'s, so findings come from ${PINNED_OSQUERY_VERSION} only ` +
+      `(add ${schemaUrl(bundleVersion)} as shared/osquery/schema/osquery-${bundleVersion}.json, or pass --schema)`,
+  };
+}

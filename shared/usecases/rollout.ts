@@ -64,6 +64,7 @@ export async function gatherEvidence(
     shipped,
     shippedBefore,
     pipeline,
+    notRunning,
   ] = await Promise.all([
     getProjectStatuses(projects),
     evidence.hostsInState(version, 'noncompliant'),
@@ -78,7 +79,9 @@ export async function gatherEvidence(
     evidence.shippedOverWindows(version, volumeWindows),
     evidence.shippedOverWindows(r.baseline ?? 'none', r.baseline ? volumeWindows : []),
     listPipeline(),
+    evidence.notRunning(version),
   ]);
+  unreadNotRunning(notRunning);
   const snapshots = projectStatuses.statuses;
   const lists: Array<[GateName, evidence.Listed]> = [
     ['noncompliant', noncompliant],
@@ -122,7 +125,13 @@ export async function gatherEvidence(
     ],
     failures,
     pipelineBehind: heartbeatBehind(pipeline),
+    notRunning: notRunning.sightings,
   };
+}
+
+/** A host document the not-running listing could not read: reported; the hosts it names still count as observed. */
+function unreadNotRunning(l: evidence.Listed): void {
+  l.invalid.forEach((i) => reportInvalid(i, 'the rollout counts it by OS Config alone (not-running listing)'));
 }
 
 type RunProjects = Record<string, { status: string; error?: string | null }>;

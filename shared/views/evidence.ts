@@ -28,6 +28,11 @@ export const COLUMNS: Array<keyof EvidenceRow> = [
   'lastLogAt',
   'syslog',
   'syslogSeenAt',
+  'runningConfigVersion',
+  'runningOsqueryVersion',
+  'configValid',
+  'runningProvedAt',
+  'drift',
 ];
 const CSV_HEADER = COLUMNS.map((c) => c.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`));
 

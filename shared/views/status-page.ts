@@ -119,7 +119,15 @@ function rolloutStages(r: RolloutStagesView | null, now: string): Html {
             <td>${s.name}</td>
             <td>${chip(s.state, s.state === 'done' ? 's-succeeded' : s.state === 'current' ? 's-reporting' : '')}</td>
             <td class="zones">${s.zones.join(', ')}</td>
-            <td class="n">${s.onTarget === null ? '' : num(s.onTarget)}</td>
+            <td class="n">
+              ${s.onTarget === null ? '' : num(s.onTarget)}${
+                s.notRunning
+                  ? html` <span class="note" data-not-running="${s.notRunning}"
+                      >(${num(s.notRunning)} not yet running the target)</span
+                    >`
+                  : ''
+              }
+            </td>
             <td class="n">${s.onBaseline === null ? '' : num(s.onBaseline)}</td>
             <td class="n">${s.targeted === null ? '' : num(s.targeted)}</td>
             <td>${s.bakeMinutes} min${s.startedAt ? html`, from ${when(s.startedAt, now)}` : ''}</td>

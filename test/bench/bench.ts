@@ -26,6 +26,7 @@ import {
 import { FLEET100K_RECORD, type Fleet100kRecord } from './fleet100k.js';
 import { SYSLOG_RECORD, type SyslogRecord } from './syslog.js';
 import { SILENCE_RECORDS, type BacklogReplayRecord, type SilenceStormRecord } from './silence.js';
+import { DRIFT_RECORD, type DriftRecord } from './drift.js';
 
 quietKnownWarnings();
 const { values } = parseArgs({
@@ -61,6 +62,7 @@ const ROLLOUTS = ROLLOUT_RECORDS.filter(wants);
 const FLEET100K = wants(`${FLEET100K_RECORD}.first`) || wants(`${FLEET100K_RECORD}.unchanged`);
 const SYSLOG = wants(SYSLOG_RECORD);
 const SILENCE = SILENCE_RECORDS.some(wants);
+const DRIFT = wants(DRIFT_RECORD);
 const COLDSTART_RUNS = 3;
 /** The audit.* records of the 10,000-VM project: each the median of this many runs, one project each. */
 const AUDIT_RUNS = 3;
@@ -76,7 +78,8 @@ if (
   ROLLOUTS.length === 0 &&
   !FLEET100K &&
   !SYSLOG &&
-  !SILENCE
+  !SILENCE &&
+  !DRIFT
 ) {
   console.error(
     `--only ${values.only}: no record starts with that (records: coldstart.<function>, ` +
@@ -87,6 +90,7 @@ if (
         `${FLEET100K_RECORD}.unchanged`,
         ...ROLLOUT_RECORDS,
         SYSLOG_RECORD,
+        DRIFT_RECORD,
       ].join(', ')})`,
   );
   process.exit(2);
@@ -194,6 +198,7 @@ const rollouts: RolloutRecord[] = [];
 const syslogs: SyslogRecord[] = [];
 const logCosts: Array<LogVolumeRecord | CostRecord> = [];
 const silences: Array<SilenceStormRecord | BacklogReplayRecord> = [];
+const drifts: DriftRecord[] = [];
 /** Families whose measurement failed: the others' figures are still printed and written, and the bench exits 1. */
 const failures: string[] = [];
 const family = async (name: string, measure: () => Promise<void>) => {
@@ -237,7 +242,8 @@ try {
     await family('rollout', async () => {
       const { measureRollout } = await import('./rollout.js');
       for (const name of ROLLOUTS) {
-        const mode = name === 'rollout.staged' ? 'staged' : 'allAtOnce';
+        const mode =
+          name === 'rollout.staged' ? 'staged' : name === 'rollout.agentUpgrade' ? 'agentUpgrade' : 'allAtOnce';
         console.log(`${name}: a bad version on ${values['rollout-vms']} VMs in ${values['rollout-zones']} zones...`);
         const r = await measureRollout({
           control,
@@ -267,6 +273,12 @@ try {
       console.log(`${SYSLOG_RECORD}: a canary where one host logs 1,000 syslog lines a second...`);
       const { measureSyslogBusyHost } = await import('./syslog.js');
       syslogs.push(await measureSyslogBusyHost({ log: (line) => console.log(`  ${line}`) }));
+    });
+  if (DRIFT)
+    await family(DRIFT_RECORD, async () => {
+      console.log(`${DRIFT_RECORD}: 1% of 5,000 hosts left on an old configuration...`);
+      const { measureDriftDetection } = await import('./drift.js');
+      drifts.push(measureDriftDetection());
     });
 } finally {
   simulator.kill();
@@ -719,11 +731,31 @@ for (const r of silences)
     );
     if (!ok) process.exitCode = 1;
   }
+for (const r of drifts) {
+  const ok = r.detectedHosts === r.driftedHosts && r.maxDetectMs <= r.boundMs && r.falseAlerts === 0;
+  console.log(
+    `\n${r.name}: ${r.detectedHosts} of ${r.driftedHosts} drifted hosts (of ${r.hosts}) detected, p95 ` +
+      `${(r.p95DetectMs / 60_000).toFixed(1)} min, max ${(r.maxDetectMs / 60_000).toFixed(1)} min after their first ` +
+      `drifted line (bound ${(r.boundMs / 60_000).toFixed(1)} min), ${r.falseAlerts} false alerts; OS Config's ` +
+      `compliance alone: ${r.naiveDetectedHosts} of ${r.driftedHosts} ${ok ? 'OK' : 'FAILED'}`,
+  );
+  if (!ok) process.exitCode = 1;
+}
 if (values.out) {
   writeFileSync(
     values.out,
     `${JSON.stringify(
-      [...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs, ...logCosts, ...silences],
+      [
+        ...coldStarts,
+        ...records,
+        ...enrollments,
+        ...fleet100k,
+        ...rollouts,
+        ...syslogs,
+        ...logCosts,
+        ...silences,
+        ...drifts,
+      ],
       null,
       2,
     )}\n`,

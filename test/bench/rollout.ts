@@ -7,7 +7,10 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-export const ROLLOUT_RECORDS = ['rollout.staged', 'rollout.allAtOnce'] as const;
+export const ROLLOUT_RECORDS = ['rollout.staged', 'rollout.allAtOnce', 'rollout.agentUpgrade'] as const;
+
+/** rollout.agentUpgrade: an osquery release whose osqueryd crashes at start, through the default plan. */
+const CRASHING_RELEASE = '5.24.0';
 
 export interface RolloutRecord {
   name: (typeof ROLLOUT_RECORDS)[number];
@@ -32,10 +35,17 @@ const TICKS = 12;
 
 const DEFAULT_BUNDLE_DIR = path.resolve(import.meta.dirname, '../../shared/osquery/bundle');
 
-/** The bundle with one query's interval changed: another version, made bad on the simulator. */
-function badBundle(): string {
+/**
+ * The bundle with one query's interval changed: another version, made bad on the simulator; or (agentUpgrade)
+ * the bundle as it is but for the osquery release it pins.
+ */
+function badBundle(mode: Mode): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-bundle-'));
   cpSync(DEFAULT_BUNDLE_DIR, dir, { recursive: true });
+  if (mode === 'agentUpgrade') {
+    writeFileSync(path.join(dir, 'osquery.version'), `${CRASHING_RELEASE}\n`);
+    return dir;
+  }
   const packPath = path.join(dir, 'packs/users.conf');
   const pack = JSON.parse(readFileSync(packPath, 'utf8'));
   pack.queries.sudoers.interval = 4321;
@@ -43,9 +53,11 @@ function badBundle(): string {
   return dir;
 }
 
+type Mode = 'staged' | 'allAtOnce' | 'agentUpgrade';
+
 export async function measureRollout(options: {
   control: (method: string, path: string, body?: unknown) => Promise<unknown>;
-  mode: 'staged' | 'allAtOnce';
+  mode: Mode;
   vms: number;
   zones: number;
   log?: (line: string) => void;
@@ -121,9 +133,10 @@ export async function measureRollout(options: {
   await runTick();
   await runTick();
 
-  const dir = badBundle();
+  const dir = badBundle(mode);
   target = renderBundle(await loadBundle(dir), renderSettings()).configVersion;
-  await control('PUT', `/versions/${target}/bad`, { policyFailing: true });
+  if (mode === 'agentUpgrade') await control('PUT', `/osquery/releases/${CRASHING_RELEASE}`, { crashesAtStart: true });
+  else await control('PUT', `/versions/${target}/bad`, { policyFailing: true });
   const plan = await loadPlan();
   const publishedAt = at();
   const report = await publish({
@@ -159,7 +172,7 @@ export async function measureRollout(options: {
     }
   }
   return {
-    name: mode === 'staged' ? 'rollout.staged' : 'rollout.allAtOnce',
+    name: mode === 'staged' ? 'rollout.staged' : mode === 'agentUpgrade' ? 'rollout.agentUpgrade' : 'rollout.allAtOnce',
     hosts,
     exposedHosts: exposed.size,
     exposedShare: Math.round((exposed.size / hosts) * 10_000) / 10_000,

@@ -31,8 +31,9 @@ t('one enforced policy: apt and yum groups, repository -> package -> service run
     );
   assert.is(groups[0]!.resources![0]!.repository?.apt?.uri, 'https://pkg.osquery.io/deb');
   assert.is(groups[1]!.resources![0]!.repository?.yum?.baseUrl, 'https://pkg.osquery.io/rpm');
-  assert.is(groups[0]!.resources![1]!.pkg?.apt?.name, 'osquery');
-  assert.is(groups[1]!.resources![1]!.pkg?.yum?.name, 'osquery');
+  // Pinned even without a configuration (docs/osquery-upgrade.md): never "whatever release is newest".
+  assert.match(String(groups[0]!.resources![1]!.exec?.enforce?.script), /osquery=5\.23\.1-1\.linux/);
+  assert.match(String(groups[1]!.resources![1]!.exec?.enforce?.script), /osquery-5\.23\.1-1\.linux\.x86_64/);
 });
 
 t('the service exec validates with 100/101 and enforces systemctl enable --now', () => {

@@ -1,7 +1,9 @@
 // The simulated OS Config agent on every VM, and the service-side reports OS Config keeps for each
 // VM an assignment targets. One pass = every agent checks in once.
 import { createHash } from 'node:crypto';
-import { configVersionOfPolicy } from '../../../shared/domain/policy.js';
+import { configVersionOfPolicy, pinnedVersionOf } from '../../../shared/domain/policy.js';
+import { osqueryPackageVersion } from '../../../shared/osquery/version.js';
+import { installPinned, installedRelease } from './releases.js';
 import { SIM_OS, OSQUERY_VERSION, type SimAssignment, type SimVm, type World } from './world.js';
 import { osquerydStarted, startRsyslog, syslogSettingsOf } from './syslog.js';
 
@@ -41,10 +43,25 @@ function apply(world: World, vm: SimVm, resource: Json, policyId: string): strin
   const version = configVersionOfPolicy(policyId);
   if (resource.id === 'osqueryd-running' && version && world.badVersions.get(version)?.policyFailing)
     return `osqueryd did not start with configuration ${version} (simulated bad version)`;
+  // The policy pins the osquery package (shared/domain/policy.ts pinnedOsquery): installed, upgraded or downgraded.
+  if (resource.id === 'install-osquery' && resource.exec) {
+    const pinned = pinnedVersionOf(resource);
+    if (!pinned) return 'install-osquery names no version';
+    const result = installPinned(world.releases, vm.installed, pinned);
+    if ('error' in result) return result.error;
+  }
+  // A release whose osqueryd exits at start: the service never stays active, the restart fails.
+  const release = installedRelease(vm.installed);
+  if (resource.id === 'osqueryd-running' && release && world.releases.get(release)?.crashesAtStart) {
+    // Not running: no worker, no line until a policy installs a release that starts (logs.ts shipsLogs).
+    vm.osqueryd.worker = null;
+    delete vm.applied['osqueryd-running'];
+    return `osqueryd ${release} exited at start: Job for osqueryd.service failed (simulated crashing release)`;
+  }
   const pkgName = resource.pkg?.apt?.name ?? resource.pkg?.yum?.name;
   if (pkgName) {
     if (resource.pkg.desiredState === 'REMOVED') delete vm.installed[pkgName];
-    else vm.installed[pkgName] = pkgName === 'osquery' ? OSQUERY_VERSION : '1.0.0';
+    else vm.installed[pkgName] = pkgName === 'osquery' ? osqueryPackageVersion(OSQUERY_VERSION) : '1.0.0';
     // Installing rsyslog starts it (the package's postinst), with the rules and pipes there are then.
     if (pkgName === 'rsyslog' && resource.pkg.desiredState !== 'REMOVED' && !vm.syslog.rsyslog.running)
       startRsyslog(vm.syslog);

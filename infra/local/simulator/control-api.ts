@@ -83,6 +83,8 @@ const vmFaultSpec = z.object({
   /** osqueryd's worker is killed every round (a new pid each heartbeat), then the watcher exits. */
   osquerydCrashLoop: z.boolean().optional(),
   policyFailure: z.string().nullable().optional(),
+  /** OS Config's restart of osqueryd does not take: the worker keeps the configuration it loaded (drift). */
+  osquerydNotRestarted: z.boolean().optional(),
   status: z.string().optional(),
 });
 
@@ -107,6 +109,11 @@ const costProfileSpec = z.object({
 });
 
 const badVersionSpec = z.strictObject({ policyFailing: z.boolean().optional(), logsStopped: z.boolean().optional() });
+/** An osquery release in the simulated repositories and how it behaves (releases.ts). */
+const releaseSpec = z.strictObject({
+  crashesAtStart: z.boolean().optional(),
+  cpuFactor: z.number().min(0).max(100).optional(),
+});
 
 /** The `at` of a body (ISO 8601), else now. */
 const atOf = (body: unknown) => {
@@ -289,6 +296,7 @@ export function controlRoutes(world: World, audit: AuditLogControls, shipper?: L
         vm.quickRespawns = 0;
       }
       if (spec.policyFailure !== undefined) vm.faults.policyFailure = spec.policyFailure;
+      if (spec.osquerydNotRestarted !== undefined) vm.faults.osquerydNotRestarted = spec.osquerydNotRestarted;
       if (spec.status) vm.status = spec.status;
       return { id: vm.id, status: vm.status, faults: vm.faults };
     }),
@@ -301,6 +309,12 @@ export function controlRoutes(world: World, audit: AuditLogControls, shipper?: L
     route('DELETE', /^\/control\/osquery\/profiles\/([^/]+)$/, 'control', ({ params: [version] }) => ({
       deleted: world.costProfiles.delete(version!),
     })),
+    // osquery releases in the simulated package repositories (releases.ts): a pinned install finds them.
+    route('GET', /^\/control\/osquery\/releases$/, 'control', () => Object.fromEntries(world.releases)),
+    route('PUT', /^\/control\/osquery\/releases\/(\d+\.\d+\.\d+)$/, 'control', ({ params: [version], body }) => {
+      world.releases.set(version!, parse(releaseSpec, body));
+      return world.releases.get(version!);
+    }),
     // A configuration version made bad on every VM that runs it (world.ts BadVersion).
     route('GET', /^\/control\/versions\/bad$/, 'control', () => Object.fromEntries(world.badVersions)),
     route('PUT', /^\/control\/versions\/([^/]+)\/bad$/, 'control', ({ params: [version], body }) => {

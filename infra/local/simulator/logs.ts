@@ -4,8 +4,10 @@
 import { PubSub, type Topic } from '@google-cloud/pubsub';
 import { messageBytes } from '../../../shared/domain/log-volume.js';
 import { configVersionOfPolicy } from '../../../shared/domain/policy.js';
+import { installedRelease } from './releases.js';
 import {
   restartWorker,
+  decorationsFromFiles,
   resolveCosts,
   runRound,
   scheduleFromFiles,
@@ -42,11 +44,17 @@ export const runningVersion = (vm: SimVm) => configVersionOfPolicy(vm.applied['o
 export function workerOf(vm: SimVm, now: Date): SimWorker {
   const version = runningVersion(vm);
   const current = vm.osqueryd.worker;
-  if (current && current.configVersion === version) return current;
+  const release = installedRelease(vm.installed) ?? undefined;
+  if (current && current.configVersion === version && current.osqueryVersion === (release ?? current.osqueryVersion))
+    return current;
+  // A restart that did not take: the worker keeps the configuration (and binary) it loaded.
+  if (current && vm.faults.osquerydNotRestarted) return current;
   // osquery's database (a query's stored results) outlives the worker: a new version's run of a query
   // it had before logs only what changed.
   vm.osqueryd.worker = startWorker(scheduleFromFiles(vm.osqueryFiles), version, now, {
     storedResults: storedResultsOf(current),
+    osqueryVersion: release,
+    decorations: decorationsFromFiles(vm.osqueryFiles),
   });
   return vm.osqueryd.worker;
 }
@@ -58,7 +66,10 @@ export function osquerydRound(world: World, vm: SimVm, now: Date): ShippedLine[]
   offerLoad(vm.syslog, readerOf(vm), now);
   const ingested = vm.syslog.unbilled;
   vm.syslog.unbilled = 0;
-  const costs = resolveCosts(world.costProfiles, worker.configVersion, vm.osqueryd);
+  const base = resolveCosts(world.costProfiles, worker.configVersion, vm.osqueryd);
+  // A release with a CPU regression costs that much more on every VM that runs it.
+  const factor = world.releases.get(worker.osqueryVersion)?.cpuFactor ?? 1;
+  const costs = factor === 1 ? base : { ...base, cpuPercent: base.cpuPercent * factor };
   return runRound(vm, worker, costs, now, Math.random, { ingested, read: () => readRows(vm.syslog, vm.name) });
 }
 

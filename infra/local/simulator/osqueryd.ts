@@ -210,6 +210,10 @@ export interface SimWorker {
   clock: number;
   /** The configuration version it was started for (from the OS policy id). */
   configVersion: string | null;
+  /** The osquery release running (the package installed when it started). */
+  osqueryVersion: string;
+  /** What its `load` decorators returned when it read its configuration: stamped on every line it writes. */
+  decorations: Record<string, string>;
   schedule: SimQuery[];
   queries: Record<string, QueryState>;
   /** The most syslog rows one query run held (its memory stays with the process: SYSLOG_COSTS). */
@@ -238,6 +242,29 @@ export interface WorkerStart {
    * only changes. `all`: a host that has run this schedule for a while (the steady state of a fleet).
    */
   storedResults?: ReadonlySet<string> | 'all';
+  /** The release the worker runs (default: the pinned one). */
+  osqueryVersion?: string;
+  /** Its `load` decorators' columns (decorationsFromFiles). */
+  decorations?: Record<string, string>;
+}
+
+/**
+ * The constant columns of osquery.conf's `load` decorators (`SELECT 'v1234' AS config_version`), as osquery
+ * would return them when it loads the file: the configuration version the bundle stamps on every line.
+ */
+export function decorationsFromFiles(files: Record<string, string>): Record<string, string> {
+  try {
+    const conf = parseOsqueryJson(files['/etc/osquery/osquery.conf'] ?? '{}') as { decorators?: { load?: unknown } };
+    const load = Array.isArray(conf.decorators?.load) ? (conf.decorators.load as unknown[]) : [];
+    const out: Record<string, string> = {};
+    for (const sql of load) {
+      const m = /^\s*SELECT\s+'([^']*)'\s+AS\s+(\w+)\s*;?\s*$/i.exec(String(sql));
+      if (m) out[m[2]!] = m[1]!;
+    }
+    return out;
+  } catch {
+    return {};
+  }
 }
 
 /** Starts a worker (first start, OS Config's restart for a new version, or the watchdog's). */
@@ -245,7 +272,13 @@ export function startWorker(
   schedule: SimQuery[],
   configVersion: string | null,
   now: Date,
-  { carryDenylist = {}, previousPid, storedResults = new Set<string>() }: WorkerStart = {},
+  {
+    carryDenylist = {},
+    previousPid,
+    storedResults = new Set<string>(),
+    osqueryVersion = PINNED_OSQUERY_VERSION,
+    decorations = {},
+  }: WorkerStart = {},
 ): SimWorker {
   const startTime = Math.floor(now.getTime() / 1000);
   const pid = previousPid
@@ -278,6 +311,8 @@ export function startWorker(
     advancedTo: startTime,
     clock: 0,
     configVersion,
+    osqueryVersion,
+    decorations,
     schedule,
     queries,
     syslogPeakRows: 0,
@@ -308,6 +343,8 @@ export function restartWorker(osqueryd: SimOsqueryd, now: Date, query?: string):
     carryDenylist: carry,
     previousPid: old.pid,
     storedResults: storedResultsOf(old),
+    osqueryVersion: old.osqueryVersion,
+    decorations: old.decorations,
   });
   return osqueryd.worker;
 }
@@ -379,7 +416,7 @@ const jitter = (random: () => number, spread = 0.2) => 1 - spread + 2 * spread *
 const ticks = (ms: number) => Math.floor(ms / 10) * 10;
 const mb = (n: number) => Math.round(n / 4096) * 4096;
 
-function envelope(host: LineHost, name: string, now: Date, action: string) {
+function envelope(host: LineHost, name: string, now: Date, action: string, decorations: Record<string, string> = {}) {
   return {
     name,
     hostIdentifier: host.name,
@@ -388,7 +425,7 @@ function envelope(host: LineHost, name: string, now: Date, action: string) {
     epoch: 0,
     counter: 0,
     numerics: false,
-    decorations: { host_uuid: `uuid-${host.id}`, hostname: host.name },
+    decorations: { host_uuid: `uuid-${host.id}`, hostname: host.name, ...decorations },
     action,
   };
 }
@@ -397,12 +434,15 @@ function envelope(host: LineHost, name: string, now: Date, action: string) {
 export function heartbeatLine(host: LineHost, worker: SimWorker, rssBytes: number, now: Date): Json {
   const userMs = ticks(worker.cpuMs * 0.7);
   return {
-    ...envelope(host, HEARTBEAT_QUERY, now, 'snapshot'),
+    ...envelope(host, HEARTBEAT_QUERY, now, 'snapshot', worker.decorations),
     snapshot: [
       {
         heartbeat_at: String(Math.floor(now.getTime() / 1000)),
-        osquery_version: PINNED_OSQUERY_VERSION,
+        osquery_version: worker.osqueryVersion,
         config_hash: worker.configVersion ?? 'unknown',
+        // A worker that could not read its configuration runs the fallback schedule: osquery says invalid.
+        config_valid: worker.schedule === FALLBACK_SCHEDULE ? '0' : '1',
+        watcher: String(worker.pid - 1),
         pid: String(worker.pid),
         uuid: `uuid-${host.id}`,
         start_time: String(worker.startTime),
@@ -417,7 +457,7 @@ export function heartbeatLine(host: LineHost, worker: SimWorker, rssBytes: numbe
 /** The osquery_schedule snapshot: every scheduled query's cumulative counters, with the worker they belong to. */
 export function scheduleLine(host: LineHost, worker: SimWorker, costs: ResolvedCosts, now: Date): Json {
   return {
-    ...envelope(host, SCHEDULE_QUERY, now, 'snapshot'),
+    ...envelope(host, SCHEDULE_QUERY, now, 'snapshot', worker.decorations),
     snapshot: worker.schedule.map((q) => {
       const s = worker.queries[q.name]!;
       return {
@@ -464,14 +504,16 @@ function resultLines(
   s: QueryState,
   now: Date,
   random: () => number,
+  decorations: Record<string, string>,
   volume: QueryVolume = { churnPerHour: null, rowBytes: null },
 ): Json[] {
   const row = (id: number) => rowOf(host, q, id, volume.rowBytes);
-  if (q.snapshot) return [{ ...envelope(host, q.name, now, 'snapshot'), snapshot: rowIds(0, s.rows).map(row) }];
+  const envelopeOf = (action: string) => envelope(host, q.name, now, action, decorations);
+  if (q.snapshot) return [{ ...envelopeOf('snapshot'), snapshot: rowIds(0, s.rows).map(row) }];
   if (!s.hasResults) {
     s.hasResults = true;
     return rowIds(s.nextRow - s.rows, s.rows).map((i) => ({
-      ...envelope(host, q.name, now, 'added'),
+      ...envelopeOf('added'),
       columns: row(i),
     }));
   }
@@ -483,7 +525,7 @@ function resultLines(
     const id = removal ? s.nextRow - s.rows : s.nextRow++;
     if (removal) s.rows -= 1;
     else if (q.removed) s.rows += 1;
-    lines.push({ ...envelope(host, q.name, now, removal ? 'removed' : 'added'), columns: row(id) });
+    lines.push({ ...envelopeOf(removal ? 'removed' : 'added'), columns: row(id) });
   }
   return lines;
 }
@@ -543,7 +585,7 @@ export function runRound(
       worker.syslogPeakRows = Math.max(worker.syslogPeakRows, rows.length);
       for (const row of rows)
         lines.push({
-          line: { ...envelope(host, q.name, now, 'added'), columns: row },
+          line: { ...envelope(host, q.name, now, 'added', worker.decorations), columns: row },
           attributes: { log_type, osquery_name: q.name },
         });
     } else if (q.name === HEARTBEAT_QUERY)
@@ -551,7 +593,7 @@ export function runRound(
     else if (q.name === SCHEDULE_QUERY)
       lines.push({ line: scheduleLine(host, worker, costs, now), attributes: { log_type, osquery_name: q.name } });
     else {
-      for (const line of resultLines(host, q, s, now, random, cost))
+      for (const line of resultLines(host, q, s, now, random, worker.decorations, cost))
         lines.push({ line, attributes: { log_type, osquery_name: q.name } });
       // After the run: the rows it returned are the ones it holds now.
       if (ordinary) s.outputBytes += returnedBytes(host, q, s, cost.rowBytes);

@@ -2,6 +2,7 @@
 // simulated OS Config agents produce, and the faults a test or a person injects.
 import { createHash, randomBytes } from 'node:crypto';
 import { newOsqueryd, type CostProfile, type SimOsqueryd } from './osqueryd.js';
+import { defaultReleases, type Releases } from './releases.js';
 import type { SimObject } from './storage-api.js';
 import { newSyslog, type SimSyslog } from './syslog.js';
 
@@ -76,6 +77,11 @@ export interface SimVm {
     shipperDown?: boolean;
     /** osqueryd's watchdog kills its worker every round; after 4 quick respawns the watcher exits. */
     osquerydCrashLoop?: boolean;
+    /**
+     * OS Config's restart of osqueryd does not take (a unit override, a stuck process): the files change, the
+     * marker is written, and the worker keeps running the configuration it loaded before. A drifted host.
+     */
+    osquerydNotRestarted?: boolean;
   };
   /** Quick respawns of the worker under osquerydCrashLoop (the watcher gives up after 4). */
   quickRespawns?: number;
@@ -359,6 +365,8 @@ export class World {
    * (`policyFailing`: its osqueryd-running resource) or the logs stop (`logsStopped`). What a canary catches.
    */
   badVersions = new Map<string, BadVersion>();
+  /** osquery releases in the package repositories and how each behaves (releases.ts). */
+  releases: Releases = defaultReleases();
   private nextId = BigInt(Date.now()) * 1000n;
 
   reset(): void {
@@ -373,6 +381,7 @@ export class World {
     this.requests.clear();
     this.costProfiles.clear();
     this.badVersions.clear();
+    this.releases = defaultReleases();
     this.faults = defaultFaults();
   }
 

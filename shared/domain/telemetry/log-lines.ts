@@ -20,6 +20,7 @@ import {
   type Rejections,
   type TimeWindow,
 } from '../trust.js';
+import { runningOf, type RunningEvidence } from '../drift.js';
 
 /**
  * A number, or a numeric string as osquery writes them (numerics: false). A string of 400 digits reads as
@@ -59,6 +60,8 @@ export interface WorkerSample extends WorkerId {
   rssBytes: number;
   /** When the heartbeat ran, ms since the epoch (heartbeat_at, else the line's unixTime). */
   at: number;
+  /** What osqueryd runs, from osquery_info and the decorations (shared/domain/drift.ts). */
+  running?: RunningEvidence;
 }
 
 /** A worker's start (seconds since the epoch): after the epoch, and not later than the window allows. */
@@ -95,7 +98,7 @@ export function workerSampleOf(
     reject(rejected, 'heartbeat-value');
     return null;
   }
-  return { pid, startTime, userMs, systemMs, rssBytes, at };
+  return { pid, startTime, userMs, systemMs, rssBytes, at, running: runningOf(line, row, at) };
 }
 
 /** One scheduled query's cumulative counters in an osquery_schedule snapshot. */

@@ -3,7 +3,7 @@
 // lastLogAt is advanced with a write conditioned on what was read. A message is acknowledged only after
 // its write.
 import type { Timestamp } from '@google-cloud/firestore';
-import { performanceThresholds, reconcileSettings } from '../../config.js';
+import { driftGraceMs, performanceThresholds, reconcileSettings } from '../../config.js';
 import { isTransient } from '../../errors.js';
 import {
   planHeartbeatWrite,
@@ -49,8 +49,9 @@ export interface WriteResult {
   written?: PendingHeartbeat & { stats: QueryStatsIncrement[] };
 }
 
-// At most 500 operations a commit: a host update and up to two host.performance episode records each.
-const MAX_BATCH = 160;
+// At most 500 operations a commit: a host update and up to two host.performance and two host.drifted
+// episode records each.
+const MAX_BATCH = 100;
 const BATCH_DELAY_MS = 5;
 
 type Item = { write: PendingWrite; resolve: (r: WriteResult) => void; reject: (e: unknown) => void };
@@ -108,6 +109,7 @@ export class HeartbeatBatcher {
     try {
       const thresholds = performanceThresholds();
       const silenceMs = reconcileSettings().silenceThresholdMs;
+      const graceMs = driftGraceMs();
       const plan: Plan = (write, host, pending) =>
         planHeartbeatWrite(
           host,
@@ -118,6 +120,7 @@ export class HeartbeatBatcher {
           write.cause,
           thresholds,
           silenceMs,
+          graceMs,
         );
       const read = await this.store.readHosts([...new Set(batch.map((b) => b.write.instanceId))]);
       const slow: Retry[] = [];
