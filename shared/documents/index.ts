@@ -7,6 +7,7 @@ import { AUDIT_DOCUMENTS } from './audits.js';
 import { ROLLOUT_DOCUMENTS } from './rollouts.js';
 import { QUERY_STATS_DOCUMENTS } from './query-stats.js';
 import { STATUS_DOCUMENTS } from './status.js';
+import { API_BUDGET_DOCUMENTS } from './api-budget.js';
 
 export const STORED_DOCUMENTS: readonly DocumentDefinition[] = [
   ...HOST_DOCUMENTS,
@@ -15,4 +16,5 @@ export const STORED_DOCUMENTS: readonly DocumentDefinition[] = [
   ...ROLLOUT_DOCUMENTS,
   ...QUERY_STATS_DOCUMENTS,
   ...STATUS_DOCUMENTS,
+  ...API_BUDGET_DOCUMENTS,
 ];
