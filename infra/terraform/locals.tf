@@ -124,6 +124,8 @@ locals {
     API_BUDGET_WINDOW_SECONDS        = tostring(var.api_budget_window_seconds)
     API_BUDGET_MAX_WAIT_SECONDS      = tostring(var.api_budget_max_wait_seconds)
     SERVICE_USAGE_CACHE_HOURS        = tostring(var.service_usage_cache_hours)
+    AUDIT_TICK_MINUTES               = tostring(var.audit_tick_minutes)
+    AUDIT_MAX_PROJECTS_PER_RUN       = tostring(var.audit_max_projects_per_run)
     LOG_LEVEL                        = var.log_level
   }
   function_environment = { for k, v in local.function_settings : k => v if v != "" }

@@ -309,6 +309,18 @@ variable "service_usage_cache_hours" {
   default     = 24
 }
 
+variable "audit_tick_minutes" {
+  description = "Minutes between audit ticks, as audit_schedule runs them: the rolling audit plans each tick's OS Config reads with it (AUDIT_TICK_MINUTES)."
+  type        = number
+  default     = 15
+}
+
+variable "audit_max_projects_per_run" {
+  description = "Projects one audit run covers at most; more are audited over several ticks (AUDIT_MAX_PROJECTS_PER_RUN)."
+  type        = number
+  default     = 500
+}
+
 variable "osquery_version" {
   description = "osquery version whose schema the linter uses (OSQUERY_VERSION)."
   type        = string
