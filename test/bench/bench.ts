@@ -17,6 +17,7 @@ import { ROLLOUT_RECORDS, type RolloutRecord } from './rollout.js';
 import type { TelemetryRecord } from './heartbeat-telemetry.js';
 import { FLEET100K_RECORD, type Fleet100kRecord } from './fleet100k.js';
 import { SYSLOG_RECORD, type SyslogRecord } from './syslog.js';
+import { PROJECTS10K_RECORD, type Projects10kRecord } from './projects10k.js';
 
 quietKnownWarnings();
 const { values } = parseArgs({
@@ -30,6 +31,9 @@ const { values } = parseArgs({
     out: { type: 'string' },
     'rollout-vms': { type: 'string', default: '2000' },
     'rollout-zones': { type: 'string', default: '40' },
+    // audit.projects10k's fleet (the record is defined at 10,000 x 10; fewer are measured and projected)
+    'p10k-projects': { type: 'string', default: '10000' },
+    'p10k-vms-per-project': { type: 'string', default: '10' },
   },
 });
 const ONLY = values.only
@@ -49,6 +53,7 @@ const ENROLL = wants(ENROLL_RECORD);
 const ROLLOUTS = ROLLOUT_RECORDS.filter(wants);
 const FLEET100K = wants(`${FLEET100K_RECORD}.first`) || wants(`${FLEET100K_RECORD}.unchanged`);
 const SYSLOG = wants(SYSLOG_RECORD);
+const PROJECTS10K = wants(PROJECTS10K_RECORD);
 const COLDSTART_RUNS = 3;
 /** The audit.* records of the 10,000-VM project: each the median of this many runs, one project each. */
 const AUDIT_RUNS = 3;
@@ -63,7 +68,8 @@ if (
   !ENROLL &&
   ROLLOUTS.length === 0 &&
   !FLEET100K &&
-  !SYSLOG
+  !SYSLOG &&
+  !PROJECTS10K
 ) {
   console.error(
     `--only ${values.only}: no record starts with that (records: coldstart.<function>, ` +
@@ -74,6 +80,7 @@ if (
         `${FLEET100K_RECORD}.unchanged`,
         ...ROLLOUT_RECORDS,
         SYSLOG_RECORD,
+        PROJECTS10K_RECORD,
       ].join(', ')})`,
   );
   process.exit(2);
@@ -179,6 +186,7 @@ const enrollments: EnrollLatencyRecord[] = [];
 const fleet100k: Fleet100kRecord[] = [];
 const rollouts: RolloutRecord[] = [];
 const syslogs: SyslogRecord[] = [];
+const projects10k: Projects10kRecord[] = [];
 /** Families whose measurement failed: the others' figures are still printed and written, and the bench exits 1. */
 const failures: string[] = [];
 const family = async (name: string, measure: () => Promise<void>) => {
@@ -244,6 +252,19 @@ try {
       console.log(`${SYSLOG_RECORD}: a canary where one host logs 1,000 syslog lines a second...`);
       const { measureSyslogBusyHost } = await import('./syslog.js');
       syslogs.push(await measureSyslogBusyHost({ log: (line) => console.log(`  ${line}`) }));
+    });
+  // Last: it sets the global API budget and points the clients at its own in-process simulator.
+  if (PROJECTS10K)
+    await family(PROJECTS10K_RECORD, async () => {
+      console.log(`${PROJECTS10K_RECORD}: the rolling audit inside Google's default quotas, time scaled...`);
+      const { measureProjects10k } = await import('./projects10k.js');
+      projects10k.push(
+        await measureProjects10k({
+          projects: Number(values['p10k-projects']),
+          vmsPerProject: Number(values['p10k-vms-per-project']),
+          log: (line) => console.log(`  ${line}`),
+        }),
+      );
     });
 } finally {
   simulator.kill();
@@ -637,10 +658,29 @@ for (const r of syslogs)
       (r.halted ? `halted by ${r.haltGate}; ` : `not halted (${r.status}, stage ${r.stageReached}); `) +
       `${r.busyLinesPerHour} lines (${r.busyMbPerHour} MB) an hour to the SIEM`,
   );
+for (const r of projects10k) {
+  const ok = r.api429 === 0 && r.everyProjectWithinCycle;
+  console.log(
+    `\n${r.name}: ${r.projects} projects (${r.vms} VMs) in ${r.ticks} ticks (bound ${r.cycleBoundTicks}): a cycle of ` +
+      `${r.cycleMs / 60_000} min at Google's default quotas (${(r.cycleMsScaled / 1000).toFixed(0)} s scaled x${r.timeScale}), ` +
+      `${r.api429} 429s, peaks ${JSON.stringify(r.peakPerMinute)} within quotas ${JSON.stringify(r.quotaPerMinute)}; ` +
+      `${r.readsPerProject} OS Config reads and ${r.auditMsPerProject} ms per project; run document ${r.runDocBytes} bytes` +
+      (r.projected
+        ? `; projected from these costs: 10,000 projects in ${r.projected.cycleMinutes} min ` +
+          `(${r.projected.ticks} ticks), 1,000 in ${r.projected.cycleMinutesAt1000} min`
+        : '') +
+      ` ${ok ? 'OK' : 'FAILED'}`,
+  );
+  if (!ok) process.exitCode = 1;
+}
 if (values.out) {
   writeFileSync(
     values.out,
-    `${JSON.stringify([...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs], null, 2)}\n`,
+    `${JSON.stringify(
+      [...coldStarts, ...records, ...enrollments, ...fleet100k, ...rollouts, ...syslogs, ...projects10k],
+      null,
+      2,
+    )}\n`,
   );
   console.log(`figures written to ${values.out}`);
 }
