@@ -79,3 +79,19 @@ async function candidatesOf(projects: string[]): Promise<RollingCandidate[]> {
   }
   return out;
 }
+
+/** What `osq-orch audit` shows: how the scheduled ticks cover these projects, and each one's audit age (minutes). */
+export async function auditCoverage(
+  projects: string[],
+  now: Date,
+): Promise<{ plan: TickPlan; ageMinutes: Map<string, number | null> }> {
+  const plan = await planAuditTick(projects, now);
+  const { statuses } = await status.getProjectStatuses(projects.slice(0, 10 * SNAPSHOT_CHUNK));
+  const ageMinutes = new Map(
+    projects.map((p) => {
+      const age = auditAgeMs(statuses.get(p)?.at ?? null, now);
+      return [p, age === null ? null : Math.round(age / 60_000)] as const;
+    }),
+  );
+  return { plan, ageMinutes };
+}
