@@ -666,8 +666,9 @@ for (const r of projects10k) {
       `${r.api429} 429s, peaks ${JSON.stringify(r.peakPerMinute)} within quotas ${JSON.stringify(r.quotaPerMinute)}; ` +
       `${r.readsPerProject} OS Config reads and ${r.auditMsPerProject} ms per project; run document ${r.runDocBytes} bytes` +
       (r.projected
-        ? `; projected from these costs: 10,000 projects in ${r.projected.cycleMinutes} min ` +
-          `(${r.projected.ticks} ticks), 1,000 in ${r.projected.cycleMinutesAt1000} min`
+        ? `; projected: 10,000 projects in ${r.projected.cycleMinutes} min (${r.projected.ticks} ticks; bound ` +
+          `${r.projected.boundMinutes} min), 1,000 in ${r.projected.cycleMinutesAt1000} min; a tick's projects ` +
+          `take ${r.projected.tickReadsMeasured} of the ${r.projected.tickReadsBudget} reads its budget allows`
         : '') +
       ` ${ok ? 'OK' : 'FAILED'}`,
   );

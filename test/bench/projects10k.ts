@@ -50,7 +50,10 @@ export interface Projects10kRecord {
     projects: number;
     ticks: number;
     cycleMinutes: number;
+    boundMinutes: number;
     cycleMinutesAt1000: number;
+    tickReadsMeasured: number;
+    tickReadsBudget: number;
     /** Each tick's audits fit its 15 minutes on one shard instance (auditMsPerProject x projects a tick). */
     tickBusyMinutes: number;
   } | null;
@@ -86,6 +89,8 @@ export async function measureProjects10k(options: {
   const { runAuditShard, runIdFor } = await import('../../shared/usecases/audit.js');
   const audits = await import('../../shared/adapters/audits.js');
   const { mapLimit } = await import('../../shared/rate.js');
+  const { readsPerProject: planned } = await import('../../shared/domain/rolling-audit.js');
+  const readsPerProject1 = planned(1);
   const { isTransient } = await import('../../shared/errors.js');
   try {
     const db = clients.firestore();
@@ -160,8 +165,11 @@ export async function measureProjects10k(options: {
       .reduce((s, [, n]) => s + n, 0);
     const readsPerProject = reads / audited;
     const auditMsPerProject = (auditMs * SHARD_CONCURRENCY) / audited;
+    // The planner's arithmetic (3 reads a zone, four fifths of the tick's budget), as at Google's quotas: the
+    // best case (every tick to the longest unaudited) and the bound (half of each tick to them).
     const perTickReads = Math.floor(48 * TICK_MINUTES * 0.8);
-    const projectedTicks = (n: number) => Math.ceil((n * readsPerProject) / perTickReads);
+    const projectedTicks = (n: number) => Math.ceil((n * readsPerProject1) / perTickReads);
+    const boundTicks = (n: number) => Math.ceil((n * readsPerProject1) / (Math.floor(perTickReads / 2) - 2));
     const c = config();
     const record: Projects10kRecord = {
       name: PROJECTS10K_RECORD,
@@ -199,7 +207,11 @@ export async function measureProjects10k(options: {
               projects: 10_000,
               ticks: projectedTicks(10_000),
               cycleMinutes: projectedTicks(10_000) * TICK_MINUTES,
+              boundMinutes: boundTicks(10_000) * TICK_MINUTES,
               cycleMinutesAt1000: projectedTicks(1_000) * TICK_MINUTES,
+              // The reads a tick's projects take, measured, against what the budget allows in a tick.
+              tickReadsMeasured: Math.round((perTickReads / readsPerProject1) * readsPerProject),
+              tickReadsBudget: 48 * TICK_MINUTES,
               tickBusyMinutes: Math.round(((auditMsPerProject * (perTickReads / readsPerProject)) / 60_000) * 10) / 10,
             },
     };
