@@ -29,9 +29,10 @@ export function budgetOf(family: ApiFamily): { perWindow: number; windowMs: numb
 /**
  * Grants are spaced as if the window were longer by this much: a call leaves a little after its grant
  * (a busy event loop, a slow connection), and one that leaves late must still fall outside Google's window
- * of the calls granted a window later. A twentieth of the window, at least a second.
+ * of the calls granted a window later. A twentieth of the window, at least two seconds; a grant
+ * used later than half of that is void (the caller asks again, up to three times).
  */
-export const guardMs = (windowMs: number) => Math.max(1_000, windowMs / 20);
+export const guardMs = (windowMs: number) => Math.max(2_000, windowMs / 20);
 
 interface Waiter {
   n: number;
@@ -52,11 +53,12 @@ export async function spendApiBudget(family: ApiFamily, n = 1, db?: Firestore): 
   const { perWindow } = budgetOf(family);
   if (perWindow === 0 || n <= 0) return;
   // A request larger than the budget is granted in budget-sized parts, one window apart.
-  for (let left = n; left > 0; left -= perWindow) {
+  for (let left = n, voided = 0; left > 0;) {
+    const part = Math.min(left, perWindow);
     const at = await new Promise<number>((resolve, reject) => {
       const queue = queues.get(family) ?? { waiting: [], busy: false };
       queues.set(family, queue);
-      queue.waiting.push({ n: Math.min(left, perWindow), resolve, reject });
+      queue.waiting.push({ n: part, resolve, reject });
       void drain(family, queue, db);
     });
     const wait = at - Date.now();
@@ -64,9 +66,13 @@ export async function spendApiBudget(family: ApiFamily, n = 1, db?: Firestore): 
       waitedMs += wait;
       await new Promise((r) => setTimeout(r, wait));
     }
+    // A grant used late (a busy instance) could land beside the next window's grants: void, ask again.
     const late = Date.now() - at;
-    if (late > guardMs(budgetOf(family).windowMs))
-      log.warn({ family, lateMs: late }, 'API budget: a call leaves later than the guard allows (a busy instance)');
+    if (late > guardMs(budgetOf(family).windowMs) / 2 && voided++ < 3) {
+      log.warn({ family, lateMs: late }, 'API budget: a grant came too late to use (a busy instance); asking again');
+      continue;
+    }
+    left -= part;
   }
 }
 
