@@ -40,7 +40,8 @@ ${ROLLOUT_HELP}
   audit [--project P ...] [--dry-run]
       Reconcile the target projects now (the same reconcile as fleetAuditShard), with progress on stderr
       and a summary: hosts per state, coverage, hosts needing action. --dry-run writes and fixes nothing,
-      and lists the zones whose assignment it would check and the VM fixes it would make.
+      and lists the zones whose assignment it would check and the VM fixes it would make. Both say how the
+      scheduled audit covers the projects (every tick, or rolling: the cycle time) and each one's audit age.
 
   queries [--version V] [--hours H]
       osquery's measured cost of every scheduled query of a configuration version (default: the current
@@ -274,6 +275,16 @@ async function audit(args: string[]): Promise<number> {
   // Folders and organisations become their projects; projects without the Compute or OS Config API are skipped.
   const { projects, skipped } = await (await import('../shared/usecases/targets.js')).resolveTargets(targets);
   for (const [project, reason] of Object.entries(skipped)) console.error(`${project}: skipped, ${reason}`);
+  // How the scheduled audit covers them (the rolling audit, docs/quotas.md) and each one's audit age.
+  const { auditCoverage } = await import('../shared/usecases/rolling-audit.js');
+  const { plan, ageMinutes } = await auditCoverage(projects, new Date());
+  const r = plan.rolling;
+  console.log(
+    r
+      ? `scheduled audit: rolling, ${r.selected} of ${r.targets} projects a tick; every project within ` +
+          `${r.cycleTicks} ticks (${r.cycleMinutes} min); ${r.neverAudited} never audited`
+      : `scheduled audit: every project each tick (${projects.length} projects fit the API budget)`,
+  );
   const { coverageOf } = await import('../shared/domain/status.js');
   const { STATES_FOR_DISPLAY } = await import('../shared/domain/host.js');
   const progress = progressBar();
@@ -296,7 +307,8 @@ async function audit(args: string[]): Promise<number> {
           `${dry ? ' (dry run: not written)' : ''}, ${result.apiCalls} API calls` +
           `${result.zonesHealed.length ? `, zones fixed: ${result.zonesHealed.join(' ')}` : ''}` +
           `${dry?.zonesToCheck.length ? `, zones to check: ${dry.zonesToCheck.join(' ')}` : ''}` +
-          `${fixes ? `, VM fixes not made: ${fixes}` : ''}`,
+          `${fixes ? `, VM fixes not made: ${fixes}` : ''}` +
+          `; audit age ${ageMinutes.get(project) === null ? 'never audited' : `${ageMinutes.get(project)} min`}`,
       );
     } catch (error) {
       failed += 1;

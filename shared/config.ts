@@ -180,6 +180,25 @@ const schema = z.object({
   OSCONFIG_READS_PER_MINUTE: z.coerce.number().int().min(1).max(6000).default(60),
   /** OS Config writes allowed per minute (the API's default quota is 60 per minute per region). */
   OSCONFIG_WRITES_PER_MINUTE: z.coerce.number().int().min(1).max(6000).default(50),
+  /**
+   * The global API budget (docs/quotas.md): calls per minute every instance together may make, per quota
+   * family. Defaults are Google's default quotas less a fifth of headroom (OS Config 60 reads and 60 writes
+   * a minute per user, Service Usage 240, Resource Manager 600). 0 turns a family's budget off.
+   */
+  API_BUDGET_OSCONFIG_READS: z.coerce.number().int().min(0).max(1_000_000).default(48),
+  API_BUDGET_OSCONFIG_WRITES: z.coerce.number().int().min(0).max(1_000_000).default(48),
+  API_BUDGET_SERVICE_USAGE: z.coerce.number().int().min(0).max(1_000_000).default(192),
+  API_BUDGET_RESOURCE_MANAGER: z.coerce.number().int().min(0).max(1_000_000).default(480),
+  /** The budget's window in seconds: Google counts per minute; tests and benches shorten it to scale time. */
+  API_BUDGET_WINDOW_SECONDS: z.coerce.number().min(0.1).max(60).default(60),
+  /** A call waits at most this long for the budget; beyond, it fails as transient and its event is redelivered. */
+  API_BUDGET_MAX_WAIT_SECONDS: z.coerce.number().min(0).max(3_600).default(300),
+  /** How long a project's API enablement (Service Usage) is trusted before it is read again. */
+  SERVICE_USAGE_CACHE_HOURS: z.coerce.number().min(0).max(168).default(24),
+  /** Minutes between audit ticks (Terraform's audit_schedule): the rolling audit plans each tick's reads with it. */
+  AUDIT_TICK_MINUTES: z.coerce.number().int().min(1).max(1_440).default(15),
+  /** Projects one audit run covers at most (its document holds one entry each); more roll over ticks. */
+  AUDIT_MAX_PROJECTS_PER_RUN: z.coerce.number().int().min(1).max(2_000).default(500),
   /** Log level (shared/log.ts reads it as pino starts; it is validated here with the rest). */
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });

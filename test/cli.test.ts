@@ -129,6 +129,8 @@ t('audit: progress, a summary table, and --dry-run writes nothing', async () => 
     const dry = await runAsync(['audit', '--project', 'cli-p', '--dry-run'], env);
     assert.is(dry.status, 0, dry.stderr);
     assert.match(dry.stdout, /cli-p: 3 VMs, 3 host changes \(dry run: not written\)/);
+    assert.match(dry.stdout, /^scheduled audit: every project each tick \(1 projects fit the API budget\)$/m);
+    assert.match(dry.stdout, /cli-p: 3 VMs.*; audit age never audited$/m);
     assert.match(dry.stdout, /^blocked\s+1$/m);
     assert.match(dry.stdout, /^exempt\s+1$/m);
     assert.match(dry.stdout, /blocked\s+cli-p\/z-a\/nosa\s+no-service-account/);

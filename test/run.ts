@@ -19,6 +19,12 @@ const isUnit = (f: string) => f.startsWith(`unit${path.sep}`);
 const unitFiles = files.filter(isUnit);
 const stackFiles = unitOnly ? [] : files.filter((f) => !isUnit(f));
 
+const API_BUDGET_OFF = Object.fromEntries(
+  ['OSCONFIG_READS', 'OSCONFIG_WRITES', 'SERVICE_USAGE', 'RESOURCE_MANAGER'].map((f) => [
+    `API_BUDGET_${f}`,
+    process.env[`API_BUDGET_${f}`] ?? '0',
+  ]),
+);
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 300_000);
 const started = Date.now();
 let emulators: Emulators | undefined;
@@ -104,6 +110,9 @@ try {
         FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
         PUBSUB_EMULATOR_HOST: emulators.pubsubHost,
         GOOGLE_CLOUD_PROJECT: emulators.projectId,
+        // The global API budget is off unless a test sets it (test/api-budget.test.ts): files share one
+        // emulator, and a budget spent by one file would pace the next.
+        ...API_BUDGET_OFF,
       });
   }
 } finally {

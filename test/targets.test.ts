@@ -113,6 +113,29 @@ t(
   },
 );
 
+t(
+  'API enablement is read once a day: a second run asks Service Usage nothing, an expired entry is read again',
+  async ({ stack }) => {
+    await resolveTargets(['folders/100']);
+    const before = usageSnapshot();
+    // Turned off since: the cache does not know yet (a day at most), and the shard would tell.
+    await stack.control('POST', '/faults', { disabledApis: { 'p-web': ['osconfig.googleapis.com'] } });
+    const again = await resolveTargets(['folders/100']);
+    assert.equal(again.skipped, { 'p-ml': 'compute.googleapis.com is not enabled' });
+    assert.is(usageSince(before).apiCalls['serviceusage.services.batchGet'], undefined, 'no Service Usage call');
+    process.env.SERVICE_USAGE_CACHE_HOURS = '0';
+    resetConfig();
+    try {
+      const fresh = await resolveTargets(['folders/100']);
+      assert.is(fresh.skipped['p-web'], 'osconfig.googleapis.com is not enabled');
+      assert.is(usageSince(before).apiCalls['serviceusage.services.batchGet'], 4);
+    } finally {
+      delete process.env.SERVICE_USAGE_CACHE_HOURS;
+      resetConfig();
+    }
+  },
+);
+
 t('an organisation and listed projects: listed ones first, every project once', async ({ stack }) => {
   await stack.control('POST', '/faults', { disabledApis: { 'p-other': ['osconfig.googleapis.com'] } });
   const resolved = await resolveTargets(['p-root', 'p-web', ORG]);

@@ -120,6 +120,15 @@ locals {
     OSCONFIG_READS_PER_MINUTE        = tostring(var.osconfig_reads_per_minute)
     OSCONFIG_WRITES_PER_MINUTE       = tostring(var.osconfig_writes_per_minute)
     ROLLOUT_EVIDENCE_MAX_AGE_MINUTES = tostring(var.rollout_evidence_max_age_minutes)
+    API_BUDGET_OSCONFIG_READS        = tostring(var.api_budget_osconfig_reads)
+    API_BUDGET_OSCONFIG_WRITES       = tostring(var.api_budget_osconfig_writes)
+    API_BUDGET_SERVICE_USAGE         = tostring(var.api_budget_service_usage)
+    API_BUDGET_RESOURCE_MANAGER      = tostring(var.api_budget_resource_manager)
+    API_BUDGET_WINDOW_SECONDS        = tostring(var.api_budget_window_seconds)
+    API_BUDGET_MAX_WAIT_SECONDS      = tostring(var.api_budget_max_wait_seconds)
+    SERVICE_USAGE_CACHE_HOURS        = tostring(var.service_usage_cache_hours)
+    AUDIT_TICK_MINUTES               = tostring(var.audit_tick_minutes)
+    AUDIT_MAX_PROJECTS_PER_RUN       = tostring(var.audit_max_projects_per_run)
     LOG_LEVEL                        = var.log_level
   }
   function_environment = { for k, v in local.function_settings : k => v if v != "" }

@@ -297,6 +297,60 @@ variable "osconfig_writes_per_minute" {
   default     = 50
 }
 
+variable "api_budget_osconfig_reads" {
+  description = "OS Config reads a minute every instance together may make: the global API budget (API_BUDGET_OSCONFIG_READS, docs/quotas.md); 0 turns it off."
+  type        = number
+  default     = 48
+}
+
+variable "api_budget_osconfig_writes" {
+  description = "OS Config writes a minute every instance together may make (API_BUDGET_OSCONFIG_WRITES); 0 turns it off."
+  type        = number
+  default     = 48
+}
+
+variable "api_budget_service_usage" {
+  description = "Service Usage reads a minute every instance together may make (API_BUDGET_SERVICE_USAGE); 0 turns it off."
+  type        = number
+  default     = 192
+}
+
+variable "api_budget_resource_manager" {
+  description = "Resource Manager list calls a minute every instance together may make (API_BUDGET_RESOURCE_MANAGER); 0 turns it off."
+  type        = number
+  default     = 480
+}
+
+variable "api_budget_window_seconds" {
+  description = "The budget's window (API_BUDGET_WINDOW_SECONDS): Google counts per minute; leave at 60."
+  type        = number
+  default     = 60
+}
+
+variable "api_budget_max_wait_seconds" {
+  description = "A call waits at most this long for the budget, else its event is redelivered later (API_BUDGET_MAX_WAIT_SECONDS)."
+  type        = number
+  default     = 300
+}
+
+variable "service_usage_cache_hours" {
+  description = "How long a project's API enablement (Service Usage) is trusted before the audit reads it again (SERVICE_USAGE_CACHE_HOURS)."
+  type        = number
+  default     = 24
+}
+
+variable "audit_tick_minutes" {
+  description = "Minutes between audit ticks, as audit_schedule runs them: the rolling audit plans each tick's OS Config reads with it (AUDIT_TICK_MINUTES)."
+  type        = number
+  default     = 15
+}
+
+variable "audit_max_projects_per_run" {
+  description = "Projects one audit run covers at most; more are audited over several ticks (AUDIT_MAX_PROJECTS_PER_RUN)."
+  type        = number
+  default     = 500
+}
+
 variable "osquery_version" {
   description = "osquery version whose schema the linter uses (OSQUERY_VERSION)."
   type        = string
@@ -352,7 +406,7 @@ variable "max_instances" {
 }
 
 variable "audit_shard_max_instances" {
-  description = "Maximum instances of fleetAuditShard. Each instance paces itself to osconfig_reads_per_minute / osconfig_writes_per_minute, so N instances may call N times those rates."
+  description = "Maximum instances of fleetAuditShard. Each instance paces itself to osconfig_reads_per_minute / osconfig_writes_per_minute; together they stay within the global API budget (api_budget_*)."
   type        = number
   default     = 2
 

@@ -7,9 +7,10 @@ import { isAlreadyExists } from '../errors.js';
 import { countFirestore } from '../metrics.js';
 import type { ProjectResult, RunTotals } from '../domain/audit.js';
 import { readDocument } from '../documents/document.js';
-import { auditRun, type AuditRun, type ProjectEntry } from '../documents/audits.js';
+import { auditRun, type AuditRun, type ProjectEntry, type RollingRecord } from '../documents/audits.js';
 
 export const AUDITS = 'audits';
+const SKIPPED_LISTED = 100;
 
 /**
  * Creates the run; false when it already exists (a redelivered tick). `skipped` projects (an API off)
@@ -20,21 +21,28 @@ export async function createRun(
   projects: string[],
   startedAt: Date,
   skipped: Record<string, string> = {},
+  rolling: RollingRecord | null = null,
   db: Firestore = clients.firestore(),
 ): Promise<boolean> {
+  // Skipped projects are listed up to SKIPPED_LISTED (the document stays small at any number of targets).
+  const listed = Object.entries(skipped).slice(0, SKIPPED_LISTED);
   const run: z.input<typeof auditRun> = {
     startedAt: Timestamp.fromDate(startedAt),
     finishedAt: null,
     status: 'running',
     projects: Object.fromEntries([
       ...projects.map((p) => [p, { status: 'running', instances: 0 }]),
-      ...Object.entries(skipped).map(([p, reason]) => [p, { status: 'skipped', instances: 0, reason }]),
+      ...listed.map(([p, reason]) => [p, { status: 'skipped', instances: 0, reason }]),
     ]),
     counts: {},
     coverage: null,
     apiCalls: 0,
     hostWrites: 0,
     shardsPublished: false,
+    ...(rolling ? { rolling } : {}),
+    ...(Object.keys(skipped).length > listed.length
+      ? { skippedMore: Object.keys(skipped).length - listed.length }
+      : {}),
     ...(projects.length === 0 ? { status: 'succeeded', finishedAt: Timestamp.now() } : {}),
   };
   try {

@@ -1,8 +1,11 @@
 // OS Config (VM Manager): the zone's osquery OS policy assignment, and the zone's reports and inventories.
 // Each function takes the client it uses, by default the shared one; withRetry is the one retry layer.
+// Every attempt spends the global API budget first (shared/adapters/api-budget.ts): an OS Config read or
+// write, and a create's or update's operation poll as a read.
 import type { OsConfigZonalServiceClient, protos } from '@google-cloud/os-config';
 import { clients, type Awaitable } from '../clients.js';
 import { clientRetryOff, isAlreadyExists, isNotFound, withRetry } from '../errors.js';
+import { spendApiBudget } from './api-budget.js';
 
 export type Assignment = protos.google.cloud.osconfig.v1.IOSPolicyAssignment;
 type Client = Awaitable<OsConfigZonalServiceClient>;
@@ -18,9 +21,10 @@ export async function getAssignment(
 ): Promise<Assignment | null> {
   const client = await osConfig;
   try {
-    const [assignment] = await withRetry(() =>
-      client.getOSPolicyAssignment({ name: assignmentName(project, zone, id) }, clientRetryOff()),
-    );
+    const [assignment] = await withRetry(async () => {
+      await spendApiBudget('osconfigReads');
+      return client.getOSPolicyAssignment({ name: assignmentName(project, zone, id) }, clientRetryOff());
+    });
     return assignment;
   } catch (error) {
     if (isNotFound(error)) return null;
@@ -42,10 +46,13 @@ export async function createAssignment(
   const client = await osConfig;
   try {
     const assignment = await withRetry(async () => {
+      await spendApiBudget('osconfigWrites');
       const [operation] = await client.createOSPolicyAssignment(
         { parent: `projects/${project}/locations/${zone}`, osPolicyAssignmentId: id, osPolicyAssignment: body },
         clientRetryOff(),
       );
+      // Spent once the write has left: a grant waited for before it would make the write leave late.
+      await spendApiBudget('osconfigReads');
       const [result] = await operation.promise();
       return result as Assignment;
     });
@@ -80,6 +87,7 @@ export async function updateAssignment(
 ): Promise<Assignment> {
   const client = await osConfig;
   return withRetry(async () => {
+    await spendApiBudget('osconfigWrites');
     const [operation] = await client.updateOSPolicyAssignment(
       {
         osPolicyAssignment: { ...body, name },
@@ -87,6 +95,7 @@ export async function updateAssignment(
       },
       clientRetryOff(),
     );
+    await spendApiBudget('osconfigReads'); // the operation's poll, as in createAssignment
     const [result] = await operation.promise();
     return result as Assignment;
   });
@@ -114,6 +123,7 @@ export async function listZoneReports(
 ): Promise<AssignmentReport[]> {
   const client = await osConfig;
   return withRetry(async () => {
+    await spendApiBudget('osconfigReads'); // one page (1,000 reports); a zone with more spends the rest unbudgeted
     const reports: AssignmentReport[] = [];
     const parent = `projects/${project}/locations/${zone}/instances/-/osPolicyAssignments/-`;
     for await (const r of client.listOSPolicyAssignmentReportsAsync(
@@ -133,6 +143,7 @@ export async function listZoneInventories(
 ): Promise<Inventory[]> {
   const client = await osConfig;
   return withRetry(async () => {
+    await spendApiBudget('osconfigReads'); // one page, as the reports above
     const inventories: Inventory[] = [];
     for await (const inv of client.listInventoriesAsync(
       { parent: `projects/${project}/locations/${zone}/instances/-`, view: 'FULL', pageSize: 1000 },

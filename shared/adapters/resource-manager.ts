@@ -4,6 +4,8 @@
 import { clients } from '../clients.js';
 import { withRetry } from '../errors.js';
 import { countApiCall } from '../metrics.js';
+import { familyOfMethod } from '../domain/api-budget.js';
+import { spendApiBudget } from './api-budget.js';
 
 const RESOURCE_MANAGER = 'cloudresourcemanager.googleapis.com';
 const SERVICE_USAGE = 'serviceusage.googleapis.com';
@@ -11,7 +13,9 @@ const SERVICE_USAGE = 'serviceusage.googleapis.com';
 async function get<T>(host: string, path: string, query: Array<[string, string]>, method: string): Promise<T> {
   const api = await clients.googleApis();
   const url = `${api.baseUrl(host)}${path}?${new URLSearchParams(query).toString()}`;
+  const family = familyOfMethod(method);
   return withRetry(async () => {
+    if (family) await spendApiBudget(family); // the global API budget, every attempt
     countApiCall(method);
     return (await api.request<T>({ url })).data;
   });

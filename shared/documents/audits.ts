@@ -23,6 +23,18 @@ export const projectEntry = z.object({
     .describe('host documents that did not match their definition, left as they are (absent: none)'),
 });
 
+/** The rolling audit's account of a tick that audits part of the targets (shared/domain/rolling-audit.ts). */
+export const rollingRecord = z.object({
+  targets: z.number().describe('target projects resolved this tick (skipped ones left out)'),
+  selected: z.number().describe('projects this run audits'),
+  readsPerTick: z.number().nullable().describe('OS Config reads the tick planned (null: no budget)'),
+  cycleTicks: z.number().describe('ticks within which every target project is audited (the bound)'),
+  cycleMinutes: z.number().describe('the same in minutes (cycleTicks x AUDIT_TICK_MINUTES)'),
+  neverAudited: z.number().describe('target projects never audited successfully yet'),
+  oldestAuditAgeMinutes: z.number().nullable().describe('the longest audit age among the audited ones, minutes'),
+});
+export type RollingRecord = z.output<typeof rollingRecord>;
+
 export const auditRun = z.object({
   startedAt: timestamp.describe('when the run was created'),
   finishedAt: timestamp.nullable().describe('when its last project finished (null: running)'),
@@ -34,6 +46,10 @@ export const auditRun = z.object({
   coverage: z.number().nullable().describe('reporting / (in scope and not stopped); null until closed'),
   apiCalls: z.number().describe('Google API calls, every project'),
   hostWrites: z.number().describe('host documents written, every project'),
+  rolling: rollingRecord
+    .optional()
+    .describe('present when the tick audits part of the targets (a rolling audit); absent: a full pass'),
+  skippedMore: z.number().optional().describe('skipped projects beyond the 100 listed in `projects` (absent: none)'),
   shardsPublished: z
     .boolean()
     .optional()

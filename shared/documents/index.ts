@@ -8,6 +8,7 @@ import { ROLLOUT_DOCUMENTS } from './rollouts.js';
 import { QUERY_STATS_DOCUMENTS } from './query-stats.js';
 import { STATUS_DOCUMENTS } from './status.js';
 import { PIPELINE_DOCUMENTS } from './pipeline.js';
+import { API_BUDGET_DOCUMENTS } from './api-budget.js';
 
 export const STORED_DOCUMENTS: readonly DocumentDefinition[] = [
   ...HOST_DOCUMENTS,
@@ -17,4 +18,5 @@ export const STORED_DOCUMENTS: readonly DocumentDefinition[] = [
   ...QUERY_STATS_DOCUMENTS,
   ...STATUS_DOCUMENTS,
   ...PIPELINE_DOCUMENTS,
+  ...API_BUDGET_DOCUMENTS,
 ];

@@ -10,6 +10,7 @@ import { type Gates, type GateName, type ResolvedStage, GATE_NAMES } from './rol
 import { windowOf, windowStart } from './telemetry/query-stats.js';
 import type { HostState } from './host.js';
 import type { StateCounts } from './status.js';
+import { auditAgeMs, auditFresh } from './rolling-audit.js';
 
 export type RolloutStatus = 'running' | 'paused' | 'halted' | 'rolled-back' | 'completed' | 'superseded';
 export type RolloutMode = 'staged' | 'all-at-once';
@@ -504,7 +505,8 @@ export function evaluateRollout(
   };
   const stale = projects.filter((p) => {
     const t = auditedAt(p);
-    return t === null || t <= start.getTime() || now.getTime() - t > settings.maxAgeMs;
+    // Audit age: the one notion the rolling audit and the status page use too (shared/domain/rolling-audit.ts).
+    return t === null || t <= start.getTime() || !auditFresh(auditAgeMs(new Date(t), now), settings.maxAgeMs);
   });
   const stalled = stale
     .filter((p) => now.getTime() - Math.max(auditedAt(p) ?? 0, start.getTime()) > settings.maxAgeMs)

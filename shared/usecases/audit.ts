@@ -19,6 +19,7 @@ import { writeHosts } from './audit/write.js';
 import { recordAudit, type ProjectAudit } from './audit/record.js';
 import { closeAuditRun } from './run-close.js';
 import { resolveTargets } from './targets.js';
+import { planAuditTick } from './rolling-audit.js';
 
 export type { AuditOptions, AuditProgress } from './audit/context.js';
 export type { ProjectAudit } from './audit/record.js';
@@ -71,10 +72,19 @@ export async function startAuditRun(
     return { runId: null, fannedOut: false, projects: 0 };
   }
   const runId = runIdFor(tickId);
-  const { projects: audited, skipped } = await resolveTargets(projects); // folders and organisations: their projects
-  const created = await audits.createRun(runId, audited, time, skipped);
-  if (!created && (await audits.getRun(runId))?.shardsPublished)
-    return { runId, fannedOut: false, projects: audited.length };
+  const { projects: targets, skipped } = await resolveTargets(projects); // folders and organisations: their projects
+  // All of them, or (beyond one tick's budget) the rolling audit's choice: shared/usecases/rolling-audit.ts.
+  const plan = await planAuditTick(targets, time);
+  let audited = plan.selected;
+  if (plan.rolling) log.info({ runId, ...plan.rolling }, 'fleetAudit: rolling audit, part of the targets this tick');
+  if (!(await audits.createRun(runId, audited, time, skipped, plan.rolling))) {
+    // A redelivered tick: the run's own projects (a plan made now may differ), unless already fanned out.
+    const run = await audits.getRun(runId);
+    if (!run || run.shardsPublished) return { runId, fannedOut: false, projects: audited.length };
+    audited = Object.entries(run.projects)
+      .filter(([, p]) => p.status !== 'skipped')
+      .map(([project]) => project);
+  }
   await Promise.all(
     audited.map((project) =>
       publishJson(config().AUDIT_SHARD_TOPIC, { runId, project } satisfies AuditShard, { runId, project }),

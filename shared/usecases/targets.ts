@@ -1,14 +1,17 @@
 // The projects an audit run (or a publish) covers: TARGET_PROJECTS' project ids, plus the active projects
 // under each folder or organisation it names (subfolders included), resolved through Resource Manager at
 // the start of each run; then each project's Compute Engine and OS Config APIs checked through Service
-// Usage, so a project without them is skipped with the reason instead of failing every run.
-import { ConfigError } from '../config.js';
+// Usage, so a project without them is skipped with the reason instead of failing every run. What Service
+// Usage said is kept for SERVICE_USAGE_CACHE_HOURS (serviceStates/{project}): a run asks only about the
+// projects it has not heard of lately.
+import { config, ConfigError } from '../config.js';
 import { isTransient } from '../errors.js';
 import { log } from '../log.js';
 import { mapLimit } from '../rate.js';
 import { isProjectId } from '../domain/ids.js';
 import { isTargetParent, REQUIRED_SERVICES, skipReason } from '../domain/targets.js';
 import * as resourceManager from '../adapters/resource-manager.js';
+import * as serviceStates from '../adapters/service-states.js';
 
 export interface ResolvedTargets {
   /** Projects to audit: the listed ones in their order, then the discovered ones, sorted; each once. */
@@ -51,10 +54,16 @@ async function projectsUnder(parent: string): Promise<string[]> {
   return projects;
 }
 
-/** Why a project is skipped, or null. A project whose services cannot be read is audited (its shard tells). */
-async function skipReasonOf(project: string): Promise<string | null> {
+/**
+ * Why a project is skipped, or null: from the cached states when fresh, else from Service Usage (then
+ * cached). A project whose services cannot be read is audited (its shard tells) and nothing is cached.
+ */
+async function skipReasonOf(project: string, cached: Record<string, string> | undefined): Promise<string | null> {
+  if (cached) return skipReason(cached);
   try {
-    return skipReason(await resourceManager.serviceStates(project, REQUIRED_SERVICES));
+    const states = await resourceManager.serviceStates(project, REQUIRED_SERVICES);
+    await serviceStates.saveServiceStates(project, states, new Date());
+    return skipReason(states);
   } catch (error) {
     if (isTransient(error)) throw error;
     log.warn(
@@ -71,7 +80,10 @@ export async function resolveTargets(targets: readonly string[]): Promise<Resolv
   const discovered: string[] = [];
   for (const parent of targets.filter(isTargetParent)) discovered.push(...(await projectsUnder(parent)));
   const candidates = [...new Set([...listed, ...[...new Set(discovered)].sort()])];
-  const reasons = await mapLimit(candidates, SERVICE_CHECK_CONCURRENCY, skipReasonOf);
+  const cacheMs = config().SERVICE_USAGE_CACHE_HOURS * 3_600_000;
+  const cached =
+    cacheMs > 0 ? await serviceStates.cachedServiceStates(candidates, new Date(Date.now() - cacheMs)) : new Map();
+  const reasons = await mapLimit(candidates, SERVICE_CHECK_CONCURRENCY, (p) => skipReasonOf(p, cached.get(p)));
   const resolved: ResolvedTargets = { projects: [], skipped: {} };
   candidates.forEach((project, i) => {
     if (reasons[i]) resolved.skipped[project] = reasons[i];

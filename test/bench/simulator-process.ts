@@ -80,5 +80,10 @@ export function useBenchStack(emulators: Emulators, simulator: SimulatorProcess,
     CONFIG_BUCKET: 'bench-config',
     OSCONFIG_WRITES_PER_MINUTE: '6000',
     OSCONFIG_READS_PER_MINUTE: '6000',
+    // No global API budget: these records measure the audit's own cost (audit.projects10k measures quotas).
+    API_BUDGET_OSCONFIG_READS: '0',
+    API_BUDGET_OSCONFIG_WRITES: '0',
+    API_BUDGET_SERVICE_USAGE: '0',
+    API_BUDGET_RESOURCE_MANAGER: '0',
   });
 }

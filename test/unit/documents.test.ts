@@ -327,6 +327,8 @@ t('every stored document is defined, with a description', () => {
     'status/fleet/projects/{project}',
     'status/osquery',
     'pipeline/{subscriptionId}',
+    'apiBudget/{family}',
+    'serviceStates/{project}',
   ]);
   for (const d of STORED_DOCUMENTS) assert.ok(d.description.length > 20, d.path);
 });

@@ -15,6 +15,7 @@ import { osConfigRoutes } from './osconfig-api.js';
 import { applyFieldMask, parseFieldMask } from './field-mask.js';
 import { World } from './world.js';
 import { LogShipper } from './logs.js';
+import { Quotas, quotaRoutes } from './quotas.js';
 
 export interface SimulatorOptions {
   port?: number;
@@ -42,6 +43,8 @@ export interface Simulator {
   /** Set with `auditLogTopic`. */
   logSink: LogSink | undefined;
   shipper: LogShipper | undefined;
+  /** Google's per-minute quotas, off until set (PUT /control/quotas). */
+  quotas: Quotas;
   close(): Promise<void>;
 }
 
@@ -97,7 +100,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const logSink = options.auditLogTopic ? new LogSink(options.auditLogTopic) : undefined;
   const auditLog = new AuditLog(world, logSink ? [eventarc, logSink] : [eventarc]);
   const shipper = options.logTopic ? new LogShipper(world, options.logTopic) : undefined;
+  const quotas = new Quotas();
   const routes: Route[] = [
+    ...quotaRoutes(quotas),
     ...computeRoutes(world, auditLog),
     ...osConfigRoutes(world),
     ...storageRoutes(world),
@@ -116,6 +121,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         });
       if (found.route.name !== 'control') {
         world.count(found.route.name);
+        // The caller is its credentials: every caller of the local stack is one user (the strict reading).
+        quotas.admit(found.route.name, url.pathname, req.headers.authorization ?? 'anonymous');
         await applyFaults(world, found.route, url.pathname);
       }
       const { raw, json } = await readBody(req);
@@ -164,6 +171,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     eventarc,
     logSink,
     shipper,
+    quotas,
     close: async () => {
       if (timer) clearInterval(timer);
       if (logTimer) clearInterval(logTimer);
