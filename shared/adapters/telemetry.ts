@@ -190,11 +190,25 @@ export async function topHostsByCost(
   });
 }
 
-/** status/osquery: what the status page shows of osquery's cost, written at each audit run's close. */
-export async function writeOsqueryStatus(status: OsqueryCostStatus, db: Firestore = clients.firestore()) {
+/**
+ * status/osquery: what the status page shows of osquery's cost, written at each audit run's close, once per
+ * run: two shards closing the same run at once may both evaluate, and the second finds it written.
+ */
+export async function writeOsqueryStatus(
+  status: OsqueryCostStatus,
+  db: Firestore = clients.firestore(),
+): Promise<boolean> {
   const stored: z.input<typeof osqueryStatus> = status;
-  await db.collection(STATUS).doc(OSQUERY_STATUS).set(stored);
-  countFirestore('writes');
+  const ref = db.collection(STATUS).doc(OSQUERY_STATUS);
+  countFirestore('transactions');
+  const written = await db.runTransaction(async (tx) => {
+    const current = await tx.get(ref);
+    if (current.exists && current.get('runId') === status.runId) return false;
+    tx.set(ref, stored);
+    return true;
+  });
+  if (written) countFirestore('writes');
+  return written;
 }
 
 export async function getOsqueryStatus(db: Firestore = clients.firestore()): Promise<OsqueryCostStatus | null> {
