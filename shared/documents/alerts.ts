@@ -12,6 +12,7 @@ export const ALERT_KINDS = [
   'host.performance',
   'query.denylisted',
   'query.expensive',
+  'logs.overBudget',
   'rollout.halted',
   'rollout.stalled',
   'pipeline.backlog',

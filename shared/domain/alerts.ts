@@ -8,6 +8,7 @@ export type AlertKind =
   | 'host.performance'
   | 'query.denylisted'
   | 'query.expensive'
+  | 'logs.overBudget'
   | 'rollout.halted'
   | 'rollout.stalled'
   | 'pipeline.backlog'

@@ -1,9 +1,15 @@
 // osquery's cost at fleet level: the query alerts and the status page's snapshot at each audit run's
 // close, and what `osq-orch queries` and `osq-orch hosts --top` read.
-import { queryAlertThresholds } from '../config.js';
+import { logBudget, queryAlertThresholds } from '../config.js';
 import { log } from '../log.js';
-import { recentWindows, summarizeQuery, type QuerySummary } from '../domain/telemetry/query-stats.js';
-import { queryVolume, type QueryVolume } from '../domain/log-volume.js';
+import {
+  recentWindows,
+  summarizeQuery,
+  type QueryStatsDoc,
+  type QuerySummary,
+} from '../domain/telemetry/query-stats.js';
+import { queryVolume, versionVolumes, type QueryVolume } from '../domain/log-volume.js';
+import { planLogBudget } from '../domain/log-budget.js';
 import { planQueryStats } from '../domain/telemetry/query-alerts.js';
 import {
   byCost,
@@ -24,7 +30,8 @@ export async function evaluateQueryCosts(runId: string, now = new Date()): Promi
   const thresholds = queryAlertThresholds();
   const summaries: QuerySummary[] = [];
   const alertKeys: string[] = [];
-  for (const { id, doc } of await telemetry.listQueryStats()) {
+  const listed = await telemetry.listQueryStats();
+  for (const { id, doc } of listed) {
     const planned = planQueryStats(id, doc, now, thresholds);
     // Most documents change nothing at a run's close: only those that do are read again and written, in a transaction.
     if (!planned.changed) {
@@ -37,6 +44,7 @@ export async function evaluateQueryCosts(runId: string, now = new Date()): Promi
     alertKeys.push(...keys);
     summaries.push(plan?.summary ?? summarizeQuery(doc, now));
   }
+  alertKeys.push(...(await evaluateLogBudgets(listed, now)));
   await deliverAlerts(alertKeys);
   const [cpu, memory] = await Promise.all([
     telemetry.topHostsByCost('cpu', STATUS_TOP),
@@ -46,6 +54,34 @@ export async function evaluateQueryCosts(runId: string, now = new Date()): Promi
   await telemetry.writeOsqueryStatus(status);
   if (alertKeys.length > 0) log.info({ runId, alerts: alertKeys.length }, 'query alerts opened or closed');
   return status;
+}
+
+/**
+ * logs.overBudget at a run's close: each version's shipped bytes per host and day over the last hour (the
+ * windows of `osq-orch queries`) against the budget; an episode per version opened or closed, its start kept
+ * in logBudgets/{version}. Only a version whose verdict changes is written. Returns the alert keys.
+ */
+async function evaluateLogBudgets(listed: Array<{ doc: QueryStatsDoc }>, now: Date): Promise<string[]> {
+  const budget = logBudget();
+  const windows = recentWindows(now, 1);
+  const volumes = new Map(
+    versionVolumes(
+      listed.map(({ doc }) =>
+        queryVolume(
+          doc,
+          windows.map((w) => doc.windows[w] ?? {}),
+        ),
+      ),
+    ).map((v) => [v.configVersion, v]),
+  );
+  const open = await telemetry.openLogBudgets();
+  const keys: string[] = [];
+  for (const version of new Set([...volumes.keys(), ...open.keys()])) {
+    const plan = (since: Date | null) => planLogBudget(version, since, volumes.get(version) ?? null, budget, now);
+    if (!plan(open.get(version) ?? null).changed) continue;
+    keys.push(...(await telemetry.applyLogBudgetPlan(version, plan)));
+  }
+  return keys;
 }
 
 /** `osq-orch queries`: every query of a version (or of all), summarized over the last hours, by cost. */
