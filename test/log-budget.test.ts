@@ -1,7 +1,8 @@
 // The log budget on the stack: a version whose hosts ship more than LOG_BYTES_PER_HOST_DAY (measured the real
 // way: the shipper's counts on osquery_schedule snapshots through logHeartbeat into queryStats) gets one
 // logs.overBudget at the audit run's close, nothing more on redelivery or re-evaluation, and one resolved
-// once it ships within budget (here: nothing shipped in the hours summarized), against the emulators.
+// once it ships within budget (here: nothing shipped in the hours summarized), against the emulators; the
+// status page's log figures (status/osquery.logs) written at the same close.
 import * as assert from 'uvu/assert';
 import type { Subscription } from '@google-cloud/pubsub';
 import { enableOsConfig, stackSuite, type Stack } from './helpers/stack.js';
@@ -12,7 +13,7 @@ import { publish } from '../shared/usecases/publish.js';
 import { HeartbeatEngine, recordLogMessage } from '../shared/usecases/heartbeat.js';
 import { evaluateQueryCosts } from '../shared/usecases/telemetry.js';
 import { getHost } from '../shared/adapters/hosts.js';
-import { openLogBudgets } from '../shared/adapters/telemetry.js';
+import { getOsqueryStatus, openLogBudgets } from '../shared/adapters/telemetry.js';
 import { config } from '../shared/config.js';
 import { SCHEDULE_QUERY } from '../shared/osquery/log-routing.js';
 import type { AlertMessage } from '../shared/domain/alerts.js';
@@ -116,6 +117,17 @@ t('the budget alert fires once and resolves', async ({ stack }) => {
   );
   assert.match(fired[0]!.reason!, /ships 2,640 KiB per host a day \(budget 1,024 KiB\)/);
   assert.equal([...(await openLogBudgets()).keys()], [version], 'the open episode is kept');
+  // The status page's figures, written at the same run's close: the queries by bytes, the fleet's month.
+  const logs = (await getOsqueryStatus())!.logs!;
+  assert.equal(
+    logs.topQueries.map((q) => [q.query, q.hosts, q.shippedBytesPerHostDay]),
+    [
+      ['pack_chatty', 1, 2400 * KiB],
+      ['pack_quiet', 1, 240 * KiB],
+    ],
+  );
+  assert.is(logs.bytesPerDay, 2640 * KiB);
+  assert.ok(logs.usdPerMonth > 0, 'the SIEM is paid from the first byte');
 
   // Hours later nothing has shipped in the hours summarized: within budget, one resolved, then nothing.
   const later = new Date(now.getTime() + 3 * 3_600_000);
