@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_PRICES, type Prices } from './domain/cost-model.js';
 import { silenceThresholdMs } from './domain/heartbeat.js';
+import type { LogBudget } from './domain/log-budget.js';
 import type { PolicySettings } from './domain/policy.js';
 import type { ReconcileSettings } from './domain/reconcile.js';
 import type { EvidenceSettings } from './domain/rollout.js';
@@ -105,6 +106,13 @@ const schema = z.object({
   OSQUERYD_MEMORY_MB: z.coerce.number().int().min(1).max(65_536).default(300),
   /** query.expensive: a query's CPU (user + system) ms per execution at p95 across hosts above this. */
   QUERY_EXPENSIVE_P95_MS: z.coerce.number().gt(0).max(3_600_000).default(2000),
+  /**
+   * logs.overBudget: a configuration version's shipped log bytes per host and day above this (unset: no
+   * budget, no alert; a fleet's volume varies too much for one default to mean anything).
+   */
+  LOG_BYTES_PER_HOST_DAY: z.coerce.number().gt(0).optional(),
+  /** Optional: any one query's shipped bytes per host and day above this puts its version over budget too. */
+  LOG_BYTES_PER_QUERY_HOST_DAY: z.coerce.number().gt(0).optional(),
   /**
    * The cost model's prices, USD (shared/domain/cost-model.ts; sources and dates in docs/log-cost.md): a JSON
    * object overriding some of DEFAULT_PRICES, e.g. {"siemUsdPerGiB": 2.5}. Read by `osq-orch` and the bench.
@@ -296,6 +304,15 @@ export function evidenceSettings(): EvidenceSettings {
 /** The cost model's prices (shared/domain/cost-model.ts): the defaults with COST_PRICES over them. */
 export function prices(): Prices {
   return { ...DEFAULT_PRICES, ...config().COST_PRICES };
+}
+
+/** The log budget (logs.overBudget), bytes per host and day; null when unset. */
+export function logBudget(): LogBudget {
+  const c = config();
+  return {
+    bytesPerHostDay: c.LOG_BYTES_PER_HOST_DAY ?? null,
+    queryBytesPerHostDay: c.LOG_BYTES_PER_QUERY_HOST_DAY ?? null,
+  };
 }
 
 /** query.expensive's threshold. */

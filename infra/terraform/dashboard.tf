@@ -1,6 +1,7 @@
 # Cloud Monitoring dashboard "osquery fleet": coverage per audit run, the 10 VMs where osqueryd uses
 # the most CPU, resident memory and disk IO (the Ops Agent's process metrics, one series per VM, ranked
-# with pickTimeSeriesFilter), and the orchestrator functions' errors and latency. The dashboard is
+# with pickTimeSeriesFilter), the orchestrator functions' errors and latency, and the log volume per
+# configuration version (metrics.tf: log_volume). The dashboard is
 # written as an HCL object (local.fleet_dashboard) so test/terraform.test.ts can read it as data.
 
 # Coverage as a metric: fleetAuditShard logs "audit run closed" once per run with coveragePercent
@@ -216,6 +217,27 @@ locals {
             yAxis = { label = "ms", scale = "LOG10" }
           }
         },
+        {
+          title = "Log volume per configuration version (bytes shipped a day, the shipper's count)"
+          xyChart = {
+            dataSets = [{
+              plotType       = "STACKED_AREA"
+              legendTemplate = "$${metric.labels.config_version}"
+              timeSeriesQuery = {
+                timeSeriesFilter = {
+                  filter = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.log_volume.name}\" resource.type=\"cloud_run_revision\""
+                  aggregation = {
+                    alignmentPeriod    = "900s"
+                    perSeriesAligner   = "ALIGN_SUM"
+                    crossSeriesReducer = "REDUCE_MEAN"
+                    groupByFields      = ["metric.label.config_version"]
+                  }
+                }
+              }
+            }]
+            yAxis = { label = "bytes/day", scale = "LINEAR" }
+          }
+        },
       ]
     }
   }
@@ -229,6 +251,6 @@ resource "google_monitoring_dashboard" "fleet" {
 }
 
 output "monitoring_dashboard" {
-  description = "The Cloud Monitoring dashboard: coverage, top 10 VMs by osqueryd CPU, memory and disk IO, function errors and latency."
+  description = "The Cloud Monitoring dashboard: coverage, top 10 VMs by osqueryd CPU, memory and disk IO, function errors and latency, log volume."
   value       = "https://console.cloud.google.com/monitoring/dashboards/builder/${element(split("/", google_monitoring_dashboard.fleet.id), 3)}?project=${var.project_id}"
 }

@@ -104,6 +104,8 @@ locals {
     OSQUERYD_MEMORY_MB               = tostring(var.osqueryd_memory_mb)
     QUERY_EXPENSIVE_P95_MS           = tostring(var.query_expensive_p95_ms)
     QUERY_STATS_WRITE_WINDOW_SECONDS = tostring(var.query_stats_write_window_seconds)
+    LOG_BYTES_PER_HOST_DAY           = var.log_bytes_per_host_day == null ? "" : tostring(var.log_bytes_per_host_day)
+    LOG_BYTES_PER_QUERY_HOST_DAY     = var.log_bytes_per_query_host_day == null ? "" : tostring(var.log_bytes_per_query_host_day)
     DEAD_LETTER_TOPIC                = google_pubsub_topic.dead_letter.name
     LOG_HEARTBEAT_SUBSCRIPTION       = local.log_heartbeat_pull ? google_pubsub_subscription.log_heartbeat_pull[0].id : ""
     LOG_DRAIN_BUDGET_SECONDS         = tostring(var.log_drain_budget_seconds)

@@ -9,6 +9,11 @@
 #   controlRollout) logs "rollout: holding", "rollout: promoted" or "rollout: completed" while a staged
 #   rollout runs, and "rollout of VERSION halted in stage ...: ..." when a gate fails, each with the
 #   version and the stage; one counter labelled with the decision, the stage and the version.
+# - log volume per configuration version: at each audit run's close (shared/usecases/telemetry.ts
+#   evaluateQueryCosts) one "log volume of a version" line per version carries shippedBytesPerDay, the bytes
+#   its hosts ship a day by the log shipper's count. A new line, because the figure exists nowhere else: Cloud
+#   Monitoring's topic/byte_cost has no version nor query, and a custom metric would need a Monitoring client
+#   and role in the functions.
 
 locals {
   # shared/domain/host.ts HOST_STATES (test/terraform.test.ts compares the two).
@@ -71,6 +76,38 @@ resource "google_logging_metric" "rollout_decisions" {
     labels {
       key         = "version"
       description = "The configuration version rolled out"
+    }
+  }
+
+  depends_on = [google_project_service.orchestrator]
+}
+
+resource "google_logging_metric" "log_volume" {
+  project     = var.project_id
+  name        = "${var.name_prefix}-log-volume"
+  description = "Log bytes a configuration version's hosts ship a day (the shipper's count), at each audit run's close."
+  filter      = "${local.audit_shard_logs} AND jsonPayload.message=\"log volume of a version\" AND jsonPayload.shippedBytesPerDay>=0"
+
+  value_extractor = "EXTRACT(jsonPayload.shippedBytesPerDay)"
+  label_extractors = {
+    config_version = "EXTRACT(jsonPayload.configVersion)"
+  }
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "DISTRIBUTION"
+    unit         = "By"
+    display_name = "osquery log volume per version"
+    labels {
+      key         = "config_version"
+      description = "The configuration version"
+    }
+  }
+  # Read as _sum / _count (exact); the buckets only bound a histogram_quantile.
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = 40
+      growth_factor      = 2
+      scale              = 1024
     }
   }
 

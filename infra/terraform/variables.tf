@@ -236,6 +236,18 @@ variable "query_expensive_p95_ms" {
   default     = 2000
 }
 
+variable "log_bytes_per_host_day" {
+  description = "logs.overBudget: a configuration version's shipped log bytes per host and day above this (LOG_BYTES_PER_HOST_DAY; null: no budget)."
+  type        = number
+  default     = null
+}
+
+variable "log_bytes_per_query_host_day" {
+  description = "Optional: any one query's shipped log bytes per host and day above this puts its version over budget (LOG_BYTES_PER_QUERY_HOST_DAY)."
+  type        = number
+  default     = null
+}
+
 variable "query_stats_write_window_seconds" {
   description = "logHeartbeat writes each queryStats document at most once per this many seconds per instance (QUERY_STATS_WRITE_WINDOW_SECONDS)."
   type        = number

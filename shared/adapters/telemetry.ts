@@ -17,14 +17,16 @@ import {
   type QueryStatsPlan,
 } from '../domain/telemetry.js';
 import { readDocument, reportInvalid, tryReadDocument } from '../documents/document.js';
-import { queryStatsDocument } from '../documents/query-stats.js';
+import { logBudgetDocument, queryStatsDocument } from '../documents/query-stats.js';
 import { hostCostRow } from '../documents/hosts.js';
 import { osqueryStatus } from '../documents/status.js';
 import { stageEpisodes } from './alerts.js';
+import type { LogBudgetPlan } from '../domain/log-budget.js';
 import { HOSTS } from './hosts.js';
 import { STATUS } from './status.js';
 
 export const QUERY_STATS = 'queryStats';
+export const LOG_BUDGETS = 'logBudgets';
 const OSQUERY_STATUS = 'osquery';
 
 /** The numbers of an increment tree as FieldValue.increment (the tree's shape is the document's). */
@@ -143,6 +145,45 @@ export async function applyQueryStatsPlan(
       });
     countFirestore('writes');
     return { plan: decided, alertKeys: decided.episodes.flatMap((e) => stageEpisodes(tx, e, db)) };
+  });
+}
+
+const budgetId = (configVersion: string) => configVersion.replace(/%/g, '%25').replace(/\//g, '%2F');
+
+/** The versions with a logs.overBudget episode open: version -> when it began (few: deleted when closed). */
+export async function openLogBudgets(db: Firestore = clients.firestore()): Promise<Map<string, Date>> {
+  const snapshot = await db.collection(LOG_BUDGETS).get();
+  countFirestore('reads', Math.max(1, snapshot.size));
+  const open = new Map<string, Date>();
+  for (const d of snapshot.docs) {
+    const doc = readDocument(logBudgetDocument, d.ref.path, d.data());
+    open.set(doc.configVersion, doc.since);
+  }
+  return open;
+}
+
+/**
+ * A version's budget episode against what is stored now, in a transaction: `plan` is given the open
+ * episode's start as read, its episodes are staged with the record's creation or deletion (so two run
+ * closes never open the same episode twice). Returns the alert keys to deliver.
+ */
+export async function applyLogBudgetPlan(
+  configVersion: string,
+  plan: (open: Date | null) => LogBudgetPlan,
+  db: Firestore = clients.firestore(),
+): Promise<string[]> {
+  const ref = db.collection(LOG_BUDGETS).doc(budgetId(configVersion));
+  countFirestore('transactions');
+  return db.runTransaction(async (tx) => {
+    const snapshot = await tx.get(ref);
+    countFirestore('reads');
+    const open = snapshot.exists ? readDocument(logBudgetDocument, ref.path, snapshot.data()).since : null;
+    const decided = plan(open);
+    if (!decided.changed) return [];
+    if (decided.since) tx.set(ref, { configVersion, since: Timestamp.fromDate(decided.since) });
+    else tx.delete(ref);
+    countFirestore('writes');
+    return decided.episodes.flatMap((e) => stageEpisodes(tx, e, db));
   });
 }
 

@@ -13,6 +13,7 @@ export const ALERT_KINDS = [
   'host.drifted',
   'query.denylisted',
   'query.expensive',
+  'logs.overBudget',
   'rollout.halted',
   'rollout.stalled',
   'pipeline.backlog',

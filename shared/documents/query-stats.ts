@@ -59,6 +59,12 @@ export const shippedRow = z.object({
   windows: z.record(z.string(), queryWindow.pick({ shippedBytes: true, shippedSpanMs: true })).optional(),
 });
 
+/** logBudgets/{configVersion}: an open logs.overBudget episode of a version (deleted when it closes). */
+export const logBudgetDocument = z.object({
+  configVersion: z.string().describe('the configuration version over its log budget'),
+  since: timestamp.describe('when its logs.overBudget episode began (the episode key holds it)'),
+});
+
 export const QUERY_STATS_DOCUMENTS: DocumentDefinition[] = [
   {
     path: 'queryStats/{configVersion}~{query}',
@@ -67,5 +73,13 @@ export const QUERY_STATS_DOCUMENTS: DocumentDefinition[] = [
       'adds increments per window (one merge of FieldValue.increment per document per write window); the ' +
       "audit run's close summarizes them, keeps the query alerts and deletes expired windows.",
     schema: queryStatsDocument,
+  },
+  {
+    path: 'logBudgets/{configVersion}',
+    description:
+      "A version's open logs.overBudget episode (`/` in the id escaped as `%2F`): created by the audit run's " +
+      'close when its shipped bytes per host and day go over LOG_BYTES_PER_HOST_DAY (or one query over ' +
+      'LOG_BYTES_PER_QUERY_HOST_DAY), deleted when it resolves, in the transaction that records the episode.',
+    schema: logBudgetDocument,
   },
 ];

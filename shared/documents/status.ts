@@ -199,6 +199,27 @@ export const osqueryStatus = readsAs<OsqueryCostStatus>()(
       .describe('the hosts where osqueryd costs most, by CPU and by memory'),
     topQueries: z.array(querySummary).describe('the most expensive queries of every version, by cost'),
     queries: z.number().describe('queries (per version) with statistics in those hours'),
+    logs: z
+      .object({
+        topQueries: z
+          .array(
+            z.object({
+              configVersion: z.string().describe('the configuration version'),
+              query: z.string().describe("the query's name"),
+              hosts: z.number().describe('hosts it was measured on'),
+              shippedBytesPerHostDay: z.number().describe('bytes the shipper shipped per host and day'),
+              shippedBytesPerDay: z.number().describe('the same for the hosts that run it'),
+              usdPerMonth: z.number().describe('its projected monthly log cost (USD, no free tier)'),
+            }),
+          )
+          .describe('the queries that ship most bytes a day, every version (at most 10)'),
+        bytesPerDay: z.number().describe('what the fleet ships a day, every version and query'),
+        usdPerMonth: z.number().describe("the fleet's projected monthly log cost, USD (Pub/Sub and the SIEM)"),
+        pubsubUsdPerMonth: z.number().describe("of which Pub/Sub's throughput (its free tier subtracted)"),
+        siemUsdPerMonth: z.number().describe("of which the SIEM's ingestion"),
+      })
+      .optional()
+      .describe('what the logs cost, over the same hours (absent: written before it was measured)'),
   }),
 );
 

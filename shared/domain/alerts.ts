@@ -9,6 +9,7 @@ export type AlertKind =
   | 'host.drifted'
   | 'query.denylisted'
   | 'query.expensive'
+  | 'logs.overBudget'
   | 'rollout.halted'
   | 'rollout.stalled'
   | 'pipeline.backlog'

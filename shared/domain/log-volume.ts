@@ -15,6 +15,9 @@
 // line's envelope (name, host identifier, times, decorations). The two are shown side by side, not mixed.
 import { isCounter, MAX_QUERIES_PER_SNAPSHOT, queryNameProblem, reject, type Rejections } from './trust.js';
 
+/** The line the run's close logs per version, read by the log-based metric log_volume (infra/terraform). */
+export const LOG_VOLUME_MESSAGE = 'log volume of a version';
+
 /** The field the shipper adds to the osquery_schedule snapshot line. */
 export const SHIPPED_FIELD = 'shipped';
 

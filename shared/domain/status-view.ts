@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { STATES_FOR_DISPLAY, type HostState } from './host.js';
 import type { StagedRollout } from './rollout.js';
 import type { QuerySummary } from './telemetry/query-stats.js';
-import type { OsqueryCostStatus } from './telemetry/cost-status.js';
+import type { LogCostStatus, OsqueryCostStatus } from './telemetry/cost-status.js';
 import {
   NEEDS_ACTION_STATES,
   type FleetStatus,
@@ -220,6 +220,8 @@ export interface StatusView {
     topQueries: QuerySummary[] | null;
     /** ...and what they are: the run that wrote them, when, the hours the query figures cover, the queries measured. */
     cost: { runId: string; at: string; hours: number; queries: number } | null;
+    /** What the logs cost: the queries that ship most bytes and the fleet's projected month (null: not yet). */
+    logs: LogCostStatus | null;
   };
   /** Syslog ingestion on the reporting hosts at the last audit (null: its snapshot predates it). */
   syslog: { counts: SyslogSummary['counts']; missing: SyslogSummary['missing']; listed: number } | null;
@@ -317,6 +319,7 @@ export function buildStatusView(i: StatusInputs): StatusView {
             queries: i.osqueryCost.queries,
           }
         : null,
+      logs: i.osqueryCost?.logs ?? null,
     },
     syslog: lists?.syslog
       ? {

@@ -300,6 +300,49 @@ function expensiveQueries(view: StatusView): Html {
     }`;
 }
 
+const logBytes = (v: number) => (v >= 1024 * MiB ? `${(v / 1024 / MiB).toFixed(1)} GiB` : bytes(v));
+const usd = (v: number) => `$${v < 100 ? v.toFixed(2) : num(Math.round(v))}`;
+
+/** What the logs cost: the queries that ship most bytes a day and the fleet's projected month (status/osquery). */
+function logCost(view: StatusView): Html {
+  const { cost, logs } = view.osquery;
+  if (!cost || !logs) return html``;
+  return html`<h3>What the logs cost</h3>
+    <p class="note" id="log-cost">
+      The fleet ships <span id="log-bytes-per-day">${logBytes(logs.bytesPerDay)}</span> of logs a day (the log shipper's
+      count, over the current hour and the one before it): about
+      <strong id="log-usd-per-month">${usd(logs.usdPerMonth)}</strong> a month projected (Pub/Sub
+      ${usd(logs.pubsubUsdPerMonth)}, the SIEM ${usd(logs.siemUsdPerMonth)}, at the prices in COST_PRICES).
+    </p>
+    ${
+      logs.topQueries.length
+        ? html`<table id="log-volume">
+            <tr>
+              <th>Query</th>
+              <th>Version</th>
+              <th class="n">Hosts</th>
+              <th class="n">Shipped / host / day</th>
+              <th class="n">Shipped / day</th>
+              <th class="n">Logs $ / month</th>
+            </tr>
+            ${logs.topQueries.map(
+              (q) =>
+                html`<tr data-query="${q.query}">
+                  <td><code>${q.query}</code></td>
+                  <td><code>${q.configVersion}</code></td>
+                  <td class="n">${num(q.hosts)}</td>
+                  <td class="n">${bytes(q.shippedBytesPerHostDay)}</td>
+                  <td class="n">${logBytes(q.shippedBytesPerDay)}</td>
+                  <td class="n">${usd(q.usdPerMonth)}</td>
+                </tr>`,
+            )}
+          </table>`
+        : html`<p class="note">
+            Nothing counted yet: the shipper's counts come with the hourly osquery_schedule line.
+          </p>`
+    }`;
+}
+
 /** Coverage over the kept runs, as an inline SVG line chart (0-100 %, time on the x axis). */
 export function coverageChart(history: HistoryPoint[], width = 720, height = 180): Html {
   const points = history.filter((p) => p.coverage !== null);
@@ -675,7 +718,7 @@ function osquerySection(view: StatusView): Html {
         ${osquerydHosts(view)}
       </div>
     </div>
-    ${expensiveQueries(view)}
+    ${expensiveQueries(view)} ${logCost(view)}
   </section>`;
 }
 

@@ -323,6 +323,7 @@ t('every stored document is defined, with a description', () => {
     'rollouts/{configVersion}',
     'config/current',
     'queryStats/{configVersion}~{query}',
+    'logBudgets/{configVersion}',
     'status/fleet',
     'status/fleet/projects/{project}',
     'status/osquery',

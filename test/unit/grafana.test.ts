@@ -10,6 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { promqlName, readTerraform, type Terraform } from '../../infra/prometheus/rules.js';
 import { knownMetrics, metricsIn } from '../helpers/metrics.js';
+import { LOG_VOLUME_MESSAGE } from '../../shared/domain/log-volume.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const DASHBOARD = path.join(root, 'infra/grafana/osquery-fleet.json');
@@ -80,9 +81,8 @@ function cloudMonitoringWidgets(tf: Terraform) {
     const metrics = filters.map((f) => {
       const type = /metric\.type="([^"]+)"/
         .exec(f)![1]!
-        .replace(
-          '${google_logging_metric.fleet_coverage.name}',
-          String(tf.resources.get('google_logging_metric.fleet_coverage')!.name).replace('${var.name_prefix}', prefix),
+        .replace(/\$\{google_logging_metric\.([a-z0-9_]+)\.name\}/, (_, r: string) =>
+          String(tf.resources.get(`google_logging_metric.${r}`)!.name).replace('${var.name_prefix}', prefix),
         );
       assert.not.match(type, /\$\{/, `${w.title}: every reference resolved`);
       return promqlName(type);
@@ -197,6 +197,15 @@ t('top 10 VMs by osqueryd use, per VM; the functions are exactly the Terraform f
       );
     }
   }
+});
+
+t("the log-volume panel reads the line the run's close logs per version, by version", ({ tf, board }) => {
+  const metric = tf.resources.get('google_logging_metric.log_volume')!;
+  assert.ok(String(metric.filter).includes(`jsonPayload.message="${LOG_VOLUME_MESSAGE}"`), String(metric.filter));
+  assert.is(metric.value_extractor, 'EXTRACT(jsonPayload.shippedBytesPerDay)');
+  assert.equal(metric.label_extractors, { config_version: 'EXTRACT(jsonPayload.configVersion)' });
+  const panel = board.panels.find((p) => p.title.startsWith('Log volume'))!;
+  assert.match(panel.targets![0]!.expr, /^sum by \(config_version\) /);
 });
 
 t.run();

@@ -20,6 +20,9 @@ import {
 import { buildStatusView, parseFilters, type StatusInputs } from '../../shared/domain/status-view.js';
 import { CONTENT_SECURITY_POLICY, coverageChart, renderStatusPage } from '../../shared/views/status-page.js';
 import { evidenceRow } from '../../shared/domain/evidence.js';
+import { logCostStatus, osqueryCostStatus } from '../../shared/domain/telemetry/cost-status.js';
+import { versionVolumes, type QueryVolume } from '../../shared/domain/log-volume.js';
+import { DEFAULT_PRICES, monthlyLogCost } from '../../shared/domain/cost-model.js';
 import { EVIDENCE_WRITERS, csvField } from '../../shared/views/evidence.js';
 
 const t = suite('fleet status (pure)');
@@ -446,6 +449,58 @@ t('the page groups quiet hosts by cause, and says when the heartbeat pipeline is
   assert.match(page, /id="silent-causes"/);
   assert.match(page, /The heartbeat pipeline is behind/);
   assert.match(page, /osqueryd-crash-loop<\/span> 2/);
+});
+
+t("the page lists the queries that ship most bytes and the fleet's projected monthly log cost", () => {
+  const MiB = 1024 * 1024;
+  const q = (configVersion: string, query: string, hosts: number, perHostDay: number | null): QueryVolume => ({
+    configVersion,
+    query,
+    hosts,
+    shippedBytesPerHostDay: perHostDay,
+    shippedLinesPerHostDay: null,
+    outputBytesPerHostDay: null,
+    shippedBytesPerDay: perHostDay === null ? null : perHostDay * hosts,
+  });
+  const volumes = versionVolumes([
+    q('v1', 'pack_users', 1000, 1 * MiB),
+    q('v1', 'pack_procs', 1000, 3 * MiB),
+    q('v1', 'pack_silent', 1000, null),
+    q('v2', 'pack_procs', 10, 8 * MiB),
+    ...Array.from({ length: 12 }, (_, i) => q('v2', `pack_${String(i).padStart(2, '0')}`, 10, 1024)),
+  ]);
+  const logs = logCostStatus(volumes, DEFAULT_PRICES);
+  const perDay = 4000 * MiB + 80 * MiB + 12 * 10 * 1024;
+  assert.is(logs.bytesPerDay, perDay);
+  assert.is(logs.usdPerMonth, monthlyLogCost(perDay, DEFAULT_PRICES, true).usd, 'the free tier once, for the fleet');
+  assert.ok(logs.usdPerMonth > 0 && logs.usdPerMonth === logs.pubsubUsdPerMonth + logs.siemUsdPerMonth);
+  assert.is(logs.topQueries.length, 10, 'at most ten, those the shipper counted');
+  assert.equal(
+    logs.topQueries.slice(0, 3).map((r) => [r.query, r.configVersion, r.shippedBytesPerDay]),
+    [
+      ['pack_procs', 'v1', 3000 * MiB],
+      ['pack_users', 'v1', 1000 * MiB],
+      ['pack_procs', 'v2', 80 * MiB],
+    ],
+  );
+  assert.is(logs.topQueries[0]!.usdPerMonth, monthlyLogCost(3000 * MiB, DEFAULT_PRICES).usd);
+
+  const osqueryCost = { ...osqueryCostStatus('run-2', T, { cpu: [], memory: [] }, []), logs };
+  const page = renderStatusPage(buildStatusView({ ...inputs(), osqueryCost }));
+  assert.match(page, /<span id="log-bytes-per-day">4\.0 GiB<\/span>/);
+  assert.match(page, new RegExp(`<strong id="log-usd-per-month">\\$${logs.usdPerMonth.toFixed(2)}</strong>`));
+  const rows = [...page.matchAll(/<tr data-query="([^"]+)">\s*<td><code>[^<]*<\/code><\/td>\s*<td><code>([^<]*)/g)];
+  assert.equal(
+    rows.slice(0, 3).map((m) => [m[1], m[2]]),
+    [
+      ['pack_procs', 'v1'],
+      ['pack_users', 'v1'],
+      ['pack_procs', 'v2'],
+    ],
+  );
+  // A status/osquery written before the logs were measured: no section, no error.
+  const before = renderStatusPage(buildStatusView({ ...inputs(), osqueryCost: { ...osqueryCost, logs: undefined } }));
+  assert.not.match(before, /id="log-cost"/);
 });
 
 t.run();

@@ -1,5 +1,7 @@
 // Where osqueryd costs most (pure): the hosts and queries the status page lists, as status/osquery keeps them.
 import type { QuerySummary } from './query-stats.js';
+import { monthlyLogCost, type Prices } from '../cost-model.js';
+import { byBytes, type VersionVolume } from '../log-volume.js';
 
 /** A host's osqueryd cost, as hosts/{id}.osqueryd keeps it. */
 export interface HostCost {
@@ -38,6 +40,57 @@ export interface OsqueryCostStatus {
   topQueries: QuerySummary[];
   /** Queries (per version) with statistics in those hours. */
   queries: number;
+  /** What the fleet's logs cost (absent: written before it was measured). */
+  logs?: LogCostStatus;
+}
+
+/** One query of a version by the bytes it ships, for the status page. */
+export interface LogVolumeRow {
+  configVersion: string;
+  query: string;
+  hosts: number;
+  shippedBytesPerHostDay: number;
+  shippedBytesPerDay: number;
+  /** Its share of the projected monthly log cost (marginal: no free tier). */
+  usdPerMonth: number;
+}
+
+/** status/osquery.logs: the queries that ship most and the fleet's projected monthly log cost. */
+export interface LogCostStatus {
+  /** Every version's queries, most bytes a day first (at most STATUS_TOP; those the shipper counted). */
+  topQueries: LogVolumeRow[];
+  /** What the fleet ships a day (every version, every query counted). */
+  bytesPerDay: number;
+  /** Its projected monthly cost: Pub/Sub and the SIEM, Pub/Sub's free tier subtracted. */
+  usdPerMonth: number;
+  pubsubUsdPerMonth: number;
+  siemUsdPerMonth: number;
+}
+
+/** Pure: the status page's log figures from every version's volume at the prices in force. */
+export function logCostStatus(volumes: VersionVolume[], prices: Prices): LogCostStatus {
+  const bytesPerDay = volumes.reduce((n, v) => n + v.shippedBytesPerDay, 0);
+  const fleet = monthlyLogCost(bytesPerDay, prices, true);
+  const topQueries = volumes
+    .flatMap((v) => v.queries)
+    .filter((q) => q.shippedBytesPerDay !== null && q.shippedBytesPerHostDay !== null)
+    .sort(byBytes)
+    .slice(0, STATUS_TOP)
+    .map((q) => ({
+      configVersion: q.configVersion,
+      query: q.query,
+      hosts: q.hosts,
+      shippedBytesPerHostDay: q.shippedBytesPerHostDay!,
+      shippedBytesPerDay: q.shippedBytesPerDay!,
+      usdPerMonth: monthlyLogCost(q.shippedBytesPerDay!, prices).usd,
+    }));
+  return {
+    topQueries,
+    bytesPerDay,
+    usdPerMonth: fleet.usd,
+    pubsubUsdPerMonth: fleet.pubsubUsd,
+    siemUsdPerMonth: fleet.siemUsd,
+  };
 }
 
 /** How many hosts and queries the status page lists. */
