@@ -168,7 +168,7 @@ t('a page view reads aggregates: a fixed number of documents, never the hosts', 
   assert.match(page.body, /<span id="coverage" class="big">50\.0%<\/span\s*>/);
   assert.match(
     page.body,
-    /<tr data-state="silent" data-instance-id="\d+">\s*<td><span class="chip s-silent">silent<\/span><\/td>\s*<td class="host">quiet<\/td>/,
+    /<tr data-state="silent" data-instance-id="\d+" data-cause="[a-z-]*">\s*<td><span class="chip s-silent">silent<\/span><\/td>\s*<td class="host">quiet<\/td>/,
   );
 });
 
