@@ -2,14 +2,22 @@
 // rolling audit's cycle, from the latest run's `rolling`) and each project's audit age, oldest first.
 // Audit age is the one notion the rolling audit and the rollout controller use (shared/domain/rolling-audit.ts).
 import { auditAgeMs } from './rolling-audit.js';
-import type { RollingRecord } from '../documents/audits.js';
+
+/** What the page needs of a run's `rolling` (shared/documents/audits.ts rollingRecord; domain does not import it). */
+interface RunRolling {
+  targets: number;
+  selected: number;
+  cycleTicks: number;
+  cycleMinutes: number;
+  neverAudited: number;
+}
 
 /** Projects listed by audit age on the page (the rest are counted). */
 export const AUDIT_AGES_SHOWN = 10;
 
 export interface AuditCoverageInputs {
   /** The latest audit run's id and its `rolling` (null: a full pass); null: no run yet. */
-  latestRun: { runId: string; rolling: RollingRecord | null } | null;
+  latestRun: { runId: string; rolling: RunRolling | null } | null;
   tickMinutes: number;
   /** The oldest project snapshots (status/fleet/projects/{p}.at), oldest first, at most AUDIT_AGES_SHOWN. */
   oldest: Array<{ project: string; at: string }>;
