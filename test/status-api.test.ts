@@ -14,6 +14,7 @@ import { EVIDENCE_WRITERS } from '../shared/views/evidence.js';
 import { getFleetStatus } from '../shared/adapters/status.js';
 import { getRun } from '../shared/adapters/audits.js';
 import { getHost } from '../shared/adapters/hosts.js';
+import { FieldValue } from '@google-cloud/firestore';
 import { clients } from '../shared/clients.js';
 import type { StatusView } from '../shared/domain/status-view.js';
 
@@ -157,10 +158,11 @@ t('configuration versions live, the rollout of the current version, open alerts'
 t('a page view reads aggregates: a fixed number of documents, never the hosts', async ({ stack }) => {
   const { res } = await api(stack);
   const reads = Number(/"(\d+) reads"/.exec(res.headers.get('server-timing') ?? '')?.[1]);
-  // status/fleet + config/current + rollouts/{version} + the open-alert count + the 5 open alerts + status/osquery.
-  assert.is(reads, 10, res.headers.get('server-timing') ?? 'no Server-Timing header');
+  // status/fleet + config/current + rollouts/{version} + the open-alert count + the 5 open alerts + status/osquery
+  // + the latest run's `rolling` + the 2 oldest project snapshots and their count (audit coverage).
+  assert.is(reads, 14, res.headers.get('server-timing') ?? 'no Server-Timing header');
   const filtered = await api(stack, `?project=${A}`);
-  assert.match(filtered.res.headers.get('server-timing') ?? '', /"11 reads"/, 'plus the project snapshot');
+  assert.match(filtered.res.headers.get('server-timing') ?? '', /"15 reads"/, 'plus the project snapshot');
   const page = await get(stack, '');
   assert.is(page.res.status, 200);
   assert.match(page.res.headers.get('content-security-policy') ?? '', /default-src 'none'/);
@@ -170,6 +172,44 @@ t('a page view reads aggregates: a fixed number of documents, never the hosts', 
     page.body,
     /<tr data-state="silent" data-instance-id="\d+" data-cause="[a-z-]*">\s*<td><span class="chip s-silent">silent<\/span><\/td>\s*<td class="host">quiet<\/td>/,
   );
+});
+
+t("audit coverage: the cycle from the latest run, each project's audit age oldest first", async ({ stack }) => {
+  const { view } = await api(stack);
+  assert.equal(view.audit?.cycle, { mode: 'every-tick', tickMinutes: 15 }, 'two projects: a full pass each tick');
+  assert.is(view.audit?.runId, 'run-2');
+  assert.equal(view.audit?.projects.map((p) => p.project).sort(), [A, B]);
+  assert.ok(view.audit?.projects.every((p) => p.lastAuditAt === at(45).toISOString() && p.ageMinutes !== null));
+  assert.is(view.audit?.more, 0);
+  // The latest run audited part of the targets: the page shows its cycle.
+  const rolling = {
+    targets: 2,
+    selected: 1,
+    readsPerTick: 3,
+    cycleTicks: 2,
+    cycleMinutes: 30,
+    neverAudited: 0,
+    oldestAuditAgeMinutes: 45,
+  };
+  const run2 = clients.firestore().collection('audits').doc('run-2');
+  await run2.update({ rolling });
+  try {
+    const after = await api(stack);
+    assert.equal(after.view.audit?.cycle, {
+      mode: 'rolling',
+      tickMinutes: 15,
+      cycleTicks: 2,
+      cycleMinutes: 30,
+      selected: 1,
+      targets: 2,
+      neverAudited: 0,
+    });
+    const page = await get(stack, '');
+    assert.match(page.body, /<section id="audit-coverage">/);
+    assert.match(page.body, /1 of 2 projects a tick; every project within\s+2\s+ticks \(30 min\)/);
+  } finally {
+    await run2.update({ rolling: FieldValue.delete() });
+  }
 });
 
 function osqOrch(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {

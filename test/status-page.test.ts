@@ -95,6 +95,21 @@ t('the page shows the coverage figure, its chart and a silent host, with no cons
     ['pack_network_listening_ports', 'minimal', '-'],
     ['pack_users_logged_in', 'minimal', '1'],
   ]);
+  // Audit coverage: two projects fit one tick (every tick), each project's audit age, oldest first.
+  const audit = await page.evaluate<{ cycle: string; rows: string[][]; shown: boolean }>(
+    `(() => {
+    const s = document.querySelector('#audit-coverage');
+    return { cycle: s.querySelector('#audit-cycle').textContent.trim(), shown: s.offsetHeight > 0, ` +
+      `rows: [...s.querySelectorAll('#audit-ages tr')].slice(1).map((r) => [r.cells[0].textContent, ` +
+      `r.cells[2].textContent]) };
+  })()`,
+  );
+  assert.ok(audit.shown, 'the section is rendered');
+  assert.is(audit.cycle, 'Every project is audited each tick (every 15 min).');
+  assert.equal(
+    audit.rows,
+    [A, B].sort().map((p) => [p, at(45).toISOString()]),
+  );
   mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot(path.join(OUTPUT, 'status-page.png'));
   assert.equal(page.errors, [], 'no console errors, exceptions, failed loads or policy violations');

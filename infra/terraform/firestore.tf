@@ -212,8 +212,9 @@ resource "google_firestore_index" "hosts_in_scope_osqueryd_rss" {
   }
 }
 
-# The status snapshots (status/fleet and status/fleet/projects/{project}) are read by id only. Their
-# maps and lists need no index: each index entry costs a write, and a document may have at most 40,000.
+# The status snapshots (status/fleet and status/fleet/projects/{project}) are read by id, and the projects'
+# queried by `at` alone (the page's audit ages: `at` keeps its index). Their maps and lists need no index:
+# each index entry costs a write, and a document may have at most 40,000.
 locals {
   status_unindexed_fields = {
     status   = ["run", "projects", "configVersions", "osqueryVersions", "needingAction", "exempt", "syslog", "history"]

@@ -10,7 +10,7 @@ import type { FleetStatus, HistoryPoint, ProjectStatus, RunSummary } from '../do
 import type { AlertRow } from '../domain/status-view.js';
 import { readDocument, reportInvalid, tryReadDocument, type DocumentInvalid } from '../documents/document.js';
 import { fleetStatus, projectStatus } from '../documents/status.js';
-import { auditRun } from '../documents/audits.js';
+import { auditRun, type RollingRecord } from '../documents/audits.js';
 import { episodeDocument } from '../documents/alerts.js';
 import { AUDITS } from './audits.js';
 import { ALERTS } from './alerts.js';
@@ -80,6 +80,42 @@ export async function getFleetStatus(db: Firestore = clients.firestore()): Promi
   countFirestore('reads');
   return snapshot.exists ? readDocument(fleetStatus, snapshot.ref.path, snapshot.data()) : null;
 }
+
+/**
+ * The oldest project snapshots by their audit's time (`at`, oldest first, at most `limit`, only `at` read),
+ * and how many there are: a bounded read however many projects the fleet holds (one read per 1,000 counted).
+ */
+export async function oldestProjectSnapshots(
+  limit: number,
+  db: Firestore = clients.firestore(),
+): Promise<{ oldest: Array<{ project: string; at: string }>; snapshots: number }> {
+  const projects = fleetRef(db).collection(PROJECTS);
+  const [page, count] = await Promise.all([
+    projects.orderBy('at', 'asc').limit(limit).select('at').get(),
+    projects.count().get(),
+  ]);
+  const snapshots = count.data().count;
+  countFirestore('reads', Math.max(1, page.size) + Math.max(1, Math.ceil(snapshots / 1000)));
+  const oldest: Array<{ project: string; at: string }> = [];
+  for (const d of page.docs) {
+    const read = tryReadDocument(snapshotAt, d.ref.path, d.data());
+    if (read.ok) oldest.push({ project: d.id, at: read.value.at });
+    else reportInvalid(read.invalid, 'left out of the audit ages on the status page');
+  }
+  return { oldest, snapshots };
+}
+
+/** The latest audit run (by start, closed or not) and its `rolling` (null: a full pass), or null: no run yet. */
+export async function latestRunRolling(
+  db: Firestore = clients.firestore(),
+): Promise<{ runId: string; rolling: RollingRecord | null } | null> {
+  const snapshot = await db.collection(AUDITS).orderBy('startedAt', 'desc').limit(1).select('rolling').get();
+  countFirestore('reads');
+  const doc = snapshot.docs[0];
+  if (!doc) return null;
+  return { runId: doc.id, rolling: readDocument(runRolling, doc.ref.path, doc.data()).rolling ?? null };
+}
+const runRolling = auditRun.pick({ rolling: true });
 
 /** The stored forms of the snapshots: the domain's values as they are. */
 const projectStatusData = (s: ProjectStatus): z.input<typeof projectStatus> => s;

@@ -5,6 +5,7 @@ import { STATES_FOR_DISPLAY, type HostState } from './host.js';
 import type { StagedRollout } from './rollout.js';
 import type { QuerySummary } from './telemetry/query-stats.js';
 import type { LogCostStatus, OsqueryCostStatus } from './telemetry/cost-status.js';
+import { auditCoverageView, type AuditCoverageInputs, type AuditCoverageView } from './status-audit.js';
 import {
   NEEDS_ACTION_STATES,
   type FleetStatus,
@@ -163,6 +164,8 @@ export interface StatusInputs {
   alerts: { open: number; shown: AlertRow[] };
   /** status/osquery; absent or null before the first audit run closes with it. */
   osqueryCost?: OsqueryCostStatus | null;
+  /** The audit's cycle and the oldest audit ages (absent: the section is not shown). */
+  audit?: AuditCoverageInputs | null;
   filters: StatusFilters;
   now: Date;
 }
@@ -226,6 +229,8 @@ export interface StatusView {
   /** Syslog ingestion on the reporting hosts at the last audit (null: its snapshot predates it). */
   syslog: { counts: SyslogSummary['counts']; missing: SyslogSummary['missing']; listed: number } | null;
   alerts: { open: number; shown: AlertRow[] };
+  /** How the scheduled audit covers the fleet and each project's audit age (null: no audit yet). */
+  audit: AuditCoverageView | null;
 }
 
 /** The states the per-zone table shows, healthy to troubled to out of scope (deleted is counted apart). */
@@ -331,5 +336,6 @@ export function buildStatusView(i: StatusInputs): StatusView {
         }
       : null,
     alerts: i.alerts,
+    audit: i.audit ? auditCoverageView(i.audit, i.now) : null,
   };
 }

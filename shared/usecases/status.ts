@@ -6,6 +6,8 @@ import { evidenceRow, type EvidenceWriter } from '../domain/evidence.js';
 import type { Host } from '../domain/host.js';
 import { mergeFleetStatus, RUN_CLOSED_MESSAGE, summarizeProject, type RunSummary } from '../domain/status.js';
 import { buildStatusView, rolloutStagesView, type StatusFilters, type StatusView } from '../domain/status-view.js';
+import { AUDIT_AGES_SHOWN, type AuditCoverageInputs } from '../domain/status-audit.js';
+import { config } from '../config.js';
 import * as status from '../adapters/status.js';
 import * as hosts from '../adapters/hosts.js';
 import * as rollouts from '../adapters/rollouts.js';
@@ -56,20 +58,22 @@ const orAbsent = <T>(read: Promise<T>, absent: T): Promise<T> =>
 /**
  * One page view: status/fleet, the filtered project's snapshot (only with a project filter), the current
  * version's record and the staged rollout under way (its stages, gates and next action as the controller
- * last saw them), the open alerts (a count and at most ALERTS_SHOWN episodes), and status/osquery (where
- * osqueryd costs most). Each document that does not match its definition is shown as absent.
+ * last saw them), the open alerts (a count and at most ALERTS_SHOWN episodes), status/osquery (where
+ * osqueryd costs most), and the audit's cycle with the oldest audit ages. Each document that does not match
+ * its definition is shown as absent.
  */
 export async function loadStatusView(
   filters: StatusFilters,
   now = new Date(),
 ): Promise<{ view: StatusView; firestoreReads: number }> {
   const before = usageSnapshot();
-  const [fleet, project, configuration, { invalid: invalidAlerts, ...alerts }, osqueryCost] = await Promise.all([
+  const [fleet, project, configuration, { invalid: invalidAlerts, ...alerts }, osqueryCost, audit] = await Promise.all([
     orAbsent(status.getFleetStatus(), null),
     filters.project ? orAbsent(status.getProjectStatus(filters.project), null) : Promise.resolve(null),
     orAbsent(rollouts.readConfiguration(), rollouts.NO_CONFIGURATION),
     status.openAlerts(ALERTS_SHOWN),
     orAbsent(getOsqueryStatus(), null),
+    auditCoverageInputs(),
   ]);
   for (const i of invalidAlerts) reportInvalid(i, "the status page counts it, and leaves it out of the page's list");
   const record = configuration.currentRecord;
@@ -91,10 +95,20 @@ export async function loadStatusView(
     stages: staged?.mode === 'staged' ? rolloutStagesView(staged) : null,
     alerts,
     osqueryCost,
+    audit,
     filters,
     now,
   });
   return { view, firestoreReads: usageSince(before).firestoreReads };
+}
+
+/** The audit's cycle (the latest run's `rolling`) and the oldest audit ages: the page's audit coverage. */
+async function auditCoverageInputs(): Promise<AuditCoverageInputs> {
+  const [latestRun, { oldest, snapshots }] = await Promise.all([
+    orAbsent(status.latestRunRolling(), null),
+    status.oldestProjectSnapshots(AUDIT_AGES_SHOWN),
+  ]);
+  return { latestRun, tickMinutes: config().AUDIT_TICK_MINUTES, oldest, snapshots };
 }
 
 /** Where evidence goes: a function that takes the next chunk and resolves when it may take another. */

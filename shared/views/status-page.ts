@@ -5,6 +5,7 @@ import type { HistoryPoint, HostEntry } from '../domain/status.js';
 import { NEEDS_ACTION_STATES } from '../domain/status.js';
 import type { AlertRow, ListView, OsqueryCostHost, RolloutStagesView, StatusView } from '../domain/status-view.js';
 import { Html, html, withQuery } from './html.js';
+import { auditCoverageSection } from './status-page-audit.js';
 
 export const EVIDENCE_PATH = 'evidence.csv';
 export const API_PATH = 'api/status';
@@ -780,7 +781,7 @@ export function renderStatusPage(view: StatusView, options: { refreshSeconds?: n
             <h2>Syslog ingestion</h2>
             ${syslogSection(view)}
           </section>
-          ${alertsSection(view)}
+          ${alertsSection(view)} ${auditCoverageSection(view.audit)}
         </main>
         ${pageFooter(view)}
       </body>

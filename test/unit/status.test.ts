@@ -24,6 +24,7 @@ import { logCostStatus, osqueryCostStatus } from '../../shared/domain/telemetry/
 import { versionVolumes, type QueryVolume } from '../../shared/domain/log-volume.js';
 import { DEFAULT_PRICES, monthlyLogCost } from '../../shared/domain/cost-model.js';
 import { EVIDENCE_WRITERS, csvField } from '../../shared/views/evidence.js';
+import { AUDIT_AGES_SHOWN } from '../../shared/domain/status-audit.js';
 
 const t = suite('fleet status (pure)');
 const T = new Date('2026-11-27T12:00:00Z');
@@ -501,6 +502,67 @@ t("the page lists the queries that ship most bytes and the fleet's projected mon
   // A status/osquery written before the logs were measured: no section, no error.
   const before = renderStatusPage(buildStatusView({ ...inputs(), osqueryCost: { ...osqueryCost, logs: undefined } }));
   assert.not.match(before, /id="log-cost"/);
+});
+
+t('audit coverage: the rolling cycle from the latest run, audit ages oldest first, the rest counted', () => {
+  const at = (minutesAgo: number) => new Date(T.getTime() - minutesAgo * 60_000).toISOString();
+  const rolling = {
+    targets: 1000,
+    selected: 192,
+    readsPerTick: 576,
+    cycleTicks: 11,
+    cycleMinutes: 165,
+    neverAudited: 40,
+    oldestAuditAgeMinutes: 150,
+  };
+  // The adapter hands them oldest first; the view orders them itself, and a bad time leads (unknown age).
+  const oldest = [at(30), at(150), 'not-a-time', at(90)].map((a, i) => ({ project: `p${i}`, at: a }));
+  const view = buildStatusView({
+    ...inputs(),
+    audit: { latestRun: { runId: 'run-9', rolling }, tickMinutes: 15, oldest, snapshots: 960 },
+  });
+  assert.equal(view.audit?.cycle, {
+    mode: 'rolling',
+    tickMinutes: 15,
+    cycleTicks: 11,
+    cycleMinutes: 165,
+    selected: 192,
+    targets: 1000,
+    neverAudited: 40,
+  });
+  assert.equal(
+    view.audit?.projects.map((p) => [p.project, p.ageMinutes]),
+    [
+      ['p2', null],
+      ['p1', 150],
+      ['p3', 90],
+      ['p0', 30],
+    ],
+  );
+  assert.is(view.audit?.more, 956);
+  const page = renderStatusPage(view);
+  assert.match(page, /id="audit-coverage"/);
+  const cycle = /192 of 1,000 projects a tick; every project within\s+11\s+ticks \(2 h 45 min\); 40 never audited/;
+  assert.match(page, cycle);
+  assert.ok(page.indexOf('>p1<') < page.indexOf('>p3<'), 'oldest first on the page');
+  assert.match(page, /And 956 more projects/);
+
+  // A full pass: every tick; the list is bounded however many snapshots the adapter is given.
+  const many = Array.from({ length: AUDIT_AGES_SHOWN + 5 }, (_, i) => ({ project: `q${i}`, at: at(i) }));
+  const full = buildStatusView({
+    ...inputs(),
+    audit: { latestRun: { runId: 'run-9', rolling: null }, tickMinutes: 15, oldest: many, snapshots: 100 },
+  });
+  assert.equal(full.audit?.cycle, { mode: 'every-tick', tickMinutes: 15 });
+  assert.is(full.audit?.projects.length, AUDIT_AGES_SHOWN);
+  assert.is(full.audit?.projects[0]?.project, `q${AUDIT_AGES_SHOWN + 4}`);
+  assert.is(full.audit?.more, 100 - AUDIT_AGES_SHOWN);
+  assert.match(renderStatusPage(full), /Every project is audited each tick \(every 15 min\)/);
+
+  // Before any audit: no section.
+  const none = buildStatusView({ ...inputs(), audit: { latestRun: null, tickMinutes: 15, oldest: [], snapshots: 0 } });
+  assert.is(none.audit, null);
+  assert.not.match(renderStatusPage(none), /audit-coverage/);
 });
 
 t.run();
