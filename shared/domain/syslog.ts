@@ -50,8 +50,11 @@ export function foldSyslogEvidence(
     if (!delta) continue;
     const at = new Date(snapshot.at);
     if (!scheduledAt || at > scheduledAt) scheduledAt = at;
-    // A first snapshot of a worker that ran for weeks does not say when its rows were logged.
-    const spanKnown = step.kind !== 'first' || (step.spanMs !== null && step.spanMs <= FIRST_SPAN_MAX_MS);
+    // A first snapshot of a worker that ran for weeks does not say when its rows were logged; one whose
+    // worker started within the snapshot's second does (scheduleStep leaves a zero span null: no rate).
+    const sinceStart = snapshot.worker ? snapshot.at - snapshot.worker.startTime * 1000 : null;
+    const spanKnown =
+      step.kind !== 'first' || (sinceStart !== null && sinceStart >= 0 && sinceStart <= FIRST_SPAN_MAX_MS);
     if (delta.outputBytes > 0 && spanKnown && (!seenAt || at > seenAt)) seenAt = at;
   }
   if (!scheduledAt) return null;

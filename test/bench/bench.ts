@@ -26,6 +26,7 @@ import {
 import { FLEET100K_RECORD, type Fleet100kRecord } from './fleet100k.js';
 import { SYSLOG_RECORD, type SyslogRecord } from './syslog.js';
 import { SILENCE_RECORDS, type BacklogReplayRecord, type SilenceStormRecord } from './silence.js';
+import { heartbeatEvent } from './heartbeat-event.js';
 import { DRIFT_RECORD, type DriftRecord } from './drift.js';
 import { PROJECTS10K_RECORD, type Projects10kRecord } from './projects10k.js';
 
@@ -464,21 +465,7 @@ async function fleetBenchmarks(): Promise<void> {
     const t0 = Math.floor(Date.now() / 1000) - 20 * 15;
     const messages: Array<{ id: string; line: number }> = [];
     for (let j = 0; j < HEARTBEAT_LINES; j++) for (const id of hostIds) messages.push({ id, line: t0 + j * 15 });
-    const event = (m: { id: string; line: number }, k: number) => ({
-      id: `m${k}`,
-      type: 'google.cloud.pubsub.topic.v1.messagePublished',
-      source: '//pubsub.googleapis.com/projects/p/topics/osquery-logs',
-      specversion: '1.0',
-      data: {
-        message: {
-          data: Buffer.from(
-            JSON.stringify({ name: 'heartbeat', unixTime: m.line, action: 'snapshot', snapshot: [] }),
-          ).toString('base64'),
-          attributes: { gce_instance_id: m.id, gce_project_id: PROJECT, gce_zone: 'z', log_type: 'snapshot' },
-          messageId: `m${k}`,
-        },
-      },
-    });
+    const event = (m: { id: string; line: number }, k: number) => heartbeatEvent(`m${k}`, m.id, PROJECT, m.line);
     logHeartbeatEngine.renew(); // one instance, fresh: it has seen none of these hosts
     const before = usageSnapshot();
     let t = performance.now();

@@ -6,6 +6,7 @@
 // no silence; then the hour of lines (12 heartbeats per host) is delivered at once through logHeartbeat, 64
 // in flight as one busy instance sees them: the hosts' records catch up in at most one write per host per
 // write window (the naive baseline: one write per line), and no silent episode is opened or resolved.
+import { heartbeatEvent } from './heartbeat-event.js';
 import type { Firestore } from '@google-cloud/firestore';
 
 export const SILENCE_RECORDS = ['silence.storm', 'backlog.replay'] as const;
@@ -140,21 +141,7 @@ export async function measureSilence(options: {
   const lines: Array<{ id: string; unixTime: number }> = [];
   for (let j = 0; j < 12; j++)
     for (const id of ids) lines.push({ id, unixTime: Math.floor(at(35 + j * 5).getTime() / 1000) });
-  const event = (m: { id: string; unixTime: number }, k: number) => ({
-    id: `r${k}`,
-    type: 'google.cloud.pubsub.topic.v1.messagePublished',
-    source: '//pubsub.googleapis.com/projects/p/topics/osquery-logs',
-    specversion: '1.0',
-    data: {
-      message: {
-        data: Buffer.from(
-          JSON.stringify({ name: 'heartbeat', unixTime: m.unixTime, action: 'snapshot', snapshot: [] }),
-        ).toString('base64'),
-        attributes: { gce_instance_id: m.id, gce_project_id: P, gce_zone: 'z', log_type: 'snapshot' },
-        messageId: `r${k}`,
-      },
-    },
-  });
+  const event = (m: { id: string; unixTime: number }, k: number) => heartbeatEvent(`r${k}`, m.id, P, m.unixTime);
   const episodesBefore = await sentAlerts(db, 'host.silent');
   logHeartbeatEngine.renew();
   const before = usageSnapshot();

@@ -74,6 +74,9 @@ t('a snapshot whose syslog output grew says results were seen; one that did not,
     snapshot(T0 + H, 40, { pid: 200, startTime: T0 / 1000 + 1800 }),
   ])!;
   assert.equal(restarted.seenAt, new Date(T0 + H));
+  // A worker that started within the snapshot's second: its counters cover less than a second, which is known.
+  const fresh = foldSyslogEvidence(null, null, [snapshot(T0, 120, { pid: 300, startTime: T0 / 1000 })])!;
+  assert.equal(fresh, { scheduledAt: new Date(T0), seenAt: new Date(T0) });
 });
 
 t('arriving within the last hour (as hourly snapshots say it), missing when on and none, off otherwise', () => {
