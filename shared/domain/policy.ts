@@ -142,7 +142,9 @@ function fileResource(f: ConfigFile): Resource {
 
 /**
  * Files land before the services that read them restart: osquery's files, then rsyslog (installed) and the
- * shipper's files, the shipper, and last rsyslog's restart onto the pipe osqueryd created.
+ * shipper's files (its configuration and its filter plugin, fluentd/plugin/: the configuration names the
+ * plugin, so both are in place before the one restart), the shipper, and last rsyslog's restart onto the
+ * pipe osqueryd created.
  */
 function configuredResources(config: PolicyConfig, manager: 'apt' | 'yum'): Resource[] {
   const isShipper = (f: ConfigFile) => f.source.startsWith('rsyslog/') || f.source.startsWith('fluentd/');

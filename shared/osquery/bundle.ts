@@ -12,10 +12,21 @@ export const VM_PATHS: Record<string, { path: string; permissions: string }> = {
 
 export const packVmPath = (file: string) => `/etc/osquery/packs/${path.basename(file)}`;
 
-/** Where a bundle file goes on the VM (packs/X.conf -> /etc/osquery/packs/X.conf). */
+/**
+ * fluentd's plugin directory (fluent-package v5: FLUENT_PLUGIN, fluentd's default): fluentd loads a
+ * `@type X` filter from filter_X.rb there. Read-only to the service user: it is code fluentd runs.
+ */
+export const FLUENTD_PLUGIN_DIR = '/etc/fluent/plugin';
+
+/**
+ * Where a bundle file goes on the VM (packs/X.conf -> /etc/osquery/packs/X.conf,
+ * fluentd/plugin/X.rb -> /etc/fluent/plugin/X.rb).
+ */
 export function vmPathOf(file: string): { path: string; permissions: string } | null {
   if (VM_PATHS[file]) return VM_PATHS[file];
   if (file.startsWith('packs/') && file.endsWith('.conf')) return { path: packVmPath(file), permissions: '0644' };
+  if (/^fluentd\/plugin\/[a-z0-9_]+\.rb$/.test(file))
+    return { path: `${FLUENTD_PLUGIN_DIR}/${path.basename(file)}`, permissions: '0644' };
   return null;
 }
 

@@ -101,6 +101,59 @@ t('the shipped figures add up to what the simulator shipped, per query (within 5
   }
 });
 
+t(
+  "a host whose shipper does not count (no plugin): osquery's figures only; one that starts to counts from its start",
+  () => {
+    const random = seeded(11);
+    const t0 = Date.parse('2026-12-07T00:00:00Z');
+    const host = { id: '2000', name: 'vm-old' };
+    const worker = startWorker(SCHEDULE, 'v2', new Date(t0 - 3600_000), { storedResults: 'all' });
+    const costs = resolveCosts(new Map(), 'v2', newOsqueryd());
+    // A fluentd without the plugin (a version before it) for 3 hours, then restarted with it (a new version).
+    const switchAt = t0 + 3 * 3600_000;
+    let count: ShippedCounts | null = null;
+    let baseline: ScheduleBaseline | null = null;
+    const folds: Array<{ counted: boolean; increments: QueryStatsIncrement[] }> = [];
+    for (let r = 0; r < (6 * 3600) / ROUND_SECONDS; r++) {
+      const now = new Date(t0 + (r + 1) * ROUND_SECONDS * 1000);
+      if (!count && now.getTime() >= switchAt) count = newShipperCount(now);
+      const lines = runRound(host, worker, costs, now, random);
+      const messages = count
+        ? shipLines(count, lines, { gce_instance_id: host.id })
+        : lines.map((l) => ({ data: Buffer.from(`${JSON.stringify(l.line)}\n`), attributes: l.attributes }));
+      for (const m of messages) {
+        if (m.attributes.osquery_name !== SCHEDULE_QUERY) continue;
+        const snapshot = scheduleSnapshotOf(JSON.parse(m.data.toString('utf8')))!;
+        assert.ok(snapshot, 'the snapshot is read with or without the count');
+        const fold = foldSchedule(baseline, [snapshot], 'v2');
+        if (baseline) folds.push({ counted: snapshot.shipped !== undefined, increments: fold.increments });
+        baseline = fold.next ?? baseline;
+      }
+    }
+    const fields = (incs: QueryStatsIncrement[]) => new Set(incs.flatMap((i) => Object.keys(i.increments)));
+    const shippedField = (f: string) => /\.shipped(Lines|Bytes|SpanMs)$/.test(f);
+    const uncounted = folds.filter((f) => !f.counted);
+    const counted = folds.filter((f) => f.counted);
+    assert.ok(uncounted.length >= 2 && counted.length >= 2, `${uncounted.length} and ${counted.length} snapshots`);
+    for (const f of uncounted) {
+      const got = [...fields(f.increments)];
+      assert.ok(
+        got.some((k) => k.endsWith('.outputBytes')),
+        "osquery's side is still measured",
+      );
+      assert.not.ok(got.some(shippedField), 'nothing shipped is made up');
+    }
+    // The first count after a snapshot without one: the shipper started after it, so it spans since its start.
+    const first = counted[0]!.increments;
+    const spans = first.map((i) => Object.entries(i.increments).find(([k]) => k.endsWith('.shippedSpanMs'))?.[1]);
+    assert.ok(
+      spans.every((s) => s !== undefined && s > 0 && s <= 3600_000),
+      `spans ${spans.join(',')}`,
+    );
+    assert.ok(counted.every((f) => [...fields(f.increments)].some((k) => k.endsWith('.shippedBytes'))));
+  },
+);
+
 t("output_size is osquery's rows before the differential, not the bytes shipped", () => {
   const { increments } = simulate(5, 3);
   const sum = (query: string, field: string) =>

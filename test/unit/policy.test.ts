@@ -87,6 +87,12 @@ const configured = (syslogPipe?: string | null): PolicyConfig => ({
       content: `*.* action(type="ompipe" Pipe="${PIPE}")\n`,
     },
     { source: 'fluentd/osquery.conf', vmPath: '/etc/fluent/conf.d/osquery.conf', permissions: '0644', content: '#\n' },
+    {
+      source: 'fluentd/plugin/filter_osquery_shipped.rb',
+      vmPath: '/etc/fluent/plugin/filter_osquery_shipped.rb',
+      permissions: '0644',
+      gcs: { bucket: 'cfg', object: 'bundles/v123456789abc/fluentd/plugin/filter_osquery_shipped.rb', generation: '7' },
+    },
   ],
   ...(syslogPipe === undefined ? {} : { syslogPipe }),
 });
@@ -100,11 +106,12 @@ t('syslog on: rsyslog installed before its rule, restarted last, once per versio
   ] as const) {
     const resources = resourcesOf(configured(PIPE), group);
     const ids = resources.map((r) => r.id!);
-    assert.equal(ids.slice(-6), [
+    assert.equal(ids.slice(-7), [
       'host-identity',
       'install-rsyslog',
       'file-rsyslog-60-osquery-conf',
       'file-fluentd-osquery-conf',
+      'file-fluentd-plugin-filter-osquery-shipped-rb',
       'shipper-running',
       'rsyslog-reads-pipe',
     ]);
@@ -131,6 +138,38 @@ t('syslog on: rsyslog installed before its rule, restarted last, once per versio
       if (r.id !== 'rsyslog-reads-pipe')
         for (const script of [r.exec?.validate?.script, r.exec?.enforce?.script])
           assert.not.match(String(script ?? ''), /restart rsyslog/, `${r.id} never restarts rsyslog`);
+  }
+});
+
+t("the shipper's filter plugin: placed read-only before the shipper restarts, once per version", () => {
+  for (const group of [0, 1]) {
+    const resources = resourcesOf(configured(PIPE), group);
+    const ids = resources.map((r) => r.id!);
+    const plugin = resources.find((r) => r.id === 'file-fluentd-plugin-filter-osquery-shipped-rb')!.file!;
+    assert.is(plugin.path, '/etc/fluent/plugin/filter_osquery_shipped.rb');
+    assert.is(plugin.permissions, '0644', 'code fluentd runs: not writable by its service user');
+    assert.is(plugin.state, 'CONTENTS_MATCH');
+    assert.is(plugin.file?.gcs?.generation, '7');
+    assert.ok(ids.indexOf('host-identity') < ids.indexOf('file-fluentd-plugin-filter-osquery-shipped-rb'));
+    assert.ok(ids.indexOf('file-fluentd-plugin-filter-osquery-shipped-rb') < ids.indexOf('shipper-running'));
+    const restarts = resources.filter((r) =>
+      [r.exec?.validate?.script, r.exec?.enforce?.script].some((s) => /restart fluentd/.test(String(s ?? ''))),
+    );
+    assert.equal(
+      restarts.map((r) => r.id),
+      ['shipper-running'],
+      'one resource restarts the shipper',
+    );
+    const shipper = restarts[0]!.exec!;
+    assert.match(
+      String(shipper.validate!.script),
+      /\[ "\$\(cat \/var\/lib\/osquery-orchestrator\/shipper.version 2>\/dev\/null\)" = "v123456789abc" \]/,
+      'in the desired state once the marker names the version',
+    );
+    assert.match(
+      String(shipper.enforce!.script),
+      /systemctl restart fluentd && echo v123456789abc > \/var\/lib\/osquery-orchestrator\/shipper.version/,
+    );
   }
 });
 

@@ -65,6 +65,25 @@ t("the rendered version names the pipe osqueryd reads syslog from, or none (the 
   assert.is(policyConfigOf(rendered, 'b', generations).syslogPipe, '/var/osquery/syslog_pipe');
 });
 
+t("fluentd's filter plugins land in its plugin directory, read-only; other Ruby files are not placed", ({ bundle }) => {
+  const rendered = renderBundle(bundle, settings);
+  const plugin = rendered.files.find((f) => f.source === 'fluentd/plugin/filter_osquery_shipped.rb');
+  assert.ok(plugin, 'the bundle ships the filter plugin');
+  assert.is(plugin!.vmPath, '/etc/fluent/plugin/filter_osquery_shipped.rb');
+  assert.is(plugin!.permissions, '0644');
+  const extra = renderBundle(withFile(bundle, 'fluentd/plugin/filter_extra.rb', '# x\n'), settings);
+  assert.is(
+    extra.files.find((f) => f.source === 'fluentd/plugin/filter_extra.rb')?.vmPath,
+    '/etc/fluent/plugin/filter_extra.rb',
+  );
+  assert.is.not(extra.configVersion, rendered.configVersion, 'a plugin change is a new version (the shipper restarts)');
+  for (const stray of ['fluentd/plugin/notes.md', 'fluentd/plugin/sub/filter_x.rb', 'fluentd/filter_x.rb'])
+    assert.not.ok(
+      renderBundle(withFile(bundle, stray, 'x'), settings).files.some((f) => f.source === stray),
+      `${stray} is not placed`,
+    );
+});
+
 t('placeholders are substituted; unknown ones are errors', ({ bundle }) => {
   const fluentd = renderBundle(bundle, settings).files.find((f) => f.source === 'fluentd/osquery.conf')!;
   assert.match(fluentd.content, /topic osquery-logs/);
@@ -120,6 +139,8 @@ t(
       assert.ok(at('host-identity') < at('install-rsyslog'), 'rsyslog (Debian 12 images lack it) before its rule');
       assert.ok(at('install-rsyslog') < at('file-rsyslog-60-osquery-conf'));
       assert.ok(at('file-fluentd-osquery-conf') < at('shipper-running'));
+      assert.ok(at('host-identity') < at('file-fluentd-plugin-filter-osquery-shipped-rb'));
+      assert.ok(at('file-fluentd-plugin-filter-osquery-shipped-rb') < at('shipper-running'), 'the plugin first');
       assert.ok(at('shipper-running') < at('rsyslog-reads-pipe'));
       assert.is(ids.at(-1), 'rsyslog-reads-pipe', 'rsyslog restarts last, onto the pipe osqueryd created');
       assert.is(new Set(ids).size, ids.length, 'resource ids are unique');

@@ -1,7 +1,9 @@
-// The log shipper's count (what fluentd would keep with a small filter plugin): per osquery_name, the lines
-// and message bytes it shipped since it started, stamped on each osquery_schedule snapshot line as it
-// passes (shared/domain/log-volume.ts says why there). The counts are the shipped messages' own sizes, so
-// what logHeartbeat derives from them is checked against what the simulator really published.
+// The log shipper's count (what production's fluentd keeps with the bundle's filter plugin,
+// shared/osquery/bundle/fluentd/plugin/filter_osquery_shipped.rb): per osquery_name, the lines and message
+// bytes it shipped since it started, stamped on each osquery_schedule snapshot line as it passes
+// (shared/domain/log-volume.ts says why there). The counts are the shipped messages' own sizes, so what
+// logHeartbeat derives from them is checked against what the simulator really published; the plugin's
+// counts are checked against these (test/unit/fluentd-shipped.test.ts).
 import { messageBytes, SHIPPED_FIELD, type ShippedCounts } from '../../../shared/domain/log-volume.js';
 import { SCHEDULE_QUERY } from '../../../shared/osquery/log-routing.js';
 import type { ShippedLine } from './osqueryd.js';
@@ -20,7 +22,8 @@ export const newShipperCount = (now: Date): ShippedCounts => ({
 
 /**
  * One round's lines, in order, as messages: each with the host's identity attributes; the schedule
- * snapshot stamped with the counts of everything shipped before it. Every message is counted.
+ * snapshot stamped with the counts of everything shipped before it. Every message is counted. The data is
+ * what fluentd's json formatter writes for the Pub/Sub output: one JSON object and a newline.
  */
 export function shipLines(
   count: ShippedCounts,
@@ -39,7 +42,7 @@ export function shipLines(
             },
           }
         : line;
-    const data = Buffer.from(JSON.stringify(body));
+    const data = Buffer.from(`${JSON.stringify(body)}\n`);
     const all = { ...identity, ...attributes };
     const c = (count.queries[name] ??= { lines: 0, bytes: 0 });
     c.lines += 1;
