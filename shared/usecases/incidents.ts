@@ -113,7 +113,7 @@ async function handleBacklogIncident(
     { reason, details: { ...details, lag } },
   );
   await deliverAlerts(keys);
-  log.info({ subscription, role, state: incident.state, keys }, 'monitoringAlert: log subscription backlog');
+  log.info({ subscription, role, state: incident.state, lag, keys }, 'monitoringAlert: log subscription backlog');
   return keys.length > 0 ? (incident.state === 'open' ? 'opened' : 'closed') : 'duplicate';
 }
 
