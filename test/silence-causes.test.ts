@@ -1,6 +1,9 @@
 // Why a host went quiet, on the local stack: the simulated VMs ship their osquery lines through the Pub/Sub
 // emulator to logHeartbeat, faults stop them for one cause each, and the audit names the cause; a backlog on
 // the heartbeat subscription (Cloud Monitoring's incidents through monitoringAlert) holds silence instead.
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Subscription } from '@google-cloud/pubsub';
@@ -9,6 +12,7 @@ import { createVm } from './helpers/fleet.js';
 import { drain } from './helpers/pubsub.js';
 import { auditProject } from '../shared/usecases/audit.js';
 import { publish } from '../shared/usecases/publish.js';
+import { DEFAULT_BUNDLE_DIR } from '../shared/osquery/bundle.js';
 import { getHost } from '../shared/adapters/hosts.js';
 import { listPipeline } from '../shared/adapters/pipeline.js';
 import { clients } from '../shared/clients.js';
@@ -63,13 +67,27 @@ async function ship(stack: Stack, at: Date, witness: string) {
 const vmFault = (stack: Stack, id: string, fault: Record<string, unknown>) =>
   stack.control('PATCH', `/vms/${id}`, fault);
 
-async function fleet(stack: Stack, names: string[]) {
-  await publish({ projects: [P] });
+async function fleet(stack: Stack, names: string[], bundleDir?: string) {
+  await publish({ projects: [P], ...(bundleDir ? { bundleDir } : {}) });
   const vms = [];
   for (const name of names) vms.push(await createVm(stack, { project: P, zone: Z, name, os: 'debian-12' }));
   await stack.control('POST', '/agents/run');
   return vms;
 }
+
+/** The bundle with a heartbeat the watchdog may denylist: no `denylist: false` (an older or hand-edited bundle). */
+function denylistableHeartbeat(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bundle-'));
+  cpSync(DEFAULT_BUNDLE_DIR, dir, { recursive: true });
+  const file = path.join(dir, 'osquery.conf');
+  const conf = JSON.parse(readFileSync(file, 'utf8'));
+  delete conf.schedule.heartbeat.denylist;
+  writeFileSync(file, JSON.stringify(conf, null, 2));
+  return dir;
+}
+
+const stored = async (id: string, field: string) =>
+  (await (await clients.firestore()).doc(`hosts/${id}`).get()).get(field);
 
 /** A Cloud Monitoring notification (version 1.2) about the heartbeat subscription, pushed to monitoringAlert. */
 async function pushIncident(stack: Stack, incidentId: string, state: 'open' | 'closed', at: Date, metric: string) {
@@ -152,6 +170,59 @@ t(
   },
 );
 
+t('the heartbeat denylisted by the watchdog: osqueryd runs on, its heartbeat stops', async ({ stack, alerts }) => {
+  const [hb, healthy] = await fleet(stack, ['hb', 'ok'], denylistableHeartbeat());
+  const base = Math.floor(Date.now() / 1000) * 1000 - 150 * MIN;
+  const at = (minutes: number) => new Date(base + minutes * MIN);
+  for (let k = 0; k < 3; k++) await ship(stack, at(5 * k), healthy!.id);
+  await auditProject(P, { now: at(12) });
+  assert.is((await getHost(hb!.id))?.state, 'reporting');
+  // The watchdog killed the worker while the heartbeat ran: the next worker denylists it for a day.
+  await stack.control('POST', `/vms/${hb!.id}/osqueryd/denylist`, { query: 'heartbeat' });
+  // Its hourly osquery_schedule snapshot (never denylisted) still arrives and says so.
+  let k = 3;
+  for (; k < 18 && !((await stored(hb!.id, 'querySchedule.denylisted')) ?? []).includes('heartbeat'); k++)
+    await ship(stack, at(5 * k), healthy!.id);
+  assert.equal(await stored(hb!.id, 'querySchedule.denylisted'), ['heartbeat']);
+  const snapshotAt = (await getHost(hb!.id))!.lastLogAt!.getTime();
+  for (const j of [k, k + 1, k + 2]) await ship(stack, at(5 * j), healthy!.id);
+
+  await auditProject(P, { now: new Date(snapshotAt + 20 * MIN) });
+  const h = await getHost(hb!.id);
+  assert.equal([h?.state, h?.cause], ['silent', 'heartbeat-denylisted']);
+  assert.equal([(await getHost(healthy!.id))?.state, (await getHost(healthy!.id))?.cause ?? null], ['reporting', null]);
+  const silent = (await drain(alerts)).map((m) => m.data as AlertMessage).filter((m) => m.kind === 'host.silent');
+  assert.equal(
+    silent.map((m) => [m.host?.name, m.status, m.cause]),
+    [['hb', 'firing', 'heartbeat-denylisted']],
+  );
+});
+
+t('osqueryd without its watchdog, then quiet: the watcher missing before the silence', async ({ stack, alerts }) => {
+  const [unwatched, healthy] = await fleet(stack, ['unwatched', 'ok']);
+  const base = Math.floor(Date.now() / 1000) * 1000 - 60 * MIN;
+  const at = (minutes: number) => new Date(base + minutes * MIN);
+  await vmFault(stack, unwatched!.id, { osquerydUnwatched: true });
+  for (let k = 0; k < 3; k++) await ship(stack, at(5 * k), healthy!.id);
+  await auditProject(P, { now: at(12) });
+  assert.is((await getHost(unwatched!.id))?.state, 'reporting');
+  assert.is(await stored(unwatched!.id, 'running.watcher'), false, 'its heartbeat said watcher -1');
+  assert.is(await stored(healthy!.id, 'running.watcher'), true);
+  // osqueryd hangs; with no watcher nothing restarts it, and OS Config still calls the VM compliant.
+  await vmFault(stack, unwatched!.id, { logsStopped: true });
+  for (let k = 3; k < 10; k++) await ship(stack, at(5 * k), healthy!.id);
+
+  await auditProject(P, { now: at(50) });
+  const h = await getHost(unwatched!.id);
+  assert.equal([h?.state, h?.cause], ['silent', 'osqueryd-unwatched']);
+  assert.equal([(await getHost(healthy!.id))?.state, (await getHost(healthy!.id))?.cause ?? null], ['reporting', null]);
+  const silent = (await drain(alerts)).map((m) => m.data as AlertMessage).filter((m) => m.kind === 'host.silent');
+  assert.equal(
+    silent.map((m) => [m.host?.name, m.cause]),
+    [['unwatched', 'osqueryd-unwatched']],
+  );
+});
+
 t(
   'a backlog on the heartbeat subscription: one pipeline.backlog, no host alert, hosts held',
   async ({ stack, alerts }) => {
@@ -174,6 +245,20 @@ t(
       messages.map((m) => [m.kind, m.status, m.subscription, m.role]),
       [['pipeline.backlog', 'firing', 'osquery-log-heartbeat-push', 'heartbeat']],
     );
+    // The lag measured, not only the episode: the incidents' observed values, said in the alert and kept.
+    assert.match(messages[0]!.reason ?? '', /: oldest unacked message 20 min$/);
+    assert.is(messages[0]!.lag, 'oldest unacked message 20 min');
+    assert.equal(
+      (await listPipeline()).map((r) => r.lag),
+      [
+        {
+          oldestUnackedSeconds: 1200,
+          oldestUnackedAt: at(14),
+          undeliveredMessages: 1200,
+          undeliveredAt: at(15),
+        },
+      ],
+    );
     // Both incidents close: one resolved message; the path keeps up again.
     for (const id of ['age.1', 'count.1'])
       assert.is(await pushIncident(stack, id, 'closed', at(55), 'oldest_unacked_message_age'), 204);
@@ -183,8 +268,8 @@ t(
       [['pipeline.backlog', 'resolved']],
     );
     assert.equal(
-      (await listPipeline()).map((r) => [r.subscription, r.openIncidents, r.episode]),
-      [['osquery-log-heartbeat-push', [], null]],
+      (await listPipeline()).map((r) => [r.subscription, r.openIncidents, r.episode, r.lag]),
+      [['osquery-log-heartbeat-push', [], null, null]],
     );
   },
 );

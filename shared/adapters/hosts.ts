@@ -18,6 +18,7 @@ import { clients } from '../clients.js';
 import { isInScope, type Host, type HostChange, type Transition } from '../domain/host.js';
 import type { HeartbeatHost, HeartbeatWrite } from '../domain/heartbeat.js';
 import type { RunningState } from '../domain/drift.js';
+import type { HostEvidence } from '../domain/audit.js';
 import type { OpenIncident } from '../domain/incident.js';
 import { readDocument, tryReadDocument, type DocumentInvalid } from '../documents/document.js';
 import * as documents from '../documents/hosts.js';
@@ -150,14 +151,14 @@ export const RECORD_FIELDS = [
   'syslog',
   'cause',
 ] as const;
-const AUDITED_FIELDS = [...RECORD_FIELDS, 'updatedAt', 'osqueryd.restarts'] as const;
+/** Telemetry the audit reads as a silence's evidence (osquery's own, before the silence). */
+const EVIDENCE_FIELDS = ['osqueryd.restarts', 'querySchedule.at', 'querySchedule.denylisted'] as const;
+const AUDITED_FIELDS = [...RECORD_FIELDS, 'updatedAt', ...EVIDENCE_FIELDS, 'running.watcher'] as const;
 
 /** A host document as read, with the update time a conditional write checks it against. */
-export interface ReadHost {
+export interface ReadHost extends HostEvidence {
   host: Host;
   readAt: Timestamp;
-  /** osqueryd's consecutive worker restarts at its last heartbeats (a silence's evidence); 0 when unknown. */
-  workerRestarts?: number;
 }
 
 /**
@@ -167,9 +168,14 @@ export interface ReadHost {
 function projectedHost(d: QueryDocumentSnapshot) {
   const read = tryReadDocument(documents.auditedHost, d.ref.path, d.data());
   if (!read.ok) return read;
-  const { osqueryd, ...record } = read.value;
+  const { osqueryd, running, querySchedule, ...record } = read.value;
   const host: Host = { ...record, instanceId: d.id, inScope: isInScope(record.state) };
-  return { ok: true as const, host, workerRestarts: osqueryd?.restarts ?? 0 };
+  const evidence: HostEvidence = {
+    workerRestarts: osqueryd?.restarts ?? 0,
+    watcher: running?.watcher ?? null,
+    denylisted: querySchedule?.denylisted ? { at: querySchedule.at, queries: querySchedule.denylisted } : null,
+  };
+  return { ok: true as const, host, evidence };
 }
 
 /**
@@ -192,7 +198,7 @@ export async function listProjectHosts(
   // The client streams QueryDocumentSnapshots; its typing says only ReadableStream.
   for await (const d of query.stream() as AsyncIterable<QueryDocumentSnapshot>) {
     const read = projectedHost(d);
-    if (read.ok) hosts.set(d.id, { host: read.host, readAt: d.updateTime, workerRestarts: read.workerRestarts });
+    if (read.ok) hosts.set(d.id, { host: read.host, readAt: d.updateTime, ...read.evidence });
     else invalid.set(d.id, read.invalid);
   }
   countFirestore('reads', Math.max(1, hosts.size + invalid.size));
@@ -460,7 +466,7 @@ export async function* streamHosts(
   const query = filtered
     .orderBy(FieldPath.documentId())
     // The evidence also shows what osqueryd itself says it runs (hosts/{id}.running).
-    .select(...AUDITED_FIELDS, 'running')
+    .select(...RECORD_FIELDS, 'updatedAt', ...EVIDENCE_FIELDS, 'running')
     .limit(pageSize);
   const read = async (after: string | null) => {
     const page = await (after === null ? query : query.startAfter(after)).get();

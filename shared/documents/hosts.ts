@@ -6,6 +6,7 @@ import type { OpenIncident } from '../domain/incident.js';
 import type { SyslogEvidence } from '../domain/syslog.js';
 import type { RunningState } from '../domain/drift.js';
 import type { OsquerydState, ScheduleBaseline } from '../domain/telemetry.js';
+import { MAX_DENYLISTED_KEPT } from '../domain/telemetry/query-cost.js';
 import { absentAsNull, rebuildable, readsAs, timestamp, type DocumentDefinition } from './document.js';
 
 const count = z.number();
@@ -114,6 +115,14 @@ export const scheduleBaseline = readsAs<ScheduleBaseline>()(
         .nullable()
         .optional()
         .describe("the log shipper's counts stamped on that snapshot (absent: a shipper that does not count)"),
+      denylisted: z
+        .array(z.string())
+        .max(MAX_DENYLISTED_KEPT)
+        .optional()
+        .describe(
+          'the queries that snapshot says the watchdog denylisted, `heartbeat` first, ' +
+            `at most ${MAX_DENYLISTED_KEPT} (a silence's evidence; absent: written before it was kept)`,
+        ),
     })
     .describe('the schedule baseline the next snapshot is measured against, written by logHeartbeat'),
 );
@@ -190,7 +199,7 @@ export const hostDocument = heartbeatHost.extend({
 
 /**
  * The audit's projection (listProjectHosts, streamHosts): the record and its update time, and of the
- * telemetry only the worker restarts a silence's cause needs.
+ * telemetry only what a silence's cause needs: the worker restarts, the watcher, the denylisted queries.
  */
 export const auditedHost = z.object({
   ...record,
@@ -201,6 +210,16 @@ export const auditedHost = z.object({
     // Telemetry is evidence, not the record: one that does not match costs the audit its restarts only.
     .catch(undefined)
     .describe("osqueryd's restarts (the rest of the field is not read by the audit)"),
+  running: z
+    .object({ watcher: runningState.shape.watcher.optional() })
+    .optional()
+    .catch(undefined)
+    .describe('whether a watchdog watched the worker at the last heartbeat (the rest is not read by the audit)'),
+  querySchedule: z
+    .object({ at: scheduleBaseline.shape.at, denylisted: scheduleBaseline.shape.denylisted })
+    .optional()
+    .catch(undefined)
+    .describe("the last snapshot's time and denylisted queries (the rest is not read by the audit)"),
 });
 
 /** The open incidents alone (updateOpenIncidents reads and rewrites the list). */

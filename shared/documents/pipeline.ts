@@ -17,6 +17,24 @@ export const pipelineRecord = readsAs<PipelineRecord>()(
       })
       .nullable()
       .describe('the open pipeline.backlog episode (null: the subscription keeps up)'),
+    lag: z
+      .object({
+        oldestUnackedSeconds: z
+          .number()
+          .nullable()
+          .describe('subscription/oldest_unacked_message_age as the newest age incident observed it, seconds'),
+        oldestUnackedAt: timestamp.nullable().describe('when it was observed (that incident began)'),
+        undeliveredMessages: z
+          .number()
+          .nullable()
+          .describe('subscription/num_undelivered_messages as the newest count incident observed it'),
+        undeliveredAt: timestamp.nullable().describe('when it was observed (that incident began)'),
+      })
+      .nullish()
+      .describe(
+        "the backlog measured by the open incidents' observed values, cleared when the episode closes " +
+          '(null or absent: not measured)',
+      ),
   }),
 );
 

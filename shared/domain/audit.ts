@@ -2,7 +2,8 @@
 // checked, the fixes asked for, and the hosts as the audit left them, counted.
 import { planObservation, type Host, type HostChange, type HostState } from './host.js';
 import { logsFresh } from './heartbeat.js';
-import { silenceCause } from './silence-cause.js';
+import { denylistedNow, silenceCause, type SilenceEvidence } from './silence-cause.js';
+import { backlogExcuses, type BacklogHold } from './pipeline.js';
 import { observedFor, reconcileHost, type Action, type PolicyReport, type ReconcileSettings } from './reconcile.js';
 import { coverageOf, NEEDS_ACTION_STATES } from './status.js';
 import type { Vm } from './vm.js';
@@ -24,13 +25,25 @@ export interface Observations {
   zonesWithReports: Set<string>;
 }
 
+/** osquery's own telemetry before a silence, as the host document keeps it (a silence's evidence). */
+export interface HostEvidence {
+  /** osqueryd's consecutive worker restarts at its last heartbeats (0: none or unknown). */
+  workerRestarts?: number;
+  /** osquery_info.watcher at the last heartbeat: false without a watchdog, null when not reported. */
+  watcher?: boolean | null;
+  /** The queries the last osquery_schedule snapshot said were denylisted, and its time (null: none kept). */
+  denylisted?: SilenceEvidence['denylisted'];
+}
+
 /** What the read stage gathered, as far as the decisions need it. */
 export interface Sight {
   vms: Vm[];
-  /** Host documents as read, by instance id, with osqueryd's worker restarts before any silence. */
-  hosts: ReadonlyMap<string, { host: Host; workerRestarts?: number }>;
+  /** Host documents as read, by instance id, with osquery's own evidence from before any silence. */
+  hosts: ReadonlyMap<string, { host: Host } & HostEvidence>;
   /** The heartbeat subscription is behind (its pipeline.backlog episode is open): silence is not decided. */
   pipelineBehind?: boolean;
+  /** What the backlog excuses (shared/domain/pipeline.ts): absent or null, every missing line while behind. */
+  backlog?: BacklogHold | null;
   /**
    * Hosts whose document could not be read (it does not match its definition): neither decided nor
    * counted, so the audit never writes over what it could not read.
@@ -42,15 +55,15 @@ export interface Sight {
 }
 
 /** What a host's decision rests on besides its document: its VM (null: gone) and what OS Config says. */
-export interface Sighting {
+export interface Sighting extends HostEvidence {
   vm: Vm | null;
   report: PolicyReport | null;
   osqueryVersion: string | null;
   projectMetadata: Record<string, string>;
-  /** osqueryd's consecutive worker restarts at its last heartbeats (0: none or unknown). */
-  workerRestarts?: number;
   /** The heartbeat path is behind now. */
   pipelineBehind?: boolean;
+  /** What the backlog excuses (null or absent: every missing line while behind). */
+  backlog?: BacklogHold | null;
 }
 
 /** One host's decision: the fixes on its VM it asks for, and the change to its document. */
@@ -78,7 +91,7 @@ export function decideHost(
   if (!decision) return null;
   const vm = sighting.vm;
   const identity = vm ? { instanceId: vm.instanceId, name: vm.name, project, zone: vm.zone } : host!;
-  const quiet = silenceCause({
+  const evidence: SilenceEvidence = {
     state: decision.state,
     vmStatus: vm?.status ?? null,
     report: sighting.report,
@@ -86,10 +99,16 @@ export function decideHost(
       ? logsFresh(host.lastLogAt.getTime(), now.getTime(), settings.silenceThresholdMs)
       : null,
     workerRestarts: sighting.workerRestarts ?? 0,
-    pipelineBehind: sighting.pipelineBehind ?? false,
+    watcher: sighting.watcher ?? null,
+    denylisted: sighting.denylisted ?? null,
+    // Behind, and its backlog explains this host's missing lines (a measured backlog may not).
+    pipelineBehind:
+      (sighting.pipelineBehind ?? false) &&
+      backlogExcuses(host?.lastLogAt ?? null, sighting.backlog ?? null, settings.silenceThresholdMs),
     now,
-  });
-  const observed = { ...decision, cause: quiet };
+  };
+  const quiet = silenceCause(evidence);
+  const observed = { ...decision, cause: quiet, denylisted: quiet ? denylistedNow(evidence) : [] };
   const change = planObservation(host, identity, observed, now, host ? cause : `${cause} (discovered)`);
   return { fixes: decision.actions, change };
 }
@@ -101,7 +120,15 @@ export function decideHost(
 export function decideHosts(sight: Sight, audit: AuditBasis): HostPlan[] {
   const { observations, projectMetadata } = sight;
   const pipelineBehind = sight.pipelineBehind ?? false;
-  const restartsOf = (id: string) => sight.hosts.get(id)?.workerRestarts ?? 0;
+  const backlog = sight.backlog ?? null;
+  const evidenceOf = (id: string): HostEvidence => {
+    const read = sight.hosts.get(id);
+    return {
+      workerRestarts: read?.workerRestarts ?? 0,
+      watcher: read?.watcher ?? null,
+      denylisted: read?.denylisted ?? null,
+    };
+  };
   const sightings = new Map<string, Sighting>();
   for (const vm of sight.vms)
     if (!sight.invalidHosts?.has(vm.instanceId))
@@ -110,12 +137,13 @@ export function decideHosts(sight: Sight, audit: AuditBasis): HostPlan[] {
         report: observedFor(vm, observations.reports) ?? null,
         osqueryVersion: observedFor(vm, observations.osqueryVersions) ?? null,
         projectMetadata,
-        workerRestarts: restartsOf(vm.instanceId),
+        ...evidenceOf(vm.instanceId),
         pipelineBehind,
+        backlog,
       });
   for (const id of sight.hosts.keys())
     if (!sightings.has(id))
-      sightings.set(id, { vm: null, report: null, osqueryVersion: null, projectMetadata, pipelineBehind });
+      sightings.set(id, { vm: null, report: null, osqueryVersion: null, projectMetadata, pipelineBehind, backlog });
   return [...sightings].map(([instanceId, sighting]) => {
     const host = sight.hosts.get(instanceId)?.host ?? null;
     const decided = decideHost(sighting, host, audit);

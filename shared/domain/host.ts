@@ -1,7 +1,7 @@
 // Host documents, their state changes and the alert episodes those open or close (docs/contracts.md:
 // hosts/{instanceId} and its transitions).
 import { episodeKey, type AlertKind, type EpisodeChange, type Severity } from './alerts.js';
-import { NEXT_STEPS, type SilenceCause } from './silence-cause.js';
+import { diagnosis, type SilenceCause } from './silence-cause.js';
 import type { SyslogEvidence } from './syslog.js';
 
 export const HOST_STATES = [
@@ -81,7 +81,12 @@ export const STATE_ALERTS: Partial<Record<HostState, { kind: AlertKind; severity
  * Pure: entering an alerting state opens an episode; leaving it closes the open one. `previous` is the
  * host before the change (its stateSince dates the episode being left).
  */
-export function episodesFor(previous: Host | null, next: Host, transition: Transition | null): EpisodeChange {
+export function episodesFor(
+  previous: Host | null,
+  next: Host,
+  transition: Transition | null,
+  denylisted: readonly string[] = [],
+): EpisodeChange {
   if (!transition) return {};
   const change: EpisodeChange = {};
   const left = transition.from ? STATE_ALERTS[transition.from] : undefined;
@@ -103,7 +108,8 @@ export function episodesFor(previous: Host | null, next: Host, transition: Trans
       reason: next.reason,
       since: next.stateSince,
       // Why it went quiet and what to do, on both of the episode's messages.
-      ...(next.cause ? { details: { cause: next.cause, nextStep: NEXT_STEPS[next.cause] } } : {}),
+      // (and the queries the watchdog denylisted, where they help explain it).
+      ...(next.cause ? { details: diagnosis(next.cause, denylisted) } : {}),
     };
   }
   return change;
@@ -123,6 +129,8 @@ export interface Observation {
   configVersion?: string | null;
   /** Left out: kept, except that a reporting host is not quiet. */
   cause?: SilenceCause | null;
+  /** The queries the watchdog denylists now: the host.silent alert's supporting evidence (not stored). */
+  denylisted?: readonly string[];
 }
 
 function changeTo(
@@ -166,7 +174,7 @@ function changeTo(
   };
   const transition =
     current?.state === state ? null : { from: current?.state ?? null, to: state, reason, at: now, cause };
-  return { host, transition, episodes: episodesFor(current, host, transition) };
+  return { host, transition, episodes: episodesFor(current, host, transition, observed.denylisted) };
 }
 
 /**

@@ -1,6 +1,7 @@
 // The audit's pure decision: what state a host is in, from what Compute, OS Config and Firestore say.
 import { logsFresh } from './heartbeat.js';
 import type { Host, HostState } from './host.js';
+import { backlogExcuses, type BacklogHold } from './pipeline.js';
 import { configVersionOfPolicy, assignmentSelects } from './policy.js';
 import { checkPrerequisites, decideScope, type ScopeSettings } from './scope.js';
 import type { Vm } from './vm.js';
@@ -36,6 +37,11 @@ export interface ReconcileInput {
    * reporting or compliant host is judged silent for them until it catches up.
    */
   pipelineBehind?: boolean;
+  /**
+   * How far the backlog reaches, when Cloud Monitoring measured its age: a host whose lines stopped a silence
+   * threshold before every line was delivered is judged silent all the same (absent or null: all are held).
+   */
+  backlog?: BacklogHold | null;
 }
 
 export type Action = 'remediate-osconfig' | 'label-exempt';
@@ -108,7 +114,12 @@ export function reconcileHost(input: ReconcileInput, settings: ReconcileSettings
 
   if (report.complianceState === 'COMPLIANT') {
     const judged = logState(host, now, settings);
-    const held = judged.state === 'silent' && input.pipelineBehind && host && host.state !== 'silent';
+    const held =
+      judged.state === 'silent' &&
+      input.pipelineBehind &&
+      host &&
+      host.state !== 'silent' &&
+      backlogExcuses(host.lastLogAt, input.backlog ?? null, settings.silenceThresholdMs);
     return held ? { ...decision(host.state, host.reason), ...versions } : { ...judged, ...versions };
   }
 

@@ -1,7 +1,9 @@
 // Why a host went quiet (pure): the evidence the audit already holds about a host whose lines stopped
 // (Compute, OS Config, osqueryd's own telemetry before the silence, the pipeline's backlog), reduced to one
 // cause and the next step for whoever gets the alert (docs/heartbeat.md: Why a host went quiet).
-// It imports nothing: host.ts carries its causes, and the freshness of the lines is given (logsFresh).
+// It imports only the heartbeat's query name: host.ts carries its causes, and the freshness of the lines is
+// given (logsFresh).
+import { HEARTBEAT_QUERY } from '../osquery/log-routing.js';
 
 /** Every cause, in the order they win when several hold (the first that holds is the host's cause). */
 export const SILENCE_CAUSES = [
@@ -10,7 +12,9 @@ export const SILENCE_CAUSES = [
   'agent-gone',
   'shipper-down',
   'osqueryd-crash-loop',
+  'heartbeat-denylisted',
   'policy-failing',
+  'osqueryd-unwatched',
   'pipeline-behind',
   'unknown',
 ] as const;
@@ -25,7 +29,11 @@ export const NEXT_STEPS: Record<SilenceCause, string> = {
   'shipper-down': 'Restart the log shipper on the VM and read its log; OS Config reports shipper-running failing.',
   'osqueryd-crash-loop':
     "osqueryd's watchdog keeps killing its worker: read osqueryd's log for the query or limit, then fix the bundle.",
+  'heartbeat-denylisted':
+    'The watchdog denylisted the heartbeat query for 24 h: give it "denylist": false in the bundle and publish.',
   'policy-failing': "The osquery OS policy fails on the VM: read the failing resource's error in its OS Config report.",
+  'osqueryd-unwatched':
+    'osqueryd ran without its watchdog (watcher -1): check its process and flags (disable_watchdog), restart it.',
   'pipeline-behind':
     'The log pipeline is behind (pipeline.backlog): nothing to do on the host; watch the subscription drain.',
   unknown: 'No evidence points anywhere: check the VM reaches Pub/Sub and its shipper buffers are not full.',
@@ -33,6 +41,11 @@ export const NEXT_STEPS: Record<SilenceCause, string> = {
 
 /** Consecutive worker restarts, the last heartbeats before the silence, that mean a crash loop. */
 export const CRASH_LOOP_RESTARTS = 2;
+/**
+ * How long a watchdog's denylisting lasts (osquery: 86,400 s): a snapshot older than this no longer says what is
+ * denylisted now.
+ */
+export const DENYLIST_MS = 24 * 60 * 60_000;
 /** An OS Config report older than this says the agent stopped reporting (it reports every ~10 minutes). */
 export const REPORT_STALE_MS = 60 * 60_000;
 
@@ -48,7 +61,17 @@ export interface SilenceEvidence {
   linesFresh: boolean | null;
   /** osqueryd's consecutive worker restarts at its last heartbeats (hosts/{id}.osqueryd.restarts). */
   workerRestarts: number;
-  /** Whether the heartbeat subscription is behind now (an open pipeline.backlog episode). */
+  /**
+   * osquery_info.watcher at its last heartbeat (hosts/{id}.running.watcher): false when osqueryd ran without its
+   * watchdog (watcher -1 or 0), null when not reported.
+   */
+  watcher?: boolean | null;
+  /**
+   * The queries its last osquery_schedule snapshot said the watchdog denylisted, and that snapshot's time
+   * (hosts/{id}.querySchedule.denylisted and .at); null: no snapshot.
+   */
+  denylisted?: { at: Date; queries: readonly string[] } | null;
+  /** Whether the backlog of the heartbeat subscription explains this host's missing lines (pipeline.backlog). */
   pipelineBehind: boolean;
   now: Date;
 }
@@ -77,10 +100,34 @@ export function silenceCause(e: SilenceEvidence): SilenceCause | null {
     return 'agent-gone';
   if (report.failedResource === 'shipper-running') return 'shipper-down';
   if (e.workerRestarts >= CRASH_LOOP_RESTARTS) return 'osqueryd-crash-loop';
+  // osqueryd still runs, but its liveness line no longer does: a cause of its own, not the pipeline's.
+  if (denylistedNow(e).includes(HEARTBEAT_QUERY)) return 'heartbeat-denylisted';
   if (report.failedResource) return 'policy-failing';
+  // Nothing restarts a worker that hung or died without a watcher; weaker evidence than OS Config's.
+  if (e.watcher === false) return 'osqueryd-unwatched';
   if (e.pipelineBehind) return 'pipeline-behind';
   return 'unknown';
 }
 
-/** Pure: the cause and its next step, as the host document and the host.silent alert carry them. */
-export const diagnosis = (cause: SilenceCause) => ({ cause, nextStep: NEXT_STEPS[cause] });
+/** Pure: the queries the watchdog denylists now, by the last snapshot (none when it is a day old or more). */
+export function denylistedNow(e: Pick<SilenceEvidence, 'denylisted' | 'now'>): readonly string[] {
+  const d = e.denylisted;
+  return d && e.now.getTime() - d.at.getTime() < DENYLIST_MS ? d.queries : [];
+}
+
+/**
+ * Pure: the cause and its next step, as the host document and the host.silent alert carry them, and the
+ * other queries denylisted now where they help (a crash loop or an unexplained silence: the query the watchdog
+ * killed the worker for is among them).
+ */
+export function diagnosis(cause: SilenceCause, denylisted: readonly string[] = []) {
+  const supporting = SUPPORTED_BY_DENYLIST.has(cause) ? denylisted.filter((q) => q !== HEARTBEAT_QUERY) : [];
+  return { cause, nextStep: NEXT_STEPS[cause], ...(supporting.length > 0 ? { denylisted: [...supporting] } : {}) };
+}
+
+/** The causes a denylisted query helps explain (the watchdog killed a worker for it). */
+const SUPPORTED_BY_DENYLIST: ReadonlySet<SilenceCause> = new Set([
+  'osqueryd-crash-loop',
+  'heartbeat-denylisted',
+  'unknown',
+]);

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { STATES_FOR_DISPLAY, type HostState } from './host.js';
 import type { StagedRollout } from './rollout.js';
+import { lagText, type PipelineRecord } from './pipeline.js';
 import type { QuerySummary } from './telemetry/query-stats.js';
 import type { LogCostStatus, OsqueryCostStatus } from './telemetry/cost-status.js';
 import { auditCoverageView, type AuditCoverageInputs, type AuditCoverageView } from './status-audit.js';
@@ -166,8 +167,19 @@ export interface StatusInputs {
   osqueryCost?: OsqueryCostStatus | null;
   /** The audit's cycle and the oldest audit ages (absent: the section is not shown). */
   audit?: AuditCoverageInputs | null;
+  /** The log subscriptions' records (pipeline/{subscriptionId}); absent: none shown. */
+  pipeline?: readonly PipelineRecord[] | null;
   filters: StatusFilters;
   now: Date;
+}
+
+/** A log subscription behind now: its open pipeline.backlog episode and the lag Cloud Monitoring measured. */
+export interface BacklogView {
+  subscription: string;
+  role: PipelineRecord['role'];
+  since: string;
+  /** In words (`oldest unacked message 14 min`); null: not measured. */
+  lag: string | null;
 }
 
 export interface ListView {
@@ -203,6 +215,8 @@ export interface StatusView {
     deleted: number;
   };
   needingAction: ListView;
+  /** The log subscriptions behind now, the heartbeat's first. */
+  backlogs: BacklogView[];
   exempt: ListView;
   configuration: {
     current: string | null;
@@ -300,6 +314,15 @@ export function buildStatusView(i: StatusInputs): StatusView {
     },
     states: { columns: TABLE_STATES, rows, totals, deleted },
     needingAction: listView(lists?.needingAction, i.filters),
+    backlogs: (i.pipeline ?? [])
+      .filter((r) => r.episode !== null)
+      .sort((a, b) => a.role.localeCompare(b.role) || a.subscription.localeCompare(b.subscription))
+      .map((r) => ({
+        subscription: r.subscription,
+        role: r.role,
+        since: r.episode!.since.toISOString(),
+        lag: lagText(r.lag),
+      })),
     exempt: listView(lists?.exempt, exemptFilters),
     configuration: {
       current,

@@ -7,6 +7,7 @@ import { incidentKey, withIncident, withoutIncident, type OpenIncident } from '.
 import { closeEpisode, openEpisode } from '../adapters/alerts.js';
 import { getHost, updateOpenIncidents } from '../adapters/hosts.js';
 import { recordBacklogIncident } from '../adapters/pipeline.js';
+import { backlogMeasure, lagText, withMeasure } from '../domain/pipeline.js';
 import { config } from '../config.js';
 import { deliverAlerts } from './alerts.js';
 
@@ -100,15 +101,19 @@ async function handleBacklogIncident(
     threshold: incident.threshold_value == null ? null : String(incident.threshold_value),
     url: incident.url ?? null,
   };
+  // The measured lag (validated: a notification is data), kept on pipeline/{subscription} and said in the alert.
+  const measure = backlogMeasure(incident.metric?.type, incident.observed_value);
+  const lag = measure ? lagText(withMeasure(null, measure, at)) : null;
   const reason =
     `${role === 'siem' ? "the SIEM's" : 'the heartbeat'} subscription ${subscription} is behind` +
-    (incident.condition_name ? ` (${incident.condition_name})` : '');
+    (incident.condition_name ? ` (${incident.condition_name})` : '') +
+    (lag ? `: ${lag}` : '');
   const keys = await recordBacklogIncident(
-    { subscription, role, incidentId: incident.incident_id, state: incident.state, at },
-    { reason, details },
+    { subscription, role, incidentId: incident.incident_id, state: incident.state, at, measure },
+    { reason, details: { ...details, lag } },
   );
   await deliverAlerts(keys);
-  log.info({ subscription, role, state: incident.state, keys }, 'monitoringAlert: log subscription backlog');
+  log.info({ subscription, role, state: incident.state, lag, keys }, 'monitoringAlert: log subscription backlog');
   return keys.length > 0 ? (incident.state === 'open' ? 'opened' : 'closed') : 'duplicate';
 }
 

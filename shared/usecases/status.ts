@@ -12,6 +12,7 @@ import * as status from '../adapters/status.js';
 import * as hosts from '../adapters/hosts.js';
 import * as rollouts from '../adapters/rollouts.js';
 import { getOsqueryStatus } from '../adapters/telemetry.js';
+import { listPipeline } from '../adapters/pipeline.js';
 import { DocumentInvalid, reportInvalid } from '../documents/document.js';
 
 /** Open alerts listed on the page (the count covers them all). */
@@ -67,14 +68,16 @@ export async function loadStatusView(
   now = new Date(),
 ): Promise<{ view: StatusView; firestoreReads: number }> {
   const before = usageSnapshot();
-  const [fleet, project, configuration, { invalid: invalidAlerts, ...alerts }, osqueryCost, audit] = await Promise.all([
-    orAbsent(status.getFleetStatus(), null),
-    filters.project ? orAbsent(status.getProjectStatus(filters.project), null) : Promise.resolve(null),
-    orAbsent(rollouts.readConfiguration(), rollouts.NO_CONFIGURATION),
-    status.openAlerts(ALERTS_SHOWN),
-    orAbsent(getOsqueryStatus(), null),
-    auditCoverageInputs(),
-  ]);
+  const [fleet, project, configuration, { invalid: invalidAlerts, ...alerts }, osqueryCost, audit, pipeline] =
+    await Promise.all([
+      orAbsent(status.getFleetStatus(), null),
+      filters.project ? orAbsent(status.getProjectStatus(filters.project), null) : Promise.resolve(null),
+      orAbsent(rollouts.readConfiguration(), rollouts.NO_CONFIGURATION),
+      status.openAlerts(ALERTS_SHOWN),
+      orAbsent(getOsqueryStatus(), null),
+      auditCoverageInputs(),
+      orAbsent(listPipeline(), null),
+    ]);
   for (const i of invalidAlerts) reportInvalid(i, "the status page counts it, and leaves it out of the page's list");
   const record = configuration.currentRecord;
   const staged = (configuration.rolloutRecord ?? configuration.currentRecord)?.staged;
@@ -96,6 +99,7 @@ export async function loadStatusView(
     alerts,
     osqueryCost,
     audit,
+    pipeline,
     filters,
     now,
   });

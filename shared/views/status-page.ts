@@ -572,7 +572,7 @@ function needingActionSection(view: StatusView, refreshSeconds: number | undefin
   return html`<section id="needing-action">
     <h2>Needing action (${num(na.total)})</h2>
     <p class="note">${NEEDS_ACTION_STATES.map((st) => html`${chip(st)} ${num(na.byKey[st] ?? 0)} `)}</p>
-    ${causesNote(na.causes)} ${filterForm(view, refreshSeconds)}
+    ${backlogNote(view.backlogs)} ${causesNote(na.causes)} ${filterForm(view, refreshSeconds)}
     ${hostList(na, view.generatedAt, {
       withState: true,
       since: 'Since',
@@ -581,6 +581,20 @@ function needingActionSection(view: StatusView, refreshSeconds: number | undefin
       noMatch: 'No host matches the filters.',
     })}
   </section>`;
+}
+
+/** The log subscriptions behind now (pipeline.backlog) and how far, as Cloud Monitoring measured it. */
+function backlogNote(backlogs: StatusView['backlogs']): Html {
+  if (backlogs.length === 0) return html``;
+  return html`<ul class="note" id="backlogs">
+    ${backlogs.map(
+      (b) =>
+        html`<li data-subscription="${b.subscription}" data-role="${b.role}">
+          ${b.role === 'siem' ? "The SIEM's" : 'The heartbeat'} subscription <code>${b.subscription}</code> is behind
+          since ${b.since}: ${b.lag ?? 'lag not measured'}
+        </li>`,
+    )}
+  </ul>`;
 }
 
 /** Silent hosts grouped by why they went quiet, and whether the heartbeat pipeline is behind. */
@@ -592,7 +606,7 @@ function causesNote(causes: Record<string, number>): Html {
       behind
         ? html`<p class="note" id="pipeline-behind">
             <strong>The heartbeat pipeline is behind</strong> (pipeline.backlog): ${num(behind)} hosts wait for their
-            lines, and no host is judged silent until it catches up.
+            lines, not judged silent while its backlog can explain them.
           </p>`
         : ''
     }

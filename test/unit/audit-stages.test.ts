@@ -12,7 +12,9 @@ import {
   withoutFailedFixes,
   zonesToCheck,
   type AuditBasis,
+  type HostPlan,
   type Observations,
+  type Sight,
 } from '../../shared/domain/audit.js';
 import { assignmentStep, rolloutChanged, rolloutStateName, zoneRolloutOf } from '../../shared/domain/assignment.js';
 import { planHeartbeatWrite, silenceThresholdMs } from '../../shared/domain/heartbeat.js';
@@ -131,6 +133,65 @@ t('decideHost: the same decision on the document read again after a race', () =>
   assert.is(decideHost(sighting, host('1', 'deleted'), audit), null);
   // A VM gone before it was ever recorded leaves nothing.
   assert.is(decideHost({ ...sighting, vm: null }, null, audit), null);
+});
+
+t("decideHosts: osquery's own evidence and the backlog's measured reach decide a silence's cause", () => {
+  const read = (id: string, extra: Partial<Host> = {}) =>
+    host(id, 'reporting', { lastLogAt: ago(30), osqueryVersion: '5.23.1', configVersion: 'vabc', ...extra });
+  const sight = (hosts: Sight['hosts'], more: Partial<Sight> = {}): Sight => ({
+    vms: [...hosts.keys()].map((id) => vm(id)),
+    hosts,
+    observations: {
+      reports: new Map([...hosts.keys()].map((id) => [observedKey('z1', id), compliant])),
+      osqueryVersions: new Map(),
+      zonesWithReports: new Set(['z1']),
+    },
+    projectMetadata: {},
+    ...more,
+  });
+  const outcome = (plans: HostPlan[]) =>
+    plans.map((p) => [p.instanceId, p.change?.host.state, p.change?.host.cause, p.change?.episodes.open?.details]);
+  const evidence = sight(
+    new Map([
+      ['1', { host: read('1'), denylisted: { at: ago(40), queries: ['heartbeat', 'pack_x'] } }],
+      ['2', { host: read('2'), watcher: false }],
+      ['3', { host: read('3'), denylisted: { at: ago(40), queries: ['pack_x'] } }],
+    ]),
+  );
+  assert.equal(outcome(decideHosts(evidence, audit)), [
+    [
+      '1',
+      'silent',
+      'heartbeat-denylisted',
+      { cause: 'heartbeat-denylisted', nextStep: NEXT_STEPS['heartbeat-denylisted'], denylisted: ['pack_x'] },
+    ],
+    ['2', 'silent', 'osqueryd-unwatched', { cause: 'osqueryd-unwatched', nextStep: NEXT_STEPS['osqueryd-unwatched'] }],
+    ['3', 'silent', 'unknown', { cause: 'unknown', nextStep: NEXT_STEPS.unknown, denylisted: ['pack_x'] }],
+  ]);
+  // Behind: the backlog reaches back to 20 minutes ago; a host quiet since long before is silent all the same.
+  const behind = sight(
+    new Map([
+      ['1', { host: read('1') }],
+      ['2', { host: read('2', { lastLogAt: ago(50) }) }],
+    ]),
+    {
+      pipelineBehind: true,
+      backlog: { deliveredBefore: ago(20) },
+    },
+  );
+  assert.equal(
+    decideHosts(behind, audit).map((p) => [p.instanceId, p.change?.host.state, p.change?.host.cause]),
+    [
+      ['1', 'reporting', 'pipeline-behind'],
+      ['2', 'silent', 'unknown'],
+    ],
+  );
+  const unmeasured = decideHosts({ ...behind, backlog: { deliveredBefore: null } }, audit);
+  assert.equal(
+    unmeasured.map((p) => p.change?.host.cause),
+    ['pipeline-behind', 'pipeline-behind'],
+    'no measured age: every host held, as before',
+  );
 });
 
 t('a planned change carries the alert episodes it opens or closes (the adapter writes them, decides nothing)', () => {

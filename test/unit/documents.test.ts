@@ -127,8 +127,8 @@ t("logHeartbeat's own fields that do not match are read as absent; the host's ow
   assert.equal([absent.osqueryd, absent.querySchedule, absent.syslog], [undefined, undefined, undefined]);
 });
 
-t("the audit's projection reads the record, its update time and osqueryd's restarts, and nothing else", () => {
-  const selected = [...RECORD_FIELDS, 'updatedAt', 'osqueryd'].sort();
+t("the audit's projection reads the record, its update time and a silence's evidence, and nothing else", () => {
+  const selected = [...RECORD_FIELDS, 'updatedAt', 'osqueryd', 'running', 'querySchedule'].sort();
   assert.equal(Object.keys(hosts.auditedHost.shape).sort(), selected, 'what it selects');
   const { instanceId: _id, inScope: _scope, ...record } = host;
   const read = readDocument(
@@ -143,6 +143,22 @@ t("the audit's projection reads the record, its update time and osqueryd's resta
     stored({ ...host, osqueryd: 'x' }),
   );
   assert.equal([rest, unreadable], [record, undefined], 'an unreadable osqueryd costs the audit nothing');
+  const evidence = readDocument(
+    hosts.auditedHost,
+    'hosts/123',
+    stored({ ...host, running: { watcher: false }, querySchedule: { at: at(5), denylisted: ['heartbeat'] } }),
+  );
+  assert.equal(
+    [evidence.running, evidence.querySchedule],
+    [{ watcher: false }, { at: at(5), denylisted: ['heartbeat'] }],
+  );
+  const tooMany = Array.from({ length: 21 }, (_, i) => `q${i}`);
+  const bad = readDocument(
+    hosts.auditedHost,
+    'hosts/123',
+    stored({ ...host, running: { watcher: 'x' }, querySchedule: { at: at(5), denylisted: tooMany } }),
+  );
+  assert.equal([bad.running, bad.querySchedule], [undefined, undefined], 'evidence that does not match: none');
   assert.match(problems(hosts.auditedHost, stored({ ...record, lastLogAt: 'not a time' })), /lastLogAt: expected a/);
 });
 

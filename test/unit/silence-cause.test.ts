@@ -3,12 +3,24 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   CRASH_LOOP_RESTARTS,
+  DENYLIST_MS,
+  diagnosis,
   NEXT_STEPS,
   SILENCE_CAUSES,
   silenceCause,
   type SilenceEvidence,
 } from '../../shared/domain/silence-cause.js';
-import { heartbeatBehind, planBacklogIncident, type PipelineRecord } from '../../shared/domain/pipeline.js';
+import {
+  backlogExcuses,
+  backlogMeasure,
+  heartbeatBacklog,
+  heartbeatBehind,
+  lagText,
+  planBacklogIncident,
+  type PipelineRecord,
+} from '../../shared/domain/pipeline.js';
+import { denylistedOf, MAX_DENYLISTED_KEPT } from '../../shared/domain/telemetry/query-cost.js';
+import type { QueryCounters } from '../../shared/domain/telemetry/log-lines.js';
 import { commonCause, decideStorm, holdSilentAlerts, STORM_MIN_HOSTS } from '../../shared/domain/storm.js';
 import { planObservation, type Host } from '../../shared/domain/host.js';
 import { owedMessages } from '../../shared/domain/alerts.js';
@@ -63,6 +75,70 @@ test("the host's own evidence wins over the pipeline's backlog; the VM's status 
   assert.is(silenceCause({ ...all, vmStatus: 'TERMINATED', state: 'stopped' }), 'vm-stopped');
 });
 
+test("osqueryd's watchdog before the silence: the heartbeat denylisted, the watcher missing", () => {
+  const denylisted = (queries: string[], minutesAgo = 30) => ({ at: ago(minutesAgo), queries });
+  assert.is(silenceCause({ ...quiet, denylisted: denylisted(['heartbeat']) }), 'heartbeat-denylisted');
+  assert.is(silenceCause({ ...quiet, denylisted: denylisted(['pack_x']) }), 'unknown', 'another query: no cause');
+  const expired = denylisted(['heartbeat'], DENYLIST_MS / 60_000);
+  assert.is(silenceCause({ ...quiet, denylisted: expired }), 'unknown', 'a day-old snapshot: the denylisting expired');
+  assert.is(silenceCause({ ...quiet, watcher: false }), 'osqueryd-unwatched');
+  assert.is(silenceCause({ ...quiet, watcher: true }), 'unknown');
+  assert.is(silenceCause({ ...quiet, watcher: null }), 'unknown', 'not reported: no evidence');
+  // Order: the crash loop (the watcher gave up) wins; a denylisted heartbeat beats another failing resource,
+  // which beats a missing watcher; all beat the pipeline's backlog.
+  const both = { ...quiet, denylisted: denylisted(['heartbeat']), watcher: false, pipelineBehind: true };
+  assert.is(silenceCause({ ...both, workerRestarts: CRASH_LOOP_RESTARTS }), 'osqueryd-crash-loop');
+  assert.is(silenceCause(both), 'heartbeat-denylisted');
+  const failing = { ...quiet.report!, failedResource: 'install-osquery' };
+  assert.is(silenceCause({ ...both, denylisted: null, report: failing }), 'policy-failing');
+  assert.is(silenceCause({ ...both, denylisted: null }), 'osqueryd-unwatched');
+  assert.is(silenceCause({ ...both, denylisted: null, watcher: true }), 'pipeline-behind');
+});
+
+test('other denylisted queries support a crash loop or an unexplained silence in the alert', () => {
+  assert.equal(diagnosis('osqueryd-crash-loop', ['heartbeat', 'pack_x']), {
+    cause: 'osqueryd-crash-loop',
+    nextStep: NEXT_STEPS['osqueryd-crash-loop'],
+    denylisted: ['pack_x'],
+  });
+  assert.equal(diagnosis('unknown', ['pack_x']).denylisted, ['pack_x']);
+  assert.equal(diagnosis('vm-stopped', ['pack_x']), { cause: 'vm-stopped', nextStep: NEXT_STEPS['vm-stopped'] });
+  assert.equal(diagnosis('heartbeat-denylisted', ['heartbeat']), {
+    cause: 'heartbeat-denylisted',
+    nextStep: NEXT_STEPS['heartbeat-denylisted'],
+  });
+  const change = planObservation(
+    host,
+    host,
+    { state: 'silent', reason: 'logs-stopped', cause: 'unknown', denylisted: ['pack_x'] },
+    now,
+    'x',
+  );
+  assert.equal(change?.episodes.open?.details, {
+    cause: 'unknown',
+    nextStep: NEXT_STEPS.unknown,
+    denylisted: ['pack_x'],
+  });
+  assert.is('denylisted' in change!.host, false, 'evidence for the alert, not stored on the host');
+});
+
+test('the denylisted queries a host keeps: the heartbeat first, bounded', () => {
+  const c = (denylisted: boolean): QueryCounters => ({
+    executions: 1,
+    outputBytes: 0,
+    userMs: 0,
+    systemMs: 0,
+    wallMs: 0,
+    denylisted,
+    interval: 3600,
+  });
+  const many = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`q${String(i).padStart(2, '0')}`, c(true)]));
+  const kept = denylistedOf({ ...many, heartbeat: c(true), ok: c(false) });
+  assert.is(kept.length, MAX_DENYLISTED_KEPT);
+  assert.equal(kept.slice(0, 3), ['heartbeat', 'q00', 'q01']);
+  assert.equal(denylistedOf({ ok: c(false) }), []);
+});
+
 const settings = {
   optOutLabel: { key: 'osquery-exempt', value: 'true' },
   gracePeriodMs: 30 * MIN,
@@ -111,6 +187,12 @@ test('while the heartbeat path is behind, a reporting host is not judged silent;
   assert.is(reconcileHost({ ...input, pipelineBehind: true }, settings)?.state, 'reporting');
   const silent = { ...host, state: 'silent' as const, reason: 'logs-stopped' };
   assert.is(reconcileHost({ ...input, host: silent, pipelineBehind: true }, settings)?.state, 'silent');
+  // Measured: the backlog reaches back 10 minutes (everything before 12 minutes ago was delivered); a host
+  // quiet for 30 minutes stopped a whole threshold before that: silent, backlog or not.
+  const backlog = { deliveredBefore: ago(12) };
+  assert.is(reconcileHost({ ...input, pipelineBehind: true, backlog }, settings)?.state, 'silent');
+  const recent = { ...host, lastLogAt: ago(20) };
+  assert.is(reconcileHost({ ...input, host: recent, pipelineBehind: true, backlog }, settings)?.state, 'reporting');
 });
 
 test('host.silent carries the cause and its next step; a host reporting again loses its cause', () => {
@@ -151,6 +233,64 @@ test('pipeline.backlog: one episode per subscription while any incident is open;
   assert.is(planBacklogIncident(d.next, incident('count', 'closed', 6)), null, 'redelivered close');
   const siem: PipelineRecord = { ...b.next, role: 'siem' };
   assert.not.ok(heartbeatBehind([siem]), "the SIEM's backlog holds no silence");
+});
+
+test('the measured lag: observed values validated, kept while the episode is open, said in words', () => {
+  const AGE = 'pubsub.googleapis.com/subscription/oldest_unacked_message_age';
+  const COUNT = 'pubsub.googleapis.com/subscription/num_undelivered_messages';
+  assert.equal(backlogMeasure(AGE, '840'), { metric: 'oldest-unacked-age', value: 840 });
+  assert.equal(backlogMeasure(COUNT, 1.5e5), { metric: 'undelivered-messages', value: 150000 });
+  for (const bad of ['-1', 'NaN', '1e400', 'x', '', null, `${32 * 86_400}`])
+    assert.is(backlogMeasure(AGE, bad), null, String(bad));
+  assert.is(backlogMeasure('compute.googleapis.com/instance/cpu/utilization', '1'), null, 'not a backlog metric');
+  const a = planBacklogIncident(null, { ...incident('age', 'open', 0), measure: backlogMeasure(AGE, '840') })!;
+  assert.equal(a.next.lag, {
+    oldestUnackedSeconds: 840,
+    oldestUnackedAt: ago(60),
+    undeliveredMessages: null,
+    undeliveredAt: null,
+  });
+  const b = planBacklogIncident(a.next, { ...incident('count', 'open', 1), measure: backlogMeasure(COUNT, '2000') })!;
+  assert.equal([b.next.lag?.oldestUnackedSeconds, b.next.lag?.undeliveredMessages], [840, 2000]);
+  assert.is(lagText(b.next.lag), 'oldest unacked message 14 min, 2,000 undelivered messages');
+  const c = planBacklogIncident(b.next, incident('age', 'closed', 5))!;
+  assert.is(c.next.lag?.oldestUnackedSeconds, 840, 'kept while the episode is open');
+  const d = planBacklogIncident(c.next, incident('count', 'closed', 6))!;
+  assert.is(d.next.lag, null, 'cleared with the episode');
+  const again = planBacklogIncident(d.next, incident('age2', 'open', 10))!;
+  assert.is(again.next.lag, null, "a new episode never inherits the last one's lag");
+});
+
+test('what a backlog excuses: judged as of the moment every line was delivered', () => {
+  const threshold = 15 * MIN;
+  const record = (lag: PipelineRecord['lag'], role: PipelineRecord['role'] = 'heartbeat'): PipelineRecord => ({
+    subscription: 's',
+    role,
+    openIncidents: ['i'],
+    episode: { dedupKey: 'k', since: ago(30) },
+    lag,
+  });
+  const measured = (seconds: number, minutesAgo: number) => ({
+    oldestUnackedSeconds: seconds,
+    oldestUnackedAt: ago(minutesAgo),
+    undeliveredMessages: null,
+    undeliveredAt: null,
+  });
+  assert.is(heartbeatBacklog([]), null);
+  assert.is(heartbeatBacklog([record(measured(600, 20), 'siem')]), null, "the SIEM's holds nothing");
+  assert.equal(heartbeatBacklog([record(null)]), { deliveredBefore: null }, 'behind, not measured: all held');
+  // 10 minutes old 20 minutes ago: everything published 30 minutes ago or earlier was delivered.
+  const hold = heartbeatBacklog([record(measured(600, 20))])!;
+  assert.equal(hold, { deliveredBefore: ago(30) });
+  assert.equal(heartbeatBacklog([record(measured(600, 20)), record(null)]), { deliveredBefore: null });
+  assert.equal(heartbeatBacklog([record(measured(600, 20)), record(measured(1800, 20))]), {
+    deliveredBefore: ago(50),
+  });
+  assert.ok(backlogExcuses(ago(40), hold, threshold), 'a line 10 minutes before then: its next ones may wait');
+  assert.ok(backlogExcuses(ago(45), hold, threshold), 'exactly a threshold before');
+  assert.not.ok(backlogExcuses(ago(46), hold, threshold), 'quiet a whole threshold before the backlog: silent');
+  assert.ok(backlogExcuses(ago(90), { deliveredBefore: null }, threshold), 'no measured age: held as before');
+  assert.ok(backlogExcuses(null, hold, threshold), 'never sent a line: held');
 });
 
 function plans(n: number, silentNow: number, silentBefore = 0): HostPlan[] {

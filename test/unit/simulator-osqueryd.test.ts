@@ -62,8 +62,16 @@ t(
     const schedule = scheduleFromFiles(files);
     assert.is(schedule.length, 28, 'as osq-orch lint counts them');
     const by = Object.fromEntries(schedule.map((q) => [q.name, q]));
-    assert.equal(by[HEARTBEAT_QUERY], { name: HEARTBEAT_QUERY, interval: 300, snapshot: true, removed: false });
-    assert.equal(by[SCHEDULE_QUERY], { name: SCHEDULE_QUERY, interval: 3600, snapshot: true, removed: true });
+    const never = { denylist: false };
+    assert.equal(by[HEARTBEAT_QUERY], {
+      name: HEARTBEAT_QUERY,
+      interval: 300,
+      snapshot: true,
+      removed: false,
+      ...never,
+    });
+    assert.equal(by[SCHEDULE_QUERY], { name: SCHEDULE_QUERY, interval: 3600, snapshot: true, removed: true, ...never });
+    assert.is(by.pack_users_last?.denylist, undefined, 'denylistable, as osquery defaults');
     assert.equal(by.pack_users_last?.removed, false, 'last logs additions only (its pack says removed: false)');
     assert.ok(by.pack_network_listening_ports);
     assert.equal(scheduleFromFiles({}), FALLBACK_SCHEDULE);
@@ -185,6 +193,36 @@ t(
     assert.equal([d.denylisted, d.executions], [true, 0], 'denylisted: it did not run again');
     assert.ok(!after.flat().some((l) => l.line.name === killed), 'no result line from a denylisted query');
     assert.ok(snapBefore.queries[killed]!.executions >= 1 && !snapBefore.queries[killed]!.denylisted);
+    assert.equal(step.next?.denylisted, [killed], 'the host keeps what is denylisted');
+  },
+);
+
+t(
+  'the watchdog never denylists a query that says denylist: false; an unwatched worker says watcher -1',
+  ({ files }) => {
+    const os = newOsqueryd();
+    os.worker = startWorker(scheduleFromFiles(files), null, new Date(T0));
+    restartWorker(os, new Date(T0 + 1000), HEARTBEAT_QUERY);
+    const watched = rounds(os, new Map(), 1, 10, T0 + 1000).flat();
+    const beat = watched.find((l) => l.line.name === HEARTBEAT_QUERY);
+    assert.ok(beat, 'the bundle says denylist: false: the heartbeat runs on');
+    assert.is(workerSampleOf(beat!.line)?.running?.watcher, true);
+    // A bundle without it: the watchdog's kill denylists the heartbeat, and it stops.
+    const denylistable = scheduleFromFiles(files).map(({ denylist: _d, ...q }) => q);
+    os.worker = startWorker(denylistable, null, new Date(T0));
+    restartWorker(os, new Date(T0 + 1000), HEARTBEAT_QUERY);
+    assert.not.ok(
+      rounds(os, new Map(), 3, 10, T0 + 1000)
+        .flat()
+        .some((l) => l.line.name === HEARTBEAT_QUERY),
+    );
+    os.worker = startWorker(scheduleFromFiles(files), null, new Date(T0));
+    os.worker.unwatched = true;
+    const unwatched = rounds(os, new Map(), 1)
+      .flat()
+      .find((l) => l.line.name === HEARTBEAT_QUERY)!;
+    assert.is((unwatched.line.snapshot as Array<Record<string, string>>)[0]!.watcher, '-1');
+    assert.is(workerSampleOf(unwatched.line)?.running?.watcher, false);
   },
 );
 

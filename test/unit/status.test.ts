@@ -450,6 +450,37 @@ t('the page groups quiet hosts by cause, and says when the heartbeat pipeline is
   assert.match(page, /id="silent-causes"/);
   assert.match(page, /The heartbeat pipeline is behind/);
   assert.match(page, /osqueryd-crash-loop<\/span> 2/);
+  assert.not.match(page, /id="backlogs"/, 'no pipeline records read: no backlog listed');
+  // The new causes are grouped like the others.
+  const b = summarizeProject('b', 'run-3', T, [
+    host('silent', { project: 'b', zone: 'z1', name: 'hb', reason: 'logs-stopped', cause: 'heartbeat-denylisted' }),
+    host('silent', { project: 'b', zone: 'z1', name: 'uw', reason: 'logs-stopped', cause: 'osqueryd-unwatched' }),
+  ]);
+  assert.equal(b.needingAction.causes, { 'heartbeat-denylisted': 1, 'osqueryd-unwatched': 1 });
+});
+
+t('the page shows each log subscription behind and its measured lag', () => {
+  const since = new Date('2026-11-27T12:00:00Z');
+  const episode = { dedupKey: 'k', since };
+  const pipeline = [
+    { subscription: 'siem-sub', role: 'siem' as const, openIncidents: ['c'], episode, lag: null },
+    { subscription: 'keeps-up', role: 'heartbeat' as const, openIncidents: [], episode: null },
+    {
+      subscription: 'hb-push',
+      role: 'heartbeat' as const,
+      openIncidents: ['a'],
+      episode,
+      lag: { oldestUnackedSeconds: 840, oldestUnackedAt: since, undeliveredMessages: null, undeliveredAt: null },
+    },
+  ];
+  const view = buildStatusView({ ...inputs(), pipeline });
+  assert.equal(view.backlogs, [
+    { subscription: 'hb-push', role: 'heartbeat', since: since.toISOString(), lag: 'oldest unacked message 14 min' },
+    { subscription: 'siem-sub', role: 'siem', since: since.toISOString(), lag: null },
+  ]);
+  const page = renderStatusPage(view);
+  assert.match(page, /<code>hb-push<\/code> is behind\s+since 2026-11-27T12:00:00.000Z: oldest unacked message 14 min/);
+  assert.match(page, /<code>siem-sub<\/code> is behind\s+since [^:]+:00:00.000Z: lag not measured/);
 });
 
 t("the page lists the queries that ship most bytes and the fleet's projected monthly log cost", () => {

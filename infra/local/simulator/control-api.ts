@@ -82,6 +82,8 @@ const vmFaultSpec = z.object({
   shipperDown: z.boolean().optional(),
   /** osqueryd's worker is killed every round (a new pid each heartbeat), then the watcher exits. */
   osquerydCrashLoop: z.boolean().optional(),
+  /** osqueryd runs without its watchdog (--disable_watchdog): its heartbeat says watcher -1. */
+  osquerydUnwatched: z.boolean().optional(),
   policyFailure: z.string().nullable().optional(),
   /** OS Config's restart of osqueryd does not take: the worker keeps the configuration it loaded (drift). */
   osquerydNotRestarted: z.boolean().optional(),
@@ -297,6 +299,7 @@ export function controlRoutes(world: World, audit: AuditLogControls, shipper?: L
       }
       if (spec.policyFailure !== undefined) vm.faults.policyFailure = spec.policyFailure;
       if (spec.osquerydNotRestarted !== undefined) vm.faults.osquerydNotRestarted = spec.osquerydNotRestarted;
+      if (spec.osquerydUnwatched !== undefined) vm.faults.osquerydUnwatched = spec.osquerydUnwatched;
       if (spec.status) vm.status = spec.status;
       return { id: vm.id, status: vm.status, faults: vm.faults };
     }),

@@ -62,6 +62,7 @@ export function workerOf(vm: SimVm, now: Date): SimWorker {
 /** One round of a VM's osqueryd (see osqueryd.ts), with this world's cost profiles. */
 export function osquerydRound(world: World, vm: SimVm, now: Date): ShippedLine[] {
   const worker = workerOf(vm, now);
+  worker.unwatched = vm.faults.osquerydUnwatched === true;
   // The VM's steady syslog load up to now, and what osqueryd ingested since its last round (its CPU).
   offerLoad(vm.syslog, readerOf(vm), now);
   const ingested = vm.syslog.unbilled;

@@ -27,6 +27,8 @@ export interface SimQuery {
   removed: boolean;
   /** It reads syslog_events: each run returns the syslog rows osqueryd buffered since the last (syslog.ts). */
   readsSyslog?: boolean;
+  /** `denylist: false`: the watchdog never denylists it (osquery's default: true). Absent: true. */
+  denylist?: boolean;
 }
 
 /** A worker whose configuration could not be read still runs a heartbeat (osquery's monitoring would). */
@@ -58,6 +60,7 @@ export function scheduleFromFiles(files: Record<string, string>): SimQuery[] {
       interval: parseInterval(body.interval ?? 3600) ?? 3600,
       snapshot: body.snapshot === true,
       removed: body.removed !== false,
+      ...(body.denylist === false ? { denylist: false } : {}),
       ...(/\bsyslog_events\b/i.test(String(body.query ?? '')) ? { readsSyslog: true } : {}),
     });
   };
@@ -218,6 +221,8 @@ export interface SimWorker {
   queries: Record<string, QueryState>;
   /** The most syslog rows one query run held (its memory stays with the process: SYSLOG_COSTS). */
   syslogPeakRows: number;
+  /** osqueryd runs without its watchdog (--disable_watchdog): osquery_info.watcher is -1. */
+  unwatched?: boolean;
 }
 
 /** The per-VM osqueryd: its worker and the faults set on this host. */
@@ -330,7 +335,8 @@ export function storedResultsOf(worker: SimWorker | null): Set<string> {
 /**
  * The watchdog kills the worker while it runs `query`: the next worker starts with counters at zero and
  * that query denylisted for 24 h of osquery time (osquery: the executing query is recorded before each
- * run and denylisted on the next start). Without a query, a plain restart.
+ * run and denylisted on the next start), unless the query says `denylist: false`. Without a query, a plain
+ * restart.
  */
 export function restartWorker(osqueryd: SimOsqueryd, now: Date, query?: string): SimWorker | null {
   const old = osqueryd.worker;
@@ -338,7 +344,7 @@ export function restartWorker(osqueryd: SimOsqueryd, now: Date, query?: string):
   const carry: Record<string, number> = {};
   for (const [name, q] of Object.entries(old.queries))
     if (q.denylistedUntil > old.clock) carry[name] = q.denylistedUntil - old.clock;
-  if (query) carry[query] = DENYLIST_SECONDS;
+  if (query && old.schedule.find((q) => q.name === query)?.denylist !== false) carry[query] = DENYLIST_SECONDS;
   osqueryd.worker = startWorker(old.schedule, old.configVersion, now, {
     carryDenylist: carry,
     previousPid: old.pid,
@@ -442,7 +448,7 @@ export function heartbeatLine(host: LineHost, worker: SimWorker, rssBytes: numbe
         config_hash: worker.configVersion ?? 'unknown',
         // A worker that could not read its configuration runs the fallback schedule: osquery says invalid.
         config_valid: worker.schedule === FALLBACK_SCHEDULE ? '0' : '1',
-        watcher: String(worker.pid - 1),
+        watcher: worker.unwatched ? '-1' : String(worker.pid - 1),
         pid: String(worker.pid),
         uuid: `uuid-${host.id}`,
         start_time: String(worker.startTime),

@@ -77,6 +77,8 @@ export interface SimVm {
     shipperDown?: boolean;
     /** osqueryd's watchdog kills its worker every round; after 4 quick respawns the watcher exits. */
     osquerydCrashLoop?: boolean;
+    /** osqueryd runs without its watchdog (--disable_watchdog): its heartbeat says watcher -1. */
+    osquerydUnwatched?: boolean;
     /**
      * OS Config's restart of osqueryd does not take (a unit override, a stuck process): the files change, the
      * marker is written, and the worker keeps running the configuration it loaded before. A drifted host.

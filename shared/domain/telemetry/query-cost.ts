@@ -1,5 +1,6 @@
 // What each scheduled query costs on one host (pure): an osquery_schedule snapshot against the host's last
 // one (its baseline, kept on the host document), as per-query deltas.
+import { HEARTBEAT_QUERY } from '../../osquery/log-routing.js';
 import type { ShippedCounts } from '../log-volume.js';
 import { QUERY_COUNTERS, sameWorker, type ScheduleSnapshot, type WorkerId } from './log-lines.js';
 
@@ -18,6 +19,26 @@ export interface ScheduleBaseline {
   queries: Record<string, QueryBaselineEntry>;
   /** The shipper's counts on that snapshot (log volume is measured against them); absent: none. */
   shipped?: ShippedCounts | null;
+  /**
+   * The queries that snapshot said the watchdog denylisted (a silence's evidence), the heartbeat first, at most
+   * MAX_DENYLISTED_KEPT; absent: a baseline written before it was kept.
+   */
+  denylisted?: string[];
+}
+
+/**
+ * How many denylisted query names a host keeps: enough to name what the watchdog killed the worker for, and
+ * bounded whatever a VM claims (each name was checked where the snapshot was read: trust.ts).
+ */
+export const MAX_DENYLISTED_KEPT = 20;
+
+/** Pure: the snapshot's denylisted queries as the host keeps them: the heartbeat first, then by name, bounded. */
+export function denylistedOf(queries: ScheduleSnapshot['queries']): string[] {
+  const names = Object.entries(queries)
+    .filter(([, c]) => c.denylisted)
+    .map(([name]) => name)
+    .sort((a, b) => Number(b === HEARTBEAT_QUERY) - Number(a === HEARTBEAT_QUERY) || (a < b ? -1 : a > b ? 1 : 0));
+  return names.slice(0, MAX_DENYLISTED_KEPT);
 }
 
 export interface QueryDelta {
@@ -97,5 +118,11 @@ export function scheduleStep(baseline: ScheduleBaseline | null, snapshot: Schedu
       : sinceStart !== null && sinceStart > 0
         ? sinceStart
         : null;
-  return { kind, spanMs, next: { at: new Date(snapshot.at), worker: snapshot.worker, queries }, deltas };
+  const next = {
+    at: new Date(snapshot.at),
+    worker: snapshot.worker,
+    queries,
+    denylisted: denylistedOf(snapshot.queries),
+  };
+  return { kind, spanMs, next, deltas };
 }

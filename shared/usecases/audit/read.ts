@@ -11,7 +11,7 @@ import * as osconfig from '../../adapters/osconfig.js';
 import * as hosts from '../../adapters/hosts.js';
 import * as rollouts from '../../adapters/rollouts.js';
 import { listPipeline } from '../../adapters/pipeline.js';
-import { heartbeatBehind } from '../../domain/pipeline.js';
+import { heartbeatBacklog, heartbeatBehind, type BacklogHold } from '../../domain/pipeline.js';
 import type { ZoneRollout } from '../../domain/assignment.js';
 import { zoneVersionsOf, type ZoneVersions } from '../assignments.js';
 import type { DocumentInvalid } from '../../documents/document.js';
@@ -44,6 +44,8 @@ export interface World {
   zoneRollouts: Record<string, ZoneRollout>;
   /** The heartbeat path is behind (a pipeline.backlog episode open on its subscription): silence waits. */
   pipelineBehind: boolean;
+  /** How far its backlog reaches, when Cloud Monitoring measured the age (null: keeps up, or every line held). */
+  backlog: BacklogHold | null;
 }
 
 export async function readWorld(audit: Audit): Promise<World> {
@@ -100,9 +102,10 @@ export async function readWorld(audit: Audit): Promise<World> {
     ),
   ]);
   audit.mark('observedAt');
-  const pipelineBehind = heartbeatBehind(await pipeline);
+  const pipelines = await pipeline;
   return {
-    pipelineBehind,
+    pipelineBehind: heartbeatBehind(pipelines),
+    backlog: heartbeatBacklog(pipelines),
     vms,
     inScope,
     hosts: known.hosts,
