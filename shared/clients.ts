@@ -9,6 +9,7 @@ import type { InstancesClient, ProjectsClient, ZoneOperationsClient } from '@goo
 import type { OsConfigZonalServiceClient } from '@google-cloud/os-config';
 import type { Storage } from '@google-cloud/storage';
 import type { PubSub, v1 } from '@google-cloud/pubsub';
+import type { OAuth2Client } from 'google-auth-library';
 import { config } from './config.js';
 import { patchOsConfigDescriptors } from './osconfig-client-fix.js';
 import { countApiCall } from './metrics.js';
@@ -178,6 +179,16 @@ const subscriber = lazy(async (): Promise<v1.SubscriberClient> => {
   return counted(new v1.SubscriberClient(options), 'pubsub.subscriber');
 });
 
+/**
+ * Checks instance identity tokens (logHeartbeat): Google's certificates from HEARTBEAT_TOKEN_CERTS_URL, kept
+ * as long as their Cache-Control allows (the library caches them per client: one client per instance).
+ * Loaded on the first token: a function that never sees one never loads the library's verification.
+ */
+const identityTokens = lazy(async (): Promise<OAuth2Client> => {
+  const { OAuth2Client } = await import('google-auth-library');
+  return new OAuth2Client({ endpoints: { oauth2FederatedSignonPemCertsUrl: config().HEARTBEAT_TOKEN_CERTS_URL } });
+});
+
 export const clients = {
   instances: instances.get,
   zoneOperations: zoneOperations.get,
@@ -188,9 +199,21 @@ export const clients = {
   pubsub: pubsub.get,
   subscriber: subscriber.get,
   googleApis: googleApis.get,
+  identityTokens: identityTokens.get,
 };
 
-const all = [instances, zoneOperations, projects, osConfig, firestore, storage, pubsub, subscriber, googleApis];
+const all = [
+  instances,
+  zoneOperations,
+  projects,
+  osConfig,
+  firestore,
+  storage,
+  pubsub,
+  subscriber,
+  googleApis,
+  identityTokens,
+];
 
 /** Drop every client so the next use reads the (changed) configuration again. */
 export function resetClients(): void {

@@ -30,6 +30,9 @@ const labelPair = z
     return { key, value };
   });
 
+/** The token audience's length at most: the OS policy's refresher script must stay within 1,024 characters. */
+export const MAX_TOKEN_AUDIENCE = 180;
+
 /** Every setting the code reads, with its default. docs/configuration.md mirrors this. */
 const schema = z.object({
   /**
@@ -98,6 +101,21 @@ const schema = z.object({
    * logHeartbeat writes a host's lastLogAt at most once per this many seconds (ending a silent episode is immediate).
    */
   HEARTBEAT_WRITE_WINDOW_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  /**
+   * The audience the OS policy's refresher asks the metadata server's instance identity token for, and
+   * logHeartbeat requires of it (docs/heartbeat.md: Whose line is it). Default: the log topic's full name,
+   * projects/{LOG_TOPIC_PROJECT}/topics/{LOG_TOPIC}. Changing it is a configuration version (the policy
+   * renders it): tokens for the old audience stop verifying, so accept unsigned heartbeats meanwhile.
+   */
+  HEARTBEAT_TOKEN_AUDIENCE: z.string().min(1).max(MAX_TOKEN_AUDIENCE).optional(),
+  /** Google's public OAuth2 certificates (PEM, kid -> certificate) that sign instance identity tokens. */
+  HEARTBEAT_TOKEN_CERTS_URL: z.url().default('https://www.googleapis.com/oauth2/v1/certs'),
+  /**
+   * A heartbeat without an identity token: `accept` (a sign of life, counted on the host) while the token
+   * refresher rolls out with a configuration version, `reject` (not a sign of life) once every host has it.
+   * A token that is present and does not verify is never accepted.
+   */
+  HEARTBEAT_UNSIGNED: z.enum(['accept', 'reject']).default('accept'),
   /** host.performance (source osquery): osqueryd worker CPU, percent of one core, over a heartbeat interval... */
   OSQUERYD_CPU_PERCENT: z.coerce.number().gt(0).max(6400).default(10),
   /** ...on this many consecutive heartbeats. */
@@ -265,6 +283,9 @@ export function policySettings(): ScopeSettings & PolicySettings {
     optOutLabel: c.OPT_OUT_LABEL,
     disruptionPercent: c.ROLLOUT_DISRUPTION_PERCENT,
     minWaitSeconds: c.ROLLOUT_MIN_WAIT_SECONDS,
+    ...(c.HEARTBEAT_TOKEN_AUDIENCE || c.LOG_TOPIC_PROJECT || c.GOOGLE_CLOUD_PROJECT
+      ? { tokenAudience: heartbeatTokenAudience() }
+      : {}),
   };
 }
 
@@ -324,4 +345,18 @@ export function queryAlertThresholds(): QueryAlertThresholds {
 export function renderSettings() {
   const c = config();
   return { logTopic: c.LOG_TOPIC, logTopicProject: c.LOG_TOPIC_PROJECT ?? required('GOOGLE_CLOUD_PROJECT') };
+}
+
+/** The identity token's audience: the setting, or the log topic's full name (within MAX_TOKEN_AUDIENCE). */
+export function heartbeatTokenAudience(): string {
+  const c = config();
+  if (c.HEARTBEAT_TOKEN_AUDIENCE) return c.HEARTBEAT_TOKEN_AUDIENCE;
+  const { logTopic, logTopicProject } = renderSettings();
+  const audience = `projects/${logTopicProject}/topics/${logTopic}`;
+  if (audience.length > MAX_TOKEN_AUDIENCE)
+    throw new ConfigError(
+      `HEARTBEAT_TOKEN_AUDIENCE must be set: the log topic's name (${audience.length} characters) is longer than ` +
+        `${MAX_TOKEN_AUDIENCE}, too long for the OS policy's script`,
+    );
+  return audience;
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEmulators, MissingPrerequisiteError, type Emulators } from './emulators.js';
 import { startSimulator, type Simulator } from './simulator/server.js';
-import { config, parseConfig } from '../../shared/config.js';
+import { config, heartbeatTokenAudience, parseConfig, resetConfig } from '../../shared/config.js';
 import type { OsqueryCostStatus } from '../../shared/domain/telemetry.js';
 import { quietKnownWarnings } from '../../shared/warnings.js';
 
@@ -146,8 +146,12 @@ async function run(emulators: Emulators): Promise<void> {
     logIntervalMs: Number(values['log-every']) * 1000,
     eventarcProject: EVENTARC_PROJECT,
     auditLogTopic: { projectId: emulators.projectId, topic: COMPUTE_AUDIT_LOG_TOPIC },
+    tokenAudience: heartbeatTokenAudience(),
   });
   process.env.GOOGLE_API_ENDPOINT = sim.url;
+  // The simulated metadata server signs the VMs' identity tokens; logHeartbeat checks them against its certificates.
+  process.env.HEARTBEAT_TOKEN_CERTS_URL = `${sim.url}/oauth2/v1/certs`;
+  resetConfig();
 
   const fleet = JSON.parse(readFileSync(path.join(import.meta.dirname, 'demo-fleet.json'), 'utf8')) as {
     organization: {
@@ -190,6 +194,8 @@ async function run(emulators: Emulators): Promise<void> {
       reason: string | null;
       source?: string;
       query?: { configVersion: string; name: string };
+      /** host.spoofed: the VM the forged heartbeats' token was issued to. */
+      sender?: { name: string | null; project: string; zone: string } | null;
     };
     const about = a.host
       ? `${a.host.project}/${a.host.zone}/${a.host.name}`
@@ -198,7 +204,8 @@ async function run(emulators: Emulators): Promise<void> {
         : '(no host)';
     say(
       `ALERT ${a.status.toUpperCase().padEnd(8)} ${a.kind}${a.source ? ` (source ${a.source})` : ''} [${a.severity}] ` +
-        `${about}${a.reason ? ` ${a.reason}` : ''}`,
+        `${about}${a.reason ? ` ${a.reason}` : ''}` +
+        (a.sender ? ` (sent by ${a.sender.project}/${a.sender.zone}/${a.sender.name ?? '?'})` : ''),
     );
     m.ack();
   });
@@ -438,7 +445,9 @@ async function run(emulators: Emulators): Promise<void> {
   );
 
   // The demo's story: web-2's logs stop after a minute (silent, then an alert), and resume two minutes later;
-  // web-1's osqueryd goes above 10% of a core for a while (host.performance from its own heartbeats).
+  // meanwhile worker-2 publishes its heartbeats again naming web-2 (its own identity token): they do not keep
+  // web-2 reporting, and host.spoofed fires once; web-1's osqueryd goes above 10% of a core for a while
+  // (host.performance from its own heartbeats).
   if (!values['no-demo']) {
     const web1 = [...sim.world.vms.values()].find((vm) => vm.name === 'web-1');
     if (web1) {
@@ -464,6 +473,21 @@ async function run(emulators: Emulators): Promise<void> {
         web2.faults.logsStopped = false;
         say('demo: web-2 ships logs again; it goes back to reporting and the alert resolves');
       }, 240_000).unref();
+      const worker2 = [...sim.world.vms.values()].find((vm) => vm.name === 'worker-2');
+      if (worker2) {
+        setTimeout(() => {
+          worker2.faults.spoofAs = web2.id;
+          say(
+            "demo: worker-2 publishes its heartbeats again naming web-2 (its own identity token, web-2's attributes; " +
+              'as PATCH /control/vms/ID {"spoofAs": ID} does): web-2 still goes silent, host.spoofed fires once ' +
+              'naming worker-2 as the sender',
+          );
+        }, 75_000).unref();
+        setTimeout(() => {
+          worker2.faults.spoofAs = null;
+          say("demo: worker-2 stops forging web-2's heartbeats; host.spoofed resolves an hour after the last one");
+        }, 240_000).unref();
+      }
     }
   }
   // The backlog: the heartbeat path stops acknowledging (the relay paused) for three minutes, as when

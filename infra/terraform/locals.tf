@@ -99,6 +99,9 @@ locals {
     ALERT_TOPIC                      = google_pubsub_topic.alerts.name
     INCIDENT_TOPIC                   = google_pubsub_topic.incidents.name
     HEARTBEAT_WRITE_WINDOW_SECONDS   = tostring(var.heartbeat_write_window_seconds)
+    HEARTBEAT_TOKEN_AUDIENCE         = var.heartbeat_token_audience == null ? "" : var.heartbeat_token_audience
+    HEARTBEAT_TOKEN_CERTS_URL        = var.heartbeat_token_certs_url
+    HEARTBEAT_UNSIGNED               = var.heartbeat_unsigned
     OSQUERYD_CPU_PERCENT             = tostring(var.osqueryd_cpu_percent)
     OSQUERYD_CPU_CONSECUTIVE         = tostring(var.osqueryd_cpu_consecutive)
     OSQUERYD_MEMORY_MB               = tostring(var.osqueryd_memory_mb)

@@ -218,6 +218,28 @@ variable "heartbeat_splay_percent" {
   default     = 10
 }
 
+variable "heartbeat_token_audience" {
+  description = "The audience of the instance identity token heartbeats carry (HEARTBEAT_TOKEN_AUDIENCE), rendered into the OS policy. Null: the log topic's full name, projects/P/topics/T."
+  type        = string
+  default     = null
+}
+
+variable "heartbeat_token_certs_url" {
+  description = "Google's certificates logHeartbeat checks identity tokens against (HEARTBEAT_TOKEN_CERTS_URL)."
+  type        = string
+  default     = "https://www.googleapis.com/oauth2/v1/certs"
+}
+
+variable "heartbeat_unsigned" {
+  description = "A heartbeat without an identity token: accept (a sign of life, counted) while the refresher rolls out, reject once every host sends one (HEARTBEAT_UNSIGNED)."
+  type        = string
+  default     = "accept"
+  validation {
+    condition     = contains(["accept", "reject"], var.heartbeat_unsigned)
+    error_message = "heartbeat_unsigned is accept or reject."
+  }
+}
+
 variable "heartbeat_write_window_seconds" {
   description = "logHeartbeat writes a host's lastLogAt at most once per this many seconds (HEARTBEAT_WRITE_WINDOW_SECONDS)."
   type        = number

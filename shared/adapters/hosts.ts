@@ -19,6 +19,7 @@ import { isInScope, type Host, type HostChange, type Transition } from '../domai
 import type { HeartbeatHost, HeartbeatWrite } from '../domain/heartbeat.js';
 import type { RunningState } from '../domain/drift.js';
 import type { HostEvidence } from '../domain/audit.js';
+import type { SpoofWrite } from '../domain/heartbeat-identity.js';
 import type { OpenIncident } from '../domain/incident.js';
 import { readDocument, tryReadDocument, type DocumentInvalid } from '../documents/document.js';
 import * as documents from '../documents/hosts.js';
@@ -326,6 +327,7 @@ function stageHeartbeat(
     ...(planned.change ? stageEpisodes(writer, planned.change.episodes, db) : []),
     ...stageEpisodes(writer, planned.episodes, db),
     ...(planned.drift ? stageEpisodes(writer, planned.drift, db) : []),
+    ...(planned.spoof ? stageEpisodes(writer, planned.spoof, db) : []),
   ];
 }
 
@@ -350,6 +352,30 @@ export async function recordHeartbeat(
     const alertKeys = stageHeartbeat(tx, (r, data) => tx.update(r, data), db, instanceId, planned);
     countFirestore('writes', planned.change?.transition ? 2 : 1);
     return { known: true, written: planned, alertKeys };
+  });
+}
+
+/**
+ * A forged heartbeat naming a host (logHeartbeat): `plan` says what it writes to the host as read
+ * (shared/domain/heartbeat-identity.ts planSpoof), with the host.spoofed episode it opens, in one
+ * transaction. Nothing for an unknown host, or when the plan writes nothing (a redelivery).
+ */
+export async function recordSpoof(
+  instanceId: string,
+  plan: (host: HeartbeatHost) => SpoofWrite | null,
+  db: Firestore = clients.firestore(),
+): Promise<{ alertKeys: string[] }> {
+  const ref = db.collection(HOSTS).doc(instanceId);
+  countFirestore('transactions');
+  return db.runTransaction(async (tx) => {
+    const snapshot = await tx.get(ref);
+    countFirestore('reads');
+    if (!snapshot.exists) return { alertKeys: [] };
+    const planned = plan(readHeartbeatHost(snapshot));
+    if (!planned) return { alertKeys: [] };
+    tx.update(ref, { spoofed: planned.spoofed, updatedAt: new Date() });
+    countFirestore('writes');
+    return { alertKeys: stageEpisodes(tx, planned.episodes, db) };
   });
 }
 

@@ -11,6 +11,7 @@ export const ALERT_KINDS = [
   'host.blocked',
   'host.performance',
   'host.drifted',
+  'host.spoofed',
   'query.denylisted',
   'query.expensive',
   'logs.overBudget',

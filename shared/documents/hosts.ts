@@ -5,6 +5,7 @@ import { SILENCE_CAUSES } from '../domain/silence-cause.js';
 import type { OpenIncident } from '../domain/incident.js';
 import type { SyslogEvidence } from '../domain/syslog.js';
 import type { RunningState } from '../domain/drift.js';
+import type { SpoofedState } from '../domain/heartbeat-identity.js';
 import type { OsquerydState, ScheduleBaseline } from '../domain/telemetry.js';
 import { MAX_DENYLISTED_KEPT } from '../domain/telemetry/query-cost.js';
 import { absentAsNull, rebuildable, readsAs, timestamp, type DocumentDefinition } from './document.js';
@@ -75,6 +76,49 @@ export const runningState = readsAs<RunningState>()(
     })
     .describe("what osqueryd really runs, written by logHeartbeat from osquery's own heartbeat"),
 );
+
+/** hosts/{id}.spoofed: heartbeats naming this host whose identity token is not its own (host.spoofed). */
+export const spoofedState = readsAs<SpoofedState>()(
+  z
+    .object({
+      since: timestamp.describe("the first forged heartbeat's time: the host.spoofed episode's start"),
+      lastAt: timestamp.describe('the newest forged heartbeat recorded'),
+      reason: z
+        .enum([
+          'token-malformed',
+          'token-signature',
+          'token-expired',
+          'token-audience',
+          'token-not-compute',
+          'instance-mismatch',
+          'project-mismatch',
+          'zone-mismatch',
+        ])
+        .describe('why the token does not prove this host (docs/heartbeat.md: Whose line is it)'),
+      sender: z
+        .object({
+          instanceId: z.string().describe('the instance id Google signed'),
+          project: z.string().describe('its project'),
+          zone: z.string().describe('its zone'),
+          name: z.string().nullable().describe('its name'),
+        })
+        .nullable()
+        .describe("the VM the token was issued to, when Google's signature holds (null: unknown)"),
+      lines: count.describe('forged heartbeats recorded in the episode (at most one write per window)'),
+      resolvedAt: timestamp
+        .nullable()
+        .describe('when a verified heartbeat resolved the episode (null: open), an hour after the last forged one'),
+    })
+    .describe('the host.spoofed episode, open or the last one resolved; absent: never spoofed'),
+);
+
+/** hosts/{id}.unsignedHeartbeats: heartbeats without an identity token (HEARTBEAT_UNSIGNED). */
+export const unsignedHeartbeats = z
+  .object({
+    count: count.describe('heartbeats without an identity token received so far (counted per write window)'),
+    lastAt: timestamp.describe('the newest of them'),
+  })
+  .describe('heartbeats without an identity token: accepted or not by HEARTBEAT_UNSIGNED; absent: none');
 
 /** hosts/{id}.querySchedule: the last osquery_schedule snapshot's counters, per query. */
 export const scheduleBaseline = readsAs<ScheduleBaseline>()(
@@ -184,6 +228,8 @@ export const heartbeatHost = host.extend({
   osqueryd: rebuildable('osqueryd', osquerydState),
   querySchedule: rebuildable('querySchedule', scheduleBaseline),
   running: rebuildable('running', runningState),
+  spoofed: spoofedState.nullish(),
+  unsignedHeartbeats: rebuildable('unsignedHeartbeats', unsignedHeartbeats),
 });
 
 /**
@@ -263,7 +309,8 @@ export const HOST_DOCUMENTS: DocumentDefinition[] = [
     description:
       'One document per VM. vmLifecycle writes `exempt`, `blocked`, `pending` (reason `policy-targeted`) and ' +
       '`deleted` and never undoes a later state; the audit owns every state; only logHeartbeat writes ' +
-      '`lastLogAt`, `osqueryd`, `querySchedule`, `syslog` and `running` (other writers merge around them).',
+      '`lastLogAt`, `osqueryd`, `querySchedule`, `syslog`, `running`, `spoofed` and `unsignedHeartbeats` ' +
+      '(other writers merge around them).',
     schema: hostDocument,
   },
   {

@@ -7,6 +7,7 @@ export type AlertKind =
   | 'host.blocked'
   | 'host.performance'
   | 'host.drifted'
+  | 'host.spoofed'
   | 'query.denylisted'
   | 'query.expensive'
   | 'logs.overBudget'

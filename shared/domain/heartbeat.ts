@@ -16,6 +16,8 @@ import {
 import type { ScheduleBaseline } from './telemetry/query-cost.js';
 import { foldSchedule, type QueryStatsIncrement } from './telemetry/query-stats.js';
 import { reject, timeWindow, type Rejections } from './trust.js';
+import { IDENTITY_TOKEN_FIELD, planSpoofResolution, type SpoofedState } from './heartbeat-identity.js';
+import { HEARTBEAT_QUERY } from '../osquery/log-routing.js';
 
 export interface HostIdentityAttributes {
   instanceId: string;
@@ -39,6 +41,14 @@ export interface ParsedLines {
   telemetry: Telemetry[];
   /** What was not trusted, by reason (shared/domain/trust.ts): malformed lines and out-of-range values. */
   rejected: Rejections;
+  /** The heartbeat lines among the good ones: each line's time and its identity token (null: unsigned). */
+  heartbeats: HeartbeatLine[];
+}
+
+/** A heartbeat line's time and the identity token it carries (`identity_token`), unchecked. */
+export interface HeartbeatLine {
+  at: number;
+  token: unknown;
 }
 
 /** unixTime as a number or numeric string (seconds); calendarTime as a fallback. */
@@ -71,6 +81,7 @@ export function parseLogLines(data: string, now: number): ParsedLines {
   let malformed = 0;
   const telemetry: Telemetry[] = [];
   const rejected: Rejections = {};
+  const heartbeats: HeartbeatLine[] = [];
   const consider = (value: unknown) => {
     const t =
       typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -92,10 +103,12 @@ export function parseLogLines(data: string, now: number): ParsedLines {
     }
     lines += 1;
     newest = newest === null ? t : Math.max(newest, t!);
+    const line = value as Record<string, unknown>;
+    if (line.name === HEARTBEAT_QUERY) heartbeats.push({ at: t!, token: line[IDENTITY_TOKEN_FIELD] ?? null });
     const found = telemetryOf(value, window, rejected);
     if (found) telemetry.push(found);
   };
-  const done = () => ({ newest, lines, malformed, telemetry, rejected });
+  const done = () => ({ newest, lines, malformed, telemetry, rejected, heartbeats });
   const text = data.trim();
   if (text.startsWith('[')) {
     try {
@@ -148,7 +161,8 @@ export function planHeartbeat(
   windowMs: number,
   silenceThresholdMs: number,
 ): HeartbeatPlan {
-  if (!host) return { write: false, endsSilence: false };
+  // newest 0: lines that are no sign of life (shared/domain/heartbeat-identity.ts), only telemetry.
+  if (!host || newest <= 0) return { write: false, endsSilence: false };
   if (host.lastLogAt && newest <= host.lastLogAt.getTime()) return { write: false, endsSilence: false };
   if (host.state === 'silent' && logsFresh(newest, now, silenceThresholdMs)) return { write: true, endsSilence: true };
   const due = lastWrittenAt === null || now - lastWrittenAt >= windowMs;
@@ -161,6 +175,9 @@ export interface HeartbeatHost extends Host {
   querySchedule: ScheduleBaseline | null;
   /** What osqueryd really runs (shared/domain/drift.ts); null until a heartbeat says. */
   running?: RunningState | null;
+  /** The host.spoofed episode (shared/domain/heartbeat-identity.ts); null or absent: never spoofed. */
+  spoofed?: SpoofedState | null;
+  unsignedHeartbeats?: { count: number; lastAt: Date } | null;
 }
 
 /** What an instance holds for a host between its writes: the newest line time and the telemetry not yet written. */
@@ -168,6 +185,10 @@ export interface PendingHeartbeat {
   newest: number;
   samples: readonly WorkerSample[];
   snapshots: readonly ScheduleSnapshot[];
+  /** The newest heartbeat whose identity token proved the host (ms), if any since the last write. */
+  verifiedAt?: number | null;
+  /** Heartbeats without an identity token since the last write, and the newest of them (ms). */
+  unsigned?: { count: number; lastAt: number } | null;
 }
 
 /** The host fields a heartbeat write sets (lastLogAt only forward). */
@@ -179,6 +200,9 @@ export interface HeartbeatFields {
   syslog?: SyslogEvidence;
   /** What osqueryd runs and the drift decided from it (shared/domain/drift.ts). */
   running?: RunningState;
+  /** The host.spoofed episode resolved by a verified heartbeat (shared/domain/heartbeat-identity.ts). */
+  spoofed?: SpoofedState;
+  unsignedHeartbeats?: { count: number; lastAt: Date };
   updatedAt: Date;
 }
 
@@ -199,6 +223,8 @@ export type HeartbeatWrite =
       stats: QueryStatsIncrement[];
       /** The host.drifted episode the running evidence opens or closes, written with the fields. */
       drift?: EpisodeChange;
+      /** The host.spoofed episode a verified heartbeat resolves (a transaction of its own, like a state change). */
+      spoof?: EpisodeChange;
     };
 
 /** The configuration version statistics are kept under for a host whose version is not known yet. */
@@ -234,8 +260,23 @@ export function planHeartbeatWrite(
     identity,
     driftGraceMs,
   );
-  if (!plan.write && !osqueryd.next && !schedule.next && !running.next) return { write: 'nothing' };
+  const spoof = planSpoofResolution(host.spoofed ?? null, host.instanceId, pending.verifiedAt, now);
+  // Written only for an unsigned heartbeat newer than the last counted: a redelivered line writes nothing.
+  const unsigned =
+    pending.unsigned &&
+    pending.unsigned.count > 0 &&
+    pending.unsigned.lastAt > (host.unsignedHeartbeats?.lastAt.getTime() ?? 0)
+      ? pending.unsigned
+      : null;
+  if (!plan.write && !osqueryd.next && !schedule.next && !running.next && !spoof && !unsigned)
+    return { write: 'nothing' };
   const fields: HeartbeatFields = { updatedAt: now };
+  if (spoof) fields.spoofed = spoof.spoofed;
+  if (unsigned) {
+    const before = host.unsignedHeartbeats;
+    const lastAt = Math.max(before?.lastAt.getTime() ?? 0, unsigned.lastAt);
+    fields.unsignedHeartbeats = { count: (before?.count ?? 0) + unsigned.count, lastAt: new Date(lastAt) };
+  }
   if (plan.write) fields.lastLogAt = new Date(pending.newest);
   if (osqueryd.next) fields.osqueryd = osqueryd.next;
   if (schedule.next) fields.querySchedule = schedule.next;
@@ -253,6 +294,7 @@ export function planHeartbeatWrite(
     episodes: performanceEpisodes(identity, osqueryd),
     stats: schedule.increments,
     ...(running.episodes.open || running.episodes.close ? { drift: running.episodes } : {}),
+    ...(spoof ? { spoof: spoof.episodes } : {}),
   };
 }
 

@@ -11,6 +11,11 @@ export interface PolicySettings {
   optOutLabel: { key: string; value: string };
   disruptionPercent: number;
   minWaitSeconds: number;
+  /**
+   * The audience heartbeats' instance identity tokens are asked for (HEARTBEAT_TOKEN_AUDIENCE): a configured
+   * policy keeps a token for it on the VM. Absent: no refresher (heartbeats go unsigned).
+   */
+  tokenAudience?: string;
 }
 
 export const APT_FAMILIES: readonly OsFamily[] = ['debian', 'ubuntu'];
@@ -88,6 +93,41 @@ systemctl daemon-reload
 exit 100`,
 );
 
+/** Where the refresher keeps the VM's instance identity token: root's alone (fluentd runs as root). */
+export const IDENTITY_TOKEN_FILE = '/etc/osquery-orchestrator/identity.jwt';
+const TOKEN_SCRIPT = '/etc/osquery-orchestrator/identity-token.sh';
+const TOKEN_UNIT = 'osquery-identity-token';
+
+/**
+ * The instance identity token heartbeats carry (docs/heartbeat.md: Whose line is it): a systemd timer fetches
+ * it from the metadata server every 30 minutes (a token lives an hour) into IDENTITY_TOKEN_FILE, which
+ * fluentd adds to heartbeat lines only. The audience is part of the script, so a new audience rewrites it.
+ */
+function identityToken(audience: string): Exec {
+  // URL-encoded for the query string; a quote would end the shell's literal.
+  const aud = encodeURIComponent(audience).replace(/'/g, '%27');
+  const marker = `AUD='${aud}'`;
+  const unit = `/etc/systemd/system/${TOKEN_UNIT}`;
+  // OS Config takes at most 1,024 characters a script: terse on purpose.
+  return exec(
+    `grep -qxF "${marker}" ${TOKEN_SCRIPT} 2>/dev/null && systemctl is-active --quiet ${TOKEN_UNIT}.timer && ` +
+      `[ -s ${IDENTITY_TOKEN_FILE} ] && exit 100\nexit 101`,
+    `mkdir -p /etc/osquery-orchestrator || exit 1
+cat > ${TOKEN_SCRIPT} <<'EOF' || exit 1
+${marker}
+M=http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default
+T=${IDENTITY_TOKEN_FILE}
+umask 077
+curl -sf -H Metadata-Flavor:Google -o $T.new "$M/identity?audience=$AUD&format=full" && mv -f $T.new $T
+EOF
+printf '[Service]\nType=oneshot\nExecStart=/bin/sh %s\n' ${TOKEN_SCRIPT} > ${unit}.service || exit 1
+printf '[Timer]\nOnBootSec=10s\nOnUnitActiveSec=30min\n[Install]\nWantedBy=timers.target\n' > ${unit}.timer || exit 1
+systemctl daemon-reload && systemctl enable --now ${TOKEN_UNIT}.timer && systemctl start ${TOKEN_UNIT}.service &&
+  exit 100
+exit 1`,
+  );
+}
+
 /** The shipper re-reads its configuration (and identity.env) on restart: once per version. */
 function shipperAtVersion(version: string): Exec {
   const marker = `${MARKER_DIR}/shipper.version`;
@@ -146,13 +186,14 @@ function fileResource(f: ConfigFile): Resource {
  * plugin, so both are in place before the one restart), the shipper, and last rsyslog's restart onto the
  * pipe osqueryd created.
  */
-function configuredResources(config: PolicyConfig, manager: 'apt' | 'yum'): Resource[] {
+function configuredResources(config: PolicyConfig, manager: 'apt' | 'yum', tokenAudience?: string): Resource[] {
   const isShipper = (f: ConfigFile) => f.source.startsWith('rsyslog/') || f.source.startsWith('fluentd/');
   const rsyslogRules = config.files.some((f) => f.source.startsWith('rsyslog/'));
   return [
     ...config.files.filter((f) => !isShipper(f)).map(fileResource),
     { id: 'osqueryd-running', exec: osquerydAtVersion(config.configVersion) },
     { id: 'host-identity', exec: HOST_IDENTITY },
+    ...(tokenAudience ? [{ id: 'identity-token', exec: identityToken(tokenAudience) }] : []),
     ...(rsyslogRules ? [RSYSLOG_PACKAGE[manager] as Resource] : []),
     ...config.files.filter(isShipper).map(fileResource),
     { id: 'shipper-running', exec: shipperAtVersion(config.configVersion) },
@@ -234,13 +275,16 @@ function group(
   pkg: Resource,
   manager: 'apt' | 'yum',
   config?: PolicyConfig,
+  tokenAudience?: string,
 ): ResourceGroup {
   return {
     inventoryFilters: families.map((osShortName) => ({ osShortName })),
     resources: [
       repository,
       pkg,
-      ...(config ? configuredResources(config, manager) : [{ id: 'osqueryd-running', exec: SERVICE_RUNNING }]),
+      ...(config
+        ? configuredResources(config, manager, tokenAudience)
+        : [{ id: 'osqueryd-running', exec: SERVICE_RUNNING }]),
     ],
   };
 }
@@ -272,8 +316,22 @@ export function buildOsqueryAssignment(settings: PolicySettings, config?: Policy
         // Other OSes match no group: reported, not failed.
         allowNoResourceGroupMatch: true,
         resourceGroups: [
-          group(APT_FAMILIES, APT_REPOSITORY, pinnedOsquery(osqueryVersion, 'apt'), 'apt', config),
-          group(YUM_FAMILIES, YUM_REPOSITORY, pinnedOsquery(osqueryVersion, 'yum'), 'yum', config),
+          group(
+            APT_FAMILIES,
+            APT_REPOSITORY,
+            pinnedOsquery(osqueryVersion, 'apt'),
+            'apt',
+            config,
+            settings.tokenAudience,
+          ),
+          group(
+            YUM_FAMILIES,
+            YUM_REPOSITORY,
+            pinnedOsquery(osqueryVersion, 'yum'),
+            'yum',
+            config,
+            settings.tokenAudience,
+          ),
         ],
       },
     ],

@@ -3,10 +3,12 @@
 // The engine an instance keeps between messages lives in ./heartbeat/: the host write coalescer (its
 // memory of each host), the batcher (one read and one commit for the hosts written together) and the
 // query statistics buffer. The entry point builds one engine per instance and passes it in.
-import { config } from '../config.js';
+import { config, heartbeatTokenAudience } from '../config.js';
 import { log } from '../log.js';
 import { identityOf, parseLogLines } from '../domain/heartbeat.js';
 import { reject as rejectValue, type Rejections } from '../domain/trust.js';
+import { useOfLines } from '../domain/heartbeat-identity.js';
+import { checkSignature } from '../adapters/identity-tokens.js';
 import type { PubSubMessage } from '../adapters/pubsub.js';
 import * as hosts from '../adapters/hosts.js';
 import { writeQueryStats } from '../adapters/telemetry.js';
@@ -14,11 +16,13 @@ import { deliverAlerts } from './alerts.js';
 import { HeartbeatBatcher, type HeartbeatStore } from './heartbeat/batcher.js';
 import { HostWriteCoalescer, type HostWriteOutcome } from './heartbeat/host-write-coalescer.js';
 import { QueryStatsBuffer, type WriteQueryStats } from './heartbeat/query-stats-buffer.js';
+import { HeartbeatIdentity, type IdentityIo } from './heartbeat/identity.js';
 
-export type HeartbeatOutcome = HostWriteOutcome | 'no-identity' | 'no-lines';
+/** `spoofed`: a heartbeat whose identity token is not the named host's (never a sign of life). */
+export type HeartbeatOutcome = HostWriteOutcome | 'no-identity' | 'no-lines' | 'spoofed';
 
 /** Where the engine reads and writes: Firestore and the alert topic, unless a test gives it others. */
-export type HeartbeatIo = HeartbeatStore & { writeQueryStats: WriteQueryStats };
+export type HeartbeatIo = HeartbeatStore & { writeQueryStats: WriteQueryStats } & Partial<IdentityIo>;
 
 const GOOGLE_CLOUD: HeartbeatIo = {
   readHosts: (instanceIds) => hosts.readHosts(instanceIds),
@@ -26,6 +30,8 @@ const GOOGLE_CLOUD: HeartbeatIo = {
   recordHeartbeat: (instanceId, plan) => hosts.recordHeartbeat(instanceId, plan),
   deliverAlerts,
   writeQueryStats: (increments) => writeQueryStats(increments),
+  checkSignature: (token) => checkSignature(token),
+  recordSpoof: (instanceId, plan) => hosts.recordSpoof(instanceId, plan),
 };
 
 /**
@@ -36,11 +42,17 @@ export class HeartbeatEngine {
   readonly stats: QueryStatsBuffer;
   readonly batcher: HeartbeatBatcher;
   readonly hosts: HostWriteCoalescer;
+  readonly identity: HeartbeatIdentity;
 
   constructor(io: HeartbeatIo = GOOGLE_CLOUD) {
     this.stats = new QueryStatsBuffer(io.writeQueryStats);
     this.batcher = new HeartbeatBatcher(io);
     this.hosts = new HostWriteCoalescer(this.batcher, this.stats);
+    this.identity = new HeartbeatIdentity({
+      checkSignature: io.checkSignature ?? GOOGLE_CLOUD.checkSignature!,
+      recordSpoof: io.recordSpoof ?? GOOGLE_CLOUD.recordSpoof!,
+      deliverAlerts: io.deliverAlerts,
+    });
   }
 }
 
@@ -75,7 +87,26 @@ export async function recordLogMessage(
   }
 
   const windowMs = config().HEARTBEAT_WRITE_WINDOW_SECONDS * 1000;
-  const overflow = engine.hosts.take(identity.instanceId, parsed.newest, parsed.telemetry);
+  // Whose line is it: a heartbeat proves the host it names only with that host's identity token.
+  const proof = await engine.identity.prove(identity, parsed.heartbeats, heartbeatTokenAudience);
+  if (proof.kind === 'spoofed') {
+    warnRejected(identity, message, parsed, rejected);
+    await engine.identity.recordSpoof(identity, proof, now, windowMs, message.messageId);
+    return { ...base, outcome: 'spoofed' };
+  }
+  const use = useOfLines(proof, config().HEARTBEAT_UNSIGNED);
+  if (proof.kind === 'unsigned') engine.identity.logUnsigned(identity, use.signOfLife);
+  const overflow = engine.hosts.take(
+    identity.instanceId,
+    // 0: no sign of life; the lines' telemetry, and the count of unsigned heartbeats, are still written.
+    use.signOfLife ? parsed.newest : 0,
+    use.telemetry ? parsed.telemetry : [],
+    proof.kind === 'verified'
+      ? { verifiedAt: proof.at }
+      : proof.kind === 'unsigned'
+        ? { unsigned: { count: proof.count, lastAt: proof.at } }
+        : {},
+  );
   if (overflow > 0) rejectValue(rejected, 'telemetry-overflow', overflow);
   warnRejected(identity, message, parsed, rejected);
   const cause = `logHeartbeat ${message.messageId ?? ''}`.trim();

@@ -2,7 +2,7 @@
 // Framework, and the Firestore emulator that `npm test` started.
 import { suite } from 'uvu';
 import { closeClients, resetClients } from '../../shared/clients.js';
-import { config, resetConfig } from '../../shared/config.js';
+import { config, heartbeatTokenAudience, resetConfig } from '../../shared/config.js';
 import { COMPUTE_AUDIT_LOG_TOPIC, serveFunctions, type ServedFunctions } from '../../infra/local/functions.js';
 import { startSimulator, type Simulator } from '../../infra/local/simulator/server.js';
 
@@ -41,8 +41,11 @@ export async function startStack(env: Record<string, string> = {}, options: Stac
     logTopic: { projectId, topic: config().LOG_TOPIC },
     eventarcProject: options.eventarcProject,
     auditLogTopic: options.auditLogSink ? { projectId, topic: COMPUTE_AUDIT_LOG_TOPIC } : undefined,
+    tokenAudience: heartbeatTokenAudience(),
   });
   process.env.GOOGLE_API_ENDPOINT = sim.url;
+  // The simulator signs the VMs' identity tokens: logHeartbeat checks them against its certificates.
+  process.env.HEARTBEAT_TOKEN_CERTS_URL = `${sim.url}/oauth2/v1/certs`;
   resetConfig();
   resetClients();
   const functions = await serveFunctions();

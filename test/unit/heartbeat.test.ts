@@ -44,6 +44,7 @@ t('many lines, numbers or numeric strings, out of order; malformed lines next to
     malformed: 4,
     telemetry: [],
     rejected: { 'line-malformed': 3, 'line-time-in-future': 1 },
+    heartbeats: [],
   });
   assert.equal(parseLogLines(JSON.stringify([{ unixTime: s(now) }, { unixTime: s(now - 1000) }]), now), {
     newest: now,
@@ -51,8 +52,16 @@ t('many lines, numbers or numeric strings, out of order; malformed lines next to
     malformed: 0,
     telemetry: [],
     rejected: {},
+    heartbeats: [],
   });
-  assert.equal(parseLogLines('', now), { newest: null, lines: 0, malformed: 0, telemetry: [], rejected: {} });
+  assert.equal(parseLogLines('', now), {
+    newest: null,
+    lines: 0,
+    malformed: 0,
+    telemetry: [],
+    rejected: {},
+    heartbeats: [],
+  });
 });
 
 const host = (state: string, lastLogAt: number | null) => ({

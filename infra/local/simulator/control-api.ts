@@ -87,6 +87,10 @@ const vmFaultSpec = z.object({
   policyFailure: z.string().nullable().optional(),
   /** OS Config's restart of osqueryd does not take: the worker keeps the configuration it loaded (drift). */
   osquerydNotRestarted: z.boolean().optional(),
+  /** Heartbeats without an identity token (a shipper on a configuration before the token refresher). */
+  unsignedHeartbeats: z.boolean().optional(),
+  /** Publish each heartbeat again naming this other VM (its instance id): a forged sign of life (host.spoofed). */
+  spoofAs: z.string().nullable().optional(),
   status: z.string().optional(),
 });
 
@@ -300,6 +304,8 @@ export function controlRoutes(world: World, audit: AuditLogControls, shipper?: L
       if (spec.policyFailure !== undefined) vm.faults.policyFailure = spec.policyFailure;
       if (spec.osquerydNotRestarted !== undefined) vm.faults.osquerydNotRestarted = spec.osquerydNotRestarted;
       if (spec.osquerydUnwatched !== undefined) vm.faults.osquerydUnwatched = spec.osquerydUnwatched;
+      if (spec.unsignedHeartbeats !== undefined) vm.faults.unsignedHeartbeats = spec.unsignedHeartbeats;
+      if (spec.spoofAs !== undefined) vm.faults.spoofAs = spec.spoofAs;
       if (spec.status) vm.status = spec.status;
       return { id: vm.id, status: vm.status, faults: vm.faults };
     }),

@@ -17,6 +17,8 @@ import {
   type SimWorker,
 } from './osqueryd.js';
 import { newShipperCount, shipLines } from './shipper.js';
+import type { IdentityTokens } from './identity-tokens.js';
+import { HEARTBEAT_QUERY } from '../../../shared/osquery/log-routing.js';
 import { offerLoad, readRows, readerOf } from './syslog.js';
 import type { SimVm, World } from './world.js';
 
@@ -86,7 +88,18 @@ export class LogShipper {
   constructor(
     private readonly world: World,
     private readonly target: { projectId: string; topic: string },
+    /** The metadata server's tokens and the audience the OS policy asks for them (none: unsigned heartbeats). */
+    private readonly identity?: { tokens: IdentityTokens; audience: string },
   ) {}
+
+  /**
+   * The VM's identity token, as its refresher (the OS policy's `identity-token` exec) keeps it: null before
+   * that resource was applied, or with the `unsignedHeartbeats` fault (a shipper on an older configuration).
+   */
+  private tokenOf(vm: SimVm, now: Date): string | null {
+    if (!this.identity || !vm.applied['identity-token'] || vm.faults.unsignedHeartbeats) return null;
+    return this.identity.tokens.tokenFor(vm, this.identity.audience, now);
+  }
 
   private topicHandle(): Topic {
     this.topic ??= new PubSub({ projectId: this.target.projectId }).topic(this.target.topic, {
@@ -118,10 +131,18 @@ export class LogShipper {
       if (!count) this.counts.set(vm.id, (count = newShipperCount(now)));
       const perQuery = this.shippedBytes.get(vm.id) ?? new Map<string, number>();
       this.shippedBytes.set(vm.id, perQuery);
-      for (const message of shipLines(count, osquerydRound(this.world, vm, now), identity)) {
+      const victim = vm.faults.spoofAs ? this.world.vms.get(vm.faults.spoofAs) : undefined;
+      for (const message of shipLines(count, osquerydRound(this.world, vm, now), identity, this.tokenOf(vm, now))) {
         const name = message.attributes.osquery_name ?? '';
         perQuery.set(name, (perQuery.get(name) ?? 0) + messageBytes(message.data, message.attributes));
         sends.push(this.topicHandle().publishMessage(message));
+        // The attack: the same heartbeat (its own token) again, naming another VM (any VM can publish any line).
+        if (victim && name === HEARTBEAT_QUERY) {
+          const forged = { gce_instance_id: victim.id, gce_project_id: victim.project, gce_zone: victim.zone };
+          sends.push(
+            this.topicHandle().publishMessage({ ...message, attributes: { ...message.attributes, ...forged } }),
+          );
+        }
       }
     }
     await Promise.all(sends);

@@ -16,6 +16,7 @@ import { applyFieldMask, parseFieldMask } from './field-mask.js';
 import { World } from './world.js';
 import { LogShipper } from './logs.js';
 import { Quotas, quotaRoutes } from './quotas.js';
+import { IdentityTokens, identityTokenRoutes } from './identity-tokens.js';
 
 export interface SimulatorOptions {
   port?: number;
@@ -31,6 +32,11 @@ export interface SimulatorOptions {
   logTopic?: { projectId: string; topic: string };
   /** Ship a round of logs this often; 0 = only on POST /control/logs/ship. */
   logIntervalMs?: number;
+  /**
+   * The audience the OS policy's token refresher asks the metadata server for (HEARTBEAT_TOKEN_AUDIENCE):
+   * heartbeats carry tokens for it. Unset: no VM gets a token (every heartbeat unsigned).
+   */
+  tokenAudience?: string;
 }
 
 export interface Simulator {
@@ -45,6 +51,8 @@ export interface Simulator {
   shipper: LogShipper | undefined;
   /** Google's per-minute quotas, off until set (PUT /control/quotas). */
   quotas: Quotas;
+  /** The metadata server's instance identity tokens; their certificates at `${url}/oauth2/v1/certs`. */
+  identityTokens: IdentityTokens;
   close(): Promise<void>;
 }
 
@@ -99,7 +107,14 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const eventarc = new Eventarc(options.eventSinkUrl, options.eventarcProject);
   const logSink = options.auditLogTopic ? new LogSink(options.auditLogTopic) : undefined;
   const auditLog = new AuditLog(world, logSink ? [eventarc, logSink] : [eventarc]);
-  const shipper = options.logTopic ? new LogShipper(world, options.logTopic) : undefined;
+  const identityTokens = new IdentityTokens(world);
+  const shipper = options.logTopic
+    ? new LogShipper(
+        world,
+        options.logTopic,
+        options.tokenAudience ? { tokens: identityTokens, audience: options.tokenAudience } : undefined,
+      )
+    : undefined;
   const quotas = new Quotas();
   const routes: Route[] = [
     ...quotaRoutes(quotas),
@@ -107,6 +122,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     ...osConfigRoutes(world),
     ...storageRoutes(world),
     ...resourceManagerRoutes(world),
+    ...identityTokenRoutes(identityTokens),
     ...controlRoutes(world, { auditLog, eventarc, logSink }, shipper),
   ];
 
@@ -119,7 +135,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         throw new HttpError(404, `no route for ${req.method} ${url.pathname}`, {
           error: { code: 404, message: `no route for ${req.method} ${url.pathname}`, status: 'NOT_FOUND' },
         });
-      if (found.route.name !== 'control') {
+      // Google's certificates are no project's API: not counted, no quota, no fault.
+      if (found.route.name !== 'control' && !found.route.name.startsWith('oauth2.')) {
         world.count(found.route.name);
         // The caller is its credentials: every caller of the local stack is one user (the strict reading).
         quotas.admit(found.route.name, url.pathname, req.headers.authorization ?? 'anonymous');
@@ -172,6 +189,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     logSink,
     shipper,
     quotas,
+    identityTokens,
     close: async () => {
       if (timer) clearInterval(timer);
       if (logTimer) clearInterval(logTimer);

@@ -5,7 +5,8 @@
 // logHeartbeat derives from them is checked against what the simulator really published; the plugin's
 // counts are checked against these (test/unit/fluentd-shipped.test.ts).
 import { messageBytes, SHIPPED_FIELD, type ShippedCounts } from '../../../shared/domain/log-volume.js';
-import { SCHEDULE_QUERY } from '../../../shared/osquery/log-routing.js';
+import { HEARTBEAT_QUERY, SCHEDULE_QUERY } from '../../../shared/osquery/log-routing.js';
+import { IDENTITY_TOKEN_FIELD } from '../../../shared/domain/heartbeat-identity.js';
 import type { ShippedLine } from './osqueryd.js';
 
 /** One Pub/Sub message as the shipper publishes it. */
@@ -22,13 +23,15 @@ export const newShipperCount = (now: Date): ShippedCounts => ({
 
 /**
  * One round's lines, in order, as messages: each with the host's identity attributes; the schedule
- * snapshot stamped with the counts of everything shipped before it. Every message is counted. The data is
- * what fluentd's json formatter writes for the Pub/Sub output: one JSON object and a newline.
+ * snapshot stamped with the counts of everything shipped before it; the heartbeat (only it: log volume)
+ * with the VM's identity token when it has one, as fluentd's filter adds it. Every message is counted. The
+ * data is what fluentd's json formatter writes for the Pub/Sub output: one JSON object and a newline.
  */
 export function shipLines(
   count: ShippedCounts,
   lines: readonly ShippedLine[],
   identity: Record<string, string>,
+  token: string | null = null,
 ): OutgoingMessage[] {
   return lines.map(({ line, attributes }) => {
     const name = attributes.osquery_name;
@@ -41,7 +44,9 @@ export function shipLines(
               queries: Object.fromEntries(Object.entries(count.queries).map(([q, c]) => [q, { ...c }])),
             },
           }
-        : line;
+        : name === HEARTBEAT_QUERY && token
+          ? { ...line, [IDENTITY_TOKEN_FIELD]: token }
+          : line;
     const data = Buffer.from(`${JSON.stringify(body)}\n`);
     const all = { ...identity, ...attributes };
     const c = (count.queries[name] ??= { lines: 0, bytes: 0 });

@@ -84,6 +84,13 @@ export interface SimVm {
      * marker is written, and the worker keeps running the configuration it loaded before. A drifted host.
      */
     osquerydNotRestarted?: boolean;
+    /** The shipper sends heartbeats without an identity token (a configuration before the refresher). */
+    unsignedHeartbeats?: boolean;
+    /**
+     * The attack on silence: besides its own lines, the VM publishes each heartbeat (with its own identity
+     * token) again naming this other VM (its instance id, project and zone as attributes).
+     */
+    spoofAs?: string | null;
   };
   /** Quick respawns of the worker under osquerydCrashLoop (the watcher gives up after 4). */
   quickRespawns?: number;

@@ -70,7 +70,7 @@ type Retry = { item: Item; telemetry: boolean };
 
 const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const withoutTelemetry = (pending: PendingHeartbeat): PendingHeartbeat => ({
-  newest: pending.newest,
+  ...pending,
   samples: [],
   snapshots: [],
 });
@@ -149,8 +149,8 @@ export class HeartbeatBatcher {
         if (!planned) continue;
         const { pending, update } = planned;
         if (update.write === 'nothing') item.resolve({ outcome: 'unchanged', newest: pending.newest });
-        // Ending a silent episode changes state and alerts: a transaction of its own.
-        else if (update.change) slow.push({ item, telemetry: hasTelemetry(pending) });
+        // Ending a silent (or spoofed) episode changes state and alerts: a transaction of its own.
+        else if (update.change || update.spoof) slow.push({ item, telemetry: hasTelemetry(pending) });
         else
           fast.set(write.instanceId, {
             instanceId: write.instanceId,

@@ -23,6 +23,9 @@ interface HostMemory {
    */
   samples: WorkerSample[];
   snapshots: ScheduleSnapshot[];
+  /** The newest verified heartbeat not yet written (ms), and the unsigned heartbeats not yet counted. */
+  verifiedAt: number | null;
+  unsigned: { count: number; lastAt: number } | null;
   /** The write in flight for this host: messages arriving meanwhile are acknowledged with it. */
   writing: Promise<WriteOutcome> | null;
 }
@@ -40,11 +43,33 @@ export class HostWriteCoalescer {
    * instance hold more than a day of its telemetry (a VM can send anything): what is over is dropped, the
    * oldest first, and counted in the number returned.
    */
-  take(instanceId: string, newest: number, telemetry: readonly Telemetry[]): number {
+  take(
+    instanceId: string,
+    newest: number,
+    telemetry: readonly Telemetry[],
+    proof: { verifiedAt?: number; unsigned?: { count: number; lastAt: number } } = {},
+  ): number {
     let host = this.memory.get(instanceId);
     if (!host)
-      this.memory.set(instanceId, (host = { writtenAt: null, newest: 0, samples: [], snapshots: [], writing: null }));
+      this.memory.set(
+        instanceId,
+        (host = {
+          writtenAt: null,
+          newest: 0,
+          samples: [],
+          snapshots: [],
+          verifiedAt: null,
+          unsigned: null,
+          writing: null,
+        }),
+      );
     host.newest = Math.max(host.newest, newest);
+    if (proof.verifiedAt) host.verifiedAt = Math.max(host.verifiedAt ?? 0, proof.verifiedAt);
+    if (proof.unsigned)
+      host.unsigned = {
+        count: (host.unsigned?.count ?? 0) + proof.unsigned.count,
+        lastAt: Math.max(host.unsigned?.lastAt ?? 0, proof.unsigned.lastAt),
+      };
     for (const t of telemetry)
       if (t.kind === 'heartbeat') host.samples.push(t.sample);
       else host.snapshots.push(t.snapshot);
@@ -107,7 +132,13 @@ export class HostWriteCoalescer {
     for (let attempt = 0; ; attempt++) {
       const { outcome, newest, written } = await this.batcher.write({
         instanceId,
-        pending: () => ({ newest: host.newest, samples: [...host.samples], snapshots: [...host.snapshots] }),
+        pending: () => ({
+          newest: host.newest,
+          samples: [...host.samples],
+          snapshots: [...host.snapshots],
+          verifiedAt: host.verifiedAt,
+          unsigned: host.unsigned,
+        }),
         discard: (telemetry, reason) => {
           const gone = new Set<unknown>([...telemetry.samples, ...telemetry.snapshots]);
           if (![...host.samples, ...host.snapshots].some((x) => gone.has(x))) return;
@@ -129,6 +160,13 @@ export class HostWriteCoalescer {
         const done = new Set<unknown>([...written.samples, ...written.snapshots]);
         host.samples = host.samples.filter((x) => !done.has(x));
         host.snapshots = host.snapshots.filter((x) => !done.has(x));
+        // Counted once: what arrived while the write was in flight goes with the next one.
+        if (written.unsigned && host.unsigned) {
+          const count = host.unsigned.count - written.unsigned.count;
+          host.unsigned = count > 0 ? { count, lastAt: host.unsigned.lastAt } : null;
+        }
+        if (written.verifiedAt && host.verifiedAt !== null && host.verifiedAt <= written.verifiedAt)
+          host.verifiedAt = null;
         await this.stats.add(written.stats, now.getTime());
       }
       if (outcome !== 'unchanged' || host.newest <= newest || attempt >= 3) return outcome;
