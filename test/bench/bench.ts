@@ -573,8 +573,8 @@ const first = byName['audit.first'];
 const unchanged = byName['audit.unchanged'];
 if (unchanged)
   console.log(
-    '\ntargets: unchanged audit writes <= changed hosts + 4 ' +
-      "(project snapshot, run result, fleet status, osquery's cost status): " +
+    '\ntargets: unchanged audit writes <= changed hosts + 5 ' +
+      "(project snapshot, run result, the run's close, fleet status, osquery's cost status): " +
       `${unchanged.firestoreWrites} writes`,
   );
 if (first && unchanged) {
