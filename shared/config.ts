@@ -223,7 +223,7 @@ const schema = z.object({
   SERVICE_USAGE_CACHE_HOURS: z.coerce.number().min(0).max(168).default(24),
   /** Minutes between audit ticks (Terraform's audit_schedule): the rolling audit plans each tick's reads with it. */
   AUDIT_TICK_MINUTES: z.coerce.number().int().min(1).max(1_440).default(15),
-  /** Projects one audit run covers at most (its document holds one entry each); more roll over ticks. */
+  /** Projects one audit run covers at most (status/fleet, written whole at its close, holds one entry each). */
   AUDIT_MAX_PROJECTS_PER_RUN: z.coerce.number().int().min(1).max(2_000).default(500),
   /** Log level (shared/log.ts reads it as pino starts; it is validated here with the rest). */
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -9,7 +9,7 @@ import { auditProject, runAuditShard } from '../shared/usecases/audit.js';
 import { publish } from '../shared/usecases/publish.js';
 import { loadStatusView, writeEvidence } from '../shared/usecases/status.js';
 import { getHost, listProjectHosts, readHosts } from '../shared/adapters/hosts.js';
-import { createRun, getRun } from '../shared/adapters/audits.js';
+import { createRun, getProjectResult } from '../shared/adapters/audits.js';
 import { hostsInState, osquerydAbove } from '../shared/adapters/rollout-evidence.js';
 import { DocumentInvalid } from '../shared/documents/document.js';
 import { clients } from '../shared/clients.js';
@@ -98,8 +98,8 @@ t(
         ],
       ],
     );
-    const run = await getRun(runId);
-    assert.equal([run?.projects[P]?.invalidHosts, run?.projects[P]?.counts], [1, { stopped: 2 }]);
+    const recorded = await getProjectResult(runId, P);
+    assert.equal([recorded?.invalidHosts, recorded?.counts], [1, { stopped: 2 }]);
     const reconciled = logs.find((l) => l.message === 'audit: project reconciled');
     assert.is(reconciled?.invalidHosts, 1);
   },

@@ -14,7 +14,7 @@ import { beginAudit } from '../shared/usecases/audit/context.js';
 import { readWorld } from '../shared/usecases/audit/read.js';
 import { heal } from '../shared/usecases/audit/heal.js';
 import { decideHosts } from '../shared/domain/audit.js';
-import { createRun, getRun } from '../shared/adapters/audits.js';
+import { createRun, getProjectResult } from '../shared/adapters/audits.js';
 import { getRollout, readCurrent, recordHostCounts } from '../shared/adapters/rollouts.js';
 import { loadBundle } from '../shared/osquery/bundle.js';
 import { renderBundle } from '../shared/osquery/render.js';
@@ -71,7 +71,7 @@ t(
     await createRun(runId, [P], timeline.at(3));
     const { result, logs } = await captureLogs(() => runAuditShard({ runId, project: P }, timeline.at(3)));
     assert.is(result, 'done', 'the project audit succeeds');
-    assert.is((await getRun(runId))?.projects[P]?.status, 'succeeded');
+    assert.is((await getProjectResult(runId, P))?.status, 'succeeded');
     assert.equal(zoneVersions(stack), before, 'every zone keeps its configuration');
     assert.ok(
       logs.some((l) => l.severity === 'ERROR' && l.message.includes(`rollouts/${baseline} is missing`)),

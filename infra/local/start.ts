@@ -277,9 +277,8 @@ async function run(emulators: Emulators): Promise<void> {
             .map(([state, n]) => `${state} ${n}`)
             .join(', ');
           const coverage = run.coverage === null ? 'n/a' : `${(run.coverage * 100).toFixed(0)}%`;
-          const skipped = Object.entries((run.projects ?? {}) as Record<string, { status: string; reason?: string }>)
-            .filter(([, r]) => r.status === 'skipped')
-            .map(([p, r]) => `; skipped ${p} (${r.reason})`)
+          const skipped = Object.entries((run.skipped ?? {}) as Record<string, string>)
+            .map(([p, reason]) => `; skipped ${p} (${reason})`)
             .join('');
           say(
             `audit ${change.doc.id} ${run.status}: ${counts}; coverage ${coverage}; ` +

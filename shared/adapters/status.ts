@@ -12,7 +12,7 @@ import { readDocument, reportInvalid, tryReadDocument, type DocumentInvalid } fr
 import { fleetStatus, projectStatus } from '../documents/status.js';
 import { auditRun, type RollingRecord } from '../documents/audits.js';
 import { episodeDocument } from '../documents/alerts.js';
-import { AUDITS } from './audits.js';
+import { AUDITS, runResults } from './audits.js';
 import { ALERTS } from './alerts.js';
 
 export const STATUS = 'status';
@@ -121,9 +121,15 @@ const runRolling = auditRun.pick({ rolling: true });
 const projectStatusData = (s: ProjectStatus): z.input<typeof projectStatus> => s;
 const fleetStatusData = (s: FleetStatus): z.input<typeof fleetStatus> => s;
 
-/** audits/{runId} as the status page summarizes it; throws DocumentInvalid when it does not match. */
-function runSummary(snapshot: DocumentSnapshot): RunSummary {
+/**
+ * audits/{runId} as the status page summarizes it, its projects' results (audits/{runId}/projects, read a
+ * page at a time) and the skipped ones listed; throws DocumentInvalid when one does not match.
+ */
+async function runSummary(snapshot: DocumentSnapshot, db: Firestore): Promise<RunSummary> {
   const run = readDocument(auditRun, snapshot.ref.path, snapshot.data());
+  // A run written before the results moved off its document keeps them there (`projects`).
+  const results = run.projects ?? (run.status === 'running' ? {} : await runResults(snapshot.id, undefined, db));
+  const skipped = Object.entries(run.skipped ?? {}).map(([p, reason]) => [p, { status: 'skipped', error: reason }]);
   return {
     runId: snapshot.id,
     startedAt: run.startedAt.toISOString(),
@@ -131,10 +137,11 @@ function runSummary(snapshot: DocumentSnapshot): RunSummary {
     status: run.status,
     coverage: run.coverage,
     counts: run.counts,
-    projects: Object.fromEntries(
+    projects: Object.fromEntries([
       // A skipped project (an API off) shows its reason where a failed one shows its error.
-      Object.entries(run.projects).map(([p, r]) => [p, { status: r.status, error: r.error ?? r.reason ?? null }]),
-    ),
+      ...Object.entries(results).map(([p, r]) => [p, { status: r.status, error: r.error ?? r.reason ?? null }]),
+      ...skipped,
+    ]),
   };
 }
 
@@ -160,7 +167,8 @@ export async function publishRunStatus(
   const runSnapshot = await db.collection(AUDITS).doc(runId).get();
   countFirestore('reads');
   if (!runSnapshot.exists) return { published: false, reason: 'unknown' };
-  const run = runSummary(runSnapshot);
+  if (runSnapshot.get('status') === 'running') return { published: false, reason: 'open' };
+  const run = await runSummary(runSnapshot, db);
   if (run.status === 'running') return { published: false, reason: 'open' };
   // Written before each project's result was recorded, so complete once the run is closed.
   const projects = Object.keys(run.projects);
@@ -237,5 +245,5 @@ export async function latestClosedRun(db: Firestore = clients.firestore()): Prom
   countFirestore('reads');
   const doc = snapshot.docs[0];
   if (!doc || !doc.get('finishedAt')) return null;
-  return runSummary(doc);
+  return runSummary(doc, db);
 }

@@ -1,15 +1,21 @@
-// audits/{runId}: one document per audit run, completed project by project.
+// audits/{runId}: one document per audit run, with run-level facts only; each project's result is a document of
+// its own (audits/{runId}/projects/{project}) and the projects a run audits its plan (audits/{runId}/plan/{n}),
+// so no document grows with the number of projects and no document is written by every shard.
 import { z } from 'zod';
 import { HOST_STATES } from '../domain/host.js';
 import { timestamp, type DocumentDefinition } from './document.js';
 
 export const stateCounts = z.partialRecord(z.enum(HOST_STATES), z.number()).meta({ key: 'state' });
 
-/** One project's entry: running until its shard records its result (shared/domain/audit.ts ProjectResult). */
+/**
+ * One project's result (shared/domain/audit.ts ProjectResult). Stored as audits/{runId}/projects/{project},
+ * created once by the project's shard; `running` and `skipped` are read only from runs written before the
+ * results moved off the run document (`projects` there).
+ */
 export const projectEntry = z.object({
   status: z
     .enum(['running', 'succeeded', 'failed', 'skipped'])
-    .describe('`skipped`: its Compute Engine or OS Config API is off, never audited'),
+    .describe('`succeeded` or `failed` (a result is written once its project is audited)'),
   instances: z.number().describe('VMs listed'),
   error: z.string().optional().describe('why it failed'),
   reason: z.string().optional().describe('why it was skipped'),
@@ -37,11 +43,27 @@ export type RollingRecord = z.output<typeof rollingRecord>;
 
 export const auditRun = z.object({
   startedAt: timestamp.describe('when the run was created'),
-  finishedAt: timestamp.nullable().describe('when its last project finished (null: running)'),
+  finishedAt: timestamp.nullable().describe('when it was closed, every project finished (null: running)'),
   status: z
     .enum(['running', 'succeeded', 'partial', 'failed'])
     .describe('`partial`/`failed` count the audited projects only (never the skipped)'),
-  projects: z.record(z.string(), projectEntry).meta({ key: 'project' }).describe("each target project's result"),
+  projectCount: z
+    .number()
+    .optional()
+    .describe(
+      'projects this run audits, one shard each: the run closes when as many results are in ' +
+        'audits/{runId}/projects (absent: a run written before the results moved there)',
+    ),
+  skipped: z
+    .record(z.string(), z.string())
+    .optional()
+    .meta({ key: 'project' })
+    .describe('projects never audited because an API is off, and why (at most 100; `skippedMore` counts the rest)'),
+  projects: z
+    .record(z.string(), projectEntry)
+    .optional()
+    .meta({ key: 'project' })
+    .describe("runs written before audits/{runId}/projects only: each project's result (read, never written)"),
   counts: stateCounts.describe('hosts per state, every project'),
   coverage: z.number().nullable().describe('reporting / (in scope and not stopped); null until closed'),
   apiCalls: z.number().describe('Google API calls, every project'),
@@ -49,11 +71,18 @@ export const auditRun = z.object({
   rolling: rollingRecord
     .optional()
     .describe('present when the tick audits part of the targets (a rolling audit); absent: a full pass'),
-  skippedMore: z.number().optional().describe('skipped projects beyond the 100 listed in `projects` (absent: none)'),
+  skippedMore: z.number().optional().describe('skipped projects beyond the 100 listed in `skipped` (absent: none)'),
   shardsPublished: z
     .boolean()
     .optional()
     .describe('every project shard was published (a redelivered tick does not fan out twice)'),
+});
+
+/** A bucket of the run's plan: the projects its shards may record, found by a hash of the project id. */
+export const runPlan = z.object({
+  projects: z
+    .string()
+    .describe('the projects of this bucket, a JSON array in one string (one index entry however many)'),
 });
 
 export type AuditRun = z.output<typeof auditRun>;
@@ -63,8 +92,23 @@ export const AUDIT_DOCUMENTS: DocumentDefinition[] = [
   {
     path: 'audits/{runId}',
     description:
-      'One document per audit run (fleetAudit creates it), completed project by project by fleetAuditShard; ' +
-      'the last project to finish closes it.',
+      'One document per audit run (fleetAudit creates it): run-level facts only. It is closed (totals, status) ' +
+      'once, by a shard that counts every project result in audits/{runId}/projects.',
     schema: auditRun,
+  },
+  {
+    path: 'audits/{runId}/projects/{project}',
+    description:
+      "One project's result in the run, created once by its fleetAuditShard (a redelivered shard writes " +
+      'nothing). The project id is the document id as it is: project ids hold no `/` and are never `.`, `..` ' +
+      'or `__x__`.',
+    schema: projectEntry,
+  },
+  {
+    path: 'audits/{runId}/plan/{bucket}',
+    description:
+      'The projects the run audits, in buckets of about 1,000 by a hash of the project id (created with the ' +
+      "run): a shard for a project not in its run's plan is refused.",
+    schema: runPlan,
   },
 ];

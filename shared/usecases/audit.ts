@@ -24,6 +24,11 @@ import { planAuditTick } from './rolling-audit.js';
 export type { AuditOptions, AuditProgress } from './audit/context.js';
 export type { ProjectAudit } from './audit/record.js';
 
+/** Logged once per run, by whoever wrote its totals. */
+export const RUN_TOTALS_MESSAGE = 'audit: run totals written';
+/** Open runs each tick looks at (closing those whose results are all in). */
+const OPEN_RUNS_CHECKED = 10;
+
 /**
  * One project's audit: read -> decide (pure) -> heal -> write -> record. Each stage takes what the
  * earlier ones produced and the audit's context. A dry run goes through the same stages: heal and write
@@ -72,6 +77,7 @@ export async function startAuditRun(
     return { runId: null, fannedOut: false, projects: 0 };
   }
   const runId = runIdFor(tickId);
+  await closeOpenRuns(); // a run whose closer crashed after every result was in closes here, at the latest
   const { projects: targets, skipped } = await resolveTargets(projects); // folders and organisations: their projects
   // All of them, or (beyond one tick's budget) the rolling audit's choice: shared/usecases/rolling-audit.ts.
   const plan = await planAuditTick(targets, time);
@@ -81,9 +87,7 @@ export async function startAuditRun(
     // A redelivered tick: the run's own projects (a plan made now may differ), unless already fanned out.
     const run = await audits.getRun(runId);
     if (!run || run.shardsPublished) return { runId, fannedOut: false, projects: audited.length };
-    audited = Object.entries(run.projects)
-      .filter(([, p]) => p.status !== 'skipped')
-      .map(([project]) => project);
+    audited = await audits.runPlanProjects(runId);
   }
   await Promise.all(
     audited.map((project) =>
@@ -102,35 +106,48 @@ export async function startAuditRun(
  */
 export async function runAuditShard(shard: AuditShard, now?: Date): Promise<'done' | 'failed' | 'duplicate'> {
   const outcome = await auditShardProject(shard, now ?? new Date());
+  // Also after a duplicate: a delivery that recorded its result and failed before closing is redelivered.
+  if ((await audits.closeRunIfComplete(shard.runId, runTotals)) === 'closed')
+    log.info({ runId: shard.runId, project: shard.project }, RUN_TOTALS_MESSAGE);
   // Once the run is closed: its status, osquery's cost, the rollout controller (each once per run).
   await closeAuditRun(shard.runId, now);
   return outcome;
 }
 
+/**
+ * Closes the runs left open with every result in (a closer that failed between its result and the close,
+ * and was not redelivered) and does what their close does: each tick, before its own run. Bounded: a few
+ * runs a tick, each one count when it is still waiting for shards.
+ */
+export async function closeOpenRuns(now = new Date()): Promise<string[]> {
+  const closed: string[] = [];
+  for (const runId of await audits.openRuns(OPEN_RUNS_CHECKED)) {
+    if ((await audits.closeRunIfComplete(runId, runTotals)) !== 'closed') continue;
+    log.warn({ runId }, `${RUN_TOTALS_MESSAGE}: by the next tick, its shards left it open`);
+    await closeAuditRun(runId, now);
+    closed.push(runId);
+  }
+  return closed;
+}
+
 async function auditShardProject(shard: AuditShard, now: Date): Promise<'done' | 'failed' | 'duplicate'> {
   const run = await audits.getRun(shard.runId);
   if (!run) throw new PermanentError(`audit run ${shard.runId} does not exist`);
-  const projects = run.projects;
-  // A shard names a project its run fanned out to; any other would add to (or reopen) a closed run.
-  if (!Object.hasOwn(projects, shard.project))
-    throw new PermanentError(`project ${shard.project} is not a project of the run ${shard.runId}`);
-  if (projects[shard.project]!.status !== 'running') return 'duplicate';
+  const { member, result: earlier } = await audits.projectInRun({ ...run, runId: shard.runId }, shard.project);
+  // A shard names a project its run fanned out to; any other would add to (or close early) its run.
+  if (!member) throw new PermanentError(`project ${shard.project} is not a project of the run ${shard.runId}`);
+  if (earlier) return 'duplicate';
   try {
     const result = await auditProject(shard.project, { now, cause: `fleetAudit ${shard.runId}`, runId: shard.runId });
-    const recorded = await audits.recordProjectResult(
-      shard.runId,
-      shard.project,
-      {
-        status: 'succeeded',
-        instances: result.instances,
-        counts: result.counts,
-        apiCalls: result.apiCalls,
-        hostWrites: result.hostWrites,
-        fixFailures: result.fixFailures.length,
-        ...(result.invalidHosts ? { invalidHosts: result.invalidHosts } : {}),
-      },
-      runTotals,
-    );
+    const recorded = await audits.recordProjectResult(shard.runId, shard.project, {
+      status: 'succeeded',
+      instances: result.instances,
+      counts: result.counts,
+      apiCalls: result.apiCalls,
+      hostWrites: result.hostWrites,
+      fixFailures: result.fixFailures.length,
+      ...(result.invalidHosts ? { invalidHosts: result.invalidHosts } : {}),
+    });
     return recorded ? 'done' : 'duplicate';
   } catch (error) {
     if (isTransient(error)) throw error;
@@ -139,12 +156,14 @@ async function auditShardProject(shard: AuditShard, now: Date): Promise<'done' |
       { runId: shard.runId, project: shard.project, reason, permissionDenied: isPermissionDenied(error) },
       'audit: project failed',
     );
-    await audits.recordProjectResult(
-      shard.runId,
-      shard.project,
-      { status: 'failed', instances: 0, error: reason, counts: {}, apiCalls: 0, hostWrites: 0 },
-      runTotals,
-    );
+    await audits.recordProjectResult(shard.runId, shard.project, {
+      status: 'failed',
+      instances: 0,
+      error: reason,
+      counts: {},
+      apiCalls: 0,
+      hostWrites: 0,
+    });
     return 'failed';
   }
 }

@@ -34,7 +34,8 @@ export async function planAuditTick(projects: string[], now: Date): Promise<Tick
   if (projects.length <= c.AUDIT_MAX_PROJECTS_PER_RUN && projects.length * readsPerProject(1) * 4 <= perTick)
     return { selected: projects, rolling: null };
   const candidates = await candidatesOf(projects);
-  // The run's document holds one entry per project it audits: never more than the cap.
+  // The fleet status (status/fleet) the run's close writes holds one entry per project it audits: never more
+  // than the cap. (The run's own documents no longer grow with it: docs/quotas.md.)
   const capped = Math.min(perTick, c.AUDIT_MAX_PROJECTS_PER_RUN * readsPerProject(1));
   const plan = planRollingTick(candidates, capped);
   const selected = plan.selected.slice(0, c.AUDIT_MAX_PROJECTS_PER_RUN);

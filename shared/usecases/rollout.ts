@@ -26,7 +26,7 @@ import { decisionTransition, holdTransition, rollbackToTransition } from '../dom
 import type { GateName } from '../domain/rollout-plan.js';
 import * as rollouts from '../adapters/rollouts.js';
 import * as evidence from '../adapters/rollout-evidence.js';
-import { getRun } from '../adapters/audits.js';
+import { runResults } from '../adapters/audits.js';
 import { getProjectStatuses, latestClosedRun } from '../adapters/status.js';
 import { reportInvalid, type DocumentInvalid } from '../documents/document.js';
 import { fleetZones, type ZonesBrought } from './assignments.js';
@@ -74,7 +74,7 @@ export async function gatherEvidence(
     evidence.incidentsInZones(version, [...since.keys()], earliest),
     evidence.denylistedByWindow(version, denylistWindows(r, now)),
     runId
-      ? getRun(runId).then((d): RunProjects => d?.projects ?? {})
+      ? runResults(runId, 'failed').then((d): RunProjects => d)
       : latestClosedRun().then((x): RunProjects => x?.projects ?? {}),
     evidence.shippedOverWindows(version, volumeWindows),
     evidence.shippedOverWindows(r.baseline ?? 'none', r.baseline ? volumeWindows : []),

@@ -573,8 +573,8 @@ const first = byName['audit.first'];
 const unchanged = byName['audit.unchanged'];
 if (unchanged)
   console.log(
-    '\ntargets: unchanged audit writes <= changed hosts + 4 ' +
-      "(project snapshot, run result, fleet status, osquery's cost status): " +
+    '\ntargets: unchanged audit writes <= changed hosts + 5 ' +
+      "(project snapshot, run result, the run's close, fleet status, osquery's cost status): " +
       `${unchanged.firestoreWrites} writes`,
   );
 if (first && unchanged) {
@@ -674,9 +674,9 @@ if (fleet100k.length > 0) {
     );
   const unchanged100k = fleet100k.find((r) => r.name.endsWith('.unchanged'));
   if (unchanged100k) {
-    // The summary: the run document (created, shards published), each project's status snapshot and
-    // result, the fleet status and osquery's cost status.
-    const summary = 2 + 2 * unchanged100k.projects + 2;
+    // The summary: the run document (created with its plan's one bucket, shards published, closed), each
+    // project's status snapshot and result, the fleet status and osquery's cost status.
+    const summary = 4 + 2 * unchanged100k.projects + 2;
     const ok = unchanged100k.hostWrites === 0 && unchanged100k.firestoreWrites === summary;
     console.log(
       `targets: the unchanged run writes nothing but the summary (${summary} writes): ` +
@@ -875,8 +875,7 @@ async function measureColdStarts(mainModule: string): Promise<ColdStartRecord[]>
       return {
         event: pubsubEvent(c.AUDIT_SHARD_TOPIC, { runId, project }),
         check: async () =>
-          (await clients.firestore().collection('audits').doc(runId).get()).get(`projects.${project}.status`) !==
-          'running',
+          (await clients.firestore().collection('audits').doc(runId).collection('projects').doc(project).get()).exists,
       };
     },
     // logHeartbeat's heaviest path: the line that ends a silent episode also publishes its `resolved`

@@ -261,9 +261,8 @@ export async function measureFleet100k(options: {
       for (let last = 0; ;) {
         run = await getRun(runId);
         if (run && run.status !== 'running' && (await getFleetStatus())?.run.runId === runId) break;
-        const done = Object.values((run?.projects ?? {}) as Record<string, { status: string }>).filter(
-          (p) => p.status !== 'running',
-        ).length;
+        const results = clients.firestore().collection('audits').doc(runId).collection('projects');
+        const done = (await results.count().get()).data().count;
         if (done >= last + 10) say(`  ${which}: ${(last = done)} of ${projectCount} projects audited`);
         if (performance.now() - t0 > 30 * 60_000) throw new Error(`${FLEET100K_RECORD}.${which}: no result in 30 min`);
         await new Promise((r) => setTimeout(r, 250));

@@ -81,9 +81,14 @@ export function useBenchStack(emulators: Emulators, simulator: SimulatorProcess,
     OSCONFIG_WRITES_PER_MINUTE: '6000',
     OSCONFIG_READS_PER_MINUTE: '6000',
     // No global API budget: these records measure the audit's own cost (audit.projects10k measures quotas).
-    API_BUDGET_OSCONFIG_READS: '0',
-    API_BUDGET_OSCONFIG_WRITES: '0',
-    API_BUDGET_SERVICE_USAGE: '0',
-    API_BUDGET_RESOURCE_MANAGER: '0',
+    // BENCH_API_BUDGET=defaults keeps the budgets at their defaults, to see what the budget adds to a record.
+    ...(process.env.BENCH_API_BUDGET === 'defaults'
+      ? {}
+      : {
+          API_BUDGET_OSCONFIG_READS: '0',
+          API_BUDGET_OSCONFIG_WRITES: '0',
+          API_BUDGET_SERVICE_USAGE: '0',
+          API_BUDGET_RESOURCE_MANAGER: '0',
+        }),
   });
 }

@@ -157,6 +157,13 @@ export async function benchStatusPage(
       for (const [k, n] of Object.entries(s.counts)) counts[k] = (counts[k] ?? 0) + n!;
     }
     const snapshotMs = Math.round(performance.now() - t0);
+    const results = db.batch();
+    for (const p of projects)
+      results.create(db.collection('audits').doc(runId).collection('projects').doc(p), {
+        status: 'succeeded',
+        instances: byProject.get(p)!.length,
+      });
+    await results.commit();
     await db
       .collection('audits')
       .doc(runId)
@@ -165,9 +172,6 @@ export async function benchStatusPage(
         finishedAt: new Date(),
         counts,
         coverage: coverageOf(counts),
-        ...Object.fromEntries(
-          projects.map((p) => [`projects.${p}`, { status: 'succeeded', instances: byProject.get(p)!.length }]),
-        ),
       });
     const t1 = performance.now();
     const outcome = await publishRunStatus(runId, now);

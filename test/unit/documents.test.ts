@@ -13,7 +13,7 @@ import {
 } from '../../shared/documents/document.js';
 import * as hosts from '../../shared/documents/hosts.js';
 import * as alerts from '../../shared/documents/alerts.js';
-import { auditRun } from '../../shared/documents/audits.js';
+import { auditRun, projectEntry } from '../../shared/documents/audits.js';
 import * as rollouts from '../../shared/documents/rollouts.js';
 import { queryStatsDocument } from '../../shared/documents/query-stats.js';
 import * as status from '../../shared/documents/status.js';
@@ -274,7 +274,8 @@ t('an audit run, a queryStats document and the status snapshots read back as wri
     startedAt: T0,
     finishedAt: null,
     status: 'running',
-    projects: { p: { status: 'running', instances: 0 }, q: { status: 'skipped', instances: 0, reason: 'api-off' } },
+    projectCount: 1,
+    skipped: { q: 'api-off' },
     counts: {},
     coverage: null,
     apiCalls: 0,
@@ -282,6 +283,12 @@ t('an audit run, a queryStats document and the status snapshots read back as wri
     shardsPublished: false,
   };
   assert.equal(readDocument(auditRun, 'audits/run-1', stored(run)), run);
+  const result = { status: 'succeeded', instances: 2, counts: { pending: 2 }, apiCalls: 4, hostWrites: 2 };
+  assert.equal(readDocument(projectEntry, 'audits/run-1/projects/example.com:acme', stored(result)), result);
+  // A run written before the results moved to audits/{runId}/projects reads with them, as it was.
+  const { projectCount: _count, skipped: _skipped, ...before } = run;
+  const legacy = { ...before, projects: { p: result } };
+  assert.equal(readDocument(auditRun, 'audits/run-0', stored(legacy)), legacy);
   const stats = {
     configVersion: 'v1',
     query: 'pack_users',
@@ -336,6 +343,8 @@ t('every stored document is defined, with a description', () => {
     'hosts/{instanceId}/transitions/{at}-{to}',
     'alerts/{dedupKey}',
     'audits/{runId}',
+    'audits/{runId}/projects/{project}',
+    'audits/{runId}/plan/{bucket}',
     'rollouts/{configVersion}',
     'config/current',
     'queryStats/{configVersion}~{query}',
