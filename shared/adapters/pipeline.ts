@@ -3,12 +3,7 @@
 import type { Firestore } from '@google-cloud/firestore';
 import { clients } from '../clients.js';
 import { countFirestore } from '../metrics.js';
-import {
-  planBacklogIncident,
-  type BacklogMeasure,
-  type PipelineRecord,
-  type PipelineRole,
-} from '../domain/pipeline.js';
+import { planBacklogIncident, type BacklogIncident, type PipelineRecord } from '../domain/pipeline.js';
 import { readDocument } from '../documents/document.js';
 import * as documents from '../documents/pipeline.js';
 import { stageEpisodeOpen, stageEpisodes } from './alerts.js';
@@ -20,14 +15,7 @@ export const PIPELINE = 'pipeline';
  * one transaction (a redelivered notification writes nothing). Returns the alert keys to deliver.
  */
 export async function recordBacklogIncident(
-  incident: {
-    subscription: string;
-    role: PipelineRole;
-    incidentId: string;
-    state: 'open' | 'closed';
-    at: Date;
-    measure?: BacklogMeasure | null;
-  },
+  incident: BacklogIncident,
   alert: { reason: string; details: Record<string, unknown> },
   db: Firestore = clients.firestore(),
 ): Promise<string[]> {

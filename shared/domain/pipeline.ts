@@ -102,22 +102,22 @@ export interface BacklogChange {
   close: { dedupKey: string; at: Date } | null;
 }
 
+/** A backlog incident on a log subscription, as monitoringAlert reads it. */
+export interface BacklogIncident {
+  subscription: string;
+  role: PipelineRole;
+  incidentId: string;
+  state: 'open' | 'closed';
+  at: Date;
+  /** What the incident observed (null: a value that is not a backlog's). */
+  measure?: BacklogMeasure | null;
+}
+
 /**
  * Pure: an incident opening or closing on a subscription. The first open incident opens the episode, the
  * last closing one closes it; a redelivered notification changes nothing (null).
  */
-export function planBacklogIncident(
-  current: PipelineRecord | null,
-  incident: {
-    subscription: string;
-    role: PipelineRole;
-    incidentId: string;
-    state: 'open' | 'closed';
-    at: Date;
-    /** What the incident observed (null: a value that is not a backlog's). */
-    measure?: BacklogMeasure | null;
-  },
-): BacklogChange | null {
+export function planBacklogIncident(current: PipelineRecord | null, incident: BacklogIncident): BacklogChange | null {
   const open = current?.openIncidents ?? [];
   const record: PipelineRecord = current ?? {
     subscription: incident.subscription,
