@@ -95,16 +95,24 @@ export class HeartbeatIdentity {
     await this.io.deliverAlerts(alertKeys);
   }
 
-  /** One log line per host an instance sees unsigned heartbeats from (the count is on the host). */
+  /**
+   * One log line per host an instance sees unsigned heartbeats from (the count is on the host): debug while
+   * accepted (every host of the fleet during the token's rollout: never an INFO line per message), a warning
+   * when they are refused (that host is not counted alive).
+   */
   logUnsigned(identity: HostIdentityAttributes, accepted: boolean): void {
     if (this.unsignedLogged.has(identity.instanceId)) return;
     if (this.unsignedLogged.size >= MAX_UNSIGNED_LOGGED) this.unsignedLogged.clear();
     this.unsignedLogged.add(identity.instanceId);
-    log.info(
-      { ...identity, accepted },
-      accepted
-        ? 'logHeartbeat: heartbeats without an identity token, accepted (HEARTBEAT_UNSIGNED=accept) and counted'
-        : 'logHeartbeat: heartbeats without an identity token, not a sign of life (HEARTBEAT_UNSIGNED=reject)',
-    );
+    if (accepted)
+      log.debug(
+        { ...identity, accepted },
+        'logHeartbeat: heartbeats without an identity token, accepted (HEARTBEAT_UNSIGNED=accept) and counted',
+      );
+    else
+      log.warn(
+        { ...identity, accepted },
+        'logHeartbeat: heartbeats without an identity token, not a sign of life (HEARTBEAT_UNSIGNED=reject)',
+      );
   }
 }
