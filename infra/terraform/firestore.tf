@@ -258,6 +258,42 @@ resource "google_firestore_index" "alerts_storms" {
   }
 }
 
+# The fleet's open fleet.silent storm (shared/adapters/storms.ts openFleetStorm).
+resource "google_firestore_index" "alerts_fleet_storm" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "alerts"
+
+  fields {
+    field_path = "kind"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "details.scope"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "resolved"
+    order      = "ASCENDING"
+  }
+}
+
+# The host.silent alerts held for an audit run's close, released by it (releaseRunHeld).
+resource "google_firestore_index" "alerts_held_run" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "alerts"
+
+  fields {
+    field_path = "held"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "heldRun"
+    order      = "ASCENDING"
+  }
+}
+
 # The host.silent alerts a storm held back in a project, released when it clears (releaseHeld).
 resource "google_firestore_index" "alerts_held" {
   project    = var.project_id

@@ -87,6 +87,7 @@ export function stageEpisodes(writer: Writer, change: EpisodeChange, db: Firesto
       resolved: null,
       owed: !o.held,
       ...(o.held ? { held: true } : {}),
+      ...(o.held && o.heldRun ? { heldRun: o.heldRun } : {}),
       ...(o.source ? { source: o.source } : {}),
       ...(o.query ? { query: o.query } : {}),
       ...(o.details ? { details: o.details } : {}),

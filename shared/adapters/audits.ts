@@ -215,6 +215,7 @@ export async function closeRunIfComplete(
       apiCalls: closed.apiCalls,
       hostWrites: closed.hostWrites,
       status: closed.status,
+      ...(closed.silence ? { silence: closed.silence } : {}),
     });
     return true;
   });

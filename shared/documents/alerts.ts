@@ -83,6 +83,13 @@ export const episodeDocument = z.object({
     .boolean()
     .nullish()
     .describe('host.silent held back by a fleet.silent storm: owes nothing until released (absent: not held)'),
+  heldRun: z
+    .string()
+    .nullish()
+    .describe(
+      "held host.silent: held until this audit run's close decides the fleet's storm, then released or kept " +
+        "by the fleet's fleet.silent (absent: a project's storm holds it)",
+    ),
 });
 
 /** What the messages are built from: the episode without its delivery bookkeeping. */

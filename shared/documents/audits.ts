@@ -7,6 +7,31 @@ import { timestamp, type DocumentDefinition } from './document.js';
 
 export const stateCounts = z.partialRecord(z.enum(HOST_STATES), z.number()).meta({ key: 'state' });
 
+const silenceShape = {
+  newlySilent: z.number().describe('hosts the audit made silent'),
+  silent: z.number().describe('in-scope hosts silent after it'),
+  inScope: z.number().describe('in-scope hosts after it'),
+  causes: z
+    .record(z.string(), z.number())
+    .meta({ key: 'cause' })
+    .describe('causes of the newly silent hosts (the most common 5)'),
+};
+
+/** A project's silence in one audit (shared/domain/storm.ts SilenceTally), for the fleet's storm. */
+export const projectSilence = z.object({
+  ...silenceShape,
+  projectStorm: z.boolean().describe("the project's own storm holds its host alerts (left out of the fleet's)"),
+});
+
+/** The run's silence (shared/domain/storm.ts RunSilence): what the fleet's storm is decided on at the close. */
+export const runSilence = z.object({
+  ...silenceShape,
+  newlySilent: z.number().describe("hosts the run made silent, outside a project's own storm"),
+  silent: z.number().describe("hosts silent after the run, outside a project's own storm"),
+  inScope: z.number().describe("in-scope hosts of the run's projects (every one: the share is of them)"),
+  projects: z.number().describe('projects whose results carried a silence'),
+});
+
 /**
  * One project's result (shared/domain/audit.ts ProjectResult). Stored as audits/{runId}/projects/{project},
  * created once by the project's shard; `running` and `skipped` are read only from runs written before the
@@ -27,6 +52,9 @@ export const projectEntry = z.object({
     .number()
     .optional()
     .describe('host documents that did not match their definition, left as they are (absent: none)'),
+  silence: projectSilence
+    .optional()
+    .describe("the project's silence in this audit, for the fleet's storm (absent: failed, or written before)"),
 });
 
 /** The rolling audit's account of a tick that audits part of the targets (shared/domain/rolling-audit.ts). */
@@ -68,6 +96,9 @@ export const auditRun = z.object({
   coverage: z.number().nullable().describe('reporting / (in scope and not stopped); null until closed'),
   apiCalls: z.number().describe('Google API calls, every project'),
   hostWrites: z.number().describe('host documents written, every project'),
+  silence: runSilence
+    .optional()
+    .describe("the run's silence, written with the totals: the fleet's storm is decided on it (absent: none yet)"),
   rolling: rollingRecord
     .optional()
     .describe('present when the tick audits part of the targets (a rolling audit); absent: a full pass'),

@@ -67,6 +67,8 @@ export interface EpisodeChange {
     details?: Record<string, unknown>;
     /** Held back by a storm (shared/domain/storm.ts): recorded, sent only once released. */
     held?: boolean;
+    /** Held until this audit run's close decides the fleet's storm (absent: a project's storm holds it). */
+    heldRun?: string;
   };
   /**
    * The episode this change ends: found by the state it leaves (kind, host, when that state began), or

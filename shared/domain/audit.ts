@@ -7,6 +7,7 @@ import { backlogExcuses, type BacklogHold } from './pipeline.js';
 import { observedFor, reconcileHost, type Action, type PolicyReport, type ReconcileSettings } from './reconcile.js';
 import { coverageOf, NEEDS_ACTION_STATES } from './status.js';
 import type { Vm } from './vm.js';
+import { runSilence, type RunSilence, type SilenceTally } from './fleet-storm.js';
 
 /** What every decision of one project's audit shares. */
 export interface AuditBasis {
@@ -245,6 +246,8 @@ export interface ProjectResult {
   fixFailures?: number;
   /** Host documents that do not match their definition, left as they are (written only when some were). */
   invalidHosts?: number;
+  /** The project's silence in this audit, for the fleet's storm at the run's close (absent: failed, or older). */
+  silence?: SilenceTally;
 }
 
 /** What a run records when its last project finishes. */
@@ -254,6 +257,8 @@ export interface RunTotals {
   coverage: number | null;
   apiCalls: number;
   hostWrites: number;
+  /** The run's silence, for the fleet's storm (absent: no project recorded one). */
+  silence?: RunSilence;
 }
 
 /** Pure: a run's totals once none of its projects is running any more; null while one still is. */
@@ -266,6 +271,7 @@ export function runTotals(
     for (const [state, n] of Object.entries(p.counts ?? {}))
       counts[state as HostState] = (counts[state as HostState] ?? 0) + (n ?? 0);
   const failed = projects.filter((p) => p.status === 'failed').length;
+  const tallies = projects.flatMap((p) => (p.silence ? [p.silence] : []));
   // A skipped project (its Compute or OS Config API off) was never audited: it makes no run partial.
   const audited = projects.filter((p) => p.status !== 'skipped').length;
   return {
@@ -274,5 +280,6 @@ export function runTotals(
     coverage: coverageOf(counts),
     apiCalls: projects.reduce((a, p) => a + (p.apiCalls ?? 0), 0),
     hostWrites: projects.reduce((a, p) => a + (p.hostWrites ?? 0), 0),
+    ...(tallies.length > 0 ? { silence: runSilence(tallies) } : {}),
   };
 }

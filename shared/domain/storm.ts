@@ -5,8 +5,10 @@ import { episodeKey } from './alerts.js';
 import type { HostPlan } from './audit.js';
 import { isInScope, type Host } from './host.js';
 
-/** The fewest silent hosts that make a storm: two hosts of three going quiet are two alerts, not a storm. */
-export const STORM_MIN_HOSTS = 5;
+import { CAUSES_KEPT, STORM_MIN_HOSTS, type SilenceTally } from './fleet-storm.js';
+
+export { STORM_MIN_HOSTS } from './fleet-storm.js';
+export type { SilenceTally } from './fleet-storm.js';
 
 /** The open fleet.silent episode of a project, as its record holds it. */
 export interface OpenStorm {
@@ -67,13 +69,41 @@ export function decideStorm(
   };
 }
 
-/** Pure: the plans with the host.silent episodes they open held back (recorded, not sent). */
-export const holdSilentAlerts = (plans: HostPlan[]): HostPlan[] =>
+/**
+ * Pure: the plans with the host.silent episodes they open held back (recorded, not sent): by the project's
+ * storm, or (`runId`) until the run's close decides whether the fleet is in a storm.
+ */
+export const holdSilentAlerts = (plans: HostPlan[], runId?: string): HostPlan[] =>
   plans.map((p) =>
     p.change?.episodes.open?.kind === 'host.silent'
       ? {
           ...p,
-          change: { ...p.change, episodes: { ...p.change.episodes, open: { ...p.change.episodes.open, held: true } } },
+          change: {
+            ...p.change,
+            episodes: {
+              ...p.change.episodes,
+              open: { ...p.change.episodes.open, held: true, ...(runId ? { heldRun: runId } : {}) },
+            },
+          },
         }
       : p,
   );
+
+/** Pure: a project's silence after one audit (the plans as decided; `projectStorm`: its own storm holds). */
+export function silenceTally(plans: readonly HostPlan[], projectStorm: boolean): SilenceTally {
+  const after: Host[] = plans.flatMap((p) => {
+    const h = p.change?.host ?? p.host;
+    return h && isInScope(h.state) ? [h] : [];
+  });
+  const newly = plans.flatMap((p) => (p.change?.transition?.to === 'silent' ? [p.change.host] : []));
+  const counts = new Map<string, number>();
+  for (const h of newly) counts.set(h.cause ?? 'unknown', (counts.get(h.cause ?? 'unknown') ?? 0) + 1);
+  const causes = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, CAUSES_KEPT);
+  return {
+    newlySilent: newly.length,
+    silent: after.filter((h) => h.state === 'silent').length,
+    inScope: after.length,
+    causes: Object.fromEntries(causes),
+    projectStorm,
+  };
+}

@@ -6,7 +6,7 @@ import { config } from '../config.js';
 import { isPermissionDenied, isTransient, PermanentError } from '../errors.js';
 import { log } from '../log.js';
 import { decideHosts, runTotals } from '../domain/audit.js';
-import { decideStorm, holdSilentAlerts } from '../domain/storm.js';
+import { decideStorm, holdSilentAlerts, silenceTally } from '../domain/storm.js';
 import { openStorm } from '../adapters/storms.js';
 import { settleStorm } from './storm.js';
 import { isProjectId } from '../domain/ids.js';
@@ -40,12 +40,14 @@ export async function auditProject(project: string, options: AuditOptions = {}):
   const decided = decideHosts(world, audit); // every host's next state and the fixes it asks for
   // Many hosts silent at once: one fleet.silent alert, the host alerts held back (shared/domain/storm.ts).
   const storm = decideStorm(project, decided, await openStorm(project), config().SILENT_STORM_SHARE, audit.now);
-  const plans = storm.hold ? holdSilentAlerts(decided) : decided;
+  // A shard of a run holds the rest too, until the run's close decides the fleet's storm (run-close.ts).
+  const heldRun = storm.hold || !audit.runId || audit.dryRun ? null : audit.runId;
+  const plans = storm.hold ? holdSilentAlerts(decided) : heldRun ? holdSilentAlerts(decided, heldRun) : decided;
   const healing = await heal(world, plans, audit); // zones' assignments, label and metadata fixes
   const writing = await writeHosts(world, healing.plans, audit); // conditional writes, races decided again
   const result = await recordAudit(world, healing, writing, audit); // alerts, rollout counts, status snapshot
   if (!audit.dryRun) await settleStorm(project, storm, audit.now);
-  return result;
+  return { ...result, silence: silenceTally(decided, storm.hold) };
 }
 
 export const auditShardSchema = z.object({
@@ -147,6 +149,7 @@ async function auditShardProject(shard: AuditShard, now: Date): Promise<'done' |
       hostWrites: result.hostWrites,
       fixFailures: result.fixFailures.length,
       ...(result.invalidHosts ? { invalidHosts: result.invalidHosts } : {}),
+      ...(result.silence ? { silence: result.silence } : {}),
     });
     return recorded ? 'done' : 'duplicate';
   } catch (error) {

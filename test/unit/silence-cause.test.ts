@@ -21,7 +21,15 @@ import {
 } from '../../shared/domain/pipeline.js';
 import { denylistedOf, MAX_DENYLISTED_KEPT } from '../../shared/domain/telemetry/query-cost.js';
 import type { QueryCounters } from '../../shared/domain/telemetry/log-lines.js';
-import { commonCause, decideStorm, holdSilentAlerts, STORM_MIN_HOSTS } from '../../shared/domain/storm.js';
+import {
+  commonCause,
+  decideStorm,
+  holdSilentAlerts,
+  silenceTally,
+  STORM_MIN_HOSTS,
+} from '../../shared/domain/storm.js';
+import { decideFleetStorm, runSilence } from '../../shared/domain/fleet-storm.js';
+import { runTotals } from '../../shared/domain/audit.js';
 import { planObservation, type Host } from '../../shared/domain/host.js';
 import { owedMessages } from '../../shared/domain/alerts.js';
 import { reconcileHost, type ReconcileSettings } from '../../shared/domain/reconcile.js';
@@ -329,6 +337,73 @@ test('a storm lasts while silent hosts are over the share, and closes when they 
   assert.equal(decideStorm('p', plans(100, 0, 25), open, 0.2, now), { open: null, close: null, hold: true });
   assert.equal(decideStorm('p', plans(100, 0, 5), open, 0.2, now), { open: null, close: open, hold: false });
   assert.is(commonCause([{ cause: 'vm-stopped' }, { cause: 'unknown' }, { cause: 'vm-stopped' }]), 'vm-stopped');
+});
+
+test("a project's silence for its run: newly silent, silent, in scope, the common causes (at most 5)", () => {
+  assert.equal(silenceTally(plans(5, 2, 1), false), {
+    newlySilent: 2,
+    silent: 3,
+    inScope: 5,
+    causes: { 'pipeline-behind': 2 },
+    projectStorm: false,
+  });
+  const held = holdSilentAlerts(plans(5, 2), 'run-1');
+  assert.equal(
+    held.flatMap((p) =>
+      p.change?.episodes.open ? [[p.change.episodes.open.held, p.change.episodes.open.heldRun]] : [],
+    ),
+    [
+      [true, 'run-1'],
+      [true, 'run-1'],
+    ],
+  );
+});
+
+test("the fleet's storm: 20 projects of 5 hosts, 2 silent in each, is one fleet.silent; hosts held", () => {
+  const tallies = Array.from({ length: 20 }, () => silenceTally(plans(5, 2), false));
+  assert.is(decideStorm('p', plans(5, 2), null, 0.2, now).open, null, 'below STORM_MIN_HOSTS in each project');
+  const silence = runTotals(tallies.map((silence) => ({ status: 'succeeded', silence })))!.silence!;
+  assert.equal(silence, { newlySilent: 40, silent: 40, inScope: 100, causes: { 'pipeline-behind': 40 }, projects: 20 });
+  const storm = decideFleetStorm(silence, null, 0.2, ago(5));
+  assert.equal(storm.open, {
+    dedupKey: `fleet.silent:fleet:${ago(5).getTime()}`,
+    since: ago(5),
+    share: 0.4,
+    silentHosts: 40,
+    hosts: 100,
+    projects: 20,
+    cause: 'pipeline-behind',
+  });
+  assert.is(storm.release, 'none', 'the host alerts stay held');
+  // Every closer of the run names the same episode (its key comes from the run's start).
+  assert.equal(decideFleetStorm(silence, null, 0.2, ago(5)).open?.dedupKey, storm.open!.dedupKey);
+});
+
+test("the fleet's storm lasts while over the share, clears back within it; no storm releases the run", () => {
+  const open = { dedupKey: 'fleet.silent:fleet:1', since: ago(30) };
+  const silence = (newlySilent: number, silent: number, inScope = 100) =>
+    runSilence([{ newlySilent, silent, inScope, causes: {}, projectStorm: false }]);
+  assert.equal(decideFleetStorm(silence(0, 25), open, 0.2, now), { open: null, close: null, release: 'none' });
+  assert.equal(decideFleetStorm(silence(0, 20), open, 0.2, now), { open: null, close: open, release: 'all' });
+  assert.equal(decideFleetStorm(silence(1, 1), null, 0.2, now), { open: null, close: null, release: 'run' });
+  assert.is(decideFleetStorm(silence(20, 20), null, 0.2, now).open, null, 'exactly the share is within it');
+  assert.is(decideFleetStorm(silence(4, 4, 10), null, 0.2, now).open, null, 'fewer than STORM_MIN_HOSTS');
+  assert.is(decideFleetStorm(silence(0, 0, 0), null, 0.2, now).release, 'run', 'no hosts: nothing to decide');
+  assert.equal(decideFleetStorm(silence(21, 21), null, 0.2, now).open?.cause, 'unknown', 'no cause recorded');
+});
+
+test("a project's own storm is left out of the fleet's silent counts (its fleet.silent names them)", () => {
+  const stormy = { newlySilent: 30, silent: 30, inScope: 100, causes: { 'vm-stopped': 30 }, projectStorm: true };
+  const calm = { newlySilent: 1, silent: 1, inScope: 100, causes: { unknown: 1 }, projectStorm: false };
+  assert.equal(runSilence([stormy, calm]), {
+    newlySilent: 1,
+    silent: 1,
+    inScope: 200,
+    causes: { unknown: 1 },
+    projects: 2,
+  });
+  assert.is(decideFleetStorm(runSilence([stormy, calm]), null, 0.2, now).release, 'run');
+  assert.not.ok('silence' in runTotals([{ status: 'succeeded', counts: {} }])!, 'no result carried one');
 });
 
 test.run();

@@ -5,6 +5,7 @@ import { reportInvalid } from '../../documents/document.js';
 import { totalApiCalls, usageSince } from '../../metrics.js';
 import { tallyHosts, type HostNeedingAction, type VmFix } from '../../domain/audit.js';
 import type { Host, HostChange, HostState } from '../../domain/host.js';
+import type { SilenceTally } from '../../domain/fleet-storm.js';
 import * as rollouts from '../../adapters/rollouts.js';
 import { deliverOwedAlerts } from '../alerts.js';
 import { recordProjectStatus } from '../status.js';
@@ -35,6 +36,8 @@ export interface ProjectAudit {
   hosts: Host[];
   /** A dry run's account of what heal would have done (nothing was written or fixed); null otherwise. */
   dryRun: { zonesToCheck: string[]; fixes: VmFix[] } | null;
+  /** The project's silence in this audit, for the fleet's storm at the run's close (auditProject adds it). */
+  silence?: SilenceTally;
 }
 
 /** Host documents that do not match, logged one by one per project audit; beyond, their number. */
