@@ -9,18 +9,23 @@ import { readDocument } from '../documents/document.js';
 import * as documents from '../documents/alerts.js';
 import { ALERTS } from './alerts.js';
 
-/** The project's open fleet.silent episode, or null. */
-export async function openStorm(project: string, db: Firestore = clients.firestore()): Promise<OpenStorm | null> {
+/** The oldest open fleet.silent episode whose `details.{field}` is `value`, or null. */
+async function oldestOpenStorm(field: 'project' | 'scope', value: string, db: Firestore): Promise<OpenStorm | null> {
   const snapshot = await db
     .collection(ALERTS)
     .where('kind', '==', 'fleet.silent')
-    .where('details.project', '==', project)
+    .where(`details.${field}`, '==', value)
     .where('resolved', '==', null)
     .get();
   countFirestore('reads', Math.max(1, snapshot.size));
   const open = snapshot.docs.map((d) => readDocument(documents.episodeDocument, d.ref.path, d.data()));
   const first = open.sort((a, b) => a.since.getTime() - b.since.getTime())[0];
   return first ? { dedupKey: first.dedupKey, since: first.since } : null;
+}
+
+/** The project's open fleet.silent episode, or null. */
+export async function openStorm(project: string, db: Firestore = clients.firestore()): Promise<OpenStorm | null> {
+  return oldestOpenStorm('project', project, db);
 }
 
 /**
@@ -48,16 +53,7 @@ export async function releaseHeld(project: string, db: Firestore = clients.fires
 
 /** The fleet's open fleet.silent episode (scope fleet), or null. */
 export async function openFleetStorm(db: Firestore = clients.firestore()): Promise<OpenStorm | null> {
-  const snapshot = await db
-    .collection(ALERTS)
-    .where('kind', '==', 'fleet.silent')
-    .where('details.scope', '==', FLEET)
-    .where('resolved', '==', null)
-    .get();
-  countFirestore('reads', Math.max(1, snapshot.size));
-  const open = snapshot.docs.map((d) => readDocument(documents.episodeDocument, d.ref.path, d.data()));
-  const first = open.sort((a, b) => a.since.getTime() - b.since.getTime())[0];
-  return first ? { dedupKey: first.dedupKey, since: first.since } : null;
+  return oldestOpenStorm('scope', FLEET, db);
 }
 
 /** Held episodes read and released per transaction. */

@@ -9,22 +9,32 @@ import { getRun } from '../adapters/audits.js';
 import { openFleetStorm, releaseHeld, releaseRunHeld } from '../adapters/storms.js';
 import { deliverAlerts } from './alerts.js';
 
+/** Opens a storm's fleet.silent episode (`where` the hosts are: a project, or "N projects"); true when new. */
+function openStormEpisode(
+  open: { dedupKey: string; since: Date; share: number; silentHosts: number; hosts: number; cause: string },
+  where: string,
+  details: Record<string, unknown>,
+): Promise<boolean> {
+  const { dedupKey, since, share, silentHosts, hosts, cause } = open;
+  const percent = Math.round(share * 1000) / 10;
+  return openEpisode({
+    dedupKey,
+    kind: 'fleet.silent',
+    severity: 'critical',
+    host: null,
+    reason: `${silentHosts} of ${hosts} hosts (${percent}%) in ${where} went silent at once; common cause ${cause}`,
+    since,
+    at: since,
+    details,
+  });
+}
+
 export async function settleStorm(project: string, storm: StormDecision, now: Date): Promise<void> {
   if (storm.open) {
-    const { dedupKey, since, share, silentHosts, hosts, cause } = storm.open;
-    const percent = Math.round(share * 1000) / 10;
-    const opened = await openEpisode({
-      dedupKey,
-      kind: 'fleet.silent',
-      severity: 'critical',
-      host: null,
-      reason: `${silentHosts} of ${hosts} hosts (${percent}%) in ${project} went silent at once; common cause ${cause}`,
-      since,
-      at: since,
-      details: { project, share, silentHosts, hosts, cause },
-    });
-    if (opened) log.warn({ project, share, silentHosts, hosts, cause }, 'storm: fleet.silent opened');
-    await deliverAlerts([dedupKey]);
+    const { share, silentHosts, hosts, cause } = storm.open;
+    if (await openStormEpisode(storm.open, project, { project, share, silentHosts, hosts, cause }))
+      log.warn({ project, share, silentHosts, hosts, cause }, 'storm: fleet.silent opened');
+    await deliverAlerts([storm.open.dedupKey]);
   }
   if (storm.close) {
     await closeEpisode(storm.close.dedupKey, now);
@@ -54,23 +64,11 @@ export async function settleFleetStorm(
   }
   const storm = decideFleetStorm(run.silence, await openFleetStorm(), config().SILENT_STORM_SHARE, run.startedAt);
   if (storm.open) {
-    const { dedupKey, since, share, silentHosts, hosts, projects, cause } = storm.open;
-    const percent = Math.round(share * 1000) / 10;
-    const opened = await openEpisode({
-      dedupKey,
-      kind: 'fleet.silent',
-      severity: 'critical',
-      host: null,
-      reason:
-        `${silentHosts} of ${hosts} hosts (${percent}%) in ${projects} projects went silent at once; ` +
-        `common cause ${cause}`,
-      since,
-      at: since,
-      details: { scope: FLEET, runId, share, silentHosts, hosts, projects, cause },
-    });
-    if (opened)
+    const { share, silentHosts, hosts, projects, cause } = storm.open;
+    const details = { scope: FLEET, runId, share, silentHosts, hosts, projects, cause };
+    if (await openStormEpisode(storm.open, `${projects} projects`, details))
       log.warn({ runId, share, silentHosts, hosts, projects, cause }, 'storm: fleet-wide fleet.silent opened');
-    await deliverAlerts([dedupKey]);
+    await deliverAlerts([storm.open.dedupKey]);
   }
   if (storm.close) await closeEpisode(storm.close.dedupKey, now);
   const released = storm.release === 'none' ? [] : await releaseRunHeld(storm.release === 'run' ? runId : null);
