@@ -9,23 +9,18 @@ import { readDocument } from '../documents/document.js';
 import * as documents from '../documents/alerts.js';
 import { ALERTS } from './alerts.js';
 
-/** The oldest open fleet.silent episode whose `details.{field}` is `value`, or null. */
-async function oldestOpenStorm(field: 'project' | 'scope', value: string, db: Firestore): Promise<OpenStorm | null> {
+/** The project's open fleet.silent episode, or null. */
+export async function openStorm(project: string, db: Firestore = clients.firestore()): Promise<OpenStorm | null> {
   const snapshot = await db
     .collection(ALERTS)
     .where('kind', '==', 'fleet.silent')
-    .where(`details.${field}`, '==', value)
+    .where('details.project', '==', project)
     .where('resolved', '==', null)
     .get();
   countFirestore('reads', Math.max(1, snapshot.size));
   const open = snapshot.docs.map((d) => readDocument(documents.episodeDocument, d.ref.path, d.data()));
   const first = open.sort((a, b) => a.since.getTime() - b.since.getTime())[0];
   return first ? { dedupKey: first.dedupKey, since: first.since } : null;
-}
-
-/** The project's open fleet.silent episode, or null. */
-export async function openStorm(project: string, db: Firestore = clients.firestore()): Promise<OpenStorm | null> {
-  return oldestOpenStorm('project', project, db);
 }
 
 /**
@@ -53,7 +48,16 @@ export async function releaseHeld(project: string, db: Firestore = clients.fires
 
 /** The fleet's open fleet.silent episode (scope fleet), or null. */
 export async function openFleetStorm(db: Firestore = clients.firestore()): Promise<OpenStorm | null> {
-  return oldestOpenStorm('scope', FLEET, db);
+  const snapshot = await db
+    .collection(ALERTS)
+    .where('kind', '==', 'fleet.silent')
+    .where('details.scope', '==', FLEET)
+    .where('resolved', '==', null)
+    .get();
+  countFirestore('reads', Math.max(1, snapshot.size));
+  const open = snapshot.docs.map((d) => readDocument(documents.episodeDocument, d.ref.path, d.data()));
+  const first = open.sort((a, b) => a.since.getTime() - b.since.getTime())[0];
+  return first ? { dedupKey: first.dedupKey, since: first.since } : null;
 }
 
 /** Held episodes read and released per transaction. */
